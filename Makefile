@@ -1,0 +1,95 @@
+# duo.cu — one entry point.
+#   make            all executables and tools into build/
+#   make test       build and run the test suite (ends with "N passed, N failed")
+#   make run        the main job on the built-in default (tinyshakespeare, char-level DUO)
+#   make deps       install the Debian packages the build needs (or print the apt-get line)
+#   make clean
+#
+# Sources are found by wildcard, so adding a file needs no Makefile edit:
+#   src/<module>/*.cpp          -> build/libduo.a (the engine)
+#   src/app/duo-*.cpp, tools/duo-*.cpp -> build/duo-*  (one executable each)
+#   cuda/**/*.cpp|*.cu          -> build/libduo_emu.a (CUDA kernels compiled by the host compiler against the
+#                                  SIMT emulator, cuda/emu/; nvcc builds them for real with `make cuda`)
+#   tests/*.cpp                 -> build/duo-tests (one Boost.Test binary)
+
+CXX      ?= g++
+OPT      ?= -O3
+CXXFLAGS ?= $(OPT) -g -std=c++20 -fopenmp -Wall -Wextra -MMD -MP
+CPPFLAGS += -Isrc -Icuda -DBOOST_TEST_DYN_LINK
+LDLIBS   += -fopenmp -lopenblas -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
+TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
+BUILD    := build
+
+# Debian packages the build needs (checked by `make deps`).
+DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev \
+            nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev
+
+LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
+EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
+APP_SRCS  := $(sort $(wildcard src/app/duo-*.cpp tools/duo-*.cpp))
+TEST_SRCS := $(sort $(wildcard tests/*.cpp))
+
+LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
+EMU_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(EMU_SRCS))
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
+APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
+
+.PHONY: all test test-long run deps clean
+all: $(APPS) $(BUILD)/duo-tests
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+# Kernels under the emulator: .cu files are plain C++ there.
+$(BUILD)/obj/cuda/%.cu.o: cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) -DDUO_CUDA_EMU $(CXXFLAGS) -x c++ -c $< -o $@
+$(BUILD)/obj/cuda/%.cpp.o: cuda/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) -DDUO_CUDA_EMU $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libduo.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libduo_emu.a: $(EMU_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^ $(if $(EMU_OBJS),,/dev/null 2>/dev/null || true)
+
+define APP_RULE
+$(BUILD)/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUILD)/libduo.a
+	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ $$(LDLIBS)
+endef
+$(foreach s,$(APP_SRCS),$(eval $(call APP_RULE,$(s))))
+
+$(BUILD)/duo-tests: $(TEST_OBJS) $(EMU_OBJS) $(BUILD)/libduo.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(TEST_LDLIBS) $(LDLIBS)
+
+# The test command of the README. Fast (tiny shapes); long checks live in `make test-long`.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run_tests.sh $(BUILD)/duo-tests
+
+test-long: deps all
+	@DUO_LONG_TESTS=1 scripts/run_tests.sh $(BUILD)/duo-tests
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run_default.sh
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

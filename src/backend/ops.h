@@ -1,0 +1,128 @@
+// The ops interface: everything the model, the algorithms and the samplers ask of a device.
+// The DiT and the algorithms are written once against this class; backends implement it and know nothing
+// of algorithms. src/backend/cpu/ is the reference (fp32, and float64 for gradient checks); cuda/ is the
+// GPU backend.
+//
+// Conventions (as llm.c's):
+//  * Shapes are outermost first. N = B*L rows of a (B, L, X) activation; D = hidden size; V = vocabulary.
+//  * All floating tensors of one call share one dtype (F32, or F64 on the CPU backend for gradient checks).
+//    Token ids are I32.
+//  * Backward: parameter gradients ACCUMULATE (+=) so micro-batches add up; activation gradients are
+//    WRITTEN (=) unless the comment says "accumulates" (the residual stream does).
+//  * An empty Tensor (data == nullptr) means "absent" where the comment allows it (no bias, no modulation,
+//    gradient not wanted).
+//  * Randomness comes from a Philox stream (core/philox.h): element i uses offset i of the stream, so every
+//    backend draws the same numbers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include "core/philox.h"
+#include "core/tensor.h"
+
+namespace duo {
+
+struct AdamWArgs {
+  double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  int64_t step = 1;  // 1-based step number, for bias correction
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+  virtual const char* name() const = 0;
+  virtual Device device() const = 0;
+
+  // ---- memory -------------------------------------------------------------------------------------------
+  virtual void* alloc(size_t bytes) = 0;  // zero-filled; freed by release()
+  virtual void release(void* p) = 0;
+  virtual void to_host(void* dst, const Tensor& src) = 0;    // copies src.nbytes()
+  virtual void from_host(Tensor& dst, const void* src) = 0;  // copies dst.nbytes()
+  virtual void fill(Tensor& t, double value) = 0;
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;     // same dtype and element count
+  virtual void sync() {}
+
+  // ---- embedding ----------------------------------------------------------------------------------------
+  // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]
+  virtual void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
+  // dtable[V,D] += scatter of dout[N,D] by ids (deterministic: rows are summed in order of n).
+  virtual void embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
+  // Soft input (DUO curriculum): probs[N,V] = softmax(logits[N,V]) (kept for the backward), out = probs @ table.
+  virtual void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) = 0;
+  // dtable[V,D] += probs^T @ dout. (The input logits are noise and need no gradient.)
+  virtual void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) = 0;
+  // Weighted bag (efficient curriculum): out[n,:] = sum_j weights[n,j] * table[ids[n,j], :]    ids/weights [N,k]
+  virtual void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) = 0;
+  virtual void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) = 0;
+
+  // ---- time conditioning --------------------------------------------------------------------------------
+  // out[B,F] = [cos(sigma_b f_0..f_{F/2-1}), sin(sigma_b f_0..)] with f_i = exp(-ln(10000) i / (F/2)).
+  // sigma is never differentiated, so there is no backward.
+  virtual void timestep_embedding(Tensor& out, const Tensor& sigma) = 0;
+
+  // ---- dense layers -------------------------------------------------------------------------------------
+  // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty).
+  virtual void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) = 0;
+  // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
+  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty).
+  virtual void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                               const Tensor& W, bool accumulate_din) = 0;
+  // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
+  virtual void silu(Tensor& out, const Tensor& in) = 0;
+  virtual void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+  virtual void gelu(Tensor& out, const Tensor& in) = 0;
+  virtual void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+
+  // ---- LayerNorm (no bias, eps 1e-5) fused with adaLN modulate ----------------------------------------
+  // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
+  // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
+  // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]
+  virtual void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                  const Tensor& shift, const Tensor& scale) = 0;
+  // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).
+  virtual void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+                                           const Tensor& dout, const Tensor& x, const Tensor& mean,
+                                           const Tensor& rstd, const Tensor& weight, const Tensor& shift,
+                                           const Tensor& scale) = 0;
+
+  // ---- attention ----------------------------------------------------------------------------------------
+  // qkv: [B,L,3D] with feature order [q|k|v][head][dim]. Rotary (rotate-half, base 10000, position = l) is
+  // applied to q and k of every head; v is copied. out may not alias in.
+  virtual void rotary(Tensor& out, const Tensor& in, int n_heads) = 0;
+  virtual void rotary_backward(Tensor& din, const Tensor& dout, int n_heads) = 0;
+  // Softmax attention with scale 1/sqrt(head_dim), no mask (bidirectional) or causal.
+  // out: [B,L,D] (heads concatenated); lse: [B,H,L] log-sum-exp of each score row, saved for the backward.
+  virtual void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) = 0;
+  // dqkv: [B,L,3D] written.
+  virtual void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                  const Tensor& lse, int n_heads, bool causal) = 0;
+
+  // ---- gated residual with dropout ----------------------------------------------------------------------
+  // h[B,L,D] += gate[b] * dropout(branch), gate [B,D] (strided view allowed) or empty (= 1).
+  // dropout keeps element i when rng.uniform(i) > p (i = flat index into [B,L,D]) and scales by 1/(1-p);
+  // p = 0 means no dropout (rng unused).
+  virtual void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
+  // dbranch = gate * mask * dh / (1-p) (written); dgate[B,D] = sum_l dh * dropout(branch) (written; skipped
+  // when empty). dh itself passes through to the residual unchanged.
+  virtual void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                       const Tensor& gate, float p, const Philox& rng) = 0;
+
+  // ---- output --------------------------------------------------------------------------------------------
+  // out[N,V] = log_softmax(logits) per row; backward din = dout - softmax * sum(dout).
+  virtual void log_softmax(Tensor& out, const Tensor& logits) = 0;
+  virtual void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) = 0;
+  // losses[N] = -log softmax(logits[n])[targets[n]]; if dlogits is not empty it is written with
+  // grad_scale * (softmax - onehot). targets: I32 [N].
+  virtual void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                             double grad_scale) = 0;
+
+  // ---- optimisation -------------------------------------------------------------------------------------
+  // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).
+  virtual double sum_squares(const Tensor& x) = 0;
+  virtual void scale(Tensor& x, double s) = 0;
+  // AdamW with decoupled weight decay and bias correction, over flat buffers of equal size (params fp32).
+  virtual void adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
+  // shadow = shadow - (1 - decay) * (shadow - params)
+  virtual void ema_update(Tensor& shadow, const Tensor& params, double decay) = 0;
+};
+
+}  // namespace duo

@@ -1,0 +1,71 @@
+// Parameter table: names, shapes and the exact totals of duo_system.md §1.12.
+#include <boost/test/unit_test.hpp>
+#include "model/params.h"
+
+using namespace duo;
+
+BOOST_AUTO_TEST_SUITE(params)
+
+static int64_t total(const std::string& preset, int64_t vocab, bool causal) {
+  ModelConfig c = model_preset(preset);
+  c.vocab_size = vocab;
+  c.causal = causal;
+  return ParamTable(c).total();
+}
+
+BOOST_AUTO_TEST_CASE(totals_match_the_reference) {
+  BOOST_TEST(total("small", 50258, false) == 169627218);
+  BOOST_TEST(total("small", 50258, true) == 162246482);
+  BOOST_TEST(total("tiny", 50258, false) == 33789010);
+  BOOST_TEST(total("tiny", 50258, true) == 32088402);
+  BOOST_TEST(total("tiny", 30522, false) == 23664442);
+  BOOST_TEST(total("small", 30522, false) == 139292986);
+  BOOST_TEST(total("small", 30522, true) == 131912250);
+  BOOST_TEST(total("medium", 50258, false) == 424477010);
+  BOOST_TEST(total("medium", 30522, true) == 364702522);
+}
+
+BOOST_AUTO_TEST_CASE(names_and_shapes) {
+  ParamTable t(model_preset("small"));
+  const ParamInfo& qkv = t.info("backbone.blocks.3.attn_qkv.weight");
+  BOOST_TEST(qkv.shape.size() == 2u);
+  BOOST_TEST(qkv.shape[0] == 2304);
+  BOOST_TEST(qkv.shape[1] == 768);
+  BOOST_TEST(t.info("backbone.blocks.11.adaLN_modulation.weight").shape[0] == 4608);
+  BOOST_TEST(t.info("backbone.output_layer.adaLN_modulation.bias").shape[0] == 1536);
+  BOOST_TEST(t.params().front().name == "backbone.vocab_embed.embedding");
+  BOOST_TEST(t.params().back().name == "backbone.output_layer.adaLN_modulation.bias");
+  // offsets are contiguous, in registration order
+  int64_t off = 0;
+  for (const ParamInfo& p : t.params()) { BOOST_TEST(p.offset == off); off += p.numel; }
+  BOOST_TEST(off == t.total());
+}
+
+BOOST_AUTO_TEST_CASE(causal_has_no_conditioning) {
+  ModelConfig c = model_preset("tiny");
+  c.causal = true;
+  ParamTable t(c);
+  BOOST_TEST(!t.has("backbone.sigma_map.mlp.0.weight"));
+  BOOST_TEST(!t.has("backbone.blocks.0.adaLN_modulation.weight"));
+  BOOST_TEST(t.has("backbone.blocks.0.attn_qkv.weight"));
+  BOOST_CHECK_THROW(t.info("backbone.sigma_map.mlp.0.weight"), Error);
+}
+
+BOOST_AUTO_TEST_CASE(bad_configs_are_rejected) {
+  ModelConfig c = model_preset("tiny");
+  c.n_heads = 7;
+  BOOST_CHECK_THROW(ParamTable{c}, Error);
+  BOOST_CHECK_THROW(model_preset("huge"), Error);
+}
+
+BOOST_AUTO_TEST_CASE(view_points_into_the_buffer) {
+  ModelConfig c = model_preset("tiny");
+  c.vocab_size = 11;
+  ParamTable t(c);
+  std::vector<float> buf(t.total());
+  Tensor v = t.view(buf.data(), DType::F32, "backbone.blocks.1.mlp.0.bias");
+  BOOST_TEST(v.ptr<float>() - buf.data() == t.info("backbone.blocks.1.mlp.0.bias").offset);
+  BOOST_TEST(v.numel() == 1024);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -6,7 +6,10 @@
 
 namespace duo {
 
-Arena::~Arena() { std::free(base_); }
+Arena::~Arena() {
+  if (release_) release_(base_);
+  else std::free(base_);
+}
 
 size_t Arena::reserve(size_t bytes, const std::string& what) {
   DUO_ASSERT(base_ == nullptr);
@@ -31,6 +34,14 @@ void Arena::allocate() {
     fail("memory", str("cannot allocate ", human_bytes((double)total), " for the run"),
          "use a smaller --loader.batch_size or model; the plan was:\n" + plan());
   std::memset(base_, 0, total);
+}
+
+void Arena::allocate(const std::function<void*(size_t)>& alloc, std::function<void(void*)> release) {
+  DUO_ASSERT(base_ == nullptr);
+  size_t total = (size_ + kAlign - 1) / kAlign * kAlign;
+  base_ = static_cast<char*>(alloc(total ? total : kAlign));
+  if (!base_) fail("memory", str("cannot allocate ", human_bytes((double)total)), "the plan was:\n" + plan());
+  release_ = std::move(release);
 }
 
 void* Arena::at(size_t offset) const {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 #include "core/tensor.h"
@@ -23,8 +24,10 @@ class Arena {
   size_t reserve(size_t bytes, const std::string& what);
   // Reserve a tensor; the returned Tensor has a null data pointer until allocate() (then use resolve()).
   size_t reserve_tensor(DType t, std::initializer_list<int64_t> dims, const std::string& what);
-  // Allocates the whole plan at once (zero-filled). Further reserve() calls are an error.
+  // Allocates the whole plan at once (zero-filled host memory). Further reserve() calls are an error.
   void allocate();
+  // Same, with another allocator (e.g. a backend's device memory: Ops::alloc / Ops::release).
+  void allocate(const std::function<void*(size_t)>& alloc, std::function<void(void*)> release);
   bool allocated() const { return base_ != nullptr; }
   void* at(size_t offset) const;
   Tensor tensor(size_t offset, DType t, std::initializer_list<int64_t> dims) const;
@@ -37,6 +40,7 @@ class Arena {
   std::vector<Entry> entries_;
   size_t size_ = 0;
   char* base_ = nullptr;
+  std::function<void(void*)> release_;  // empty: host memory from aligned_alloc
 };
 
 std::string human_bytes(double bytes);

@@ -1,0 +1,270 @@
+#include "model/dit.h"
+#include <cmath>
+
+namespace duo {
+
+DiT::DiT(const ModelConfig& cfg, Ops& ops, const DiTOptions& opt) : cfg_(cfg), table_(cfg), ops_(ops), opt_(opt) {
+  if (opt_.max_length == 0) opt_.max_length = cfg_.length;
+  DUO_CHECK(opt_.max_batch >= 1 && opt_.max_length >= 1, "DiT", "batch and length must be positive", "");
+  DUO_CHECK(opt_.dtype == DType::F32 || opt_.dtype == DType::F64, "DiT", "parameters must be F32 or F64", "");
+  plan_activations();
+}
+
+void DiT::plan_activations() {
+  const int64_t B = opt_.max_batch, L = opt_.max_length, N = B * L, D = cfg_.hidden, V = cfg_.vocab_size;
+  const int64_t H = cfg_.n_heads, cd = cfg_.cond_dim, M = cfg_.mlp_hidden();
+  const size_t es = dtype_size(opt_.dtype);
+  auto r = [&](int64_t n, const std::string& what) { return arena_.reserve((size_t)n * es, what); };
+
+  const int64_t n_sets = opt_.training ? cfg_.n_blocks : 1;
+  std::vector<BlockActs> sets(n_sets);
+  for (int64_t i = 0; i < n_sets; ++i) {
+    BlockActs& a = sets[i];
+    const std::string n = opt_.training ? "block " + std::to_string(i) + " " : "block ";
+    a.mod = r(B * 6 * D, n + "adaLN");
+    a.ln1 = r(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
+    a.qkv_r = r(N * 3 * D, n + "qkv");
+    a.att = r(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
+    a.proj = r(N * D, n + "attention proj");
+    a.x_mid = r(N * D, n + "residual mid");
+    a.ln2 = r(N * D, n + "ln2"); a.mean2 = r(N, n + "ln2 mean"); a.rstd2 = r(N, n + "ln2 rstd");
+    a.f1 = r(N * M, n + "mlp fc1"); a.g = r(N * M, n + "mlp gelu"); a.f2 = r(N * D, n + "mlp fc2");
+  }
+  for (int64_t i = 0; i < cfg_.n_blocks; ++i) blocks_.push_back(sets[opt_.training ? i : 0]);
+  // Residual stream entering each block: all kept for training; two alternating buffers for inference.
+  if (opt_.training) {
+    for (int64_t i = 0; i <= cfg_.n_blocks; ++i) xs_.push_back(r(N * D, "residual " + std::to_string(i)));
+  } else {
+    size_t a = r(N * D, "residual a"), b = r(N * D, "residual b");
+    for (int64_t i = 0; i <= cfg_.n_blocks; ++i) xs_.push_back(i % 2 ? b : a);
+  }
+  tfreq_ = r(B * cfg_.freq_dim, "time sinusoid");
+  c1_ = r(B * cd, "time mlp 0"); c1a_ = r(B * cd, "time mlp silu"); c2_ = r(B * cd, "time mlp 2"); c_ = r(B * cd, "c");
+  if (opt_.soft_input) soft_probs_ = r(N * V, "soft input softmax");
+  modf_ = r(B * 2 * D, "final adaLN");
+  y_ = r(N * D, "final ln"); meanf_ = r(N, "final ln mean"); rstdf_ = r(N, "final ln rstd");
+  logits_ = r(N * V, "logits");
+  qkv_ = r(N * 3 * D, "qkv before rotary");
+  if (opt_.training) {
+    dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = r(N * D, "grad ln");
+    dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = r(N * 3 * D, "grad qkv before rotary");
+    datt_ = r(N * D, "grad attention"); dproj_ = r(N * D, "grad proj");
+    df1_ = r(N * M, "grad mlp fc1"); dg_ = r(N * M, "grad mlp gelu"); df2_ = r(N * D, "grad mlp fc2");
+    dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
+    dc1a_ = r(B * cd, "grad time silu"); dc1_ = r(B * cd, "grad time mlp 0");
+  }
+  Ops* ops = &ops_;
+  arena_.allocate([ops](size_t n) { return ops->alloc(n); }, [ops](void* p) { ops->release(p); });
+}
+
+Tensor DiT::act(size_t off, std::initializer_list<int64_t> dims) const {
+  Tensor t = arena_.tensor(off, opt_.dtype, dims);
+  t.device = ops_.device();
+  return t;
+}
+
+void DiT::bind(void* params, void* grads) {
+  params_ = params;
+  P_ = bind_dit_tensors(table_, params, opt_.dtype, ops_.device());
+  has_grads_ = grads != nullptr;
+  if (has_grads_) G_ = bind_dit_tensors(table_, grads, opt_.dtype, ops_.device());
+}
+
+void DiT::init_parameters(uint64_t seed) {
+  DUO_CHECK(params_ != nullptr, "DiT", "init_parameters() before bind()", "");
+  std::vector<double> host;
+  for (const ParamInfo& p : table_.params()) {
+    host.assign((size_t)p.numel, 0.0);
+    if (p.init == Init::Ones) host.assign((size_t)p.numel, 1.0);
+    if (p.init == Init::Uniform) {
+      // nn.Linear / kaiming_uniform(a=√5): U(-1/√fan_in, 1/√fan_in); one Philox stream per tensor name.
+      const double bound = 1.0 / std::sqrt((double)p.fan_in);
+      uint64_t h = 1469598103934665603ull;
+      for (char ch : p.name) h = (h ^ (uint8_t)ch) * 1099511628211ull;
+      Philox rng{seed, stream_id(h)};
+      for (int64_t i = 0; i < p.numel; ++i) host[i] = (2.0 * rng.uniform_double(i) - 1.0) * bound;
+    }
+    Tensor t = table_.view(params_, opt_.dtype, p.name);
+    t.device = ops_.device();
+    if (opt_.dtype == DType::F64) {
+      ops_.from_host(t, host.data());
+    } else {
+      std::vector<float> f(host.begin(), host.end());
+      ops_.from_host(t, f.data());
+    }
+  }
+}
+
+Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng) {
+  const int64_t N = B * L, D = cfg_.hidden, V = cfg_.vocab_size, cd = cfg_.cond_dim, M = cfg_.mlp_hidden();
+  const int H = (int)cfg_.n_heads;
+  DUO_CHECK(P_.embedding.data != nullptr, "DiT", "forward() before bind()", "");
+  DUO_CHECK(B >= 1 && B <= opt_.max_batch && L >= 1 && L <= opt_.max_length, "DiT forward",
+            str("batch ", B, " x length ", L, " exceeds the planned ", opt_.max_batch, " x ", opt_.max_length), "");
+  Ops& o = ops_;
+  in_ = in; B_ = B; L_ = L; train_ = train; rng_ = dropout_rng; forward_done_ = true;
+  const float p = train ? cfg_.dropout : 0.0f;
+  Tensor none;
+
+  // Input embedding -> residual stream entering block 0.
+  Tensor h0 = act(xs_[0], {N, D});
+  if (!in.ids.empty()) {
+    o.embed_ids(h0, in.ids.view({N}), P_.embedding);
+  } else if (!in.soft_logits.empty()) {
+    DUO_CHECK(opt_.soft_input, "DiT forward", "soft input not planned", "construct the DiT with soft_input = true");
+    Tensor probs = act(soft_probs_, {N, V});
+    o.embed_soft(h0, probs, in.soft_logits.view({N, V}), P_.embedding);
+  } else {
+    DUO_CHECK(opt_.bag_k > 0 && !in.bag_ids.empty(), "DiT forward", "no input given (ids, soft or bag)", "");
+    const int64_t k = in.bag_ids.dim(-1);
+    o.embed_bag(h0, in.bag_ids.view({N, k}), in.bag_weights.view({N, k}), P_.embedding);
+  }
+
+  // Time conditioning c = SiLU(MLP(sinusoid(σ))).
+  Tensor c;
+  if (!cfg_.causal) {
+    Tensor tf = act(tfreq_, {B, cfg_.freq_dim}), c1 = act(c1_, {B, cd}), c1a = act(c1a_, {B, cd});
+    Tensor c2 = act(c2_, {B, cd});
+    c = act(c_, {B, cd});
+    o.timestep_embedding(tf, in.sigma);
+    o.linear(c1, tf, P_.sigma0_w, P_.sigma0_b);
+    o.silu(c1a, c1);
+    o.linear(c2, c1a, P_.sigma2_w, P_.sigma2_b);
+    o.silu(c, c2);
+  }
+
+  for (int64_t i = 0; i < cfg_.n_blocks; ++i) {
+    const DiTBlockTensors& w = P_.blocks[i];
+    const BlockActs& a = blocks_[i];
+    Tensor x_in = act(xs_[i], {B, L, D}), x_mid = act(a.x_mid, {B, L, D}), x_out = act(xs_[i + 1], {B, L, D});
+    Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
+    if (!cfg_.causal) {
+      Tensor mod = act(a.mod, {B, 6 * D});
+      o.linear(mod, c, w.ada_w, w.ada_b);
+      shift_msa = mod.cols(0, D); scale_msa = mod.cols(D, D); gate_msa = mod.cols(2 * D, D);
+      shift_mlp = mod.cols(3 * D, D); scale_mlp = mod.cols(4 * D, D); gate_mlp = mod.cols(5 * D, D);
+    }
+    // attention branch
+    Tensor ln1 = act(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
+    Tensor qkv = act(qkv_, {N, 3 * D}), qkv_r = act(a.qkv_r, {B, L, 3 * D});
+    Tensor att = act(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
+    o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, shift_msa, scale_msa);
+    o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
+    o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
+    o.attention(att, lse, qkv_r, H, cfg_.causal);
+    o.linear(proj, att.view({N, D}), w.attn_out, none);
+    o.copy(x_mid, x_in);
+    o.gated_residual(x_mid, proj.view({B, L, D}), gate_msa, p, Philox{rng_.seed, stream_id(rng_.subsequence, i, 0)});
+    // MLP branch
+    Tensor ln2 = act(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
+    Tensor f1 = act(a.f1, {N, M}), g = act(a.g, {N, M}), f2 = act(a.f2, {N, D});
+    o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, shift_mlp, scale_mlp);
+    o.linear(f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
+    o.gelu(g, f1);
+    o.linear(f2, g, w.mlp2_w, w.mlp2_b);
+    o.copy(x_out, x_mid);
+    o.gated_residual(x_out, f2.view({B, L, D}), gate_mlp, p, Philox{rng_.seed, stream_id(rng_.subsequence, i, 1)});
+  }
+
+  // Final layer: LN, modulate with (shift, scale), linear head.
+  Tensor shift, scale;
+  if (!cfg_.causal) {
+    Tensor modf = act(modf_, {B, 2 * D});
+    o.linear(modf, c, P_.final_ada_w, P_.final_ada_b);
+    shift = modf.cols(0, D); scale = modf.cols(D, D);
+  }
+  Tensor y = act(y_, {B, L, D}), meanf = act(meanf_, {N}), rstdf = act(rstdf_, {N});
+  Tensor logits = act(logits_, {N, V});
+  o.layernorm_modulate(y, meanf, rstdf, act(xs_[cfg_.n_blocks], {B, L, D}), P_.final_norm, shift, scale);
+  o.linear(logits, y.view({N, D}), P_.out_w, P_.out_b);
+  return logits.view({B, L, V});
+}
+
+void DiT::backward(const Tensor& dlogits_in) {
+  DUO_CHECK(opt_.training && has_grads_, "DiT backward", "model built for inference or without gradients",
+            "construct with DiTOptions::training = true and bind a gradient buffer");
+  DUO_CHECK(forward_done_, "DiT backward", "backward() without a forward()", "");
+  const int64_t B = B_, L = L_, N = B * L, D = cfg_.hidden, V = cfg_.vocab_size, cd = cfg_.cond_dim;
+  const int64_t M = cfg_.mlp_hidden();
+  const int H = (int)cfg_.n_heads;
+  const float p = train_ ? cfg_.dropout : 0.0f;
+  Ops& o = ops_;
+  Tensor none;
+  Tensor dlogits = dlogits_in.view({N, V});
+
+  // Final layer.
+  Tensor dy = act(dy_, {N, D}), dh = act(dh_, {B, L, D}), dc = act(dc_, {B, cd});
+  o.fill(dh, 0.0);
+  o.linear_backward(dy, G_.out_w, G_.out_b, dlogits, act(y_, {N, D}), P_.out_w, false);
+  Tensor c, shift, scale, dshift, dscale;
+  if (!cfg_.causal) {
+    c = act(c_, {B, cd});
+    Tensor modf = act(modf_, {B, 2 * D}), dmodf = act(dmod_, {B, 2 * D});
+    shift = modf.cols(0, D); scale = modf.cols(D, D); dshift = dmodf.cols(0, D); dscale = dmodf.cols(D, D);
+    o.fill(dc, 0.0);
+  }
+  o.layernorm_modulate_backward(dh, G_.final_norm, dshift, dscale, dy.view({B, L, D}),
+                                act(xs_[cfg_.n_blocks], {B, L, D}), act(meanf_, {N}), act(rstdf_, {N}),
+                                P_.final_norm, shift, scale);
+  if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
+
+  Tensor dln = act(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = act(dqkv_, {B, L, 3 * D});
+  Tensor datt = act(datt_, {B, L, D}), dproj = act(dproj_, {B, L, D});
+  Tensor df1 = act(df1_, {N, M}), dg = act(dg_, {N, M}), df2 = act(df2_, {B, L, D});
+  for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
+    const DiTBlockTensors& w = P_.blocks[i];
+    DiTBlockTensors& gw = G_.blocks[i];
+    const BlockActs& a = blocks_[i];
+    Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
+    Tensor dshift_msa, dscale_msa, dgate_msa, dshift_mlp, dscale_mlp, dgate_mlp;
+    Tensor dmod = act(dmod_, {B, 6 * D});
+    if (!cfg_.causal) {
+      Tensor mod = act(a.mod, {B, 6 * D});
+      shift_msa = mod.cols(0, D); scale_msa = mod.cols(D, D); gate_msa = mod.cols(2 * D, D);
+      shift_mlp = mod.cols(3 * D, D); scale_mlp = mod.cols(4 * D, D); gate_mlp = mod.cols(5 * D, D);
+      dshift_msa = dmod.cols(0, D); dscale_msa = dmod.cols(D, D); dgate_msa = dmod.cols(2 * D, D);
+      dshift_mlp = dmod.cols(3 * D, D); dscale_mlp = dmod.cols(4 * D, D); dgate_mlp = dmod.cols(5 * D, D);
+    }
+    // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.
+    o.gated_residual_backward(df2, dgate_mlp, dh, act(a.f2, {B, L, D}), gate_mlp, p,
+                              Philox{rng_.seed, stream_id(rng_.subsequence, i, 1)});
+    o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), act(a.g, {N, M}), w.mlp2_w, false);
+    o.gelu_backward(df1, dg, act(a.f1, {N, M}));
+    o.linear_backward(dln, gw.mlp0_w, gw.mlp0_b, df1, act(a.ln2, {N, D}), w.mlp0_w, false);
+    o.layernorm_modulate_backward(dh, gw.norm2, dshift_mlp, dscale_mlp, dln, act(a.x_mid, {B, L, D}),
+                                  act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, shift_mlp, scale_mlp);
+    // Attention branch: x_mid = x_in + gate_msa · drop(proj); dh now holds d x_mid.
+    o.gated_residual_backward(dproj, dgate_msa, dh, act(a.proj, {B, L, D}), gate_msa, p,
+                              Philox{rng_.seed, stream_id(rng_.subsequence, i, 0)});
+    o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), act(a.att, {N, D}), w.attn_out, false);
+    o.attention_backward(dqkv_r, datt, act(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
+                         act(a.lse, {B, H, L}), H, cfg_.causal);
+    o.rotary_backward(dqkv, dqkv_r, H);
+    o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), act(a.ln1, {N, D}), w.attn_qkv, false);
+    o.layernorm_modulate_backward(dh, gw.norm1, dshift_msa, dscale_msa, dln, act(xs_[i], {B, L, D}),
+                                  act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, shift_msa, scale_msa);
+    if (!cfg_.causal) o.linear_backward(dc, gw.ada_w, gw.ada_b, dmod, c, w.ada_w, true);
+  }
+
+  // Input embedding; dh now holds d h0.
+  Tensor dh0 = dh.view({N, D});
+  if (!in_.ids.empty()) {
+    o.embed_ids_backward(G_.embedding, in_.ids.view({N}), dh0);
+  } else if (!in_.soft_logits.empty()) {
+    o.embed_soft_backward(G_.embedding, act(soft_probs_, {N, V}), dh0);
+  } else {
+    const int64_t k = in_.bag_ids.dim(-1);
+    o.embed_bag_backward(G_.embedding, in_.bag_ids.view({N, k}), in_.bag_weights.view({N, k}), dh0);
+  }
+
+  // Time conditioning MLP (σ itself needs no gradient).
+  if (!cfg_.causal) {
+    Tensor dc2 = act(dc2_, {B, cd}), dc1a = act(dc1a_, {B, cd}), dc1 = act(dc1_, {B, cd});
+    o.silu_backward(dc2, dc, act(c2_, {B, cd}));
+    o.linear_backward(dc1a, G_.sigma2_w, G_.sigma2_b, dc2, act(c1a_, {B, cd}), P_.sigma2_w, false);
+    o.silu_backward(dc1, dc1a, act(c1_, {B, cd}));
+    o.linear_backward(none, G_.sigma0_w, G_.sigma0_b, dc1, act(tfreq_, {B, cfg_.freq_dim}), P_.sigma0_w, false);
+  }
+}
+
+}  // namespace duo

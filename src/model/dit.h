@@ -1,0 +1,102 @@
+// The DiT of the reference (duo_system.md §1): forward and backward written once over the ops interface,
+// for both variants (adaLN-conditioned bidirectional, and causal AR without conditioning).
+//
+//   h = embed(x)                                          (B, L, D)   ids, soft softmax(w)·E, or weighted bag
+//   c = SiLU(MLP(sinusoid(σ)))                            (B, cond)   not in the causal model
+//   per block:  (shift, scale, gate) x2 = adaLN(c)        (B, 6D)
+//               h += gate_msa · drop(W_o attn(rope(W_qkv mod(LN1 h))))
+//               h += gate_mlp · drop(W_2 gelu(W_1 mod(LN2 h) + b_1) + b_2)
+//   logits = W_out mod(LN_f h) + b_out                    (B, L, V)
+//
+// Parameters and gradients are buffers laid out by the ParamTable and owned by the caller (the trainer keeps
+// params, grads, Adam moments and EMA in that one layout). Activations live in one allocation made at
+// construction for the largest batch and length.
+#pragma once
+#include <vector>
+#include "backend/ops.h"
+#include "core/arena.h"
+#include "model/dit_tensors.h"
+#include "model/params.h"
+
+namespace duo {
+
+struct DiTOptions {
+  int64_t max_batch = 1;
+  int64_t max_length = 0;   // 0 = the config's length
+  bool training = true;     // keep per-block activations for backward (false: inference, much less memory)
+  bool soft_input = false;  // allow the soft (B, L, V) input (DUO curriculum); reserves the softmax copy
+  int64_t bag_k = 0;        // allow the weighted-bag input with k ids per position (efficient curriculum)
+  DType dtype = DType::F32; // parameters and activations (F64 for gradient checks on the CPU backend)
+};
+
+// One of three input kinds, plus σ. Tensors are views; they must stay alive until backward().
+struct DiTInput {
+  Tensor ids;          // (B, L) I32
+  Tensor soft_logits;  // (B, L, V): the embedding takes softmax over V
+  Tensor bag_ids;      // (B, L, k) I32
+  Tensor bag_weights;  // (B, L, k)
+  Tensor sigma;        // (B): conditioning σ = -log α_t; unused by the causal model
+};
+
+class DiT {
+ public:
+  DiT(const ModelConfig& cfg, Ops& ops, const DiTOptions& opt);
+  DiT(const DiT&) = delete;
+  DiT& operator=(const DiT&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamTable& table() const { return table_; }
+  const DiTOptions& options() const { return opt_; }
+  // Points the model at its parameter buffer and (for training) its gradient buffer (may be null).
+  void bind(void* params, void* grads);
+  // Fills the bound parameters as the reference initialises them (§1.10), from a seeded Philox stream.
+  void init_parameters(uint64_t seed);
+
+  // logits (B, L, V), a view into activation memory valid until the next forward. `train` turns dropout on;
+  // dropout draws from stream `dropout_rng` (one per step: the model derives a sub-stream per block/branch).
+  Tensor forward(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng);
+  // Backpropagates dlogits (B, L, V) through the last forward; parameter gradients accumulate (+=).
+  void backward(const Tensor& dlogits);
+  // Memory plan of the activations (printed at start-up by the executables).
+  std::string memory_plan() const { return arena_.plan(); }
+
+ private:
+  // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
+  struct BlockActs {
+    size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
+    size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
+    size_t qkv_r;                // (B, L, 3D) after rotary
+    size_t att, lse;             // (B, L, D), (B, H, L)
+    size_t proj;                 // (B, L, D) attention branch before gate and dropout
+    size_t x_mid;                // (B, L, D) residual stream between the two branches
+    size_t ln2, mean2, rstd2;
+    size_t f1, g;                // (B, L, 4D) MLP pre- and post-GELU
+    size_t f2;                   // (B, L, D) MLP branch before gate and dropout
+  };
+  Tensor act(size_t off, std::initializer_list<int64_t> dims) const;
+  void plan_activations();
+
+  ModelConfig cfg_;
+  ParamTable table_;
+  Ops& ops_;
+  DiTOptions opt_;
+  DiTTensors P_, G_;  // parameter and gradient views
+  void* params_ = nullptr;
+  bool has_grads_ = false;
+  Arena arena_;
+  // saved by forward for backward
+  DiTInput in_;
+  int64_t B_ = 0, L_ = 0;
+  bool train_ = false, forward_done_ = false;
+  Philox rng_;
+  // activation offsets
+  std::vector<BlockActs> blocks_;
+  std::vector<size_t> xs_;  // residual stream entering block i (xs_[n_blocks] enters the final layer)
+  size_t tfreq_, c1_, c1a_, c2_, c_;  // time conditioning (B, F), (B, cond) x4
+  size_t soft_probs_ = 0;             // (B, L, V) softmax of the soft input
+  size_t modf_, y_, meanf_, rstdf_, logits_, qkv_;
+  // backward scratch
+  size_t dh_, dy_, dln_, dqkv_r_, dqkv_, datt_, dproj_, df1_, dg_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
+};
+
+}  // namespace duo

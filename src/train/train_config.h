@@ -1,0 +1,65 @@
+// Everything duo-train reads from its command line (or an ini --config file). Long option names mirror the
+// reference's Hydra keys (duo_system.md §8) so its scripts translate line by line.
+#pragma once
+#include <cstdint>
+#include <string>
+#include "io/cli.h"
+#include "model/config.h"
+#include "train/optimizer.h"
+
+namespace duo {
+
+struct CurriculumConfig {          // algo.curriculum.* (DUO only; duo_algorithms.md §4)
+  std::string mode = "simple";     // simple (dense Gaussian relaxation) | efficient (top-k, Duo++)
+  double tau_log10_start = -3.0, tau_log10_end = -3.0;
+  int64_t start = 0, end = 500000;
+  double gamma_min = -3.55, gamma_max = -1.85;
+  std::string integral_cache_path;  // empty: integral/<tokenizer>.bin
+  int64_t top_k = 2;                // efficient mode
+  bool nearest_lookup = false;      // reference's nearest-grid-point table lookup + finite-difference α'
+  bool reference_bugs = false;      // efficient mode: reproduce the reference's labelling bug (§4.5 step 7)
+};
+
+struct TrainConfig {
+  std::string algo = "duo_base";   // ar | mdlm | sedd | d3pm | duo_base | duo
+  ModelConfig model;
+  OptimConfig optim;
+  std::string device = "auto";
+  uint64_t seed = 1;
+  // data
+  std::string train_glob, valid_glob;
+  bool wrap = true;                // wrap (sentence packing) vs padded rows
+  bool insert_train_eos = true, insert_valid_eos = true;
+  // loader
+  int64_t batch_size = 32;         // per device and micro-step
+  int64_t global_batch_size = 512; // reached by gradient accumulation
+  int64_t eval_batch_size = 32;
+  // trainer
+  int64_t max_steps = 1000000;
+  int64_t val_check_interval = 5000;
+  int64_t limit_val_batches = 0;   // 0 = the whole validation set
+  int64_t log_every = 10;
+  // training
+  bool antithetic_sampling = true;
+  double sampling_eps = 1e-3;
+  std::string finetune_path;       // start from these weights (fresh optimizer), the reference's 2nd stage
+  // noise
+  std::string noise = "log-linear";
+  double noise_eps = 1e-3;
+  int64_t T = 0;                   // algo.T: discrete time steps (D3PM: 1000), 0 = continuous
+  bool reference_bugs = false;     // reproduce known reference bugs that change reported numbers (README)
+  CurriculumConfig curriculum;
+  // checkpointing
+  std::string save_dir = "runs/default";
+  int64_t checkpoint_every = 500;  // callbacks.checkpoint_every_n_steps.every_n_train_steps
+  bool resume = false;             // checkpointing.resume_from_ckpt
+  std::string resume_path;         // checkpointing.resume_ckpt_path (default: <save_dir>/last.safetensors)
+  std::string metrics_path;        // default: <save_dir>/metrics.jsonl
+
+  void validate() const;
+};
+
+void add_train_options(po::options_description& desc);
+TrainConfig train_config_from(const po::variables_map& vm);
+
+}  // namespace duo

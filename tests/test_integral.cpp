@@ -280,9 +280,12 @@ BOOST_AUTO_TEST_CASE(vocabulary_mismatch) {
                {"gpt2.bin", "field 'vocab_size' = 50257", "50258",
                 "build/duo-integral --vocab_size 50258 --gamma_min=-4 --gamma_max=-1 --num_points 31"});
   // Allowed explicitly (the reference's way): α = (V_model·P − 1)/(V_model − 1) with P from V = 50257.
-  const TransformLookup lookup = TransformLookup::open(dir.file("gpt2.bin"), 50258, {TableLookup::nearest, true});
-  const double P = DiffusionTransform(50257).at_gamma(-3.0).prob_clean;
-  BOOST_TEST(lookup.at_gamma(-3.0).alpha == (50258 * P - 1) / 50257, tt::tolerance(1e-14));
+  const TransformLookup lookup = TransformLookup::open(dir.file("gpt2.bin"), 50258, {TableLookup::hermite, true});
+  const TransformPoint cache = DiffusionTransform(50257).at_gamma(-3.0);
+  BOOST_TEST(lookup.at_gamma(-3.0).alpha == (50258 * cache.prob_clean - 1) / 50257, tt::tolerance(1e-12));
+  // dα/dγ = V/(V−1)·dP/dγ with the model's V.
+  BOOST_TEST(lookup.at_gamma(-3.0).dalpha_dgamma == 50258.0 / 50257 * (-cache.mu / 2) * cache.dprob_dmu,
+             tt::tolerance(1e-12));
   expect_error([] { parse_table_lookup("linear"); }, {"'linear'", "hermite", "nearest"});
 }
 
@@ -349,19 +352,30 @@ BOOST_AUTO_TEST_CASE(nearest_mode_reproduces_reference) {
 }
 
 BOOST_AUTO_TEST_CASE(clipping_is_counted) {
-  const IntegralTable table = IntegralTable::compute(DiffusionTransform(100), -3, -1, 201);
+  // A synthetic table α(γ) = −(γ + 1)/2 on [−3, −1] (linear, so Hermite reproduces it exactly), fine enough for
+  // the nearest mode.
+  const int64_t n = 20001;
+  std::vector<double> alpha(n), dalpha(n, -0.5);
+  for (int64_t k = 0; k < n; ++k) alpha[k] = 1.0 - static_cast<double>(k) / (n - 1);
+  const IntegralTable table(100, -3, -1, alpha, dalpha);
   const TransformLookup hermite(table, 100);
-  BOOST_TEST(hermite.at_gamma(-7.0).alpha == table.alpha().front());
-  BOOST_TEST(hermite.at_gamma(0.5).alpha == table.alpha().back());
-  BOOST_TEST(hermite.at_gamma(-2.0).alpha == table.alpha()[100]);
+  BOOST_TEST(hermite.at_gamma(-2.5).alpha == 0.75, tt::tolerance(1e-14));
+  BOOST_TEST(hermite.at_gamma(-7.0).alpha == 1.0);
+  BOOST_TEST(std::abs(hermite.at_gamma(0.5).alpha) <= 1e-15);
   BOOST_TEST(hermite.clipped_count() == 2);
   const TransformLookup nearest(table, 100, {TableLookup::nearest});
+  BOOST_TEST(nearest.at_time(0.5, -3.0, -1.0).dalpha_dt == -1.0, tt::tolerance(1e-6));
+  BOOST_TEST(nearest.clipped_count() == 0);
   // At γ_max the forward difference steps outside: clipped, and the reference's α'_t is then 0.
   const ScheduleValue end = nearest.at_time(1.0, -3.0, -1.0);
-  BOOST_TEST(end.alpha == table.alpha().back());
+  BOOST_TEST(end.alpha == 0.0);
   BOOST_TEST(end.dalpha_dt == 0.0);
   BOOST_TEST(nearest.clipped_count() == 1);
   expect_error([&] { hermite.at_gamma(std::numeric_limits<double>::quiet_NaN()); }, {"γ must be finite"});
+  // Nearest lookups on a coarse grid would return α' = 0: refused.
+  const IntegralTable coarse = IntegralTable::compute(DiffusionTransform(100), -3, -1, 201);
+  expect_error([&] { TransformLookup(coarse, 100, {TableLookup::nearest}); },
+               {"nearest lookup needs a grid spacing", "--num_points 100000"});
 }
 
 BOOST_AUTO_TEST_CASE(bad_arguments) {

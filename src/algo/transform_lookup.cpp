@@ -25,6 +25,13 @@ TransformLookup::TransformLookup(IntegralTable table, int64_t model_vocab, Trans
             "T depends on V; make the table for this model: " +
                 IntegralTable::regenerate_command(model_vocab, table_.gamma_min(), table_.gamma_max(),
                                                   table_.num_points(), command_path()));
+  // The reference's forward difference steps 0.001 in γ; on a grid not much finer than that both lookups hit
+  // the same point (α' = 0) or neighbours, so nearest mode only makes sense on reference-like grids.
+  DUO_CHECK(options_.mode != TableLookup::nearest || table_.spacing() <= kNearestMaxSpacing, source_,
+            str("nearest lookup needs a grid spacing ≤ ", kNearestMaxSpacing, " (the reference's is 4e-5), this "
+                "table's is ", table_.spacing()),
+            "use the hermite lookup, or build a reference-like table: " +
+                IntegralTable::regenerate_command(vt, -5, -1, 100000, command_path()));
   // P = (1 + (Vt−1)·α_t)/Vt and α_m = (Vm·P − 1)/(Vm − 1), written as one affine map of α_t.
   const double Vt = static_cast<double>(vt), Vm = static_cast<double>(model_vocab);
   scale_ = Vm * (Vt - 1) / (Vt * (Vm - 1));

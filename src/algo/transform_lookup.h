@@ -26,6 +26,9 @@ enum class TableLookup { hermite, nearest };
 // "hermite" | "nearest"; throws duo::Error listing both otherwise.
 TableLookup parse_table_lookup(const std::string& name);
 
+// Nearest mode needs a grid at least five times finer than the reference's difference step 0.001.
+inline constexpr double kNearestMaxSpacing = 2e-4;
+
 struct TransformLookupOptions {
   TableLookup mode = TableLookup::hermite;
   // Accept a table integrated for another V and convert it the reference's way: P from the table's V, then

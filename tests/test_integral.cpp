@@ -5,12 +5,14 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <numbers>
 #include <vector>
+#include <unistd.h>
 #include "algo/diffusion_transform.h"
 #include "algo/integral_table.h"
 #include "algo/transform_lookup.h"

@@ -11,7 +11,8 @@
 // Why it is fast: both integrands are negligible outside a window of a few units. Above, φ(z−μ) dies beyond
 // μ+9 (tail mass < 1e-18); below, Φ(z)^{V−1} = exp((V−1)·log Φ(z)) collapses doubly-exponentially under a point
 // z_low that depends only on V (≈ 3.0 for V = 50258, ≈ −3.6 for V = 8), and φ(z−μ) dies below μ−9. So each
-// evaluation integrates [max(z_low, μ−9), μ+9] with composite Gauss–Legendre panels, ~600 integrand calls.
+// evaluation integrates [max(z_low, μ−9), μ+9] with composite Gauss–Legendre panels: 400–700 integrand calls,
+// ~10 µs.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -53,7 +53,9 @@ static void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool caus
 template <class T>
 static void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, AttnShape s, bool causal, T* scratch) {
   const int64_t L = s.L, D = s.D, ld = 3 * D;
-#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(s.B * s.H * s.L * s.L * s.hd))
+  const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
+  BlasSingleThreaded blas_guard(parallel);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
     const int64_t b = bh / s.H, h = bh % s.H;
     T* P = scratch + omp_get_thread_num() * L * L;                 // (L, L) of this thread
@@ -85,7 +87,9 @@ static void attention_backward_impl(Tensor& dqkv, const Tensor& dout, const Tens
                                     const Tensor& lse, AttnShape s, bool causal, T* scratch) {
   const int64_t L = s.L, D = s.D, ld = 3 * D;
   const T scale = T(1) / std::sqrt(T(s.hd));
-#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(s.B * s.H * s.L * s.L * s.hd))
+  const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
+  BlasSingleThreaded blas_guard(parallel);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
     const int64_t b = bh / s.H, h = bh % s.H;
     T* P = scratch + omp_get_thread_num() * 2 * L * L;  // (L, L) probabilities

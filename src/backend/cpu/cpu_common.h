@@ -71,6 +71,25 @@ inline void check_row_view(const char* op, const char* name, const Tensor& t, in
 // Row b of a [B, D] (possibly strided) view.
 template <class T> T* row(const Tensor& t, int64_t b) { return t.ptr<T>() + b * t.stride[0]; }
 
+// Keeps OpenBLAS on the calling thread for its lifetime. Needed around OpenMP loops whose tasks call GEMMs
+// (attention: one task per (batch, head)): a pthreads OpenBLAS would otherwise start its own threads inside
+// every task and oversubscribe the cores (measured ~6x slower on 2 cores). The OpenMP build of OpenBLAS
+// already runs single-threaded inside parallel regions, so this is a no-op there.
+class BlasSingleThreaded {
+ public:
+  explicit BlasSingleThreaded(bool engage) : saved_(engage ? openblas_get_num_threads() : 0) {
+    if (saved_ > 1) openblas_set_num_threads(1);
+  }
+  ~BlasSingleThreaded() {
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
+  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Row-major C = alpha * op(A) op(B) + beta * C.
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -94,6 +94,36 @@ BOOST_AUTO_TEST_CASE(timestep_embedding_values) {
   BOOST_TEST(max_abs_diff(out, expect) <= 1e-15);
 }
 
+// LayerNorm (biased variance, eps 1e-5) then (xhat * w) * (1 + scale[b]) + shift[b], computed naively.
+BOOST_AUTO_TEST_CASE(layernorm_modulate_against_naive) {
+  CpuOps ops;
+  const int64_t N = B * L;
+  std::vector<double> x = random_vec(N * D, 36, -3.0, 3.0), w = random_vec(D, 37), ada = random_vec(B * 2 * D, 38);
+  std::vector<double> y(N * D), mean(N), rstd(N);
+  Tensor x_t = tv(x, {B, L, D}), w_t = tv(w, {D}), ada_t = tv(ada, {B, 2 * D}), y_t = tv(y, {B, L, D});
+  Tensor mean_t = tv(mean, {N}), rstd_t = tv(rstd, {N});
+  for (bool modulate : {true, false}) {
+    BOOST_TEST_CONTEXT("modulate=" << modulate) {
+      Tensor shift = modulate ? ada_t.cols(0, D) : Tensor(), scale = modulate ? ada_t.cols(D, D) : Tensor();
+      ops.layernorm_modulate(y_t, mean_t, rstd_t, x_t, w_t, shift, scale);
+      std::vector<double> expect(N * D);
+      for (int64_t n = 0; n < N; ++n) {
+        double mu = 0, var = 0;
+        for (int64_t d = 0; d < D; ++d) mu += x[n * D + d] / D;
+        for (int64_t d = 0; d < D; ++d) var += (x[n * D + d] - mu) * (x[n * D + d] - mu) / D;
+        BOOST_TEST(std::abs(mean[n] - mu) <= 1e-15);
+        BOOST_TEST(std::abs(rstd[n] - 1 / std::sqrt(var + 1e-5)) <= 1e-13);
+        const int64_t b = n / L;
+        for (int64_t d = 0; d < D; ++d) {
+          const double sh = modulate ? ada[b * 2 * D + d] : 0.0, sc = modulate ? ada[b * 2 * D + D + d] : 0.0;
+          expect[n * D + d] = (x[n * D + d] - mu) / std::sqrt(var + 1e-5) * w[d] * (1 + sc) + sh;
+        }
+      }
+      BOOST_TEST(max_abs_diff(y, expect) <= 1e-13);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(activation_values) {
   CpuOps ops;
   std::vector<double> x = {1.0, -1.0, 2.5, -2.0}, y(4);
@@ -216,7 +246,7 @@ BOOST_AUTO_TEST_CASE(embeddings_against_naive) {
 // rng.uniform(i) > p.
 BOOST_AUTO_TEST_CASE(dropout_statistics_and_reproducibility) {
   CpuOps ops;
-  const int64_t b = 2, l = 64, d = 96, n = b * l * d;
+  const int64_t b = 2, l = 256, d = 96, n = b * l * d;  // large enough to run on several threads
   const float p = 0.25f;
   const Philox rng{7, stream_id(3, 1)};
   std::vector<float> ones(n, 1.0f), h(n, 0.0f);
@@ -364,8 +394,8 @@ BOOST_AUTO_TEST_CASE(ema_scale_sum_squares) {
   ops.scale(params_t, -0.5);
   BOOST_TEST(max_abs_diff(params, {-1.5, 0.5}) <= 0.0);
 
-  // sum of (i/1000)^2 over i < n = n(n-1)(2n-1)/6e6, over several of the fixed chunks
-  const int64_t n = 10007;
+  // sum of (i/1000)^2 over i < n = n(n-1)(2n-1)/6e6, over many fixed chunks and large enough to use threads
+  const int64_t n = 100003;
   std::vector<float> x(n);
   for (int64_t i = 0; i < n; ++i) x[i] = (float)i / 1000.0f;
   Tensor x_t = tv(x, {n});

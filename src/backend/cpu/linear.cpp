@@ -5,6 +5,11 @@
 namespace duo {
 using namespace cpu;
 
+static void check_weight(const char* op, const Tensor& W) {
+  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), str("CpuOps::", op),
+            str("W ", W.shape_str(), " must be a contiguous (O, I) matrix"), "");
+}
+
 template <class T>
 static void linear_forward(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
@@ -24,7 +29,7 @@ static void linear_forward(Tensor& out, const Tensor& in, const Tensor& W, const
 void CpuOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
   check_same_dtype(op, {&out, &in, &W, &bias});
-  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), "CpuOps::linear", str("W ", W.shape_str(), " must be a contiguous [O, I] matrix"), "");
+  check_weight(op, W);
   const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
   check_matrix(op, "in", in, N, I);
   check_matrix(op, "out", out, N, O);
@@ -56,8 +61,7 @@ void CpuOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tenso
                              const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
   check_same_dtype(op, {&dout, &din, &dW, &dbias, &in, &W});
-  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), "CpuOps::linear_backward",
-            str("W ", W.shape_str(), " must be a contiguous [O, I] matrix"), "");
+  check_weight(op, W);
   const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(dout);
   check_matrix(op, "dout", dout, N, O);
   if (!din.empty()) check_matrix(op, "din", din, N, I);
@@ -66,7 +70,9 @@ void CpuOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tenso
     check_matrix(op, "in", in, N, I);
   }
   if (!dbias.empty()) check_numel(op, "dbias", dbias, O);
-  dispatch(op, dout, [&](auto tag) { linear_backward_impl<decltype(tag)>(din, dW, dbias, dout, in, W, accumulate_din); });
+  dispatch(op, dout, [&](auto tag) {
+    linear_backward_impl<decltype(tag)>(din, dW, dbias, dout, in, W, accumulate_din);
+  });
 }
 
 }  // namespace duo

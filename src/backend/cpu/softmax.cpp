@@ -98,7 +98,9 @@ void CpuOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits
     DUO_CHECK(tgt[n] >= 0 && tgt[n] < V, "CpuOps::cross_entropy",
               str("target ", tgt[n], " at row ", n, " is outside the vocabulary [0, ", V, ")"),
               "check the tokenizer's vocabulary size against the model's");
-  dispatch(op, logits, [&](auto tag) { cross_entropy_impl<decltype(tag)>(losses, dlogits, logits, targets, grad_scale); });
+  dispatch(op, logits, [&](auto tag) {
+    cross_entropy_impl<decltype(tag)>(losses, dlogits, logits, targets, grad_scale);
+  });
 }
 
 }  // namespace duo

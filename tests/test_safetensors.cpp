@@ -75,6 +75,11 @@ BOOST_AUTO_TEST_CASE(round_trip_is_bit_exact) {
   BOOST_TEST(reinterpret_cast<uintptr_t>(f.tensors()[0].data) % 8 == 0u);
   BOOST_TEST(f.get("ids").view().shape_str() == "(2, 3)");
   BOOST_TEST(f.get("scalar").view().numel() == 1);
+  // named() takes a contiguous Tensor view as it is.
+  std::vector<float> w = {1, 2, 3, 4, 5, 6};
+  const NamedTensor nt = named("w", Tensor(w.data(), DType::F32, {3, 2}));
+  BOOST_TEST(nt.shape == std::vector<int64_t>({3, 2}));
+  BOOST_TEST((nt.dtype == DType::F32 && nt.data == w.data()));
   // Writing what was read gives the same bytes again.
   std::vector<NamedTensor> again;
   for (const StTensor& t : f.tensors()) again.push_back({t.name, t.dtype, t.shape, t.data});

@@ -1,0 +1,133 @@
+// Softmax attention over packed qkv (B, L, 3D) with feature order [q|k|v][head][dim], scale 1/sqrt(hd),
+// bidirectional or causal. One (batch, head) pair per OpenMP task; its q, k, v are read in place as strided
+// (L, hd) matrices (row stride 3D) by the GEMMs. The forward keeps only lse (B, H, L); the backward
+// recomputes the probabilities P = exp(S - lse) from it, so no L x L tensor lives between the two passes.
+#include <omp.h>
+#include <cmath>
+#include "backend/cpu/cpu_common.h"
+#include "backend/cpu/cpu_ops.h"
+
+namespace duo {
+using namespace cpu;
+
+struct AttnShape { int64_t B, L, D, H, hd; };
+
+static AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                                 int n_heads) {
+  check_present(op, "qkv", qkv);
+  DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, str("CpuOps::", op),
+            str("qkv has shape ", qkv.shape_str(), ", expected (B, L, 3D)"), "");
+  const int64_t B = qkv.shape[0], L = qkv.shape[1], D = qkv.shape[2] / 3;
+  DUO_CHECK(n_heads > 0 && D % n_heads == 0, str("CpuOps::", op),
+            str("hidden size ", D, " does not split into ", n_heads, " heads"), "");
+  check_matrix(op, "qkv", qkv, B * L, 3 * D);
+  check_matrix(op, "out", out, B * L, D);
+  check_numel(op, "lse", lse, B * n_heads * L);
+  return {B, L, D, n_heads, D / n_heads};
+}
+
+// S = scale * q k^T, then P = exp(S - lse) row by row with the causal mask (P = 0 above the diagonal).
+// The forward computes each row's log-sum-exp into lse_out; the backward passes lse_out = nullptr and reads
+// the saved values from lse_in.
+template <class T>
+static void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool causal, T* lse_out, const T* lse_in) {
+  const int64_t L = s.L, ld = 3 * s.D;
+  const T scale = T(1) / std::sqrt(T(s.hd));
+  gemm(false, true, L, L, s.hd, scale, q, ld, k, ld, T(0), P, L);  // (L,hd)(hd,L) -> (L,L)
+  for (int64_t i = 0; i < L; ++i) {
+    T* p = P + i * L;
+    const int64_t visible = causal ? i + 1 : L;  // keys j < visible are attended to
+    if (lse_out) {
+      T m = p[0];
+      for (int64_t j = 1; j < visible; ++j) m = p[j] > m ? p[j] : m;
+      T sum = 0;
+      for (int64_t j = 0; j < visible; ++j) sum += std::exp(p[j] - m);
+      lse_out[i] = m + std::log(sum);
+    }
+    const T row_lse = lse_out ? lse_out[i] : lse_in[i];
+    for (int64_t j = 0; j < visible; ++j) p[j] = std::exp(p[j] - row_lse);
+    for (int64_t j = visible; j < L; ++j) p[j] = 0;
+  }
+}
+
+template <class T>
+static void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, AttnShape s, bool causal, T* scratch) {
+  const int64_t L = s.L, D = s.D, ld = 3 * D;
+  const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
+  BlasSingleThreaded blas_guard(parallel);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
+    const int64_t b = bh / s.H, h = bh % s.H;
+    T* P = scratch + omp_get_thread_num() * L * L;                 // (L, L) of this thread
+    const T* q = qkv.ptr<T>() + b * L * ld + h * s.hd;             // (L, hd), row stride 3D
+    const T* k = q + D;
+    const T* v = q + 2 * D;
+    T* o = out.ptr<T>() + b * L * D + h * s.hd;                    // (L, hd), row stride D
+    attention_probs(P, q, k, s, causal, lse.ptr<T>() + bh * L, (const T*)nullptr);
+    gemm(false, false, L, s.hd, L, T(1), P, L, v, ld, T(0), o, D);  // o = P v
+  }
+}
+
+void CpuOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
+  const char* op = "attention";
+  check_same_dtype(op, {&qkv, &out, &lse});
+  AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  DUO_CHECK(out.data != qkv.data, "CpuOps::attention", "out may not alias qkv", "");
+  dispatch(op, qkv, [&](auto tag) {
+    using T = decltype(tag);
+    T* buf = scratch<T>((size_t)(omp_get_max_threads() * s.L * s.L));
+    attention_forward<T>(out, lse, qkv, s, causal, buf);
+  });
+}
+
+// With dO the output gradient of one head and delta_i = sum_d dO_id O_id:
+//   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - delta),  dQ = scale dS K,  dK = scale dS^T Q
+template <class T>
+static void attention_backward_impl(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                    const Tensor& lse, AttnShape s, bool causal, T* scratch) {
+  const int64_t L = s.L, D = s.D, ld = 3 * D;
+  const T scale = T(1) / std::sqrt(T(s.hd));
+  const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
+  BlasSingleThreaded blas_guard(parallel);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
+    const int64_t b = bh / s.H, h = bh % s.H;
+    T* P = scratch + omp_get_thread_num() * 2 * L * L;  // (L, L) probabilities
+    T* dS = P + L * L;                                   // (L, L) dP, then dS in place
+    const T* q = qkv.ptr<T>() + b * L * ld + h * s.hd;
+    const T* k = q + D;
+    const T* v = q + 2 * D;
+    const T* o = out.ptr<T>() + b * L * D + h * s.hd;
+    const T* dO = dout.ptr<T>() + b * L * D + h * s.hd;
+    T* dq = dqkv.ptr<T>() + b * L * ld + h * s.hd;
+    T* dk = dq + D;
+    T* dv = dq + 2 * D;
+
+    attention_probs(P, q, k, s, causal, (T*)nullptr, lse.ptr<T>() + bh * L);
+    gemm(true, false, L, s.hd, L, T(1), P, L, dO, D, T(0), dv, ld);    // dV = P^T dO
+    gemm(false, true, L, L, s.hd, T(1), dO, D, v, ld, T(0), dS, L);    // dP = dO V^T
+    for (int64_t i = 0; i < L; ++i) {
+      T delta = 0;
+      for (int64_t d = 0; d < s.hd; ++d) delta += dO[i * D + d] * o[i * D + d];
+      for (int64_t j = 0; j < L; ++j) dS[i * L + j] = P[i * L + j] * (dS[i * L + j] - delta);
+    }
+    gemm(false, false, L, s.hd, L, scale, dS, L, k, ld, T(0), dq, ld);  // dQ = scale dS K
+    gemm(true, false, L, s.hd, L, scale, dS, L, q, ld, T(0), dk, ld);   // dK = scale dS^T Q
+  }
+}
+
+void CpuOps::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                const Tensor& lse, int n_heads, bool causal) {
+  const char* op = "attention_backward";
+  check_same_dtype(op, {&qkv, &dqkv, &dout, &out, &lse});
+  AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  check_matrix(op, "dout", dout, s.B * s.L, s.D);
+  check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
+  dispatch(op, qkv, [&](auto tag) {
+    using T = decltype(tag);
+    T* buf = scratch<T>((size_t)(omp_get_max_threads() * 2 * s.L * s.L));
+    attention_backward_impl<T>(dqkv, dout, qkv, out, lse, s, causal, buf);
+  });
+}
+
+}  // namespace duo

@@ -26,6 +26,7 @@
 namespace duo {
 
 // Per-token DUO NELBO for one row of logits o[0..V); x = clean id, z = noisy id z_t, alpha = α_t, dalpha = α'_t.
+// Requires 0 < α < 1 (training times t ∈ [1e-3, 1] give α ∈ [ε, 1 − 1e-3(1 − ε)] for log-linear).
 // If d != nullptr it receives dℓ/do (exact; d also holds x̂ as scratch before that). Three reads of the row.
 template <class T>
 DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dalpha, T* d) {

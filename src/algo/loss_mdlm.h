@@ -11,7 +11,7 @@
 
 namespace duo {
 
-// x = clean id, z = z_t, alpha = α_t, dalpha = α'_t. d (nullable) receives dℓ/do:
+// x = clean id, z = z_t, alpha = α_t < 1, dalpha = α'_t. d (nullable) receives dℓ/do:
 // (−α')/(1 − α) · (p'_j − [j=x]) on masked positions (p' the SUBS softmax), 0 on unmasked ones.
 template <class T>
 DUO_HD T mdlm_loss_row(const T* o, int V, int mask_id, int x, int z, double alpha, double dalpha, T* d) {

@@ -29,7 +29,7 @@ DUO_HD T sedd_score_entropy(const T* log_score, int V, int mask_id, int x, doubl
   return pos - T(rho) * log_score[x] + T(rho * (std::log(rho) - 1.0));
 }
 
-// Per-token SEDD loss from raw logits. x = clean id, z = z_t, alpha = α_t, dalpha = α'_t.
+// Per-token SEDD loss from raw logits. x = clean id, z = z_t, alpha = α_t ∈ (0, 1), dalpha = α'_t; V ≥ 2.
 // d (nullable) receives dℓ/do_y = dσ̄ (r_y − ρ [y=x]) for y ∉ {m, z_t}, 0 at the entry overwritten by 0
 // (y = z_t = m), and all zeros on unmasked positions. One read of the row (two with d).
 template <class T>

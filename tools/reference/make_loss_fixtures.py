@@ -86,10 +86,10 @@ def main():
 
     # DUO: z = x and z != x, log-linear and cosine, including alpha close to 1 and to eps.
     duo = []
-    pairs = [(2, 2), (2, 0), (7, 7), (0, 10), (5, 4), (9, 9)]
-    for k, (x, z) in enumerate(pairs):
+    # (x, z, t): both cases at small t (alpha near 1) and near t = 1 (V alpha << 1, the O(beta^2) form of the C++)
+    cases = [(2, 2, 0.03), (2, 0, 0.25), (7, 7, 0.5), (0, 10, 0.8), (5, 4, 0.999), (9, 9, 0.999)]
+    for k, (x, z, t) in enumerate(cases):
         for sched in (loglinear, cosine):
-            t = times[k % len(times)]
             a, da = sched(t)
             lg = random_logits(3.0 if k == 3 else 2.0)
             duo.append(case(lambda o: losses.duo_loss(o, x, z, a, da), lg,

@@ -12,13 +12,13 @@
 #include <cstdint>
 #include "sample/denoiser.h"
 #include "sample/psi_schedule.h"
+#include "sample/sampling_types.h"
 
 namespace duo {
 
 enum class DiffusionFamily { uniform /* DUO */, mdlm, d3pm, sedd };
 enum class Predictor { ancestral, ancestral_cache, psi, analytic };
 enum class NoiseRemoval { ancestral, greedy, none };
-enum class SamplePrecision { f64, f32 };
 
 struct DiffusionSamplerConfig {
   DiffusionFamily family = DiffusionFamily::uniform;
@@ -36,17 +36,8 @@ struct DiffusionSamplerConfig {
   uint64_t seed = 0;
 };
 
-// Optional prefix/prompt conditioning: ids and keep are (B, L); keep[p] != 0 fixes position p to ids[p].
-struct Prompt {
-  const int32_t* ids = nullptr;
-  const uint8_t* keep = nullptr;
-};
-
-struct SamplerStats {
-  int64_t nfe = 0;  // network evaluations (S + 1, or S with `none`; fewer when ancestral_cache reuses)
-};
-
-// Draws B sequences of length L into z (B, L).
+// Draws B sequences of length L into z (B, L). The returned nfe is S + 1 (S with `none`), fewer when
+// ancestral_cache reuses a prediction.
 SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, const DiffusionSamplerConfig& cfg,
                               int64_t B, int64_t L, const Prompt& prompt, int32_t* z);
 

@@ -99,7 +99,10 @@ BOOST_AUTO_TEST_CASE(ar_top_p_prompt_and_determinism) {
   std::vector<int32_t> ids((size_t)(B * L), 0);
   std::vector<uint8_t> keep((size_t)(B * L), 0);
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t n = 0; n < 3; ++n) { keep[(size_t)(b * L + n)] = 1; ids[(size_t)(b * L + n)] = (int32_t)((b + n) % 5); }
+    for (int64_t n = 0; n < 3; ++n) {
+      keep[(size_t)(b * L + n)] = 1;
+      ids[(size_t)(b * L + n)] = (int32_t)((b + n) % 5);
+    }
   keep[(size_t)(2 * L + 6)] = 1; ids[(size_t)(2 * L + 6)] = 4;
   MarkovLM counted(V, 5);
   std::vector<int32_t> a((size_t)(B * L)), b2((size_t)(B * L)), c((size_t)(B * L));

@@ -76,7 +76,8 @@ BOOST_AUTO_TEST_CASE(duo_step_matches_posterior_chi_square) {
     // the V a_t x̂_i [j = i] term.
     for (int64_t j = 0; j < V; ++j) {
       forward[(size_t)j] = a_s * x[(size_t)j] + (1 - a_s) / V;
-      no_self[(size_t)j] = exact[(size_t)j] - (j == i ? V * a_t * x[(size_t)i] / (V * a_t * x[(size_t)i] + 1 - a_t) : 0);
+      const double self_term = V * a_t * x[(size_t)i] / (V * a_t * x[(size_t)i] + 1 - a_t);
+      no_self[(size_t)j] = exact[(size_t)j] - (j == i ? self_term : 0);
     }
     BOOST_TEST(chi_square_p(counts, forward) < kAccept);
     BOOST_TEST(chi_square_p(counts, no_self) < kAccept);
@@ -173,8 +174,8 @@ BOOST_AUTO_TEST_CASE(all_families_give_valid_ids_and_are_deterministic) {
     cfg.psi.time_profile = "linear-constant-linear-0.5";
     cfg.psi.middle_mode = "constant-remdm-0.05";
     auto run = [&](uint64_t seed, int threads) {
-      TableDenoiser net(V, c.family == DiffusionFamily::mdlm ? rows_subs : rows, c.family == DiffusionFamily::mdlm ? m : -1,
-                        c.time_cond, c.sedd);
+      const bool subs = c.family == DiffusionFamily::mdlm;
+      TableDenoiser net(V, subs ? rows_subs : rows, subs ? m : -1, c.time_cond, c.sedd);
       cfg.seed = seed;
       std::vector<int32_t> z((size_t)(B * L));
       const int saved = omp_get_max_threads();
@@ -286,6 +287,29 @@ BOOST_AUTO_TEST_CASE(absorbing_samplers_end_at_the_data_distribution) {
   }
 }
 
+// D3PM's output is a plain log-softmax (no carry-over; it even gives [MASK] mass): the sampler still keeps every
+// unmasked token (the ch-1 behaviour), so along the chain a token, once unmasked, never changes.
+BOOST_AUTO_TEST_CASE(d3pm_carries_over_unmasked_tokens) {
+  const int64_t V = 6, B = 3, L = 30;
+  const int32_t m = 5;
+  TableDenoiser net(V, {random_simplex(V, 21)}, -1, true);  // x̂_m > 0
+  DiffusionSamplerConfig cfg;
+  cfg.family = DiffusionFamily::d3pm;
+  cfg.mask_id = m;
+  cfg.steps = 20;
+  cfg.seed = 8;
+  std::vector<int32_t> z((size_t)(B * L));
+  sample_diffusion(net, log_linear(), cfg, B, L, {}, z.data());
+  net.inputs.push_back(z);
+  int64_t unmasked_midway = 0;
+  for (size_t k = 1; k < net.inputs.size(); ++k)
+    for (size_t p = 0; p < z.size(); ++p)
+      if (net.inputs[k - 1][p] != m) BOOST_TEST(net.inputs[k][p] == net.inputs[k - 1][p]);
+  for (int32_t t : net.inputs[net.inputs.size() / 2]) unmasked_midway += t != m;
+  BOOST_TEST(unmasked_midway > 0);  // the check above had tokens to look at
+  BOOST_TEST(unmasked_midway < B * L);
+}
+
 BOOST_AUTO_TEST_CASE(configuration_errors) {
   const int64_t V = 5;
   TableDenoiser duo_net(V, {random_simplex(V, 1)});
@@ -312,7 +336,8 @@ BOOST_AUTO_TEST_CASE(configuration_errors) {
   cfg.family = DiffusionFamily::uniform;
   std::vector<int32_t> ids(8, 9);
   std::vector<uint8_t> keep(8, 1);  // prompt id 9 is out of range
-  BOOST_CHECK_THROW(sample_diffusion(duo_net, log_linear(), cfg, 2, 4, {ids.data(), keep.data()}, z.data()), duo::Error);
+  const Prompt bad{ids.data(), keep.data()};
+  BOOST_CHECK_THROW(sample_diffusion(duo_net, log_linear(), cfg, 2, 4, bad, z.data()), duo::Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

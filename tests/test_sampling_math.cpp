@@ -26,7 +26,8 @@ std::vector<double> random_simplex(int64_t V, uint64_t seed, int64_t zero_at = -
 
 void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
   BOOST_REQUIRE_EQUAL(got.size(), want.size());
-  for (size_t j = 0; j < got.size(); ++j) BOOST_TEST(std::abs(got[j] - want[j]) <= tol, "entry " << j << ": " << got[j] << " vs " << want[j]);
+  for (size_t j = 0; j < got.size(); ++j)
+    BOOST_TEST(std::abs(got[j] - want[j]) <= tol, "entry " << j << ": " << got[j] << " vs " << want[j]);
 }
 
 double sum(const std::vector<double>& x) { return std::accumulate(x.begin(), x.end(), 0.0); }

@@ -45,7 +45,8 @@ GenPplResult generative_perplexity(NextTokenScorer& scorer, const int32_t* ids, 
                                    int64_t N, const GenPplOptions& opt) {
   DUO_CHECK(n >= 1 && N >= 2, "gen_ppl", str("got ", n, " samples of ", N, " tokens"),
             "score at least one sample of two or more tokens");
-  DUO_CHECK(opt.batch_size >= 1, "eval.perplexity_batch_size", str("got ", opt.batch_size), "use a positive batch size");
+  DUO_CHECK(opt.batch_size >= 1, "eval.perplexity_batch_size", str("got ", opt.batch_size),
+            "use a positive batch size");
   const int64_t ctx = scorer.context_size();
   DUO_CHECK(ctx >= 2, "gen_ppl", str("the evaluator's context is ", ctx), "the scorer needs a context of >= 2 tokens");
 

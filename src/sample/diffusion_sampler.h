@@ -4,7 +4,9 @@
 //   z <- prior (uniform ids over all V for DUO; all [MASK] for absorbing), prompt positions set and kept
 //   grid t_0 = 1 > ... > t_S = t_min (linear, or the Ψ profile)
 //   for i in 0..S-1: one update from t = t_i to s = t_{i+1} (one network call, unless ancestral_cache may reuse)
-//   final, at t_S: ancestral (alpha_s := 1; SEDD: the denoiser update) | greedy (argmax of the model) | none
+//   final, at t_S: ancestral (alpha_s := 1; SEDD: the denoiser update) | none |
+//                  greedy: z <- argmax of the model output at t_S (for SEDD the argmax of its log-scores, as the
+//                  reference does; under ancestral_cache the network is still called, also as the reference)
 //
 // The greedy final step is Paper I's greedy-tail sampler. Prompt (prefix) conditioning: positions with keep = 1
 // hold the given id throughout -- set in the prior, fed to the model at every call, never resampled.

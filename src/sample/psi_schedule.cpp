@@ -99,7 +99,8 @@ std::vector<double> segment_kappas(const std::string& mode, const double* tau, i
   if (mode == "pure-posterior") return std::vector<double>((size_t)m, 1.0);
   if (mode == "pure-pc") return std::vector<double>((size_t)m, 0.0);
   const double eta = last_field(mode);
-  if (starts_with(mode, "constant-") && !starts_with(mode, "constant-remdm-")) return std::vector<double>((size_t)m, eta);
+  if (starts_with(mode, "constant-") && !starts_with(mode, "constant-remdm-"))
+    return std::vector<double>((size_t)m, eta);
   const bool capped = starts_with(mode, "max-capped-"), rescale = starts_with(mode, "max-rescale-"),
              remdm = starts_with(mode, "constant-remdm-");
   if (!capped && !rescale && !remdm)

@@ -4,6 +4,7 @@
 #include <zlib.h>
 #include <cstring>
 #include "data/shard.h"
+#include "data/text_input.h"
 #include "data/tokenize_job.h"
 #include "data/tokenizer.h"
 #include "data_paths.h"
@@ -189,6 +190,34 @@ BOOST_AUTO_TEST_CASE(tokenize_job_gz_jsonl_blank_and_errors) {
   o.input.split = "none";
   BOOST_TEST(tokenize_to_shards(o).docs[0] == 1);
   BOOST_TEST(tok->decode(Shard(dir / "out/train_000000.bin").document(0)) == "a\nb\n\n\nc\n");
+}
+
+BOOST_AUTO_TEST_CASE(document_reader_options) {
+  test::TempDir dir("reader");
+  { std::ofstream(dir / "w.txt") << " = Title = \n\n line two \nlast"; }
+  auto read_all_docs = [&](const std::string& file, InputOptions opt) {
+    DocumentReader r({file}, opt);
+    std::vector<std::string> docs;
+    for (std::string d; r.next(d);) docs.push_back(d);
+    return docs;
+  };
+  InputOptions o;
+  o.keep_newline = true;
+  o.keep_empty = true;
+  BOOST_TEST(read_all_docs(dir / "w.txt", o) == (std::vector<std::string>{" = Title = \n", "\n", " line two \n", "last"}),
+             boost::test_tools::per_element());
+  InputOptions st;
+  st.strip = true;
+  BOOST_TEST(read_all_docs(dir / "w.txt", st) == (std::vector<std::string>{"= Title =", "line two", "last"}),
+             boost::test_tools::per_element());
+  // A JSON array field is joined with newlines (scientific_papers' article_text).
+  { std::ofstream(dir / "p.jsonl") << "{\"article_text\": [\"one.\", \"two.\"]}\n"; }
+  InputOptions js;
+  js.field = "article_text";
+  BOOST_TEST(read_all_docs(dir / "p.jsonl", js) == std::vector<std::string>{"one.\ntwo."}, boost::test_tools::per_element());
+  { std::ofstream(dir / "q.jsonl") << "{\"article_text\": [\"one.\", 2]}\n"; }
+  BOOST_CHECK_THROW(read_all_docs(dir / "q.jsonl", js), Error);
+  BOOST_CHECK_THROW(read_all_docs(dir / "missing.txt", o), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 // duo-tokenize: corpus files -> token shards (src/data/tokenize_job.h does the work).
 //   duo-tokenize --tokenizer gpt2 --vocab ../shared/data/gpt2 --input owt.jsonl.gz --output data/owt --valid_last_docs 100000
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include "core/error.h"
 #include "io/cli.h"
@@ -19,13 +20,16 @@ int main(int argc, char** argv) {
         ("vocab", po::value(&o.vocab_dir)->required(),
          "folder with the tokenizer files (gpt2: encoder.json + vocab.bpe; bert: vocab.txt; char: vocab_chars.txt, "
          "built from the input when absent)")
-        ("input", po::value(&o.inputs)->multitoken()->required(), "text or JSON-lines files, optionally .gz")
+        ("input", po::value(&o.inputs)->multitoken(), "text or JSON-lines files, optionally .gz")
         ("output", po::value(&o.output_dir)->required(), "output folder for the shards")
         ("format", po::value(&o.input.format)->default_value("auto"), "auto | text | jsonl")
         ("field", po::value(&o.input.field)->default_value("text"), "JSON lines: the field holding the text")
         ("split", po::value(&o.input.split)->default_value("line"),
          "documents: line (one per line) | blank (separated by blank lines) | none (one per file)")
         ("keep_empty", po::bool_switch(&o.input.keep_empty), "keep empty documents (default: skip them)")
+        ("keep_newline", po::bool_switch(&o.input.keep_newline), "split=line: keep each line's newline")
+        ("strip", po::bool_switch(&o.input.strip), "strip whitespace around every document")
+        ("input_list", po::value<std::string>(), "a file naming one input file per line (for corpora of many files)")
         ("invalid_utf8", po::value(&invalid)->default_value("error"), "error | replace (with U+FFFD)")
         ("detokenizer", po::value(&o.detokenizer)->default_value("none"),
          "none | lm1b | wikitext | ptb | lambada | wikitext+lm1b, applied to each document first")
@@ -42,6 +46,14 @@ int main(int argc, char** argv) {
                                  "usage: duo-tokenize --tokenizer gpt2|bert-base-uncased|char --vocab DIR "
                                  "--input FILE... --output DIR [options]"))
       return 0;
+    if (vm.count("input_list")) {
+      const std::string list = vm["input_list"].as<std::string>();
+      std::ifstream f(list);
+      if (!f) duo::fail(list, "cannot open the --input_list file", "check the path");
+      for (std::string line; std::getline(f, line);)
+        if (!line.empty()) o.inputs.push_back(line);
+    }
+    DUO_CHECK(!o.inputs.empty(), "--input", "no input files", "pass --input FILE... or --input_list LIST");
     DUO_CHECK(invalid == "error" || invalid == "replace", "--invalid_utf8", "must be error or replace", "");
     o.input.replace_invalid_utf8 = invalid == "replace";
     o.progress = !vm.count("quiet");

@@ -3,6 +3,7 @@
 #include <pcre2.h>
 #include <cstring>
 #include "core/error.h"
+#include "data/unicode.h"
 
 namespace duo {
 
@@ -25,31 +26,6 @@ std::string replace_all(const std::string& s, const std::string& from, const std
   }
   r.append(s, pos);
   return r;
-}
-
-// Python's str.strip(): ASCII whitespace, the separators \x1c-\x1f, U+0085 and the Unicode spaces.
-bool strip_char_at(const std::string& s, size_t i, size_t& len) {
-  const unsigned char c = (unsigned char)s[i];
-  if (c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f)) { len = 1; return true; }
-  static const char* const kSpaces[] = {"\xC2\x85", "\xC2\xA0", "\xE1\x9A\x80", "\xE2\x80\xA8", "\xE2\x80\xA9",
-                                        "\xE2\x80\xAF", "\xE2\x81\x9F", "\xE3\x80\x80"};
-  for (const char* sp : kSpaces)
-    if (s.compare(i, std::strlen(sp), sp) == 0) { len = std::strlen(sp); return true; }
-  if (s.compare(i, 2, "\xE2\x80") == 0 && i + 2 < s.size() && (unsigned char)s[i + 2] <= 0x8A) { len = 3; return true; }
-  return false;
-}
-
-std::string py_strip(const std::string& s) {
-  size_t b = 0, len;
-  while (b < s.size() && strip_char_at(s, b, len)) b += len;
-  size_t e = s.size();
-  while (e > b) {  // step back one UTF-8 character at a time
-    size_t k = e - 1;
-    while (k > b && ((unsigned char)s[k] & 0xC0) == 0x80) --k;
-    if (!strip_char_at(s, k, len) || k + len != e) break;
-    e = k;
-  }
-  return s.substr(b, e - b);
 }
 
 }  // namespace
@@ -128,7 +104,7 @@ std::string Detokenizer::apply(std::string text) const {
     if (s->kind == Step::kLiteral) {
       if (text.find(s->from) != std::string::npos) text = replace_all(text, s->from, s->to);
     } else if (s->kind == Step::kStripPrefixNewline) {
-      const std::string stripped = py_strip(text);
+      const std::string stripped = strip_whitespace(text);
       text.assign(1, '\n');
       text += stripped;
     } else {

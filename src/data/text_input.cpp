@@ -1,5 +1,6 @@
 #include "data/text_input.h"
 #include <zlib.h>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,7 @@ bool DocumentReader::open_next_file() {
 
 bool DocumentReader::read_line(std::string& line) {
   line.clear();
+  last_had_newline_ = false;
   bool any = false;
   while (true) {
     if (buf_pos_ == buf_len_) {
@@ -76,6 +78,7 @@ bool DocumentReader::read_line(std::string& line) {
       line.append(start, k);
       buf_pos_ += k + 1;
       ++line_;
+      last_had_newline_ = true;
       return true;
     }
     line.append(start, buf_len_ - buf_pos_);
@@ -106,7 +109,12 @@ bool DocumentReader::next_raw(std::string& doc) {
     }
     if (opt_.split == "line") {
       while (read_line(line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (opt_.keep_newline) {
+          // read_line dropped the '\n'; a last line without one stays without.
+          if (last_had_newline_) line += '\n';
+        } else if (!line.empty() && line.back() == '\r') {
+          line.pop_back();
+        }
         if (line.empty() && !opt_.keep_empty) continue;
         doc_line_ = line_;
         if (jsonl_) {
@@ -118,9 +126,19 @@ bool DocumentReader::next_raw(std::string& doc) {
             fail(where(), str("malformed JSON: ", e.what()), "each line must be one JSON object");
           }
           auto f = j.is_object() ? j.find(opt_.field) : j.end();
-          DUO_CHECK(j.is_object() && f != j.end() && f->is_string(), where(),
+          const bool text_array = f != j.end() && f->is_array() &&
+                                  std::all_of(f->begin(), f->end(), [](const nlohmann::json& x) { return x.is_string(); });
+          DUO_CHECK(j.is_object() && f != j.end() && (f->is_string() || text_array), where(),
                     str("no string field '", opt_.field, "' in this record"), "choose the text field with --field");
-          doc = f->get<std::string>();
+          if (f->is_string()) {
+            doc = f->get<std::string>();
+          } else {
+            doc.clear();
+            for (size_t k = 0; k < f->size(); ++k) {
+              if (k) doc += '\n';
+              doc += (*f)[k].get<std::string>();
+            }
+          }
         } else {
           doc.swap(line);
         }
@@ -153,7 +171,10 @@ void DocumentReader::close_file() {
 }
 
 bool DocumentReader::next(std::string& doc) {
-  if (!next_raw(doc)) return false;
+  do {
+    if (!next_raw(doc)) return false;
+    if (opt_.strip) doc = strip_whitespace(doc);
+  } while (doc.empty() && !opt_.keep_empty);
   const size_t bad = find_invalid_utf8(doc);
   if (bad != std::string::npos) {
     if (!opt_.replace_invalid_utf8)

@@ -10,9 +10,12 @@ namespace duo {
 
 struct InputOptions {
   std::string format = "auto";  // text | jsonl | auto (jsonl when the name ends in .jsonl / .json / .jsonl.gz)
-  std::string field = "text";   // JSON lines: the string field that holds the document
+  std::string field = "text";   // JSON lines: the field that holds the document (a string, or an array of
+                                // strings joined with '\n', as Hugging Face's scientific_papers builds "article")
   std::string split = "line";   // text: line | blank (paragraphs) | none (whole file = one document)
   bool keep_empty = false;      // keep empty documents (they still count, e.g. for 1000-row grouping)
+  bool keep_newline = false;    // split=line: keep each line's '\n' in the document (Hugging Face's text loader)
+  bool strip = false;           // strip leading/trailing whitespace of every document (Python's str.strip)
   bool replace_invalid_utf8 = false;  // false: invalid UTF-8 is an error naming file:line
 };
 
@@ -43,6 +46,7 @@ class DocumentReader {
   std::vector<char> buf_;
   size_t buf_pos_ = 0, buf_len_ = 0;
   bool eof_ = false;
+  bool last_had_newline_ = false;  // whether read_line's last line ended in '\n'
   int64_t line_ = 0, doc_line_ = 0;
   uint64_t total_bytes_ = 0, done_bytes_ = 0;
 };

@@ -1,5 +1,6 @@
 #include "data/unicode.h"
 #include <cstdio>
+#include <cstring>
 
 namespace duo {
 
@@ -87,5 +88,31 @@ std::string describe_code_point(char32_t cp) {
   }
   return s;
 }
+
+// Python's str.strip(): ASCII whitespace, the separators \x1c-\x1f, U+0085 and the Unicode spaces.
+static bool strip_char_at(std::string_view s, size_t i, size_t& len) {
+  const unsigned char c = (unsigned char)s[i];
+  if (c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f)) { len = 1; return true; }
+  static const char* const kSpaces[] = {"\xC2\x85", "\xC2\xA0", "\xE1\x9A\x80", "\xE2\x80\xA8", "\xE2\x80\xA9",
+                                        "\xE2\x80\xAF", "\xE2\x81\x9F", "\xE3\x80\x80"};
+  for (const char* sp : kSpaces)
+    if (s.substr(i, std::strlen(sp)) == sp) { len = std::strlen(sp); return true; }
+  if (s.substr(i, 2) == "\xE2\x80" && i + 2 < s.size() && (unsigned char)s[i + 2] <= 0x8A) { len = 3; return true; }
+  return false;
+}
+
+std::string strip_whitespace(std::string_view s) {
+  size_t b = 0, len;
+  while (b < s.size() && strip_char_at(s, b, len)) b += len;
+  size_t e = s.size();
+  while (e > b) {  // step back one UTF-8 character at a time
+    size_t k = e - 1;
+    while (k > b && ((unsigned char)s[k] & 0xC0) == 0x80) --k;
+    if (!strip_char_at(s, k, len) || k + len != e) break;
+    e = k;
+  }
+  return std::string(s.substr(b, e - b));
+}
+
 
 }  // namespace duo

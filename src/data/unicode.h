@@ -22,6 +22,10 @@ std::string replace_invalid_utf8(std::string_view s);
 
 void append_utf8(std::string& out, char32_t cp);
 
+// s without leading and trailing whitespace as Python's str.strip() sees it (ASCII whitespace, \x1c-\x1f,
+// U+0085 and the Unicode spaces).
+std::string strip_whitespace(std::string_view s);
+
 // "U+00E9 'é'" style description of a code point, for error messages.
 std::string describe_code_point(char32_t cp);
 

@@ -55,3 +55,19 @@ tokenize() {
   say "duo-tokenize $*"
   build/duo-tokenize "$@"
 }
+
+# extract ARCHIVE DIR: unpacks a .zip / .tar.gz / .tar.xz / .tar once (a marker file records completion).
+extract() {
+  local a=$1 d=$2
+  [ -f "$d/.extracted" ] && return 0
+  mkdir -p "$d"
+  say "extracting $a"
+  case "$a" in
+    *.zip) unzip -q -o "$a" -d "$d" ;;
+    *.tar.gz|*.tgz) tar -xzf "$a" -C "$d" ;;
+    *.tar.xz|*.xz) tar -xJf "$a" -C "$d" ;;
+    *.tar) tar -xf "$a" -C "$d" ;;
+    *) die "do not know how to extract $a" ;;
+  esac
+  touch "$d/.extracted"
+}

@@ -210,6 +210,12 @@ BOOST_AUTO_TEST_CASE(document_reader_options) {
   st.strip = true;
   BOOST_TEST(read_all_docs(dir / "w.txt", st) == (std::vector<std::string>{"= Title =", "line two", "last"}),
              boost::test_tools::per_element());
+  { std::ofstream(dir / "n.txt") << "\n a\n\n\n\nb \n"; }
+  InputOptions sq;
+  sq.split = "none";
+  sq.squeeze_newlines = true;
+  sq.strip = true;
+  BOOST_TEST(read_all_docs(dir / "n.txt", sq) == std::vector<std::string>{"a\n\nb"}, boost::test_tools::per_element());
   // A JSON array field is joined with newlines (scientific_papers' article_text).
   { std::ofstream(dir / "p.jsonl") << "{\"article_text\": [\"one.\", \"two.\"]}\n"; }
   InputOptions js;

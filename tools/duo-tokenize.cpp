@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
         ("keep_empty", po::bool_switch(&o.input.keep_empty), "keep empty documents (default: skip them)")
         ("keep_newline", po::bool_switch(&o.input.keep_newline), "split=line: keep each line's newline")
         ("strip", po::bool_switch(&o.input.strip), "strip whitespace around every document")
+        ("squeeze_newlines", po::bool_switch(&o.input.squeeze_newlines), "runs of 3+ newlines become two")
         ("input_list", po::value<std::string>(), "a file naming one input file per line (for corpora of many files)")
         ("invalid_utf8", po::value(&invalid)->default_value("error"), "error | replace (with U+FFFD)")
         ("detokenizer", po::value(&o.detokenizer)->default_value("none"),

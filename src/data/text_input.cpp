@@ -14,6 +14,18 @@ bool ends_with(const std::string& s, const std::string& t) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
 
+void squeeze_newlines(std::string& s) {
+  if (s.find("\n\n\n") == std::string::npos) return;
+  std::string r;
+  r.reserve(s.size());
+  size_t run = 0;
+  for (char c : s) {
+    run = c == '\n' ? run + 1 : 0;
+    if (run <= 2) r += c;
+  }
+  s.swap(r);
+}
+
 }  // namespace
 
 DocumentReader::DocumentReader(std::vector<std::string> files, InputOptions opt)
@@ -173,6 +185,7 @@ void DocumentReader::close_file() {
 bool DocumentReader::next(std::string& doc) {
   do {
     if (!next_raw(doc)) return false;
+    if (opt_.squeeze_newlines) squeeze_newlines(doc);
     if (opt_.strip) doc = strip_whitespace(doc);
   } while (doc.empty() && !opt_.keep_empty);
   const size_t bad = find_invalid_utf8(doc);

@@ -15,6 +15,7 @@ struct InputOptions {
   std::string split = "line";   // text: line | blank (paragraphs) | none (whole file = one document)
   bool keep_empty = false;      // keep empty documents (they still count, e.g. for 1000-row grouping)
   bool keep_newline = false;    // split=line: keep each line's '\n' in the document (Hugging Face's text loader)
+  bool squeeze_newlines = false;  // runs of 3+ '\n' become "\n\n" (Hugging Face's openwebtext loader)
   bool strip = false;           // strip leading/trailing whitespace of every document (Python's str.strip)
   bool replace_invalid_utf8 = false;  // false: invalid UTF-8 is an error naming file:line
 };

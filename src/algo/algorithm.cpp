@@ -24,6 +24,12 @@ void HeadInputs::resize(int64_t n) {
   x.assign(n, 0); z.assign(n, 0); alpha.assign(n, 0.0); dalpha.assign(n, 0.0); mask.assign(n, 1.0);
 }
 
+double Algorithm::counted_weight(const MicroBatch& mb) const {
+  double w = 0;
+  for (int64_t i = 0; i < mb.B * mb.L; ++i) w += mb.mask[i];
+  return w;
+}
+
 void Algorithm::check_batch(const MicroBatch& mb, bool needs_time) const {
   DUO_CHECK(mb.ids && mb.mask && mb.B >= 1 && mb.L >= 1, "algorithm " + s_.name, "empty micro-batch", "");
   DUO_CHECK(!needs_time || (int64_t)mb.t.size() == mb.B, "algorithm " + s_.name,
@@ -87,10 +93,17 @@ LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& 
     ops_.to_host(f.data(), losses);
     losses_host_.assign(f.begin(), f.end());
   }
+  const int64_t B = logits.dim(0), L = N / B;
+  sums.seq_loss.assign(B, 0.0);
+  sums.seq_weight.assign(B, 0.0);
   for (int64_t n = 0; n < N; ++n) {
     if (tok.mask[n] == 0) continue;
-    sums.loss += tok.mask[n] * losses_host_[n];
-    sums.weight += tok.mask[n];
+    sums.seq_loss[n / L] += tok.mask[n] * losses_host_[n];
+    sums.seq_weight[n / L] += tok.mask[n];
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    sums.loss += sums.seq_loss[b];
+    sums.weight += sums.seq_weight[b];
   }
   if (!std::isfinite(sums.loss))
     fail("loss", str("the ", s_.name, " loss is not finite (", sums.loss, ")"),

@@ -47,7 +47,7 @@ struct HeadInputs {
 struct LossSums {
   double loss = 0;    // Σ mask · ℓ
   double weight = 0;  // Σ mask
-  void add(const LossSums& o) { loss += o.loss; weight += o.weight; }
+  std::vector<double> seq_loss, seq_weight;  // the same sums per sequence (B), for standard errors
 };
 
 class Algorithm {
@@ -61,6 +61,9 @@ class Algorithm {
   // train: dropout on (and the curriculum active, for DUO). backward: accumulate the gradient of
   // grad_scale · Σ mask·ℓ into the model's gradient buffer.
   virtual LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) = 0;
+  // Σ mask over the positions whose loss counts (AR: all but the first of each row). The trainer divides by it
+  // so a micro-batch's loss is a token mean, as in the reference.
+  virtual double counted_weight(const MicroBatch& mb) const;
 
  protected:
   // Runs the model on ids (B, L) with conditioning sigma (B); returns logits (B, L, V).

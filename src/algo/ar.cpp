@@ -10,6 +10,13 @@ class AR final : public Algorithm {
  public:
   using Algorithm::Algorithm;
 
+  double counted_weight(const MicroBatch& mb) const override {
+    double w = 0;
+    for (int64_t b = 0; b < mb.B; ++b)
+      for (int64_t l = 1; l < mb.L; ++l) w += mb.mask[b * mb.L + l];
+    return w;
+  }
+
   LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
     check_batch(mb, false);
     DUO_CHECK(cfg().causal, "algorithm ar", "AR needs the causal model", "pass --causal (duo-train sets it for --algo ar)");

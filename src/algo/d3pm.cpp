@@ -28,7 +28,9 @@ class D3PM final : public Algorithm {
     Philox clean_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, 0xc1ea9)};
     logits = forward_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
     LossSums rec = head(LossKind::CE, logits, tok, backward, grad_scale);
-    return {vb.loss + rec.loss, vb.weight};
+    for (size_t b = 0; b < vb.seq_loss.size(); ++b) vb.seq_loss[b] += rec.seq_loss[b];
+    vb.loss += rec.loss;
+    return vb;
   }
 };
 

@@ -1,0 +1,33 @@
+// Validation and zero-shot perplexity (duo_algorithms.md §8.1–8.2): one pass over a loader's blocks with the
+// model in evaluation mode. Diffusion models: the NELBO with stratified ("antithetic") times over each eval
+// batch, one noise draw per token, and optionally several time samples per sequence to lower the variance
+// (the reference uses one). AR: the exact teacher-forced NLL.
+#pragma once
+#include <cstdint>
+#include "algo/algorithm.h"
+#include "data/loader.h"
+
+namespace duo {
+
+struct EvalOptions {
+  int64_t mc_samples = 1;       // time samples per sequence (diffusion models)
+  uint64_t seed = 1;            // noise and times: the same seed gives the same estimate
+  int64_t limit_batches = 0;    // 0 = the whole set
+  bool antithetic = true;       // training.antithetic_sampling
+  double sampling_eps = 1e-3;   // training.sampling_eps
+  bool uses_time = true;        // false for AR (then mc_samples is 1)
+};
+
+struct EvalResult {
+  double nll = 0;        // Σ ℓ / Σ mask (nats per token)
+  double ppl = 0;        // exp(nll)
+  double bpd = 0;        // nll / ln 2
+  double tokens = 0;     // Σ mask
+  double std_err = 0;    // standard error of nll over sequences (ratio estimator)
+  int64_t sequences = 0;
+  int64_t batches = 0;
+};
+
+EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt);
+
+}  // namespace duo

@@ -69,7 +69,8 @@ struct CurriculumBatch {
   int64_t B = 0, L = 0, V = 0;
   const CurriculumSequence* seq = nullptr;  // (B) per-sequence scalars
   double inverse_tau = 1.0;              // β = 1/τ of this step (inverse_temperature)
-  Philox noise;                          // this micro-batch's noise stream (one subsequence per micro-batch)
+  Philox noise;                          // this micro-batch's noise: {seed, stream_id(step, micro_batch, purpose)},
+                                         // one subsequence per micro-batch so no two share ε
 
   void validate() const;                 // shapes, token range, γ-derived scales; throws duo::Error
 };

@@ -10,7 +10,8 @@
 //     n_tail = V − k (in_topk) or V − k − 1 of them.
 //  4. log Z = logsumexp(βg_1..βg_k, log n_tail + log E[e^X | X < βc] with X ~ N(0, (βσ̃)²), βe if not in_topk).
 //  5. ω_j = exp(βg_j − log Z), NOT renormalised (the tail's and a non-top-k clean coordinate's mass is dropped from
-//     the input, as in the reference); if every ω_j underflows to 0, ω = (1, 0, …, 0).
+//     the input, as in the reference); if every ω_j underflows to 0, ω = (1, 0, …, 0). (Kept for parity: with the
+//     stable log-mean-exp below, log Z ≤ β·max g + log(V + k), so the largest ω_j is at least 1/(V + k).)
 //  6. Identities: a uniformly random ordered k-tuple of distinct wrong ids (Floyd's permutation algorithm on
 //     {0..V−2}, every id ≥ x shifted up by one); the last becomes x when in_topk. Wrong ids are exchangeable, so
 //     giving random identities to the order statistics is exact.

@@ -93,13 +93,11 @@ void CurriculumBatch::validate() const {
 
 int32_t simple_latent_row(const float* eps, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
                           float inverse_tau, float* y) {
-  // float32 and in the reference's order: σ̃·ε rounded, + α̃ on the clean coordinate (α̃·0 + σ̃ε is exact elsewhere),
-  // then ·(1/τ). (A CUDA port must keep the multiply and add separate, __fmul_rn/__fadd_rn, to match.)
+  // z_t is the argmax of w (of y = w·(1/τ) too, but w cannot be flattened into ties by the scaling).
   int32_t z = 0;
   float best = -INFINITY;
   for (int64_t j = 0; j < V; ++j) {
-    float se = sigma_tilde * eps[j];
-    float w = (j == x) ? alpha_tilde + se : se;
+    const float w = relaxed_coordinate(eps[j], j == x, alpha_tilde, sigma_tilde);
     if (w > best) { best = w; z = (int32_t)j; }
     if (y) y[j] = w * inverse_tau;
   }

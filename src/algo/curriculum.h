@@ -17,6 +17,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include "core/hd.h"
 #include "core/philox.h"
 
 namespace duo {
@@ -76,6 +77,19 @@ struct CurriculumBatch {
 };
 
 // ---- simple mode (§4.4) ----------------------------------------------------------------------------------------
+
+// One coordinate of the relaxed input: w_j = α̃·[j = x] + σ̃·ε_j in float32, in the reference's order (σ̃·ε rounded,
+// then + α̃ on the clean coordinate; α̃·0 + σ̃ε is exact elsewhere). Shared with CUDA kernels, where the multiply
+// and add must stay separate roundings (no FMA contraction) to reproduce the reference bit for bit.
+DUO_HD float relaxed_coordinate(float eps, bool clean, float alpha_tilde, float sigma_tilde) {
+#if defined(__CUDA_ARCH__)
+  const float se = __fmul_rn(sigma_tilde, eps);
+  return clean ? __fadd_rn(alpha_tilde, se) : se;
+#else
+  const float se = sigma_tilde * eps;
+  return clean ? alpha_tilde + se : se;
+#endif
+}
 
 // One token from a given ε (V floats): writes the soft-input logits y_j = w_j·β (float32 throughout, as the
 // reference: w = α̃·e_x + σ̃·ε, then y = w·(1/τ)) when y is not null, and returns z_t = argmax_j w_j (the first

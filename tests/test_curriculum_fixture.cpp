@@ -2,6 +2,7 @@
 // tools/reference/make_curriculum_fixture.py): from the stored ε, the soft-input logits w/τ and z_t must come out
 // bit for bit, and the loss chain through softmax(w/τ)·E is checked by curriculum_fixture.h.
 #include <boost/test/unit_test.hpp>
+#include "algo/loss_duo.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -66,6 +67,18 @@ BOOST_AUTO_TEST_CASE(fixture_loss_chain_with_replayed_nelbo) {
     };
     testing::check_curriculum_loss_chain(f, c, c.soft_logits, replay);
     BOOST_TEST(row == f.B * f.L);
+  }
+}
+
+// The real DUO NELBO (algo/loss_duo.h) through the whole chain: softmax(w/τ) · E · Wᵀ → NELBO → backward,
+// against the PyTorch reference's loss and gradients (dlogits, dh0, dE, dW).
+BOOST_AUTO_TEST_CASE(fixture_loss_chain_with_engine_nelbo) {
+  const CurriculumFixture f = testing::load_curriculum_fixture();
+  for (const auto& c : f.cases) {
+    auto nelbo = [](const double* logits, int V, int x, int z, double alpha, double dalpha, double* dlogits) {
+      return duo::duo_nelbo_row<double>(logits, V, x, z, alpha, dalpha, dlogits);
+    };
+    testing::check_curriculum_loss_chain(f, c, c.soft_logits, nelbo);
   }
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+
 #include "runtime.cuh"
 #if !defined(__CUDACC__)
 #include "emu/ptx_emu.h"
@@ -56,8 +57,7 @@ DUO_PTX void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%10,%11,%12,%13};\n"
       : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #elif !defined(__CUDACC__)
   emu::MmaLane me{a, b, c, d};
   emu::warp_collective(0xffffffffu, emu::mma_bf16_op<MmaM16N8K16>, &me,
@@ -72,18 +72,22 @@ DUO_PTX void ldmatrix(uint32_t (&r)[N], const T* smem_row) {
   static_assert(sizeof(T) == 2, "ldmatrix moves 16-bit elements");
 #if defined(__CUDA_ARCH__)
   uint32_t s = smem_addr(smem_row);
-  if constexpr (N == 1 && !Trans) asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(s));
-  if constexpr (N == 1 && Trans) asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(s));
+  if constexpr (N == 1 && !Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(s));
+  if constexpr (N == 1 && Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(s));
   if constexpr (N == 2 && !Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
   if constexpr (N == 2 && Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
   if constexpr (N == 4 && !Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
   if constexpr (N == 4 && Trans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
 #elif !defined(__CUDACC__)
   emu::LdmatrixLane me{reinterpret_cast<const uint16_t*>(smem_row), r};
   emu::warp_collective(0xffffffffu, emu::ldmatrix_op<N, Trans>, &me,

@@ -28,13 +28,14 @@ using duo_smem_array = T[N];
 #include <cuda_runtime.h>
 
 #define DUO_SHARED(T, name, N) __shared__ __align__(16) duo_smem_array<T, N> name
-#define DUO_DYN_SHARED(T, name)                                \
+#define DUO_DYN_SHARED(T, name)                                 \
   extern __shared__ __align__(16) unsigned char duo_dyn_smem[]; \
   T* name = reinterpret_cast<T*>(duo_dyn_smem)
 #define DUO_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 
 #else  // the SIMT emulator
 #include <source_location>
+
 #include "emu/emu.h"
 #include "emu/intrinsics.h"
 #include "emu/math.h"
@@ -57,11 +58,11 @@ using duo_smem_array = T[N];
 
 // Static shared memory: the address of a function-local tag identifies the declaration, so all threads of a
 // block that execute it get the same (freshly poisoned) array; `name` is a reference to T[N] as on a GPU.
-#define DUO_SHARED(T, name, N)                                                                  \
-  static const char duo_shared_key_##name = 0;                                                  \
-  duo_smem_array<T, N>& name = *static_cast<duo_smem_array<T, N>*>(::duo::emu::shared_static(   \
-      &duo_shared_key_##name, sizeof(duo_smem_array<T, N>),                                     \
-      ::duo::emu::Site::here("DUO_SHARED(" #name ")", std::source_location::current())))
+#define DUO_SHARED(T, name, N)                                                        \
+  static const char duo_shared_key_##name = 0;                                        \
+  duo_smem_array<T, N>& name = *static_cast<duo_smem_array<T, N>*>(                   \
+      ::duo::emu::shared_static(&duo_shared_key_##name, sizeof(duo_smem_array<T, N>), \
+                                ::duo::emu::Site::here("DUO_SHARED(" #name ")", std::source_location::current())))
 #define DUO_DYN_SHARED(T, name) T* name = static_cast<T*>(::duo::emu::shared_dynamic())
 
 namespace duo::emu {
@@ -76,10 +77,10 @@ Launch<P...> make_launch(void (*kernel)(P...), const char* name, dim3 grid, dim3
 #endif
 
 // Host-side check of a runtime call: DUO_CUDA_CHECK(cudaMalloc(&p, bytes));
-#define DUO_CUDA_CHECK(call)                                                                          \
-  do {                                                                                                \
-    cudaError_t duo_cuda_err_ = (call);                                                               \
-    if (duo_cuda_err_ != cudaSuccess)                                                                 \
-      ::duo::fail(#call, cudaGetErrorString(duo_cuda_err_),                                           \
+#define DUO_CUDA_CHECK(call)                                                                              \
+  do {                                                                                                    \
+    cudaError_t duo_cuda_err_ = (call);                                                                   \
+    if (duo_cuda_err_ != cudaSuccess)                                                                     \
+      ::duo::fail(#call, cudaGetErrorString(duo_cuda_err_),                                               \
                   "check the sizes and pointers passed; on a GPU, run under compute-sanitizer for more"); \
   } while (0)

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string>
 #include <vector>
+
 #include "runtime.cuh"
 
 namespace {
@@ -103,9 +104,47 @@ __global__ void count_and_max(int* counter, int* maximum, float* fsum, unsigned 
   atomicAdd(u64, 1ull);
 }
 
+// Only warp 1 shuffles; warp 0's threads exit without a sync point (they share one fiber) and warp 2 is
+// partial. Legal CUDA: a warp collective needs its own warp only.
+__global__ void some_warps_shuffle(float* out) {
+  unsigned t = threadIdx.x;
+  if (t / 32 != 1) {
+    out[t] = float(t);
+    return;
+  }
+  float v = float(t);
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  out[t] = v;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cuda_emu)
+
+BOOST_AUTO_TEST_CASE(threads_without_sync_points_share_a_fiber) {
+  std::vector<float> out(80, -1.0f);
+  DUO_LAUNCH(some_warps_shuffle, 1, 80, 0, nullptr)(out.data());
+  const float warp1 = (32.0f + 63.0f) * 32.0f / 2.0f;
+  for (int t = 0; t < 80; ++t) BOOST_TEST(out[t] == (t / 32 == 1 ? warp1 : float(t)));
+}
+
+BOOST_AUTO_TEST_CASE(configuration_from_the_environment) {
+  setenv("DUO_EMU_SCHEDULE", "random:42", 1);
+  setenv("DUO_EMU_THREADS", "3", 1);
+  duo::emu::Config c = duo::emu::Config::from_env();
+  BOOST_TEST((c.schedule == duo::emu::Schedule::Random));
+  BOOST_TEST(c.seed == 42u);
+  BOOST_TEST(c.threads == 3);
+  setenv("DUO_EMU_SCHEDULE", "sideways", 1);
+  std::string e = error_of([] { duo::emu::Config::from_env(); });
+  BOOST_TEST(e.find("DUO_EMU_SCHEDULE: unknown schedule 'sideways'") != std::string::npos);
+  BOOST_TEST(e.find("HINT: use forward, reverse or random:SEED") != std::string::npos);
+  unsetenv("DUO_EMU_SCHEDULE");
+  setenv("DUO_EMU_THREADS", "0", 1);
+  BOOST_TEST(!error_of([] { duo::emu::Config::from_env(); }).empty());
+  unsetenv("DUO_EMU_THREADS");
+  BOOST_TEST(error_of([] { __syncthreads(); }).find("outside a kernel") != std::string::npos);
+}
 
 BOOST_AUTO_TEST_CASE(barrier_orders_phases) {
   for (auto sched : {duo::emu::Schedule::Forward, duo::emu::Schedule::Reverse, duo::emu::Schedule::Random}) {
@@ -147,13 +186,17 @@ BOOST_AUTO_TEST_CASE(grid_and_block_indices_in_3d) {
 }
 
 BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
-  std::vector<float> out(4 * 2, 0.0f);
-  DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(out.data());
-  BOOST_TEST(out[0] == 1.0f);
-  BOOST_TEST(std::isnan(out[1]));  // never written: poison
-  for (int b = 1; b < 4; ++b) {    // block 0's write must not leak into later blocks on the same worker
-    BOOST_TEST(std::isnan(out[b * 2]));
-    BOOST_TEST(std::isnan(out[b * 2 + 1]));
+  for (int os_threads : {1, 2}) {
+    ScopedConfig cfg;
+    (*cfg).threads = os_threads;
+    std::vector<float> out(4 * 2, 0.0f);
+    DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(out.data());
+    BOOST_TEST(out[0] == 1.0f);
+    BOOST_TEST(std::isnan(out[1]));  // never written: poison
+    for (int b = 1; b < 4; ++b) {    // block 0's write must not leak into later blocks on the same worker
+      BOOST_TEST(std::isnan(out[b * 2]));
+      BOOST_TEST(std::isnan(out[b * 2 + 1]));
+    }
   }
 }
 
@@ -246,6 +289,10 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
     DUO_LAUNCH(block_sum, 1, 64, 64 * sizeof(float), nullptr)(x.data(), &out, 64);
     return out;
   };
+  float r1 = run(duo::emu::Schedule::Random, block_sum_racy, 0),
+        r2 = run(duo::emu::Schedule::Random, block_sum_racy, 0);
+  BOOST_TEST(std::memcmp(&r1, &r2, 4) == 0);  // a random schedule replays from its seed
+
   float a = correct(duo::emu::Schedule::Forward), b = correct(duo::emu::Schedule::Reverse),
         c = correct(duo::emu::Schedule::Random);
   BOOST_TEST(a == want);

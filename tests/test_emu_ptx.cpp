@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
 #include "core/philox.h"
 #include "emu/examples/examples.h"
 #include "ptx.cuh"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 #include <vector>
+
 #include "runtime.cuh"
 
 namespace {
@@ -81,9 +82,7 @@ __global__ void half_warp_shuffles_full_mask(float* out) {
   out[threadIdx.x] = __shfl_sync(0xffffffffu, 1.0f, 0);
 }
 
-__global__ void mask_without_self(float* out) {
-  out[threadIdx.x] = __shfl_sync(0x1u, 1.0f, 0);
-}
+__global__ void mask_without_self(float* out) { out[threadIdx.x] = __shfl_sync(0x1u, 1.0f, 0); }
 
 __global__ void shuffle_then_barrier(float* out) {
   float v = 1.0f;

@@ -33,8 +33,9 @@ std::string dims(uint3 d) { return str("(", d.x, ",", d.y, ",", d.z, ")"); }
 
 ThreadCtx& cur() {
   if (!g_current)
-    fail("SIMT emulator", "a device intrinsic (threadIdx, __syncthreads, __shfl_sync, shared memory…) was called "
-                          "outside a kernel",
+    fail("SIMT emulator",
+         "a device intrinsic (threadIdx, __syncthreads, __shfl_sync, shared memory…) was called "
+         "outside a kernel",
          "call kernels through DUO_LAUNCH(kernel, grid, block, smem, stream)(args...)");
   return *g_current;
 }
@@ -140,8 +141,9 @@ void* shared_static(const void* key, size_t bytes, Site site) {
   size_t off = align_up(b.used, kSmemAlign);
   b.static_bytes += bytes;
   if (b.static_bytes > cfg.max_static_smem || off + bytes > cfg.max_smem)
-    fail("", str(site.str(), ": static shared memory reaches ", b.static_bytes, " bytes (", b.launch->dyn_smem,
-                 " dynamic); the limits are ", cfg.max_static_smem, " static and ", cfg.max_smem, " in all"),
+    fail("",
+         str(site.str(), ": static shared memory reaches ", b.static_bytes, " bytes (", b.launch->dyn_smem,
+             " dynamic); the limits are ", cfg.max_static_smem, " static and ", cfg.max_smem, " in all"),
          "move large buffers to dynamic shared memory (DUO_DYN_SHARED) and raise the kernel's limit with "
          "cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)");
   void* p = b.smem + off;
@@ -161,6 +163,14 @@ struct Worker {
   void run_block(const LaunchInfo& L, uint64_t linear);
 
  private:
+  // The current round: threads are resumed in order[0..n); pos is the one running now. A fiber whose thread
+  // exits without a sync point goes straight on with the next thread of the round if that one has not
+  // started yet ("lazy fibers": a kernel without barriers runs a whole block on one fiber, in the same order
+  // as if each thread had its own). running = the thread the fiber is executing now.
+  std::vector<unsigned> order;
+  size_t pos = 0;
+  Thread* running = nullptr;
+  Thread* adopt_next();
   void resume(Block& b, Thread& t);
   bool complete_warp_ops(Block& b);
   bool release_barrier(Block& b);
@@ -171,8 +181,11 @@ struct Worker {
 
 void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
   const dim3 g = L.grid, d = L.block;
-  Block b{&L, {unsigned(linear % g.x), unsigned(linear / g.x % g.y), unsigned(linear / (uint64_t(g.x) * g.y))},
-          linear, d.x * d.y * d.z, nullptr, arena.data(), 0, 0, {}};
+  Block b{&L,      {unsigned(linear % g.x), unsigned(linear / g.x % g.y), unsigned(linear / (uint64_t(g.x) * g.y))},
+          linear,  d.x * d.y * d.z,
+          nullptr, arena.data(),
+          0,       0,
+          {}};
   if (threads.size() < b.n) threads.resize(b.n);
   b.threads = threads.data();
   for (unsigned i = 0; i < b.n; ++i) {
@@ -194,7 +207,7 @@ void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
   std::memset(b.smem, 0xFF, L.dyn_smem);  // poison: uninitialised shared memory reads as NaN
   b.used = L.dyn_smem;
 
-  std::vector<unsigned> order(b.n);
+  order.resize(b.n);
   for (uint64_t round = 0;; ++round) {
     std::iota(order.begin(), order.end(), 0u);
     if (L.cfg.schedule == Schedule::Reverse) std::reverse(order.begin(), order.end());
@@ -202,40 +215,63 @@ void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
       std::mt19937_64 rng(L.cfg.seed ^ (linear * 0x9E3779B97F4A7C15ull) ^ (round * 0xBF58476D1CE4E5B9ull));
       std::shuffle(order.begin(), order.end(), rng);
     }
-    for (unsigned i : order)
-      if (threads[i].ctx.wait == Wait::Ready) resume(b, threads[i]);
+    for (pos = 0; pos < b.n; ++pos)
+      if (threads[order[pos]].ctx.wait == Wait::Ready) resume(b, threads[order[pos]]);
     if (complete_warp_ops(b)) continue;
-    bool all_done = std::all_of(threads.begin(), threads.begin() + b.n,
-                                [](const Thread& t) { return t.ctx.wait == Wait::Done; });
+    bool all_done =
+        std::all_of(threads.begin(), threads.begin() + b.n, [](const Thread& t) { return t.ctx.wait == Wait::Done; });
     if (all_done) return;
     if (!release_barrier(b)) fail_stuck(b);
   }
 }
 
+Thread* Worker::adopt_next() {
+  for (size_t k = pos + 1; k < order.size(); ++k) {
+    Thread& t = threads[order[k]];
+    if (t.ctx.wait != Wait::Ready) continue;
+    if (t.started) return nullptr;  // it has its own fiber: the hub must resume it
+    pos = k;
+    return &t;
+  }
+  return nullptr;
+}
+
 void Worker::resume(Block& b, Thread& t) {
+  running = &t;
   if (!t.started) {
     t.started = true;
     const std::function<void()>* body = b.launch->body;
-    t.fiber = bctx::fiber(std::allocator_arg, PooledStack{&stacks}, [&t, body](bctx::fiber&& hub) {
-      t.hub = std::move(hub);
-      try {
-        (*body)();
-      } catch (const bctx::detail::forced_unwind&) {
-        throw;  // the hub is abandoning this fiber: let Boost unwind its stack
-      } catch (...) {
-        t.error = std::current_exception();
+    t.fiber = bctx::fiber(std::allocator_arg, PooledStack{&stacks}, [this, body](bctx::fiber&& hub) {
+      Thread* me = running;
+      me->hub = std::move(hub);
+      for (;;) {
+        try {
+          (*body)();
+        } catch (const bctx::detail::forced_unwind&) {
+          throw;  // the hub is abandoning this fiber: let Boost unwind its stack
+        } catch (...) {
+          me->error = std::current_exception();
+        }
+        me->ctx.wait = Wait::Done;
+        Thread* next = me->error ? nullptr : adopt_next();
+        if (!next) break;
+        next->started = true;
+        next->hub = std::move(me->hub);
+        me = running = next;
+        g_current = &me->ctx;
       }
-      t.ctx.wait = Wait::Done;
-      return std::move(t.hub);
+      return std::move(me->hub);
     });
   }
   g_current = &t.ctx;
-  t.fiber = std::move(t.fiber).resume();
+  bctx::fiber f = std::move(t.fiber).resume();
   g_current = nullptr;
-  if (t.error) {
+  running->fiber = std::move(f);  // the fiber belongs to the thread it ran last
+  Thread& last = *running;
+  if (last.error) {
     std::string what = "unknown exception", hint;
     try {
-      std::rethrow_exception(t.error);
+      std::rethrow_exception(last.error);
     } catch (const Error& e) {
       what = e.where().empty() ? e.problem() : e.where() + ": " + e.problem();
       hint = e.hint();
@@ -243,7 +279,7 @@ void Worker::resume(Block& b, Thread& t) {
       what = e.what();
     } catch (...) {
     }
-    fail_block(b, str(t.ctx.name(), ": ", what), hint);
+    fail_block(b, str(last.ctx.name(), ": ", what), hint);
   }
 }
 
@@ -260,8 +296,7 @@ bool Worker::complete_warp_ops(Block& b) {
       bool arrived = true;
       for (unsigned j = 0; j < lanes && arrived; ++j) {
         const ThreadCtx& o = b.th(base + j);
-        if (active >> j & 1u)
-          arrived = o.wait == Wait::Warp && o.fn == t.fn && o.mask == t.mask && o.site == t.site;
+        if (active >> j & 1u) arrived = o.wait == Wait::Warp && o.fn == t.fn && o.mask == t.mask && o.site == t.site;
       }
       if (!arrived) continue;
       void* data[32] = {};
@@ -362,13 +397,16 @@ Config Config::from_env() {
   }
   if (const char* s = std::getenv("DUO_EMU_SCHEDULE")) {
     std::string v = s;
-    if (v == "forward") c.schedule = Schedule::Forward;
-    else if (v == "reverse") c.schedule = Schedule::Reverse;
+    if (v == "forward")
+      c.schedule = Schedule::Forward;
+    else if (v == "reverse")
+      c.schedule = Schedule::Reverse;
     else if (v.rfind("random:", 0) == 0 && v.size() > 7 && v.find_first_not_of("0123456789", 7) == std::string::npos) {
       c.schedule = Schedule::Random;
       c.seed = std::stoull(v.substr(7));
     } else {
-      fail("DUO_EMU_SCHEDULE", str("unknown schedule '", v, "'"), "use forward, reverse or random:SEED (SEED a number)");
+      fail("DUO_EMU_SCHEDULE", str("unknown schedule '", v, "'"),
+           "use forward, reverse or random:SEED (SEED a number)");
     }
   }
   if (const char* s = std::getenv("DUO_EMU_STACK_KB")) {
@@ -413,7 +451,8 @@ void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block,
                     const std::function<void()>& body, std::source_location at) {
   LaunchInfo L{name, at, grid, block, dyn_smem, &body, cfg_};
   const std::string where = L.where();
-  if (g_current) fail(where, "launched from inside a kernel", "dynamic parallelism is not emulated; launch from host code");
+  if (g_current)
+    fail(where, "launched from inside a kernel", "dynamic parallelism is not emulated; launch from host code");
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64)
     fail(where, str("block ", dims(block), " has ", threads, " threads"),
@@ -427,9 +466,12 @@ void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block,
     if (auto it = max_dyn_smem_.find(kernel); it != max_dyn_smem_.end()) max_dyn = it->second;
   }
   if (dyn_smem > max_dyn || dyn_smem > cfg_.max_smem)
-    fail(where, str(dyn_smem, " bytes of dynamic shared memory exceed the kernel's limit of ", std::min(max_dyn, cfg_.max_smem)),
+    fail(where,
+         str(dyn_smem, " bytes of dynamic shared memory exceed the kernel's limit of ",
+             std::min(max_dyn, cfg_.max_smem)),
          str("above 48 KiB call cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) "
-             "first; a block has at most ", cfg_.max_smem, " bytes"));
+             "first; a block has at most ",
+             cfg_.max_smem, " bytes"));
 
   std::lock_guard launch_lock(launch_mu_);  // one launch at a time, as on a single stream
   const uint64_t n_blocks = uint64_t(grid.x) * grid.y * grid.z;

@@ -18,6 +18,7 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
 #include "emu/types.h"
 
 namespace duo::emu {
@@ -28,7 +29,9 @@ struct Site {
   const char* file = "";
   unsigned line = 0;
   static Site here(const char* what, const std::source_location& l) { return {what, l.file_name(), l.line()}; }
-  bool operator==(const Site& o) const { return line == o.line && std::string_view(file) == o.file; }
+  bool operator==(const Site& o) const {  // the same literal is usually the same pointer: compare that first
+    return line == o.line && (file == o.file || std::string_view(file) == o.file);
+  }
   std::string str() const;  // "__shfl_sync at file:line"
 };
 
@@ -59,7 +62,7 @@ struct ThreadCtx {
   Wait wait = Wait::Ready;
   Site site;
   int pred = 0, result = 0;  // __syncthreads_count/and/or: own predicate in, block count out
-  unsigned mask = 0;          // warp collective: the mask given by the kernel
+  unsigned mask = 0;         // warp collective: the mask given by the kernel
   WarpFn fn = nullptr;
   void* data = nullptr;
 
@@ -93,9 +96,9 @@ struct Config {
   int threads = 1;                        // DUO_EMU_THREADS: OS threads running blocks
   Schedule schedule = Schedule::Forward;  // DUO_EMU_SCHEDULE=forward|reverse|random:SEED
   uint64_t seed = 0;
-  size_t stack_bytes = 64 << 10;          // DUO_EMU_STACK_KB: fiber stack (plus a guard page)
-  size_t max_smem = 227 << 10;            // static + dynamic shared memory per block (sm_90 opt-in limit)
-  size_t default_dyn_smem = 48 << 10;     // dynamic shared memory allowed without cudaFuncSetAttribute
+  size_t stack_bytes = 64 << 10;       // DUO_EMU_STACK_KB: fiber stack (plus a guard page)
+  size_t max_smem = 227 << 10;         // static + dynamic shared memory per block (sm_90 opt-in limit)
+  size_t default_dyn_smem = 48 << 10;  // dynamic shared memory allowed without cudaFuncSetAttribute
   size_t max_static_smem = 48 << 10;
   static Config from_env();
 };

@@ -3,10 +3,12 @@
 // the kernel that made the call.
 #pragma once
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <source_location>
 #include <type_traits>
+
 #include "emu/emu.h"
 
 #define DUO_EMU_HERE(what) ::duo::emu::Site::here(what, loc)
@@ -50,14 +52,12 @@ void shfl_op(void* const lanes[32], unsigned active) {
   for (int lane = 0; lane < 32; ++lane) {
     if (!lanes[lane]) continue;
     auto* me = static_cast<ShflLane*>(lanes[lane]);
-    int b = me->b & 31, min_lane = lane & segmask, max_lane = min_lane | (clamp & ~segmask), j;
-    bool ok;
-    switch (mode) {
-      case Shfl::Idx: j = min_lane | (b & ~segmask); ok = j <= max_lane; break;
-      case Shfl::Up: j = lane - b; ok = j >= max_lane; break;
-      case Shfl::Down: j = lane + b; ok = j <= max_lane; break;
-      default: j = lane ^ b; ok = j <= max_lane; break;
-    }
+    const int b = me->b & 31, min_lane = lane & segmask, max_lane = min_lane | (clamp & ~segmask);
+    int j = mode == Shfl::Idx    ? min_lane | (b & ~segmask)
+            : mode == Shfl::Up   ? lane - b
+            : mode == Shfl::Down ? lane + b
+                                 : lane ^ b;
+    const bool ok = mode == Shfl::Up ? j >= max_lane : j <= max_lane;
     if (!ok) j = lane;
     me->out = (active >> j & 1u) ? static_cast<ShflLane*>(lanes[j])->in : ~uint64_t(0);
   }
@@ -67,16 +67,13 @@ T shfl(unsigned mask, T v, int b, int width, const Site& site) {
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffles move values of at most 8 bytes");
   ShflLane me{0, 0, b};
   std::memcpy(&me.in, &v, sizeof(T));
-  switch (width) {  // width is a run-time argument in CUDA; the rule above wants it at compile time
-    case 1: warp_collective(mask, shfl_op<mode, 1>, &me, site); break;
-    case 2: warp_collective(mask, shfl_op<mode, 2>, &me, site); break;
-    case 4: warp_collective(mask, shfl_op<mode, 4>, &me, site); break;
-    case 8: warp_collective(mask, shfl_op<mode, 8>, &me, site); break;
-    case 16: warp_collective(mask, shfl_op<mode, 16>, &me, site); break;
-    case 32: warp_collective(mask, shfl_op<mode, 32>, &me, site); break;
-    default: fail("", site.str() + ": width " + std::to_string(width) + " is not a power of 2 in 1..32",
-                  "pass a width of 1, 2, 4, 8, 16 or 32");
-  }
+  // width is a run-time argument in CUDA; the rule above wants it at compile time.
+  static constexpr WarpFn by_width[6] = {shfl_op<mode, 1>, shfl_op<mode, 2>,  shfl_op<mode, 4>,
+                                         shfl_op<mode, 8>, shfl_op<mode, 16>, shfl_op<mode, 32>};
+  if (width < 1 || width > 32 || (width & (width - 1)))
+    fail("", site.str() + ": width " + std::to_string(width) + " is not a power of 2 in 1..32",
+         "pass a width of 1, 2, 4, 8, 16 or 32");
+  warp_collective(mask, by_width[std::countr_zero(unsigned(width))], &me, site);
   T r;
   std::memcpy(&r, &me.out, sizeof(T));
   return r;

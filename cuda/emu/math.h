@@ -45,4 +45,6 @@ inline unsigned __brev(unsigned x) {
 
 // __ldg reads through the read-only cache on a GPU; here it is a plain load.
 template <class T>
-inline T __ldg(const T* p) { return *p; }
+inline T __ldg(const T* p) {
+  return *p;
+}

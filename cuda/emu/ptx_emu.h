@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+
 #include "core/error.h"
 #include "emu/emu.h"
 #include "emu/types.h"
@@ -21,14 +22,13 @@ struct LdmatrixLane {
 };
 template <int count, bool trans>
 void ldmatrix_op(void* const lanes[32], unsigned active) {
-  if (active != ~0u) fail("", "ldmatrix needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
+  if (active != ~0u)
+    fail("", "ldmatrix needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
   for (int l = 0; l < 32; ++l) {
     auto* me = static_cast<LdmatrixLane*>(lanes[l]);
     for (int m = 0; m < count; ++m) {
       int r = l / 4, c = 2 * (l % 4);
-      auto elem = [&](int row, int col) {
-        return uint32_t(static_cast<LdmatrixLane*>(lanes[m * 8 + row])->row[col]);
-      };
+      auto elem = [&](int row, int col) { return uint32_t(static_cast<LdmatrixLane*>(lanes[m * 8 + row])->row[col]); };
       me->regs[m] = trans ? elem(c, r) | elem(c + 1, r) << 16 : elem(r, c) | elem(r, c + 1) << 16;
     }
   }
@@ -45,7 +45,8 @@ struct MmaLane {
 };
 template <class Map>
 void mma_bf16_op(void* const lanes[32], unsigned active) {
-  if (active != ~0u) fail("", "mma.sync needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
+  if (active != ~0u)
+    fail("", "mma.sync needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
   float A[16][16], B[16][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     const auto* me = static_cast<MmaLane*>(lanes[l]);

@@ -9,8 +9,8 @@ struct __align__(16) Pair {
   float a, b;
 };
 
-__global__ void __launch_bounds__(256) surface_warp_and_block(float* f, int* i, unsigned* u,
-                                                              unsigned long long* ull, __nv_bfloat16* h) {
+__global__ void __launch_bounds__(256)
+    surface_warp_and_block(float* f, int* i, unsigned* u, unsigned long long* ull, __nv_bfloat16* h) {
   DUO_SHARED(float, s, 256);
   DUO_SHARED(float[33], tile, 32);
   DUO_DYN_SHARED(Pair, dyn);
@@ -31,8 +31,9 @@ __global__ void __launch_bounds__(256) surface_warp_and_block(float* f, int* i, 
   int any = __any_sync(m | 1u, v > 1.0f), all = __all_sync(0xffffffffu, v > 2.0f);
   __syncwarp();
   __syncwarp(0x0000ffffu | (1u << (t % 32)));
-  unsigned r = __reduce_add_sync(0xffffffffu, t) + __reduce_min_sync(0xffffffffu, t) + __reduce_max_sync(0xffffffffu, t) +
-               __reduce_and_sync(0xffffffffu, t) + __reduce_or_sync(0xffffffffu, t) + __reduce_xor_sync(0xffffffffu, t);
+  unsigned r = __reduce_add_sync(0xffffffffu, t) + __reduce_min_sync(0xffffffffu, t) +
+               __reduce_max_sync(0xffffffffu, t) + __reduce_and_sync(0xffffffffu, t) +
+               __reduce_or_sync(0xffffffffu, t) + __reduce_xor_sync(0xffffffffu, t);
   int cnt = __syncthreads_count(v > 0.0f) + __syncthreads_or(any) + __syncthreads_and(all);
   __threadfence();
   __threadfence_block();

@@ -2,7 +2,7 @@
 // GPU (sm_80+) and an emulated path (cuda/emu/ptx_emu.h) with the per-lane layouts of the PTX ISA tables.
 // Wrappers take typed pointers and convert to shared-space addresses themselves.
 //
-// Fragment layouts of mma.m16n8k16 with bf16 inputs (g = lane / 4, t = lane % 4), as functions a kernel
+// Fragment layouts of mma.m16n8k16 with bf16 or fp16 inputs (g = lane / 4, t = lane % 4), as functions a kernel
 // also uses to index its accumulators in an epilogue:
 //   A 16×16 row-major, 4 registers of 2 bf16: register r holds A[a_row(l,r)][a_col(l,r) + {0,1}]
 //   B 16×8  "col" (k×n), 2 registers:          register r holds B[b_row(l,r) + {0,1}][b_col(l)]
@@ -50,7 +50,16 @@ DUO_PTX uint32_t smem_addr(const T* p) {
 }
 #endif
 
-// D = A·B + C, bf16 inputs, fp32 accumulate (mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32).
+// Two floats as a fp16 pair in one register.
+DUO_PTX uint32_t pack_f16x2(float lo, float hi) {
+  __half2 h = __floats2half2_rn(lo, hi);
+  uint32_t r;
+  memcpy(&r, &h, 4);
+  return r;
+}
+
+// D = A·B + C with fp32 accumulation: mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32.
+// The two input types share the fragment layout (MmaM16N8K16).
 DUO_PTX void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4]) {
 #if defined(__CUDA_ARCH__)
   asm volatile(
@@ -60,8 +69,21 @@ DUO_PTX void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #elif !defined(__CUDACC__)
   emu::MmaLane me{a, b, c, d};
-  emu::warp_collective(0xffffffffu, emu::mma_bf16_op<MmaM16N8K16>, &me,
-                       emu::Site::here("mma.sync.m16n8k16", std::source_location::current()));
+  emu::warp_collective(0xffffffffu, emu::mma_op<MmaM16N8K16, __nv_bfloat16>, &me,
+                       emu::Site::here("mma.sync.m16n8k16.bf16", std::source_location::current()));
+#endif
+}
+DUO_PTX void mma_m16n8k16_f16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4]) {
+#if defined(__CUDA_ARCH__)
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%10,%11,%12,%13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#elif !defined(__CUDACC__)
+  emu::MmaLane me{a, b, c, d};
+  emu::warp_collective(0xffffffffu, emu::mma_op<MmaM16N8K16, __half>, &me,
+                       emu::Site::here("mma.sync.m16n8k16.f16", std::source_location::current()));
 #endif
 }
 

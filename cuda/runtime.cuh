@@ -25,6 +25,7 @@ using duo_smem_array = T[N];
 
 #if defined(__CUDACC__)
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #define DUO_SHARED(T, name, N) __shared__ __align__(16) duo_smem_array<T, N> name

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/philox.h"
@@ -37,21 +38,32 @@ __global__ void ldmatrix_table(uint32_t* out) {
 }
 
 // Loads A, B, C fragments straight from global memory with the lane maps, one mma, D stored the same way.
-__global__ void mma_by_lane_map(const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c, float* d) {
+// E is __nv_bfloat16 or __half (the same layout).
+template <class E>
+__global__ void mma_by_lane_map(const E* a, const E* b, const float* c, float* d) {
   using Map = duo::ptx::MmaM16N8K16;
   const int l = int(threadIdx.x);
+  auto pack = [](E lo, E hi) {
+    uint16_t u[2];
+    memcpy(&u[0], &lo, 2);
+    memcpy(&u[1], &hi, 2);
+    return uint32_t(u[0]) | uint32_t(u[1]) << 16;
+  };
   uint32_t fa[4], fb[2];
   float fc[4], fd[4];
   for (int r = 0; r < 4; ++r) {
-    const __nv_bfloat16* p = a + Map::a_row(l, r) * 16 + Map::a_col(l, r);
-    fa[r] = uint32_t(__bfloat16_as_ushort(p[0])) | uint32_t(__bfloat16_as_ushort(p[1])) << 16;
+    const E* p = a + Map::a_row(l, r) * 16 + Map::a_col(l, r);
+    fa[r] = pack(p[0], p[1]);
     fc[r] = c[Map::c_row(l, r) * 8 + Map::c_col(l, r)];
   }
   for (int r = 0; r < 2; ++r) {
     const int k = Map::b_row(l, r), n = Map::b_col(l);
-    fb[r] = uint32_t(__bfloat16_as_ushort(b[k * 8 + n])) | uint32_t(__bfloat16_as_ushort(b[(k + 1) * 8 + n])) << 16;
+    fb[r] = pack(b[k * 8 + n], b[(k + 1) * 8 + n]);
   }
-  duo::ptx::mma_m16n8k16_bf16(fd, fa, fb, fc);
+  if constexpr (std::is_same_v<E, __half>)
+    duo::ptx::mma_m16n8k16_f16(fd, fa, fb, fc);
+  else
+    duo::ptx::mma_m16n8k16_bf16(fd, fa, fb, fc);
   for (int i = 0; i < 4; ++i) d[Map::c_row(l, i) * 8 + Map::c_col(l, i)] = fd[i];
 }
 
@@ -78,10 +90,11 @@ __global__ void cp_async_groups(const float* src, float* out) {
   for (int i = 0; i < 8; ++i) out[l * 24 + 8 + i] = s[l * 8 + i];
 }
 
-std::vector<__nv_bfloat16> random_bf16(int n, uint64_t seed) {
+template <class E = __nv_bfloat16>
+std::vector<E> random_16bit(int n, uint64_t seed) {
   duo::Philox rng{seed, 0};
-  std::vector<__nv_bfloat16> v(n);
-  for (int i = 0; i < n; ++i) v[i] = __float2bfloat16(rng.normal(i));
+  std::vector<E> v(n);
+  for (int i = 0; i < n; ++i) v[i] = E(rng.normal(i));
   return v;
 }
 
@@ -117,17 +130,20 @@ static_assert(Map::b_row(5, 0) == 2 && Map::b_row(5, 1) == 10 && Map::b_col(5) =
 static_assert(Map::c_row(31, 3) == 15 && Map::c_col(31, 3) == 7 && Map::c_row(6, 1) == 1 && Map::c_col(6, 1) == 5);
 
 BOOST_AUTO_TEST_CASE(mma_lane_maps_against_scalar_matmul) {
-  auto a = random_bf16(16 * 16, 1), b = random_bf16(16 * 8, 2);
-  std::vector<float> c(16 * 8), d(16 * 8, NAN);
-  for (int i = 0; i < 16 * 8; ++i) c[i] = float(i % 7) - 3.0f;
-  DUO_LAUNCH(mma_by_lane_map, 1, 32, 0, nullptr)(a.data(), b.data(), c.data(), d.data());
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 8; ++j) {
-      double want = c[i * 8 + j];
-      for (int k = 0; k < 16; ++k) want += double(float(a[i * 16 + k])) * double(float(b[k * 8 + j]));
-      BOOST_TEST_INFO("D[" << i << "][" << j << "]");
-      BOOST_TEST(std::fabs(d[i * 8 + j] - want) <= 1e-5 * (1 + std::fabs(want)));
-    }
+  auto check = [](auto a, auto b, auto kernel, const char* type) {
+    std::vector<float> c(16 * 8), d(16 * 8, NAN);
+    for (int i = 0; i < 16 * 8; ++i) c[i] = float(i % 7) - 3.0f;
+    DUO_LAUNCH(kernel, 1, 32, 0, nullptr)(a.data(), b.data(), c.data(), d.data());
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 8; ++j) {
+        double want = c[i * 8 + j];
+        for (int k = 0; k < 16; ++k) want += double(float(a[i * 16 + k])) * double(float(b[k * 8 + j]));
+        BOOST_TEST_INFO(type << " D[" << i << "][" << j << "]");
+        BOOST_TEST(std::fabs(d[i * 8 + j] - want) <= 1e-5 * (1 + std::fabs(want)));
+      }
+  };
+  check(random_16bit(16 * 16, 1), random_16bit(16 * 8, 2), mma_by_lane_map<__nv_bfloat16>, "bf16");
+  check(random_16bit<__half>(16 * 16, 1), random_16bit<__half>(16 * 8, 2), mma_by_lane_map<__half>, "f16");
   std::vector<float> out(48);
   std::string e = error_of([&] { DUO_LAUNCH(mma_in_partial_warp, 1, 48, 0, nullptr)(out.data()); });
   BOOST_TEST_INFO(e);
@@ -135,7 +151,7 @@ BOOST_AUTO_TEST_CASE(mma_lane_maps_against_scalar_matmul) {
 }
 
 BOOST_AUTO_TEST_CASE(full_tile_through_cp_async_ldmatrix_and_mma) {
-  auto a = random_bf16(16 * 16, 3), b = random_bf16(16 * 16, 4);
+  auto a = random_16bit(16 * 16, 3), b = random_16bit(16 * 16, 4);
   __nv_bfloat16 *da, *db;
   float* dc;
   DUO_CUDA_CHECK(cudaMalloc(&da, 256 * sizeof(__nv_bfloat16)));
@@ -181,6 +197,16 @@ BOOST_AUTO_TEST_CASE(softmax_example_against_scalar_loop) {
     DUO_CUDA_CHECK(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
     duo::emu_examples::softmax_rows(dx, dy, rows, cols, nullptr);
     DUO_CUDA_CHECK(cudaMemcpy(y.data(), dy, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    {  // the same bits with blocks spread over two OS threads and a shuffled thread order
+      duo::emu::Config saved = duo::emu::device().config();
+      duo::emu::device().config().threads = 2;
+      duo::emu::device().config().schedule = duo::emu::Schedule::Random;
+      std::vector<float> y2(y.size());
+      duo::emu_examples::softmax_rows(dx, dy, rows, cols, nullptr);
+      DUO_CUDA_CHECK(cudaMemcpy(y2.data(), dy, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      duo::emu::device().config() = saved;
+      BOOST_TEST(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+    }
     for (int r = 0; r < rows; ++r) {
       double m = -INFINITY, s = 0;
       for (int c = 0; c < cols; ++c) m = std::max(m, double(x[r * cols + c]));

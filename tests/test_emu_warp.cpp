@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(divergent_warp_operations_are_errors) {
   BOOST_TEST(e.find("lane 1 has exited") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(bf16_rounds_to_nearest_even_with_cuda_bit_layout) {
+BOOST_AUTO_TEST_CASE(bf16_and_f16_round_to_nearest_even_with_cuda_bit_layout) {
   auto bits = [](float f) { return __bfloat16_as_ushort(__float2bfloat16(f)); };
   auto from = [](uint32_t u) { return std::bit_cast<float>(u); };
   BOOST_TEST(bits(1.0f) == 0x3F80);
@@ -194,6 +194,9 @@ BOOST_AUTO_TEST_CASE(bf16_rounds_to_nearest_even_with_cuda_bit_layout) {
   BOOST_TEST(bits(NAN) == 0x7FFF);
   BOOST_TEST(bits(from(0x00010000u)) == 0x0001);  // denormals are kept
   BOOST_TEST(__bfloat162float(__ushort_as_bfloat16(0x4049)) == 3.140625f);
+  BOOST_TEST(__half_as_ushort(__float2half(1.0f)) == 0x3C00);      // fp16: the same rule, IEEE half layout
+  BOOST_TEST(__half_as_ushort(__float2half(65520.0f)) == 0x7C00);  // the tie above 65504 rounds to inf
+  BOOST_TEST(__half2float(__ushort_as_half(0x3555)) == 0.333251953125f);
   __nv_bfloat162 p = __floats2bfloat162_rn(1.0f, -1.0f);
   BOOST_TEST(std::bit_cast<uint32_t>(p) == 0xBF803F80u);  // .x in the low half
 }

@@ -93,14 +93,14 @@ struct Thread {
 };
 
 struct Block {
-  const LaunchInfo* launch;
-  uint3 idx;
-  uint64_t linear;
-  unsigned n;
-  Thread* threads;
-  unsigned char* smem;
-  size_t used = 0, static_bytes = 0;
-  std::vector<std::pair<const void*, void*>> statics;
+  const LaunchInfo* launch = nullptr;
+  uint3 idx{};
+  uint64_t linear = 0;
+  unsigned n = 0;
+  Thread* threads = nullptr;
+  unsigned char* smem = nullptr;      // the worker's arena: dynamic shared memory first, then the static arrays
+  size_t used = 0, static_bytes = 0;  // arena bytes handed out; bytes of them that are static
+  std::vector<std::pair<const void*, void*>> statics;  // declaration key -> its array in this block
   ThreadCtx& th(unsigned i) { return threads[i].ctx; }
 };
 
@@ -181,11 +181,12 @@ struct Worker {
 
 void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
   const dim3 g = L.grid, d = L.block;
-  Block b{&L,      {unsigned(linear % g.x), unsigned(linear / g.x % g.y), unsigned(linear / (uint64_t(g.x) * g.y))},
-          linear,  d.x * d.y * d.z,
-          nullptr, arena.data(),
-          0,       0,
-          {}};
+  Block b;
+  b.launch = &L;
+  b.idx = {unsigned(linear % g.x), unsigned(linear / g.x % g.y), unsigned(linear / (uint64_t(g.x) * g.y))};
+  b.linear = linear;
+  b.n = d.x * d.y * d.z;
+  b.smem = arena.data();
   if (threads.size() < b.n) threads.resize(b.n);
   b.threads = threads.data();
   for (unsigned i = 0; i < b.n; ++i) {
@@ -386,66 +387,9 @@ void Worker::abandon(Block& b) {
   g_current = nullptr;
 }
 
-// ---- Configuration and the device.
-Config Config::from_env() {
-  Config c;
-  if (const char* s = std::getenv("DUO_EMU_THREADS")) {
-    char* end;
-    long v = std::strtol(s, &end, 10);
-    if (*end || v < 1 || v > 1024) fail("DUO_EMU_THREADS", str("'", s, "' is not a thread count"), "use 1..1024");
-    c.threads = int(v);
-  }
-  if (const char* s = std::getenv("DUO_EMU_SCHEDULE")) {
-    std::string v = s;
-    if (v == "forward")
-      c.schedule = Schedule::Forward;
-    else if (v == "reverse")
-      c.schedule = Schedule::Reverse;
-    else if (v.rfind("random:", 0) == 0 && v.size() > 7 && v.find_first_not_of("0123456789", 7) == std::string::npos) {
-      c.schedule = Schedule::Random;
-      c.seed = std::stoull(v.substr(7));
-    } else {
-      fail("DUO_EMU_SCHEDULE", str("unknown schedule '", v, "'"),
-           "use forward, reverse or random:SEED (SEED a number)");
-    }
-  }
-  if (const char* s = std::getenv("DUO_EMU_STACK_KB")) {
-    char* end;
-    long v = std::strtol(s, &end, 10);
-    if (*end || v < 16 || v > 65536) fail("DUO_EMU_STACK_KB", str("'", s, "' is not a stack size"), "use 16..65536");
-    c.stack_bytes = size_t(v) << 10;
-  }
-  return c;
-}
-
+// ---- The device's launch driver (its memory and configuration are in device.cpp).
 Device::Device() : cfg_(Config::from_env()) {}
 Device::~Device() = default;
-
-Device& device() {
-  static Device d;
-  return d;
-}
-
-void* Device::alloc(size_t bytes) {
-  void* p = std::aligned_alloc(256, align_up(std::max<size_t>(bytes, 1), 256));  // cudaMalloc aligns to 256
-  if (!p) return nullptr;
-  std::memset(p, 0xFF, bytes);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
-  std::lock_guard lock(mu_);
-  allocs_[p] = bytes;
-  return p;
-}
-
-bool Device::free(void* p) {
-  std::lock_guard lock(mu_);
-  if (!allocs_.erase(p)) return false;
-  std::free(p);
-  return true;
-}
-
-void Device::set_max_dyn_smem(const void* kernel, size_t bytes) {
-  std::lock_guard lock(mu_);
-  max_dyn_smem_[kernel] = bytes;
-}
 
 void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t dyn_smem,
                     const std::function<void()>& body, std::source_location at) {

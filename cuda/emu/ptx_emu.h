@@ -11,8 +11,18 @@
 
 namespace duo::emu {
 
-inline float bf16_lo(uint32_t r) { return float(__ushort_as_bfloat16(uint16_t(r))); }
-inline float bf16_hi(uint32_t r) { return float(__ushort_as_bfloat16(uint16_t(r >> 16))); }
+// The two 16-bit elements of a fragment register (the lower index in the low half), as floats.
+template <class E>
+float elem_lo(uint32_t r) {
+  E e;
+  uint16_t u = uint16_t(r);
+  std::memcpy(&e, &u, 2);
+  return float(e);
+}
+template <class E>
+float elem_hi(uint32_t r) {
+  return elem_lo<E>(r >> 16);
+}
 
 // ldmatrix: lane l (of the first 8·count) gives the address of row l%8 of matrix l/8; afterwards register m
 // of lane l holds the two 16-bit elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1) of matrix m, or of its transpose.
@@ -34,30 +44,30 @@ void ldmatrix_op(void* const lanes[32], unsigned active) {
   }
 }
 
-// mma m16n8k16 row.col bf16 → f32: gathers A (16×16), B (16×8) and C (16×8) from the 32 lanes' fragments,
-// computes D = A·B + C in fp32 (bf16 products are exact in fp32; the sum runs in k order; a tensor core may
-// differ in the last bits), and scatters D back.
+// mma m16n8k16 row.col {bf16,f16} → f32: gathers A (16×16), B (16×8) and C (16×8) from the 32 lanes'
+// fragments, computes D = A·B + C in fp32 (16-bit products are exact in fp32; the sum runs in k order; a
+// tensor core may differ in the last bits), and scatters D back. E is the input element type.
 struct MmaLane {
   const uint32_t* a;
   const uint32_t* b;
   const float* c;
   float* d;
 };
-template <class Map>
-void mma_bf16_op(void* const lanes[32], unsigned active) {
+template <class Map, class E>
+void mma_op(void* const lanes[32], unsigned active) {
   if (active != ~0u)
     fail("", "mma.sync needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
   float A[16][16], B[16][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     const auto* me = static_cast<MmaLane*>(lanes[l]);
     for (int r = 0; r < 4; ++r) {
-      A[Map::a_row(l, r)][Map::a_col(l, r)] = bf16_lo(me->a[r]);
-      A[Map::a_row(l, r)][Map::a_col(l, r) + 1] = bf16_hi(me->a[r]);
+      A[Map::a_row(l, r)][Map::a_col(l, r)] = elem_lo<E>(me->a[r]);
+      A[Map::a_row(l, r)][Map::a_col(l, r) + 1] = elem_hi<E>(me->a[r]);
       C[Map::c_row(l, r)][Map::c_col(l, r)] = me->c[r];
     }
     for (int r = 0; r < 2; ++r) {
-      B[Map::b_row(l, r)][Map::b_col(l)] = bf16_lo(me->b[r]);
-      B[Map::b_row(l, r) + 1][Map::b_col(l)] = bf16_hi(me->b[r]);
+      B[Map::b_row(l, r)][Map::b_col(l)] = elem_lo<E>(me->b[r]);
+      B[Map::b_row(l, r) + 1][Map::b_col(l)] = elem_hi<E>(me->b[r]);
     }
   }
   for (int l = 0; l < 32; ++l) {

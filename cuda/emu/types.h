@@ -1,5 +1,5 @@
 // Host stand-ins for the CUDA built-in types a kernel touches: dim3, the vector types (float2/float4/uint4…)
-// and the bf16 types. Layouts and alignments match CUDA's, so code that reinterprets memory (vector loads,
+// and the bf16 and fp16 types. Layouts and alignments match CUDA's, so code that reinterprets memory (vector loads,
 // packed bf16 pairs in mma fragments) behaves the same under the emulator as on a GPU.
 #pragma once
 #include <cmath>
@@ -83,3 +83,33 @@ inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
   return h;
 }
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }
+
+// IEEE half with the bit layout of cuda_fp16.h; GCC's _Float16 does the round-to-nearest-even conversions.
+struct __half {
+  uint16_t __x;
+  __half() = default;
+  __half(float f) {  // NOLINT: implicit, as in cuda_fp16.h
+    _Float16 h = static_cast<_Float16>(f);
+    std::memcpy(&__x, &h, 2);
+  }
+  operator float() const {
+    _Float16 h;
+    std::memcpy(&h, &__x, 2);
+    return static_cast<float>(h);
+  }
+};
+struct alignas(4) __half2 {
+  __half x, y;
+};
+static_assert(sizeof(__half) == 2 && sizeof(__half2) == 4);
+
+inline __half __float2half(float f) { return __half(f); }
+inline __half __float2half_rn(float f) { return __half(f); }
+inline float __half2float(__half h) { return float(h); }
+inline __half2 __floats2half2_rn(float a, float b) { return {__half(a), __half(b)}; }
+inline __half __ushort_as_half(unsigned short u) {
+  __half h;
+  h.__x = u;
+  return h;
+}
+inline unsigned short __half_as_ushort(__half h) { return h.__x; }

@@ -78,8 +78,10 @@ __global__ void surface_ptx(const __nv_bfloat16* g, float* out) {
   const uint32_t a[4] = {r4[0] ^ t4[0], r4[1] ^ t4[1], r4[2] ^ t4[2], r4[3] ^ t4[3]};
   const uint32_t b[2] = {r2[0] ^ t2[0] ^ r1[0], r2[1] ^ t2[1] ^ t1[0]};
   const float c[4] = {0.0f, 1.0f, 2.0f, duo::ptx::pack_bf16x2(1.0f, 2.0f) * 1e-9f};
-  float d[4];
+  float d[4], e[4];
   duo::ptx::mma_m16n8k16_bf16(d, a, b, c);
+  duo::ptx::mma_m16n8k16_f16(e, a, b, d);
+  d[0] += e[0] + float(duo::ptx::pack_f16x2(__half2float(__float2half(e[1])), 1.0f)) * 1e-9f;
   using Map = duo::ptx::MmaM16N8K16;
   for (int i = 0; i < 4; ++i) out[Map::c_row(l, i) * 8 + Map::c_col(l, i)] = d[i];
 }

@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(divergent_warp_operations_are_errors) {
 
   e = error_of([&] { DUO_LAUNCH(mask_without_self, 1, 32, 0, nullptr)(out.data()); });
   BOOST_TEST_INFO(e);
-  BOOST_TEST(e.find("thread (1,0,0)") != std::string::npos);
+  BOOST_TEST(e.find(": thread (") != std::string::npos);  // which lane comes first depends on the schedule
   BOOST_TEST(e.find("excludes itself") != std::string::npos);
 
   e = error_of([&] { DUO_LAUNCH(shuffle_then_barrier, 1, 64, 0, nullptr)(out.data()); });

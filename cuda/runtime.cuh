@@ -60,6 +60,7 @@ using duo_smem_array = T[N];
 // Static shared memory: the address of a function-local tag identifies the declaration, so all threads of a
 // block that execute it get the same (freshly poisoned) array; `name` is a reference to T[N] as on a GPU.
 #define DUO_SHARED(T, name, N)                                                        \
+  static_assert(alignof(T) <= 16, "shared arrays are 16-byte aligned");               \
   static const char duo_shared_key_##name = 0;                                        \
   duo_smem_array<T, N>& name = *static_cast<duo_smem_array<T, N>*>(                   \
       ::duo::emu::shared_static(&duo_shared_key_##name, sizeof(duo_smem_array<T, N>), \

@@ -167,26 +167,26 @@ inline unsigned __reduce_xor_sync(unsigned mask, unsigned v, duo_emu_loc loc = d
 }
 
 // ---- Atomics: real host atomics, because blocks may run on several OS threads (DUO_EMU_THREADS > 1).
-// They return the old value, like CUDA's.
+// They return the old value, like CUDA's; the value converts to the pointee type (atomicAdd(float*, 1.0)).
 template <class T>
-T atomicAdd(T* p, T v) {
+T atomicAdd(T* p, std::type_identity_t<T> v) {
   return std::atomic_ref<T>(*p).fetch_add(v, std::memory_order_relaxed);
 }
 template <class T>
-T atomicSub(T* p, T v) {
+T atomicSub(T* p, std::type_identity_t<T> v) {
   return std::atomic_ref<T>(*p).fetch_sub(v, std::memory_order_relaxed);
 }
 template <class T>
-T atomicExch(T* p, T v) {
+T atomicExch(T* p, std::type_identity_t<T> v) {
   return std::atomic_ref<T>(*p).exchange(v, std::memory_order_relaxed);
 }
 template <class T>
-T atomicCAS(T* p, T compare, T v) {
+T atomicCAS(T* p, std::type_identity_t<T> compare, std::type_identity_t<T> v) {
   std::atomic_ref<T>(*p).compare_exchange_strong(compare, v, std::memory_order_relaxed);
   return compare;  // holds the old value whether or not the exchange happened
 }
 template <class T>
-T atomicMax(T* p, T v) {
+T atomicMax(T* p, std::type_identity_t<T> v) {
   std::atomic_ref<T> a(*p);
   T old = a.load(std::memory_order_relaxed);
   while (old < v && !a.compare_exchange_weak(old, v, std::memory_order_relaxed)) {
@@ -194,7 +194,7 @@ T atomicMax(T* p, T v) {
   return old;
 }
 template <class T>
-T atomicMin(T* p, T v) {
+T atomicMin(T* p, std::type_identity_t<T> v) {
   std::atomic_ref<T> a(*p);
   T old = a.load(std::memory_order_relaxed);
   while (v < old && !a.compare_exchange_weak(old, v, std::memory_order_relaxed)) {

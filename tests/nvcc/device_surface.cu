@@ -45,6 +45,8 @@ __global__ void __launch_bounds__(256)
   float2 q = __bfloat1622float2(p);
   f[t] = v + q.x + q.y + float(cnt + warpSize + __popc(m) + __clz(m) + __ffs(m)) + __ldg(f + b);
   atomicAdd(f, 1.0f);
+  atomicAdd(f, 0.5);  // converts, as CUDA's overloads do
+  f[1] = float(min(int(t), 3) + max(t, 2u)) + min(v, 1.0f) + max(v, 0.0f);
   atomicAdd(i, 1);
   atomicAdd(u, 1u);
   atomicAdd(ull, 1ull);

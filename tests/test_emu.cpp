@@ -15,7 +15,7 @@ namespace {
 struct ScopedConfig {
   duo::emu::Config saved = duo::emu::device().config();
   ~ScopedConfig() { duo::emu::device().config() = saved; }
-  duo::emu::Config& operator*() { return duo::emu::device().config(); }
+  duo::emu::Config* operator->() { return &duo::emu::device().config(); }
 };
 
 // Runs f and returns the duo::Error message it throws ("" if none).
@@ -149,8 +149,8 @@ BOOST_AUTO_TEST_CASE(configuration_from_the_environment) {
 BOOST_AUTO_TEST_CASE(barrier_orders_phases) {
   for (auto sched : {duo::emu::Schedule::Forward, duo::emu::Schedule::Reverse, duo::emu::Schedule::Random}) {
     ScopedConfig cfg;
-    (*cfg).schedule = sched;
-    (*cfg).seed = 7;
+    cfg->schedule = sched;
+    cfg->seed = 7;
     std::vector<int> out(3 * 128, -1);
     DUO_LAUNCH(neighbour_after_barrier, 3, 128, 0, nullptr)(out.data());
     for (int b = 0; b < 3; ++b)
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(grid_and_block_indices_in_3d) {
 BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
   for (int os_threads : {1, 2}) {
     ScopedConfig cfg;
-    (*cfg).threads = os_threads;
+    cfg->threads = os_threads;
     std::vector<float> out(4 * 2, 0.0f);
     DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(out.data());
     BOOST_TEST(out[0] == 1.0f);
@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(launch_limits) {
 
 BOOST_AUTO_TEST_CASE(atomics_over_several_os_threads) {
   ScopedConfig cfg;
-  (*cfg).threads = 2;
+  cfg->threads = 2;
   int counter = 0, maximum = -1;
   float fsum = 0.0f;
   unsigned long long u64 = 0;
@@ -268,8 +268,8 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
   const float want = 64.0f * 65.0f / 2.0f;
   auto run = [&](duo::emu::Schedule s, auto kernel, size_t smem) {
     ScopedConfig cfg;
-    (*cfg).schedule = s;
-    (*cfg).seed = 3;
+    cfg->schedule = s;
+    cfg->seed = 3;
     float out = 0;
     DUO_LAUNCH(kernel, 1, 64, smem, nullptr)(x.data(), &out);
     return out;
@@ -283,8 +283,8 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
 
   auto correct = [&](duo::emu::Schedule s) {
     ScopedConfig cfg;
-    (*cfg).schedule = s;
-    (*cfg).seed = 11;
+    cfg->schedule = s;
+    cfg->seed = 11;
     float out = 0;
     DUO_LAUNCH(block_sum, 1, 64, 64 * sizeof(float), nullptr)(x.data(), &out, 64);
     return out;

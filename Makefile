@@ -3,6 +3,7 @@
 #   make test       build and run the test suite (ends with "N passed, N failed")
 #   make run        the main job on the built-in default (tinyshakespeare, char-level DUO)
 #   make deps       install the Debian packages the build needs (or print the apt-get line)
+#   make cuda       the kernels compiled for real by nvcc (GPU_ARCH, default "sm_80 sm_90a"; no GPU needed)
 #   make clean
 #
 # Sources are found by wildcard, so adding a file needs no Makefile edit:
@@ -34,7 +35,7 @@ EMU_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(EMU_SRCS))
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
 
-.PHONY: all test test-long run deps clean
+.PHONY: all test test-long run deps clean cuda
 all: $(APPS) $(BUILD)/duo-tests
 
 $(BUILD)/obj/%.o: %.cpp
@@ -88,6 +89,29 @@ deps:
 	    echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+
+# ---- CUDA side: needs nvcc, not a GPU. Every cuda/**/*.cu (cuda/sm90/ included) becomes device code in
+# build/libduo_cuda.a; tests/nvcc/*.cu are compile checks of the kernel-facing headers, built both by nvcc
+# and, for the emulator path, by the host compiler (-fsyntax-only).
+NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
+GPU_ARCH  ?= sm_80 sm_90a
+NVCCFLAGS ?= -O3 -std=c++20 -Xcompiler -Wall,-Wextra \
+             $(foreach a,$(GPU_ARCH),-gencode arch=$(subst sm_,compute_,$(a)),code=$(a))
+CUDA_SRCS := $(shell find cuda -name '*.cu' 2>/dev/null | sort)
+CUDA_CHECK_SRCS := $(sort $(wildcard tests/nvcc/*.cu))
+CUDA_OBJS := $(CUDA_SRCS:%=$(BUILD)/nvcc/%.o)
+
+$(BUILD)/nvcc/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/libduo_cuda.a: $(CUDA_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o)
+	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
+	@echo "cuda: device code for $(GPU_ARCH) built; emulator path of $(CUDA_CHECK_SRCS) checked"
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,102 @@
+// The CUDA runtime API subset that host-side launcher code uses, implemented on host memory, and the
+// kernel launch. With these, one launcher source compiles with nvcc and with the emulator.
+#pragma once
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <source_location>
+#include <tuple>
+#include <type_traits>
+
+#include "emu/emu.h"
+
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2 };
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+struct CUstream_st {};  // streams are in-order and launches synchronous here, so a stream is only a handle
+using cudaStream_t = CUstream_st*;
+
+inline const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+  }
+  return "unknown error";
+}
+// Launch errors are thrown (a duo::Error naming the kernel) at the launch, so nothing is ever pending.
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+inline cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = ::duo::emu::device().alloc(bytes);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+template <class T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+inline cudaError_t cudaFree(void* p) {
+  return !p || ::duo::emu::device().free(p) ? cudaSuccess : cudaErrorInvalidValue;
+}
+inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
+  if (n) std::memmove(dst, src, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr) {
+  return cudaMemcpy(dst, src, n, k);
+}
+inline cudaError_t cudaMemset(void* p, int v, size_t n) {
+  if (n) std::memset(p, v, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t = nullptr) { return cudaMemset(p, v, n); }
+
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+template <class... P>
+cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0) return cudaErrorInvalidValue;
+  if (size_t(value) > ::duo::emu::device().config().max_smem) return cudaErrorInvalidValue;
+  ::duo::emu::device().set_max_dyn_smem(reinterpret_cast<const void*>(kernel), size_t(value));
+  return cudaSuccess;
+}
+
+namespace duo::emu {
+
+// What DUO_LAUNCH(kernel, grid, block, smem, stream) builds; calling it with the arguments launches. The
+// arguments are converted to the kernel's parameter types once, as CUDA does, and every thread calls the
+// kernel with its own copy of them.
+template <class... P>
+struct Launch {
+  void (*kernel)(P...);
+  const char* name;
+  dim3 grid, block;
+  size_t smem;
+  std::source_location at;
+
+  template <class... A>
+  void operator()(A&&... args) const {
+    static_assert(sizeof...(A) == sizeof...(P), "DUO_LAUNCH: wrong number of kernel arguments");
+    std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+    std::function<void()> body = [&] { std::apply(kernel, params); };
+    device().launch(reinterpret_cast<const void*>(kernel), name, grid, block, smem, body, at);
+  }
+};
+
+}  // namespace duo::emu

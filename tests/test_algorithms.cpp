@@ -3,7 +3,10 @@
 // where the objective is a bound, non-negative.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <unistd.h>
 #include "algo/algorithm.h"
+#include "algo/diffusion_transform.h"
+#include "algo/integral_table.h"
 #include "backend/cpu/cpu_ops.h"
 #include "train/model_state.h"
 
@@ -20,13 +23,15 @@ struct Tiny {
   std::vector<float> mask;
   static constexpr int64_t B = 3, L = 6;
 
-  explicit Tiny(bool causal) {
+  explicit Tiny(bool causal, bool soft_input = false, int bag_k = 0) {
     cfg.vocab_size = 11; cfg.hidden = 8; cfg.n_blocks = 1; cfg.n_heads = 2; cfg.cond_dim = 4; cfg.freq_dim = 8;
     cfg.length = L; cfg.dropout = 0.0f; cfg.causal = causal;
     state = std::make_unique<ModelState>(cfg, ops, true, DType::F64);
     DiTOptions o;
     o.max_batch = B;
     o.dtype = DType::F64;
+    o.soft_input = soft_input;
+    o.bag_k = bag_k;
     model = std::make_unique<DiT>(cfg, ops, o);
     model->bind(state->params(), state->grads());
     // Random non-zero weights everywhere (a from-scratch init zeroes adaLN and the head).
@@ -49,20 +54,38 @@ struct Tiny {
   }
 };
 
-AlgoSettings settings(const std::string& name) {
+// An integral table for the tiny vocabulary, written once per test run.
+std::string tiny_integral_table() {
+  static const std::string path = "/tmp/duo_test_integral_" + std::to_string(getpid()) + ".bin";
+  static bool written = false;
+  if (!written) {
+    IntegralTable::compute(DiffusionTransform(11), -6.0, 2.0, 801).write(path);
+    written = true;
+  }
+  return path;
+}
+
+AlgoSettings settings(const std::string& name, const std::string& mode = "simple") {
   AlgoSettings s;
   s.name = name;
   s.mask_id = 10;
   if (name == "d3pm") s.T = 1000;
+  if (name == "duo") {
+    s.curriculum_mode = mode;
+    s.top_k = 3;
+    s.integral_path = tiny_integral_table();
+    s.curriculum.tau_log10_start = s.curriculum.tau_log10_end = -0.5;  // a soft input, so gradients flow through it
+  }
   return s;
 }
 
-void check_gradient(const std::string& name) {
-  Tiny m(name == "ar");
-  auto algo = make_algorithm(settings(name), *m.model, m.ops);
+void check_gradient(const std::string& name, const std::string& mode = "simple") {
+  Tiny m(name == "ar", name == "duo" && mode == "simple", name == "duo" && mode == "efficient" ? 3 : 0);
+  auto algo = make_algorithm(settings(name, mode), *m.model, m.ops);
   MicroBatch mb = m.batch();
+  const bool train = name == "duo";  // the curriculum is active only in training (dropout is 0 here)
   m.state->zero_grads();
-  LossSums s = algo->run(mb, false, true, 1.0);
+  LossSums s = algo->run(mb, train, true, 1.0);
   BOOST_TEST_INFO(name);
   BOOST_TEST(std::isfinite(s.loss));
   // one padded position (the last token); AR predicts positions 1..L-1 only
@@ -77,9 +100,9 @@ void check_gradient(const std::string& name) {
     const int64_t i = (k * 7919) % total;
     const double keep = p[i], h = 1e-6;
     p[i] = keep + h;
-    const double up = algo->run(mb, false, false, 1.0).loss;
+    const double up = algo->run(mb, train, false, 1.0).loss;
     p[i] = keep - h;
-    const double down = algo->run(mb, false, false, 1.0).loss;
+    const double down = algo->run(mb, train, false, 1.0).loss;
     p[i] = keep;
     const double fd = (up - down) / (2 * h);
     num += (fd - g[i]) * (fd - g[i]);
@@ -99,6 +122,25 @@ BOOST_AUTO_TEST_CASE(mdlm_gradient) { check_gradient("mdlm"); }
 BOOST_AUTO_TEST_CASE(sedd_gradient) { check_gradient("sedd"); }
 BOOST_AUTO_TEST_CASE(d3pm_gradient) { check_gradient("d3pm"); }
 BOOST_AUTO_TEST_CASE(duo_base_gradient) { check_gradient("duo_base"); }
+BOOST_AUTO_TEST_CASE(duo_curriculum_gradient) { check_gradient("duo", "simple"); }
+BOOST_AUTO_TEST_CASE(duo_efficient_curriculum_gradient) { check_gradient("duo", "efficient"); }
+
+// Past curriculum.end (and in evaluation) `duo` is exactly DUO base: same loss for the same streams.
+BOOST_AUTO_TEST_CASE(duo_after_the_curriculum_is_duo_base) {
+  Tiny m(false, true);
+  AlgoSettings s = settings("duo");
+  s.curriculum.end = 10;
+  auto duo = make_algorithm(s, *m.model, m.ops);
+  auto base = make_algorithm(settings("duo_base"), *m.model, m.ops);
+  MicroBatch mb = m.batch();
+  mb.step = 11;
+  const double a = duo->run(mb, true, false, 1.0).loss;
+  BOOST_TEST(a == base->run(mb, true, false, 1.0).loss);
+  mb.step = 10;  // still the curriculum (the reference's step == end quirk)
+  BOOST_TEST(duo->run(mb, true, false, 1.0).loss != a);
+  mb.step = 0;
+  BOOST_TEST(duo->run(mb, false, false, 1.0).loss == a);  // evaluation never uses the curriculum
+}
 
 BOOST_AUTO_TEST_CASE(same_streams_same_loss) {
   Tiny m(false);

@@ -41,11 +41,8 @@ void Algorithm::check_batch(const MicroBatch& mb, bool needs_time) const {
               "the shards were tokenized for another vocabulary: check --vocab_size against the shard header");
 }
 
-Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L,
-                              bool train, const Philox& dropout) {
+DiTInput Algorithm::sigma_input(const std::vector<double>& sigma, int64_t B) {
   const DType dt = model_.options().dtype;
-  Tensor tids(ws_.at(ids_), DType::I32, {B, L}, ops_.device());
-  ops_.from_host(tids, ids);
   Tensor ts(ws_.at(sigma_), dt, {B}, ops_.device());
   if (dt == DType::F64) {
     ops_.from_host(ts, sigma.data());
@@ -54,8 +51,15 @@ Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sig
     ops_.from_host(ts, f.data());
   }
   DiTInput in;
-  in.ids = tids;
   in.sigma = ts;
+  return in;
+}
+
+Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L,
+                              bool train, const Philox& dropout) {
+  DiTInput in = sigma_input(sigma, B);
+  in.ids = Tensor(ws_.at(ids_), DType::I32, {B, L}, ops_.device());
+  ops_.from_host(in.ids, ids);
   return model_.forward(in, B, L, train, dropout);
 }
 
@@ -124,6 +128,7 @@ std::unique_ptr<Algorithm> make_algorithm(const AlgoSettings& s, DiT& model, Ops
   if (s.name == "sedd") return make_sedd(s, model, ops);
   if (s.name == "d3pm") return make_d3pm(s, model, ops);
   if (s.name == "duo_base") return make_duo_base(s, model, ops);
+  if (s.name == "duo") return make_duo(s, model, ops);
   fail("--algo", "unknown algorithm '" + s.name + "'", "use ar, mdlm, sedd, d3pm, duo_base or duo");
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "algo/curriculum.h"
 #include "algo/schedule.h"
 #include "backend/ops.h"
 #include "core/arena.h"
@@ -21,7 +22,13 @@ struct AlgoSettings {
   int32_t mask_id = -1;           // absorbing algorithms: the [MASK] id; AR: the id whose logit is forced to -1e6
   Schedule schedule;              // log-linear (default) or cosine
   int T = 0;                      // discrete time steps (D3PM: 1000); 0 = continuous time
-  bool reference_bugs = false;    // D3PM's collapsed log term (duo_algorithms.md §13.7)
+  bool reference_bugs = false;    // D3PM's collapsed log term (§13.7); efficient curriculum's labelling (§4.5)
+  // DUO with curriculum learning (`duo`) only:
+  CurriculumSettings curriculum;
+  std::string curriculum_mode = "simple";  // simple (dense Gaussian relaxation) | efficient (top-k, Duo++)
+  int top_k = 2;                           // efficient mode
+  std::string integral_path;               // integral table for the model's vocabulary
+  bool nearest_lookup = false;             // the reference's nearest-grid-point lookup + finite-difference α'
 };
 
 // One micro-batch of clean sequences on the host.
@@ -66,6 +73,8 @@ class Algorithm {
   virtual double counted_weight(const MicroBatch& mb) const;
 
  protected:
+  // Uploads the conditioning σ (B) and returns a model input with only σ set (the caller adds the tokens).
+  DiTInput sigma_input(const std::vector<double>& sigma, int64_t B);
   // Runs the model on ids (B, L) with conditioning sigma (B); returns logits (B, L, V).
   Tensor forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L, bool train,
                      const Philox& dropout);

@@ -11,6 +11,7 @@ std::unique_ptr<Algorithm> make_mdlm(const AlgoSettings& s, DiT& model, Ops& ops
 std::unique_ptr<Algorithm> make_sedd(const AlgoSettings& s, DiT& model, Ops& ops);
 std::unique_ptr<Algorithm> make_d3pm(const AlgoSettings& s, DiT& model, Ops& ops);
 std::unique_ptr<Algorithm> make_duo_base(const AlgoSettings& s, DiT& model, Ops& ops);
+std::unique_ptr<Algorithm> make_duo(const AlgoSettings& s, DiT& model, Ops& ops);
 
 // The clean ids of a micro-batch as a CPU tensor view (the corruption functions take tensors).
 inline Tensor ids_tensor(const MicroBatch& mb) {

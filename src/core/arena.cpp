@@ -53,13 +53,19 @@ Tensor Arena::tensor(size_t offset, DType t, std::initializer_list<int64_t> dims
   return Tensor(at(offset), t, dims);
 }
 
-std::string Arena::plan() const {
+std::string Arena::plan(size_t max_lines) const {
   std::vector<Entry> e = entries_;
   std::stable_sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) { return a.bytes > b.bytes; });
   std::string s;
   char line[256];
-  for (const Entry& x : e) {
-    std::snprintf(line, sizeof line, "  %-40s %12s\n", x.what.c_str(), human_bytes((double)x.bytes).c_str());
+  size_t rest = 0, n_rest = 0;
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (i >= max_lines) { rest += e[i].bytes; ++n_rest; continue; }
+    std::snprintf(line, sizeof line, "  %-40s %12s\n", e[i].what.c_str(), human_bytes((double)e[i].bytes).c_str());
+    s += line;
+  }
+  if (n_rest) {
+    std::snprintf(line, sizeof line, "  %-40s %12s\n", str(n_rest, " smaller blocks").c_str(), human_bytes((double)rest).c_str());
     s += line;
   }
   std::snprintf(line, sizeof line, "  %-40s %12s\n", "total", human_bytes((double)size_).c_str());

@@ -32,8 +32,9 @@ class Arena {
   void* at(size_t offset) const;
   Tensor tensor(size_t offset, DType t, std::initializer_list<int64_t> dims) const;
   size_t bytes() const { return size_; }
-  // Human-readable memory plan: one line per reserved block, biggest first, and the total.
-  std::string plan() const;
+  // Human-readable memory plan: one line per reserved block, biggest first (at most max_lines, the rest summed
+  // in one line), and the total.
+  std::string plan(size_t max_lines = 1000) const;
 
  private:
   struct Entry { std::string what; size_t offset, bytes; };

@@ -58,7 +58,7 @@ class DiT {
   // Backpropagates dlogits (B, L, V) through the last forward; parameter gradients accumulate (+=).
   void backward(const Tensor& dlogits);
   // Memory plan of the activations (printed at start-up by the executables).
-  std::string memory_plan() const { return arena_.plan(); }
+  std::string memory_plan(size_t max_lines = 8) const { return arena_.plan(max_lines); }
 
  private:
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.

@@ -66,6 +66,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   auto B = [&](const char* k) { return vm[k].as<bool>(); };
   c.algo = S("algo");
   c.model = model_config_from(vm);
+  c.vocab_given = vm.count("vocab_size") > 0;
   if (c.algo == "ar") c.model.causal = true;
   c.device = S("device");
   c.seed = vm["seed"].as<uint64_t>();

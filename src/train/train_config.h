@@ -23,6 +23,7 @@ struct CurriculumConfig {          // algo.curriculum.* (DUO only; duo_algorithm
 struct TrainConfig {
   std::string algo = "duo_base";   // ar | mdlm | sedd | d3pm | duo_base | duo
   ModelConfig model;
+  bool vocab_given = false;        // --vocab_size was passed (else the model vocabulary comes from the data)
   OptimConfig optim;
   std::string device = "auto";
   uint64_t seed = 1;

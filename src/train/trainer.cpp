@@ -1,0 +1,283 @@
+#include "train/trainer.h"
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include "core/timer.h"
+#include "data/tokenizer.h"
+#include "io/checkpoint.h"
+
+namespace duo {
+
+namespace fs = std::filesystem;
+
+DataVocab data_vocab(const Loader& loader, const std::string& shard_glob) {
+  DataVocab v;
+  v.tokenizer = loader.info().tokenizer;
+  v.vocab_size = loader.info().vocab_size;
+  SpecialIds sp = special_ids_for(v.tokenizer, v.vocab_size);
+  v.mask_id = (int32_t)(sp.mask >= 0 ? sp.mask : sp.pad);
+  const fs::path dir = fs::path(shard_glob).parent_path();
+  if (v.tokenizer == "char" && fs::exists(dir / "vocab_chars.txt")) v.vocab_dir = dir.string();
+  return v;
+}
+
+AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab) {
+  AlgoSettings s;
+  s.name = cfg.algo;
+  s.mask_id = vocab.mask_id;
+  s.schedule = Schedule::from_name(cfg.noise, cfg.noise_eps, cfg.reference_bugs);
+  s.T = (int)cfg.T;
+  s.reference_bugs = cfg.reference_bugs;
+  const CurriculumConfig& c = cfg.curriculum;
+  s.curriculum.tau_log10_start = c.tau_log10_start;
+  s.curriculum.tau_log10_end = c.tau_log10_end;
+  s.curriculum.start = c.start;
+  s.curriculum.end = c.end;
+  s.curriculum.gamma_min = c.gamma_min;
+  s.curriculum.gamma_max = c.gamma_max;
+  s.curriculum_mode = c.mode;
+  s.top_k = (int)c.top_k;
+  s.integral_path = c.integral_cache_path.empty() ? "integral/" + vocab.tokenizer + ".bin" : c.integral_cache_path;
+  s.nearest_lookup = c.nearest_lookup;
+  return s;
+}
+
+namespace {
+
+std::string fmt_duration(double s) {
+  char b[32];
+  if (s < 60) std::snprintf(b, sizeof b, "%.0fs", s);
+  else if (s < 3600) std::snprintf(b, sizeof b, "%dm%02ds", (int)s / 60, (int)s % 60);
+  else std::snprintf(b, sizeof b, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+  return b;
+}
+
+LoaderConfig loader_config(const TrainConfig& c, bool train) {
+  LoaderConfig l;
+  l.mode = c.wrap ? "wrap" : "padded";
+  l.length = c.model.length;
+  l.batch_size = train ? c.batch_size : c.eval_batch_size;
+  l.insert_eos = train ? c.insert_train_eos : c.insert_valid_eos;
+  l.shuffle = train;
+  l.infinite = train;
+  l.seed = c.seed;
+  return l;
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& cfg, Ops& ops) : cfg_(cfg), ops_(ops) {
+  train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, loader_config(cfg_, true));
+  vocab_ = data_vocab(*train_, cfg_.train_glob);
+  if (!cfg_.valid_glob.empty())
+    valid_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.valid_glob}, loader_config(cfg_, false));
+  // The model vocabulary comes from the data; an explicit --vocab_size must agree with it.
+  ModelConfig& m = cfg_.model;
+  DUO_CHECK(!cfg_.vocab_given || m.vocab_size == vocab_.vocab_size, "--vocab_size",
+            str(m.vocab_size, " differs from the data's vocabulary ", vocab_.vocab_size, " (", vocab_.tokenizer, ")"),
+            "drop --vocab_size: the model vocabulary is taken from the shards");
+  m.vocab_size = vocab_.vocab_size;
+  m.validate("model options");
+
+  DiTOptions o;
+  o.max_batch = std::max(cfg_.batch_size, cfg_.eval_batch_size);
+  o.soft_input = cfg_.algo == "duo" && cfg_.curriculum.mode == "simple";
+  o.bag_k = cfg_.algo == "duo" && cfg_.curriculum.mode == "efficient" ? cfg_.curriculum.top_k : 0;
+  state_ = std::make_unique<ModelState>(m, ops_, true);
+  model_ = std::make_unique<DiT>(m, ops_, o);
+  model_->bind(state_->params(), state_->grads());
+  algo_ = make_algorithm(algo_settings(cfg_, vocab_), *model_, ops_);
+
+  fs::create_directories(cfg_.save_dir);
+  if (cfg_.resume && fs::exists(cfg_.resume_path)) {
+    load_resume(cfg_.resume_path);
+  } else {
+    DUO_CHECK(!cfg_.resume || cfg_.resume_path == cfg_.save_dir + "/last.safetensors", "--checkpointing.resume_ckpt_path",
+              "no checkpoint at " + cfg_.resume_path, "check the path, or drop --checkpointing.resume_from_ckpt");
+    model_->init_parameters(cfg_.seed);
+    if (!cfg_.finetune_path.empty()) load_finetune(cfg_.finetune_path);
+    state_->reset_ema();
+  }
+  metrics_.open(cfg_.metrics_path, state_->step > 0 ? std::ios::app : std::ios::trunc);
+  DUO_CHECK(metrics_.good(), cfg_.metrics_path, "cannot open the metrics file for writing", "check --metrics");
+
+  const int64_t params = state_->table().total();
+  std::printf("duo-train: %s on %s, %s\n", cfg_.algo.c_str(), ops_.name(), m.describe().c_str());
+  std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
+              (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
+              valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");
+  std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
+              (long)cfg_.batch_size, (long)(cfg_.global_batch_size / cfg_.batch_size), (long)cfg_.global_batch_size);
+  std::printf("  memory: parameters, gradients, Adam moments, EMA %s; activations:\n%s",
+              human_bytes((double)state_->bytes()).c_str(), model_->memory_plan().c_str());
+  if (cfg_.algo == "duo" && o.soft_input) {
+    SimpleMemory sm = simple_memory(cfg_.batch_size, m.length, m.vocab_size, cfg_.batch_size * m.length);
+    std::printf("  curriculum (simple): soft input %s (+ the DiT's softmax copy above); the reference keeps %s\n",
+                human_bytes((double)sm.total).c_str(), human_bytes((double)sm.reference).c_str());
+  }
+  if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
+  std::fflush(stdout);
+}
+
+void Trainer::log_json(const nlohmann::json& j) {
+  metrics_ << j.dump() << "\n";
+  metrics_.flush();
+}
+
+nlohmann::json Trainer::metadata() const {
+  nlohmann::json j;
+  j["algo"] = cfg_.algo;
+  j["step"] = state_->step;
+  j["ema_updates"] = state_->ema_updates;
+  j["tokenizer"] = vocab_.tokenizer;
+  j["vocab_dir"] = vocab_.vocab_dir;
+  j["mask_id"] = vocab_.mask_id;
+  j["noise"] = cfg_.noise;
+  j["noise_eps"] = cfg_.noise_eps;
+  j["seed"] = cfg_.seed;
+  j["best_val_nll"] = best_val_;
+  j["data_position"] = train_->position();
+  return j;
+}
+
+void Trainer::save(const std::string& path) {
+  CheckpointContents c;
+  c.params = static_cast<const float*>(state_->params());
+  c.ema = static_cast<const float*>(state_->ema());
+  c.adam_m = static_cast<const float*>(state_->adam_m());
+  c.adam_v = static_cast<const float*>(state_->adam_v());
+  c.metadata = metadata();
+  save_checkpoint(path, state_->table(), c);
+}
+
+void Trainer::load_resume(const std::string& path) {
+  Checkpoint ck = Checkpoint::open(path);
+  const ModelConfig& have = ck.config();
+  DUO_CHECK(ParamTable(have).total() == state_->table().total() && have.causal == cfg_.model.causal, path,
+            "the checkpoint's model (" + have.describe() + ") differs from this run's (" + cfg_.model.describe() + ")",
+            "resume with the same model options, or start a new run with --training.finetune_path");
+  const nlohmann::json& md = ck.metadata();
+  DUO_CHECK(md.value("algo", cfg_.algo) == cfg_.algo, path, "checkpoint of --algo " + md.value("algo", std::string()),
+            "resume with the same algorithm, or fine-tune with --training.finetune_path");
+  ck.load(Group::Params, state_->table(), static_cast<float*>(state_->params()));
+  ck.load(Group::Ema, state_->table(), static_cast<float*>(state_->ema()));
+  ck.load(Group::AdamM, state_->table(), static_cast<float*>(state_->adam_m()));
+  ck.load(Group::AdamV, state_->table(), static_cast<float*>(state_->adam_v()));
+  state_->step = md.at("step").get<int64_t>();
+  state_->ema_updates = md.at("ema_updates").get<int64_t>();
+  best_val_ = md.value("best_val_nll", 1e300);
+  train_->restore(md.at("data_position").get<LoaderPosition>());
+}
+
+void Trainer::load_finetune(const std::string& path) {
+  // The reference's second stage: the weights (and EMA) of a first run, fresh optimizer state and step count.
+  Checkpoint ck = Checkpoint::open(path);
+  DUO_CHECK(ParamTable(ck.config()).total() == state_->table().total() && ck.config().causal == cfg_.model.causal,
+            path, "the checkpoint's model (" + ck.config().describe() + ") differs from this run's",
+            "fine-tune with the same model options as the first stage");
+  ck.load(Group::Params, state_->table(), static_cast<float*>(state_->params()));
+}
+
+EvalResult Trainer::validate() {
+  const bool ema = cfg_.optim.ema > 0;
+  if (ema) {
+    state_->swap_params_and_ema();
+    model_->bind(state_->params(), state_->grads());
+  }
+  EvalOptions eo;
+  eo.seed = cfg_.seed;
+  eo.limit_batches = cfg_.limit_val_batches;
+  eo.antithetic = cfg_.antithetic_sampling;
+  eo.sampling_eps = cfg_.sampling_eps;
+  eo.uses_time = cfg_.algo != "ar";
+  EvalResult r = evaluate(*algo_, *valid_, eo);
+  if (ema) {
+    state_->swap_params_and_ema();
+    model_->bind(state_->params(), state_->grads());
+  }
+  return r;
+}
+
+EvalResult Trainer::run() {
+  const int64_t B = cfg_.batch_size, L = cfg_.model.length, accum = cfg_.global_batch_size / B;
+  TimeSampler sampler;
+  sampler.antithetic = cfg_.antithetic_sampling;
+  sampler.sampling_eps = cfg_.sampling_eps;
+  EvalResult last_val;
+  Timer clock, interval;
+  double interval_loss = 0, interval_weight = 0, interval_tokens = 0;
+  const int64_t first_step = state_->step;
+  Batch batch;
+  while (state_->step < cfg_.max_steps) {
+    const int64_t step = state_->step;
+    state_->zero_grads();
+    LossSums total;
+    for (int64_t micro = 0; micro < accum; ++micro) {
+      train_->next(batch);
+      MicroBatch mb;
+      mb.ids = batch.ids.data();
+      mb.mask = batch.mask.data();
+      mb.B = B;
+      mb.L = L;
+      mb.t = sampler.sample(Philox{cfg_.seed, stream_id(step, 0x71e)}, cfg_.global_batch_size, micro * B, B);
+      mb.noise = Philox{cfg_.seed, stream_id(step, micro, 0x4015e)};
+      mb.token_offset = 0;
+      mb.dropout = Philox{cfg_.seed, stream_id(step, micro, 0xd70)};
+      mb.step = step;
+      // The reference: each micro-batch's loss is its token mean; accumulation averages the micro-batches.
+      const double w = algo_->counted_weight(mb);
+      LossSums s;
+      try {
+        s = algo_->run(mb, /*train=*/true, /*backward=*/true, w > 0 ? 1.0 / (w * accum) : 0.0);
+      } catch (const Error& e) {
+        fail(str("step ", step), e.what(), "the last good checkpoint is " + cfg_.save_dir + "/last.safetensors");
+      }
+      total.loss += s.weight > 0 ? s.loss / s.weight / accum : 0.0;
+      total.weight += s.weight;
+      interval_tokens += (double)B * L;
+    }
+    const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
+    DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
+              "lower --optim.lr; the last good checkpoint is " + cfg_.save_dir + "/last.safetensors");
+    const double lr = learning_rate(cfg_.optim, step);
+    state_->optimizer_step(cfg_.optim);
+    interval_loss += total.loss;
+    interval_weight += 1;
+
+    const int64_t done = state_->step;
+    if (done % cfg_.log_every == 0 || done == cfg_.max_steps) {
+      const double secs = interval.seconds(), tps = interval_tokens / std::max(secs, 1e-9);
+      const double eta = clock.seconds() / std::max<int64_t>(1, done - first_step) * (cfg_.max_steps - done);
+      const double loss = interval_loss / interval_weight;
+      std::printf("step %6ld/%ld | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | ETA %s\n", (long)done,
+                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, fmt_duration(eta).c_str());
+      std::fflush(stdout);
+      log_json({{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}});
+      interval.reset();
+      interval_loss = interval_weight = interval_tokens = 0;
+    }
+    const bool validate_now = valid_ && ((cfg_.val_check_interval > 0 && done % cfg_.val_check_interval == 0) ||
+                                         done == cfg_.max_steps);
+    if (validate_now) {
+      last_val = validate();
+      std::printf("validation @ %ld | nll %.4f ± %.4f | ppl %.3f | bpd %.4f | %.0f tokens\n", (long)done,
+                  last_val.nll, last_val.std_err, last_val.ppl, last_val.bpd, last_val.tokens);
+      std::fflush(stdout);
+      log_json({{"step", done}, {"val/nll", last_val.nll}, {"val/ppl", last_val.ppl}, {"val/bpd", last_val.bpd},
+                {"val/std_err", last_val.std_err}});
+      if (last_val.nll < best_val_) {
+        best_val_ = last_val.nll;
+        save(cfg_.save_dir + "/best.safetensors");
+      }
+    }
+    if ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps) {
+      save(cfg_.save_dir + "/step_" + std::to_string(done) + ".safetensors");
+      save(cfg_.save_dir + "/last.safetensors");
+    }
+  }
+  return last_val;
+}
+
+}  // namespace duo

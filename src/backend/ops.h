@@ -21,6 +21,23 @@
 
 namespace duo {
 
+// Per-token loss heads (the math is in src/algo/loss_*.h, shared by every backend).
+enum class LossKind : uint8_t {
+  AR,    // next-token cross-entropy, mask logit forced to -1e6
+  MDLM,  // SUBS parameterisation, continuous-time NELBO weight -α'/(1-α) on masked tokens
+  SEDD,  // absorbing score entropy, weight dσ̄ = -α'/α on masked tokens
+  D3PM,  // absorbing D3PM variational term T·L_vb on masked tokens (the reconstruction term is an AR-like CE)
+  CE,    // plain cross-entropy of x (D3PM's reconstruction term: clean input, σ = 0)
+  DUO,   // uniform-state closed-form NELBO (needs a full-vocabulary sum per token)
+};
+
+struct LossHeadArgs {
+  LossKind kind = LossKind::DUO;
+  int mask_id = -1;            // absorbing algorithms and AR
+  int T = 0;                   // D3PM: number of discrete steps
+  bool reference_bug = false;  // D3PM: the reference's collapsed last log term (duo_algorithms.md §13.7)
+};
+
 struct AdamWArgs {
   double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   int64_t step = 1;  // 1-based step number, for bias correction
@@ -114,6 +131,15 @@ class Ops {
   // grad_scale * (softmax - onehot). targets: I32 [N].
   virtual void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                              double grad_scale) = 0;
+
+  // ---- loss heads ---------------------------------------------------------------------------------------
+  // For every row n of logits (N, V): losses[n] = ℓ(logits[n], x[n], z[n], alpha[n], dalpha[n]) (unweighted);
+  // when dlogits is not empty, dlogits[n, :] = weight[n] · dℓ/dlogits[n, :] (written). x, z: I32 (N) clean and
+  // noisy ids (AR and CE: x is the target); alpha, dalpha: F64 (N) α_t and α'_t of the token's sequence;
+  // weight: F64 (N), the loss mask times the gradient scale. losses and dlogits have the dtype of logits.
+  virtual void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                         const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                         const Tensor& weight) = 0;
 
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).

@@ -69,6 +69,10 @@ class CpuOps : public Ops {
   void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                      double grad_scale) override;
 
+  // loss_head.cpp
+  void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
+                 const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
+
   // optim.cpp
   double sum_squares(const Tensor& x) override;
   void scale(Tensor& x, double s) override;

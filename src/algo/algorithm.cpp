@@ -1,0 +1,117 @@
+#include "algo/algorithm.h"
+#include <cmath>
+
+namespace duo {
+
+Algorithm::Algorithm(const AlgoSettings& s, DiT& model, Ops& ops) : s_(s), model_(model), ops_(ops) {
+  const DiTOptions& o = model.options();
+  const int64_t N = o.max_batch * o.max_length, V = model.config().vocab_size, B = o.max_batch;
+  const size_t es = dtype_size(o.dtype);
+  ids_ = ws_.reserve(N * 4, "model input ids");
+  sigma_ = ws_.reserve(B * es, "sigma");
+  x_ = ws_.reserve(N * 4, "clean ids");
+  z_ = ws_.reserve(N * 4, "noisy ids");
+  alpha_ = ws_.reserve(N * 8, "alpha");
+  dalpha_ = ws_.reserve(N * 8, "dalpha");
+  weight_ = ws_.reserve(N * 8, "loss weights");
+  losses_ = ws_.reserve(N * es, "losses");
+  dlogits_ = ws_.reserve(N * V * es, "dlogits");
+  Ops* p = &ops_;
+  ws_.allocate([p](size_t n) { return p->alloc(n); }, [p](void* q) { p->release(q); });
+}
+
+void HeadInputs::resize(int64_t n) {
+  x.assign(n, 0); z.assign(n, 0); alpha.assign(n, 0.0); dalpha.assign(n, 0.0); mask.assign(n, 1.0);
+}
+
+void Algorithm::check_batch(const MicroBatch& mb, bool needs_time) const {
+  DUO_CHECK(mb.ids && mb.mask && mb.B >= 1 && mb.L >= 1, "algorithm " + s_.name, "empty micro-batch", "");
+  DUO_CHECK(!needs_time || (int64_t)mb.t.size() == mb.B, "algorithm " + s_.name,
+            str("got ", mb.t.size(), " diffusion times for ", mb.B, " sequences"), "");
+  const int64_t V = cfg().vocab_size;
+  for (int64_t i = 0; i < mb.B * mb.L; ++i)
+    DUO_CHECK(mb.ids[i] >= 0 && mb.ids[i] < V, "training data",
+              str("token id ", mb.ids[i], " at position ", i, " is outside the model vocabulary of ", V),
+              "the shards were tokenized for another vocabulary: check --vocab_size against the shard header");
+}
+
+Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L,
+                              bool train, const Philox& dropout) {
+  const DType dt = model_.options().dtype;
+  Tensor tids(ws_.at(ids_), DType::I32, {B, L}, ops_.device());
+  ops_.from_host(tids, ids);
+  Tensor ts(ws_.at(sigma_), dt, {B}, ops_.device());
+  if (dt == DType::F64) {
+    ops_.from_host(ts, sigma.data());
+  } else {
+    std::vector<float> f(sigma.begin(), sigma.end());
+    ops_.from_host(ts, f.data());
+  }
+  DiTInput in;
+  in.ids = tids;
+  in.sigma = ts;
+  return model_.forward(in, B, L, train, dropout);
+}
+
+LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& tok, bool backward, double grad_scale) {
+  const int64_t V = cfg().vocab_size, N = logits.numel() / V;
+  const DType dt = model_.options().dtype;
+  DUO_ASSERT((int64_t)tok.x.size() == N);
+  auto dev = [&](size_t off, DType t, std::initializer_list<int64_t> dims) {
+    return Tensor(ws_.at(off), t, dims, ops_.device());
+  };
+  Tensor x = dev(x_, DType::I32, {N}), z = dev(z_, DType::I32, {N});
+  Tensor alpha = dev(alpha_, DType::F64, {N}), dalpha = dev(dalpha_, DType::F64, {N});
+  Tensor weight = dev(weight_, DType::F64, {N}), losses = dev(losses_, dt, {N});
+  Tensor dlogits = backward ? dev(dlogits_, dt, {N, V}) : Tensor();
+  std::vector<double> w(N);
+  for (int64_t n = 0; n < N; ++n) w[n] = grad_scale * tok.mask[n];
+  ops_.from_host(x, tok.x.data());
+  ops_.from_host(z, tok.z.data());
+  ops_.from_host(alpha, tok.alpha.data());
+  ops_.from_host(dalpha, tok.dalpha.data());
+  ops_.from_host(weight, w.data());
+  LossHeadArgs a;
+  a.kind = kind;
+  a.mask_id = s_.mask_id;
+  a.T = s_.T;
+  a.reference_bug = s_.reference_bugs;
+  ops_.loss_head(a, losses, dlogits, logits.view({N, V}), x, z, alpha, dalpha, weight);
+
+  LossSums sums;
+  losses_host_.resize(N);
+  if (dt == DType::F64) {
+    ops_.to_host(losses_host_.data(), losses);
+  } else {
+    std::vector<float> f(N);
+    ops_.to_host(f.data(), losses);
+    losses_host_.assign(f.begin(), f.end());
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    if (tok.mask[n] == 0) continue;
+    sums.loss += tok.mask[n] * losses_host_[n];
+    sums.weight += tok.mask[n];
+  }
+  if (!std::isfinite(sums.loss))
+    fail("loss", str("the ", s_.name, " loss is not finite (", sums.loss, ")"),
+         "lower --optim.lr or check the data; the last good checkpoint is kept");
+  if (backward) model_.backward(dlogits.view({logits.dim(0), logits.dim(1), V}));
+  return sums;
+}
+
+}  // namespace duo
+
+#include "algo/algorithms.h"
+
+namespace duo {
+
+std::unique_ptr<Algorithm> make_algorithm(const AlgoSettings& s, DiT& model, Ops& ops) {
+  if (s.name == "ar") return make_ar(s, model, ops);
+  if (s.name == "mdlm") return make_mdlm(s, model, ops);
+  if (s.name == "sedd") return make_sedd(s, model, ops);
+  if (s.name == "d3pm") return make_d3pm(s, model, ops);
+  if (s.name == "duo_base") return make_duo_base(s, model, ops);
+  fail("--algo", "unknown algorithm '" + s.name + "'", "use ar, mdlm, sedd, d3pm, duo_base or duo");
+}
+
+}  // namespace duo

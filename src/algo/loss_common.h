@@ -1,0 +1,74 @@
+// Row helpers shared by the per-token losses (loss_*.h): log-softmax pieces over one row of V logits, with the
+// reference's treatment of the [MASK] logit. Everything is DUO_HD so CUDA loss heads call the same code.
+#pragma once
+#include <cmath>
+
+#include "core/hd.h"
+
+namespace duo {
+
+// The reference's "−∞" for logits (`neg_infinity`, spec §12): finite, so gradients stay finite.
+constexpr double kNegInfinity = -1e6;
+
+// What an algorithm does to the [MASK] logit before normalising (duo_system.md §1.9).
+enum class MaskLogit {
+  Keep,  // DUO, D3PM: plain log-softmax over all V ids
+  Set,   // AR: logit[mask] = −1e6 (overwritten, so no gradient reaches it)
+  Add,   // MDLM SUBS: logit[mask] += −1e6 (the gradient still flows, scaled by a zero probability)
+};
+
+// Logit j after the mask treatment; mask_id < 0 means "no mask id" (then the row is untouched).
+template <class T>
+DUO_HD T treated_logit(const T* o, int j, int mask_id, MaskLogit op) {
+  if (j != mask_id || op == MaskLogit::Keep) return o[j];
+  if (op == MaskLogit::Set) return T(kNegInfinity);
+  return o[j] + T(kNegInfinity);
+}
+
+// log Σ_j exp(o'_j) of the treated row o' (max-shifted: two reads of the row).
+template <class T>
+DUO_HD T row_logsumexp(const T* o, int V, int mask_id = -1, MaskLogit op = MaskLogit::Keep) {
+  T mx = treated_logit(o, 0, mask_id, op);
+  for (int j = 1; j < V; ++j) {
+    T v = treated_logit(o, j, mask_id, op);
+    mx = v > mx ? v : mx;
+  }
+  T sum = 0;
+  for (int j = 0; j < V; ++j) sum += std::exp(treated_logit(o, j, mask_id, op) - mx);
+  return mx + std::log(sum);
+}
+
+// Cross-entropy −log softmax(o')_x of the treated row, times `weight`; d(weight·CE)/do written to d when
+// d != nullptr: weight·(p_j − [j=x]) for ids whose logit reaches the softmax, 0 for an overwritten mask logit.
+template <class T>
+DUO_HD T weighted_cross_entropy_row(const T* o, int V, int x, T weight, int mask_id, MaskLogit op, T* d) {
+  T lse = row_logsumexp(o, V, mask_id, op);
+  T ce = lse - treated_logit(o, x, mask_id, op);
+  if (d) {
+    for (int j = 0; j < V; ++j) {
+      T p = std::exp(treated_logit(o, j, mask_id, op) - lse);
+      d[j] = weight * (p - (j == x ? T(1) : T(0)));
+    }
+    if (op == MaskLogit::Set && mask_id >= 0) d[mask_id] = 0;
+  }
+  return weight * ce;
+}
+
+// φ(r) = log(1 + r) − r for r > −1/2, accurate also where φ ≈ −r²/2 is far below r (small r): with
+// u = r/(2 + r), log(1 + r) = 2 atanh(u) and 2u − r = −r²/(2 + r), so φ = −r²/(2 + r) + 2(u³/3 + u⁵/5 + …).
+template <class T>
+DUO_HD T log1p_minus_x(T r) {
+  if (r > T(0.5) || r < T(-0.5)) return std::log1p(r) - r;
+  T u = r / (T(2) + r), u2 = u * u, term = u * u2, series = 0;
+  for (int k = 3; k <= 21; k += 2, term *= u2) series += term / T(k);  // |u| ≤ 1/3: u² ≤ 1/9, 10 terms ≪ ulp
+  return -r * r / (T(2) + r) + T(2) * series;
+}
+
+// Zeroes a gradient row (positions whose loss is exactly 0, e.g. unmasked tokens under SUBS carry-over).
+template <class T>
+DUO_HD void zero_row(T* d, int V) {
+  if (d)
+    for (int j = 0; j < V; ++j) d[j] = 0;
+}
+
+}  // namespace duo

@@ -1,0 +1,69 @@
+// Loss heads on the CPU: one call of the per-row math of src/algo/loss_*.h per token (the same DUO_HD
+// functions the CUDA kernels call), rows in parallel.
+#include "algo/loss_ar.h"
+#include "algo/loss_d3pm.h"
+#include "algo/loss_duo.h"
+#include "algo/loss_mdlm.h"
+#include "algo/loss_sedd.h"
+#include "backend/cpu/cpu_common.h"
+#include "backend/cpu/cpu_ops.h"
+
+namespace duo {
+
+namespace {
+
+template <class T>
+T loss_row(const LossHeadArgs& a, const T* o, int V, int x, int z, double alpha, double dalpha, T* d) {
+  switch (a.kind) {
+    case LossKind::AR: return ar_loss_row(o, V, a.mask_id, x, d);
+    case LossKind::MDLM: return mdlm_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::SEDD: return sedd_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::D3PM: return d3pm_vb_row(o, V, a.mask_id, x, z, alpha, a.T, a.reference_bug, d);
+    case LossKind::CE: return d3pm_recon_row(o, V, x, d);
+    case LossKind::DUO: return duo_nelbo_row(o, V, x, z, alpha, dalpha, d);
+  }
+  return T(0);
+}
+
+}  // namespace
+
+void CpuOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                       const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                       const Tensor& weight) {
+  const char* op = "loss_head";
+  const int64_t V = logits.dim(-1), N = logits.numel() / V;
+  cpu::check_matrix(op, "logits", logits, N, V);
+  cpu::check_numel(op, "losses", losses, N);
+  cpu::check_same_dtype(op, {&logits, &losses, &dlogits});
+  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
+    cpu::check_numel(op, name, *t, N);
+    cpu::check_dtype(op, name, *t, DType::I32);
+  }
+  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
+    cpu::check_numel(op, name, *t, N);
+    cpu::check_dtype(op, name, *t, DType::F64);
+  }
+  if (!dlogits.empty()) cpu::check_matrix(op, "dlogits", dlogits, N, V);
+  const int32_t* xs = x.ptr<int32_t>();
+  const int32_t* zs = z.ptr<int32_t>();
+  for (int64_t n = 0; n < N; ++n)
+    DUO_CHECK(xs[n] >= 0 && xs[n] < V && zs[n] >= 0 && zs[n] < V, "CpuOps::loss_head",
+              str("token id out of range at row ", n, ": x = ", xs[n], ", z = ", zs[n], ", vocabulary ", V),
+              "the data's vocabulary must match the model's --vocab_size");
+  cpu::dispatch(op, logits, [&](auto zero) {
+    using T = decltype(zero);
+    const T* o = logits.ptr<T>();
+    T* l = losses.ptr<T>();
+    T* d = dlogits.empty() ? nullptr : dlogits.ptr<T>();
+    const double *al = alpha.ptr<double>(), *da = dalpha.ptr<double>(), *w = weight.ptr<double>();
+#pragma omp parallel for schedule(static) if (cpu::worth_threads(N * V))
+    for (int64_t n = 0; n < N; ++n) {
+      T* dn = d ? d + n * V : nullptr;
+      l[n] = loss_row<T>(a, o + n * V, (int)V, xs[n], zs[n], al[n], da[n], dn);
+      if (dn)
+        for (int64_t j = 0; j < V; ++j) dn[j] *= T(w[n]);
+    }
+  });
+}
+
+}  // namespace duo

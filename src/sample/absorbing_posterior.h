@@ -1,0 +1,76 @@
+// Per-token sampling math of absorbing-state (masked) diffusion: the MDLM / D3PM ancestral posterior (§5.6), its
+// Ψ variant (§5.5), and SEDD's analytic "Tweedie" update (§5.7). DUO_HD: host and device; T = probability type.
+//
+// m is the mask id. The weights written are what the categorical primitive needs; they sum to 1 whenever the
+// clean-token row x̂ puts no mass on m (SUBS output), and are otherwise unnormalised weights (D3PM's
+// log-softmax may give [MASK] some mass; like the reference we overwrite that entry instead of renormalising,
+// which the exponential race does not need).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include "core/hd.h"
+
+namespace duo {
+
+// q(z_s | z_t, x̂) for one position (§5.6):
+//   z_t = m:  q_v = (a_s - a_t)/(1 - a_t) x̂_v  (v != m),   q_m = (1 - a_s)/(1 - a_t);
+//   z_t != m: one-hot on z_t (carry-over: an unmasked token never changes).
+// The reference copies the SUBS row at unmasked positions, which is this one-hot; writing the one-hot directly
+// also gives D3PM the ch-1 carry-over (HEAD's D3PM would resample unmasked tokens, §13 item 7: not reproduced).
+// alpha_s = 1 is the final step: every masked token is unmasked.
+template <class T>
+DUO_HD void absorbing_posterior(const T* xhat, int64_t V, int32_t z_t, int32_t m, T alpha_t, T alpha_s, T* q) {
+  if (z_t != m) {
+    for (int64_t v = 0; v < V; ++v) q[v] = (v == z_t) ? T(1) : T(0);
+    return;
+  }
+  const T unmask = (alpha_s - alpha_t) / (T(1) - alpha_t);
+  for (int64_t v = 0; v < V; ++v) q[v] = unmask * xhat[v];
+  q[m] = (T(1) - alpha_s) / (T(1) - alpha_t);
+}
+
+// Ψ-posterior for absorbing states (§5.5): kappa P + (1 - kappa) R, with P = q(z_s | z_t, x̂), C = the same at
+// alpha_s = 1, and the absorbing forward process R = alpha_s C with the mask entry set to 1 - alpha_s.
+// An unmasked token is thus re-masked with probability (1 - kappa)(1 - alpha_s): ReMDM's remasking sigma.
+template <class T>
+DUO_HD void absorbing_psi_posterior(const T* xhat, int64_t V, int32_t z_t, int32_t m, T alpha_t, T alpha_s, T kappa,
+                                    T* q) {
+  const bool masked = (z_t == m);
+  const T unmask = (alpha_s - alpha_t) / (T(1) - alpha_t);
+  for (int64_t v = 0; v < V; ++v) {
+    T P, C;
+    if (masked) {
+      P = (v == m) ? (T(1) - alpha_s) / (T(1) - alpha_t) : unmask * xhat[v];
+      C = (v == m) ? T(0) : xhat[v];  // alpha_s = 1: (1 - a_t)/(1 - a_t) x̂_v, mask weight 0
+    } else {
+      P = C = (v == z_t) ? T(1) : T(0);
+    }
+    const T R = (v == m) ? T(1) - alpha_s : alpha_s * C;
+    q[v] = kappa * P + (T(1) - kappa) * R;
+  }
+}
+
+// SEDD absorb analytic update (§5.7) for one position. logscore: the row of log-scores (log r_y; the entry
+// at z_t is 0 by the output processing); dsigma = sigma_t - sigma_s with sigma = -log alpha.
+//   staggered score  r~_y = e^{dsigma} r_y (y != m),  r~_m = e^{dsigma} r_m + (1 - e^{dsigma}) sum_y r_y
+//   transition       P_y  = e^{-dsigma} [y = z_t] + (1 - e^{-dsigma}) [z_t = m]
+//   weights          w_y  = r~_y P_y   (an unmasked z_t keeps its token: only P_{z_t} is non-zero).
+// final_step: the "denoiser update" (dsigma = sigma_{t_S}, and the mask weight set to 0).
+template <class T>
+DUO_HD void sedd_analytic_weights(const T* logscore, int64_t V, int32_t z_t, int32_t m, T dsigma, bool final_step,
+                                  T* w) {
+  const T e = std::exp(dsigma);
+  const T keep = std::exp(-dsigma);     // e^{-dsigma}
+  const T jump = -std::expm1(-dsigma);  // 1 - e^{-dsigma}, accurate for small steps
+  T sum_r = 0;
+  for (int64_t y = 0; y < V; ++y) sum_r += std::exp(logscore[y]);
+  for (int64_t y = 0; y < V; ++y) {
+    T stag = e * std::exp(logscore[y]);
+    if (y == m) stag += -std::expm1(dsigma) * sum_r;  // (1 - e^{dsigma}) sum_y r_y
+    const T P = (y == z_t ? keep : T(0)) + (z_t == m ? jump : T(0));
+    w[y] = stag * P;
+  }
+  if (final_step) w[m] = T(0);
+}
+
+}  // namespace duo

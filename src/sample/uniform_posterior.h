@@ -1,0 +1,54 @@
+// Per-token sampling math of uniform-state diffusion (DUO), spec §1.1, §5.1, §5.5. One definition, compiled for
+// host and device (DUO_HD), templated on the probability type T (double = the reference's `use_float64`).
+//
+// Notation: V categories; z_t = i the current token; x̂ the denoiser's clean-token distribution (a row of
+// exp(log-probs), possibly nucleus-filtered); alpha_t < alpha_s the signal levels at the times t > s.
+#pragma once
+#include <cstdint>
+#include "core/hd.h"
+
+namespace duo {
+
+// One entry j of the DUO posterior q(z_s = j | z_t = i, x̂) (§5.1), Bayes' rule q(z_t|z_s) q(z_s|x̂) / q(z_t|x̂)
+// multiplied through by V:
+//   [V a_t x̂_j [j=i] + (a_{t|s} - a_t)[j=i] + (a_s - a_t) x̂_j + (1 - a_{t|s})(1 - a_s)/V] / [V a_t x̂_i + 1 - a_t]
+// with a_{t|s} = a_t / a_s. xhat_i = x̂ at the current token, same = [j == i].
+template <class T>
+DUO_HD T duo_posterior_entry(T xhat_j, T xhat_i, bool same, int64_t V, T alpha_t, T alpha_s) {
+  const T Vt = (T)V;
+  const T alpha_ts = alpha_t / alpha_s;
+  T num = (alpha_s - alpha_t) * xhat_j + (T(1) - alpha_ts) * (T(1) - alpha_s) / Vt;
+  if (same) num += Vt * alpha_t * xhat_j + (alpha_ts - alpha_t);
+  const T den = Vt * alpha_t * xhat_i + T(1) - alpha_t;
+  return num / den;
+}
+
+// q(z_s | z_t = i, x̂) for one position: q[0..V). alpha_s = 1 gives the final (noise-removal) step
+// x̂_j (V a_t [j=i] + 1 - a_t) / (V a_t x̂_i + 1 - a_t). Sums to 1 for any x̂ in the simplex.
+template <class T>
+DUO_HD void duo_posterior(const T* xhat, int64_t V, int32_t i, T alpha_t, T alpha_s, T* q) {
+  const T xi = xhat[i];
+  for (int64_t j = 0; j < V; ++j) q[j] = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, alpha_s);
+}
+
+// Forward noising of a distribution p to signal level alpha (§1.1): F_alpha(p)_j = alpha p_j + (1 - alpha)/V.
+template <class T>
+DUO_HD T uniform_forward_entry(T p_j, int64_t V, T alpha) {
+  return alpha * p_j + (T(1) - alpha) / (T)V;
+}
+
+// The Ψ-posterior (§5.5) for one position: kappa P + (1 - kappa) R with the predictor P = q(z_s | z_t, x̂), the
+// clean posterior C = q(z_0 | z_t, x̂) (alpha_s := 1, same x̂) and the corrector R = F_{alpha_s}(C).
+// kappa = 1 is the ancestral step, kappa = 0 pure predictor-corrector (re-noise the t = 0 prediction).
+template <class T>
+DUO_HD void duo_psi_posterior(const T* xhat, int64_t V, int32_t i, T alpha_t, T alpha_s, T kappa, T* q) {
+  const T xi = xhat[i];
+  for (int64_t j = 0; j < V; ++j) {
+    const T P = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, alpha_s);
+    const T C = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, T(1));
+    const T R = uniform_forward_entry(C, V, alpha_s);
+    q[j] = kappa * P + (T(1) - kappa) * R;
+  }
+}
+
+}  // namespace duo

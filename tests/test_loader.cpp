@@ -1,0 +1,249 @@
+// Loaders: the row layout of each mode, deterministic shuffling, resume mid-epoch, disjoint and complete rank
+// coverage, one-pass evaluation.
+#include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <numeric>
+#include <set>
+#include "data/loader.h"
+#include "data_paths.h"
+
+using namespace duo;
+
+namespace {
+
+// Document d holds the tokens 100*(d+1) + k for k < len(d), so every token says where it came from.
+// Vocabulary 5000, tokenizer "char": BOS = EOS = 4998, PAD = 4999.
+constexpr int32_t kEos = 4998, kPad = 4999;
+std::vector<int64_t> write_docs(const std::string& path, const std::vector<int64_t>& lengths) {
+  ShardWriter w(path, "char", 5000);
+  for (size_t d = 0; d < lengths.size(); ++d) {
+    std::vector<uint32_t> ids;
+    for (int64_t k = 0; k < lengths[d]; ++k) ids.push_back((uint32_t)(100 * (d + 1) + k));
+    w.add_document(ids.data(), ids.size());
+  }
+  w.finish();
+  return lengths;
+}
+
+LoaderConfig config(const std::string& mode, int64_t L, int64_t B) {
+  LoaderConfig c;
+  c.mode = mode;
+  c.length = L;
+  c.batch_size = B;
+  c.seed = 7;
+  c.prefetch = true;
+  return c;
+}
+
+std::vector<int32_t> row(const Batch& b, int64_t r) { return {b.ids.begin() + r * b.L, b.ids.begin() + (r + 1) * b.L}; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(loader)
+
+BOOST_AUTO_TEST_CASE(wrap_layout_follows_the_stream) {
+  test::TempDir dir("wrap");
+  // Two shards, so blocks cross a shard boundary too.
+  write_docs(dir / "a_0.bin", {5, 3});
+  write_docs(dir / "a_1.bin", {7});
+  // The stream with EOS after each document: 100..104 E 200..202 E 100..106 E  (18 tokens; the third document
+  // is the first of shard 2, so its tokens restart at 100). L = 6: pieces of 4, 4 blocks, 2 tokens dropped.
+  LoaderConfig c = config("wrap", 6, 4);
+  c.shuffle = false;
+  Loader ld({dir / "a_*.bin"}, c);
+  BOOST_TEST(ld.n_blocks() == 4);
+  Batch b;
+  BOOST_REQUIRE(ld.next(b));
+  const std::vector<std::vector<int32_t>> expect = {{kEos, 100, 101, 102, 103, kEos},
+                                                    {kEos, 104, kEos, 200, 201, kEos},
+                                                    {kEos, 202, kEos, 100, 101, kEos},
+                                                    {kEos, 102, 103, 104, 105, kEos}};
+  for (int r = 0; r < 4; ++r) BOOST_TEST(row(b, r) == expect[r], boost::test_tools::per_element());
+  BOOST_TEST(std::all_of(b.mask.begin(), b.mask.end(), [](float m) { return m == 1.0f; }));
+
+  // Without EOS between documents the stream is 15 tokens: 3 blocks.
+  c.insert_eos = false;
+  Loader ld2({dir / "a_*.bin"}, c);
+  BOOST_TEST(ld2.n_blocks() == 3);
+  BOOST_REQUIRE(ld2.next(b));
+  BOOST_TEST(row(b, 1) == (std::vector<int32_t>{kEos, 104, 200, 201, 202, kEos}), boost::test_tools::per_element());
+
+  // Grouping by 2 documents (the reference's per-batch concatenation): group 1 = docs 0,1 (10 tokens -> 2 blocks,
+  // 2 dropped), group 2 = doc 2 (8 tokens -> 2 blocks).
+  c.insert_eos = true;
+  c.wrap_group_docs = 2;
+  Loader ld3({dir / "a_*.bin"}, c);
+  BOOST_TEST(ld3.n_blocks() == 4);
+  BOOST_REQUIRE(ld3.next(b));
+  BOOST_TEST(row(b, 2) == (std::vector<int32_t>{kEos, 100, 101, 102, 103, kEos}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(padded_and_packed_layouts) {
+  test::TempDir dir("pad");
+  write_docs(dir / "a.bin", {2, 9, 1, 0});
+  LoaderConfig c = config("padded", 6, 4);
+  c.shuffle = false;
+  Loader ld({dir / "a.bin"}, c);
+  Batch b;
+  BOOST_REQUIRE(ld.next(b));
+  BOOST_TEST(row(b, 0) == (std::vector<int32_t>{kEos, 100, 101, kEos, kPad, kPad}), boost::test_tools::per_element());
+  BOOST_TEST(row(b, 1) == (std::vector<int32_t>{kEos, 200, 201, 202, 203, kEos}), boost::test_tools::per_element());
+  BOOST_TEST(row(b, 3) == (std::vector<int32_t>{kEos, kEos, kPad, kPad, kPad, kPad}), boost::test_tools::per_element());
+  const std::vector<float> m0(b.mask.begin(), b.mask.begin() + 6);
+  BOOST_TEST(m0 == (std::vector<float>{1, 1, 1, 1, 0, 0}), boost::test_tools::per_element());
+
+  // packed, L = 8: row 0 = doc 0 (4) ; doc 1 (8, truncated) needs a new row; row 2 = doc 2 (3) + doc 3 (2).
+  c.mode = "packed";
+  c.length = 8;
+  c.batch_size = 3;
+  Loader lp({dir / "a.bin"}, c);
+  BOOST_TEST(lp.n_blocks() == 3);
+  BOOST_REQUIRE(lp.next(b));
+  BOOST_TEST(row(b, 0) == (std::vector<int32_t>{kEos, 100, 101, kEos, kPad, kPad, kPad, kPad}),
+             boost::test_tools::per_element());
+  BOOST_TEST(row(b, 1) == (std::vector<int32_t>{kEos, 200, 201, 202, 203, 204, 205, kEos}),
+             boost::test_tools::per_element());
+  BOOST_TEST(row(b, 2) == (std::vector<int32_t>{kEos, 300, kEos, kEos, kEos, kPad, kPad, kPad}),
+             boost::test_tools::per_element());
+  const std::vector<float> m2(b.mask.begin() + 16, b.mask.begin() + 24);
+  BOOST_TEST(m2 == (std::vector<float>{1, 1, 1, 1, 1, 0, 0, 0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(shuffle_is_a_seeded_permutation_per_epoch) {
+  test::TempDir dir("shuf");
+  write_docs(dir / "a.bin", std::vector<int64_t>(40, 3));
+  LoaderConfig c = config("padded", 8, 10);
+  auto epoch_order = [&](uint64_t seed, int epochs) {
+    c.seed = seed;
+    Loader ld({dir / "a.bin"}, c);
+    std::vector<int64_t> order;
+    Batch b;
+    for (int i = 0; i < 4 * epochs; ++i) {
+      ld.next(b);
+      order.insert(order.end(), b.blocks.begin(), b.blocks.end());
+    }
+    return order;
+  };
+  const auto a = epoch_order(7, 2), a2 = epoch_order(7, 2), other = epoch_order(8, 2);
+  BOOST_TEST(a == a2, boost::test_tools::per_element());
+  BOOST_TEST(a != other);
+  std::vector<int64_t> e0(a.begin(), a.begin() + 40), e1(a.begin() + 40, a.end());
+  BOOST_TEST(e0 != e1);  // a new order each epoch
+  std::vector<int64_t> ident(40);
+  std::iota(ident.begin(), ident.end(), 0);
+  BOOST_TEST(e0 != ident);
+  std::sort(e0.begin(), e0.end());
+  std::sort(e1.begin(), e1.end());
+  BOOST_TEST(e0 == ident, boost::test_tools::per_element());
+  BOOST_TEST(e1 == ident, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(resume_mid_epoch_gives_the_same_next_batch) {
+  test::TempDir dir("resume");
+  write_docs(dir / "a.bin", std::vector<int64_t>(40, 7));
+  const LoaderConfig c = config("wrap", 16, 3);
+  Loader a({dir / "a.bin"}, c);
+  Batch b;
+  for (int i = 0; i < 7; ++i) a.next(b);  // 40 * 8 = 320 tokens = 22 blocks: 21 rows taken, mid-epoch
+  const nlohmann::json saved = a.position();
+  Batch expect1, expect2;
+  a.next(expect1);
+  a.next(expect2);  // crosses into epoch 1
+  BOOST_TEST(a.position().epoch == 1);
+
+  Loader r({dir / "a.bin"}, c);
+  r.restore(saved.get<LoaderPosition>());
+  Batch got;
+  r.next(got);
+  BOOST_TEST(got.ids == expect1.ids, boost::test_tools::per_element());
+  r.next(got);
+  BOOST_TEST(got.ids == expect2.ids, boost::test_tools::per_element());
+  BOOST_TEST(got.blocks == expect2.blocks, boost::test_tools::per_element());
+
+  // A position from other settings is refused, naming the field.
+  LoaderConfig c2 = c;
+  c2.seed = 99;
+  Loader other({dir / "a.bin"}, c2);
+  try {
+    other.restore(saved.get<LoaderPosition>());
+    BOOST_FAIL("expected an error");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()).find("seed") != std::string::npos);
+  }
+  BOOST_CHECK_THROW(nlohmann::json({{"epoch", 1}}).get<LoaderPosition>(), Error);
+}
+
+BOOST_AUTO_TEST_CASE(ranks_are_disjoint_and_cover_every_block) {
+  test::TempDir dir("ranks");
+  write_docs(dir / "a.bin", std::vector<int64_t>(36, 2));
+  for (int64_t W : {2, 3}) {
+    std::vector<std::set<int64_t>> seen(W);
+    for (int64_t r = 0; r < W; ++r) {
+      LoaderConfig c = config("padded", 8, 4);
+      c.rank = r;
+      c.world_size = W;
+      Loader ld({dir / "a.bin"}, c);
+      BOOST_TEST(ld.blocks_per_epoch() == 36 / W);
+      Batch b;
+      std::vector<int64_t> epoch0;  // the first blocks_per_epoch rows (the last batch runs into epoch 1)
+      while ((int64_t)epoch0.size() < ld.blocks_per_epoch()) {
+        ld.next(b);
+        epoch0.insert(epoch0.end(), b.blocks.begin(), b.blocks.end());
+        BOOST_TEST(b.blocks[0] == b.ids[0 * 8 + 1] / 100 - 1);  // the row is the block it claims to be
+      }
+      epoch0.resize(ld.blocks_per_epoch());
+      for (int64_t blk : epoch0) BOOST_TEST(seen[r].insert(blk).second);  // no repeats within the epoch
+    }
+    std::set<int64_t> all;
+    for (const auto& s : seen) {
+      for (int64_t x : s) BOOST_TEST(all.insert(x).second);  // disjoint across ranks
+    }
+    BOOST_TEST(all.size() == 36u);  // complete
+  }
+}
+
+BOOST_AUTO_TEST_CASE(evaluation_is_one_sequential_pass) {
+  test::TempDir dir("eval");
+  write_docs(dir / "a.bin", std::vector<int64_t>(10, 2));
+  LoaderConfig c = config("padded", 6, 4);
+  c.infinite = false;
+  c.shuffle = false;
+  c.rank = 1;
+  c.world_size = 2;  // rank 1 reads blocks 1, 3, 5, 7, 9
+  Loader ld({dir / "a.bin"}, c);
+  Batch b;
+  std::vector<int64_t> got;
+  int batches = 0;
+  while (ld.next(b)) {
+    ++batches;
+    got.insert(got.end(), b.blocks.begin(), b.blocks.end());
+    if (b.rows < b.B) {
+      BOOST_TEST(b.rows == 1);
+      BOOST_TEST(std::all_of(b.mask.begin() + b.rows * 6, b.mask.end(), [](float m) { return m == 0.0f; }));
+      BOOST_TEST(b.ids.back() == kPad);
+    }
+  }
+  BOOST_TEST(batches == 2);
+  BOOST_TEST(got == (std::vector<int64_t>{1, 3, 5, 7, 9}), boost::test_tools::per_element());
+  BOOST_TEST(!ld.next(b));
+  ld.rewind();
+  BOOST_TEST(ld.next(b));
+  BOOST_TEST(b.blocks[0] == 1);
+}
+
+BOOST_AUTO_TEST_CASE(configuration_errors) {
+  test::TempDir dir("lerr");
+  write_docs(dir / "a.bin", {3});
+  { ShardWriter w(dir / "b.bin", "gpt2", 50258); w.finish(); }
+  BOOST_CHECK_THROW(Loader({dir / "a.bin"}, config("wrap", 2, 1)), Error);        // L < 3
+  BOOST_CHECK_THROW(Loader({dir / "a.bin"}, config("scrambled", 8, 1)), Error);   // unknown mode
+  BOOST_CHECK_THROW(Loader({dir / "a.bin"}, config("wrap", 64, 1)), Error);       // no block fits
+  BOOST_CHECK_THROW(Loader({dir / "none_*.bin"}, config("wrap", 4, 1)), Error);   // no file matches
+  BOOST_CHECK_THROW(Loader({dir / "a.bin", dir / "b.bin"}, config("padded", 8, 1)), Error);  // mixed tokenizers
+  LoaderConfig c = config("padded", 8, 1);
+  c.rank = 2;
+  c.world_size = 2;
+  BOOST_CHECK_THROW(Loader({dir / "a.bin"}, c), Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -11,6 +11,7 @@
 #include "eval/gen_ppl.h"
 #include "eval/gpt2.h"
 #include "io/safetensors.h"
+#include "data_paths.h"
 #include "io_test_util.h"
 
 using namespace duo;
@@ -206,6 +207,25 @@ BOOST_AUTO_TEST_CASE(retokenize_maps_endoftext_to_eos) {
   BOOST_TEST((out[2] == std::vector<int32_t>{1, 0}));
   BOOST_CHECK_EXCEPTION(retokenize({"az"}, encode, 49, 20), Error,
                         [](const Error& e) { return message_has(e, "sample 0 re-tokenises to id 25"); });
+}
+
+BOOST_AUTO_TEST_CASE(retokenize_with_the_gpt2_tokenizer) {
+  const auto tok = load_tokenizer("gpt2", test::shared_data() + "/gpt2");
+  auto ids = [&](const std::string& s) {
+    std::vector<uint32_t> u = tok->encode(s);
+    return std::vector<int32_t>(u.begin(), u.end());
+  };
+  // What a sampled BOS/EOS and [PAD] decode to; the text "<|endoftext|>" is one special token for the reference.
+  auto out = retokenize({"<|endoftext|>Hello world<|endoftext|>[PAD] x"}, *tok, 50256, 50257);
+  std::vector<int32_t> want = {50256};
+  for (int32_t id : ids("Hello world")) want.push_back(id);
+  want.push_back(50256);
+  for (int32_t id : ids("[PAD] x")) want.push_back(id);
+  BOOST_TEST(out[0] == want, boost::test_tools::per_element());
+  BOOST_TEST((ids("Hello world") == std::vector<int32_t>{15496, 995}));
+  // A cut multi-byte character: the stray byte is scored as U+FFFD, like decode(errors="replace").
+  auto cut = retokenize({"a\xe2" "b"}, *tok, 50256, 50257);
+  BOOST_TEST(cut[0] == ids("a\xef\xbf\xbd" "b"), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(prefixed_names_load_the_same_model) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include "core/error.h"
+#include "data/unicode.h"
 
 namespace duo {
 
@@ -107,6 +108,17 @@ std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& tex
     append(text.substr(start));
   }
   return out;
+}
+
+std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
+                                             int32_t eos, int64_t vocab_size) {
+  auto cache = tokenizer.make_cache();
+  EncodeFn encode = [&](std::string_view piece) {
+    std::vector<uint32_t> ids;
+    tokenizer.encode(replace_invalid_utf8(piece), ids, cache.get());
+    return ids;
+  };
+  return retokenize(texts, encode, eos, vocab_size);
 }
 
 }  // namespace duo

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "data/tokenizer.h"
 #include "eval/scorer.h"
 
 namespace duo {
@@ -63,6 +64,12 @@ using EncodeFn = std::function<std::vector<uint32_t>(std::string_view)>;
 // a sampled BOS/EOS decodes to) is GPT-2's special token and becomes `eos` as a whole; the text between
 // occurrences goes through `encode`. Ids must fit the scorer's vocabulary (error naming the sample).
 std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const EncodeFn& encode,
+                                             int32_t eos, int64_t vocab_size);
+
+// The same with one of our tokenizers (data/tokenizer.h; GPT-2 BPE for the GPT-2 scorers). Bytes that are not
+// valid UTF-8 (a decode that cut a multi-byte character) become U+FFFD first, as the reference's
+// decode(errors="replace") produces them.
+std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
                                              int32_t eos, int64_t vocab_size);
 
 }  // namespace duo

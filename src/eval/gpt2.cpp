@@ -95,10 +95,6 @@ GPT2::GPT2(Ops& ops, const GPT2Config& cfg, const SafeTensorsFile& weights, int6
   plan_activations();
 }
 
-GPT2::~GPT2() {
-  if (params_) ops_.release(params_);
-}
-
 // ---- weights ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -174,7 +170,8 @@ void GPT2::load(const SafeTensorsFile& file) {
     total += t.numel();
   }
 
-  params_ = ops_.alloc((size_t)total * sizeof(float));
+  params_.ops = &ops_;
+  params_.ptr = ops_.alloc((size_t)total * sizeof(float));
   int64_t offset = 0;
   std::vector<float> host, transposed;
   for (const WeightSpec& s : specs) {
@@ -182,7 +179,7 @@ void GPT2::load(const SafeTensorsFile& file) {
     host.resize((size_t)t.numel());
     std::memcpy(host.data(), t.data, t.nbytes);  // memcpy: file offsets need not be float-aligned
     Tensor& dst = *s.dst;
-    float* where = static_cast<float*>(params_) + offset;
+    float* where = static_cast<float*>(params_.ptr) + offset;
     if (s.conv1d) {  // [in, out] -> [out, in]
       const int64_t I = s.file_shape[0], O = s.file_shape[1];
       transposed.resize(host.size());

@@ -64,7 +64,7 @@ class GPT2 final : public Scorer {
   GPT2(Ops& ops, const GPT2Config& cfg, const SafeTensorsFile& weights, int64_t max_batch);
   GPT2(const GPT2&) = delete;
   GPT2& operator=(const GPT2&) = delete;
-  ~GPT2() override;
+  ~GPT2() override = default;
 
   const GPT2Config& config() const { return cfg_; }
   std::string memory_plan() const { return arena_.plan(); }
@@ -90,10 +90,22 @@ class GPT2 final : public Scorer {
   // LayerNorm with weight and bias over (B, N, d) rows.
   void layernorm(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b, int64_t B);
 
+  // Owns a device buffer; a member, so it is released even when the constructor throws after allocating.
+  struct DeviceBuffer {
+    Ops* ops = nullptr;
+    void* ptr = nullptr;
+    DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() {
+      if (ptr) ops->release(ptr);
+    }
+  };
+
   GPT2Config cfg_;
   Ops& ops_;
   int64_t max_batch_;
-  void* params_ = nullptr;  // one device buffer holding every parameter
+  DeviceBuffer params_;  // one device buffer holding every parameter
   Tensor wte_, wpe_, lnf_w_, lnf_b_;
   std::vector<GPT2Layer> layers_;
   Arena arena_;

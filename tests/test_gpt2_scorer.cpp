@@ -129,8 +129,10 @@ BOOST_AUTO_TEST_CASE(target_nll_matches_and_ignores_padding) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j + 1 < N; ++j) {
       const float got = nll[(size_t)(b * (N - 1) + j)], ref = want[(size_t)(b * (N - 1) + j)];
-      if (j < lengths[(size_t)b]) BOOST_TEST(std::fabs(got - ref) <= 1e-4f * std::max(1.0f, ref), "b " << b << " j " << j);
-      else BOOST_TEST(got == 0.0f, "padded context b " << b << " j " << j);
+      if (j < lengths[(size_t)b])
+        BOOST_TEST(std::fabs(got - ref) <= 1e-4f * std::max(1.0f, ref), "b " << b << " j " << j);
+      else
+        BOOST_TEST(got == 0.0f, "padded context b " << b << " j " << j);
     }
 
   // Padding cannot reach a real position: the short row alone, and with other padding ids, gives the same.

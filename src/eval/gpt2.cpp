@@ -221,7 +221,9 @@ void GPT2::plan_activations() {
   logits_ = f32(T * V, "logits (one chunk)");
   losses_ = f32(T, "losses (one chunk)");
   Ops* ops = &ops_;
-  arena_.allocate([ops](size_t n) { return ops->alloc(n); }, [ops](void* p) { ops->release(p); });  // zeroed
+  arena_.allocate([ops](size_t n) { return ops->alloc(n); }, [ops](void* p) { ops->release(p); });
+  Tensor zeros = act(zeros_, DType::F32, {d});
+  ops_.fill(zeros, 0.0);
 }
 
 Tensor GPT2::act(size_t offset, DType dtype, std::initializer_list<int64_t> dims) const {

@@ -170,7 +170,7 @@ BOOST_AUTO_TEST_CASE(tokenize_job_gz_jsonl_blank_and_errors) {
     BOOST_TEST(std::string(e.what()).find("cut.jsonl.gz") != std::string::npos);
   }
   // A record without the field names file:line.
-  { std::ofstream(dir / "bad.jsonl") << "{\"text\": \"a\"}\n{\"body\": \"b\"}\n"; }
+  { std::ofstream(dir / "bad.jsonl") << "{\"text\": \"a\"}\n{\"body\": \"b\"}"; }  // no final newline
   o.inputs = {dir / "bad.jsonl"};
   try {
     tokenize_to_shards(o);

@@ -2,6 +2,7 @@
 // the committed fixtures. The shared folder is $DUO_SHARED_DATA, or shared/data, ../shared/data or
 // ../../shared/data seen from the repository root (a checkout, a worktree, the device machine's copy).
 #pragma once
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,12 +25,13 @@ inline std::string read_all(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-// A fresh empty folder under the system temp dir, removed when the object goes away.
+// A fresh empty folder under the system temp dir (named by process id, so parallel test runs do not meet),
+// removed when the object goes away.
 struct TempDir {
   std::filesystem::path path;
   explicit TempDir(const std::string& tag) {
     path = std::filesystem::temp_directory_path() /
-           ("duo-test-" + tag + "-" + std::to_string(std::rand()) + "-" + std::to_string((long)&path));
+           ("duo-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }

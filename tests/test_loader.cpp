@@ -5,6 +5,7 @@
 #include <numeric>
 #include <set>
 #include "data/loader.h"
+#include "data/loader_options.h"
 #include "data_paths.h"
 
 using namespace duo;
@@ -151,7 +152,9 @@ BOOST_AUTO_TEST_CASE(resume_mid_epoch_gives_the_same_next_batch) {
   a.next(expect2);  // crosses into epoch 1
   BOOST_TEST(a.position().epoch == 1);
 
-  Loader r({dir / "a.bin"}, c);
+  LoaderConfig sync = c;
+  sync.prefetch = false;  // the restored loader reads on the caller's thread: the same batches either way
+  Loader r({dir / "a.bin"}, sync);
   r.restore(saved.get<LoaderPosition>());
   Batch got;
   r.next(got);
@@ -244,6 +247,30 @@ BOOST_AUTO_TEST_CASE(configuration_errors) {
   c.rank = 2;
   c.world_size = 2;
   BOOST_CHECK_THROW(Loader({dir / "a.bin"}, c), Error);
+}
+
+BOOST_AUTO_TEST_CASE(options_build_both_loaders) {
+  test::TempDir dir("opts");
+  write_docs(dir / "train.bin", std::vector<int64_t>(20, 5));
+  write_docs(dir / "valid.bin", std::vector<int64_t>(3, 5));
+  boost::program_options::options_description desc;
+  add_data_options(desc);
+  const std::string tr = dir / "train.bin", va = dir / "valid.bin";
+  const char* argv[] = {"x", "--data.train", tr.c_str(), "--data.valid", va.c_str(), "--data.mode", "padded",
+                        "--loader.batch_size", "4", "--loader.eval_batch_size", "2", "--data.insert_valid_eos", "false"};
+  boost::program_options::variables_map vm;
+  boost::program_options::store(boost::program_options::parse_command_line(13, argv, desc), vm);
+  const LoaderConfig t = loader_config_from(vm, true, 8, 3), v = loader_config_from(vm, false, 8, 3);
+  BOOST_TEST(t.batch_size == 4);
+  BOOST_TEST((t.shuffle && t.infinite && t.insert_eos));
+  BOOST_TEST(v.batch_size == 2);
+  BOOST_TEST((!v.shuffle && !v.infinite && !v.insert_eos));
+  Loader train(data_patterns(vm, true), t), valid(data_patterns(vm, false), v);
+  BOOST_TEST(train.n_blocks() == 20);
+  BOOST_TEST(valid.n_blocks() == 3);
+  boost::program_options::variables_map none;
+  boost::program_options::store(boost::program_options::parse_command_line(1, argv, desc), none);
+  BOOST_CHECK_THROW(data_patterns(none, true), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -89,6 +89,7 @@ BOOST_AUTO_TEST_CASE(every_damaged_field_is_named) {
   write_bytes(bad, g.substr(0, 40));          expect_error(bad, {"file length", "header"});
   write_bytes(bad, "");                       expect_error(bad, {"file length"});
   expect_error(dir / "missing.bin", {"cannot open"});
+  expect_error(dir.path.string(), {"not a regular file"});
 }
 
 BOOST_AUTO_TEST_CASE(unfinished_writer_leaves_no_file) {
@@ -156,8 +157,20 @@ BOOST_AUTO_TEST_CASE(tokenize_job_gz_jsonl_blank_and_errors) {
   Shard s(dir / "out/train_000000.bin");
   BOOST_TEST(s.document(0) == (std::vector<uint32_t>{15496, 995}), boost::test_tools::per_element());
 
+  // A truncated .gz is a read error naming the file, not a crash or a silent short read.
+  {
+    const std::string whole = test::read_all(dir / "in.jsonl.gz");
+    write_bytes(dir / "cut.jsonl.gz", whole.substr(0, whole.size() - 12));
+  }
+  o.inputs = {dir / "cut.jsonl.gz"};
+  try {
+    tokenize_to_shards(o);
+    BOOST_FAIL("expected an error");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()).find("cut.jsonl.gz") != std::string::npos);
+  }
   // A record without the field names file:line.
-  { std::ofstream(dir / "bad.jsonl") << "{\"text\": \"a\"}\n{\"body\": \"b\"}\n"; }
+  { std::ofstream(dir / "bad.jsonl") << "{\"text\": \"a\"}\n{\"body\": \"b\"}"; }  // no final newline
   o.inputs = {dir / "bad.jsonl"};
   try {
     tokenize_to_shards(o);

@@ -2,6 +2,7 @@
 // the vocabulary file, round trips and errors.
 #include <boost/test/unit_test.hpp>
 #include "data/char_vocab.h"
+#include "data/shard.h"
 #include "data/tokenize_job.h"
 #include "data_paths.h"
 
@@ -58,6 +59,30 @@ BOOST_AUTO_TEST_CASE(tinyshakespeare_vocabulary) {
   BOOST_TEST((uint32_t)tok.chars()[0] == 10u);
   BOOST_TEST((uint32_t)tok.chars()[1] == 32u);
   BOOST_TEST((uint32_t)tok.chars()[64] == (uint32_t)'z');
+}
+
+BOOST_AUTO_TEST_CASE(tokenize_job_builds_the_vocabulary_then_reuses_it) {
+  test::TempDir dir("charjob");
+  { std::ofstream(dir / "in.txt") << "ab\n\nba\n\ncab\n\nzz\n"; }
+  TokenizeOptions o;
+  o.tokenizer = "char";
+  o.vocab_dir = dir / "out";
+  o.inputs = {dir / "in.txt"};
+  o.output_dir = dir / "out";
+  o.input.split = "blank";
+  o.valid_fraction = 0.25;  // the last of 4 documents
+  o.progress = false;
+  const TokenizeReport r = tokenize_to_shards(o);
+  BOOST_TEST(r.vocab_size == 4 + 2);  // a b c z + <|endoftext|> + [PAD]
+  BOOST_TEST(r.docs[0] == 3);
+  BOOST_TEST(r.docs[1] == 1);
+  const auto tok = load_tokenizer("char", dir / "out");
+  BOOST_TEST(tok->decode(Shard(dir / "out/valid_000000.bin").document(0)) == "zz");
+  // A second corpus with a new character fails against the stored vocabulary instead of silently changing ids.
+  { std::ofstream(dir / "in2.txt") << "abq\n"; }
+  o.inputs = {dir / "in2.txt"};
+  o.valid_fraction = 0;
+  BOOST_CHECK_THROW(tokenize_to_shards(o), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -77,6 +77,14 @@ BOOST_AUTO_TEST_CASE(decode_specials_and_out_of_range) {
   BOOST_CHECK_THROW(gpt2().decode(std::vector<uint32_t>{50258}), Error);
 }
 
+BOOST_AUTO_TEST_CASE(hugging_face_file_names) {
+  test::TempDir dir("hfnames");
+  std::filesystem::copy_file(test::shared_data() + "/gpt2/encoder.json", dir / "vocab.json");
+  std::filesystem::copy_file(test::shared_data() + "/gpt2/vocab.bpe", dir / "merges.txt");
+  const auto tok = load_tokenizer("gpt2", dir.path.string());
+  BOOST_TEST(tok->encode("Hello world") == (std::vector<uint32_t>{15496, 995}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(missing_and_malformed_vocab_files) {
   test::TempDir dir("gpt2vocab");
   BOOST_CHECK_THROW(load_tokenizer("gpt2", dir.path.string()), Error);

@@ -3,6 +3,7 @@
 #include <pcre2.h>
 #include <filesystem>
 #include <fstream>
+#include <queue>
 #include <nlohmann/json.hpp>
 #include "core/error.h"
 #include "data/unicode.h"
@@ -152,28 +153,47 @@ std::unique_ptr<EncodeCache> Gpt2Tokenizer::make_cache() const {
   return std::make_unique<Gpt2Cache>((const pcre2_code*)regex_);
 }
 
-// Merges the byte tokens of one piece. Pieces are short (a word), so the quadratic scan for the lowest-ranked
-// pair is cheaper than a heap. Taking the leftmost of equal ranks reproduces encoder.py's "merge every
-// occurrence of the best pair, left to right".
+// Merges the byte tokens of one piece: repeatedly the adjacent pair with the lowest merge rank, the leftmost of
+// equal ranks (this reproduces encoder.py's "merge every occurrence of the best pair, left to right").
+// Symbols form a linked list and candidate pairs sit in a min-heap keyed by (rank, position); entries made stale
+// by a merge are skipped when popped. That is O(n log n) per piece: long runs of letters or digits (base64 blobs,
+// tables) would take seconds with the textbook O(n^2) rescan.
 void Gpt2Tokenizer::bpe(std::string_view piece, std::vector<uint32_t>& out) const {
-  std::vector<uint32_t> sym(piece.size());
-  for (size_t i = 0; i < piece.size(); ++i) sym[i] = byte_id_[(unsigned char)piece[i]];
-  while (sym.size() > 1) {
-    uint32_t best_rank = UINT32_MAX, best_id = 0;
-    size_t best_pos = 0;
-    for (size_t i = 0; i + 1 < sym.size(); ++i) {
-      auto f = merges_.find(((uint64_t)sym[i] << 32) | sym[i + 1]);
-      if (f != merges_.end() && f->second.rank < best_rank) {
-        best_rank = f->second.rank;
-        best_id = f->second.id;
-        best_pos = i;
-      }
-    }
-    if (best_rank == UINT32_MAX) break;
-    sym[best_pos] = best_id;
-    sym.erase(sym.begin() + best_pos + 1);
+  const int n = (int)piece.size();
+  if (n == 0) return;
+  struct Sym {
+    uint32_t id;
+    int prev, next;  // -1 at the ends
+  };
+  struct Cand {
+    uint32_t rank;
+    int left, right;
+    uint32_t left_id, right_id, merged;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::vector<Sym> sym(n);
+  for (int i = 0; i < n; ++i) sym[i] = {byte_id_[(unsigned char)piece[i]], i - 1, i + 1 < n ? i + 1 : -1};
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto push = [&](int l, int r) {
+    if (l < 0 || r < 0) return;
+    auto f = merges_.find(((uint64_t)sym[l].id << 32) | sym[r].id);
+    if (f != merges_.end()) heap.push({f->second.rank, l, r, sym[l].id, sym[r].id, f->second.id});
+  };
+  for (int i = 0; i + 1 < n; ++i) push(i, i + 1);
+  while (!heap.empty()) {
+    const Cand c = heap.top();
+    heap.pop();
+    // Stale when either symbol was merged away or changed since the entry was made.
+    if (sym[c.left].next != c.right || sym[c.left].id != c.left_id || sym[c.right].id != c.right_id) continue;
+    sym[c.left].id = c.merged;
+    sym[c.left].next = sym[c.right].next;
+    if (sym[c.right].next >= 0) sym[sym[c.right].next].prev = c.left;
+    sym[c.right].id = UINT32_MAX;  // dead
+    sym[c.right].next = -2;
+    push(sym[c.left].prev, c.left);
+    push(c.left, sym[c.left].next);
   }
-  out.insert(out.end(), sym.begin(), sym.end());
+  for (int i = 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
 }
 
 void Gpt2Tokenizer::encode(std::string_view text, std::vector<uint32_t>& out, EncodeCache* cache) const {

@@ -142,7 +142,11 @@ Shard::Shard(std::string path, bool verify_tokens) : path_(std::move(path)) {
   const int fd = ::open(path_.c_str(), O_RDONLY);
   if (fd < 0) fail(path_, "cannot open the shard", "check the path (data/<name>.sh writes shards to data/<name>/)");
   struct stat st{};
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < kShardHeaderBytes) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path_, "is not a regular file", "pass a shard file (data/<name>/train_000000.bin), not a folder");
+  }
+  if ((uint64_t)st.st_size < kShardHeaderBytes) {
     ::close(fd);
     fail(str(path_, ": file length"), str(st.st_size, " bytes is shorter than the 128-byte header"), kHint);
   }

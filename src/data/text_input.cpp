@@ -77,6 +77,7 @@ bool DocumentReader::read_line(std::string& line) {
       }
       if (n == 0) {
         eof_ = true;
+        if (any) ++line_;  // a last line without '\n'
         return any;
       }
       buf_pos_ = 0;

@@ -30,6 +30,8 @@ STRINGS = [
     "e-mail@example.com https://example.com/path?q=1&r=2#frag", "<|endoftext|> is ordinary text",
     "def f(x):\n    return x**2  # comment\n", "\ufb01 ligature \uff21\uff22\uff23 fullwidth", "\u0130stanbul \u015eEH\u0130R",
     "$100 \u00a3200 \u20ac300 \u00a5400 50% #tag @user", "First Citizen:\nBefore we proceed any further, hear me speak.",
+    "".join("qwertyuiopasdfghjklzxcvbnm"[(i * 7919) % 26] for i in range(5000)), "7" * 2001, "!?" * 1500,
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBiYXNlNjQ=" * 40,
     "\U0001D400\U0001D401 math bold, \U00010348 gothic", "tab\t\t\tend", "\u00e9\u00e8\u00ea\u00eb \u00c9\u00c8 \u00df \u00f8 \u00e6 \u0153",
 ]
 

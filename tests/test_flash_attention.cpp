@@ -29,10 +29,11 @@ struct Case {
 struct Inputs {
   std::vector<float> qkv, dout;  // (B, L, 3D), (B, L, D)
 };
-Inputs make_inputs(const Case& c, uint64_t seed) {
+// qkv ~ N(0, std²): scores scale·q·k have std ≈ std², so 1.5 gives peaked rows and 4 near one-hot ones.
+Inputs make_inputs(const Case& c, uint64_t seed, float std = 1.5f) {
   Inputs in{std::vector<float>(size_t(c.B) * c.L * 3 * c.D()), std::vector<float>(size_t(c.B) * c.L * c.D())};
   duo::Philox rng{seed, 0}, rng_d{seed, 1};
-  for (size_t i = 0; i < in.qkv.size(); ++i) in.qkv[i] = 1.5f * rng.normal(i);  // scores of std ~1.5: peaked rows
+  for (size_t i = 0; i < in.qkv.size(); ++i) in.qkv[i] = std * rng.normal(i);
   for (size_t i = 0; i < in.dout.size(); ++i) in.dout[i] = rng_d.normal(i);
   return in;
 }
@@ -170,11 +171,11 @@ Err error_of(const std::vector<double>& a, const std::vector<double>& ref) {
   return {std::sqrt(diff2 / ref2), max_abs / std::sqrt(ref2 / double(a.size()))};
 }
 
-constexpr double kFloor = 1e-5;   // below it both errors are fp32 round-off, not the kernel's
-constexpr double kAbsRel = 1e-2;  // bf16 attention is ~3e-3 relative; a wrong tile or mask is ≥ 1e-1
+constexpr double kFloor = 1e-5;  // below it both errors are fp32 round-off, not the kernel's
 
+// abs_rel: the absolute bound on the relative error, a backstop to the 2× rule.
 void check_output(const char* what, const std::vector<double>& kernel, const std::vector<double>& naive,
-                  const std::vector<double>& ref) {
+                  const std::vector<double>& ref, double abs_rel) {
   size_t bad = 0;
   for (double x : kernel) bad += !std::isfinite(x);
   BOOST_TEST(bad == 0u, what << ": " << bad << " elements NaN/Inf (or never written)");
@@ -183,17 +184,18 @@ void check_output(const char* what, const std::vector<double>& kernel, const std
                           << n.rel * n.rel << " max " << n.max);
   BOOST_TEST(k.rel <= 2 * n.rel + kFloor, what << " relative error " << k.rel << " vs naive bf16 " << n.rel);
   BOOST_TEST(k.max <= 2 * n.max + kFloor, what << " max error " << k.max << " vs naive bf16 " << n.max);
-  BOOST_TEST(k.rel <= kAbsRel, what << " relative error " << k.rel);
+  BOOST_TEST(k.rel <= abs_rel, what << " relative error " << k.rel);
 }
 
-void check_case(const Case& c, uint64_t seed) {
-  BOOST_TEST_CONTEXT(c.name()) {
-    BOOST_TEST_MESSAGE(c.name());
-    const Inputs in = make_inputs(c, seed);
+// abs_rel 1e-2: bf16 attention is ~3e-3 relative at moderate scores; a wrong tile or mask gives ≥ 1e-1.
+void check_case(const Case& c, uint64_t seed, float std = 1.5f, double abs_rel = 1e-2) {
+  BOOST_TEST_CONTEXT(c.name() << " qkv std " << std) {
+    BOOST_TEST_MESSAGE(c.name() << " qkv std " << std);
+    const Inputs in = make_inputs(c, seed, std);
     const Outputs f = run_flash(c, in), r = run_reference(c, in), n = run_naive_bf16(c, in);
-    check_output("out", f.out, n.out, r.out);
-    check_output("lse", f.lse, n.lse, r.lse);
-    check_output("dqkv", f.dqkv, n.dqkv, r.dqkv);
+    check_output("out", f.out, n.out, r.out, abs_rel);
+    check_output("lse", f.lse, n.lse, r.lse, abs_rel);
+    check_output("dqkv", f.dqkv, n.dqkv, r.dqkv, abs_rel);
   }
 }
 
@@ -220,6 +222,15 @@ BOOST_AUTO_TEST_CASE(flash_attention_against_cpu_and_naive_bf16) {
       for (int L : {1, 17, 64, 70}) check_case({2, 2, L, hd, causal}, seed++);
   check_case({1, 3, 150, 64, true}, seed++);
   check_case({1, 2, 150, 32, false}, seed++);
+}
+
+// Near one-hot rows (score std ≈ 16): the running max of the online softmax jumps by many units from one key
+// tile to the next, so the rescaling of O and l carries the result. The absolute bound is looser: rounding q
+// and k to bf16 moves scores of size ~16 by ~0.05, i.e. P by ~5%, and dqkv inherits it (~3e-2 relative, a third
+// of the naive bf16 error).
+BOOST_AUTO_TEST_CASE(flash_attention_sharp_softmax) {
+  check_case({1, 2, 150, 64, false}, 200, 4.0f, 5e-2);
+  check_case({1, 2, 150, 32, true}, 201, 4.0f, 5e-2);
 }
 
 // A row with a single visible key (L = 1, or row 0 of a causal sequence) has P = 1: out is v itself

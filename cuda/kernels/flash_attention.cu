@@ -279,7 +279,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int i = 0; i < 4; ++i) {
         const int col = n * 8 + Mma::c_col(lane, i), key = key0 + warp * 16 + Mma::c_row(lane, i);
         p[n][i] = exp2f(p[n][i] * scale_log2 - sLse[st][col]);
-        if (masked && (q0 + col >= L || (causal && q0 + col < key))) p[n][i] = 0.0f;
+        if (masked && (q0 + col >= L || key >= L || (causal && q0 + col < key))) p[n][i] = 0.0f;
       }
     uint32_t af[4][4];  // Pᵀ, then dSᵀ, as A fragments
     acc_to_a(af, p);

@@ -272,12 +272,16 @@ BOOST_AUTO_TEST_CASE(flash_attention_deterministic_across_schedules) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(flash_attention_rejects_unsupported_head_dim) {
+BOOST_AUTO_TEST_CASE(flash_attention_rejects_unsupported_shapes) {
   BOOST_CHECK_THROW(duo::cuda::flash_attention_forward(nullptr, nullptr, nullptr, nullptr, 1, 8, 2, 48, false, nullptr),
                     duo::Error);
   BOOST_CHECK_THROW(duo::cuda::flash_attention_backward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 8, 2,
                                                         16, true, nullptr),
                     duo::Error);
+  std::vector<float> buf(512);  // malloc: 16-byte aligned; one float further cannot be read as float4
+  BOOST_CHECK_THROW(
+      duo::cuda::flash_attention_forward(buf.data(), buf.data(), buf.data() + 1, buf.data(), 1, 1, 1, 32, false, nullptr),
+      duo::Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

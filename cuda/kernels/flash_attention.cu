@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 
 #include "ptx.cuh"
 
@@ -388,6 +389,13 @@ void check_shape(const char* op, int B, int L, int H, int hd) {
             "flash attention is instantiated for head_dim 32 and 64");
 }
 
+// The fp32 tensors are read as float4 and the workspace parts are cp.async sources: all 16-byte aligned.
+void check_aligned(const char* op, std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    DUO_CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0, op, "a tensor or the workspace is not 16-byte aligned",
+              "pass whole allocations (cudaMalloc memory is 256-byte aligned)");
+}
+
 struct Workspace {
   bf16* qkv;     // (B, L, 3D)
   bf16* dout;    // (B, L, D)
@@ -438,6 +446,7 @@ size_t flash_attention_workspace_bytes(int B, int L, int H, int hd) {
 void flash_attention_forward(float* out, float* lse, const float* qkv, void* workspace, int B, int L, int H, int hd,
                              bool causal, cudaStream_t stream) {
   check_shape("flash_attention_forward", B, L, H, hd);
+  check_aligned("flash_attention_forward", {qkv, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
   qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
   if (hd == 64) forward_impl<64>(out, lse, w.qkv, B, L, H, causal, stream);
@@ -447,6 +456,7 @@ void flash_attention_forward(float* out, float* lse, const float* qkv, void* wor
 void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
                               void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_backward", B, L, H, hd);
+  check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
   qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
   if (hd == 64) backward_impl<64>(dqkv, dout, out, lse, w, B, L, H, causal, stream);

@@ -1,0 +1,466 @@
+// FlashAttention-2 style attention (see flash_attention.cuh for the interface). Tiling, for all three kernels:
+// a block of 4 warps owns 64 rows (16 per warp, one m16 mma row-tile) of the "resident" operand, held in
+// registers as bf16 A fragments, and streams 64-row tiles of the other operands through shared memory,
+// double-buffered with cp.async: tile j+1 is in flight while tile j is multiplied. Every product is a
+// 16×64 or 16×hd warp tile built from mma.m16n8k16 (bf16 in, fp32 accumulate):
+//   forward   per query block:  S = Q·Kᵀ, online softmax (running max m, running sum l), O += P·V
+//   dK, dV    per key block:    Sᵀ = K·Qᵀ, Pᵀ = exp(Sᵀ − lse), dV += Pᵀ·dO, dPᵀ = V·dOᵀ,
+//                               dSᵀ = Pᵀ∘(dPᵀ − delta), dK += dSᵀ·Q
+//   dQ        per query block:  S = Q·Kᵀ, P = exp(S − lse), dP = dO·Vᵀ, dS = P∘(dP − delta), dQ += dS·K
+// Scores are kept in log2 units (s·scale·log2 e) so that the exponentials are exp2. Causal blocks stop at
+// the diagonal tile (forward, dQ) or start at it (dK/dV); only diagonal and tail tiles pay for a mask.
+#include "kernels/flash_attention.cuh"
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+
+#include "ptx.cuh"
+
+namespace duo::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+using Mma = duo::ptx::MmaM16N8K16;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTile = 64;  // rows per block and per streamed tile: 16 per warp
+constexpr float kLog2e = 1.4426950408889634f;
+
+// A 64-row tile in shared memory: row pitch hd + 8 bf16, so that the 8 16-byte rows one ldmatrix reads start
+// on distinct bank groups (pitch 144 B or 80 B), and every row start stays 16-byte aligned for cp.async.
+template <int HD>
+using Row = bf16[HD + 8];
+
+// Issues (does not wait for) the cp.async copies of rows row0..row0+63 of a (n_rows, HD) bf16 matrix with row
+// stride ld into a tile. Rows past n_rows are zero-filled: their scores are masked, and zero (not poison)
+// keeps 0·x finite in the products that still read them.
+template <int HD>
+__device__ __forceinline__ void load_tile_async(Row<HD>* tile, const bf16* src, int ld, int row0, int n_rows) {
+  constexpr int kChunks = HD / 8;  // 16-byte chunks per row
+  for (int c = threadIdx.x; c < kTile * kChunks; c += kThreads) {
+    const int r = c / kChunks, col = c % kChunks * 8;
+    const bool inside = row0 + r < n_rows;
+    duo::ptx::cp_async_cg(&tile[r][col], src + size_t(inside ? row0 + r : 0) * ld + col, inside ? 16 : 0);
+  }
+}
+
+// A fragments of this warp's 16 rows (row0..row0+15) × HD of a tile; a[k] covers columns 16k..16k+15.
+template <int HD>
+__device__ __forceinline__ void load_a_frags(uint32_t (&a)[HD / 16][4], const Row<HD>* tile, int row0) {
+  const int lane = threadIdx.x % 32;
+  for (int k = 0; k < HD / 16; ++k) duo::ptx::ldmatrix<4, false>(a[k], &tile[row0 + lane % 16][k * 16 + lane / 16 * 8]);
+}
+
+// c (16×64) = A (16×HD, fragments) · Bᵀ, B a 64×HD tile: B's rows are the product's columns, so B is the
+// "col" operand as stored and ldmatrix needs no transpose. One x4 load gives two n8-tiles of one k16 step.
+template <int HD>
+__device__ __forceinline__ void mma_a_bt(float (&c)[8][4], const uint32_t (&a)[HD / 16][4], const Row<HD>* b) {
+  const int lane = threadIdx.x % 32;
+  for (auto& ct : c)
+    for (float& x : ct) x = 0.0f;
+  for (int k = 0; k < HD / 16; ++k)
+    for (int n = 0; n < 8; n += 2) {
+      uint32_t f[4];  // (n-tile n, k lo), (n, k hi), (n+1, k lo), (n+1, k hi)
+      duo::ptx::ldmatrix<4, false>(f, &b[n * 8 + lane % 8 + lane / 16 * 8][k * 16 + lane / 8 % 2 * 8]);
+      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
+      duo::ptx::mma_m16n8k16_bf16(c[n], a[k], b0, c[n]);
+      duo::ptx::mma_m16n8k16_bf16(c[n + 1], a[k], b1, c[n + 1]);
+    }
+}
+
+// c (16×HD) += A (16×64, fragments) · B, B a 64×HD tile (k = tile row): B is row-major k×n, so ldmatrix.trans
+// turns its 8×8 blocks into "col" fragments.
+template <int HD>
+__device__ __forceinline__ void mma_a_b(float (&c)[HD / 8][4], const uint32_t (&a)[4][4], const Row<HD>* b) {
+  const int lane = threadIdx.x % 32;
+  for (int k = 0; k < 4; ++k)
+    for (int n = 0; n < HD / 8; n += 2) {
+      uint32_t f[4];  // (k lo, n-tile n), (k hi, n), (k lo, n+1), (k hi, n+1)
+      duo::ptx::ldmatrix<4, true>(f, &b[k * 16 + lane % 8 + lane / 8 % 2 * 8][n * 8 + lane / 16 * 8]);
+      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
+      duo::ptx::mma_m16n8k16_bf16(c[n], a[k], b0, c[n]);
+      duo::ptx::mma_m16n8k16_bf16(c[n + 1], a[k], b1, c[n + 1]);
+    }
+}
+
+// A 16×64 fp32 accumulator as the bf16 A operand of the next product (its columns become k): the C layout of
+// n-tiles 2k and 2k+1 is exactly the A layout of k-step k, so no data leaves the lane.
+__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4][4], const float (&c)[8][4]) {
+  for (int k = 0; k < 4; ++k) {
+    a[k][0] = duo::ptx::pack_bf16x2(c[2 * k][0], c[2 * k][1]);          // row g,   cols 2t, 2t+1
+    a[k][1] = duo::ptx::pack_bf16x2(c[2 * k][2], c[2 * k][3]);          // row g+8
+    a[k][2] = duo::ptx::pack_bf16x2(c[2 * k + 1][0], c[2 * k + 1][1]);  // row g,   cols 8+2t, 8+2t+1
+    a[k][3] = duo::ptx::pack_bf16x2(c[2 * k + 1][2], c[2 * k + 1][3]);  // row g+8
+  }
+}
+
+// Number of 64-key tiles the 64 queries from q0 on attend to: all of them, or up to the diagonal.
+__device__ __forceinline__ int key_tiles(int q0, int L, bool causal) {
+  return ((causal ? min(L, q0 + kTile) : L) + kTile - 1) / kTile;
+}
+
+// Whether a (query tile q0, key tile k0) pair has any masked entry: a tail past L or the causal diagonal.
+__device__ __forceinline__ bool needs_mask(int q0, int k0, int L, bool causal) {
+  return k0 + kTile > L || q0 + kTile > L || (causal && k0 + kTile - 1 > q0);
+}
+
+// Per (batch, head): q, k, v of the bf16 copy as (L, HD) matrices with row stride 3D.
+struct HeadView {
+  const bf16 *q, *k, *v;
+  int ld;
+};
+__device__ __forceinline__ HeadView head_view(const bf16* qkv, int L, int H, int HD) {
+  const int D = H * HD;
+  const bf16* q = qkv + size_t(blockIdx.z) * L * 3 * D + size_t(blockIdx.y) * HD;
+  return {q, q + D, q + 2 * D, 3 * D};
+}
+
+// ---- preprocessing: one rounding to bf16 of the tensor-core inputs ---------------------------------------
+
+// dst = bf16(src), n4 groups of 4 values.
+__global__ void to_bf16_kernel(bf16* dst, const float* src, size_t n4) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n4) return;
+  const float4 x = reinterpret_cast<const float4*>(src)[i];
+  reinterpret_cast<uint2*>(dst)[i] = make_uint2(duo::ptx::pack_bf16x2(x.x, x.y), duo::ptx::pack_bf16x2(x.z, x.w));
+}
+
+// delta[b,h,l] = Σ_d dO·O over the head's features (fp32, from the fp32 tensors), and dO in bf16. One thread per
+// 4 features: the HD/4 threads of one (row, head) are aligned lanes of one warp and reduce by xor shuffles
+// that stay inside the group. Threads past the end still shuffle (full-warp mask) but write nothing.
+template <int HD>
+__global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, const float* out, int L, int H, size_t n4) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const bool live = i < n4;
+  const float4 d = live ? reinterpret_cast<const float4*>(dout)[i] : make_float4(0, 0, 0, 0);
+  const float4 o = live ? reinterpret_cast<const float4*>(out)[i] : make_float4(0, 0, 0, 0);
+  float s = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
+  for (int w = HD / 8; w >= 1; w /= 2) s += __shfl_xor_sync(0xffffffffu, s, w);
+  if (!live) return;
+  reinterpret_cast<uint2*>(dout16)[i] = make_uint2(duo::ptx::pack_bf16x2(d.x, d.y), duo::ptx::pack_bf16x2(d.z, d.w));
+  const size_t D = size_t(H) * HD, row = i * 4 / D;  // row = b·L + l
+  const int h = int(i * 4 % D) / HD;
+  if (i % (HD / 4) == 0) delta[(row / L * H + h) * L + row % L] = s;
+}
+
+// ---- forward: grid (query blocks, H, B) --------------------------------------------------------------------
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(float* out, float* lse, const bf16* qkv, int L, int H, bool causal, float scale_log2) {
+  DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
+  DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q0 = blockIdx.x * kTile, row_g = q0 + warp * 16 + lane / 4;  // this lane's rows: row_g, row_g + 8
+  const HeadView hv = head_view(qkv, L, H, HD);
+  const int n_tiles = key_tiles(q0, L, causal);
+
+  load_tile_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
+  load_tile_async<HD>(sK, hv.k, hv.ld, 0, L);
+  load_tile_async<HD>(sV, hv.v, hv.ld, 0, L);
+  duo::ptx::cp_async_commit();
+  duo::ptx::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t qf[HD / 16][4];  // Q (16×HD) of this warp, resident for the whole loop
+  load_a_frags<HD>(qf, sK + kTile, warp * 16);
+
+  float o[HD / 8][4] = {};                       // unnormalised O (16×HD)
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {};  // running max (log2 units) and this lane's partial row sums
+  for (int j = 0; j < n_tiles; ++j) {
+    const int st = j & 1, k0 = j * kTile;
+    duo::ptx::cp_async_wait<0>();
+    __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or Q)
+    if (j + 1 < n_tiles) {
+      load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
+      load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
+      duo::ptx::cp_async_commit();
+    }
+    float s[8][4];  // S (16×64)
+    mma_a_bt<HD>(s, qf, sK + st * kTile);
+    const bool masked = needs_mask(q0, k0, L, causal);
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 4; ++i) {
+        const int key = k0 + n * 8 + Mma::c_col(lane, i), row = q0 + warp * 16 + Mma::c_row(lane, i);
+        s[n][i] *= scale_log2;
+        if (masked && (key >= L || (causal && key > row))) s[n][i] = -INFINITY;
+      }
+    // Online softmax per row r (C elements i = 2r, 2r+1). The new max is finite: key 0 is visible to every
+    // row in tile 0, so m is finite from the first tile on and exp2(m_old - m_new) never sees inf - inf.
+    for (int r = 0; r < 2; ++r) {
+      float mx = m[r];
+      for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the 4 lanes of a quad share the row
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float rescale = exp2f(m[r] - mx);
+      m[r] = mx;
+      l[r] *= rescale;
+      for (int n = 0; n < HD / 8; ++n) {
+        o[n][2 * r] *= rescale;
+        o[n][2 * r + 1] *= rescale;
+      }
+      for (int n = 0; n < 8; ++n)
+        for (int i = 2 * r; i < 2 * r + 2; ++i) {
+          s[n][i] = exp2f(s[n][i] - mx);  // P, unnormalised
+          l[r] += s[n][i];
+        }
+    }
+    uint32_t pf[4][4];
+    acc_to_a(pf, s);
+    mma_a_b<HD>(o, pf, sV + st * kTile);
+  }
+
+  // Epilogue: row sums across the quad, O / l, lse = ln 2 · (m + log2 l).
+  const int D = H * HD;
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    const int row = row_g + r * 8;
+    if (row >= L) continue;
+    const float inv = 1.0f / l[r];
+    float* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
+    for (int n = 0; n < HD / 8; ++n)
+      *reinterpret_cast<float2*>(o_row + n * 8 + Mma::c_col(lane, 0)) =
+          make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    if (lane % 4 == 0) lse[(size_t(blockIdx.z) * H + blockIdx.y) * L + row] = (m[r] + log2f(l[r])) / kLog2e;
+  }
+}
+
+// ---- backward, dK and dV: grid (key blocks, H, B) ----------------------------------------------------------
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads)
+    backward_dkdv_kernel(float* dqkv, const bf16* qkv, const bf16* dout, const float* lse, const float* delta, int L,
+                         int H, bool causal, float scale_log2) {
+  DUO_SHARED(Row<HD>, sQ, 2 * kTile);   // Q tiles, two stages; stage 1 first carries this block's K
+  DUO_SHARED(Row<HD>, sdO, 2 * kTile);  // dO tiles, two stages; stage 1 first carries this block's V
+  DUO_SHARED(float[kTile], sLse, 2);    // lse·log2 e of each tile query (0 past L, where P is masked)
+  DUO_SHARED(float[kTile], sDelta, 2);  // delta of each tile query
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int key0 = blockIdx.x * kTile, D = H * HD;
+  const HeadView hv = head_view(qkv, L, H, HD);
+  const bf16* dO = dout + size_t(blockIdx.z) * L * D + blockIdx.y * HD;  // (L, HD), row stride D
+  const size_t bh = (size_t(blockIdx.z) * H + blockIdx.y) * L;
+  const int first = causal ? blockIdx.x : 0, n_tiles = (L + kTile - 1) / kTile;  // query tiles that see this block
+
+  // The row statistics of a query tile go through plain stores: visible after the next barrier, like the copies.
+  auto load_query_tile = [&](int j, int st) {
+    load_tile_async<HD>(sQ + st * kTile, hv.q, hv.ld, j * kTile, L);
+    load_tile_async<HD>(sdO + st * kTile, dO, D, j * kTile, L);
+    duo::ptx::cp_async_commit();
+    for (int t = threadIdx.x; t < 2 * kTile; t += kThreads) {
+      const int q = j * kTile + t % kTile;
+      if (t < kTile) sLse[st][t] = q < L ? lse[bh + q] * kLog2e : 0.0f;
+      else sDelta[st][t - kTile] = q < L ? delta[bh + q] : 0.0f;
+    }
+  };
+  load_tile_async<HD>(sQ + kTile, hv.k, hv.ld, key0, L);
+  load_tile_async<HD>(sdO + kTile, hv.v, hv.ld, key0, L);
+  load_query_tile(first, 0);
+  duo::ptx::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t kf[HD / 16][4], vf[HD / 16][4];  // K and V (16×HD) of this warp's keys, resident
+  load_a_frags<HD>(kf, sQ + kTile, warp * 16);
+  load_a_frags<HD>(vf, sdO + kTile, warp * 16);
+
+  float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
+  for (int j = first; j < n_tiles; ++j) {
+    const int st = (j - first) & 1, q0 = j * kTile;
+    duo::ptx::cp_async_wait<0>();
+    __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or K and V)
+    if (j + 1 < n_tiles) load_query_tile(j + 1, st ^ 1);
+    const Row<HD>* q_tile = sQ + st * kTile;
+    const Row<HD>* do_tile = sdO + st * kTile;
+
+    float p[8][4];  // Sᵀ (16 keys × 64 queries), then Pᵀ
+    mma_a_bt<HD>(p, kf, q_tile);
+    const bool masked = needs_mask(q0, key0, L, causal);
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 4; ++i) {
+        const int col = n * 8 + Mma::c_col(lane, i), key = key0 + warp * 16 + Mma::c_row(lane, i);
+        p[n][i] = exp2f(p[n][i] * scale_log2 - sLse[st][col]);
+        if (masked && (q0 + col >= L || key >= L || (causal && q0 + col < key))) p[n][i] = 0.0f;
+      }
+    uint32_t af[4][4];  // Pᵀ, then dSᵀ, as A fragments
+    acc_to_a(af, p);
+    mma_a_b<HD>(dv, af, do_tile);  // dV += Pᵀ·dO
+
+    float ds[8][4];  // dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − delta)
+    mma_a_bt<HD>(ds, vf, do_tile);
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 4; ++i) ds[n][i] = p[n][i] * (ds[n][i] - sDelta[st][n * 8 + Mma::c_col(lane, i)]);
+    acc_to_a(af, ds);
+    mma_a_b<HD>(dk, af, q_tile);  // dK += dSᵀ·Q (times scale below)
+  }
+
+  const float scale = scale_log2 / kLog2e;
+  for (int r = 0; r < 2; ++r) {
+    const int key = key0 + warp * 16 + lane / 4 + r * 8;
+    if (key >= L) continue;
+    float* dk_row = dqkv + (size_t(blockIdx.z) * L + key) * 3 * D + D + blockIdx.y * HD;
+    float* dv_row = dk_row + D;
+    for (int n = 0; n < HD / 8; ++n) {
+      const int c = n * 8 + Mma::c_col(lane, 0);
+      *reinterpret_cast<float2*>(dk_row + c) = make_float2(dk[n][2 * r] * scale, dk[n][2 * r + 1] * scale);
+      *reinterpret_cast<float2*>(dv_row + c) = make_float2(dv[n][2 * r], dv[n][2 * r + 1]);
+    }
+  }
+}
+
+// ---- backward, dQ: grid (query blocks, H, B) ---------------------------------------------------------------
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads)
+    backward_dq_kernel(float* dqkv, const bf16* qkv, const bf16* dout, const float* lse, const float* delta, int L,
+                       int H, bool causal, float scale_log2) {
+  DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
+  DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages; stage 1 first carries this block's dO
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q0 = blockIdx.x * kTile, row_g = q0 + warp * 16 + lane / 4, D = H * HD;
+  const HeadView hv = head_view(qkv, L, H, HD);
+  const bf16* dO = dout + size_t(blockIdx.z) * L * D + blockIdx.y * HD;
+  const size_t bh = (size_t(blockIdx.z) * H + blockIdx.y) * L;
+  const int n_tiles = key_tiles(q0, L, causal);
+
+  load_tile_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
+  load_tile_async<HD>(sV + kTile, dO, D, q0, L);
+  load_tile_async<HD>(sK, hv.k, hv.ld, 0, L);
+  load_tile_async<HD>(sV, hv.v, hv.ld, 0, L);
+  duo::ptx::cp_async_commit();
+  duo::ptx::cp_async_wait<0>();
+  __syncthreads();
+  uint32_t qf[HD / 16][4], df[HD / 16][4];  // Q and dO (16×HD) of this warp's rows, resident
+  load_a_frags<HD>(qf, sK + kTile, warp * 16);
+  load_a_frags<HD>(df, sV + kTile, warp * 16);
+  float lse2[2], dlt[2];  // lse·log2 e and delta of rows row_g, row_g + 8 (0 past L: never written)
+  for (int r = 0; r < 2; ++r) {
+    const int row = row_g + r * 8;
+    lse2[r] = row < L ? lse[bh + row] * kLog2e : 0.0f;
+    dlt[r] = row < L ? delta[bh + row] : 0.0f;
+  }
+
+  float dq[HD / 8][4] = {};
+  for (int j = 0; j < n_tiles; ++j) {
+    const int st = j & 1, k0 = j * kTile;
+    duo::ptx::cp_async_wait<0>();
+    __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or Q and dO)
+    if (j + 1 < n_tiles) {
+      load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
+      load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
+      duo::ptx::cp_async_commit();
+    }
+    const Row<HD>* k_tile = sK + st * kTile;
+
+    float p[8][4];  // S (16×64), then P
+    mma_a_bt<HD>(p, qf, k_tile);
+    const bool masked = needs_mask(q0, k0, L, causal);
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 4; ++i) {
+        const int key = k0 + n * 8 + Mma::c_col(lane, i), row = q0 + warp * 16 + Mma::c_row(lane, i);
+        p[n][i] = exp2f(p[n][i] * scale_log2 - lse2[i / 2]);
+        if (masked && (key >= L || (causal && key > row))) p[n][i] = 0.0f;
+      }
+    float ds[8][4];  // dP = dO·Vᵀ, then dS = P∘(dP − delta)
+    mma_a_bt<HD>(ds, df, sV + st * kTile);
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 4; ++i) ds[n][i] = p[n][i] * (ds[n][i] - dlt[i / 2]);
+    uint32_t af[4][4];
+    acc_to_a(af, ds);
+    mma_a_b<HD>(dq, af, k_tile);  // dQ += dS·K (times scale below)
+  }
+
+  const float scale = scale_log2 / kLog2e;
+  for (int r = 0; r < 2; ++r) {
+    const int row = row_g + r * 8;
+    if (row >= L) continue;
+    float* dq_row = dqkv + (size_t(blockIdx.z) * L + row) * 3 * D + blockIdx.y * HD;
+    for (int n = 0; n < HD / 8; ++n)
+      *reinterpret_cast<float2*>(dq_row + n * 8 + Mma::c_col(lane, 0)) =
+          make_float2(dq[n][2 * r] * scale, dq[n][2 * r + 1] * scale);
+  }
+}
+
+// ---- launchers ---------------------------------------------------------------------------------------------
+
+void check_shape(const char* op, int B, int L, int H, int hd) {
+  DUO_CHECK(B >= 1 && L >= 1 && H >= 1, op, str("B=", B, " L=", L, " H=", H, " must all be positive"), "");
+  DUO_CHECK(hd == 32 || hd == 64, op, str("head_dim ", hd, " has no kernel instance"),
+            "flash attention is instantiated for head_dim 32 and 64");
+}
+
+// The fp32 tensors are read as float4 and the workspace parts are cp.async sources: all 16-byte aligned.
+void check_aligned(const char* op, std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    DUO_CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0, op, "a tensor or the workspace is not 16-byte aligned",
+              "pass whole allocations (cudaMalloc memory is 256-byte aligned)");
+}
+
+struct Workspace {
+  bf16* qkv;     // (B, L, 3D)
+  bf16* dout;    // (B, L, D)
+  float* delta;  // (B, H, L)
+};
+Workspace carve(void* ws, int B, int L, int H, int hd) {
+  const size_t n = size_t(B) * L * H * hd;  // B·L·D; a multiple of 8 (hd is), so every part stays 16-byte aligned
+  bf16* qkv = static_cast<bf16*>(ws);
+  return {qkv, qkv + 3 * n, reinterpret_cast<float*>(qkv + 4 * n)};
+}
+
+constexpr int kPrepThreads = 256;
+unsigned prep_blocks(size_t n4) { return unsigned((n4 + kPrepThreads - 1) / kPrepThreads); }
+
+template <int HD>
+void forward_impl(float* out, float* lse, const bf16* qkv, int B, int L, int H, bool causal, cudaStream_t stream) {
+  const dim3 grid((L + kTile - 1) / kTile, H, B);
+  auto* kernel = forward_kernel<HD>;
+  DUO_LAUNCH(kernel, grid, kThreads, 0, stream)(out, lse, qkv, L, H, causal, kLog2e / std::sqrt(float(HD)));
+}
+
+template <int HD>
+void backward_impl(float* dqkv, const float* dout, const float* out, const float* lse, Workspace w, int B, int L, int H,
+                   bool causal, cudaStream_t stream) {
+  const size_t n4 = size_t(B) * L * H * HD / 4;
+  auto* delta = delta_kernel<HD>;
+  DUO_LAUNCH(delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout, dout, out, L, H, n4);
+  const dim3 grid((L + kTile - 1) / kTile, H, B);
+  const float scale_log2 = kLog2e / std::sqrt(float(HD));
+  auto* dkdv = backward_dkdv_kernel<HD>;
+  DUO_LAUNCH(dkdv, grid, kThreads, 0, stream)(dqkv, w.qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  auto* dq = backward_dq_kernel<HD>;
+  DUO_LAUNCH(dq, grid, kThreads, 0, stream)(dqkv, w.qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+}
+
+void qkv_to_bf16(bf16* dst, const float* qkv, int B, int L, int H, int hd, cudaStream_t stream) {
+  const size_t n4 = size_t(B) * L * 3 * H * hd / 4;
+  DUO_LAUNCH(to_bf16_kernel, prep_blocks(n4), kPrepThreads, 0, stream)(dst, qkv, n4);
+}
+
+}  // namespace
+
+size_t flash_attention_workspace_bytes(int B, int L, int H, int hd) {
+  const size_t n = size_t(B) * L * H * hd;
+  return 4 * n * sizeof(bf16) + size_t(B) * H * L * sizeof(float);
+}
+
+void flash_attention_forward(float* out, float* lse, const float* qkv, void* workspace, int B, int L, int H, int hd,
+                             bool causal, cudaStream_t stream) {
+  check_shape("flash_attention_forward", B, L, H, hd);
+  check_aligned("flash_attention_forward", {qkv, workspace});
+  const Workspace w = carve(workspace, B, L, H, hd);
+  qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
+  if (hd == 64) forward_impl<64>(out, lse, w.qkv, B, L, H, causal, stream);
+  else forward_impl<32>(out, lse, w.qkv, B, L, H, causal, stream);
+}
+
+void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                              void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream) {
+  check_shape("flash_attention_backward", B, L, H, hd);
+  check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
+  const Workspace w = carve(workspace, B, L, H, hd);
+  qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
+  if (hd == 64) backward_impl<64>(dqkv, dout, out, lse, w, B, L, H, causal, stream);
+  else backward_impl<32>(dqkv, dout, out, lse, w, B, L, H, causal, stream);
+}
+
+}  // namespace duo::cuda

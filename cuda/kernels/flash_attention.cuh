@@ -1,0 +1,30 @@
+// FlashAttention-2 style softmax attention on tensor cores (mma.m16n8k16 bf16 → fp32), forward and backward,
+// behind the fp32 interface of Ops::attention / Ops::attention_backward (src/backend/ops.h):
+//   qkv  [B, L, 3D]  features [q|k|v][head][dim], D = H·hd, rotary already applied
+//   out  [B, L, D]   heads concatenated
+//   lse  [B, H, L]   natural log-sum-exp of each row of scale·q·kᵀ (masked), saved for the backward
+//   dqkv [B, L, 3D]  written in full by the backward
+// scale = 1/sqrt(hd); causal = key j visible to query i iff j ≤ i. hd ∈ {32, 64}; any L ≥ 1.
+// The inputs are rounded to bf16 once (into the workspace) and all products run on tensor cores with fp32
+// accumulation; softmax statistics, lse, delta = rowsum(dO∘O) and every output stay fp32. No L×L matrix is
+// ever stored, and the backward is deterministic (no atomics: dK/dV and dQ come from separate kernels).
+#pragma once
+#include <cstddef>
+
+#include "runtime.cuh"
+
+namespace duo::cuda {
+
+// Scratch bytes both launchers need (16-byte aligned pointer): a bf16 copy of qkv (B·L·3D), a bf16 copy of
+// dout (B·L·D) and delta (B·H·L fp32). The forward uses only the first part.
+size_t flash_attention_workspace_bytes(int B, int L, int H, int hd);
+
+// out, lse ← attention(qkv). workspace: flash_attention_workspace_bytes(B, L, H, hd) bytes of device memory.
+void flash_attention_forward(float* out, float* lse, const float* qkv, void* workspace, int B, int L, int H, int hd,
+                             bool causal, cudaStream_t stream);
+
+// dqkv ← d(attention)/d(qkv) applied to dout, from the forward's inputs, out and lse (P is recomputed).
+void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                              void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream);
+
+}  // namespace duo::cuda

@@ -2,6 +2,7 @@
 #   make            all executables and tools into build/
 #   make test       build and run the test suite (ends with "N passed, N failed")
 #   make run        the main job on the built-in default (tinyshakespeare, char-level DUO)
+#   make bench      CPU benchmarks side by side with the PyTorch reference (bench/README.md)
 #   make deps       install the Debian packages the build needs (or print the apt-get line)
 #   make cuda       the kernels compiled for real by nvcc (GPU_ARCH, default "sm_80 sm_90a"; no GPU needed)
 #   make clean
@@ -29,14 +30,16 @@ LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
 EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
 APP_SRCS  := $(sort $(wildcard src/app/duo-*.cpp tools/duo-*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp))
+BENCH_SRCS := $(sort $(wildcard bench/*.cpp))
 
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 EMU_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(EMU_SRCS))
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
+BENCHES   := $(foreach s,$(BENCH_SRCS),$(BUILD)/bench-$(basename $(notdir $(s))))
 
-.PHONY: all test test-long run deps clean cuda
-all: $(APPS) $(BUILD)/duo-tests
+.PHONY: all test test-long run deps clean bench cuda
+all: $(APPS) $(BUILD)/duo-tests $(BENCHES)
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -63,6 +66,13 @@ $(BUILD)/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUILD)/li
 	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ $$(LDLIBS)
 endef
 $(foreach s,$(APP_SRCS),$(eval $(call APP_RULE,$(s))))
+
+# bench/<name>.cpp -> build/bench-<name> (step-time benchmarks; results in bench/README.md)
+$(BUILD)/bench-%: $(BUILD)/obj/bench/%.o $(BUILD)/libduo.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: all
+	@scripts/run_benchmarks.sh
 
 $(BUILD)/duo-tests: $(TEST_OBJS) $(EMU_OBJS) $(BUILD)/libduo.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(TEST_LDLIBS) $(LDLIBS)

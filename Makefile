@@ -29,14 +29,16 @@ LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
 EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
 APP_SRCS  := $(sort $(wildcard src/app/duo-*.cpp tools/duo-*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp))
+BENCH_SRCS := $(sort $(wildcard bench/*.cpp))
 
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 EMU_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(EMU_SRCS))
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
+BENCHES   := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench-%)
 
 .PHONY: all test test-long run deps clean cuda
-all: $(APPS) $(BUILD)/duo-tests
+all: $(APPS) $(BUILD)/duo-tests $(BENCHES)
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -63,6 +65,10 @@ $(BUILD)/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUILD)/li
 	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ $$(LDLIBS)
 endef
 $(foreach s,$(APP_SRCS),$(eval $(call APP_RULE,$(s))))
+
+# bench/<name>.cpp -> build/bench-<name>, linked like the apps.
+$(BUILD)/bench-%: $(BUILD)/obj/bench/%.o $(BUILD)/libduo.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/duo-tests: $(TEST_OBJS) $(EMU_OBJS) $(BUILD)/libduo.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(TEST_LDLIBS) $(LDLIBS)

@@ -1,7 +1,7 @@
 // Sampling throughput of DUO ancestral sampling on the CPU backend, next to the PyTorch reference's step.
 //   build/bench-sample_throughput [--models tiny,small] [--length 128] [--batch 1] [--steps 4]
 //                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none]
-// Per model (random weights, float32 DiT, float64 posterior as sampling.use_float64): one full
+// Per model (random weights, float32 DiT, after one untimed warm-up forward, float64 posterior as sampling.use_float64): one full
 // sample_diffusion run of S steps + the ancestral tail (S + 1 NFE), reporting tokens/s, latency per step, and
 // the split of a step into the network (forward + log_softmax to the host) and the sampler (posterior + draw).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
       c.steps = S;
       c.seed = 7;
       std::vector<int32_t> z((size_t)(B * L));
+      {  // warm-up: first-touch of the activation memory and OpenBLAS's buffers, not counted
+        std::vector<float> out((size_t)(B * L * V));
+        std::vector<double> sigma((size_t)B, 1.0);
+        den.log_probs(z.data(), B, L, sigma.data(), out.data());
+      }
       Timer t;
       const SamplerStats st = sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();

@@ -451,6 +451,16 @@ BOOST_AUTO_TEST_CASE(bad_inputs_give_errors) {
   o = base(write_checkpoint(dir, "sedd"));
   o.predictor = "ancestral";
   BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "SEDD samples with the analytic"); });
+  o.predictor = "analytic";
+  o.p_nucleus = 0.9;
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "top-p does not apply"); });
+  o = base(write_checkpoint(dir, "mdlm"));
+  o.use_float64 = false;
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "needs float64"); });
+  o = base(duo_ck);
+  o.predictor = "psi";
+  o.psi.middle_mode = "sometimes";
+  BOOST_CHECK_THROW(SampleJob{o}, Error);  // the Ψ schedule's own error names the mode
   o = base(dir / "missing.safetensors");
   BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "no such file"); });
 

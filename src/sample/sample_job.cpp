@@ -84,6 +84,14 @@ std::unique_ptr<Tokenizer> resolve_tokenizer(const SampleOptions& opt, SamplePla
   return tok;
 }
 
+// The samplers take the schedule as plain functions (sample/psi_schedule.h).
+AlphaSchedule alpha_schedule(const Schedule& s) {
+  AlphaSchedule a;
+  a.alpha = [s](double t) { return s.alpha(t); };
+  a.t_for_alpha = [s](double x) { return s.t_for_alpha(x); };
+  return a;
+}
+
 }  // namespace
 
 uint64_t batch_seed(uint64_t seed, int64_t k) { return stream_id(seed, 0x53414d50ull /* "SAMP" */, (uint64_t)k); }
@@ -160,12 +168,22 @@ SampleJob::SampleJob(const SampleOptions& opt) {
                 p.algo),
             "use --sampling.predictor ancestral");
   DUO_CHECK(opt.steps >= 1, "--sampling.steps", str("got ", opt.steps), "use at least one step");
+  DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.p_nucleus < 1), "--sampling.p_nucleus",
+            "SEDD's model output is a score, not log-probabilities, so top-p does not apply", "leave p_nucleus at 1");
+  DUO_CHECK(p.precision == SamplePrecision::f64 || c.family == DiffusionFamily::uniform ||
+                c.family == DiffusionFamily::sedd,
+            "--sampling.use_float64", str("the absorbing posterior of ", p.algo, " needs float64 (as the reference)"),
+            "leave --sampling.use_float64 true");
   c.steps = opt.steps;
   c.p_nucleus = p.p_nucleus;
   c.precision = p.precision;
   c.seed = p.seed;
   c.mask_id = p.mask_id;
   c.psi = opt.psi;
+  if (c.predictor == Predictor::psi) {  // a bad profile or mode is reported now, not after loading the model
+    const AlphaSchedule a = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
+    (void)psi_kappas(sampling_time_grid(c.steps, c.t_min, true, c.psi, a), c.psi, a);
+  }
   p.steps = opt.steps;
   p.nfe_per_batch = opt.steps + (c.noise_removal == NoiseRemoval::none ? 0 : 1);
 }
@@ -193,10 +211,7 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
   Prompt prompt;
   if (!p.prefix.empty()) prompt = Prompt{prompt_ids.data(), keep.data()};
 
-  const Schedule sched = Schedule::from_name(p.noise, p.noise_eps);
-  AlphaSchedule alpha;
-  alpha.alpha = [sched](double t) { return sched.alpha(t); };
-  alpha.t_for_alpha = [sched](double a) { return sched.t_for_alpha(a); };
+  const AlphaSchedule alpha = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
 
   Progress progress(progress_out, p.batches, p.nfe_per_batch, p.steps);
   std::unique_ptr<DiTDenoiser> denoiser;

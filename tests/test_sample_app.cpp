@@ -270,8 +270,12 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
       BOOST_TEST(a.weights == "Hugging Face weights");
       BOOST_TEST(a.texts.size() == 3u);
       BOOST_TEST((a.entropy > 0 && a.entropy <= std::log(16.0) + 1e-9));
-      const SampleResult b = run_job(o);
+      std::ostringstream bar;
+      const SampleResult b = SampleJob(o).run(ops, &bar, nullptr);
       BOOST_TEST(a.ids == b.ids);
+      BOOST_TEST_INFO(bar.str());
+      BOOST_TEST(bar.str().find("batch 2/2  step 4/4  NFE 5/5 (total 10)") != std::string::npos);
+      BOOST_TEST(bar.str().find("ETA") != std::string::npos);
       o.seed = 6;
       BOOST_TEST(run_job(o).ids != a.ids);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iomanip>
+#include <iostream>
 #include <ostream>
 #include <sstream>
 #include <unistd.h>
@@ -24,7 +25,7 @@ std::string format_duration(double s) {
 }
 
 Progress::Progress(std::ostream* out, int64_t batches, int64_t nfe_per_batch, int64_t steps)
-    : out_(out), tty_(out && isatty(STDERR_FILENO)), batches_(batches), per_batch_(nfe_per_batch), steps_(steps) {}
+    : out_(out), tty_(out == &std::cerr && isatty(STDERR_FILENO)), batches_(batches), per_batch_(nfe_per_batch), steps_(steps) {}
 
 void Progress::start_batch(int64_t batch) {
   batch_ = batch;

@@ -2,8 +2,8 @@
 // elapsed time and an ETA over all sampling batches. The model interfaces are wrapped (decorators), so the
 // samplers stay unaware of it.
 //
-// On a terminal the line is redrawn in place; into a file or pipe a line is written at most every few seconds,
-// plus the last one.
+// On a terminal (std::cerr attached to a tty) the line is redrawn in place; into any other stream a line is
+// written at most every few seconds, plus one at the start of each batch and one at the end.
 #pragma once
 #include <cstdint>
 #include <iosfwd>

@@ -290,6 +290,24 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
   }
 }
 
+// An MDLM Hugging Face folder (kuleshov-group/mdlm-owt layout: model_type mdlm, time_conditioning false):
+// the algorithm comes from config.json, MDLM's default predictor is ancestral_cache, no [MASK] is left.
+BOOST_AUTO_TEST_CASE(hf_folder_mdlm) {
+  test::TempDir dir("sample-hf-mdlm");
+  std::filesystem::copy_file(testing::fixture("hf_tiny/model.safetensors"), dir / "model.safetensors");
+  testing::write_bytes(dir / "config.json", R"({"model_type": "mdlm", "hidden_dim": 64, "cond_dim": 32,
+    "n_blocks": 2, "n_heads": 4, "vocab_size": 67, "model_length": 32, "time_conditioning": false})");
+  SampleOptions o = hf_options("ancestral");
+  o.checkpoint_path = dir.path.string();
+  SampleJob job(o);
+  BOOST_TEST(job.plan().algo == "mdlm");
+  BOOST_TEST(job.plan().predictor == "ancestral_cache");
+  BOOST_TEST(job.plan().mask_id == 66);  // the char vocabulary's [PAD] is the absorbing mask
+  const SampleResult r = run_job(o);
+  for (int32_t id : r.ids) BOOST_TEST((id >= 0 && id < 66));
+  BOOST_TEST((r.nfe >= 2 && r.nfe <= 10));
+}
+
 // Checkpoints of every algorithm (tiny models, char tokenizer from the metadata) sample valid ids; MDLM and
 // D3PM leave no [MASK] after the ancestral tail; the prefix positions keep their ids; outputs are written.
 BOOST_AUTO_TEST_CASE(checkpoint_samples_each_algorithm_with_prefix) {

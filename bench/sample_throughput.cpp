@@ -1,0 +1,125 @@
+// Sampling throughput of DUO ancestral sampling on the CPU backend, next to the PyTorch reference's step.
+//   build/bench-sample_throughput [--models tiny,small] [--length 128] [--batch 1] [--steps 4]
+//                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none]
+// Per model (random weights, float32 DiT, after one untimed warm-up forward, float64 posterior as sampling.use_float64): one full
+// sample_diffusion run of S steps + the ancestral tail (S + 1 NFE), reporting tokens/s, latency per step, and
+// the split of a step into the network (forward + log_softmax to the host) and the sampler (posterior + draw).
+// With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
+// log_softmax + float64 posterior + categorical), so the two are compared in one run. One markdown row each.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <omp.h>
+#include <sstream>
+#include "backend/cpu/cpu_ops.h"
+#include "core/timer.h"
+#include "io/cli.h"
+#include "sample/dit_denoiser.h"
+#include "train/model_state.h"
+
+namespace {
+
+using namespace duo;
+
+// Wraps a Denoiser and adds up the time spent in it (the network side of a step).
+class TimedDenoiser final : public Denoiser {
+ public:
+  explicit TimedDenoiser(Denoiser& inner) : inner_(inner) {}
+  int64_t vocab_size() const override { return inner_.vocab_size(); }
+  bool time_conditioned() const override { return inner_.time_conditioned(); }
+  void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) override {
+    Timer t;
+    inner_.log_probs(z, B, L, sigma, out);
+    seconds += t.seconds();
+  }
+  double seconds = 0;
+
+ private:
+  Denoiser& inner_;
+};
+
+// Runs the PyTorch step for the same configuration; returns its output line ("" when it could not run).
+std::string torch_step(const std::string& python, const std::string& model, int64_t V, int64_t L, int64_t B) {
+  const std::string cmd = python + " bench/torch_sample_step.py --model " + model + " --vocab_size " +
+                          std::to_string(V) + " --length " + std::to_string(L) + " --batch " + std::to_string(B) +
+                          " --threads " + std::to_string(omp_get_max_threads()) + " 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return "";
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return duo::run_main("bench-sample_throughput", [&] {
+    po::options_description desc("bench-sample_throughput options");
+    desc.add_options()("help,h", "show this help")
+        ("models", po::value<std::string>()->default_value("tiny,small"), "comma-separated presets")
+        ("length", po::value<int64_t>()->default_value(128), "sequence length L")
+        ("batch", po::value<int64_t>()->default_value(1), "samples drawn together")
+        ("steps", po::value<int64_t>()->default_value(4), "sampling steps S (NFE = S + 1)")
+        ("vocab_size", po::value<int64_t>()->default_value(50258), "vocabulary (GPT-2 + [PAD])")
+        ("torch", po::value<std::string>()->default_value("/usr/bin/python3"),
+         "python with torch for the reference step, or none");
+    po::variables_map vm;
+    if (!parse_command_line(argc, argv, desc, vm, "usage: bench-sample_throughput [options]")) return 0;
+    const int64_t L = vm["length"].as<int64_t>(), B = vm["batch"].as<int64_t>(), S = vm["steps"].as<int64_t>();
+    const int64_t V = vm["vocab_size"].as<int64_t>();
+    const std::string python = vm["torch"].as<std::string>();
+
+    std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network ms/step | "
+                 "sampler ms/step | torch ms/step (forward) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    std::stringstream names(vm["models"].as<std::string>());
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      ModelConfig cfg = model_preset(name);
+      cfg.vocab_size = V;
+      cfg.length = L;
+      cfg.dropout = 0.0f;
+      CpuOps ops;
+      ModelState state(cfg, ops, false);
+      DiTOptions o;
+      o.max_batch = B;
+      o.training = false;
+      DiT dit(cfg, ops, o);
+      dit.bind(state.params(), nullptr);
+      // Random weights everywhere (a from-scratch init has a zero head, whose flat output is not representative).
+      float* w = static_cast<float*>(state.params());
+      const Philox r{1, 2};
+      for (int64_t i = 0; i < state.table().total(); ++i) w[i] = (float)(0.04 * (2 * r.uniform_double(i) - 1));
+
+      DiTDenoiser den(dit, ops, DiffusionFamily::uniform, -1);
+      TimedDenoiser timed(den);
+      AlphaSchedule sched;
+      sched.alpha = [](double t) { return 1.0 - (1.0 - 1e-3) * t; };
+      DiffusionSamplerConfig c;
+      c.steps = S;
+      c.seed = 7;
+      std::vector<int32_t> z((size_t)(B * L));
+      {  // warm-up: first-touch of the activation memory and OpenBLAS's buffers, not counted
+        std::vector<float> out((size_t)(B * L * V));
+        std::vector<double> sigma((size_t)B, 1.0);
+        den.log_probs(z.data(), B, L, sigma.data(), out.data());
+      }
+      Timer t;
+      const SamplerStats st = sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data());
+      const double total = t.seconds();
+      const double per = total / (double)st.nfe, net = timed.seconds / (double)st.nfe;
+      std::string torch = python == "none" ? "" : torch_step(python, name, V, L, B);
+      double tms = NAN, tfwd = NAN;
+      std::sscanf(torch.c_str(), "torch_ms_per_step %lf forward_ms %lf", &tms, &tfwd);
+      const std::string torch_cell = std::isnan(tms) ? "-" : str(std::lround(tms), " (", std::lround(tfwd), ")");
+      std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.2f | %.1f | %.1f | %.1f | %.1f | %s |\n", name.c_str(),
+                  with_commas(state.table().total()).c_str(), (long)B, (long)L, (long)S, (long)st.nfe, total,
+                  (double)(B * L) / total, per * 1e3, net * 1e3, (per - net) * 1e3, torch_cell.c_str());
+      std::fflush(stdout);
+      if (!torch.empty() && std::isnan(tms)) std::cerr << "torch: " << torch << "\n";
+    }
+    return 0;
+  });
+}

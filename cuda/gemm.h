@@ -22,8 +22,13 @@ struct GemmArgs {
 };
 
 struct Gemm {
-  // Device scratch cuBLASLt may use per call (the caller provides it out of the backend's workspace).
+  // Device scratch cuBLASLt may use per call (the caller provides it out of the backend's workspace); the
+  // emulator's host GEMM needs none.
+#if defined(__CUDACC__)
   static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+#else
+  static constexpr size_t kWorkspaceBytes = 0;
+#endif
   Gemm();
   ~Gemm();
   Gemm(const Gemm&) = delete;

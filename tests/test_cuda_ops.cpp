@@ -26,6 +26,8 @@ BOOST_AUTO_TEST_SUITE(cuda_emu)
 
 BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
   Backends b;
+  BOOST_TEST(std::string(b.gpu.name()) == "cuda");
+  BOOST_TEST((b.gpu.device() == Device::CUDA));
   // alloc is zero-filled (the emulator's fresh memory is NaN poison, so this tests alloc's memset)
   Tensor z = b.dev.zeros(DType::F32, {37});
   for (float v : b.dev.down<float>(z)) BOOST_TEST(v == 0.0f);

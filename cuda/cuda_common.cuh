@@ -28,13 +28,22 @@ inline void check(cudaError_t e, const char* op, const char* call, const char* f
 #define DUO_CU_LAUNCHED(op) DUO_CU(op, cudaGetLastError())
 
 // ---- shape checks ------------------------------------------------------------------------------------------
+// A host tensor handed to a kernel would be a wild pointer on a GPU (and silently work under the emulator).
+inline void check_on_device(const char* op, const Tensor& t) {
+  DUO_CHECK(t.empty() || t.device == Device::CUDA, str("CudaOps::", op),
+            str("a ", t.shape_str(), " tensor is host memory (device tag cpu)"),
+            "allocate it with CudaOps::alloc and fill it with from_host");
+}
 inline void check_f32(const char* op, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
+  for (const Tensor* t : ts) {
+    check_on_device(op, *t);
     DUO_CHECK(t->empty() || t->dtype == DType::F32, str("CudaOps::", op),
               str("unsupported dtype ", dtype_name(t->dtype)),
               "the CUDA backend computes in F32 (bf16 inside its GEMMs); use CpuOps for F64 gradient checks");
+  }
 }
 inline void check_dtype(const char* op, const char* name, const Tensor& t, DType want) {
+  check_on_device(op, t);
   DUO_CHECK(t.dtype == want, str("CudaOps::", op),
             str(name, " has dtype ", dtype_name(t.dtype), ", expected ", dtype_name(want)), "");
 }

@@ -48,6 +48,7 @@ void CudaOps::release(void* p) {
 }
 
 void CudaOps::to_host(void* dst, const Tensor& src) {
+  check_on_device("to_host", src);
   DUO_CHECK(src.is_contiguous(), "CudaOps::to_host", str("source ", src.shape_str(), " is not contiguous"), "");
   if (!src.nbytes()) return;
   DUO_CU("to_host", cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, as_stream(stream_)));
@@ -55,6 +56,7 @@ void CudaOps::to_host(void* dst, const Tensor& src) {
 }
 
 void CudaOps::from_host(Tensor& dst, const void* src) {
+  check_on_device("from_host", dst);
   DUO_CHECK(dst.is_contiguous(), "CudaOps::from_host", str("destination ", dst.shape_str(), " is not contiguous"),
             "");
   if (!dst.nbytes()) return;
@@ -64,6 +66,7 @@ void CudaOps::from_host(Tensor& dst, const void* src) {
 }
 
 void CudaOps::fill(Tensor& t, double value) {
+  check_on_device("fill", t);
   DUO_CHECK(t.is_contiguous(), "CudaOps::fill", str("tensor ", t.shape_str(), " is not contiguous"), "");
   const int64_t n = t.numel();
   if (n == 0) return;
@@ -88,6 +91,8 @@ void CudaOps::copy(Tensor& dst, const Tensor& src) {
             str("cannot copy ", dtype_name(src.dtype), src.shape_str(), " into ", dtype_name(dst.dtype),
                 dst.shape_str()),
             "source and destination need the same dtype and element count");
+  check_on_device("copy", dst);
+  check_on_device("copy", src);
   DUO_CHECK(dst.is_contiguous() && src.is_contiguous(), "CudaOps::copy", "tensors must be contiguous", "");
   if (src.nbytes())
     DUO_CU("copy", cudaMemcpyAsync(dst.data, src.data, src.nbytes(), cudaMemcpyDeviceToDevice, as_stream(stream_)));

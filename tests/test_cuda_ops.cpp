@@ -48,6 +48,15 @@ BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
   b.gpu.fill(empty, 1.0);  // a no-op, not an error
   Tensor wrong = b.dev.zeros(DType::F32, {36});
   BOOST_CHECK_THROW(b.gpu.copy(wrong, t), Error);
+  // out of memory names the size and gives the HINT (1 PiB exceeds any address space)
+  BOOST_CHECK_EXCEPTION(b.gpu.alloc(size_t(1) << 50), Error, [](const Error& e) {
+    const std::string m = e.what();
+    return m.find("1125899906842624 bytes") != std::string::npos && m.find("HINT") != std::string::npos;
+  });
+  std::vector<float> host(37);
+  BOOST_CHECK_EXCEPTION(b.gpu.silu(t, hv(host, {37})), Error, [](const Error& e) {
+    return std::string(e.what()).find("host memory") != std::string::npos;
+  });
   b.gpu.sync();
 }
 

@@ -35,7 +35,8 @@ void* CudaOps::alloc(size_t bytes) {
   const size_t n = bytes ? bytes : 1;  // a valid, unique pointer even for zero bytes
   const cudaError_t e = cudaMalloc(&p, n);
   DUO_CHECK(e == cudaSuccess, "CudaOps::alloc",
-            str("cudaMalloc of ", bytes, " bytes (", double(bytes) / (1 << 20), " MiB) failed: ", cudaGetErrorString(e)),
+            str("cudaMalloc of ", bytes, " bytes (", double(bytes) / (1 << 20), " MiB) failed: ",
+                cudaGetErrorString(e)),
             "the GPU is out of memory: use a smaller batch, model or sequence length (the start-up banner prints "
             "the memory plan)");
   DUO_CU("alloc", cudaMemsetAsync(p, 0, n, as_stream(stream_)));

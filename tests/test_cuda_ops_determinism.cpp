@@ -40,7 +40,8 @@ std::vector<float> reduction_outputs() {
   ops.embed_bag_backward(dt, dev.up(bag, {N, K}), dev.up(rand_f(N * K, 83), {N, K}), gdout);
   keep(dt);
   // LayerNorm + adaLN backward
-  Tensor x = dev.up(rand_f(N * D, 84), {N, D}), w = dev.up(rand_f(D, 85), {D}), mod = dev.up(rand_f(B * 6 * D, 86), {B, 6 * D});
+  Tensor x = dev.up(rand_f(N * D, 84), {N, D}), w = dev.up(rand_f(D, 85), {D});
+  Tensor mod = dev.up(rand_f(B * 6 * D, 86), {B, 6 * D});
   Tensor out = dev.zeros(DType::F32, {N, D}), mean = dev.zeros(DType::F32, {N}), rstd = dev.zeros(DType::F32, {N});
   ops.layernorm_modulate(out, mean, rstd, x, w, mod.cols(0, D), mod.cols(D, D));
   Tensor dx = dev.zeros(DType::F32, {N, D}), dw = dev.zeros(DType::F32, {D}), dmod = dev.zeros(DType::F32, {B, 6 * D});

@@ -1,6 +1,6 @@
 // CudaOps end to end under the emulator: every loss head against the CPU backend, and the whole DiT (tiny
 // config: V = 13, d = 16, 2 blocks, 2 heads, L = 8, B = 2) forward, backward and one optimizer step on both
-// backends, for the bidirectional model (ids and soft input) and the causal AR model.
+// backends, for the bidirectional model (ids, soft and bag input) and the causal AR model.
 //
 // Loss heads run the same DUO_HD row functions on both backends: kF32Tol. The DiT chains bf16 GEMMs through
 // two blocks, so logits and gradients are compared with the bf16 tolerance kDiTTol (max error relative to the
@@ -83,8 +83,9 @@ struct ModelRun {
 };
 
 BOOST_AUTO_TEST_CASE(cuda_ops_whole_dit) {
-  struct Variant { bool causal, soft; };
-  for (Variant var : {Variant{false, false}, Variant{false, true}, Variant{true, false}}) {
+  struct Variant { bool causal, soft, bag; };
+  for (Variant var : {Variant{false, false, false}, Variant{false, true, false}, Variant{false, false, true},
+                      Variant{true, false, false}}) {
     Backends b;
     ModelConfig cfg;
     cfg.vocab_size = 13; cfg.hidden = 16; cfg.n_blocks = 2; cfg.n_heads = 2; cfg.cond_dim = 16; cfg.freq_dim = 16;
@@ -93,13 +94,21 @@ BOOST_AUTO_TEST_CASE(cuda_ops_whole_dit) {
     DiTOptions opt;
     opt.max_batch = B;
     opt.soft_input = var.soft;
+    opt.bag_k = var.bag ? 3 : 0;
     ModelRun cpu(cfg, b.cpu, opt), gpu(cfg, b.gpu, opt);
 
     std::vector<int32_t> ids = rand_ids(N, 70, (int)V), targets = rand_ids(N, 71, (int)V);
     std::vector<float> sigma = {0.3f, 2.0f}, soft = rand_f(N * V, 72, -2.0f, 2.0f);
+    std::vector<float> bag_w = rand_f(N * 3, 73, 0.0f, 1.0f);
+    std::vector<int32_t> bag_ids = rand_ids(N * 3, 74, (int)V);
     if (var.soft) {
       cpu.in.soft_logits = tv(soft, {B, L, V});
       gpu.in.soft_logits = b.dev.up(soft, {B, L, V});
+    } else if (var.bag) {
+      cpu.in.bag_ids = tv(bag_ids, {B, L, 3});
+      cpu.in.bag_weights = tv(bag_w, {B, L, 3});
+      gpu.in.bag_ids = b.dev.up(bag_ids, {B, L, 3});
+      gpu.in.bag_weights = b.dev.up(bag_w, {B, L, 3});
     } else {
       cpu.in.ids = tv(ids, {B, L});
       gpu.in.ids = b.dev.up(ids, {B, L});
@@ -108,7 +117,7 @@ BOOST_AUTO_TEST_CASE(cuda_ops_whole_dit) {
       cpu.in.sigma = tv(sigma, {B});
       gpu.in.sigma = b.dev.up(sigma, {B});
     }
-    BOOST_TEST_CONTEXT("causal=" << var.causal << " soft=" << var.soft) {
+    BOOST_TEST_CONTEXT("causal=" << var.causal << " soft=" << var.soft << " bag=" << var.bag) {
       const Philox drop{5, 1};
       Tensor cl = cpu.model.forward(cpu.in, B, L, true, drop);
       Tensor gl = gpu.model.forward(gpu.in, B, L, true, drop);

@@ -6,7 +6,8 @@
 // The forward saves lse (B, H, L). The backward recomputes P_ij = exp(s_ij - lse_i) and, to stay free of
 // atomics (deterministic), gathers instead of scattering: dQ by query row, dK and dV by key row, each block
 // summing over the other index in order. With delta_i = dO_i · O_i:
-//   dS_ij = P_ij (dO_i · v_j - delta_i),  dq_i = scale Σ_j dS_ij k_j,  dk_j = scale Σ_i dS_ij q_i,  dv_j = Σ_i P_ij dO_i
+//   dS_ij = P_ij (dO_i · v_j - delta_i),   dq_i = scale Σ_j dS_ij k_j,
+//   dk_j = scale Σ_i dS_ij q_i,             dv_j = Σ_i P_ij dO_i
 #include "cuda_common.cuh"
 
 namespace duo {

@@ -89,7 +89,8 @@ __global__ void __launch_bounds__(kScanThreads) scan_counts_kernel(int* start, i
 
 // pos[cursor[id] + rank] = e for chunks of kScanThreads entries in order, rank = number of equal ids earlier
 // in the chunk; the last of each id in the chunk then advances cursor[id]. One block.
-__global__ void __launch_bounds__(kScanThreads) place_stable_kernel(int* pos, int* cursor, const int32_t* ids, int64_t E) {
+__global__ void __launch_bounds__(kScanThreads)
+    place_stable_kernel(int* pos, int* cursor, const int32_t* ids, int64_t E) {
   DUO_SHARED(int, chunk, kScanThreads);
   const int t = int(threadIdx.x);
   for (int64_t base = 0; base < E; base += kScanThreads) {

@@ -15,7 +15,8 @@ namespace {
 constexpr int kSumThreads = 256;
 constexpr int64_t kSumChunk = 8192;  // elements per stage-1 block
 
-__global__ void __launch_bounds__(kSumThreads) sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
+__global__ void __launch_bounds__(kSumThreads)
+    sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
   DUO_SHARED(double, scratch, 32);
   const int64_t c = blockIdx.x, end = (c + 1) * kSumChunk < n ? (c + 1) * kSumChunk : n;
   double s = 0.0;
@@ -24,7 +25,8 @@ __global__ void __launch_bounds__(kSumThreads) sum_squares_partial_kernel(double
   if (threadIdx.x == 0) partial[c] = s;
 }
 
-__global__ void __launch_bounds__(kSumThreads) sum_partials_kernel(double* total, const double* partial, int64_t chunks) {
+__global__ void __launch_bounds__(kSumThreads)
+    sum_partials_kernel(double* total, const double* partial, int64_t chunks) {
   DUO_SHARED(double, scratch, 32);
   double s = 0.0;
   for (int64_t c = threadIdx.x; c < chunks; c += kSumThreads) s += partial[c];

@@ -18,10 +18,13 @@ __global__ void fill_kernel(T* t, T value, int64_t n) {
 
 }  // namespace
 
-CudaOps::CudaOps() : gemm_(std::make_unique<cuda::Gemm>()) {
+CudaOps::CudaOps() {
   cudaStream_t s = nullptr;
-  DUO_CU("CudaOps", cudaStreamCreate(&s));
+  const cudaError_t e = cudaStreamCreate(&s);  // the first runtime call: it fails when there is no usable GPU
+  DUO_CHECK(e == cudaSuccess, "CudaOps", str("cannot start the CUDA backend: ", cudaGetErrorString(e)),
+            "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
   stream_ = s;
+  gemm_ = std::make_unique<cuda::Gemm>();
 }
 
 CudaOps::~CudaOps() {

@@ -1,0 +1,119 @@
+// Shared pieces of the CUDA backend's kernel files: error checks that name the op and give a HINT, the shape
+// checks of the ops interface (as the CPU backend's, prefixed "CudaOps::"), launch sizing, and the warp/block
+// reductions. Reductions here are fixed trees over a fixed thread layout, so their results never depend on
+// the thread schedule (the emulator's DUO_EMU_SCHEDULE=reverse checks that).
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "cuda_ops.h"
+#include "runtime.cuh"
+
+namespace duo::cuda {
+
+inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+// A failed runtime call: where (op, file:line), what (the CUDA error), and what to do.
+inline void check(cudaError_t e, const char* op, const char* call, const char* file, int line) {
+  if (e == cudaSuccess) return;
+  fail(str("CudaOps::", op, " (", file, ":", line, ")"), str(call, ": ", cudaGetErrorString(e)),
+       e == cudaErrorMemoryAllocation ? "the GPU is out of memory: use a smaller batch, model or sequence length"
+                                      : "check the tensor sizes and that every tensor lives on the GPU; "
+                                        "run under compute-sanitizer for the failing access");
+}
+#define DUO_CU(op, call) ::duo::cuda::check((call), (op), #call, __FILE__, __LINE__)
+// After a kernel launch: a bad configuration shows here (under the emulator it was already thrown).
+#define DUO_CU_LAUNCHED(op) DUO_CU(op, cudaGetLastError())
+
+// ---- shape checks ------------------------------------------------------------------------------------------
+// A host tensor handed to a kernel would be a wild pointer on a GPU (and silently work under the emulator).
+inline void check_on_device(const char* op, const Tensor& t) {
+  DUO_CHECK(t.empty() || t.device == Device::CUDA, str("CudaOps::", op),
+            str("a ", t.shape_str(), " tensor is host memory (device tag cpu)"),
+            "allocate it with CudaOps::alloc and fill it with from_host");
+}
+inline void check_f32(const char* op, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts) {
+    check_on_device(op, *t);
+    DUO_CHECK(t->empty() || t->dtype == DType::F32, str("CudaOps::", op),
+              str("unsupported dtype ", dtype_name(t->dtype)),
+              "the CUDA backend computes in F32 (bf16 inside its GEMMs); use CpuOps for F64 gradient checks");
+  }
+}
+inline void check_dtype(const char* op, const char* name, const Tensor& t, DType want) {
+  check_on_device(op, t);
+  DUO_CHECK(t.dtype == want, str("CudaOps::", op),
+            str(name, " has dtype ", dtype_name(t.dtype), ", expected ", dtype_name(want)), "");
+}
+inline void check_present(const char* op, const char* name, const Tensor& t) {
+  DUO_CHECK(!t.empty(), str("CudaOps::", op), str(name, " is empty (null data) but is required"), "");
+}
+// A contiguous tensor read as [rows, cols] (leading dims fold into rows).
+inline void check_matrix(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
+  check_present(op, name, t);
+  DUO_CHECK(t.is_contiguous(), str("CudaOps::", op), str(name, " ", t.shape_str(), " must be contiguous"), "");
+  DUO_CHECK(t.ndim >= 1 && t.dim(-1) == cols && t.numel() == rows * cols, str("CudaOps::", op),
+            str(name, " has shape ", t.shape_str(), ", expected ", rows, " rows of ", cols), "");
+}
+inline void check_numel(const char* op, const char* name, const Tensor& t, int64_t n) {
+  check_present(op, name, t);
+  DUO_CHECK(t.is_contiguous() && t.numel() == n, str("CudaOps::", op),
+            str(name, " has shape ", t.shape_str(), ", expected ", n, " contiguous elements"), "");
+}
+// A [B, D] view whose rows may be strided (a column block of the adaLN output).
+inline void check_row_view(const char* op, const char* name, const Tensor& t, int64_t B, int64_t D) {
+  DUO_CHECK(t.ndim == 2 && t.shape[0] == B && t.shape[1] == D, str("CudaOps::", op),
+            str(name, " has shape ", t.shape_str(), ", expected (", B, ", ", D, ")"), "");
+  DUO_CHECK(t.stride[1] == 1 || D == 1, str("CudaOps::", op), str(name, " must have unit column stride"),
+            "pass a column block made with Tensor::cols()");
+}
+inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
+inline float* fptr(const Tensor& t) { return static_cast<float*>(t.data); }
+inline const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
+
+// ---- launch sizing -----------------------------------------------------------------------------------------
+constexpr int kThreads = 256;  // elementwise and per-row kernels
+// Blocks for a grid-stride loop over n items: enough to fill a GPU, bounded so tiny tensors stay cheap.
+inline unsigned blocks_for(int64_t n, int threads = kThreads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+
+// ---- reductions --------------------------------------------------------------------------------------------
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+template <class T>
+__device__ __forceinline__ T warp_max(T v) {
+  for (int off = 16; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+// Sum over a block of blockDim.x (a multiple of 32, ≤ 1024) threads; every thread gets the result. scratch
+// holds 32 values; the warps' partials are added in warp order, so the result is schedule-independent.
+template <class T>
+__device__ T block_sum(T v, T* scratch) {
+  v = warp_sum(v);
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, warps = int(blockDim.x) / 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  T total = scratch[0];
+  for (int w = 1; w < warps; ++w) total += scratch[w];
+  __syncthreads();  // scratch is reused by the next reduction
+  return total;
+}
+__device__ inline float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, warps = int(blockDim.x) / 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float m = scratch[0];
+  for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
+  __syncthreads();
+  return m;
+}
+
+}  // namespace duo::cuda

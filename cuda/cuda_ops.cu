@@ -1,0 +1,122 @@
+// CudaOps: construction (stream, GEMM engine), device memory, fill/copy, and the one growing workspace.
+#include "cuda_ops.h"
+
+#include "cuda_common.cuh"
+#include "gemm.h"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+// t[i] = value over n elements (grid-stride).
+template <class T>
+__global__ void fill_kernel(T* t, T value, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    t[i] = value;
+}
+
+}  // namespace
+
+CudaOps::CudaOps() {
+  cudaStream_t s = nullptr;
+  const cudaError_t e = cudaStreamCreate(&s);  // the first runtime call: it fails when there is no usable GPU
+  DUO_CHECK(e == cudaSuccess, "CudaOps", str("cannot start the CUDA backend: ", cudaGetErrorString(e)),
+            "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
+  stream_ = s;
+  gemm_ = std::make_unique<cuda::Gemm>();
+}
+
+CudaOps::~CudaOps() {
+  cudaStreamSynchronize(as_stream(stream_));
+  if (workspace_) cudaFree(workspace_);
+  cudaStreamDestroy(as_stream(stream_));
+}
+
+void* CudaOps::alloc(size_t bytes) {
+  void* p = nullptr;
+  const size_t n = bytes ? bytes : 1;  // a valid, unique pointer even for zero bytes
+  const cudaError_t e = cudaMalloc(&p, n);
+  DUO_CHECK(e == cudaSuccess, "CudaOps::alloc",
+            str("cudaMalloc of ", bytes, " bytes (", double(bytes) / (1 << 20), " MiB) failed: ",
+                cudaGetErrorString(e)),
+            "the GPU is out of memory: use a smaller batch, model or sequence length (the start-up banner prints "
+            "the memory plan)");
+  DUO_CU("alloc", cudaMemsetAsync(p, 0, n, as_stream(stream_)));
+  return p;
+}
+
+void CudaOps::release(void* p) {
+  DUO_CU("release", cudaStreamSynchronize(as_stream(stream_)));  // no kernel may still use it
+  DUO_CU("release", cudaFree(p));
+}
+
+void CudaOps::to_host(void* dst, const Tensor& src) {
+  check_on_device("to_host", src);
+  DUO_CHECK(src.is_contiguous(), "CudaOps::to_host", str("source ", src.shape_str(), " is not contiguous"), "");
+  if (!src.nbytes()) return;
+  DUO_CU("to_host", cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, as_stream(stream_)));
+  DUO_CU("to_host", cudaStreamSynchronize(as_stream(stream_)));
+}
+
+void CudaOps::from_host(Tensor& dst, const void* src) {
+  check_on_device("from_host", dst);
+  DUO_CHECK(dst.is_contiguous(), "CudaOps::from_host", str("destination ", dst.shape_str(), " is not contiguous"),
+            "");
+  if (!dst.nbytes()) return;
+  // Synchronous: the caller may free or reuse the host buffer as soon as this returns.
+  DUO_CU("from_host", cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, as_stream(stream_)));
+  DUO_CU("from_host", cudaStreamSynchronize(as_stream(stream_)));
+}
+
+void CudaOps::fill(Tensor& t, double value) {
+  check_on_device("fill", t);
+  DUO_CHECK(t.is_contiguous(), "CudaOps::fill", str("tensor ", t.shape_str(), " is not contiguous"), "");
+  const int64_t n = t.numel();
+  if (n == 0) return;
+  cudaStream_t s = as_stream(stream_);
+  switch (t.dtype) {
+    case DType::F32: DUO_LAUNCH(fill_kernel<float>, blocks_for(n), kThreads, 0, s)(fptr(t), float(value), n); break;
+    case DType::F64:
+      DUO_LAUNCH(fill_kernel<double>, blocks_for(n), kThreads, 0, s)(static_cast<double*>(t.data), value, n);
+      break;
+    case DType::I32:
+      DUO_LAUNCH(fill_kernel<int32_t>, blocks_for(n), kThreads, 0, s)(static_cast<int32_t*>(t.data),
+                                                                      int32_t(value), n);
+      break;
+    default:
+      fail("CudaOps::fill", str("unsupported dtype ", dtype_name(t.dtype)), "fill takes F32, F64 or I32 tensors");
+  }
+  DUO_CU_LAUNCHED("fill");
+}
+
+void CudaOps::copy(Tensor& dst, const Tensor& src) {
+  DUO_CHECK(dst.dtype == src.dtype && dst.numel() == src.numel(), "CudaOps::copy",
+            str("cannot copy ", dtype_name(src.dtype), src.shape_str(), " into ", dtype_name(dst.dtype),
+                dst.shape_str()),
+            "source and destination need the same dtype and element count");
+  check_on_device("copy", dst);
+  check_on_device("copy", src);
+  DUO_CHECK(dst.is_contiguous() && src.is_contiguous(), "CudaOps::copy", "tensors must be contiguous", "");
+  if (src.nbytes())
+    DUO_CU("copy", cudaMemcpyAsync(dst.data, src.data, src.nbytes(), cudaMemcpyDeviceToDevice, as_stream(stream_)));
+}
+
+void CudaOps::sync() { DUO_CU("sync", cudaStreamSynchronize(as_stream(stream_))); }
+
+void* CudaOps::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return workspace_;
+  const size_t grown = bytes + bytes / 2;  // headroom: shapes grow a little between calls (the last batch)
+  DUO_CU("workspace", cudaStreamSynchronize(as_stream(stream_)));
+  if (workspace_) DUO_CU("workspace", cudaFree(workspace_));
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  const cudaError_t e = cudaMalloc(&workspace_, grown);
+  DUO_CHECK(e == cudaSuccess, "CudaOps::workspace",
+            str("cudaMalloc of ", grown, " bytes of scratch failed: ", cudaGetErrorString(e)),
+            "the GPU is out of memory: use a smaller batch or sequence length");
+  workspace_bytes_ = grown;
+  return workspace_;
+}
+
+}  // namespace duo

@@ -1,0 +1,115 @@
+// CudaOps: the GPU backend of the ops interface (backend/ops.h). fp32 tensors in device memory; GEMMs take bf16
+// inputs with fp32 accumulation and output (cuBLASLt under nvcc, a host GEMM with the same rounding under the
+// SIMT emulator); every reduction is deterministic (fixed-order, two-stage, no float atomics).
+//
+//   duo::CudaOps ops;                        // one stream, one cuBLASLt handle, an empty workspace
+//   duo::ModelState state(cfg, ops, true);   // then use it wherever an Ops& is taken
+//
+// One op family per file in cuda/kernels/ (forward, backward and launcher together); cuda_ops.cu holds the
+// memory ops and the workspace. F64 (gradient checks) is the CPU backend's business: CudaOps takes F32 only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "backend/ops.h"
+
+namespace duo {
+
+namespace cuda {
+struct Gemm;  // the GEMM engine: cuBLASLt handle and cached descriptors (gemm.h)
+}
+
+class CudaOps : public Ops {
+ public:
+  CudaOps();
+  ~CudaOps() override;
+  CudaOps(const CudaOps&) = delete;
+  CudaOps& operator=(const CudaOps&) = delete;
+
+  const char* name() const override { return "cuda"; }
+  Device device() const override { return Device::CUDA; }
+
+  // cuda_ops.cu
+  void* alloc(size_t bytes) override;
+  void release(void* p) override;
+  void to_host(void* dst, const Tensor& src) override;
+  void from_host(Tensor& dst, const void* src) override;
+  void fill(Tensor& t, double value) override;
+  void copy(Tensor& dst, const Tensor& src) override;
+  void sync() override;
+
+  // kernels/embedding.cu
+  void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) override;
+  void embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) override;
+  void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) override;
+  void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) override;
+  void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) override;
+  void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) override;
+
+  // kernels/activation.cu (timestep embedding, SiLU, GELU)
+  void timestep_embedding(Tensor& out, const Tensor& sigma) override;
+  void silu(Tensor& out, const Tensor& in) override;
+  void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) override;
+  void gelu(Tensor& out, const Tensor& in) override;
+  void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) override;
+
+  // kernels/linear.cu
+  void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) override;
+  void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                       const Tensor& W, bool accumulate_din) override;
+
+  // kernels/layernorm.cu
+  void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                          const Tensor& shift, const Tensor& scale) override;
+  void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const Tensor& dout,
+                                   const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                   const Tensor& shift, const Tensor& scale) override;
+
+  // kernels/rotary.cu, kernels/attention.cu (naive reference attention)
+  void rotary(Tensor& out, const Tensor& in, int n_heads) override;
+  void rotary_backward(Tensor& din, const Tensor& dout, int n_heads) override;
+  void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) override;
+  void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                          const Tensor& lse, int n_heads, bool causal) override;
+
+  // kernels/residual.cu
+  void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) override;
+  void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                               const Tensor& gate, float p, const Philox& rng) override;
+
+  // kernels/softmax.cu (log-softmax, cross-entropy, loss heads)
+  void log_softmax(Tensor& out, const Tensor& logits) override;
+  void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) override;
+  void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                     double grad_scale) override;
+  void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
+                 const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
+
+  // kernels/optim.cu
+  double sum_squares(const Tensor& x) override;
+  void scale(Tensor& x, double s) override;
+  void adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) override;
+  void ema_update(Tensor& shadow, const Tensor& params, double decay) override;
+
+  // Bytes of the device workspace now held (grows on demand, never shrinks).
+  size_t workspace_bytes() const { return workspace_bytes_; }
+
+ private:
+  // At least `bytes` of device scratch, valid until the next workspace() call (callers carve one call's
+  // buffers out of a single request). Grows by reallocation; kernels on the one stream are ordered with it.
+  void* workspace(size_t bytes);
+  // C[M,N] = op(A) op(B) (+ bias[N]) (+ C when accumulate) on the bf16 GEMM: the fp32 device arrays A (M,K),
+  // or (K,M) when ta, and B (K,N), or (N,K) when tb, are rounded to bf16 in the workspace first (linear.cu).
+  void matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
+              int64_t K, bool accumulate, const float* bias);
+  // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).
+  void check_ids(const char* op, const Tensor& ids, int64_t V);
+
+  void* stream_ = nullptr;  // cudaStream_t, kept opaque so that this header needs no CUDA include
+  std::unique_ptr<cuda::Gemm> gemm_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+}  // namespace duo

@@ -1,0 +1,43 @@
+// The GEMM engine of the CUDA backend: row-major C[M,N] = op(A) op(B) (+ bias[N]) + beta C with bf16 A and B,
+// fp32 accumulation, fp32 C. Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
+// chosen algorithm cached per shape); under the SIMT emulator a host GEMM with the same rounding
+// (gemm_emu.cpp: bf16 inputs, products exact in fp32, fp32 sums in k order).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "runtime.cuh"
+
+namespace duo::cuda {
+
+struct GemmArgs {
+  bool ta = false, tb = false;  // op(A) = A^T when ta (A stored (K, M)); op(B) = B^T when tb (B stored (N, K))
+  int64_t M = 0, N = 0, K = 0;
+  const __nv_bfloat16* A = nullptr;
+  const __nv_bfloat16* B = nullptr;
+  float* C = nullptr;          // (M, N), leading dimension N
+  float beta = 0.0f;           // 0: C is written; 1: C accumulates
+  const float* bias = nullptr; // [N] added to every row (epilogue), or null
+};
+
+struct Gemm {
+  // Device scratch cuBLASLt may use per call (the caller provides it out of the backend's workspace); the
+  // emulator's host GEMM needs none.
+#if defined(__CUDACC__)
+  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+#else
+  static constexpr size_t kWorkspaceBytes = 0;
+#endif
+  Gemm();
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+  void run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream);
+
+ private:
+  struct Impl;  // cuBLASLt state (nvcc only)
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace duo::cuda

@@ -1,0 +1,107 @@
+// cuBLASLt behind gemm.h (nvcc only; the emulator build uses gemm_emu.cpp). Row-major C = op(A) op(B) is run
+// as the column-major C^T = op(B)^T op(A)^T, which cuBLASLt computes with A and B swapped and the same
+// transpose flags. One plan (matmul descriptor, three layouts, the heuristic's best algorithm) per shape,
+// transposes, epilogue and C alignment, built on first use and kept: building them costs more than a small
+// GEMM. Every plan uses the same fp32 compute type; split-K reductions, if chosen, are ordered (cuBLASLt's
+// counters), so results are run-to-run deterministic.
+#if defined(__CUDACC__)
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "core/error.h"
+#include "gemm.h"
+
+namespace duo::cuda {
+namespace {
+
+void lt_check(cublasStatus_t s, const char* op, const char* call, const char* file, int line) {
+  if (s == CUBLAS_STATUS_SUCCESS) return;
+  fail(str("CudaOps::", op, " (", file, ":", line, ")"), str(call, ": cuBLAS status ", int(s)),
+       s == CUBLAS_STATUS_ALLOC_FAILED ? "the GPU is out of memory: use a smaller batch, model or sequence length"
+                                       : "cuBLASLt rejected the GEMM: check the shapes; sm_80 or newer is required");
+}
+#define DUO_LT(op, call) lt_check((call), (op), #call, __FILE__, __LINE__)
+
+// Largest power of two (≤ 256) dividing the address: the alignment cuBLASLt may assume for C and D.
+uint32_t alignment_of(const void* p) {
+  uint32_t a = 256;
+  while (a > 4 && reinterpret_cast<uintptr_t>(p) % a != 0) a /= 2;
+  return a;
+}
+
+}  // namespace
+
+struct Gemm::Impl {
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  // (ta, tb, M, N, K, bias epilogue, C alignment)
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, uint32_t>;
+  cublasLtHandle_t handle = nullptr;
+  std::map<Key, Plan> plans;
+
+  Plan& plan(const char* op, const GemmArgs& g, uint32_t c_align);
+};
+
+Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c_align) {
+  const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, c_align};
+  auto it = plans.find(key);
+  if (it != plans.end()) return it->second;
+  Plan p;
+  // cuBLASLt's A is our B: (N x K) after its op; its B is our A: (K x M) after its op; C^T is (N x M).
+  const cublasOperation_t opa = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  DUO_LT(op, cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  const cublasLtEpilogue_t epi = g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.tb ? g.K : g.N));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.ta ? g.M : g.K));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, g.N, g.M, g.N));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  DUO_LT(op, cublasLtMatmulPreferenceCreate(&pref));
+  const size_t ws = kWorkspaceBytes;
+  DUO_LT(op, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    DUO_LT(op, cublasLtMatmulPreferenceSetAttribute(pref, attr, &c_align, sizeof(c_align)));
+  cublasLtMatmulHeuristicResult_t best{};
+  int found = 0;
+  DUO_LT(op, cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &best, &found));
+  cublasLtMatmulPreferenceDestroy(pref);
+  DUO_CHECK(found > 0, str("CudaOps::", op),
+            str("cuBLASLt has no algorithm for the bf16 GEMM M=", g.M, " N=", g.N, " K=", g.K),
+            "sizes that are multiples of 8 are supported everywhere; check the model's hidden size");
+  p.algo = best.algo;
+  return plans.emplace(key, p).first->second;
+}
+
+Gemm::Gemm() : impl_(std::make_unique<Impl>()) { DUO_LT("Gemm", cublasLtCreate(&impl_->handle)); }
+
+Gemm::~Gemm() {
+  for (auto& [key, p] : impl_->plans) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  cublasLtDestroy(impl_->handle);
+}
+
+void Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream) {
+  if (g.M == 0 || g.N == 0) return;
+  Impl::Plan& p = impl_->plan(op, g, alignment_of(g.C));
+  if (g.bias)
+    DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
+  const float alpha = 1.0f, beta = g.beta;
+  DUO_LT(op, cublasLtMatmul(impl_->handle, p.desc, &alpha, g.B, p.a, g.A, p.b, &beta, g.C, p.c, g.C, p.c, &p.algo,
+                            workspace, kWorkspaceBytes, stream));
+}
+
+}  // namespace duo::cuda
+#endif  // __CUDACC__

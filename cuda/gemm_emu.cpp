@@ -1,0 +1,29 @@
+// The emulator's stand-in for cuBLASLt (see gemm.h): the same bf16 inputs, every product exact in fp32 (two
+// 8-bit mantissas), sums in fp32 in k order, then beta C and the bias epilogue, as cuBLASLt applies them.
+// Only the summation order differs from a GPU, which is why kernel tests compare GEMM ops with a tolerance.
+#include "gemm.h"
+
+namespace duo::cuda {
+
+struct Gemm::Impl {};
+Gemm::Gemm() = default;
+Gemm::~Gemm() = default;
+
+void Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
+  const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+  for (int64_t m = 0; m < g.M; ++m)
+    for (int64_t n = 0; n < g.N; ++n) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < g.K; ++k) {
+        const float a = float(g.ta ? g.A[k * lda + m] : g.A[m * lda + k]);
+        const float b = float(g.tb ? g.B[n * ldb + k] : g.B[k * ldb + n]);
+        acc += a * b;
+      }
+      float* c = g.C + m * g.N + n;
+      float r = g.beta != 0.0f ? acc + g.beta * *c : acc;
+      if (g.bias) r += g.bias[n];
+      *c = r;
+    }
+}
+
+}  // namespace duo::cuda

@@ -1,0 +1,118 @@
+// Elementwise activations (SiLU of the time conditioning, tanh-GELU of the MLP) and the sinusoidal timestep
+// features. fp32, one element per thread in grid-stride loops; the formulas are the CPU backend's, term by term.
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+// silu(x) = x sigmoid(x);  silu'(x) = s (1 + x (1 - s)), s = sigmoid(x)
+struct Silu {
+  __device__ static float f(float x) { return x / (1.0f + expf(-x)); }
+  __device__ static float df(float x) {
+    const float s = 1.0f / (1.0f + expf(-x));
+    return s * (1.0f + x * (1.0f - s));
+  }
+};
+// gelu(x) = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)
+// gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+struct Gelu {
+  static constexpr float kC = 0.7978845608028654f, kCubic = 0.044715f, kCubic3 = float(3 * 0.044715);
+  __device__ static float f(float x) {
+    const float u = kC * (x + kCubic * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(u));
+  }
+  __device__ static float df(float x) {
+    const float u = kC * (x + kCubic * x * x * x);
+    const float th = tanhf(u);
+    const float du = kC * (1.0f + kCubic3 * x * x);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+  }
+};
+
+// y[i] = f(x[i])                                                                   x, y: (n)
+template <class F>
+__global__ void map_forward_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = F::f(x[i]);
+}
+// dx[i] = dy[i] f'(x[i])                                                           (n)
+template <class F>
+__global__ void map_backward_kernel(float* dx, const float* dy, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dx[i] = dy[i] * F::df(x[i]);
+}
+
+// out[b, i] = cos(sigma_b f_i), out[b, half + i] = sin(sigma_b f_i), f_i = exp(-ln(10000) i / half), in double
+// as the CPU computes it.                                       out: (B, 2 half), sigma: (B); one thread per (b, i)
+__global__ void timestep_kernel(float* out, const float* sigma, int B, int half) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (t >= int64_t(B) * half) return;
+  const int b = int(t / half), i = int(t % half);
+  const double freq = exp(-log(10000.0) * double(i) / double(half));
+  const double angle = double(sigma[b]) * freq;
+  out[int64_t(b) * 2 * half + i] = float(cos(angle));
+  out[int64_t(b) * 2 * half + half + i] = float(sin(angle));
+}
+
+void check_elementwise(const char* op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
+  check_f32(op, {&a, &b});
+  check_present(op, a_name, a);
+  check_present(op, b_name, b);
+  DUO_CHECK(a.is_contiguous() && b.is_contiguous() && a.numel() == b.numel(), str("CudaOps::", op),
+            str(a_name, " ", a.shape_str(), " and ", b_name, " ", b.shape_str(),
+                " must be contiguous with the same element count"), "");
+}
+
+}  // namespace
+
+void CudaOps::silu(Tensor& out, const Tensor& in) {
+  check_elementwise("silu", out, "out", in, "in");
+  const int64_t n = in.numel();
+  if (n) DUO_LAUNCH(map_forward_kernel<Silu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(out), fptr(in), n);
+  DUO_CU_LAUNCHED("silu");
+}
+
+void CudaOps::silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
+  check_elementwise("silu_backward", din, "din", in, "in");
+  check_elementwise("silu_backward", dout, "dout", in, "in");
+  const int64_t n = in.numel();
+  if (n)
+    DUO_LAUNCH(map_backward_kernel<Silu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(din), fptr(dout),
+                                                                                          fptr(in), n);
+  DUO_CU_LAUNCHED("silu_backward");
+}
+
+void CudaOps::gelu(Tensor& out, const Tensor& in) {
+  check_elementwise("gelu", out, "out", in, "in");
+  const int64_t n = in.numel();
+  if (n) DUO_LAUNCH(map_forward_kernel<Gelu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(out), fptr(in), n);
+  DUO_CU_LAUNCHED("gelu");
+}
+
+void CudaOps::gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
+  check_elementwise("gelu_backward", din, "din", in, "in");
+  check_elementwise("gelu_backward", dout, "dout", in, "in");
+  const int64_t n = in.numel();
+  if (n)
+    DUO_LAUNCH(map_backward_kernel<Gelu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(din), fptr(dout),
+                                                                                          fptr(in), n);
+  DUO_CU_LAUNCHED("gelu_backward");
+}
+
+void CudaOps::timestep_embedding(Tensor& out, const Tensor& sigma) {
+  const char* op = "timestep_embedding";
+  check_f32(op, {&out, &sigma});
+  check_present(op, "out", out);
+  DUO_CHECK(out.ndim == 2 && out.is_contiguous() && out.shape[1] % 2 == 0, "CudaOps::timestep_embedding",
+            str("out has shape ", out.shape_str(), ", expected a contiguous (B, F) with F even"), "");
+  check_numel(op, "sigma", sigma, out.shape[0]);
+  const int B = int(out.shape[0]), half = int(out.shape[1] / 2);
+  const int64_t n = int64_t(B) * half;
+  if (n)
+    DUO_LAUNCH(timestep_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(out), fptr(sigma), B, half);
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

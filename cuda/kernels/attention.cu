@@ -1,0 +1,195 @@
+// Naive softmax attention over packed qkv (B, L, 3D), feature order [q|k|v][head][dim], scale 1/sqrt(hd),
+// bidirectional or causal. This is the simple, obviously correct reference of the CUDA backend: one block per
+// (query row i, batch·head), its score row in shared memory, fp32 throughout; O(L^2 hd) work and O(L) shared
+// memory per block. The flash-style kernels (cuda-attn) are the fast path and are tested against it.
+//
+// The forward saves lse (B, H, L). The backward recomputes P_ij = exp(s_ij - lse_i) and, to stay free of
+// atomics (deterministic), gathers instead of scattering: dQ by query row, dK and dV by key row, each block
+// summing over the other index in order. With delta_i = dO_i · O_i:
+//   dS_ij = P_ij (dO_i · v_j - delta_i),   dq_i = scale Σ_j dS_ij k_j,
+//   dk_j = scale Σ_i dS_ij q_i,             dv_j = Σ_i P_ij dO_i
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+constexpr int kAttnThreads = 128;
+constexpr size_t kDefaultSmem = 48 << 10;
+
+struct AttnDims {
+  int L, D, H, hd;
+  float scale;
+  bool causal;
+};
+
+__device__ inline float dot(const float* a, const float* b, int n) {
+  float s = 0.0f;
+  for (int d = 0; d < n; ++d) s += a[d] * b[d];
+  return s;
+}
+
+// grid (L, B H); dynamic smem: L floats (the score row).           out: (B, L, D), lse: (B, H, L)
+__global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(float* out, float* lse, const float* qkv,
+                                                                         AttnDims a) {
+  DUO_SHARED(float, scratch, 32);
+  DUO_DYN_SHARED(float, p);
+  const int i = int(blockIdx.x), bh = int(blockIdx.y), b = bh / a.H, h = bh % a.H, W = 3 * a.D;
+  const float* base = qkv + int64_t(b) * a.L * W + h * a.hd;  // q of row 0 of this head; k at +D, v at +2D
+  const float* q = base + int64_t(i) * W;
+  const int visible = a.causal ? i + 1 : a.L;
+  float m = -INFINITY;
+  for (int j = int(threadIdx.x); j < visible; j += kAttnThreads) {
+    p[j] = a.scale * dot(q, base + int64_t(j) * W + a.D, a.hd);
+    m = fmaxf(m, p[j]);
+  }
+  m = block_max(m, scratch);
+  float s = 0.0f;
+  for (int j = int(threadIdx.x); j < visible; j += kAttnThreads) s += expf(p[j] - m);
+  const float row_lse = m + logf(block_sum(s, scratch));
+  for (int j = int(threadIdx.x); j < visible; j += kAttnThreads) p[j] = expf(p[j] - row_lse);
+  __syncthreads();
+  for (int d = int(threadIdx.x); d < a.hd; d += kAttnThreads) {
+    float o = 0.0f;
+    for (int j = 0; j < visible; ++j) o += p[j] * base[int64_t(j) * W + 2 * a.D + d];
+    out[(int64_t(b) * a.L + i) * a.D + h * a.hd + d] = o;
+  }
+  if (threadIdx.x == 0) lse[int64_t(bh) * a.L + i] = row_lse;
+}
+
+// delta[b, h, i] = dO_i · O_i for head h; one thread per (b, i, h).                        delta: (B, H, L)
+__global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int64_t BL, AttnDims a) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (t >= BL * a.H) return;
+  const int64_t n = t / a.H;
+  const int h = int(t % a.H), b = int(n / a.L), i = int(n % a.L);
+  delta[(int64_t(b) * a.H + h) * a.L + i] = dot(dout + n * a.D + h * a.hd, out + n * a.D + h * a.hd, a.hd);
+}
+
+// dq_i = scale Σ_j dS_ij k_j. grid (L, B H); dynamic smem: L floats (dS row).
+__global__ void __launch_bounds__(kAttnThreads) attention_dq_kernel(float* dqkv, const float* dout, const float* qkv,
+                                                                    const float* lse, const float* delta, AttnDims a) {
+  DUO_DYN_SHARED(float, ds);
+  const int i = int(blockIdx.x), bh = int(blockIdx.y), b = bh / a.H, h = bh % a.H, W = 3 * a.D;
+  const float* base = qkv + int64_t(b) * a.L * W + h * a.hd;
+  const float* q = base + int64_t(i) * W;
+  const float* dO = dout + (int64_t(b) * a.L + i) * a.D + h * a.hd;
+  const float li = lse[int64_t(bh) * a.L + i], di = delta[int64_t(bh) * a.L + i];
+  const int visible = a.causal ? i + 1 : a.L;
+  for (int j = int(threadIdx.x); j < visible; j += kAttnThreads) {
+    const float* kj = base + int64_t(j) * W + a.D;
+    const float pij = expf(a.scale * dot(q, kj, a.hd) - li);
+    ds[j] = pij * (dot(dO, kj + a.D, a.hd) - di);
+  }
+  __syncthreads();
+  float* dq = dqkv + (int64_t(b) * a.L + i) * W + h * a.hd;
+  for (int d = int(threadIdx.x); d < a.hd; d += kAttnThreads) {
+    float acc = 0.0f;
+    for (int j = 0; j < visible; ++j) acc += ds[j] * base[int64_t(j) * W + a.D + d];
+    dq[d] = a.scale * acc;
+  }
+}
+
+// dk_j = scale Σ_i dS_ij q_i, dv_j = Σ_i P_ij dO_i over the queries i that see key j. grid (L, B H);
+// dynamic smem: 2 L floats (P and dS columns).
+__global__ void __launch_bounds__(kAttnThreads) attention_dkv_kernel(float* dqkv, const float* dout, const float* qkv,
+                                                                     const float* lse, const float* delta, AttnDims a) {
+  DUO_DYN_SHARED(float, col);
+  float* pc = col;         // P_ij for i = first .. L-1
+  float* dsc = col + a.L;  // dS_ij
+  const int j = int(blockIdx.x), bh = int(blockIdx.y), b = bh / a.H, h = bh % a.H, W = 3 * a.D;
+  const float* base = qkv + int64_t(b) * a.L * W + h * a.hd;
+  const float* kj = base + int64_t(j) * W + a.D;
+  const float* dO0 = dout + int64_t(b) * a.L * a.D + h * a.hd;
+  const int first = a.causal ? j : 0;  // queries i ≥ j see key j under the causal mask
+  for (int i = first + int(threadIdx.x); i < a.L; i += kAttnThreads) {
+    const float pij = expf(a.scale * dot(base + int64_t(i) * W, kj, a.hd) - lse[int64_t(bh) * a.L + i]);
+    pc[i] = pij;
+    dsc[i] = pij * (dot(dO0 + int64_t(i) * a.D, kj + a.D, a.hd) - delta[int64_t(bh) * a.L + i]);
+  }
+  __syncthreads();
+  float* dk = dqkv + (int64_t(b) * a.L + j) * W + a.D + h * a.hd;
+  float* dv = dk + a.D;
+  for (int d = int(threadIdx.x); d < a.hd; d += kAttnThreads) {
+    float acc_k = 0.0f, acc_v = 0.0f;
+    for (int i = first; i < a.L; ++i) {
+      acc_k += dsc[i] * base[int64_t(i) * W + d];
+      acc_v += pc[i] * dO0[int64_t(i) * a.D + d];
+    }
+    dk[d] = a.scale * acc_k;
+    dv[d] = acc_v;
+  }
+}
+
+struct AttnShape {
+  int64_t B, L, D, H;
+};
+
+AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads) {
+  check_present(op, "qkv", qkv);
+  DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, str("CudaOps::", op),
+            str("qkv has shape ", qkv.shape_str(), ", expected (B, L, 3D)"), "");
+  const int64_t B = qkv.shape[0], L = qkv.shape[1], D = qkv.shape[2] / 3;
+  DUO_CHECK(n_heads > 0 && D % n_heads == 0, str("CudaOps::", op),
+            str("hidden size ", D, " does not split into ", n_heads, " heads"), "");
+  check_matrix(op, "qkv", qkv, B * L, 3 * D);
+  check_matrix(op, "out", out, B * L, D);
+  check_numel(op, "lse", lse, B * n_heads * L);
+  DUO_CHECK(B * n_heads <= 65535, str("CudaOps::", op), str("batch x heads = ", B * n_heads, " exceeds 65535"),
+            "use a smaller batch (micro-batches accumulate gradients)");
+  return {B, L, D, n_heads};
+}
+
+AttnDims dims_of(const AttnShape& s, bool causal) {
+  const int hd = int(s.D / s.H);
+  return {int(s.L), int(s.D), int(s.H), hd, 1.0f / sqrtf(float(hd)), causal};
+}
+
+// Raises the kernel's dynamic shared-memory limit when the rows of a long sequence need more than 48 KiB.
+template <class K>
+void allow_smem(const char* op, K kernel, size_t bytes) {
+  if (bytes > kDefaultSmem)
+    DUO_CU(op, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+}  // namespace
+
+void CudaOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
+  const char* op = "attention";
+  check_f32(op, {&qkv, &out, &lse});
+  const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  DUO_CHECK(out.data != qkv.data, "CudaOps::attention", "out may not alias qkv", "");
+  if (s.B * s.L == 0) return;
+  const size_t smem = size_t(s.L) * sizeof(float);
+  allow_smem(op, attention_forward_kernel, smem);
+  DUO_LAUNCH(attention_forward_kernel, dim3(unsigned(s.L), unsigned(s.B * s.H)), kAttnThreads, smem,
+             as_stream(stream_))(fptr(out), fptr(lse), fptr(qkv), dims_of(s, causal));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                 const Tensor& lse, int n_heads, bool causal) {
+  const char* op = "attention_backward";
+  check_f32(op, {&qkv, &dqkv, &dout, &out, &lse});
+  const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  check_matrix(op, "dout", dout, s.B * s.L, s.D);
+  check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
+  if (s.B * s.L == 0) return;
+  const AttnDims a = dims_of(s, causal);
+  cudaStream_t st = as_stream(stream_);
+  float* delta = static_cast<float*>(workspace(size_t(s.B * s.H * s.L) * sizeof(float)));  // (B, H, L)
+  DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, fptr(dout), fptr(out),
+                                                                                  s.B * s.L, a);
+  const dim3 grid(unsigned(s.L), unsigned(s.B * s.H));
+  const size_t smem = size_t(s.L) * sizeof(float);
+  allow_smem(op, attention_dq_kernel, smem);
+  allow_smem(op, attention_dkv_kernel, 2 * smem);
+  DUO_LAUNCH(attention_dq_kernel, grid, kAttnThreads, smem, st)(fptr(dqkv), fptr(dout), fptr(qkv), fptr(lse), delta,
+                                                                a);
+  DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), fptr(dout), fptr(qkv), fptr(lse),
+                                                                     delta, a);
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

@@ -1,0 +1,269 @@
+// Input embeddings: gather by id, the soft lookup softmax(logits) @ table (DUO curriculum) and the weighted
+// bag (efficient curriculum), with deterministic backwards.
+//
+// The scatter backwards (ids and bag) never add floats atomically. Entries e (= n for ids, n*k + j for a bag)
+// are grouped by vocabulary row with a stable counting sort: integer atomics count the entries per row (an
+// order-free result), a one-block scan turns counts into row starts, and a one-block pass places the entries
+// chunk by chunk, each at its rank among equal ids, so every row's list is in increasing e. Then one thread
+// per (row, column) adds its entries in that order: the same additions, in the same order, as the CPU
+// backend, so the result is bitwise the CPU's and independent of the thread schedule.
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+constexpr int kScanThreads = 256;
+
+// first_bad = min over e of (e if ids[e] is outside [0, V)); starts at E (none).         ids: (E)
+__global__ void find_bad_id_kernel(const int32_t* ids, int64_t E, int64_t V, unsigned long long* first_bad) {
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < E; e += int64_t(gridDim.x) * blockDim.x)
+    if (ids[e] < 0 || ids[e] >= V) atomicMin(first_bad, (unsigned long long)e);
+}
+
+// out[n, :] = table[ids[n], :]                           out: (N, D), table: (V, D); grid (N, column blocks)
+__global__ void embed_ids_kernel(float* out, const int32_t* ids, const float* table, int D) {
+  const int64_t n = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d < D) out[n * D + d] = table[int64_t(ids[n]) * D + d];
+}
+
+// out[n, :] = sum_j weights[n, j] table[ids[n, j], :], j in order       ids, weights: (N, K); grid as above
+__global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* weights, const float* table, int K,
+                                 int D) {
+  const int64_t n = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float acc = 0.0f;
+  for (int j = 0; j < K; ++j) acc += weights[n * K + j] * table[int64_t(ids[n * K + j]) * D + d];
+  out[n * D + d] = acc;
+}
+
+// probs[n, :] = softmax(logits[n, :]), one block per row                                  (N, V)
+__global__ void softmax_rows_kernel(float* probs, const float* logits, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const float* x = logits + int64_t(blockIdx.x) * V;
+  float* p = probs + int64_t(blockIdx.x) * V;
+  float m = -INFINITY;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) m = fmaxf(m, x[j]);
+  m = block_max(m, scratch);
+  float s = 0.0f;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += expf(x[j] - m);
+  s = block_sum(s, scratch);
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) p[j] = expf(x[j] - m) / s;
+}
+
+// ---- the stable counting sort of entries by id (see the top of the file) ----------------------------------
+__global__ void count_ids_kernel(int* counts, const int32_t* ids, int64_t E) {
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < E; e += int64_t(gridDim.x) * blockDim.x)
+    atomicAdd(&counts[ids[e]], 1);
+}
+
+// start[v] = sum_{u < v} counts[u] for v ≤ V; cursor = start[0..V). One block: each thread scans a contiguous
+// slice of the rows, thread 0 scans the slice totals.
+__global__ void __launch_bounds__(kScanThreads) scan_counts_kernel(int* start, int* cursor, const int* counts, int V) {
+  DUO_SHARED(int, slice_base, kScanThreads);
+  const int t = int(threadIdx.x), per = (V + kScanThreads - 1) / kScanThreads;
+  const int v0 = min(V, t * per), v1 = min(V, v0 + per);
+  int total = 0;
+  for (int v = v0; v < v1; ++v) total += counts[v];
+  slice_base[t] = total;
+  __syncthreads();
+  if (t == 0) {
+    int run = 0;
+    for (int u = 0; u < kScanThreads; ++u) {
+      const int c = slice_base[u];
+      slice_base[u] = run;
+      run += c;
+    }
+    start[V] = run;
+  }
+  __syncthreads();
+  int run = slice_base[t];
+  for (int v = v0; v < v1; ++v) {
+    start[v] = cursor[v] = run;
+    run += counts[v];
+  }
+}
+
+// pos[cursor[id] + rank] = e for chunks of kScanThreads entries in order, rank = number of equal ids earlier
+// in the chunk; the last of each id in the chunk then advances cursor[id]. One block.
+__global__ void __launch_bounds__(kScanThreads)
+    place_stable_kernel(int* pos, int* cursor, const int32_t* ids, int64_t E) {
+  DUO_SHARED(int, chunk, kScanThreads);
+  const int t = int(threadIdx.x);
+  for (int64_t base = 0; base < E; base += kScanThreads) {
+    const int64_t e = base + t;
+    const int id = e < E ? ids[e] : -1;
+    chunk[t] = id;
+    __syncthreads();
+    int rank = 0, at = 0;
+    bool last = true;
+    if (id >= 0) {
+      for (int u = 0; u < kScanThreads; ++u)
+        if (chunk[u] == id) {
+          if (u < t) ++rank;
+          if (u > t) last = false;
+        }
+      at = cursor[id] + rank;
+      pos[at] = int(e);
+    }
+    __syncthreads();  // every thread has read cursor before any is advanced
+    if (id >= 0 && last) cursor[id] = at + 1;
+    __syncthreads();
+  }
+}
+
+// dtable[v, d] += sum over the entries e of row v, in order, of w[e] dout[e / K, d] (w = 1 when null).
+// grid (V, column blocks)                                 dtable: (V, D), dout: (N, D), pos: (E), start: (V + 1)
+__global__ void scatter_rows_kernel(float* dtable, const int* start, const int* pos, const float* w,
+                                    const float* dout, int K, int D) {
+  const int64_t v = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  const int p0 = start[v], p1 = start[v + 1];
+  if (d >= D || p0 == p1) return;
+  float acc = dtable[v * D + d];
+  for (int p = p0; p < p1; ++p) {
+    const int e = pos[p];
+    const float g = dout[int64_t(e / K) * D + d];
+    acc += w ? w[e] * g : g;
+  }
+  dtable[v * D + d] = acc;
+}
+
+dim3 row_grid(int64_t rows, int64_t D) { return dim3(unsigned(rows), blocks_for(D)); }
+
+void check_table(const char* op, const char* name, const Tensor& t) {
+  check_present(op, name, t);
+  DUO_CHECK(t.ndim == 2 && t.is_contiguous(), str("CudaOps::", op), str(name, " must be a contiguous (V, D)"), "");
+}
+
+}  // namespace
+
+void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
+  check_dtype(op, "ids", ids, DType::I32);
+  const int64_t E = ids.numel();
+  if (E == 0) return;
+  auto* first_bad = static_cast<unsigned long long*>(workspace(sizeof(unsigned long long)));
+  unsigned long long host = (unsigned long long)E;
+  cudaStream_t s = as_stream(stream_);
+  DUO_CU(op, cudaMemcpyAsync(first_bad, &host, sizeof(host), cudaMemcpyHostToDevice, s));
+  DUO_LAUNCH(find_bad_id_kernel, blocks_for(E), kThreads, 0, s)(iptr(ids), E, V, first_bad);
+  DUO_CU_LAUNCHED(op);
+  DUO_CU(op, cudaMemcpyAsync(&host, first_bad, sizeof(host), cudaMemcpyDeviceToHost, s));
+  DUO_CU(op, cudaStreamSynchronize(s));
+  if (host < (unsigned long long)E) {
+    int32_t id = 0;
+    DUO_CU(op, cudaMemcpy(&id, iptr(ids) + host, sizeof(id), cudaMemcpyDeviceToHost));
+    fail(str("CudaOps::", op), str("token id ", id, " at position ", host, " is outside the vocabulary [0, ", V, ")"),
+         "check the tokenizer's vocabulary size against the model's");
+  }
+}
+
+void CudaOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
+  const char* op = "embed_ids";
+  check_f32(op, {&out, &table});
+  check_table(op, "table", table);
+  check_numel(op, "ids", ids, ids.numel());
+  check_matrix(op, "out", out, ids.numel(), table.shape[1]);
+  check_ids(op, ids, table.shape[0]);
+  const int64_t N = ids.numel(), D = table.shape[1];
+  if (N && D)
+    DUO_LAUNCH(embed_ids_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(fptr(out), iptr(ids),
+                                                                                  fptr(table), int(D));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
+  const char* op = "embed_bag";
+  check_f32(op, {&out, &weights, &table});
+  check_table(op, "table", table);
+  check_present(op, "ids", ids);
+  const int64_t K = ids.dim(-1), N = rows_of(ids), D = table.shape[1];
+  check_matrix(op, "ids", ids, N, K);
+  check_matrix(op, "weights", weights, N, K);
+  check_matrix(op, "out", out, N, D);
+  check_ids(op, ids, table.shape[0]);
+  if (N && D)
+    DUO_LAUNCH(embed_bag_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(
+        fptr(out), iptr(ids), fptr(weights), fptr(table), int(K), int(D));
+  DUO_CU_LAUNCHED(op);
+}
+
+// The shared deterministic scatter of embed_ids_backward (K = 1, no weights) and embed_bag_backward.
+static void scatter_backward(const char* op, void* ws, cudaStream_t s, Tensor& dtable, const Tensor& ids,
+                             const float* weights, const Tensor& dout, int64_t K) {
+  const int64_t V = dtable.shape[0], D = dtable.shape[1], E = ids.numel();
+  if (E == 0 || D == 0) return;
+  int* counts = static_cast<int*>(ws);  // (V)
+  int* start = counts + V;              // (V + 1)
+  int* cursor = start + V + 1;          // (V)
+  int* pos = cursor + V;                // (E)
+  DUO_CU(op, cudaMemsetAsync(counts, 0, size_t(V) * sizeof(int), s));
+  DUO_LAUNCH(count_ids_kernel, blocks_for(E), kThreads, 0, s)(counts, iptr(ids), E);
+  DUO_LAUNCH(scan_counts_kernel, 1, kScanThreads, 0, s)(start, cursor, counts, int(V));
+  DUO_LAUNCH(place_stable_kernel, 1, kScanThreads, 0, s)(pos, cursor, iptr(ids), E);
+  DUO_LAUNCH(scatter_rows_kernel, row_grid(V, D), kThreads, 0, s)(fptr(dtable), start, pos, weights, fptr(dout),
+                                                                  int(K), int(D));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+  const char* op = "embed_ids_backward";
+  check_f32(op, {&dtable, &dout});
+  check_table(op, "dtable", dtable);
+  check_numel(op, "ids", ids, ids.numel());
+  check_matrix(op, "dout", dout, ids.numel(), dtable.shape[1]);
+  check_ids(op, ids, dtable.shape[0]);
+  DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_ids_backward", "more than 2^31 ids", "");
+  void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
+  scatter_backward(op, ws, as_stream(stream_), dtable, ids, nullptr, dout, 1);
+}
+
+void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
+  const char* op = "embed_bag_backward";
+  check_f32(op, {&dtable, &weights, &dout});
+  check_table(op, "dtable", dtable);
+  check_present(op, "ids", ids);
+  const int64_t K = ids.dim(-1), N = rows_of(ids);
+  check_matrix(op, "ids", ids, N, K);
+  check_matrix(op, "weights", weights, N, K);
+  check_matrix(op, "dout", dout, N, dtable.shape[1]);
+  check_ids(op, ids, dtable.shape[0]);
+  DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_bag_backward", "more than 2^31 ids", "");
+  void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
+  scatter_backward(op, ws, as_stream(stream_), dtable, ids, fptr(weights), dout, K);
+}
+
+// probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM.
+void CudaOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
+  const char* op = "embed_soft";
+  check_f32(op, {&out, &probs, &logits, &table});
+  check_table(op, "table", table);
+  const int64_t V = table.shape[0], D = table.shape[1];
+  check_present(op, "logits", logits);
+  const int64_t N = rows_of(logits);
+  check_matrix(op, "logits", logits, N, V);
+  check_matrix(op, "probs", probs, N, V);
+  check_matrix(op, "out", out, N, D);
+  if (N == 0) return;
+  DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(probs), fptr(logits), int(V));
+  DUO_CU_LAUNCHED(op);
+  matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);  // (N,V)(V,D)
+}
+
+// dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM.
+void CudaOps::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
+  const char* op = "embed_soft_backward";
+  check_f32(op, {&dtable, &probs, &dout});
+  check_table(op, "dtable", dtable);
+  const int64_t V = dtable.shape[0], D = dtable.shape[1];
+  check_present(op, "probs", probs);
+  const int64_t N = rows_of(probs);
+  check_matrix(op, "probs", probs, N, V);
+  check_matrix(op, "dout", dout, N, D);
+  matmul(op, fptr(dtable), fptr(probs), true, fptr(dout), false, V, D, N, true, nullptr);
+}
+
+}  // namespace duo

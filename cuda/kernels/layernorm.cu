@@ -1,0 +1,203 @@
+// LayerNorm (no bias, eps 1e-5, biased variance) fused with the DiT's adaLN modulate:
+//   xhat = (x - mean) rstd,   out = (xhat w) (1 + scale[b]) + shift[b]
+// x, out: (N = B L, D); w: (D); shift, scale: (B, D) rows of stride ss (column views of the adaLN output), or
+// absent (plain LN, the causal model). mean, rstd: (N) fp32, saved for the backward.
+//
+// Forward and dx: one warp per row (llm.c's layout), statistics in fp32 by warp shuffles, variance from the
+// centred values (two passes over the row, as the CPU). The cross-row sums of the backward are deterministic
+// without atomics: dshift/dscale by one thread per (b, d) over l in order; dweight in two stages, fixed
+// chunks of rows into a (chunks, D) partial in the workspace, then the chunks in order.
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+constexpr float kEps = 1e-5f;    // PyTorch's default
+constexpr int kRowsPerChunk = 64;  // rows per partial sum of dweight's first stage
+
+// grid: ceil(N / warps per block); warp w of block b owns row b * warps + w.
+__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* x, const float* w,
+                                         const float* shift, const float* scale, int64_t ss, int64_t N, int L, int D) {
+  const int lane = int(threadIdx.x) % 32;
+  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (n >= N) return;  // whole warps leave together
+  const float* xr = x + n * D;
+  float s = 0.0f;
+  for (int d = lane; d < D; d += 32) s += xr[d];
+  const float m = warp_sum(s) / float(D);
+  float v = 0.0f;
+  for (int d = lane; d < D; d += 32) v += (xr[d] - m) * (xr[d] - m);
+  const float r = 1.0f / sqrtf(warp_sum(v) / float(D) + kEps);
+  if (lane == 0) {
+    mean[n] = m;
+    rstd[n] = r;
+  }
+  float* y = out + n * D;
+  if (shift) {
+    const float* sh = shift + (n / L) * ss;
+    const float* sc = scale + (n / L) * ss;
+    for (int d = lane; d < D; d += 32) y[d] = ((xr[d] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d];
+  } else {
+    for (int d = lane; d < D; d += 32) y[d] = (xr[d] - m) * r * w[d];
+  }
+}
+
+// dx[n] += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g w (1 + scale[b]). Warp per row.
+__global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, const float* mean, const float* rstd,
+                                    const float* w, const float* scale, int64_t ss, int64_t N, int L, int D) {
+  const int lane = int(threadIdx.x) % 32;
+  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (n >= N) return;
+  const float* gr = g + n * D;
+  const float* xr = x + n * D;
+  const float* sc = scale ? scale + (n / L) * ss : nullptr;
+  const float m = mean[n], r = rstd[n];
+  float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+  for (int d = lane; d < D; d += 32) {
+    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+    sum_dxhat += dxhat;
+    sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
+  }
+  const float mean_dxhat = warp_sum(sum_dxhat) / float(D), mean_dxhat_xhat = warp_sum(sum_dxhat_xhat) / float(D);
+  float* dxr = dx + n * D;
+  for (int d = lane; d < D; d += 32) {
+    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+    dxr[d] += r * (dxhat - mean_dxhat - ((xr[d] - m) * r) * mean_dxhat_xhat);
+  }
+}
+
+// dshift[b, d] = sum_l g,  dscale[b, d] = sum_l g xhat w  (written; either may be null). grid (B, column blocks)
+__global__ void layernorm_dmod_kernel(float* dshift, float* dscale, int64_t ds, const float* g, const float* x,
+                                      const float* mean, const float* rstd, const float* w, int L, int D) {
+  const int64_t b = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float sh = 0.0f, sc = 0.0f;
+  for (int l = 0; l < L; ++l) {
+    const int64_t n = b * L + l;
+    sh += g[n * D + d];
+    sc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * w[d];
+  }
+  if (dshift) dshift[b * ds + d] = sh;
+  if (dscale) dscale[b * ds + d] = sc;
+}
+
+// Stage 1 of dweight: partial[c, d] = sum over rows n of chunk c (in order) of g xhat (1 + scale[b]).
+// grid (chunks, column blocks)                                                        partial: (chunks, D)
+__global__ void layernorm_dweight_partial_kernel(float* partial, const float* g, const float* x, const float* mean,
+                                                 const float* rstd, const float* scale, int64_t ss, int64_t N, int L,
+                                                 int D) {
+  const int64_t c = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float acc = 0.0f;
+  const int64_t n1 = (c + 1) * kRowsPerChunk < N ? (c + 1) * kRowsPerChunk : N;
+  for (int64_t n = c * kRowsPerChunk; n < n1; ++n) {
+    const float a = scale ? 1.0f + scale[(n / L) * ss + d] : 1.0f;
+    acc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * a;
+  }
+  partial[c * D + d] = acc;
+}
+
+// Stage 2: dweight[d] += sum_c partial[c, d], chunks in order.
+__global__ void layernorm_dweight_reduce_kernel(float* dweight, const float* partial, int64_t chunks, int D) {
+  const int d = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float acc = 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) acc += partial[c * D + d];
+  dweight[d] += acc;
+}
+
+struct LnShape {
+  int64_t B, L, D;
+};
+
+LnShape layernorm_shape(const char* op, const Tensor& x, const Tensor& weight, const Tensor& shift,
+                        const Tensor& scale) {
+  check_present(op, "x", x);
+  check_present(op, "weight", weight);
+  DUO_CHECK(shift.empty() == scale.empty(), str("CudaOps::", op), "shift and scale must be both given or both empty",
+            "pass empty tensors for both to get a plain LayerNorm");
+  const int64_t D = x.dim(-1), N = rows_of(x);
+  const int64_t B = shift.empty() ? 1 : shift.dim(0);
+  DUO_CHECK(B > 0 && N % B == 0, str("CudaOps::", op),
+            str("x ", x.shape_str(), " does not split into ", B, " sequences (shift has ", B, " rows)"), "");
+  check_matrix(op, "x", x, N, D);
+  check_numel(op, "weight", weight, D);
+  if (!shift.empty()) {
+    check_row_view(op, "shift", shift, B, D);
+    check_row_view(op, "scale", scale, B, D);
+    DUO_CHECK(shift.stride[0] == scale.stride[0], str("CudaOps::", op), "shift and scale have different row strides",
+              "pass column blocks of one adaLN output");
+  }
+  return {B, N / B, D};
+}
+
+constexpr int kWarpsPerBlock = kThreads / 32;
+unsigned row_blocks(int64_t N) { return unsigned((N + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+}  // namespace
+
+void CudaOps::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                 const Tensor& shift, const Tensor& scale) {
+  const char* op = "layernorm_modulate";
+  check_f32(op, {&x, &out, &mean, &rstd, &weight, &shift, &scale});
+  const LnShape s = layernorm_shape(op, x, weight, shift, scale);
+  const int64_t N = s.B * s.L;
+  check_matrix(op, "out", out, N, s.D);
+  check_numel(op, "mean", mean, N);
+  check_numel(op, "rstd", rstd, N);
+  if (N == 0) return;
+  const bool mod = !shift.empty();
+  DUO_LAUNCH(layernorm_forward_kernel, row_blocks(N), kThreads, 0, as_stream(stream_))(
+      fptr(out), fptr(mean), fptr(rstd), fptr(x), fptr(weight), mod ? fptr(shift) : nullptr,
+      mod ? fptr(scale) : nullptr, mod ? shift.stride[0] : 0, N, int(s.L), int(s.D));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+                                          const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                          const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+  const char* op = "layernorm_modulate_backward";
+  check_f32(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
+  const LnShape s = layernorm_shape(op, x, weight, shift, scale);
+  const int64_t N = s.B * s.L;
+  check_matrix(op, "dout", dout, N, s.D);
+  check_numel(op, "mean", mean, N);
+  check_numel(op, "rstd", rstd, N);
+  if (!dx.empty()) check_matrix(op, "dx", dx, N, s.D);
+  if (!dweight.empty()) check_numel(op, "dweight", dweight, s.D);
+  if (!dshift.empty()) check_row_view(op, "dshift", dshift, s.B, s.D);
+  if (!dscale.empty()) check_row_view(op, "dscale", dscale, s.B, s.D);
+  DUO_CHECK(!shift.empty() || (dshift.empty() && dscale.empty()), "CudaOps::layernorm_modulate_backward",
+            "dshift/dscale given for a LayerNorm without modulation", "pass empty tensors");
+  DUO_CHECK(dshift.empty() || dscale.empty() || dshift.stride[0] == dscale.stride[0],
+            "CudaOps::layernorm_modulate_backward", "dshift and dscale have different row strides",
+            "pass column blocks of one gradient buffer");
+  if (N == 0 || s.D == 0) return;
+  cudaStream_t st = as_stream(stream_);
+  const float* sc = shift.empty() ? nullptr : fptr(scale);
+  const int64_t ss = shift.empty() ? 0 : scale.stride[0];
+  const int L = int(s.L), D = int(s.D);
+  if (!dx.empty())
+    DUO_LAUNCH(layernorm_dx_kernel, row_blocks(N), kThreads, 0, st)(fptr(dx), fptr(dout), fptr(x), fptr(mean),
+                                                                    fptr(rstd), fptr(weight), sc, ss, N, L, D);
+  if (!dshift.empty() || !dscale.empty()) {
+    const int64_t ds = dshift.empty() ? dscale.stride[0] : dshift.stride[0];
+    DUO_LAUNCH(layernorm_dmod_kernel, dim3(unsigned(s.B), blocks_for(D)), kThreads, 0, st)(
+        dshift.empty() ? nullptr : fptr(dshift), dscale.empty() ? nullptr : fptr(dscale), ds, fptr(dout), fptr(x),
+        fptr(mean), fptr(rstd), fptr(weight), L, D);
+  }
+  if (!dweight.empty()) {
+    const int64_t chunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
+    float* partial = static_cast<float*>(workspace(size_t(chunks * D) * sizeof(float)));
+    DUO_LAUNCH(layernorm_dweight_partial_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, st)(
+        partial, fptr(dout), fptr(x), fptr(mean), fptr(rstd), sc, ss, N, L, D);
+    DUO_LAUNCH(layernorm_dweight_reduce_kernel, blocks_for(D), kThreads, 0, st)(fptr(dweight), partial, chunks, D);
+  }
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

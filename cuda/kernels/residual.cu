@@ -1,0 +1,107 @@
+// Gated residual with dropout (DiT blocks): h += gate[b] * dropout_p(branch), h and branch (B, L, D), gate
+// (B, D) with row stride gs, or absent (= 1). Element i (flat index into (B, L, D)) is kept when
+// rng.uniform(i) > p and then scaled by 1/(1 - p): the Philox of core/philox.h runs on the device (DUO_HD),
+// so the keep mask is the CPU backend's bit for bit, and the backward recomputes it instead of storing it.
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+// 0 (dropped) or keep_scale; always 1 when p = 0 (rng unused).
+__device__ __forceinline__ float dropout_factor(const Philox& rng, float p, float keep_scale, uint64_t i) {
+  return p <= 0.0f ? 1.0f : (rng.uniform(i) > p ? keep_scale : 0.0f);
+}
+
+// h[i] += gate[b, d] x[i] f(i); one thread per element.
+__global__ void gated_residual_kernel(float* h, const float* x, const float* gate, int64_t gs, Philox rng, float p,
+                                      float keep_scale, int64_t n, int64_t LD, int D) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float dropped = x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
+    h[i] += gate ? gate[(i / LD) * gs + i % D] * dropped : dropped;
+  }
+}
+
+// dbranch[i] = gate[b, d] f(i) dh[i]; one thread per element.
+__global__ void gated_residual_dbranch_kernel(float* dx, const float* dh, const float* gate, int64_t gs, Philox rng,
+                                              float p, float keep_scale, int64_t n, int64_t LD, int D) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float f = dropout_factor(rng, p, keep_scale, uint64_t(i));
+    dx[i] = (gate ? gate[(i / LD) * gs + i % D] : 1.0f) * f * dh[i];
+  }
+}
+
+// dgate[b, d] = sum_l dh x f over l in order (written); grid (B, column blocks).
+__global__ void gated_residual_dgate_kernel(float* dgate, int64_t dgs, const float* dh, const float* x, Philox rng,
+                                            float p, float keep_scale, int L, int D) {
+  const int64_t b = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float acc = 0.0f;
+  for (int l = 0; l < L; ++l) {
+    const int64_t i = (b * L + l) * D + d;
+    acc += dh[i] * x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
+  }
+  dgate[b * dgs + d] = acc;
+}
+
+struct ResidualShape {
+  int64_t B, L, D;
+};
+
+ResidualShape residual_shape(const char* op, const Tensor& h, const Tensor& gate, float p) {
+  check_present(op, "h", h);
+  DUO_CHECK(h.ndim == 3 && h.is_contiguous(), str("CudaOps::", op),
+            str("h has shape ", h.shape_str(), ", expected a contiguous (B, L, D)"), "");
+  DUO_CHECK(p >= 0.0f && p < 1.0f, str("CudaOps::", op), str("dropout p = ", p, " is outside [0, 1)"), "");
+  ResidualShape s{h.shape[0], h.shape[1], h.shape[2]};
+  if (!gate.empty()) check_row_view(op, "gate", gate, s.B, s.D);
+  return s;
+}
+
+// 1/(1-p) computed in double and rounded once, as the CPU's factor.
+float keep_scale_of(float p) { return p > 0 ? float(1.0 / (1.0 - p)) : 1.0f; }
+
+}  // namespace
+
+void CudaOps::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+  const char* op = "gated_residual";
+  check_f32(op, {&h, &branch, &gate});
+  const ResidualShape s = residual_shape(op, h, gate, p);
+  check_matrix(op, "branch", branch, s.B * s.L, s.D);
+  const int64_t n = s.B * s.L * s.D;
+  if (n == 0) return;
+  DUO_LAUNCH(gated_residual_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(
+      fptr(h), fptr(branch), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p,
+      keep_scale_of(p), n, s.L * s.D, int(s.D));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                      const Tensor& gate, float p, const Philox& rng) {
+  const char* op = "gated_residual_backward";
+  check_f32(op, {&dh, &dbranch, &dgate, &branch, &gate});
+  const ResidualShape s = residual_shape(op, dh, gate, p);
+  if (!dbranch.empty()) check_matrix(op, "dbranch", dbranch, s.B * s.L, s.D);
+  if (!dgate.empty()) {
+    DUO_CHECK(!gate.empty(), "CudaOps::gated_residual_backward", "dgate given but gate is empty (= 1)",
+              "pass an empty dgate when there is no gate");
+    check_row_view(op, "dgate", dgate, s.B, s.D);
+    check_matrix(op, "branch", branch, s.B * s.L, s.D);
+  }
+  const int64_t n = s.B * s.L * s.D;
+  if (n == 0) return;
+  cudaStream_t st = as_stream(stream_);
+  const float ks = keep_scale_of(p);
+  if (!dbranch.empty())
+    DUO_LAUNCH(gated_residual_dbranch_kernel, blocks_for(n), kThreads, 0, st)(
+        fptr(dbranch), fptr(dh), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p, ks,
+        n, s.L * s.D, int(s.D));
+  if (!dgate.empty())
+    DUO_LAUNCH(gated_residual_dgate_kernel, dim3(unsigned(s.B), blocks_for(s.D)), kThreads, 0, st)(
+        fptr(dgate), dgate.stride[0], fptr(dh), fptr(branch), rng, p, ks, int(s.L), int(s.D));
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

@@ -1,0 +1,161 @@
+// Output heads: row-wise log-softmax (and its backward), the fused cross-entropy, and the per-token loss heads
+// of the diffusion algorithms. fp32; every row is stabilised by its maximum.
+//
+// log_softmax and cross_entropy: one block per row (V may be 50k), max and sum by block reductions.
+// loss_head: the per-row math is the DUO_HD functions of src/algo/loss_*.h that the CPU backend calls; they are
+// sequential over the row (two or three passes), so each row is one thread, and rows spread over the grid.
+// One code path for both backends is the point: the CUDA head cannot drift from the CPU's.
+#include "algo/loss_ar.h"
+#include "algo/loss_d3pm.h"
+#include "algo/loss_duo.h"
+#include "algo/loss_mdlm.h"
+#include "algo/loss_sedd.h"
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+// log sum_j exp(x_j) of one row, by the whole block.
+__device__ float block_logsumexp(const float* x, int V, float* scratch) {
+  float m = -INFINITY;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) m = fmaxf(m, x[j]);
+  m = block_max(m, scratch);
+  float s = 0.0f;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += expf(x[j] - m);
+  return m + logf(block_sum(s, scratch));
+}
+
+// out[n, j] = x[n, j] - lse_n; grid (N).                                                     (N, V)
+__global__ void log_softmax_kernel(float* out, const float* logits, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const float* x = logits + int64_t(blockIdx.x) * V;
+  float* y = out + int64_t(blockIdx.x) * V;
+  const float lse = block_logsumexp(x, V, scratch);
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) y[j] = x[j] - lse;
+}
+
+// dx = dy - exp(y) sum(dy); grid (N).
+__global__ void log_softmax_backward_kernel(float* dx, const float* dy, const float* y, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const int64_t row = int64_t(blockIdx.x) * V;
+  float s = 0.0f;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += dy[row + j];
+  s = block_sum(s, scratch);
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) dx[row + j] = dy[row + j] - expf(y[row + j]) * s;
+}
+
+// losses[n] = lse - x[target]; dlogits = g (softmax - onehot(target)) when requested. grid (N).
+__global__ void cross_entropy_kernel(float* losses, float* dlogits, const float* logits, const int32_t* targets,
+                                     float g, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const int64_t n = blockIdx.x;
+  const float* x = logits + n * V;
+  const int t = targets[n];
+  const float lse = block_logsumexp(x, V, scratch);
+  if (threadIdx.x == 0) losses[n] = lse - x[t];
+  if (!dlogits) return;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x))
+    dlogits[n * V + j] = g * expf(x[j] - lse) - (j == t ? g : 0.0f);
+}
+
+// The loss of one row by kind (the CPU's dispatch, on the device).
+__device__ float loss_row(const LossHeadArgs& a, const float* o, int V, int x, int z, double alpha, double dalpha,
+                          float* d) {
+  switch (a.kind) {
+    case LossKind::AR: return ar_loss_row(o, V, a.mask_id, x, d);
+    case LossKind::MDLM: return mdlm_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::SEDD: return sedd_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::D3PM: return d3pm_vb_row(o, V, a.mask_id, x, z, alpha, a.T, a.reference_bug, d);
+    case LossKind::CE: return d3pm_recon_row(o, V, x, d);
+    case LossKind::DUO: return duo_nelbo_row(o, V, x, z, alpha, dalpha, d);
+  }
+  return 0.0f;
+}
+
+// One thread per row n: losses[n] = ℓ(row), dlogits[n, :] = weight[n] dℓ/dlogits (when dlogits is given).
+__global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, const float* logits,
+                                 const int32_t* x, const int32_t* z, const double* alpha, const double* dalpha,
+                                 const double* weight, int64_t N, int V) {
+  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
+    float* d = dlogits ? dlogits + n * V : nullptr;
+    losses[n] = loss_row(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d);
+    if (d)
+      for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
+  }
+}
+
+}  // namespace
+
+void CudaOps::log_softmax(Tensor& out, const Tensor& logits) {
+  const char* op = "log_softmax";
+  check_f32(op, {&out, &logits});
+  check_present(op, "logits", logits);
+  const int64_t V = logits.dim(-1), N = rows_of(logits);
+  DUO_CHECK(V > 0, "CudaOps::log_softmax", "logits have an empty last dimension", "");
+  check_matrix(op, "logits", logits, N, V);
+  check_matrix(op, "out", out, N, V);
+  if (N) DUO_LAUNCH(log_softmax_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(out), fptr(logits), int(V));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
+  const char* op = "log_softmax_backward";
+  check_f32(op, {&dlogits, &dout, &out});
+  check_present(op, "out", out);
+  const int64_t V = out.dim(-1), N = rows_of(out);
+  check_matrix(op, "out", out, N, V);
+  check_matrix(op, "dout", dout, N, V);
+  check_matrix(op, "dlogits", dlogits, N, V);
+  if (N)
+    DUO_LAUNCH(log_softmax_backward_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(dlogits), fptr(dout),
+                                                                                          fptr(out), int(V));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                            double grad_scale) {
+  const char* op = "cross_entropy";
+  check_f32(op, {&losses, &dlogits, &logits});
+  check_present(op, "logits", logits);
+  const int64_t V = logits.dim(-1), N = rows_of(logits);
+  check_matrix(op, "logits", logits, N, V);
+  check_numel(op, "losses", losses, N);
+  check_numel(op, "targets", targets, N);
+  if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
+  check_ids(op, targets, V);
+  if (N)
+    DUO_LAUNCH(cross_entropy_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(
+        fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(targets), float(grad_scale),
+        int(V));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
+                        const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+  const char* op = "loss_head";
+  check_f32(op, {&logits, &losses, &dlogits});
+  check_present(op, "logits", logits);
+  const int64_t V = logits.dim(-1), N = V ? logits.numel() / V : 0;
+  check_matrix(op, "logits", logits, N, V);
+  check_numel(op, "losses", losses, N);
+  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
+    check_numel(op, name, *t, N);
+    check_ids(op, *t, V);
+  }
+  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
+    check_numel(op, name, *t, N);
+    check_dtype(op, name, *t, DType::F64);
+  }
+  if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
+  if (N == 0) return;
+  constexpr int kRowThreads = 64;  // one row per thread: few threads per block so small N still spreads out
+  DUO_LAUNCH(loss_head_kernel, blocks_for(N, kRowThreads), kRowThreads, 0, as_stream(stream_))(
+      a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(x), iptr(z),
+      static_cast<const double*>(alpha.data), static_cast<const double*>(dalpha.data),
+      static_cast<const double*>(weight.data), N, int(V));
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

@@ -1,0 +1,132 @@
+// Helpers of the CUDA backend tests (suite cuda_emu): device copies of host vectors through CudaOps, error
+// measures, bf16 rounding for the GEMM references, and the emulator's schedule switch for determinism checks.
+//
+// Tolerances (max |got - want| / max |want|, and no NaN/Inf where the reference has none):
+//   kF32Tol   fp32 kernels vs the fp32 CPU backend: only summation order differs
+//   kBf16Same bf16 GEMM ops vs the CPU backend fed the same bf16-rounded inputs: fp32 accumulation order
+//   kBf16Tol  bf16 GEMM ops vs the fp32 CPU backend: the inputs' bf16 rounding (2^-9 relative, partly averaging out)
+#pragma once
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/philox.h"
+#include "core/tensor.h"
+#include "cuda_ops.h"
+#include "emu/emu.h"
+
+namespace duo::test {
+
+constexpr double kF32Tol = 1e-6;
+constexpr double kBf16Same = 1e-5;
+constexpr double kBf16Tol = 1e-2;
+
+// Owns device copies of host vectors; everything is released when it goes out of scope.
+class DeviceBuffers {
+ public:
+  explicit DeviceBuffers(Ops& ops) : ops_(ops) {}
+  ~DeviceBuffers() {
+    for (void* p : held_) ops_.release(p);
+  }
+  DeviceBuffers(const DeviceBuffers&) = delete;
+  DeviceBuffers& operator=(const DeviceBuffers&) = delete;
+
+  template <class T>
+  Tensor up(const std::vector<T>& v, std::initializer_list<int64_t> dims) {
+    Tensor t(ops_.alloc(v.size() * sizeof(T)), dtype_of<T>(), dims, ops_.device());
+    held_.push_back(t.data);
+    BOOST_REQUIRE_EQUAL(t.numel(), (int64_t)v.size());
+    ops_.from_host(t, v.data());
+    return t;
+  }
+  // A zero-filled device tensor.
+  Tensor zeros(DType dt, std::initializer_list<int64_t> dims) {
+    Tensor t(nullptr, dt, dims, ops_.device());
+    t.data = ops_.alloc(t.nbytes());
+    held_.push_back(t.data);
+    return t;
+  }
+  template <class T>
+  std::vector<T> down(const Tensor& t) {
+    std::vector<T> v((size_t)t.numel());
+    ops_.to_host(v.data(), t);
+    return v;
+  }
+
+ private:
+  Ops& ops_;
+  std::vector<void*> held_;
+};
+
+// A tensor view of a host vector that also binds to the Tensor& outputs of an op (the CPU reference's
+// arguments are written inline: b.cpu.silu(hv(out, {n}), hv(x, {n}))).
+struct HostView {
+  Tensor t;
+  operator Tensor&() { return t; }  // NOLINT: implicit on purpose
+};
+template <class T>
+HostView hv(std::vector<T>& v, std::initializer_list<int64_t> dims) {
+  Tensor t(v.data(), dtype_of<T>(), dims);
+  BOOST_REQUIRE_EQUAL(t.numel(), (int64_t)v.size());
+  return {t};
+}
+
+// n floats uniform in [lo, hi), replayable from the seed.
+inline std::vector<float> rand_f(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Philox rng{seed, 7};
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * (float)rng.uniform_double(i);
+  return v;
+}
+inline std::vector<int32_t> rand_ids(size_t n, uint64_t seed, int V) {
+  Philox rng{seed, 9};
+  std::vector<int32_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = (int32_t)(rng.bits(i) % (uint32_t)V);
+  return v;
+}
+
+// Round to the nearest bf16 (ties to even), kept as float: the GEMM inputs the GPU sees.
+inline float bf16_round(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  u &= 0xFFFF0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline std::vector<float> bf16_round(std::vector<float> v) {
+  for (float& x : v) x = bf16_round(x);
+  return v;
+}
+
+// max |got - want| / max |want| (0 when both are zero), with every value finite.
+template <class T>
+double max_rel_err(const std::vector<T>& got, const std::vector<T>& want) {
+  BOOST_REQUIRE_EQUAL(got.size(), want.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite((double)got[i]) && std::isfinite((double)want[i])) return INFINITY;
+    diff = std::max(diff, std::abs((double)got[i] - (double)want[i]));
+    scale = std::max(scale, std::abs((double)want[i]));
+  }
+  return scale == 0 ? diff : diff / scale;
+}
+
+#define DUO_CHECK_CLOSE(what, got, want, tol)                                   \
+  do {                                                                          \
+    const double duo_err_ = ::duo::test::max_rel_err((got), (want));            \
+    BOOST_TEST_INFO(what << ": max rel err " << duo_err_ << " (tol " << (tol) << ")"); \
+    BOOST_TEST(duo_err_ <= (tol));                                              \
+  } while (0)
+
+// Sets the emulator's thread schedule for its lifetime (races show as schedule-dependent results).
+struct ScopedSchedule {
+  emu::Config saved = emu::device().config();
+  explicit ScopedSchedule(emu::Schedule s) { emu::device().config().schedule = s; }
+  ~ScopedSchedule() { emu::device().config() = saved; }
+};
+
+}  // namespace duo::test

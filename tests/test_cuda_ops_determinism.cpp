@@ -1,0 +1,170 @@
+// CudaOps determinism and coverage, under the emulator.
+//
+// Determinism: every op with a cross-thread reduction (the scatter backwards, LayerNorm's dweight/dshift/
+// dscale, dgate, dbias, attention backward, the block reductions of softmax heads, sum_squares) must give
+// bit-identical results run after run and whatever the emulator's thread schedule (forward, reverse,
+// random) and number of OS threads running blocks: a race or a float atomic would show as a difference.
+//
+// Coverage: every virtual of the ops interface (parsed from src/backend/ops.h) must be listed below with the
+// cuda_emu test case that checks it against the CPU backend, and that case must exist.
+#include <boost/test/tree/traverse.hpp>
+#include <boost/test/tree/visitor.hpp>
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "cuda_test_util.h"
+
+using namespace duo;
+using namespace duo::test;
+
+namespace {
+
+// Runs the reduction-heavy ops once on fixed inputs and returns every output, concatenated bitwise.
+std::vector<float> reduction_outputs() {
+  CudaOps ops;
+  DeviceBuffers dev(ops);
+  std::vector<float> all;
+  auto keep = [&](const Tensor& t) {
+    std::vector<float> v = dev.down<float>(t);
+    all.insert(all.end(), v.begin(), v.end());
+  };
+  const int64_t B = 2, L = 37, D = 24, V = 11, N = B * L, K = 3, H = 2;
+  // embeddings: 74 ids and a bag of 222 (both beyond one placement chunk with the bag)
+  std::vector<int32_t> ids = rand_ids(N, 80, V), bag = rand_ids(N * K, 81, V);
+  Tensor dt = dev.zeros(DType::F32, {V, D}), gdout = dev.up(rand_f(N * D, 82), {N, D});
+  ops.embed_ids_backward(dt, dev.up(ids, {N}), gdout);
+  ops.embed_bag_backward(dt, dev.up(bag, {N, K}), dev.up(rand_f(N * K, 83), {N, K}), gdout);
+  keep(dt);
+  // LayerNorm + adaLN backward
+  Tensor x = dev.up(rand_f(N * D, 84), {N, D}), w = dev.up(rand_f(D, 85), {D});
+  Tensor mod = dev.up(rand_f(B * 6 * D, 86), {B, 6 * D});
+  Tensor out = dev.zeros(DType::F32, {N, D}), mean = dev.zeros(DType::F32, {N}), rstd = dev.zeros(DType::F32, {N});
+  ops.layernorm_modulate(out, mean, rstd, x, w, mod.cols(0, D), mod.cols(D, D));
+  Tensor dx = dev.zeros(DType::F32, {N, D}), dw = dev.zeros(DType::F32, {D}), dmod = dev.zeros(DType::F32, {B, 6 * D});
+  Tensor dsh = dmod.cols(0, D), dsc = dmod.cols(D, D);
+  ops.layernorm_modulate_backward(dx, dw, dsh, dsc, gdout, x, mean, rstd, w, mod.cols(0, D), mod.cols(D, D));
+  keep(out), keep(dx), keep(dw), keep(dmod);
+  // gated residual dgate with dropout, linear dbias
+  Tensor dgate = dmod.cols(2 * D, D), dbranch = dev.zeros(DType::F32, {N, D});
+  ops.gated_residual_backward(dbranch, dgate, gdout.view({B, L, D}), x, mod.cols(2 * D, D), 0.2f, Philox{9, 9});
+  Tensor db = dev.zeros(DType::F32, {D}), none;
+  ops.linear_backward(none, none, db, gdout, x, dev.up(rand_f(D * D, 87), {D, D}), false);
+  keep(dmod), keep(dbranch), keep(db);
+  // attention forward/backward
+  Tensor qkv = dev.up(rand_f(N * 3 * D, 88), {B, L, 3 * D}), att = dev.zeros(DType::F32, {B, L, D});
+  Tensor lse = dev.zeros(DType::F32, {B, H, L}), dqkv = dev.zeros(DType::F32, {B, L, 3 * D});
+  ops.attention(att, lse, qkv, (int)H, true);
+  ops.attention_backward(dqkv, gdout.view({B, L, D}), qkv, att, lse, (int)H, true);
+  keep(att), keep(lse), keep(dqkv);
+  // softmax heads (block reductions over a row longer than the block) and the global norm
+  const int64_t R = 3, W = 700;
+  Tensor logits = dev.up(rand_f(R * W, 89, -5.0f, 5.0f), {R, W}), ls = dev.zeros(DType::F32, {R, W});
+  Tensor losses = dev.zeros(DType::F32, {R}), dl = dev.zeros(DType::F32, {R, W});
+  ops.log_softmax(ls, logits);
+  ops.cross_entropy(losses, dl, logits, dev.up(rand_ids(R, 90, W), {R}), 0.5);
+  keep(ls), keep(losses), keep(dl);
+  all.push_back(float(ops.sum_squares(dev.up(rand_f(30001, 91), {30001}))));
+  return all;
+}
+
+bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The ops of the interface, each with the cuda_emu test case that compares it with the CPU backend.
+const std::map<std::string, std::string> kCoverage = {
+    {"name", "cuda_ops_memory"},
+    {"device", "cuda_ops_memory"},
+    {"alloc", "cuda_ops_memory"},
+    {"release", "cuda_ops_memory"},
+    {"to_host", "cuda_ops_memory"},
+    {"from_host", "cuda_ops_memory"},
+    {"fill", "cuda_ops_memory"},
+    {"copy", "cuda_ops_memory"},
+    {"sync", "cuda_ops_memory"},
+    {"embed_ids", "cuda_ops_embedding_ids_and_bag"},
+    {"embed_ids_backward", "cuda_ops_embedding_ids_and_bag"},
+    {"embed_bag", "cuda_ops_embedding_ids_and_bag"},
+    {"embed_bag_backward", "cuda_ops_embedding_ids_and_bag"},
+    {"embed_soft", "cuda_ops_embed_soft"},
+    {"embed_soft_backward", "cuda_ops_embed_soft"},
+    {"timestep_embedding", "cuda_ops_timestep_embedding"},
+    {"linear", "cuda_ops_linear"},
+    {"linear_backward", "cuda_ops_linear"},
+    {"silu", "cuda_ops_activations"},
+    {"silu_backward", "cuda_ops_activations"},
+    {"gelu", "cuda_ops_activations"},
+    {"gelu_backward", "cuda_ops_activations"},
+    {"layernorm_modulate", "cuda_ops_layernorm_modulate"},
+    {"layernorm_modulate_backward", "cuda_ops_layernorm_modulate"},
+    {"rotary", "cuda_ops_rotary"},
+    {"rotary_backward", "cuda_ops_rotary"},
+    {"attention", "cuda_ops_attention"},
+    {"attention_backward", "cuda_ops_attention"},
+    {"gated_residual", "cuda_ops_gated_residual"},
+    {"gated_residual_backward", "cuda_ops_gated_residual"},
+    {"log_softmax", "cuda_ops_softmax_and_cross_entropy"},
+    {"log_softmax_backward", "cuda_ops_softmax_and_cross_entropy"},
+    {"cross_entropy", "cuda_ops_softmax_and_cross_entropy"},
+    {"loss_head", "cuda_ops_loss_heads"},
+    {"sum_squares", "cuda_ops_optimiser"},
+    {"scale", "cuda_ops_optimiser"},
+    {"adamw", "cuda_ops_optimiser"},
+    {"ema_update", "cuda_ops_optimiser"},
+};
+
+// Names of all test cases of the module.
+struct CaseNames : boost::unit_test::test_tree_visitor {
+  std::set<std::string> names;
+  void visit(const boost::unit_test::test_case& tc) override { names.insert(tc.p_name.get()); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cuda_emu)
+
+BOOST_AUTO_TEST_CASE(cuda_ops_deterministic_across_runs_and_schedules) {
+  const std::vector<float> first = reduction_outputs();
+  BOOST_TEST(bit_identical(reduction_outputs(), first));
+  {
+    ScopedSchedule reverse(emu::Schedule::Reverse);
+    BOOST_TEST(bit_identical(reduction_outputs(), first), "schedule reverse");
+  }
+  {
+    ScopedSchedule random(emu::Schedule::Random);
+    emu::device().config().seed = 17;
+    emu::device().config().threads = 2;  // blocks on two OS threads: the integer atomics really interleave
+    BOOST_TEST(bit_identical(reduction_outputs(), first), "schedule random:17 on 2 threads");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cuda_ops_coverage_of_the_ops_interface) {
+  std::ifstream f("src/backend/ops.h");
+  BOOST_REQUIRE_MESSAGE(f, "run the tests from the repository root (src/backend/ops.h not found)");
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string src = text.str();
+  // "virtual <type> name(" of every op (the destructor's "~Ops(" has no type before it, so it does not match)
+  const std::regex virt(R"(virtual\s+[^;(]*[\s*&](\w+)\s*\()");
+  std::set<std::string> ops;
+  for (auto it = std::sregex_iterator(src.begin(), src.end(), virt); it != std::sregex_iterator(); ++it)
+    ops.insert((*it)[1]);
+  BOOST_TEST(ops.size() >= 30u);  // the parse found the interface
+  CaseNames cases;
+  boost::unit_test::traverse_test_tree(boost::unit_test::framework::master_test_suite(), cases, true);
+  for (const std::string& op : ops) {
+    auto it = kCoverage.find(op);
+    const bool listed = it != kCoverage.end();
+    BOOST_TEST(listed, "Ops::" << op << " has no CudaOps test: add one and list it in kCoverage");
+    if (listed)
+      BOOST_TEST(cases.names.count(it->second) == 1u, "test case " << it->second << " for Ops::" << op << " not found");
+  }
+  for (const auto& [op, test] : kCoverage)
+    BOOST_TEST(ops.count(op) == 1u, "kCoverage lists " << op << ", which is not an Ops virtual");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

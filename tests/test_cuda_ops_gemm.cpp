@@ -1,0 +1,134 @@
+// CudaOps ops on the bf16 GEMM (linear, soft embedding) and the naive attention, under the emulator, vs the
+// CPU backend. GEMM ops are checked twice: against the CPU fed the same bf16-rounded inputs (kBf16Same: only
+// the fp32 summation order differs) and against the plain fp32 CPU (kBf16Tol: the rounding of the inputs).
+// Attention is fp32 throughout (kAttnTol: the exp/log chain over a row in another summation order).
+#include <boost/test/unit_test.hpp>
+
+#include "backend/cpu/cpu_ops.h"
+#include "cpu_test_util.h"
+#include "cuda_test_util.h"
+
+using namespace duo;
+using namespace duo::test;
+
+namespace {
+
+constexpr double kAttnTol = 1e-5;
+
+struct Backends {
+  CpuOps cpu;
+  CudaOps gpu;
+  DeviceBuffers dev{gpu};
+};
+
+// table^T of a (V, D) table: the CPU's linear takes W (O, I), so probs @ table = linear(probs, table^T).
+std::vector<float> transpose(const std::vector<float>& t, int64_t V, int64_t D) {
+  std::vector<float> r(t.size());
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t d = 0; d < D; ++d) r[d * V + v] = t[v * D + d];
+  return r;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cuda_emu)
+
+// out = in W^T + b with N, I, O not multiples of anything; the bias once 16-byte aligned (cuBLASLt epilogue),
+// once at an odd float offset (separate bias pass), and once absent.
+BOOST_AUTO_TEST_CASE(cuda_ops_linear) {
+  struct Shape { int64_t N, I, O; int bias_offset; };  // bias_offset < 0: no bias
+  for (Shape s : {Shape{7, 13, 5, 0}, Shape{1, 33, 17, 1}, Shape{19, 8, 40, -1}}) {
+    Backends b;
+    const int64_t N = s.N, I = s.I, O = s.O;
+    std::vector<float> x = rand_f(N * I, 40), W = rand_f(O * I, 41), bias_buf = rand_f(O + 4, 42);
+    std::vector<float> dy = rand_f(N * O, 43), dx0 = rand_f(N * I, 44), dW0 = rand_f(O * I, 45), db0 = rand_f(O, 46);
+    const bool has_bias = s.bias_offset >= 0;
+    const int64_t off = has_bias ? s.bias_offset : 0;
+    std::vector<float> bias(bias_buf.begin() + off, bias_buf.begin() + off + O);
+    Tensor gx = b.dev.up(x, {N, I}), gW = b.dev.up(W, {O, I}), gbias_buf = b.dev.up(bias_buf, {O + 4});
+    Tensor gbias = has_bias ? gbias_buf.rows(off, O) : Tensor();
+    Tensor gout = b.dev.zeros(DType::F32, {N, O}), gdy = b.dev.up(dy, {N, O});
+    BOOST_TEST_CONTEXT("N=" << N << " I=" << I << " O=" << O << " bias offset " << s.bias_offset) {
+      b.gpu.linear(gout, gx, gW, gbias);
+      const std::vector<float> got = b.dev.down<float>(gout);
+      for (bool rounded : {true, false}) {  // the same bf16 inputs, then the fp32 inputs
+        std::vector<float> xr = rounded ? bf16_round(x) : x, Wr = rounded ? bf16_round(W) : W, out(N * O);
+        Tensor cb = has_bias ? tv(bias, {O}) : Tensor();
+        b.cpu.linear(hv(out, {N, O}), hv(xr, {N, I}), hv(Wr, {O, I}), cb);
+        DUO_CHECK_CLOSE("linear rounded=" << rounded, got, out, rounded ? kBf16Same : kBf16Tol);
+      }
+      for (bool accumulate : {false, true}) {
+        Tensor gdx = b.dev.up(dx0, {N, I}), gdW = b.dev.up(dW0, {O, I}), gdb = b.dev.up(db0, {O});
+        Tensor gdb_or_none = has_bias ? gdb : Tensor();
+        b.gpu.linear_backward(gdx, gdW, gdb_or_none, gdy, gx, gW, accumulate);
+        for (bool rounded : {true, false}) {
+          std::vector<float> xr = rounded ? bf16_round(x) : x, Wr = rounded ? bf16_round(W) : W;
+          std::vector<float> dyr = rounded ? bf16_round(dy) : dy, dx = dx0, dW = dW0, db = db0;
+          Tensor cdb = has_bias ? tv(db, {O}) : Tensor();
+          b.cpu.linear_backward(hv(dx, {N, I}), hv(dW, {O, I}), cdb, hv(dyr, {N, O}), hv(xr, {N, I}), hv(Wr, {O, I}),
+                                accumulate);
+          const double tol = rounded ? kBf16Same : kBf16Tol;
+          DUO_CHECK_CLOSE("linear din accumulate=" << accumulate << " rounded=" << rounded, b.dev.down<float>(gdx),
+                          dx, tol);
+          DUO_CHECK_CLOSE("linear dW rounded=" << rounded, b.dev.down<float>(gdW), dW, tol);
+          if (!rounded && has_bias)  // the bias gradient is an fp32 column sum of the unrounded dout
+            DUO_CHECK_CLOSE("linear dbias", b.dev.down<float>(gdb), db, kF32Tol);
+        }
+        if (!has_bias) BOOST_TEST(b.dev.down<float>(gdb) == db0);  // untouched when absent
+      }
+    }
+  }
+}
+
+// probs = softmax(logits) (fp32), out = probs @ table (bf16 GEMM); dtable += probs^T dout (bf16 GEMM).
+BOOST_AUTO_TEST_CASE(cuda_ops_embed_soft) {
+  Backends b;
+  const int64_t N = 11, V = 13, D = 21;
+  std::vector<float> logits = rand_f(N * V, 47, -3.0f, 3.0f), table = rand_f(V * D, 48), dout = rand_f(N * D, 49);
+  std::vector<float> dt0 = rand_f(V * D, 50), probs(N * V), out(N * D);
+  Tensor gl = b.dev.up(logits, {N, V}), gt = b.dev.up(table, {V, D}), gp = b.dev.zeros(DType::F32, {N, V});
+  Tensor go = b.dev.zeros(DType::F32, {N, D}), gdt = b.dev.up(dt0, {V, D});
+  b.gpu.embed_soft(go, gp, gl, gt);
+  b.cpu.embed_soft(hv(out, {N, D}), hv(probs, {N, V}), hv(logits, {N, V}), hv(table, {V, D}));
+  const std::vector<float> gprobs = b.dev.down<float>(gp);
+  DUO_CHECK_CLOSE("embed_soft probs", gprobs, probs, kF32Tol);
+  DUO_CHECK_CLOSE("embed_soft out (fp32)", b.dev.down<float>(go), out, kBf16Tol);
+  std::vector<float> pr = bf16_round(gprobs), trT = transpose(bf16_round(table), V, D), o(N * D);
+  b.cpu.linear(hv(o, {N, D}), hv(pr, {N, V}), hv(trT, {D, V}), Tensor());
+  DUO_CHECK_CLOSE("embed_soft out (bf16 inputs)", b.dev.down<float>(go), o, kBf16Same);
+
+  b.gpu.embed_soft_backward(gdt, gp, b.dev.up(dout, {N, D}));
+  std::vector<float> dt = dt0;
+  b.cpu.embed_soft_backward(hv(dt, {V, D}), hv(probs, {N, V}), hv(dout, {N, D}));
+  DUO_CHECK_CLOSE("embed_soft_backward (fp32)", b.dev.down<float>(gdt), dt, kBf16Tol);
+  std::vector<float> dor = bf16_round(dout), dtr = dt0;
+  b.cpu.embed_soft_backward(hv(dtr, {V, D}), hv(pr, {N, V}), hv(dor, {N, D}));
+  DUO_CHECK_CLOSE("embed_soft_backward (bf16 inputs)", b.dev.down<float>(gdt), dtr, kBf16Same);
+}
+
+// Naive attention, bidirectional and causal, with L not a multiple of the block, one query row, and a row
+// longer than the block (L = 133 > 128 threads).
+BOOST_AUTO_TEST_CASE(cuda_ops_attention) {
+  struct Shape { int64_t B, L, H, hd; };
+  for (Shape s : {Shape{2, 7, 3, 4}, Shape{1, 1, 2, 8}, Shape{1, 133, 1, 6}})
+    for (bool causal : {false, true}) {
+      Backends b;
+      const int64_t B = s.B, L = s.L, H = s.H, D = H * s.hd, N = B * L;
+      std::vector<float> qkv = rand_f(N * 3 * D, 51, -2.0f, 2.0f), dout = rand_f(N * D, 52);
+      std::vector<float> out(N * D), lse(B * H * L), dqkv(N * 3 * D);
+      Tensor gq = b.dev.up(qkv, {B, L, 3 * D}), go = b.dev.zeros(DType::F32, {B, L, D});
+      Tensor gl = b.dev.zeros(DType::F32, {B, H, L}), gd = b.dev.zeros(DType::F32, {B, L, 3 * D});
+      BOOST_TEST_CONTEXT("B=" << B << " L=" << L << " H=" << H << " hd=" << s.hd << " causal=" << causal) {
+        b.cpu.attention(hv(out, {B, L, D}), hv(lse, {B, H, L}), hv(qkv, {B, L, 3 * D}), (int)H, causal);
+        b.gpu.attention(go, gl, gq, (int)H, causal);
+        DUO_CHECK_CLOSE("attention out", b.dev.down<float>(go), out, kAttnTol);
+        DUO_CHECK_CLOSE("attention lse", b.dev.down<float>(gl), lse, kAttnTol);
+        b.cpu.attention_backward(hv(dqkv, {B, L, 3 * D}), hv(dout, {B, L, D}), hv(qkv, {B, L, 3 * D}),
+                                 hv(out, {B, L, D}), hv(lse, {B, H, L}), (int)H, causal);
+        b.gpu.attention_backward(gd, b.dev.up(dout, {B, L, D}), gq, go, gl, (int)H, causal);
+        DUO_CHECK_CLOSE("attention dqkv", b.dev.down<float>(gd), dqkv, kAttnTol);
+      }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

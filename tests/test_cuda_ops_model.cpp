@@ -1,0 +1,175 @@
+// CudaOps end to end under the emulator: every loss head against the CPU backend, and the whole DiT (tiny
+// config: V = 13, d = 16, 2 blocks, 2 heads, L = 8, B = 2) forward, backward and one optimizer step on both
+// backends, for the bidirectional model (ids, soft and bag input) and the causal AR model.
+//
+// Loss heads run the same DUO_HD row functions on both backends: kF32Tol. The DiT chains bf16 GEMMs through
+// two blocks, so logits and gradients are compared with the bf16 tolerance kDiTTol (max error relative to the
+// tensor's largest entry); the initial parameters, inputs and dropout masks are identical on both sides.
+#include <boost/test/unit_test.hpp>
+
+#include "algo/loss_common.h"
+#include "backend/cpu/cpu_ops.h"
+#include "cpu_test_util.h"
+#include "cuda_test_util.h"
+#include "model/dit.h"
+#include "train/model_state.h"
+
+using namespace duo;
+using namespace duo::test;
+
+namespace {
+
+// bf16 inputs to ~10 chained GEMMs (2^-9 each), relative to the max entry; measured up to 2e-2 (LN weights)
+constexpr double kDiTTol = 3e-2;
+
+struct Backends {
+  CpuOps cpu;
+  CudaOps gpu;
+  DeviceBuffers dev{gpu};
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cuda_emu)
+
+BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
+  const int64_t N = 9, V = 13;
+  const int mask = 12;
+  for (LossKind kind : {LossKind::AR, LossKind::MDLM, LossKind::SEDD, LossKind::D3PM, LossKind::CE, LossKind::DUO}) {
+    Backends b;
+    LossHeadArgs a;
+    a.kind = kind;
+    a.mask_id = kind == LossKind::DUO || kind == LossKind::CE ? -1 : mask;
+    a.T = 10;
+    std::vector<float> logits = rand_f(N * V, 60, -3.0f, 3.0f), losses(N), dl(N * V);
+    std::vector<int32_t> x = rand_ids(N, 61, mask), z = rand_ids(N, 62, (int)V);
+    std::vector<double> alpha(N), dalpha(N), weight(N);
+    for (int64_t n = 0; n < N; ++n) {
+      if (a.mask_id >= 0 && kind != LossKind::AR) z[n] = n % 2 ? mask : x[n];  // absorbing: z is x or [MASK]
+      alpha[n] = 0.05 + 0.9 * double(n) / double(N);
+      dalpha[n] = -1.0 - 0.1 * double(n);
+      weight[n] = n == 3 ? 0.0 : 0.5 + 0.1 * double(n);
+    }
+    Tensor gl = b.dev.up(logits, {N, V}), gloss = b.dev.zeros(DType::F32, {N}), gdl = b.dev.zeros(DType::F32, {N, V});
+    Tensor gx = b.dev.up(x, {N}), gz = b.dev.up(z, {N}), ga = b.dev.up(alpha, {N}), gda = b.dev.up(dalpha, {N});
+    Tensor gw = b.dev.up(weight, {N});
+    b.cpu.loss_head(a, hv(losses, {N}), hv(dl, {N, V}), hv(logits, {N, V}), hv(x, {N}), hv(z, {N}), hv(alpha, {N}),
+                    hv(dalpha, {N}), hv(weight, {N}));
+    b.gpu.loss_head(a, gloss, gdl, gl, gx, gz, ga, gda, gw);
+    BOOST_TEST_CONTEXT("loss kind " << int(kind)) {
+      DUO_CHECK_CLOSE("loss_head losses", b.dev.down<float>(gloss), losses, kF32Tol);
+      DUO_CHECK_CLOSE("loss_head dlogits", b.dev.down<float>(gdl), dl, kF32Tol);
+      Tensor none;
+      b.gpu.loss_head(a, gloss, none, gl, gx, gz, ga, gda, gw);
+      DUO_CHECK_CLOSE("loss_head losses without dlogits", b.dev.down<float>(gloss), losses, kF32Tol);
+    }
+  }
+}
+
+// One model on one backend, with its own state and inputs. The parameters are random (the reference's init
+// zeroes the adaLN and output layers, which would make the logits exactly 0 and most gradients vanish), the
+// same host values on both backends.
+struct ModelRun {
+  ModelState state;
+  DiT model;
+  DiTInput in;
+  ModelRun(const ModelConfig& cfg, Ops& ops, const DiTOptions& opt) : state(cfg, ops, true), model(cfg, ops, opt) {
+    model.bind(state.params(), state.grads());
+    const std::vector<float> params = rand_f((size_t)state.table().total(), 11, -0.5f, 0.5f);
+    Tensor p = state.flat(state.params());
+    ops.from_host(p, params.data());
+    state.reset_ema();
+  }
+};
+
+BOOST_AUTO_TEST_CASE(cuda_ops_whole_dit) {
+  struct Variant { bool causal, soft, bag; };
+  for (Variant var : {Variant{false, false, false}, Variant{false, true, false}, Variant{false, false, true},
+                      Variant{true, false, false}}) {
+    Backends b;
+    ModelConfig cfg;
+    cfg.vocab_size = 13; cfg.hidden = 16; cfg.n_blocks = 2; cfg.n_heads = 2; cfg.cond_dim = 16; cfg.freq_dim = 16;
+    cfg.mlp_ratio = 4; cfg.length = 8; cfg.dropout = 0.1f; cfg.causal = var.causal;
+    const int64_t B = 2, L = 8, N = B * L, V = cfg.vocab_size;
+    DiTOptions opt;
+    opt.max_batch = B;
+    opt.soft_input = var.soft;
+    opt.bag_k = var.bag ? 3 : 0;
+    ModelRun cpu(cfg, b.cpu, opt), gpu(cfg, b.gpu, opt);
+
+    std::vector<int32_t> ids = rand_ids(N, 70, (int)V), targets = rand_ids(N, 71, (int)V);
+    std::vector<float> sigma = {0.3f, 2.0f}, soft = rand_f(N * V, 72, -2.0f, 2.0f);
+    std::vector<float> bag_w = rand_f(N * 3, 73, 0.0f, 1.0f);
+    std::vector<int32_t> bag_ids = rand_ids(N * 3, 74, (int)V);
+    if (var.soft) {
+      cpu.in.soft_logits = tv(soft, {B, L, V});
+      gpu.in.soft_logits = b.dev.up(soft, {B, L, V});
+    } else if (var.bag) {
+      cpu.in.bag_ids = tv(bag_ids, {B, L, 3});
+      cpu.in.bag_weights = tv(bag_w, {B, L, 3});
+      gpu.in.bag_ids = b.dev.up(bag_ids, {B, L, 3});
+      gpu.in.bag_weights = b.dev.up(bag_w, {B, L, 3});
+    } else {
+      cpu.in.ids = tv(ids, {B, L});
+      gpu.in.ids = b.dev.up(ids, {B, L});
+    }
+    if (!var.causal) {
+      cpu.in.sigma = tv(sigma, {B});
+      gpu.in.sigma = b.dev.up(sigma, {B});
+    }
+    BOOST_TEST_CONTEXT("causal=" << var.causal << " soft=" << var.soft << " bag=" << var.bag) {
+      const Philox drop{5, 1};
+      Tensor cl = cpu.model.forward(cpu.in, B, L, true, drop);
+      Tensor gl = gpu.model.forward(gpu.in, B, L, true, drop);
+      std::vector<float> cpu_logits(N * V);
+      b.cpu.to_host(cpu_logits.data(), cl);
+      DUO_CHECK_CLOSE("DiT logits", b.dev.down<float>(gl), cpu_logits, kDiTTol);
+
+      // mean cross-entropy on each backend, then backward
+      std::vector<float> closs(N), cdl(N * V);
+      b.cpu.cross_entropy(hv(closs, {N}), hv(cdl, {N, V}), cl.view({N, V}), hv(targets, {N}), 1.0 / N);
+      Tensor gloss = b.dev.zeros(DType::F32, {N}), gdl = b.dev.zeros(DType::F32, {N, V});
+      b.gpu.cross_entropy(gloss, gdl, gl.view({N, V}), b.dev.up(targets, {N}), 1.0 / N);
+      DUO_CHECK_CLOSE("DiT losses", b.dev.down<float>(gloss), closs, kDiTTol);
+      cpu.state.zero_grads();
+      gpu.state.zero_grads();
+      cpu.model.backward(tv(cdl, {B, L, V}));
+      gpu.model.backward(gdl.view({B, L, V}));
+      const int64_t P = cpu.state.table().total();
+      std::vector<float> cg(P), gg(P);
+      b.cpu.to_host(cg.data(), cpu.state.flat(cpu.state.grads()));
+      b.gpu.to_host(gg.data(), gpu.state.flat(gpu.state.grads()));
+      for (const ParamInfo& p : cpu.state.table().params()) {
+        std::vector<float> c(cg.begin() + p.offset, cg.begin() + p.offset + p.numel);
+        std::vector<float> g(gg.begin() + p.offset, gg.begin() + p.offset + p.numel);
+        DUO_CHECK_CLOSE("gradient of " << p.name, g, c, kDiTTol);
+      }
+
+      // one optimizer step: clip + AdamW + EMA on each backend's own gradients
+      OptimConfig oc;
+      oc.lr = 1e-3;
+      oc.warmup_steps = 0;
+      oc.weight_decay = 0.01;
+      oc.ema = 0.9;
+      const double cnorm = cpu.state.optimizer_step(oc), gnorm = gpu.state.optimizer_step(oc);
+      BOOST_TEST(std::abs(gnorm - cnorm) <= kDiTTol * cnorm);
+      std::vector<float> cp(P), gp(P), ce(P), ge(P);
+      b.cpu.to_host(cp.data(), cpu.state.flat(cpu.state.params()));
+      b.gpu.to_host(gp.data(), gpu.state.flat(gpu.state.params()));
+      b.cpu.to_host(ce.data(), cpu.state.flat(cpu.state.ema()));
+      b.gpu.to_host(ge.data(), gpu.state.flat(gpu.state.ema()));
+      // AdamW's first step moves every parameter by about lr sign(g), so a gradient near 0 whose sign the bf16
+      // rounding flips moves it 2 lr apart: parameters (and the EMA that follows them) agree to 2 lr + rounding.
+      auto max_abs = [](const std::vector<float>& a, const std::vector<float>& c) {
+        double m = 0;
+        for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(c[i])));
+        return m;
+      };
+      BOOST_TEST(max_abs(gp, cp) <= 2.2 * oc.lr);
+      BOOST_TEST(max_abs(ge, ce) <= 2.2 * oc.lr);
+      BOOST_TEST(max_abs(gp, std::vector<float>(rand_f((size_t)P, 11, -0.5f, 0.5f))) > 0.5 * oc.lr);  // it moved
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -66,7 +66,8 @@ class CudaOps : public Ops {
                                    const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
                                    const Tensor& shift, const Tensor& scale) override;
 
-  // kernels/rotary.cu, kernels/attention.cu (naive reference attention)
+  // kernels/rotary.cu; kernels/attention.cu: the flash kernels (kernels/flash_attention.cu) for head dims 32
+  // and 64, the naive reference kernels otherwise or when use_flash_attention(false)
   void rotary(Tensor& out, const Tensor& in, int n_heads) override;
   void rotary_backward(Tensor& din, const Tensor& dout, int n_heads) override;
   void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) override;
@@ -95,7 +96,12 @@ class CudaOps : public Ops {
   // Bytes of the device workspace now held (grows on demand, never shrinks).
   size_t workspace_bytes() const { return workspace_bytes_; }
 
+  // Attention implementation: flash-style tensor-core kernels where supported (default), or the naive fp32
+  // reference kernels everywhere (tests compare the two).
+  void use_flash_attention(bool on) { flash_attention_ = on; }
+
  private:
+  bool flash_attention_ = true;
   // At least `bytes` of device scratch, valid until the next workspace() call (callers carve one call's
   // buffers out of a single request). Grows by reallocation; kernels on the one stream are ordered with it.
   void* workspace(size_t bytes);

@@ -9,6 +9,7 @@
 //   dS_ij = P_ij (dO_i · v_j - delta_i),   dq_i = scale Σ_j dS_ij k_j,
 //   dk_j = scale Σ_i dS_ij q_i,             dv_j = Σ_i P_ij dO_i
 #include "cuda_common.cuh"
+#include "kernels/flash_attention.cuh"
 
 namespace duo {
 using namespace cuda;
@@ -126,6 +127,15 @@ struct AttnShape {
   int64_t B, L, D, H;
 };
 
+// The flash kernels take head dims 32 and 64 and 16-byte aligned tensors (vector loads).
+bool flash_supported(const AttnShape& s, std::initializer_list<const Tensor*> ts) {
+  const int64_t hd = s.D / s.H;
+  if (hd != 32 && hd != 64) return false;
+  for (const Tensor* t : ts)
+    if (reinterpret_cast<uintptr_t>(t->data) % 16 != 0) return false;
+  return true;
+}
+
 AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads) {
   check_present(op, "qkv", qkv);
   DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, str("CudaOps::", op),
@@ -161,6 +171,13 @@ void CudaOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   DUO_CHECK(out.data != qkv.data, "CudaOps::attention", "out may not alias qkv", "");
   if (s.B * s.L == 0) return;
+  if (flash_attention_ && flash_supported(s, {&out, &lse, &qkv})) {
+    const int hd = int(s.D / s.H);
+    void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
+    flash_attention_forward(fptr(out), fptr(lse), fptr(qkv), ws, int(s.B), int(s.L), int(s.H), hd, causal,
+                            as_stream(stream_));
+    return;
+  }
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_forward_kernel, smem);
   DUO_LAUNCH(attention_forward_kernel, dim3(unsigned(s.L), unsigned(s.B * s.H)), kAttnThreads, smem,
@@ -176,6 +193,13 @@ void CudaOps::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor&
   check_matrix(op, "dout", dout, s.B * s.L, s.D);
   check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
   if (s.B * s.L == 0) return;
+  if (flash_attention_ && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse})) {
+    const int hd = int(s.D / s.H);
+    void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
+    flash_attention_backward(fptr(dqkv), fptr(dout), fptr(qkv), fptr(out), fptr(lse), ws, int(s.B), int(s.L),
+                             int(s.H), hd, causal, as_stream(stream_));
+    return;
+  }
   const AttnDims a = dims_of(s, causal);
   cudaStream_t st = as_stream(stream_);
   float* delta = static_cast<float*>(workspace(size_t(s.B * s.H * s.L) * sizeof(float)));  // (B, H, L)

@@ -75,12 +75,14 @@ int main(int argc, char** argv) {
 
     duo::ModelState state(mc, *ops, false);
     const bool ema = !vm["eval.disable_ema"].as<bool>();
-    float* params = static_cast<float*>(state.params());
+    std::vector<float> params((size_t)state.table().total());
     if (ck) {
-      if (!(ema && ck->load_if_present(duo::Group::Ema, state.table(), params))) ck->load(duo::Group::Params, state.table(), params);
+      if (!(ema && ck->load_if_present(duo::Group::Ema, state.table(), params.data())))
+        ck->load(duo::Group::Params, state.table(), params.data());
     } else {
-      duo::load_hf_weights(path, state.table(), params);
+      duo::load_hf_weights(path, state.table(), params.data());
     }
+    state.upload(state.params(), params);
     duo::DiTOptions o;
     o.max_batch = lc.batch_size;
     o.training = false;

@@ -25,6 +25,19 @@ Tensor ModelState::flat(void* buffer) const {
   return Tensor(buffer, dtype_, {table_.total()}, ops_.device());
 }
 
+std::vector<float> ModelState::download(void* buffer) {
+  DUO_CHECK(dtype_ == DType::F32, "ModelState", "host copies are float32", "");
+  std::vector<float> host((size_t)table_.total());
+  ops_.to_host(host.data(), flat(buffer));
+  return host;
+}
+
+void ModelState::upload(void* buffer, const std::vector<float>& host) {
+  DUO_CHECK(dtype_ == DType::F32 && (int64_t)host.size() == table_.total(), "ModelState", "host copy size", "");
+  Tensor t = flat(buffer);
+  ops_.from_host(t, host.data());
+}
+
 size_t ModelState::bytes() const {
   int n = 0;
   for (void* p : {params_, grads_, m_, v_, ema_}) n += p != nullptr;

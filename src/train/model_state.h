@@ -3,6 +3,7 @@
 // the global norm, AdamW and the EMA update are one op each.
 #pragma once
 #include <cstdint>
+#include <vector>
 #include "backend/ops.h"
 #include "model/params.h"
 #include "train/optimizer.h"
@@ -28,6 +29,10 @@ class ModelState {
   bool has_optimizer() const { return grads_ != nullptr; }
   // Whole-buffer views (flat, table().total() elements).
   Tensor flat(void* buffer) const;
+  // Host copies of one of the buffers (checkpoints are written from and read into host memory, whatever the
+  // device). F32 buffers only.
+  std::vector<float> download(void* buffer);
+  void upload(void* buffer, const std::vector<float>& host);
 
   int64_t step = 0;         // optimizer updates done
   int64_t ema_updates = 0;  // EMA updates done (the n of the decay warm-up)

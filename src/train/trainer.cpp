@@ -142,11 +142,13 @@ nlohmann::json Trainer::metadata() const {
 }
 
 void Trainer::save(const std::string& path) {
+  const std::vector<float> p = state_->download(state_->params()), e = state_->download(state_->ema());
+  const std::vector<float> m = state_->download(state_->adam_m()), v = state_->download(state_->adam_v());
   CheckpointContents c;
-  c.params = static_cast<const float*>(state_->params());
-  c.ema = static_cast<const float*>(state_->ema());
-  c.adam_m = static_cast<const float*>(state_->adam_m());
-  c.adam_v = static_cast<const float*>(state_->adam_v());
+  c.params = p.data();
+  c.ema = e.data();
+  c.adam_m = m.data();
+  c.adam_v = v.data();
   c.metadata = metadata();
   save_checkpoint(path, state_->table(), c);
 }
@@ -160,10 +162,13 @@ void Trainer::load_resume(const std::string& path) {
   const nlohmann::json& md = ck.metadata();
   DUO_CHECK(md.value("algo", cfg_.algo) == cfg_.algo, path, "checkpoint of --algo " + md.value("algo", std::string()),
             "resume with the same algorithm, or fine-tune with --training.finetune_path");
-  ck.load(Group::Params, state_->table(), static_cast<float*>(state_->params()));
-  ck.load(Group::Ema, state_->table(), static_cast<float*>(state_->ema()));
-  ck.load(Group::AdamM, state_->table(), static_cast<float*>(state_->adam_m()));
-  ck.load(Group::AdamV, state_->table(), static_cast<float*>(state_->adam_v()));
+  std::vector<float> host((size_t)state_->table().total());
+  const std::pair<Group, void*> groups[] = {{Group::Params, state_->params()}, {Group::Ema, state_->ema()},
+                                            {Group::AdamM, state_->adam_m()}, {Group::AdamV, state_->adam_v()}};
+  for (auto [g, buffer] : groups) {
+    ck.load(g, state_->table(), host.data());
+    state_->upload(buffer, host);
+  }
   state_->step = md.at("step").get<int64_t>();
   state_->ema_updates = md.at("ema_updates").get<int64_t>();
   best_val_ = md.value("best_val_nll", 1e300);
@@ -176,7 +181,9 @@ void Trainer::load_finetune(const std::string& path) {
   DUO_CHECK(ParamTable(ck.config()).total() == state_->table().total() && ck.config().causal == cfg_.model.causal,
             path, "the checkpoint's model (" + ck.config().describe() + ") differs from this run's",
             "fine-tune with the same model options as the first stage");
-  ck.load(Group::Params, state_->table(), static_cast<float*>(state_->params()));
+  std::vector<float> host((size_t)state_->table().total());
+  ck.load(Group::Params, state_->table(), host.data());
+  state_->upload(state_->params(), host);
 }
 
 EvalResult Trainer::validate() {

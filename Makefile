@@ -119,9 +119,23 @@ $(BUILD)/libduo_cuda.a: $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o)
+# The GPU executables: the same mains, linked with the CUDA backend (select.cpp rebuilt with DUO_WITH_CUDA).
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_APP_SRCS := $(sort $(wildcard src/app/duo-*.cpp))
+CUDA_APPS := $(foreach s,$(CUDA_APP_SRCS),$(BUILD)/cuda/$(basename $(notdir $(s))))
+$(BUILD)/nvcc/select_cuda.o: src/backend/select.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) -DDUO_WITH_CUDA $(CXXFLAGS) -c $< -o $@
+define CUDA_APP_RULE
+$(BUILD)/cuda/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUILD)/nvcc/select_cuda.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ -L$$(CUDA_HOME)/lib64 -Wl,-rpath,$$(CUDA_HOME)/lib64 -lcublasLt -lcudart $$(LDLIBS)
+endef
+$(foreach s,$(CUDA_APP_SRCS),$(eval $(call CUDA_APP_RULE,$(s))))
+
+cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS)
 	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
-	@echo "cuda: device code for $(GPU_ARCH) built; emulator path of $(CUDA_CHECK_SRCS) checked"
+	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
 
 clean:
 	rm -rf $(BUILD)

@@ -6,7 +6,7 @@
 // eval/gen_ppl_eval.h (the Gen-PPL evaluator).
 #include <iostream>
 #include <sstream>
-#include "backend/cpu/cpu_ops.h"
+#include "backend/select.h"
 #include "eval/gen_ppl_eval.h"
 #include "io/cli.h"
 #include "sample/sample_output.h"
@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
         ("sampling.num_samples", value<int64_t>(&o.num_samples)->default_value(8), "number of samples")
         ("loader.eval_batch_size", value<int64_t>(&o.batch_size)->default_value(8), "samples drawn together")
         ("seed", value<uint64_t>(&o.seed)->default_value(1), "random seed (same seed, same samples)")
+        ("device", value<std::string>()->default_value("auto"), "auto | cpu | cuda")
         ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0), "top-p of the denoiser (1 = off)")
         ("sampling.use_float64", value<bool>(&o.use_float64)->default_value(true), "posterior and draws in float64")
         ("sampling.psi.time_profile", value<std::string>(&o.psi.time_profile)->default_value("linear"),
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
               << p.batch_size << "), tokenizer " << p.tokenizer << " (" << p.vocab_dir << "), seed " << p.seed << "\n";
     for (const std::string& note : p.notes) std::cerr << "  note: " << note << "\n";
 
-    duo::CpuOps ops;
+    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>());
+    duo::Ops& ops = *backend;
     std::unique_ptr<duo::GenPplEvaluator> evaluator;
     if (vm.count("eval.gen_ppl_eval_model_name_or_path")) {
       duo::EvaluatorOptions eo;

@@ -5,11 +5,7 @@
 // loss_head: the per-row math is the DUO_HD functions of src/algo/loss_*.h that the CPU backend calls; they are
 // sequential over the row (two or three passes), so each row is one thread, and rows spread over the grid.
 // One code path for both backends is the point: the CUDA head cannot drift from the CPU's.
-#include "algo/loss_ar.h"
-#include "algo/loss_d3pm.h"
-#include "algo/loss_duo.h"
-#include "algo/loss_mdlm.h"
-#include "algo/loss_sedd.h"
+#include "algo/loss_rows.h"
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -60,27 +56,13 @@ __global__ void cross_entropy_kernel(float* losses, float* dlogits, const float*
     dlogits[n * V + j] = g * expf(x[j] - lse) - (j == t ? g : 0.0f);
 }
 
-// The loss of one row by kind (the CPU's dispatch, on the device).
-__device__ float loss_row(const LossHeadArgs& a, const float* o, int V, int x, int z, double alpha, double dalpha,
-                          float* d) {
-  switch (a.kind) {
-    case LossKind::AR: return ar_loss_row(o, V, a.mask_id, x, d);
-    case LossKind::MDLM: return mdlm_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
-    case LossKind::SEDD: return sedd_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
-    case LossKind::D3PM: return d3pm_vb_row(o, V, a.mask_id, x, z, alpha, a.T, a.reference_bug, d);
-    case LossKind::CE: return d3pm_recon_row(o, V, x, d);
-    case LossKind::DUO: return duo_nelbo_row(o, V, x, z, alpha, dalpha, d);
-  }
-  return 0.0f;
-}
-
 // One thread per row n: losses[n] = ℓ(row), dlogits[n, :] = weight[n] dℓ/dlogits (when dlogits is given).
 __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, const float* logits,
                                  const int32_t* x, const int32_t* z, const double* alpha, const double* dalpha,
                                  const double* weight, int64_t N, int V) {
   for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
     float* d = dlogits ? dlogits + n * V : nullptr;
-    losses[n] = loss_row(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d);
+    losses[n] = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d);
     if (d)
       for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
   }

@@ -8,26 +8,24 @@ namespace duo {
 
 namespace {
 
-class D3PM final : public Algorithm {
+class D3PM final : public NoisingAlgorithm {
  public:
-  D3PM(const AlgoSettings& s, DiT& model, Ops& ops) : Algorithm(s, model, ops) {
-    DUO_CHECK(s.mask_id >= 0 && s.mask_id < model.config().vocab_size, "algorithm d3pm",
-              str("mask id ", s.mask_id, " is outside the vocabulary"), "the tokenizer defines the [MASK] id");
+  D3PM(const AlgoSettings& s, DiT& model, Ops& ops)
+      : NoisingAlgorithm(s, model, ops, NoisingSpec{/*absorbing=*/true, /*time_conditioned=*/true, LossKind::D3PM}) {
     DUO_CHECK(s.T >= 2, "--algo.T", str("D3PM needs T >= 2 discrete steps, got ", s.T), "the reference uses 1000");
   }
 
   LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
-    check_batch(mb, true);
-    const AlgoSettings& s = settings();
-    NoisyBatch nb = noisy_batch(mb, s, cfg().vocab_size, /*absorbing=*/true, /*time_conditioned=*/true, s.T);
-    HeadInputs tok = head_inputs(mb, nb);
-    // Variational term on the noisy input.
-    Tensor logits = forward_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
-    LossSums vb = head(LossKind::D3PM, logits, tok, backward, grad_scale);
+    LossSums vb = NoisingAlgorithm::run(mb, train, backward, grad_scale);  // T·L_vb on the noisy input
     // Reconstruction term on the clean input at σ = 0 (its own dropout sub-stream).
+    HeadInputs clean;
+    clean.resize(mb.B * mb.L);
+    clean.x.assign(mb.ids, mb.ids + mb.B * mb.L);
+    clean.z = clean.x;
+    clean.mask.assign(mb.mask, mb.mask + mb.B * mb.L);
     Philox clean_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, 0xc1ea9)};
-    logits = forward_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
-    LossSums rec = head(LossKind::CE, logits, tok, backward, grad_scale);
+    Tensor logits = forward_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
+    LossSums rec = head(LossKind::CE, logits, clean, backward, grad_scale);
     for (size_t b = 0; b < vb.seq_loss.size(); ++b) vb.seq_loss[b] += rec.seq_loss[b];
     vb.loss += rec.loss;
     return vb;

@@ -13,10 +13,10 @@ namespace duo {
 
 namespace {
 
-class Duo final : public Algorithm {
+class Duo final : public NoisingAlgorithm {
  public:
   Duo(const AlgoSettings& s, DiT& model, Ops& ops)
-      : Algorithm(s, model, ops),
+      : NoisingAlgorithm(s, model, ops, NoisingSpec{/*absorbing=*/false, /*time_conditioned=*/true, LossKind::DUO}),
         lookup_(TransformLookup::open(s.integral_path, model.config().vocab_size,
                                       {s.nearest_lookup ? TableLookup::nearest : TableLookup::hermite, false})) {
     s.curriculum.validate();
@@ -38,13 +38,10 @@ class Duo final : public Algorithm {
   }
 
   LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
-    check_batch(mb, true);
     const AlgoSettings& s = settings();
-    if (!curriculum_active(s.curriculum, mb.step, train)) {  // the plain DUO NELBO (same as duo_base)
-      NoisyBatch nb = noisy_batch(mb, s, cfg().vocab_size, /*absorbing=*/false, /*time_conditioned=*/true);
-      Tensor logits = forward_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
-      return head(LossKind::DUO, logits, head_inputs(mb, nb), backward, grad_scale);
-    }
+    if (!curriculum_active(s.curriculum, mb.step, train))  // the plain DUO NELBO (exactly duo_base)
+      return NoisingAlgorithm::run(mb, train, backward, grad_scale);
+    check_batch(mb, true);
     const int64_t B = mb.B, L = mb.L, N = B * L, V = cfg().vocab_size;
     std::vector<CurriculumSequence> seq(B);
     NoisyBatch nb;  // α, α', σ of the curriculum's schedule and z_t of the relaxation

@@ -6,25 +6,9 @@
 
 namespace duo {
 
-namespace {
-
-class DuoBase final : public Algorithm {
- public:
-  using Algorithm::Algorithm;
-
-  LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
-    check_batch(mb, true);
-    NoisyBatch nb = noisy_batch(mb, settings(), cfg().vocab_size, /*absorbing=*/false, /*time_conditioned=*/true);
-    HeadInputs tok = head_inputs(mb, nb);
-    Tensor logits = forward_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
-    return head(LossKind::DUO, logits, tok, backward, grad_scale);
-  }
-};
-
-}  // namespace
-
 std::unique_ptr<Algorithm> make_duo_base(const AlgoSettings& s, DiT& model, Ops& ops) {
-  return std::make_unique<DuoBase>(s, model, ops);
+  return std::make_unique<NoisingAlgorithm>(s, model, ops,
+                                            NoisingSpec{/*absorbing=*/false, /*time_conditioned=*/true, LossKind::DUO});
 }
 
 }  // namespace duo

@@ -46,4 +46,32 @@ inline HeadInputs head_inputs(const MicroBatch& mb, const NoisyBatch& nb) {
   return h;
 }
 
+// A diffusion algorithm that corrupts the tokens once, runs the model once on them and applies one loss head:
+// MDLM, SEDD and DUO base differ only in the forward process, the conditioning and the loss (their files say
+// which); D3PM adds a reconstruction pass on top.
+struct NoisingSpec {
+  bool absorbing;         // mask noise (else uniform-state noise)
+  bool time_conditioned;  // the network sees σ = −log α_t (else σ = 0)
+  LossKind loss;
+};
+
+class NoisingAlgorithm : public Algorithm {
+ public:
+  NoisingAlgorithm(const AlgoSettings& s, DiT& model, Ops& ops, NoisingSpec spec) : Algorithm(s, model, ops), spec_(spec) {
+    DUO_CHECK(!spec.absorbing || (s.mask_id >= 0 && s.mask_id < model.config().vocab_size), "algorithm " + s.name,
+              str("mask id ", s.mask_id, " is outside the vocabulary of ", model.config().vocab_size),
+              "the tokenizer defines the [MASK] id (GPT-2 and char: the added [PAD] id)");
+  }
+
+  LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
+    check_batch(mb, true);
+    NoisyBatch nb = noisy_batch(mb, settings(), cfg().vocab_size, spec_.absorbing, spec_.time_conditioned, settings().T);
+    Tensor logits = forward_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
+    return head(spec_.loss, logits, head_inputs(mb, nb), backward, grad_scale);
+  }
+
+ protected:
+  NoisingSpec spec_;
+};
+
 }  // namespace duo

@@ -1,31 +1,10 @@
 // Loss heads on the CPU: one call of the per-row math of src/algo/loss_*.h per token (the same DUO_HD
 // functions the CUDA kernels call), rows in parallel.
-#include "algo/loss_ar.h"
-#include "algo/loss_d3pm.h"
-#include "algo/loss_duo.h"
-#include "algo/loss_mdlm.h"
-#include "algo/loss_sedd.h"
+#include "algo/loss_rows.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
 namespace duo {
-
-namespace {
-
-template <class T>
-T loss_row(const LossHeadArgs& a, const T* o, int V, int x, int z, double alpha, double dalpha, T* d) {
-  switch (a.kind) {
-    case LossKind::AR: return ar_loss_row(o, V, a.mask_id, x, d);
-    case LossKind::MDLM: return mdlm_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
-    case LossKind::SEDD: return sedd_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
-    case LossKind::D3PM: return d3pm_vb_row(o, V, a.mask_id, x, z, alpha, a.T, a.reference_bug, d);
-    case LossKind::CE: return d3pm_recon_row(o, V, x, d);
-    case LossKind::DUO: return duo_nelbo_row(o, V, x, z, alpha, dalpha, d);
-  }
-  return T(0);
-}
-
-}  // namespace
 
 void CpuOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                        const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,

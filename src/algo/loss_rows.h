@@ -1,0 +1,28 @@
+// The per-token loss of one row of logits by LossKind (backend/ops.h): the dispatch every backend's loss head
+// calls (CPU loop, CUDA kernel), so the kinds map to the same maths everywhere.
+#pragma once
+#include "algo/loss_ar.h"
+#include "algo/loss_d3pm.h"
+#include "algo/loss_duo.h"
+#include "algo/loss_mdlm.h"
+#include "algo/loss_sedd.h"
+#include "backend/ops.h"
+#include "core/hd.h"
+
+namespace duo {
+
+// ℓ of row o (V logits) for clean id x, noisy id z and the sequence's α_t, α'_t; d (nullable) receives dℓ/do.
+template <class T>
+DUO_HD T loss_row(const LossHeadArgs& a, const T* o, int V, int x, int z, double alpha, double dalpha, T* d) {
+  switch (a.kind) {
+    case LossKind::AR: return ar_loss_row(o, V, a.mask_id, x, d);
+    case LossKind::MDLM: return mdlm_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::SEDD: return sedd_loss_row(o, V, a.mask_id, x, z, alpha, dalpha, d);
+    case LossKind::D3PM: return d3pm_vb_row(o, V, a.mask_id, x, z, alpha, a.T, a.reference_bug, d);
+    case LossKind::CE: return d3pm_recon_row(o, V, x, d);
+    case LossKind::DUO: return duo_nelbo_row(o, V, x, z, alpha, dalpha, d);
+  }
+  return T(0);
+}
+
+}  // namespace duo

@@ -55,12 +55,7 @@ SamplerStats sample_ar(CausalLM& net, const ArSamplerConfig& cfg, int64_t B, int
 
   for (int64_t p = 0; p < B * L; ++p) {
     z[p] = (p % L == 0) ? cfg.bos_id : 0;  // positions >= n are never read before they are drawn
-    if (prompt.keep && prompt.keep[p]) {
-      DUO_CHECK(prompt.ids[p] >= 0 && prompt.ids[p] < V, "sampling prompt",
-                str("prompt id ", prompt.ids[p], " at position ", p, " is not in [0, ", V, ")"),
-                "tokenize the prompt with the model's tokenizer");
-      z[p] = prompt.ids[p];
-    }
+    prompt.apply(p, V, z);
   }
 
   SamplerStats stats;

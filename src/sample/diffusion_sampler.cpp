@@ -123,12 +123,7 @@ SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, cons
       const int64_t id = (int64_t)(prior.uniform_double((uint64_t)p) * (double)V);
       z[p] = (int32_t)(id < V ? id : V - 1);
     }
-    if (prompt.keep && prompt.keep[p]) {
-      DUO_CHECK(prompt.ids[p] >= 0 && prompt.ids[p] < V, "sampling prompt",
-                str("prompt id ", prompt.ids[p], " at position ", p, " is not in [0, ", V, ")"),
-                "tokenize the prompt with the model's tokenizer");
-      z[p] = prompt.ids[p];
-    }
+    prompt.apply(p, V, z);
   }
 
   SamplerStats stats;

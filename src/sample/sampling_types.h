@@ -1,6 +1,7 @@
 // Types shared by the diffusion and AR samplers.
 #pragma once
 #include <cstdint>
+#include "core/error.h"
 
 namespace duo {
 
@@ -12,6 +13,15 @@ enum class SamplePrecision { f64, f32 };
 struct Prompt {
   const int32_t* ids = nullptr;
   const uint8_t* keep = nullptr;
+
+  // Position p of the initial z: the prompt's id when p is kept (checked to lie in [0, V)), else unchanged.
+  void apply(int64_t p, int64_t V, int32_t* z) const {
+    if (!keep || !keep[p]) return;
+    DUO_CHECK(ids[p] >= 0 && ids[p] < V, "sampling prompt",
+              str("prompt id ", ids[p], " at position ", p, " is not in [0, ", V, ")"),
+              "tokenize the prompt with the model's tokenizer");
+    z[p] = ids[p];
+  }
 };
 
 struct SamplerStats {

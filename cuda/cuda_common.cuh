@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "backend/shape_checks.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "cuda_ops.h"
@@ -44,32 +45,23 @@ inline void check_f32(const char* op, std::initializer_list<const Tensor*> ts) {
 }
 inline void check_dtype(const char* op, const char* name, const Tensor& t, DType want) {
   check_on_device(op, t);
-  DUO_CHECK(t.dtype == want, str("CudaOps::", op),
-            str(name, " has dtype ", dtype_name(t.dtype), ", expected ", dtype_name(want)), "");
+  checks::dtype(str("CudaOps::", op), name, t, want);
 }
 inline void check_present(const char* op, const char* name, const Tensor& t) {
-  DUO_CHECK(!t.empty(), str("CudaOps::", op), str(name, " is empty (null data) but is required"), "");
+  checks::present(str("CudaOps::", op), name, t);
 }
 // A contiguous tensor read as [rows, cols] (leading dims fold into rows).
 inline void check_matrix(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
-  check_present(op, name, t);
-  DUO_CHECK(t.is_contiguous(), str("CudaOps::", op), str(name, " ", t.shape_str(), " must be contiguous"), "");
-  DUO_CHECK(t.ndim >= 1 && t.dim(-1) == cols && t.numel() == rows * cols, str("CudaOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected ", rows, " rows of ", cols), "");
+  checks::matrix(str("CudaOps::", op), name, t, rows, cols);
 }
 inline void check_numel(const char* op, const char* name, const Tensor& t, int64_t n) {
-  check_present(op, name, t);
-  DUO_CHECK(t.is_contiguous() && t.numel() == n, str("CudaOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected ", n, " contiguous elements"), "");
+  checks::numel(str("CudaOps::", op), name, t, n);
 }
 // A [B, D] view whose rows may be strided (a column block of the adaLN output).
 inline void check_row_view(const char* op, const char* name, const Tensor& t, int64_t B, int64_t D) {
-  DUO_CHECK(t.ndim == 2 && t.shape[0] == B && t.shape[1] == D, str("CudaOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected (", B, ", ", D, ")"), "");
-  DUO_CHECK(t.stride[1] == 1 || D == 1, str("CudaOps::", op), str(name, " must have unit column stride"),
-            "pass a column block made with Tensor::cols()");
+  checks::row_view(str("CudaOps::", op), name, t, B, D);
 }
-inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
+using checks::rows_of;
 inline float* fptr(const Tensor& t) { return static_cast<float*>(t.data); }
 inline const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
 

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <cstdint>
 #include <initializer_list>
+#include "backend/shape_checks.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -35,37 +36,28 @@ inline void check_same_dtype(const char* op, std::initializer_list<const Tensor*
 }
 
 inline void check_dtype(const char* op, const char* name, const Tensor& t, DType want) {
-  DUO_CHECK(t.dtype == want, str("CpuOps::", op),
-            str(name, " has dtype ", dtype_name(t.dtype), ", expected ", dtype_name(want)), "");
+  checks::dtype(str("CpuOps::", op), name, t, want);
 }
 
 inline void check_present(const char* op, const char* name, const Tensor& t) {
-  DUO_CHECK(!t.empty(), str("CpuOps::", op), str(name, " is empty (null data) but is required"), "");
+  checks::present(str("CpuOps::", op), name, t);
 }
 
 // A contiguous tensor read as a matrix [rows, cols]: last dim = cols, all leading dims fold into rows.
 inline void check_matrix(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
-  check_present(op, name, t);
-  DUO_CHECK(t.is_contiguous(), str("CpuOps::", op), str(name, " ", t.shape_str(), " must be contiguous"), "");
-  DUO_CHECK(t.ndim >= 1 && t.dim(-1) == cols && t.numel() == rows * cols, str("CpuOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected ", rows, " rows of ", cols), "");
+  checks::matrix(str("CpuOps::", op), name, t, rows, cols);
 }
 
 // A contiguous tensor of n elements, whatever its shape (a bias [O], LayerNorm statistics [B*L], ...).
 inline void check_numel(const char* op, const char* name, const Tensor& t, int64_t n) {
-  check_present(op, name, t);
-  DUO_CHECK(t.is_contiguous() && t.numel() == n, str("CpuOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected ", n, " contiguous elements"), "");
+  checks::numel(str("CpuOps::", op), name, t, n);
 }
 
-inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
+using checks::rows_of;
 
 // A [B, D] tensor whose rows may be strided (a column block of the adaLN output): stride[1] must be 1.
 inline void check_row_view(const char* op, const char* name, const Tensor& t, int64_t B, int64_t D) {
-  DUO_CHECK(t.ndim == 2 && t.shape[0] == B && t.shape[1] == D, str("CpuOps::", op),
-            str(name, " has shape ", t.shape_str(), ", expected (", B, ", ", D, ")"), "");
-  DUO_CHECK(t.stride[1] == 1 || D == 1, str("CpuOps::", op), str(name, " must have unit column stride"),
-            "pass a column block made with Tensor::cols()");
+  checks::row_view(str("CpuOps::", op), name, t, B, D);
 }
 
 // Row b of a [B, D] (possibly strided) view.

@@ -79,13 +79,15 @@ class CudaOps : public Ops {
   void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                const Tensor& gate, float p, const Philox& rng) override;
 
-  // kernels/softmax.cu (log-softmax, cross-entropy, loss heads)
+  // kernels/softmax.cu (log-softmax, cross-entropy, loss heads, the distillation KL head)
   void log_softmax(Tensor& out, const Tensor& logits) override;
   void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) override;
   void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                      double grad_scale) override;
   void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
                  const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
+  void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
+               const Tensor& weight) override;
 
   // kernels/optim.cu
   double sum_squares(const Tensor& x) override;

@@ -111,6 +111,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"log_softmax_backward", "cuda_ops_softmax_and_cross_entropy"},
     {"cross_entropy", "cuda_ops_softmax_and_cross_entropy"},
     {"loss_head", "cuda_ops_loss_heads"},
+    {"kl_head", "cuda_ops_kl_head"},
     {"sum_squares", "cuda_ops_optimiser"},
     {"scale", "cuda_ops_optimiser"},
     {"adamw", "cuda_ops_optimiser"},

@@ -66,6 +66,29 @@ BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
   }
 }
 
+// The distillation KL head (kl-bwd and kl-fwd) against the CPU backend; masked rows get a zero gradient.
+BOOST_AUTO_TEST_CASE(cuda_ops_kl_head) {
+  const int64_t N = 11, V = 17;
+  for (KlDirection dir : {KlDirection::Backward, KlDirection::Forward}) {
+    Backends b;
+    std::vector<float> student = rand_f(N * V, 70, -3.0f, 3.0f), teacher = rand_f(N * V, 71, -3.0f, 3.0f);
+    std::vector<float> losses(N), ds(N * V);
+    std::vector<double> weight(N);
+    for (int64_t n = 0; n < N; ++n) weight[n] = n == 4 ? 0.0 : 0.25 + 0.1 * double(n);
+    Tensor gs = b.dev.up(student, {N, V}), gt = b.dev.up(teacher, {N, V}), gw = b.dev.up(weight, {N});
+    Tensor gloss = b.dev.zeros(DType::F32, {N}), gds = b.dev.zeros(DType::F32, {N, V});
+    b.cpu.kl_head(dir, hv(losses, {N}), hv(ds, {N, V}), hv(student, {N, V}), hv(teacher, {N, V}), hv(weight, {N}));
+    b.gpu.kl_head(dir, gloss, gds, gs, gt, gw);
+    BOOST_TEST_CONTEXT("direction " << (dir == KlDirection::Forward ? "kl-fwd" : "kl-bwd")) {
+      DUO_CHECK_CLOSE("kl_head losses", b.dev.down<float>(gloss), losses, kF32Tol);
+      DUO_CHECK_CLOSE("kl_head dstudent", b.dev.down<float>(gds), ds, kF32Tol);
+      Tensor none;
+      b.gpu.kl_head(dir, gloss, none, gs, gt, gw);
+      DUO_CHECK_CLOSE("kl_head losses without dstudent", b.dev.down<float>(gloss), losses, kF32Tol);
+    }
+  }
+}
+
 // One model on one backend, with its own state and inputs. The parameters are random (the reference's init
 // zeroes the adaLN and output layers, which would make the logits exactly 0 and most gradients vanish), the
 // same host values on both backends.

@@ -5,6 +5,8 @@
 // loss_head: the per-row math is the DUO_HD functions of src/algo/loss_*.h that the CPU backend calls; they are
 // sequential over the row (two or three passes), so each row is one thread, and rows spread over the grid.
 // One code path for both backends is the point: the CUDA head cannot drift from the CPU's.
+// kl_head (distillation): the same arrangement with distill_kl_row of src/algo/loss_distill.h.
+#include "algo/loss_distill.h"
 #include "algo/loss_rows.h"
 #include "cuda_common.cuh"
 
@@ -63,6 +65,17 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
   for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
     float* d = dlogits ? dlogits + n * V : nullptr;
     losses[n] = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d);
+    if (d)
+      for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
+  }
+}
+
+// One thread per row n: losses[n] = KL of the row pair, dstudent[n, :] = weight[n] dKL/dstudent (when given).
+__global__ void kl_head_kernel(bool forward_kl, float* losses, float* dstudent, const float* student,
+                               const float* teacher, const double* weight, int64_t N, int V) {
+  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
+    float* d = dstudent ? dstudent + n * V : nullptr;
+    losses[n] = distill_kl_row(student + n * V, teacher + n * V, V, forward_kl, d);
     if (d)
       for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
   }
@@ -137,6 +150,26 @@ void CudaOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, 
       a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(x), iptr(z),
       static_cast<const double*>(alpha.data), static_cast<const double*>(dalpha.data),
       static_cast<const double*>(weight.data), N, int(V));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
+                      const Tensor& weight) {
+  const char* op = "kl_head";
+  check_f32(op, {&student, &teacher, &losses, &dstudent});
+  check_present(op, "student", student);
+  const int64_t V = student.dim(-1), N = V ? student.numel() / V : 0;
+  check_matrix(op, "student", student, N, V);
+  check_matrix(op, "teacher", teacher, N, V);
+  check_numel(op, "losses", losses, N);
+  check_numel(op, "weight", weight, N);
+  check_dtype(op, "weight", weight, DType::F64);
+  if (!dstudent.empty()) check_matrix(op, "dstudent", dstudent, N, V);
+  if (N == 0) return;
+  constexpr int kRowThreads = 64;  // as loss_head: one row per thread
+  DUO_LAUNCH(kl_head_kernel, blocks_for(N, kRowThreads), kRowThreads, 0, as_stream(stream_))(
+      dir == KlDirection::Forward, fptr(losses), dstudent.empty() ? nullptr : fptr(dstudent), fptr(student),
+      fptr(teacher), static_cast<const double*>(weight.data), N, int(V));
   DUO_CU_LAUNCHED(op);
 }
 

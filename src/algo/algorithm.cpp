@@ -63,6 +63,15 @@ Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sig
   return model_.forward(in, B, L, train, dropout);
 }
 
+Tensor Algorithm::head_weights(const std::vector<double>& mask, double grad_scale) {
+  const int64_t N = (int64_t)mask.size();
+  Tensor weight(ws_.at(weight_), DType::F64, {N}, ops_.device());
+  std::vector<double> w(N);
+  for (int64_t n = 0; n < N; ++n) w[n] = grad_scale * mask[n];
+  ops_.from_host(weight, w.data());
+  return weight;
+}
+
 LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& tok, bool backward, double grad_scale) {
   const int64_t V = cfg().vocab_size, N = logits.numel() / V;
   const DType dt = model_.options().dtype;
@@ -72,38 +81,52 @@ LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& 
   };
   Tensor x = dev(x_, DType::I32, {N}), z = dev(z_, DType::I32, {N});
   Tensor alpha = dev(alpha_, DType::F64, {N}), dalpha = dev(dalpha_, DType::F64, {N});
-  Tensor weight = dev(weight_, DType::F64, {N}), losses = dev(losses_, dt, {N});
+  Tensor losses = dev(losses_, dt, {N});
   Tensor dlogits = backward ? dev(dlogits_, dt, {N, V}) : Tensor();
-  std::vector<double> w(N);
-  for (int64_t n = 0; n < N; ++n) w[n] = grad_scale * tok.mask[n];
+  Tensor weight = head_weights(tok.mask, grad_scale);
   ops_.from_host(x, tok.x.data());
   ops_.from_host(z, tok.z.data());
   ops_.from_host(alpha, tok.alpha.data());
   ops_.from_host(dalpha, tok.dalpha.data());
-  ops_.from_host(weight, w.data());
   LossHeadArgs a;
   a.kind = kind;
   a.mask_id = s_.mask_id;
   a.T = s_.T;
   a.reference_bug = s_.reference_bugs;
   ops_.loss_head(a, losses, dlogits, logits.view({N, V}), x, z, alpha, dalpha, weight);
+  return finish_head(losses, dlogits, tok.mask, logits.dim(0), backward);
+}
 
+LossSums Algorithm::kl_head(KlDirection dir, const Tensor& student, const Tensor& teacher,
+                            const std::vector<double>& mask, bool backward, double grad_scale) {
+  const int64_t V = cfg().vocab_size, N = student.numel() / V;
+  const DType dt = model_.options().dtype;
+  DUO_ASSERT((int64_t)mask.size() == N && teacher.numel() == student.numel());
+  Tensor losses(ws_.at(losses_), dt, {N}, ops_.device());
+  Tensor dlogits = backward ? Tensor(ws_.at(dlogits_), dt, {N, V}, ops_.device()) : Tensor();
+  Tensor weight = head_weights(mask, grad_scale);
+  ops_.kl_head(dir, losses, dlogits, student.view({N, V}), teacher.view({N, V}), weight);
+  return finish_head(losses, dlogits, mask, student.dim(0), backward);
+}
+
+LossSums Algorithm::finish_head(const Tensor& losses, const Tensor& dlogits, const std::vector<double>& mask,
+                                int64_t B, bool backward) {
+  const int64_t N = losses.numel(), L = N / B, V = cfg().vocab_size;
   LossSums sums;
   losses_host_.resize(N);
-  if (dt == DType::F64) {
+  if (losses.dtype == DType::F64) {
     ops_.to_host(losses_host_.data(), losses);
   } else {
     std::vector<float> f(N);
     ops_.to_host(f.data(), losses);
     losses_host_.assign(f.begin(), f.end());
   }
-  const int64_t B = logits.dim(0), L = N / B;
   sums.seq_loss.assign(B, 0.0);
   sums.seq_weight.assign(B, 0.0);
   for (int64_t n = 0; n < N; ++n) {
-    if (tok.mask[n] == 0) continue;
-    sums.seq_loss[n / L] += tok.mask[n] * losses_host_[n];
-    sums.seq_weight[n / L] += tok.mask[n];
+    if (mask[n] == 0) continue;
+    sums.seq_loss[n / L] += mask[n] * losses_host_[n];
+    sums.seq_weight[n / L] += mask[n];
   }
   for (int64_t b = 0; b < B; ++b) {
     sums.loss += sums.seq_loss[b];
@@ -112,7 +135,7 @@ LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& 
   if (!std::isfinite(sums.loss))
     fail("loss", str("the ", s_.name, " loss is not finite (", sums.loss, ")"),
          "lower --optim.lr or check the data; the last good checkpoint is kept");
-  if (backward) model_.backward(dlogits.view({logits.dim(0), logits.dim(1), V}));
+  if (backward) model_.backward(dlogits.view({B, L, V}));
   return sums;
 }
 

@@ -17,6 +17,9 @@
 
 namespace duo {
 
+struct CheckpointContents;
+class Checkpoint;
+
 struct AlgoSettings {
   std::string name = "duo_base";  // ar | mdlm | sedd | d3pm | duo_base | duo
   int32_t mask_id = -1;           // absorbing algorithms: the [MASK] id; AR: the id whose logit is forced to -1e6
@@ -71,6 +74,13 @@ class Algorithm {
   // Σ mask over the positions whose loss counts (AR: all but the first of each row). The trainer divides by it
   // so a micro-batch's loss is a token mean, as in the reference.
   virtual double counted_weight(const MicroBatch& mb) const;
+  // State beyond the model's weights that a resumed run needs (distillation: the teacher's weights and the
+  // step of its last refresh). The trainer calls save_state on every checkpoint it writes and load_state when
+  // it resumes. Default: none.
+  virtual void save_state(CheckpointContents&) {}
+  virtual void load_state(const Checkpoint&) {}
+  // Device memory the algorithm holds beyond the model's (lines for the start-up banner; default none).
+  virtual std::string memory_report() const { return ""; }
 
  protected:
   // Uploads the conditioning σ (B) and returns a model input with only σ set (the caller adds the tokens).
@@ -81,12 +91,22 @@ class Algorithm {
   // Runs the loss head on logits (B·L, V) for `tok`, adds Σ mask·ℓ and Σ mask, and backpropagates
   // grad_scale · mask · dℓ/dlogits through the last forward when `backward`.
   LossSums head(LossKind kind, const Tensor& logits, const HeadInputs& tok, bool backward, double grad_scale);
+  // The same for the distillation KL between the student's logits (B, L, V) of the last forward and a
+  // teacher's (no gradient); mask: (B·L) loss mask.
+  LossSums kl_head(KlDirection dir, const Tensor& student, const Tensor& teacher, const std::vector<double>& mask,
+                   bool backward, double grad_scale);
   DiT& model() { return model_; }
   Ops& ops() { return ops_; }
   const ModelConfig& cfg() const { return model_.config(); }
   void check_batch(const MicroBatch& mb, bool needs_time) const;
 
  private:
+  // Uploads grad_scale · mask as the head's weights; returns them as a device tensor.
+  Tensor head_weights(const std::vector<double>& mask, double grad_scale);
+  // Reads the per-token losses back, sums them per sequence and backpropagates dlogits when `backward`.
+  LossSums finish_head(const Tensor& losses, const Tensor& dlogits, const std::vector<double>& mask, int64_t B,
+                       bool backward);
+
   AlgoSettings s_;
   DiT& model_;
   Ops& ops_;

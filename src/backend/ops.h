@@ -38,6 +38,12 @@ struct LossHeadArgs {
   bool reference_bug = false;  // D3PM: the reference's collapsed last log term (duo_algorithms.md §13.7)
 };
 
+// Direction of the distillation KL (duo_algorithms.md §6): the reference's algo.loss_type.
+enum class KlDirection : uint8_t {
+  Backward,  // kl-bwd: KL(student ‖ teacher)
+  Forward,   // kl-fwd: KL(teacher ‖ student)
+};
+
 struct AdamWArgs {
   double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   int64_t step = 1;  // 1-based step number, for bias correction
@@ -140,6 +146,13 @@ class Ops {
   virtual void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                          const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                          const Tensor& weight) = 0;
+  // Distillation head (math in src/algo/loss_distill.h): for every row n of student and teacher (N, V),
+  // p = softmax(student[n]), q = softmax(teacher[n]); losses[n] = KL(p ‖ q) (Backward) or KL(q ‖ p) (Forward),
+  // unweighted. When dstudent is not empty, dstudent[n, :] = weight[n] · dKL/dstudent[n, :] (written); the
+  // teacher gets no gradient. weight: F64 (N), the loss mask times the gradient scale. losses and dstudent
+  // have the dtype of the logits.
+  virtual void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
+                       const Tensor& teacher, const Tensor& weight) = 0;
 
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).

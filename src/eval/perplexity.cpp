@@ -23,6 +23,7 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
       mb.L = batch.L;
       mb.t = sampler.sample(Philox{opt.seed, stream_id(r.batches, k, 1)}, batch.B, 0, batch.B);
       mb.noise = Philox{opt.seed, stream_id(r.batches, k, 2)};
+      mb.step = opt.step;
       LossSums s = algo.run(mb, /*train=*/false, /*backward=*/false, 1.0);
       for (int64_t b = 0; b < batch.B; ++b) {
         bl[b] += s.seq_loss[b] / (double)mc;

@@ -16,6 +16,7 @@ struct EvalOptions {
   bool antithetic = true;       // training.antithetic_sampling
   double sampling_eps = 1e-3;   // training.sampling_eps
   bool uses_time = true;        // false for AR (then mc_samples is 1)
+  int64_t step = 0;             // the optimizer step, for algorithms whose loss depends on it (distillation's δ)
 };
 
 struct EvalResult {

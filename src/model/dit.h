@@ -59,6 +59,7 @@ class DiT {
   void backward(const Tensor& dlogits);
   // Memory plan of the activations (printed at start-up by the executables).
   std::string memory_plan(size_t max_lines = 8) const { return arena_.plan(max_lines); }
+  size_t activation_bytes() const { return arena_.bytes(); }
 
  private:
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.

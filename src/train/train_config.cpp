@@ -3,7 +3,7 @@
 
 namespace duo {
 
-void add_train_options(po::options_description& desc) {
+void add_train_options(po::options_description& desc, const TrainDefaults& d) {
   auto s = [](const char* d) { return po::value<std::string>()->default_value(d); };
   auto i = [](int64_t d) { return po::value<int64_t>()->default_value(d); };
   auto f = [](double d) { return po::value<double>()->default_value(d); };
@@ -19,27 +19,27 @@ void add_train_options(po::options_description& desc) {
       ("data.insert_train_eos", b(true), "EOS between training documents in wrap mode")
       ("data.insert_valid_eos", b(true), "EOS between validation documents in wrap mode")
       ("loader.batch_size", i(32), "sequences per device and micro-step")
-      ("loader.global_batch_size", i(512), "sequences per optimizer step (gradient accumulation fills the gap)")
+      ("loader.global_batch_size", i(d.global_batch_size), "sequences per optimizer step (gradient accumulation fills the gap)")
       ("loader.eval_batch_size", i(32), "sequences per validation batch")
-      ("optim.lr", f(3e-4), "peak learning rate")
+      ("optim.lr", f(d.lr), "peak learning rate")
       ("optim.beta1", f(0.9), "AdamW beta1")
       ("optim.beta2", f(0.999), "AdamW beta2")
       ("optim.eps", f(1e-8), "AdamW eps")
       ("optim.weight_decay", f(0.0), "AdamW decoupled weight decay")
       ("lr_scheduler", s("constant_warmup"), "constant_warmup | cosine_decay_warmup")
-      ("lr_scheduler.num_warmup_steps", i(2500), "linear warm-up steps (constant_warmup)")
-      ("trainer.max_steps", i(1000000), "optimizer steps")
-      ("trainer.val_check_interval", i(5000), "validate every N steps (0 = never)")
-      ("trainer.limit_val_batches", i(0), "validation batches per check (0 = all)")
+      ("lr_scheduler.num_warmup_steps", i(d.warmup_steps), "linear warm-up steps (constant_warmup)")
+      ("trainer.max_steps", i(d.max_steps), "optimizer steps")
+      ("trainer.val_check_interval", i(d.val_check_interval), "validate every N steps (0 = never)")
+      ("trainer.limit_val_batches", i(d.limit_val_batches), "validation batches per check (0 = all)")
       ("trainer.log_every_n_steps", i(10), "progress line every N steps")
       ("trainer.gradient_clip_val", f(1.0), "global L2-norm clipping (0 = off)")
-      ("training.ema", f(0.9999), "EMA decay (0 = off)")
+      ("training.ema", f(d.ema), "EMA decay (0 = off)")
       ("training.antithetic_sampling", b(true), "stratified diffusion times over the global batch")
       ("training.sampling_eps", f(1e-3), "smallest diffusion time")
       ("training.finetune_path", s(""), "initialise from this checkpoint (fresh optimizer and step counter)")
       ("noise", s("log-linear"), "noise schedule: log-linear | cosine")
       ("noise.eps", f(1e-3), "schedule epsilon: alpha_1 = eps")
-      ("algo.T", i(0), "discrete time steps (0 = continuous; D3PM defaults to 1000)")
+      ("algo.T", i(d.T), "discrete time steps (0 = continuous; D3PM defaults to 1000)")
       ("algo.reference_bugs", b(false), "reproduce known reference bugs that change numbers (see README)")
       ("algo.curriculum.mode", s("simple"), "DUO curriculum: simple | efficient")
       ("algo.curriculum.gumbel_tau_log10_start", f(-3.0), "log10 of the softmax temperature at the start")
@@ -54,7 +54,7 @@ void add_train_options(po::options_description& desc) {
       ("checkpointing.save_dir", s("runs/default"), "checkpoints and metrics go here")
       ("checkpointing.resume_from_ckpt", b(false), "resume from checkpointing.resume_ckpt_path")
       ("checkpointing.resume_ckpt_path", s(""), "default: <save_dir>/last.safetensors")
-      ("callbacks.checkpoint_every_n_steps.every_n_train_steps", i(500), "checkpoint every N steps")
+      ("callbacks.checkpoint_every_n_steps.every_n_train_steps", i(d.checkpoint_every), "checkpoint every N steps")
       ("metrics", s(""), "metrics JSONL file (default: <save_dir>/metrics.jsonl)");
 }
 

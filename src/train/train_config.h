@@ -60,7 +60,21 @@ struct TrainConfig {
   void validate() const;
 };
 
-void add_train_options(po::options_description& desc);
+// The defaults an executable gives the options that differ between runs of different kinds (duo-distill uses
+// the reference's distillation settings: lr 6e-5, warm-up 500, 50k steps, EMA 0.999, global batch 128).
+struct TrainDefaults {
+  double lr = 3e-4;
+  int64_t warmup_steps = 2500;
+  int64_t max_steps = 1000000;
+  double ema = 0.9999;
+  int64_t global_batch_size = 512;
+  int64_t val_check_interval = 5000;
+  int64_t limit_val_batches = 0;
+  int64_t checkpoint_every = 500;
+  int64_t T = 0;  // algo.T
+};
+
+void add_train_options(po::options_description& desc, const TrainDefaults& d = {});
 TrainConfig train_config_from(const po::variables_map& vm);
 
 }  // namespace duo

@@ -67,7 +67,7 @@ LoaderConfig loader_config(const TrainConfig& c, bool train) {
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& cfg, Ops& ops) : cfg_(cfg), ops_(ops) {
+Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cfg), ops_(ops), hooks_(std::move(hooks)) {
   train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, loader_config(cfg_, true));
   vocab_ = data_vocab(*train_, cfg_.train_glob);
   if (!cfg_.valid_glob.empty())
@@ -87,7 +87,13 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops) : cfg_(cfg), ops_(ops) {
   state_ = std::make_unique<ModelState>(m, ops_, true);
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());
-  algo_ = make_algorithm(algo_settings(cfg_, vocab_), *model_, ops_);
+  algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_)
+                           : make_algorithm(algo_settings(cfg_, vocab_), *model_, ops_);
+  for (const std::string& name : hooks_.extra_validation) {
+    AlgoSettings s = algo_settings(cfg_, vocab_);
+    s.name = name;
+    extra_val_.emplace_back(name, make_algorithm(s, *model_, ops_));
+  }
 
   fs::create_directories(cfg_.save_dir);
   if (cfg_.resume && fs::exists(cfg_.resume_path)) {
@@ -103,7 +109,8 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops) : cfg_(cfg), ops_(ops) {
   DUO_CHECK(metrics_.good(), cfg_.metrics_path, "cannot open the metrics file for writing", "check --metrics");
 
   const int64_t params = state_->table().total();
-  std::printf("duo-train: %s on %s, %s\n", cfg_.algo.c_str(), ops_.name(), m.describe().c_str());
+  std::printf("%s: %s on %s, %s\n", hooks_.program.c_str(), algo_->settings().name.c_str(), ops_.name(),
+              m.describe().c_str());
   std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
               (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
               valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");
@@ -116,6 +123,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops) : cfg_(cfg), ops_(ops) {
     std::printf("  curriculum (simple): soft input %s (+ the DiT's softmax copy above); the reference keeps %s\n",
                 human_bytes((double)sm.total).c_str(), human_bytes((double)sm.reference).c_str());
   }
+  std::printf("%s", algo_->memory_report().c_str());
   if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
   std::fflush(stdout);
 }
@@ -150,6 +158,7 @@ void Trainer::save(const std::string& path) {
   c.adam_m = m.data();
   c.adam_v = v.data();
   c.metadata = metadata();
+  algo_->save_state(c);
   save_checkpoint(path, state_->table(), c);
 }
 
@@ -173,6 +182,7 @@ void Trainer::load_resume(const std::string& path) {
   state_->ema_updates = md.at("ema_updates").get<int64_t>();
   best_val_ = md.value("best_val_nll", 1e300);
   train_->restore(md.at("data_position").get<LoaderPosition>());
+  algo_->load_state(ck);
 }
 
 void Trainer::load_finetune(const std::string& path) {
@@ -186,7 +196,7 @@ void Trainer::load_finetune(const std::string& path) {
   state_->upload(state_->params(), host);
 }
 
-EvalResult Trainer::validate() {
+EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& extra) {
   const bool ema = cfg_.optim.ema > 0;
   if (ema) {
     state_->swap_params_and_ema();
@@ -198,7 +208,10 @@ EvalResult Trainer::validate() {
   eo.antithetic = cfg_.antithetic_sampling;
   eo.sampling_eps = cfg_.sampling_eps;
   eo.uses_time = cfg_.algo != "ar";
+  eo.step = state_->step;
   EvalResult r = evaluate(*algo_, *valid_, eo);
+  extra.clear();
+  for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo));
   if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
@@ -257,7 +270,7 @@ EvalResult Trainer::run() {
       const double secs = interval.seconds(), tps = interval_tokens / std::max(secs, 1e-9);
       const double eta = clock.seconds() / std::max<int64_t>(1, done - first_step) * (cfg_.max_steps - done);
       const double loss = interval_loss / interval_weight;
-      std::printf("step %6ld/%ld | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | ETA %s\n", (long)done,
+      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s | ETA %s\n", (long)done,
                   (long)cfg_.max_steps, loss, lr, grad_norm, tps, fmt_duration(eta).c_str());
       std::fflush(stdout);
       log_json({{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
@@ -268,12 +281,20 @@ EvalResult Trainer::run() {
     const bool validate_now = valid_ && ((cfg_.val_check_interval > 0 && done % cfg_.val_check_interval == 0) ||
                                          done == cfg_.max_steps);
     if (validate_now) {
-      last_val = validate();
-      std::printf("validation @ %ld | nll %.4f ± %.4f | ppl %.3f | bpd %.4f | %.0f tokens\n", (long)done,
+      std::vector<std::pair<std::string, EvalResult>> extra;
+      last_val = validate(extra);
+      std::printf("validation @ %ld | nll %.5g ± %.2g | ppl %.3f | bpd %.4f | %.0f tokens\n", (long)done,
                   last_val.nll, last_val.std_err, last_val.ppl, last_val.bpd, last_val.tokens);
+      nlohmann::json j = {{"step", done}, {"val/nll", last_val.nll}, {"val/ppl", last_val.ppl},
+                          {"val/bpd", last_val.bpd}, {"val/std_err", last_val.std_err}};
+      for (const auto& [name, r] : extra) {
+        std::printf("  %s: nll %.5g ± %.2g | ppl %.3f\n", name.c_str(), r.nll, r.std_err, r.ppl);
+        j["val/" + name + "/nll"] = r.nll;
+        j["val/" + name + "/ppl"] = r.ppl;
+        j["val/" + name + "/std_err"] = r.std_err;
+      }
       std::fflush(stdout);
-      log_json({{"step", done}, {"val/nll", last_val.nll}, {"val/ppl", last_val.ppl}, {"val/bpd", last_val.bpd},
-                {"val/std_err", last_val.std_err}});
+      log_json(j);
       if (last_val.nll < best_val_) {
         best_val_ = last_val.nll;
         save(cfg_.save_dir + "/best.safetensors");

@@ -4,7 +4,11 @@
 // a resumed run continues exactly as the uninterrupted one would have.
 #pragma once
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 #include "algo/algorithm.h"
 #include "data/loader.h"
 #include "eval/perplexity.h"
@@ -26,15 +30,29 @@ DataVocab data_vocab(const Loader& loader, const std::string& shard_glob);
 // The algorithm settings of a training configuration for this data.
 AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab);
 
+// Optional extensions of the loop, for training algorithms that need more than make_algorithm gives them
+// (duo-distill's teacher is refreshed from the run's weights). The defaults change nothing.
+struct TrainerHooks {
+  std::string program = "duo-train";  // name in the start-up banner
+  // Builds the training algorithm on the run's model and weights, instead of
+  // make_algorithm(algo_settings(cfg, vocab)). Validation (val/nll) uses it too.
+  std::function<std::unique_ptr<Algorithm>(DiT& model, ModelState& state, const DataVocab& vocab)> algorithm;
+  // Further algorithms (make_algorithm names, with the run's settings) evaluated at each validation next to
+  // the training one, on the same weights, and logged as val/<name>/nll etc.: e.g. the DUO NELBO of a model
+  // trained on another loss. They never decide which checkpoint is `best`.
+  std::vector<std::string> extra_validation;
+};
+
 class Trainer {
  public:
-  Trainer(const TrainConfig& cfg, Ops& ops);
+  Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks = {});
   // Trains to cfg.max_steps; returns the last validation result (nll = 0 when there is no validation set).
   EvalResult run();
 
  private:
   void log_json(const nlohmann::json& j);
-  EvalResult validate();  // with the EMA weights when the EMA is on
+  // With the EMA weights when the EMA is on; the extra validation algorithms' results go to `extra`.
+  EvalResult validate(std::vector<std::pair<std::string, EvalResult>>& extra);
   void save(const std::string& path);
   void load_resume(const std::string& path);
   void load_finetune(const std::string& path);
@@ -47,6 +65,8 @@ class Trainer {
   std::unique_ptr<ModelState> state_;
   std::unique_ptr<DiT> model_;
   std::unique_ptr<Algorithm> algo_;
+  TrainerHooks hooks_;
+  std::vector<std::pair<std::string, std::unique_ptr<Algorithm>>> extra_val_;
   std::ofstream metrics_;
   double best_val_ = 1e300;
 };

@@ -72,6 +72,8 @@ class CpuOps : public Ops {
   // loss_head.cpp
   void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
                  const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
+  void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
+               const Tensor& weight) override;
 
   // optim.cpp
   double sum_squares(const Tensor& x) override;

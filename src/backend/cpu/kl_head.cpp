@@ -1,0 +1,37 @@
+// The distillation KL head on the CPU (Ops::kl_head): one call of distill_kl_row (src/algo/loss_distill.h,
+// the same DUO_HD function the CUDA kernel calls) per token, rows in parallel.
+#include "algo/loss_distill.h"
+#include "backend/cpu/cpu_common.h"
+#include "backend/cpu/cpu_ops.h"
+
+namespace duo {
+
+void CpuOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
+                     const Tensor& weight) {
+  const char* op = "kl_head";
+  const int64_t V = student.dim(-1), N = student.numel() / V;
+  cpu::check_matrix(op, "student", student, N, V);
+  cpu::check_matrix(op, "teacher", teacher, N, V);
+  cpu::check_numel(op, "losses", losses, N);
+  cpu::check_same_dtype(op, {&student, &teacher, &losses, &dstudent});
+  cpu::check_numel(op, "weight", weight, N);
+  cpu::check_dtype(op, "weight", weight, DType::F64);
+  if (!dstudent.empty()) cpu::check_matrix(op, "dstudent", dstudent, N, V);
+  const bool forward_kl = dir == KlDirection::Forward;
+  cpu::dispatch(op, student, [&](auto zero) {
+    using T = decltype(zero);
+    const T *s = student.ptr<T>(), *t = teacher.ptr<T>();
+    T* l = losses.ptr<T>();
+    T* d = dstudent.empty() ? nullptr : dstudent.ptr<T>();
+    const double* w = weight.ptr<double>();
+#pragma omp parallel for schedule(static) if (cpu::worth_threads(N * V))
+    for (int64_t n = 0; n < N; ++n) {
+      T* dn = d ? d + n * V : nullptr;
+      l[n] = distill_kl_row<T>(s + n * V, t + n * V, (int)V, forward_kl, dn);
+      if (dn)
+        for (int64_t j = 0; j < V; ++j) dn[j] *= T(w[n]);
+    }
+  });
+}
+
+}  // namespace duo

@@ -14,6 +14,11 @@
 #                                  SIMT emulator, cuda/emu/; nvcc builds them for real with `make cuda`)
 #   tests/*.cpp                 -> build/duo-tests (one Boost.Test binary)
 
+# One job per core unless -j was given.
+ifeq (,$(filter -j%,$(MAKEFLAGS)))
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 CXX      ?= g++
 OPT      ?= -O3
 CXXFLAGS ?= $(OPT) -g -std=c++20 -fopenmp -Wall -Wextra -MMD -MP

@@ -21,14 +21,19 @@ endif
 
 CXX      ?= g++
 OPT      ?= -O3
-CXXFLAGS ?= $(OPT) -g -std=c++20 -fopenmp -Wall -Wextra -MMD -MP
+# -fno-trapping-math: no code here relies on floating-point traps, and it lets loops with float selects
+# vectorise (fast_math.h); results are unchanged.
+CXXFLAGS ?= $(OPT) -g -std=c++20 -fopenmp -fno-trapping-math -Wall -Wextra -MMD -MP
 CPPFLAGS += -Isrc -Icuda -DBOOST_TEST_DYN_LINK
-LDLIBS   += -fopenmp -lopenblas -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
+# OpenBLAS built for OpenMP (Debian's libopenblas0-openmp): its GEMMs share our OpenMP thread pool instead of a
+# second pthreads pool fighting it for the cores (measured 1.4x faster DiT steps on 2 cores).
+OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
 BUILD    := build
 
 # Debian packages the build needs (checked by `make deps`).
-DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev \
+DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp \
             nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev
 
 LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)

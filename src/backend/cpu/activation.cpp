@@ -2,6 +2,7 @@
 #include <cmath>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/fast_math.h"
 
 namespace duo {
 using namespace cpu;
@@ -19,11 +20,11 @@ constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kGeluCubic = 0.044715;
 template <class T> static T gelu_value(T x) {
   T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
-  return T(0.5) * x * (T(1) + std::tanh(u));
+  return T(0.5) * x * (T(1) + fast_tanh(u));
 }
 template <class T> static T gelu_grad(T x) {
   T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
-  T th = std::tanh(u);
+  T th = fast_tanh(u);
   T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
   return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du;
 }
@@ -34,7 +35,7 @@ static void map_forward(Tensor& out, const Tensor& in) {
   T* y = out.ptr<T>();
   const T* x = in.ptr<T>();
   const int64_t n = in.numel();
-#pragma omp parallel for schedule(static) if (worth_threads(n))
+#pragma omp parallel for simd schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 // din = dout * f'(in)
@@ -44,7 +45,7 @@ static void map_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
   const T* dy = dout.ptr<T>();
   const T* x = in.ptr<T>();
   const int64_t n = in.numel();
-#pragma omp parallel for schedule(static) if (worth_threads(n))
+#pragma omp parallel for simd schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * df(x[i]);
 }
 

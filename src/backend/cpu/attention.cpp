@@ -6,6 +6,7 @@
 #include <cmath>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/fast_math.h"
 
 namespace duo {
 using namespace cpu;
@@ -37,15 +38,21 @@ static void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool caus
   for (int64_t i = 0; i < L; ++i) {
     T* p = P + i * L;
     const int64_t visible = causal ? i + 1 : L;  // keys j < visible are attended to
-    if (lse_out) {
+    if (lse_out) {  // forward: one exp per score, then normalise
       T m = p[0];
       for (int64_t j = 1; j < visible; ++j) m = p[j] > m ? p[j] : m;
       T sum = 0;
-      for (int64_t j = 0; j < visible; ++j) sum += std::exp(p[j] - m);
+      for (int64_t j = 0; j < visible; ++j) {
+        p[j] = fast_exp(p[j] - m);
+        sum += p[j];
+      }
       lse_out[i] = m + std::log(sum);
+      const T inv = T(1) / sum;
+      for (int64_t j = 0; j < visible; ++j) p[j] *= inv;
+    } else {  // backward: P from the saved lse
+      const T row_lse = lse_in[i];
+      for (int64_t j = 0; j < visible; ++j) p[j] = fast_exp(p[j] - row_lse);
     }
-    const T row_lse = lse_out ? lse_out[i] : lse_in[i];
-    for (int64_t j = 0; j < visible; ++j) p[j] = std::exp(p[j] - row_lse);
     for (int64_t j = visible; j < L; ++j) p[j] = 0;
   }
 }

@@ -1,4 +1,5 @@
 // Dense layer y = x W^T + b (PyTorch's nn.Linear layout, W is [out, in]) and its backward, on OpenBLAS.
+#include <algorithm>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
@@ -46,13 +47,18 @@ static void linear_backward_impl(Tensor& din, Tensor& dW, Tensor& dbias, const T
     gemm(false, false, N, I, O, T(1), dy, O, W.ptr<T>(), I, accumulate_din ? T(1) : T(0), din.ptr<T>(), I);
   if (!dW.empty())  // dW (O,I) += dy^T (O,N) @ x (N,I)
     gemm(true, false, O, I, N, T(1), dy, O, in.ptr<T>(), I, T(1), dW.ptr<T>(), I);
-  if (!dbias.empty()) {  // db[o] += sum_n dy[n,o]; one output column per iteration, rows summed in order
+  if (!dbias.empty()) {  // db[o] += sum_n dy[n,o], rows summed in order (deterministic for any thread count)
     T* db = dbias.ptr<T>();
+    constexpr int64_t kCols = 256;  // a block of columns per task: rows are read contiguously, sums vectorise
 #pragma omp parallel for schedule(static) if (worth_threads(N * O))
-    for (int64_t o = 0; o < O; ++o) {
-      T acc = 0;
-      for (int64_t n = 0; n < N; ++n) acc += dy[n * O + o];
-      db[o] += acc;
+    for (int64_t o0 = 0; o0 < O; o0 += kCols) {
+      const int64_t width = std::min(kCols, O - o0);
+      T acc[kCols] = {};
+      for (int64_t n = 0; n < N; ++n) {
+        const T* r = dy + n * O + o0;
+        for (int64_t j = 0; j < width; ++j) acc[j] += r[j];
+      }
+      for (int64_t j = 0; j < width; ++j) db[o0 + j] += acc[j];
     }
   }
 }

@@ -17,8 +17,8 @@ KlDirection parse_distill_loss(const std::string& name) {
   if (name == "kl-bwd") return KlDirection::Backward;
   if (name == "kl-fwd") return KlDirection::Forward;
   fail("--algo.loss_type", "unknown distillation loss '" + name + "'",
-       "use kl-bwd (KL(student‖teacher), the reference's default) or kl-fwd; the reference's 'posterior' and "
-       "'kl-posterior' are unimplemented there too");
+       "use kl-bwd (KL(student‖teacher), the reference's default) or kl-fwd (the reference's config also "
+       "accepts 'posterior' and 'kl-posterior', but its code computes no loss for them)");
 }
 
 const char* distill_loss_name(KlDirection d) { return d == KlDirection::Forward ? "kl-fwd" : "kl-bwd"; }

@@ -428,6 +428,11 @@ BOOST_AUTO_TEST_CASE(gen_ppl_with_ar_checkpoint) {
       retokenize({"To be<|endoftext|>or", "abc"}, tok, eos, ev->scorer().vocab_size());
   BOOST_TEST(rows[0] == expect);
   BOOST_TEST(rows[1] == ids_of("abc"));
+  // A sampled [PAD] decodes to its text, which the char evaluator knows as its own special token.
+  std::vector<int32_t> with_pad = ids_of("To be");
+  with_pad.push_back(66);
+  for (int32_t id : ids_of("or")) with_pad.push_back(id);
+  BOOST_TEST(retokenize({"To be[PAD]or"}, tok, eos, ev->scorer().vocab_size())[0] == with_pad);
   const nlohmann::json j = sample_json(SampleJob(o).plan(), r);
   BOOST_TEST(j["generative_ppl"].get<double>() == r.gen_ppl->gen_ppl());
 }

@@ -85,8 +85,20 @@ double GenPplResult::gen_ppl() const {
 }
 
 std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const EncodeFn& encode,
-                                             int32_t eos, int64_t vocab_size) {
-  static constexpr std::string_view kEosText = "<|endoftext|>";
+                                             int32_t eos, int64_t vocab_size,
+                                             const std::vector<SpecialText>& more_specials) {
+  std::vector<SpecialText> specials = {{"<|endoftext|>", eos}};
+  for (const SpecialText& s : more_specials)
+    if (!s.text.empty() && s.text != specials[0].text) specials.push_back(s);
+  // The earliest special text at or after `from` (npos when none), and which one.
+  auto next_special = [&](std::string_view text, size_t from, const SpecialText** which) {
+    size_t best = std::string_view::npos;
+    for (const SpecialText& s : specials) {
+      const size_t at = text.find(s.text, from);
+      if (at < best) { best = at; *which = &s; }
+    }
+    return best;
+  };
   std::vector<std::vector<int32_t>> out(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::string_view text = texts[i];
@@ -100,10 +112,11 @@ std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& tex
       }
     };
     size_t start = 0;
-    for (size_t at = text.find(kEosText); at != std::string_view::npos; at = text.find(kEosText, start)) {
+    const SpecialText* s = nullptr;
+    for (size_t at = next_special(text, 0, &s); at != std::string_view::npos; at = next_special(text, start, &s)) {
       append(text.substr(start, at - start));
-      out[i].push_back(eos);
-      start = at + kEosText.size();
+      out[i].push_back(s->id);
+      start = at + s->text.size();
     }
     append(text.substr(start));
   }
@@ -118,7 +131,11 @@ std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& tex
     tokenizer.encode(replace_invalid_utf8(piece), ids, cache.get());
     return ids;
   };
-  return retokenize(texts, encode, eos, vocab_size);
+  std::vector<SpecialText> more;
+  const SpecialIds sp = tokenizer.specials();
+  for (int64_t id : {sp.bos, sp.eos, sp.pad, sp.mask, sp.unk})
+    if (id >= 0 && id < vocab_size) more.push_back({tokenizer.id_to_piece((uint32_t)id), (int32_t)id});
+  return retokenize(texts, encode, eos, vocab_size, more);
 }
 
 }  // namespace duo

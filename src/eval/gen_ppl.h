@@ -60,15 +60,25 @@ GenPplResult generative_perplexity(Scorer& scorer, const std::vector<std::vector
 // special-token text not recognised).
 using EncodeFn = std::function<std::vector<uint32_t>(std::string_view)>;
 
-// Re-tokenises decoded samples as the reference's Hugging Face tokenizer does: the text "<|endoftext|>" (what
-// a sampled BOS/EOS decodes to) is GPT-2's special token and becomes `eos` as a whole; the text between
-// occurrences goes through `encode`. Ids must fit the scorer's vocabulary (error naming the sample).
-std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const EncodeFn& encode,
-                                             int32_t eos, int64_t vocab_size);
+// A special token's text and id: the text is matched as a whole, before ordinary tokenisation.
+struct SpecialText {
+  std::string text;
+  int32_t id;
+};
 
-// The same with one of our tokenizers (data/tokenizer.h; GPT-2 BPE for the GPT-2 scorers). Bytes that are not
-// valid UTF-8 (a decode that cut a multi-byte character) become U+FFFD first, as the reference's
-// decode(errors="replace") produces them.
+// Re-tokenises decoded samples as the reference's Hugging Face tokenizer does: the text of each special token
+// the scorer knows (always "<|endoftext|>" = `eos`, what a sampled BOS/EOS decodes to) becomes its id as a
+// whole; the text between occurrences goes through `encode`. Ids must fit the scorer's vocabulary (error
+// naming the sample).
+std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const EncodeFn& encode,
+                                             int32_t eos, int64_t vocab_size,
+                                             const std::vector<SpecialText>& more_specials = {});
+
+// The same with one of our tokenizers (data/tokenizer.h; GPT-2 BPE for the GPT-2 scorers). Its other special
+// tokens whose ids the scorer has (e.g. the char tokenizer's [PAD] for one of our AR models; not GPT-2's added
+// [PAD] = 50257 for GPT-2 itself, which the reference's evaluator tokenises as plain text) are matched too.
+// Bytes that are not valid UTF-8 (a decode that cut a multi-byte character) become U+FFFD first, as the
+// reference's decode(errors="replace") produces them.
 std::vector<std::vector<int32_t>> retokenize(const std::vector<std::string>& texts, const Tokenizer& tokenizer,
                                              int32_t eos, int64_t vocab_size);
 

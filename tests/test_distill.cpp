@@ -2,6 +2,7 @@
 // the trajectory latents and α's of the PyTorch fixture, the round schedule, the teacher's refresh and the first
 // step's KL, bit-exact resume mid-round (teacher included), and the distilled checkpoint evaluated as DUO base.
 #include <boost/test/unit_test.hpp>
+#include "metrics_util.h"
 #include <unistd.h>
 #include <cmath>
 #include <cstring>
@@ -85,12 +86,7 @@ DistillSettings tiny_distill(const DistillDir& d, int64_t max_steps) {
   return s;
 }
 
-std::vector<nlohmann::json> metrics(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream f(path);
-  for (std::string line; std::getline(f, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+std::vector<nlohmann::json> metrics(const std::string& path) { return testing::read_metrics(path); }
 
 std::vector<float> group(const Checkpoint& ck, const std::string& prefix) {
   ParamTable table(ck.config());

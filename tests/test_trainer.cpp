@@ -2,6 +2,7 @@
 // a run resumed from a checkpoint reproduces the uninterrupted run bit for bit; bad options and incompatible
 // checkpoints give clear errors.
 #include <boost/test/unit_test.hpp>
+#include "metrics_util.h"
 #include <unistd.h>
 #include <cstring>
 #include <filesystem>
@@ -64,12 +65,7 @@ TrainConfig tiny_config(const TinyCorpus& c, const std::string& algo, const std:
   return t;
 }
 
-std::vector<nlohmann::json> metrics(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream f(path);
-  for (std::string line; std::getline(f, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+std::vector<nlohmann::json> metrics(const std::string& path) { return testing::read_metrics(path); }
 
 }  // namespace
 

@@ -123,9 +123,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_dkv_kernel(float* dqkv
   }
 }
 
-struct AttnShape {
-  int64_t B, L, D, H;
-};
+using checks::AttnShape;
 
 // The flash kernels take head dims 32 and 64 and 16-byte aligned tensors (vector loads).
 bool flash_supported(const AttnShape& s, std::initializer_list<const Tensor*> ts) {
@@ -137,18 +135,11 @@ bool flash_supported(const AttnShape& s, std::initializer_list<const Tensor*> ts
 }
 
 AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads) {
-  check_present(op, "qkv", qkv);
-  DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, str("CudaOps::", op),
-            str("qkv has shape ", qkv.shape_str(), ", expected (B, L, 3D)"), "");
-  const int64_t B = qkv.shape[0], L = qkv.shape[1], D = qkv.shape[2] / 3;
-  DUO_CHECK(n_heads > 0 && D % n_heads == 0, str("CudaOps::", op),
-            str("hidden size ", D, " does not split into ", n_heads, " heads"), "");
-  check_matrix(op, "qkv", qkv, B * L, 3 * D);
-  check_matrix(op, "out", out, B * L, D);
-  check_numel(op, "lse", lse, B * n_heads * L);
-  DUO_CHECK(B * n_heads <= 65535, str("CudaOps::", op), str("batch x heads = ", B * n_heads, " exceeds 65535"),
+  // The shared checks, plus this backend's own limit: (batch, head) is the grid's y dimension.
+  const AttnShape s = checks::attention(str("CudaOps::", op), qkv, out, lse, n_heads);
+  DUO_CHECK(s.B * s.H <= 65535, str("CudaOps::", op), str("batch x heads = ", s.B * s.H, " exceeds 65535"),
             "use a smaller batch (micro-batches accumulate gradients)");
-  return {B, L, D, n_heads};
+  return s;
 }
 
 AttnDims dims_of(const AttnShape& s, bool causal) {

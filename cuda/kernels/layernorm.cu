@@ -110,29 +110,15 @@ __global__ void layernorm_dweight_reduce_kernel(float* dweight, const float* par
   dweight[d] += acc;
 }
 
-struct LnShape {
-  int64_t B, L, D;
-};
+using checks::LnShape;
 
+// The shared checks, plus this backend's own: the kernels read shift and scale with one row stride.
 LnShape layernorm_shape(const char* op, const Tensor& x, const Tensor& weight, const Tensor& shift,
                         const Tensor& scale) {
-  check_present(op, "x", x);
-  check_present(op, "weight", weight);
-  DUO_CHECK(shift.empty() == scale.empty(), str("CudaOps::", op), "shift and scale must be both given or both empty",
-            "pass empty tensors for both to get a plain LayerNorm");
-  const int64_t D = x.dim(-1), N = rows_of(x);
-  const int64_t B = shift.empty() ? 1 : shift.dim(0);
-  DUO_CHECK(B > 0 && N % B == 0, str("CudaOps::", op),
-            str("x ", x.shape_str(), " does not split into ", B, " sequences (shift has ", B, " rows)"), "");
-  check_matrix(op, "x", x, N, D);
-  check_numel(op, "weight", weight, D);
-  if (!shift.empty()) {
-    check_row_view(op, "shift", shift, B, D);
-    check_row_view(op, "scale", scale, B, D);
-    DUO_CHECK(shift.stride[0] == scale.stride[0], str("CudaOps::", op), "shift and scale have different row strides",
-              "pass column blocks of one adaLN output");
-  }
-  return {B, N / B, D};
+  const LnShape s = checks::layernorm(str("CudaOps::", op), x, weight, shift, scale);
+  DUO_CHECK(shift.empty() || shift.stride[0] == scale.stride[0], str("CudaOps::", op),
+            "shift and scale have different row strides", "pass column blocks of one adaLN output");
+  return s;
 }
 
 constexpr int kWarpsPerBlock = kThreads / 32;
@@ -164,15 +150,7 @@ void CudaOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& d
   check_f32(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
   const LnShape s = layernorm_shape(op, x, weight, shift, scale);
   const int64_t N = s.B * s.L;
-  check_matrix(op, "dout", dout, N, s.D);
-  check_numel(op, "mean", mean, N);
-  check_numel(op, "rstd", rstd, N);
-  if (!dx.empty()) check_matrix(op, "dx", dx, N, s.D);
-  if (!dweight.empty()) check_numel(op, "dweight", dweight, s.D);
-  if (!dshift.empty()) check_row_view(op, "dshift", dshift, s.B, s.D);
-  if (!dscale.empty()) check_row_view(op, "dscale", dscale, s.B, s.D);
-  DUO_CHECK(!shift.empty() || (dshift.empty() && dscale.empty()), "CudaOps::layernorm_modulate_backward",
-            "dshift/dscale given for a LayerNorm without modulation", "pass empty tensors");
+  checks::layernorm_backward(str("CudaOps::", op), s, dx, dweight, dshift, dscale, dout, mean, rstd, shift);
   DUO_CHECK(dshift.empty() || dscale.empty() || dshift.stride[0] == dscale.stride[0],
             "CudaOps::layernorm_modulate_backward", "dshift and dscale have different row strides",
             "pass column blocks of one gradient buffer");

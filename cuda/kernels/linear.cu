@@ -36,12 +36,6 @@ __global__ void bias_backward_kernel(float* dbias, const float* dout, int64_t N,
 constexpr size_t kAlign = 256;
 size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
-void check_weight(const char* op, const Tensor& W) {
-  check_present(op, "W", W);
-  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), str("CudaOps::", op),
-            str("W ", W.shape_str(), " must be a contiguous (O, I) matrix"), "");
-}
-
 }  // namespace
 
 void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
@@ -70,11 +64,7 @@ void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
 void CudaOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
   check_f32(op, {&out, &in, &W, &bias});
-  check_weight(op, W);
-  const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
-  check_matrix(op, "in", in, N, I);
-  check_matrix(op, "out", out, N, O);
-  if (!bias.empty()) check_numel(op, "bias", bias, O);
+  const auto [N, O, I] = checks::linear(str("CudaOps::", op), out, in, W, bias);
   // (N, I) x (O, I)^T -> (N, O)
   matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias));
 }
@@ -83,15 +73,7 @@ void CudaOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tens
                               const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
   check_f32(op, {&dout, &din, &dW, &dbias, &in, &W});
-  check_weight(op, W);
-  const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(dout);
-  check_matrix(op, "dout", dout, N, O);
-  if (!din.empty()) check_matrix(op, "din", din, N, I);
-  if (!dW.empty()) {
-    check_matrix(op, "dW", dW, O, I);
-    check_matrix(op, "in", in, N, I);
-  }
-  if (!dbias.empty()) check_numel(op, "dbias", dbias, O);
+  const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
   if (!din.empty())  // din (N, I) = dout (N, O) @ W (O, I)
     matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
   if (!dW.empty())  // dW (O, I) += dout^T (O, N) @ in (N, I)

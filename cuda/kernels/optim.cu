@@ -92,12 +92,8 @@ void CudaOps::scale(Tensor& x, double s) {
 void CudaOps::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
   const char* op = "adamw";
   check_f32(op, {&params, &grads, &m, &v});
+  checks::adamw(str("CudaOps::", op), params, grads, m, v, a.step);
   const int64_t n = params.numel();
-  check_numel(op, "params", params, n);
-  check_numel(op, "grads", grads, n);
-  check_numel(op, "m", m, n);
-  check_numel(op, "v", v, n);
-  DUO_CHECK(a.step >= 1, "CudaOps::adamw", str("step is ", a.step, ", expected >= 1"), "steps count from 1");
   const AdamWConsts c{float(1.0 - a.lr * a.weight_decay),
                       float(a.beta1),
                       float(a.beta2),

@@ -42,4 +42,111 @@ inline void row_view(const std::string& where, const char* name, const Tensor& t
 // Rows of a tensor read as [rows, last dim].
 inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
 
+// ---- the arguments of the ops shared by every backend (the backend adds only its own limits) ----------------
+
+// A Linear weight: a contiguous (O, I) matrix.
+inline void weight_matrix(const std::string& where, const Tensor& W) {
+  present(where, "W", W);
+  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), where, str("W ", W.shape_str(), " must be a contiguous (O, I) matrix"), "");
+}
+
+struct LinearShape { int64_t N, O, I; };
+
+// Ops::linear: out (N, O) = in (N, I) W^T + bias (O).
+inline LinearShape linear(const std::string& where, const Tensor& out, const Tensor& in, const Tensor& W,
+                          const Tensor& bias) {
+  weight_matrix(where, W);
+  const LinearShape s{rows_of(in), W.shape[0], W.shape[1]};
+  matrix(where, "in", in, s.N, s.I);
+  matrix(where, "out", out, s.N, s.O);
+  if (!bias.empty()) numel(where, "bias", bias, s.O);
+  return s;
+}
+
+// Ops::linear_backward: din (N, I), dW (O, I) with in (N, I), dbias (O), each optional.
+inline LinearShape linear_backward(const std::string& where, const Tensor& din, const Tensor& dW, const Tensor& dbias,
+                                   const Tensor& dout, const Tensor& in, const Tensor& W) {
+  weight_matrix(where, W);
+  const LinearShape s{rows_of(dout), W.shape[0], W.shape[1]};
+  matrix(where, "dout", dout, s.N, s.O);
+  if (!din.empty()) matrix(where, "din", din, s.N, s.I);
+  if (!dW.empty()) {
+    matrix(where, "dW", dW, s.O, s.I);
+    matrix(where, "in", in, s.N, s.I);
+  }
+  if (!dbias.empty()) numel(where, "dbias", dbias, s.O);
+  return s;
+}
+
+// The sizes of one LayerNorm call: N = B*L rows of width D; B = 1 (and L = N) when there is no modulation.
+struct LnShape { int64_t B, L, D; };
+
+// Ops::layernorm_modulate's inputs: x (B, L, D) or (N, D), weight (D), shift and scale (B, D) row views or both
+// empty.
+inline LnShape layernorm(const std::string& where, const Tensor& x, const Tensor& weight, const Tensor& shift,
+                         const Tensor& scale) {
+  present(where, "x", x);
+  present(where, "weight", weight);
+  DUO_CHECK(shift.empty() == scale.empty(), where, "shift and scale must be both given or both empty",
+            "pass empty tensors for both to get a plain LayerNorm");
+  const int64_t D = x.dim(-1), N = rows_of(x);
+  const int64_t B = shift.empty() ? 1 : shift.dim(0);
+  DUO_CHECK(B > 0 && N % B == 0, where,
+            str("x ", x.shape_str(), " does not split into ", B, " sequences (shift has ", B, " rows)"), "");
+  if (x.ndim == 3 && !shift.empty())
+    DUO_CHECK(x.shape[0] == B, where,
+              str("x ", x.shape_str(), " has batch ", x.shape[0], " but shift/scale have ", B, " rows"), "");
+  matrix(where, "x", x, N, D);
+  numel(where, "weight", weight, D);
+  if (!shift.empty()) {
+    row_view(where, "shift", shift, B, D);
+    row_view(where, "scale", scale, B, D);
+  }
+  return {B, N / B, D};
+}
+
+// Ops::layernorm_modulate_backward's gradients and saved statistics for a call of shape s.
+inline void layernorm_backward(const std::string& where, const LnShape& s, const Tensor& dx, const Tensor& dweight,
+                               const Tensor& dshift, const Tensor& dscale, const Tensor& dout, const Tensor& mean,
+                               const Tensor& rstd, const Tensor& shift) {
+  const int64_t N = s.B * s.L;
+  matrix(where, "dout", dout, N, s.D);
+  numel(where, "mean", mean, N);
+  numel(where, "rstd", rstd, N);
+  if (!dx.empty()) matrix(where, "dx", dx, N, s.D);
+  if (!dweight.empty()) numel(where, "dweight", dweight, s.D);
+  if (!dshift.empty()) row_view(where, "dshift", dshift, s.B, s.D);
+  if (!dscale.empty()) row_view(where, "dscale", dscale, s.B, s.D);
+  DUO_CHECK(!shift.empty() || (dshift.empty() && dscale.empty()), where,
+            "dshift/dscale given for a LayerNorm without modulation", "pass empty tensors");
+}
+
+struct AttnShape { int64_t B, L, D, H, hd; };
+
+// Ops::attention: qkv (B, L, 3D) split into n_heads heads, out (B, L, D), lse (B, H, L).
+inline AttnShape attention(const std::string& where, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                           int n_heads) {
+  present(where, "qkv", qkv);
+  DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, where, str("qkv has shape ", qkv.shape_str(), ", expected (B, L, 3D)"),
+            "");
+  const int64_t B = qkv.shape[0], L = qkv.shape[1], D = qkv.shape[2] / 3;
+  DUO_CHECK(n_heads > 0 && D % n_heads == 0, where, str("hidden size ", D, " does not split into ", n_heads, " heads"),
+            "");
+  matrix(where, "qkv", qkv, B * L, 3 * D);
+  matrix(where, "out", out, B * L, D);
+  numel(where, "lse", lse, B * n_heads * L);
+  return {B, L, D, n_heads, D / n_heads};
+}
+
+// Ops::adamw: four flat buffers of the same size; steps count from 1 (bias correction).
+inline void adamw(const std::string& where, const Tensor& params, const Tensor& grads, const Tensor& m,
+                  const Tensor& v, int64_t step) {
+  const int64_t n = params.numel();
+  numel(where, "params", params, n);
+  numel(where, "grads", grads, n);
+  numel(where, "m", m, n);
+  numel(where, "v", v, n);
+  DUO_CHECK(step >= 1, where, str("step is ", step, ", expected >= 1"), "steps count from 1");
+}
+
 }  // namespace duo::checks

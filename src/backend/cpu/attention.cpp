@@ -11,20 +11,11 @@
 namespace duo {
 using namespace cpu;
 
-struct AttnShape { int64_t B, L, D, H, hd; };
+using checks::AttnShape;
 
 static AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor& out, const Tensor& lse,
                                  int n_heads) {
-  check_present(op, "qkv", qkv);
-  DUO_CHECK(qkv.ndim == 3 && qkv.shape[2] % 3 == 0, str("CpuOps::", op),
-            str("qkv has shape ", qkv.shape_str(), ", expected (B, L, 3D)"), "");
-  const int64_t B = qkv.shape[0], L = qkv.shape[1], D = qkv.shape[2] / 3;
-  DUO_CHECK(n_heads > 0 && D % n_heads == 0, str("CpuOps::", op),
-            str("hidden size ", D, " does not split into ", n_heads, " heads"), "");
-  check_matrix(op, "qkv", qkv, B * L, 3 * D);
-  check_matrix(op, "out", out, B * L, D);
-  check_numel(op, "lse", lse, B * n_heads * L);
-  return {B, L, D, n_heads, D / n_heads};
+  return checks::attention(str("CpuOps::", op), qkv, out, lse, n_heads);
 }
 
 // S = scale * q k^T, then P = exp(S - lse) row by row with the causal mask (P = 0 above the diagonal).

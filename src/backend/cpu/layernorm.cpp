@@ -10,30 +10,7 @@ using namespace cpu;
 
 constexpr double kLayerNormEps = 1e-5;  // PyTorch's default
 
-// The sizes of one call: N = B*L rows of width D; B = 1 (and L = N) when there is no modulation.
-struct LnShape { int64_t B, L, D; };
-
-static LnShape layernorm_shape(const char* op, const Tensor& x, const Tensor& weight, const Tensor& shift,
-                               const Tensor& scale) {
-  check_present(op, "x", x);
-  check_present(op, "weight", weight);
-  DUO_CHECK(shift.empty() == scale.empty(), str("CpuOps::", op), "shift and scale must be both given or both empty",
-            "pass empty tensors for both to get a plain LayerNorm");
-  const int64_t D = x.dim(-1), N = rows_of(x);
-  const int64_t B = shift.empty() ? 1 : shift.dim(0);
-  DUO_CHECK(B > 0 && N % B == 0, str("CpuOps::", op),
-            str("x ", x.shape_str(), " does not split into ", B, " sequences (shift has ", B, " rows)"), "");
-  if (x.ndim == 3 && !shift.empty())
-    DUO_CHECK(x.shape[0] == B, str("CpuOps::", op), str("x ", x.shape_str(), " has batch ", x.shape[0],
-                                                         " but shift/scale have ", B, " rows"), "");
-  check_matrix(op, "x", x, N, D);
-  check_numel(op, "weight", weight, D);
-  if (!shift.empty()) {
-    check_row_view(op, "shift", shift, B, D);
-    check_row_view(op, "scale", scale, B, D);
-  }
-  return {B, N / B, D};
-}
+using checks::LnShape;
 
 template <class T>
 static void layernorm_forward(Tensor& out, Tensor& mean_t, Tensor& rstd_t, const Tensor& x_t, const Tensor& weight,
@@ -71,7 +48,7 @@ void CpuOps::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const T
                                 const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate";
   check_same_dtype(op, {&x, &out, &mean, &rstd, &weight, &shift, &scale});
-  LnShape s = layernorm_shape(op, x, weight, shift, scale);
+  const LnShape s = checks::layernorm(str("CpuOps::", op), x, weight, shift, scale);
   check_matrix(op, "out", out, s.B * s.L, s.D);
   check_numel(op, "mean", mean, s.B * s.L);
   check_numel(op, "rstd", rstd, s.B * s.L);
@@ -160,17 +137,9 @@ void CpuOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& ds
                                          const Tensor& weight, const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate_backward";
   check_same_dtype(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
-  LnShape s = layernorm_shape(op, x, weight, shift, scale);
-  const int64_t N = s.B * s.L;
-  check_matrix(op, "dout", dout, N, s.D);
-  check_numel(op, "mean", mean, N);
-  check_numel(op, "rstd", rstd, N);
-  if (!dx.empty()) check_matrix(op, "dx", dx, N, s.D);
-  if (!dweight.empty()) check_numel(op, "dweight", dweight, s.D);
-  if (!dshift.empty()) check_row_view(op, "dshift", dshift, s.B, s.D);
-  if (!dscale.empty()) check_row_view(op, "dscale", dscale, s.B, s.D);
-  DUO_CHECK(!shift.empty() || (dshift.empty() && dscale.empty()), "CpuOps::layernorm_modulate_backward",
-            "dshift/dscale given for a LayerNorm without modulation", "pass empty tensors");
+  const std::string where = str("CpuOps::", op);
+  const LnShape s = checks::layernorm(where, x, weight, shift, scale);
+  checks::layernorm_backward(where, s, dx, dweight, dshift, dscale, dout, mean, rstd, shift);
   dispatch(op, x, [&](auto tag) {
     layernorm_backward_impl<decltype(tag)>(dx, dweight, dshift, dscale, dout, x, mean, rstd, weight, shift, scale, s);
   });

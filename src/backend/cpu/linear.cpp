@@ -6,11 +6,6 @@
 namespace duo {
 using namespace cpu;
 
-static void check_weight(const char* op, const Tensor& W) {
-  DUO_CHECK(W.ndim == 2 && W.is_contiguous(), str("CpuOps::", op),
-            str("W ", W.shape_str(), " must be a contiguous (O, I) matrix"), "");
-}
-
 template <class T>
 static void linear_forward(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
@@ -30,11 +25,7 @@ static void linear_forward(Tensor& out, const Tensor& in, const Tensor& W, const
 void CpuOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
   check_same_dtype(op, {&out, &in, &W, &bias});
-  check_weight(op, W);
-  const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
-  check_matrix(op, "in", in, N, I);
-  check_matrix(op, "out", out, N, O);
-  if (!bias.empty()) check_numel(op, "bias", bias, O);
+  checks::linear(str("CpuOps::", op), out, in, W, bias);
   dispatch(op, out, [&](auto tag) { linear_forward<decltype(tag)>(out, in, W, bias); });
 }
 
@@ -67,15 +58,7 @@ void CpuOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tenso
                              const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
   check_same_dtype(op, {&dout, &din, &dW, &dbias, &in, &W});
-  check_weight(op, W);
-  const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(dout);
-  check_matrix(op, "dout", dout, N, O);
-  if (!din.empty()) check_matrix(op, "din", din, N, I);
-  if (!dW.empty()) {
-    check_matrix(op, "dW", dW, O, I);
-    check_matrix(op, "in", in, N, I);
-  }
-  if (!dbias.empty()) check_numel(op, "dbias", dbias, O);
+  checks::linear_backward(str("CpuOps::", op), din, dW, dbias, dout, in, W);
   dispatch(op, dout, [&](auto tag) {
     linear_backward_impl<decltype(tag)>(din, dW, dbias, dout, in, W, accumulate_din);
   });

@@ -72,12 +72,7 @@ static void adamw_impl(Tensor& params, const Tensor& grads, Tensor& m_t, Tensor&
 void CpuOps::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
   const char* op = "adamw";
   check_same_dtype(op, {&params, &grads, &m, &v});
-  const int64_t n = params.numel();
-  check_numel(op, "params", params, n);
-  check_numel(op, "grads", grads, n);
-  check_numel(op, "m", m, n);
-  check_numel(op, "v", v, n);
-  DUO_CHECK(a.step >= 1, "CpuOps::adamw", str("step is ", a.step, ", expected >= 1"), "steps count from 1");
+  checks::adamw(str("CpuOps::", op), params, grads, m, v, a.step);
   dispatch(op, params, [&](auto tag) { adamw_impl<decltype(tag)>(params, grads, m, v, a); });
 }
 

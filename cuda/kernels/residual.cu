@@ -46,18 +46,10 @@ __global__ void gated_residual_dgate_kernel(float* dgate, int64_t dgs, const flo
   dgate[b * dgs + d] = acc;
 }
 
-struct ResidualShape {
-  int64_t B, L, D;
-};
+using checks::ResidualShape;
 
 ResidualShape residual_shape(const char* op, const Tensor& h, const Tensor& gate, float p) {
-  check_present(op, "h", h);
-  DUO_CHECK(h.ndim == 3 && h.is_contiguous(), str("CudaOps::", op),
-            str("h has shape ", h.shape_str(), ", expected a contiguous (B, L, D)"), "");
-  DUO_CHECK(p >= 0.0f && p < 1.0f, str("CudaOps::", op), str("dropout p = ", p, " is outside [0, 1)"), "");
-  ResidualShape s{h.shape[0], h.shape[1], h.shape[2]};
-  if (!gate.empty()) check_row_view(op, "gate", gate, s.B, s.D);
-  return s;
+  return checks::gated_residual(str("CudaOps::", op), h, gate, p);
 }
 
 // 1/(1-p) computed in double and rounded once, as the CPU's factor.

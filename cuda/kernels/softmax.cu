@@ -113,12 +113,8 @@ void CudaOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logit
                             double grad_scale) {
   const char* op = "cross_entropy";
   check_f32(op, {&losses, &dlogits, &logits});
-  check_present(op, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  check_matrix(op, "logits", logits, N, V);
-  check_numel(op, "losses", losses, N);
-  check_numel(op, "targets", targets, N);
-  if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
+  check_on_device(op, targets);
+  const auto [N, V] = checks::cross_entropy(str("CudaOps::", op), losses, dlogits, logits, targets);
   check_ids(op, targets, V);
   if (N)
     DUO_LAUNCH(cross_entropy_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(

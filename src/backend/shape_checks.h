@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -136,6 +137,32 @@ inline AttnShape attention(const std::string& where, const Tensor& qkv, const Te
   matrix(where, "out", out, B * L, D);
   numel(where, "lse", lse, B * n_heads * L);
   return {B, L, D, n_heads, D / n_heads};
+}
+
+struct ResidualShape { int64_t B, L, D; };
+
+// Ops::gated_residual: h a contiguous (B, L, D), gate (B, D) row view or empty, dropout p in [0, 1).
+inline ResidualShape gated_residual(const std::string& where, const Tensor& h, const Tensor& gate, float p) {
+  present(where, "h", h);
+  DUO_CHECK(h.ndim == 3 && h.is_contiguous(), where, str("h has shape ", h.shape_str(), ", expected a contiguous (B, L, D)"),
+            "");
+  DUO_CHECK(p >= 0.0f && p < 1.0f, where, str("dropout p = ", p, " is outside [0, 1)"), "");
+  const ResidualShape s{h.shape[0], h.shape[1], h.shape[2]};
+  if (!gate.empty()) row_view(where, "gate", gate, s.B, s.D);
+  return s;
+}
+
+// Ops::cross_entropy: logits (N, V), losses (N), targets I32 (N), dlogits (N, V) or empty. Returns {N, V}.
+inline std::pair<int64_t, int64_t> cross_entropy(const std::string& where, const Tensor& losses, const Tensor& dlogits,
+                                                 const Tensor& logits, const Tensor& targets) {
+  present(where, "logits", logits);
+  const int64_t V = logits.dim(-1), N = rows_of(logits);
+  matrix(where, "logits", logits, N, V);
+  numel(where, "losses", losses, N);
+  numel(where, "targets", targets, N);
+  dtype(where, "targets", targets, DType::I32);
+  if (!dlogits.empty()) matrix(where, "dlogits", dlogits, N, V);
+  return {N, V};
 }
 
 // Ops::adamw: four flat buffers of the same size; steps count from 1 (bias correction).

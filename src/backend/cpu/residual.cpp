@@ -27,16 +27,10 @@ struct DropoutMask {
   }
 };
 
-struct ResidualShape { int64_t B, L, D; };
+using checks::ResidualShape;
 
 static ResidualShape residual_shape(const char* op, const Tensor& h, const Tensor& gate, float p) {
-  check_present(op, "h", h);
-  DUO_CHECK(h.ndim == 3 && h.is_contiguous(), str("CpuOps::", op),
-            str("h has shape ", h.shape_str(), ", expected a contiguous (B, L, D)"), "");
-  DUO_CHECK(p >= 0.0f && p < 1.0f, str("CpuOps::", op), str("dropout p = ", p, " is outside [0, 1)"), "");
-  ResidualShape s{h.shape[0], h.shape[1], h.shape[2]};
-  if (!gate.empty()) check_row_view(op, "gate", gate, s.B, s.D);
-  return s;
+  return checks::gated_residual(str("CpuOps::", op), h, gate, p);
 }
 
 template <class T>

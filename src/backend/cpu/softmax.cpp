@@ -86,13 +86,7 @@ void CpuOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits
                            double grad_scale) {
   const char* op = "cross_entropy";
   check_same_dtype(op, {&losses, &dlogits, &logits});
-  check_present(op, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  check_matrix(op, "logits", logits, N, V);
-  check_numel(op, "losses", losses, N);
-  check_numel(op, "targets", targets, N);
-  check_dtype(op, "targets", targets, DType::I32);
-  if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
+  const auto [N, V] = checks::cross_entropy(str("CpuOps::", op), losses, dlogits, logits, targets);
   const int32_t* tgt = targets.ptr<int32_t>();
   for (int64_t n = 0; n < N; ++n)
     DUO_CHECK(tgt[n] >= 0 && tgt[n] < V, "CpuOps::cross_entropy",

@@ -5,6 +5,7 @@
 #   make bench      CPU benchmarks side by side with the PyTorch reference (bench/README.md)
 #   make deps       install the Debian packages the build needs (or print the apt-get line)
 #   make cuda       the kernels compiled for real by nvcc (GPU_ARCH, default "sm_80 sm_90a"; no GPU needed)
+#   make test-cuda  the CUDA backend's tests (tests/test_cuda_*.cpp) built by nvcc and run on the GPU
 #   make clean
 #
 # Sources are found by wildcard, so adding a file needs no Makefile edit:
@@ -48,7 +49,7 @@ TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
 BENCHES   := $(foreach s,$(BENCH_SRCS),$(BUILD)/bench-$(basename $(notdir $(s))))
 
-.PHONY: all test test-long run deps clean bench cuda
+.PHONY: all test test-long run deps clean bench cuda test-cuda
 all: $(APPS) $(BUILD)/duo-tests $(BENCHES)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -143,9 +144,23 @@ $(BUILD)/cuda/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUIL
 endef
 $(foreach s,$(CUDA_APP_SRCS),$(eval $(call CUDA_APP_RULE,$(s))))
 
-cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS)
+cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS) $(BUILD)/cuda/duo-cuda-tests
 	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
-	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
+	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda, and duo-cuda-tests for make test-cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
+
+# The CUDA backend's tests on a real GPU: the same tests/test_cuda_*.cpp that `make test` runs under the
+# emulator (suite cuda_emu), compiled by nvcc against the runtime and cuBLASLt (suite cuda_gpu).
+CUDA_TEST_SRCS := $(sort $(wildcard tests/test_cuda_*.cpp))
+$(BUILD)/nvcc/tests/%.cpp.o: tests/%.cpp
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -Xcompiler -fopenmp -x cu -c $< -o $@
+$(BUILD)/cuda/duo-cuda-tests: $(CUDA_TEST_SRCS:%=$(BUILD)/nvcc/%.o) $(BUILD)/obj/tests/test_main.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart $(TEST_LDLIBS) $(LDLIBS)
+
+test-cuda: deps
+	@$(MAKE) --no-print-directory $(BUILD)/cuda/duo-cuda-tests
+	@scripts/run_tests.sh $(BUILD)/cuda/duo-cuda-tests --run_test=cuda_gpu
 
 clean:
 	rm -rf $(BUILD)

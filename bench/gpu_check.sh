@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Checks that need a real GPU (none of the build or test machines has one). Each section builds one program
-# with nvcc into build/bench/ and runs it; a section fails the script when its program exits non-zero.
+# Checks that need a real GPU (none of the build or test machines has one), as one script for a lent device
+# machine. Each section fails the script when its program exits non-zero; results go to $OUT (default build/gpu).
 #   bench/gpu_check.sh               build and run every section
 #   bench/gpu_check.sh --build-only  only compile (what a machine without a GPU can verify)
-# GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler.
+# GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler. The training section needs the
+# char-level tinyshakespeare shards in data/tinyshakespeare/char (`data/tinyshakespeare.sh char` here, then carry
+# that folder to the device machine, which has no internet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 GPU_ARCH=${GPU_ARCH:-sm_90a}
+OUT=${OUT:-build/gpu}
+export NVCC GPU_ARCH
 build_only=false
 [ "${1:-}" = "--build-only" ] && build_only=true
-mkdir -p build/bench
+mkdir -p build/bench "$OUT"
+jobs=$(nproc)
 nvcc_build() {  # nvcc_build OUTPUT SOURCES...
   local out=$1
   shift
@@ -18,11 +23,53 @@ nvcc_build() {  # nvcc_build OUTPUT SOURCES...
     -gencode "arch=${GPU_ARCH/sm_/compute_},code=$GPU_ARCH" -o "$out" "$@"
 }
 
+# ---- build: the CUDA executables, the native kernel tests, the attention benchmark ----------------------------
+make -j"$jobs" all cuda build/cuda/duo-cuda-tests GPU_ARCH="$GPU_ARCH" >"$OUT/build.log" 2>&1 ||
+  { tail -40 "$OUT/build.log"; exit 1; }
+nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
+if $build_only; then
+  echo "gpu_check: built"
+  exit 0
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+
+# ---- the CUDA backend's tests natively (make test-cuda: every kernel vs the CPU op, whole DiT, one step of
+# every algorithm, determinism over repeated runs) -------------------------------------------------------------
+scripts/run_tests.sh build/cuda/duo-cuda-tests --run_test=cuda_gpu 2>&1 | tee "$OUT/test-cuda.log" | tail -3
+[ "${PIPESTATUS[0]}" -eq 0 ]
+
 # ---- attention: flash forward/backward vs a naive fp32 kernel, determinism, TFLOP/s -------------------------
 # Shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
-nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
-if ! $build_only; then
+{
   build/bench/gpu_attention_bench
   build/bench/gpu_attention_bench 8 8 1024 32
+} 2>&1 | tee "$OUT/attention.txt"
+
+# ---- training: the same short DUO run on the GPU and on the CPU backend; the validation NLL must agree to
+# the bf16 tolerance, and the step rates go side by side ------------------------------------------------------
+data=data/tinyshakespeare/char
+if [ ! -f $data/train_000000.bin ]; then
+  echo "gpu_check: $data is missing (HINT: data/tinyshakespeare.sh char, then carry $data)" >&2
+  exit 1
 fi
-echo "gpu_check: $($build_only && echo built || echo passed)"
+train() {  # train DEVICE BINARY
+  "$2" --device "$1" --algo duo --model tiny --model.hidden_size 128 --model.n_blocks 4 --model.n_heads 4 \
+    --model.length 128 --model.dropout 0 --data.train "$data/train_*.bin" --data.valid "$data/valid_*.bin" \
+    --loader.batch_size 16 --loader.global_batch_size 16 --loader.eval_batch_size 32 --optim.lr 2e-3 \
+    --lr_scheduler.num_warmup_steps 20 --trainer.max_steps 100 --trainer.val_check_interval 100 \
+    --trainer.limit_val_batches 4 --trainer.log_every_n_steps 25 --algo.curriculum.end 50 \
+    --algo.curriculum.gamma_min -2.9 --algo.curriculum.gamma_max 0.75 \
+    --algo.curriculum.integral_cache_path integral/tinyshakespeare-char.bin \
+    --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir "$OUT/train_$1"
+}
+val_nll() { grep '"val/nll"' "$OUT/train_$1/metrics.jsonl" | tail -1 | grep -o '"val/nll":[-0-9.e+]*' | cut -d: -f2; }
+train cuda build/cuda/duo-train 2>&1 | tee "$OUT/train_cuda.log" | tail -4
+train cpu build/duo-train 2>&1 | tee "$OUT/train_cpu.log" | tail -4
+gpu=$(val_nll cuda) cpu=$(val_nll cpu)
+echo "validation NLL after 100 steps: cuda $gpu, cpu $cpu" | tee "$OUT/train.txt"
+awk -v g="$gpu" -v c="$cpu" 'BEGIN { d = g - c; if (d < 0) d = -d; exit !(d <= 0.05 * c) }' ||
+  { echo "gpu_check: the GPU and CPU runs disagree by more than 5%" >&2; exit 1; }
+build/cuda/duo-sample --device cuda --eval.checkpoint_path "$OUT/train_cuda/last.safetensors" --sampling.steps 8 \
+  --sampling.num_samples 4 --loader.eval_batch_size 4 --model.length 128 --progress false \
+  --eval.generated_samples_path "$OUT/samples_cuda.json" | tee "$OUT/sample_cuda.txt" | tail -3
+echo "gpu_check: passed"

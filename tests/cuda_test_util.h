@@ -1,10 +1,14 @@
-// Helpers of the CUDA backend tests (suite cuda_emu): device copies of host vectors through CudaOps, error
+// Helpers of the CUDA backend tests: device copies of host vectors through CudaOps, error
 // measures, bf16 rounding for the GEMM references, and the emulator's schedule switch for determinism checks.
 //
 // Tolerances (max |got - want| / max |want|, and no NaN/Inf where the reference has none):
 //   kF32Tol   fp32 kernels vs the fp32 CPU backend: only summation order differs
 //   kBf16Same bf16 GEMM ops vs the CPU backend fed the same bf16-rounded inputs: fp32 accumulation order
 //   kBf16Tol  bf16 GEMM ops vs the fp32 CPU backend: the inputs' bf16 rounding (2^-9 relative, partly averaging out)
+//
+// The same test sources build two ways: with the host compiler against the SIMT emulator (suite cuda_emu, part
+// of `make test`), and with nvcc against the real runtime and cuBLASLt (suite cuda_gpu, `make test-cuda`, needs
+// a GPU). Emulator-only checks (thread schedules) sit behind DUO_CUDA_EMU.
 #pragma once
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -16,7 +20,13 @@
 #include "core/philox.h"
 #include "core/tensor.h"
 #include "cuda_ops.h"
-#include "emu/emu.h"
+#include "runtime.cuh"  // defines DUO_CUDA_EMU under the host compiler
+
+#if defined(DUO_CUDA_EMU)
+#define DUO_CUDA_SUITE cuda_emu
+#else
+#define DUO_CUDA_SUITE cuda_gpu
+#endif
 
 namespace duo::test {
 
@@ -122,11 +132,18 @@ double max_rel_err(const std::vector<T>& got, const std::vector<T>& want) {
     BOOST_TEST(duo_err_ <= (tol));                                              \
   } while (0)
 
-// Sets the emulator's thread schedule for its lifetime (races show as schedule-dependent results).
+#if defined(DUO_CUDA_EMU)
+// Sets the emulator's thread schedule (and optionally its seed and OS worker threads) for its lifetime: races
+// show as schedule-dependent results.
 struct ScopedSchedule {
   emu::Config saved = emu::device().config();
-  explicit ScopedSchedule(emu::Schedule s) { emu::device().config().schedule = s; }
+  explicit ScopedSchedule(emu::Schedule s, uint64_t seed = 0, int threads = 0) {
+    emu::device().config().schedule = s;
+    if (seed) emu::device().config().seed = seed;
+    if (threads) emu::device().config().threads = threads;
+  }
   ~ScopedSchedule() { emu::device().config() = saved; }
 };
+#endif
 
 }  // namespace duo::test

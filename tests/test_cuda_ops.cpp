@@ -8,6 +8,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "cpu_test_util.h"
 #include "cuda_test_util.h"
+#include "device.h"
 
 using namespace duo;
 using namespace duo::test;
@@ -20,9 +21,18 @@ struct Backends {
   DeviceBuffers dev{gpu};
 };
 
+#if !defined(DUO_CUDA_EMU)
+// make test-cuda on a machine without a usable GPU: one clear error (the --device cuda check, with its HINT)
+// instead of every test case failing on its own.
+struct GpuPresent {
+  GpuPresent() { make_cuda_backend(true); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(GpuPresent);
+#endif
+
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(cuda_emu)
+BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
 BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
   Backends b;

@@ -31,7 +31,7 @@ std::vector<float> transpose(const std::vector<float>& t, int64_t V, int64_t D) 
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(cuda_emu)
+BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
 // out = in W^T + b with N, I, O not multiples of anything; the bias once 16-byte aligned (cuBLASLt epilogue),
 // once at an odd float offset (separate bias pass), and once absent.

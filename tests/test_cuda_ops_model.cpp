@@ -35,7 +35,7 @@ struct Backends {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(cuda_emu)
+BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
 BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
   const int64_t N = 9, V = 13;

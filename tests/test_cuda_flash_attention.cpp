@@ -1,4 +1,5 @@
-// Flash attention (cuda/kernels/flash_attention.cu) under the SIMT emulator. Reference: CpuOps::attention and
+// Flash attention (cuda/kernels/flash_attention.cu), under the SIMT emulator (`make test`) or on the GPU
+// (`make test-cuda`). Reference: CpuOps::attention and
 // attention_backward in float64 on the same fp32 inputs. Tolerance (FlashAttention's rule): on each output the
 // kernel's error against the reference is at most twice that of a naive bf16 attention (every tensor it
 // materialises rounded to bf16, products accumulated in fp32) plus a small floor, in relative RMS error
@@ -13,6 +14,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/philox.h"
 #include "core/tensor.h"
+#include "cuda_test_util.h"
 #include "kernels/flash_attention.cuh"
 
 namespace {
@@ -42,7 +44,7 @@ struct Outputs {
   std::vector<double> out, lse, dqkv;
 };
 
-// ---- the kernel, on emulated device memory (fresh allocations are NaN: an unwritten element shows) --------
+// ---- the kernel, on device memory (the emulator's fresh allocations are NaN: an unwritten element shows) ---
 
 template <class T>
 T* to_device(const std::vector<T>& v) {
@@ -199,19 +201,13 @@ void check_case(const Case& c, uint64_t seed, float std = 1.5f, double abs_rel =
   }
 }
 
-struct ScopedConfig {
-  duo::emu::Config saved = duo::emu::device().config();
-  ~ScopedConfig() { duo::emu::device().config() = saved; }
-  duo::emu::Config* operator->() { return &duo::emu::device().config(); }
-};
-
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(cuda_emu)
+BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
 // Tails (L not a multiple of the 64-row tile), one tile, two and three tiles (the double buffer's stages
 // wrap around), the diagonal tile of the causal mask, both head dims, B·H > 1.
@@ -249,26 +245,31 @@ BOOST_AUTO_TEST_CASE(flash_attention_single_key_rows) {
   }
 }
 
-// No atomics and no order-dependent reductions: the same bits under every thread order and worker count.
+// No atomics and no order-dependent reductions: the same bits under every thread order and worker count (on a
+// GPU: run after run).
 BOOST_AUTO_TEST_CASE(flash_attention_deterministic_across_schedules) {
   for (bool causal : {false, true}) {
     const Case c{2, 2, 70, 64, causal};
     const Inputs in = make_inputs(c, 11);
     const Outputs base = run_flash(c, in);
-    using duo::emu::Schedule;
-    for (auto [sched, threads] : {std::pair{Schedule::Forward, 1}, {Schedule::Reverse, 1}, {Schedule::Random, 1},
-                                  {Schedule::Random, 2}}) {
-      ScopedConfig cfg;
-      cfg->schedule = sched;
-      cfg->seed = 3;
-      cfg->threads = threads;
+    auto check_same = [&](const std::string& how) {
       const Outputs again = run_flash(c, in);
-      BOOST_TEST_CONTEXT(c.name() << " schedule " << int(sched) << " threads " << threads) {
+      BOOST_TEST_CONTEXT(c.name() << " " << how) {
         BOOST_TEST(same_bits(base.out, again.out));
         BOOST_TEST(same_bits(base.lse, again.lse));
         BOOST_TEST(same_bits(base.dqkv, again.dqkv));
       }
+    };
+#if defined(DUO_CUDA_EMU)
+    using duo::emu::Schedule;
+    for (auto [sched, threads] : {std::pair{Schedule::Forward, 1}, {Schedule::Reverse, 1}, {Schedule::Random, 1},
+                                  {Schedule::Random, 2}}) {
+      duo::test::ScopedSchedule s(sched, 3, threads);
+      check_same(duo::str("schedule ", int(sched), " threads ", threads));
     }
+#else
+    for (int run = 1; run <= 4; ++run) check_same(duo::str("run ", run));
+#endif
   }
 }
 

@@ -3,7 +3,7 @@
 // step's KL, bit-exact resume mid-round (teacher included), and the distilled checkpoint evaluated as DUO base.
 #include <boost/test/unit_test.hpp>
 #include "metrics_util.h"
-#include <unistd.h>
+#include "tiny_corpus.h"
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -15,7 +15,6 @@
 #include "algo/integral_table.h"
 #include "algo/loss_distill.h"
 #include "backend/cpu/cpu_ops.h"
-#include "data/shard.h"
 #include "distill_fixture.h"
 #include "io/checkpoint.h"
 #include "io/weights.h"
@@ -28,30 +27,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A scratch folder with a 12-id char corpus (each document counts upwards modulo 10) and an integral table
-// for V = 12 covering the distillation range.
-struct DistillDir {
-  std::string dir, table;
-  DistillDir() {
-    dir = (fs::temp_directory_path() / ("duo_distill_test_" + std::to_string(getpid()))).string();
-    fs::create_directories(dir);
-    write("train", 300, 11);
-    write("valid", 40, 12);
-    table = dir + "/integral_12.bin";
-    IntegralTable::compute(DiffusionTransform(12), -6.0, 2.0, 801).write(table);
-  }
-  ~DistillDir() { fs::remove_all(dir); }
-  void write(const std::string& split, int docs, uint64_t seed) {
-    ShardWriter w(dir + "/" + split + "_000000.bin", "char", 12);
-    Philox r{seed, 0};
-    for (int d = 0; d < docs; ++d) {
-      std::vector<uint32_t> doc(20 + r.bits(2 * d) % 20);
-      const uint32_t start = r.bits(2 * d + 1) % 10;
-      for (size_t i = 0; i < doc.size(); ++i) doc[i] = (start + i) % 10;
-      w.add_document(doc.data(), doc.size());
-    }
-    w.finish();
-  }
+// The 12-id counting corpus (tiny_corpus.h) and an integral table for V = 12 covering the distillation range.
+struct DistillDir : testing::TinyCorpus {
+  std::string table;
+  DistillDir() : testing::TinyCorpus({300, 11}, {40, 12}), table(integral_table(-6.0, 2.0, 801)) {}
 };
 
 ModelConfig tiny_model() {
@@ -65,13 +44,13 @@ TrainConfig tiny_run(const DistillDir& d, const std::string& run) {
   TrainConfig t;
   t.algo = "duo_base";
   t.model = tiny_model();
-  t.train_glob = d.dir + "/train_*.bin";
-  t.valid_glob = d.dir + "/valid_*.bin";
+  t.train_glob = d.train_glob();
+  t.valid_glob = d.valid_glob();
   t.batch_size = 4; t.global_batch_size = 8; t.eval_batch_size = 4;
   t.optim.lr = 2e-3; t.optim.warmup_steps = 2; t.optim.ema = 0;
   t.max_steps = t.optim.max_steps = 20;
   t.val_check_interval = 0; t.log_every = 1; t.checkpoint_every = 0;
-  t.save_dir = d.dir + "/" + run;
+  t.save_dir = d.file(run);
   t.metrics_path = t.save_dir + "/metrics.jsonl";
   t.resume_path = t.save_dir + "/last.safetensors";
   return t;
@@ -303,7 +282,7 @@ BOOST_AUTO_TEST_CASE(resume_mid_round_is_bit_exact_and_checkpoints_load_as_duo_b
   // Resume from step 6 (mid-round 1) and cross the refresh at step 8.
   TrainConfig part = full;
   part.finetune_path.clear();
-  part.save_dir = dd.dir + "/part";
+  part.save_dir = dd.file("part");
   part.metrics_path = part.save_dir + "/metrics.jsonl";
   part.resume_path = part.save_dir + "/last.safetensors";
   fs::create_directories(part.save_dir);

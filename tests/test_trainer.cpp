@@ -3,7 +3,7 @@
 // checkpoints give clear errors.
 #include <boost/test/unit_test.hpp>
 #include "metrics_util.h"
-#include <unistd.h>
+#include "tiny_corpus.h"
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +11,6 @@
 #include "algo/diffusion_transform.h"
 #include "algo/integral_table.h"
 #include "backend/cpu/cpu_ops.h"
-#include "data/shard.h"
 #include "io/checkpoint.h"
 #include "train/trainer.h"
 
@@ -20,28 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A char-tokenizer corpus of 12 ids (10 symbols, BOS/EOS = 10, [PAD] = 11) with an easy structure: each
-// document counts upwards modulo 10 from a random start, so the next token is predictable from the last.
-struct TinyCorpus {
-  std::string dir;
-  TinyCorpus() {
-    dir = (fs::temp_directory_path() / ("duo_trainer_test_" + std::to_string(getpid()))).string();
-    fs::create_directories(dir);
-    write("train", 400, 1);
-    write("valid", 60, 2);
-  }
-  ~TinyCorpus() { fs::remove_all(dir); }
-  void write(const std::string& split, int docs, uint64_t seed) {
-    ShardWriter w(dir + "/" + split + "_000000.bin", "char", 12);
-    Philox r{seed, 0};
-    for (int d = 0; d < docs; ++d) {
-      std::vector<uint32_t> doc(20 + r.bits(2 * d) % 20);
-      uint32_t start = r.bits(2 * d + 1) % 10;
-      for (size_t i = 0; i < doc.size(); ++i) doc[i] = (start + i) % 10;
-      w.add_document(doc.data(), doc.size());
-    }
-    w.finish();
-  }
+// The 12-id counting corpus (tiny_corpus.h): 400 training and 60 validation documents.
+struct TinyCorpus : testing::TinyCorpus {
+  TinyCorpus() : testing::TinyCorpus({400, 1}, {60, 2}) {}
 };
 
 TrainConfig tiny_config(const TinyCorpus& c, const std::string& algo, const std::string& run) {
@@ -50,8 +30,8 @@ TrainConfig tiny_config(const TinyCorpus& c, const std::string& algo, const std:
   t.model.hidden = 32; t.model.n_blocks = 1; t.model.n_heads = 2; t.model.cond_dim = 16; t.model.length = 16;
   t.model.dropout = 0.0f;
   t.model.causal = algo == "ar";
-  t.train_glob = c.dir + "/train_*.bin";
-  t.valid_glob = c.dir + "/valid_*.bin";
+  t.train_glob = c.train_glob();
+  t.valid_glob = c.valid_glob();
   t.batch_size = 8; t.global_batch_size = 16; t.eval_batch_size = 8;
   t.optim.lr = 5e-3; t.optim.warmup_steps = 5; t.optim.ema = 0;
   t.max_steps = t.optim.max_steps = 150;
@@ -59,7 +39,7 @@ TrainConfig tiny_config(const TinyCorpus& c, const std::string& algo, const std:
   if (algo == "d3pm") t.T = 1000;
   t.curriculum.end = 75;  // duo: curriculum for half the run, then the plain NELBO
   t.curriculum.gamma_min = -3.0; t.curriculum.gamma_max = 1.0;
-  t.save_dir = c.dir + "/" + run;
+  t.save_dir = c.file(run);
   t.metrics_path = t.save_dir + "/metrics.jsonl";
   t.resume_path = t.save_dir + "/last.safetensors";
   return t;
@@ -74,10 +54,7 @@ BOOST_AUTO_TEST_SUITE(trainer)
 BOOST_AUTO_TEST_CASE(every_algorithm_lowers_the_validation_loss) {
   TinyCorpus c;
   // An integral table for this vocabulary (DUO with curriculum).
-  const std::string table = c.dir + "/integral.bin";
-  {
-    IntegralTable::compute(DiffusionTransform(12), -6.0, 6.0, 1201).write(table);
-  }
+  const std::string table = c.integral_table(-6.0, 6.0, 1201);
   for (const std::string algo : {"ar", "mdlm", "sedd", "d3pm", "duo_base", "duo"}) {
     TrainConfig t = tiny_config(c, algo, algo);
     t.curriculum.integral_cache_path = table;
@@ -102,7 +79,7 @@ BOOST_AUTO_TEST_CASE(resume_is_bit_exact) {
   Trainer(full, ops).run();
 
   TrainConfig part = full;  // a second run: copy the step-6 checkpoint, resume from it
-  part.save_dir = c.dir + "/part";
+  part.save_dir = c.file("part");
   part.metrics_path = part.save_dir + "/metrics.jsonl";
   part.resume_path = part.save_dir + "/last.safetensors";
   fs::create_directories(part.save_dir);
@@ -138,7 +115,7 @@ BOOST_AUTO_TEST_CASE(bad_options_and_checkpoints) {
   t.model.vocab_size = 50258;  // the shards say 12
   BOOST_CHECK_THROW(Trainer(t, ops), Error);
   t = tiny_config(c, "duo_base", "bad");
-  t.train_glob = c.dir + "/nothing_*.bin";
+  t.train_glob = c.file("nothing_*.bin");
   BOOST_CHECK_THROW(Trainer(t, ops), Error);
   // A checkpoint of another model size cannot be resumed.
   t = tiny_config(c, "duo_base", "small");

@@ -38,28 +38,23 @@ Config Config::from_env() {
     if (*end || v < 16 || v > 65536) fail("DUO_EMU_STACK_KB", str("'", s, "' is not a stack size"), "use 16..65536");
     c.stack_bytes = size_t(v) << 10;
   }
+  if (const char* s = std::getenv("DUO_EMU_MEMORY_GB")) {
+    char* end;
+    long v = std::strtol(s, &end, 10);
+    if (*end || v < 1 || v > 4096) fail("DUO_EMU_MEMORY_GB", str("'", s, "' is not a size in GiB"), "use 1..4096");
+    c.memory_bytes = size_t(v) << 30;
+  }
+  if (const char* s = std::getenv("DUO_EMU_HOST_GUARD")) {
+    const std::string v = s;
+    if (v != "0" && v != "1") fail("DUO_EMU_HOST_GUARD", str("'", v, "' is not 0 or 1"), "use 0 (off) or 1 (on)");
+    c.host_guard = v == "1";
+  }
   return c;
 }
 
 Device& device() {
   static Device d;
   return d;
-}
-
-void* Device::alloc(size_t bytes) {
-  void* p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);  // cudaMalloc aligns to 256
-  if (!p) return nullptr;
-  std::memset(p, 0xFF, bytes);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
-  std::lock_guard lock(mu_);
-  allocs_[p] = bytes;
-  return p;
-}
-
-bool Device::free(void* p) {
-  std::lock_guard lock(mu_);
-  if (!allocs_.erase(p)) return false;
-  std::free(p);
-  return true;
 }
 
 void Device::set_max_dyn_smem(const void* kernel, size_t bytes) {

@@ -388,7 +388,7 @@ void Worker::abandon(Block& b) {
 }
 
 // ---- The device's launch driver (its memory and configuration are in device.cpp).
-Device::Device() : cfg_(Config::from_env()) {}
+Device::Device() : cfg_(Config::from_env()), memory_(cfg_.memory_bytes, cfg_.host_guard) {}
 Device::~Device() = default;
 
 void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t dyn_smem,
@@ -425,6 +425,7 @@ void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block,
     if (!workers_[w] || workers_[w]->stacks.bytes() != cfg_.stack_bytes || workers_[w]->arena.size() != cfg_.max_smem)
       workers_[w] = std::make_unique<Worker>(cfg_);
 
+  HostAccess access(memory_);  // kernels may touch device memory; host code may not (memory.h)
   if (n_workers == 1) {
     for (uint64_t b = 0; b < n_blocks; ++b) workers_[0]->run_block(L, b);
     return;

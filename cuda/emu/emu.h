@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "emu/memory.h"
 #include "emu/types.h"
 
 namespace duo::emu {
@@ -100,13 +101,15 @@ struct Config {
   size_t max_smem = 227 << 10;         // static + dynamic shared memory per block (sm_90 opt-in limit)
   size_t default_dyn_smem = 48 << 10;  // dynamic shared memory allowed without cudaFuncSetAttribute
   size_t max_static_smem = 48 << 10;
+  size_t memory_bytes = size_t(80) << 30;  // DUO_EMU_MEMORY_GB: device memory (address space, touched pages only)
+  bool host_guard = true;                  // DUO_EMU_HOST_GUARD=0: host code may read device memory (memory.h)
   static Config from_env();
 };
 
 struct Worker;  // one OS thread's fiber-stack pool and shared-memory arena (emu.cpp)
 
 // The emulated device: the only global mutable state of the emulator, as the CUDA driver's context is the
-// only one of a real GPU program. It holds the configuration, the live cudaMalloc allocations, the
+// only one of a real GPU program. It holds the configuration, the device memory behind cudaMalloc, the
 // per-kernel attributes (cudaFuncSetAttribute) and the workers that run blocks.
 class Device {
  public:
@@ -120,15 +123,16 @@ class Device {
   void launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t dyn_smem,
               const std::function<void()>& body, std::source_location launched_at);
 
-  void* alloc(size_t bytes);
-  bool free(void* p);  // false: p did not come from alloc
+  void* alloc(size_t bytes) { return memory_.alloc(bytes); }
+  bool free(void* p) { return memory_.free(p); }  // false: p did not come from alloc
+  DeviceMemory& memory() { return memory_; }
   void set_max_dyn_smem(const void* kernel, size_t bytes);
 
  private:
   Config cfg_;
-  std::mutex mu_;         // guards allocs_ and max_dyn_smem_ (host code may call the runtime from several threads)
+  DeviceMemory memory_;
+  std::mutex mu_;         // guards max_dyn_smem_ (host code may call the runtime from several threads)
   std::mutex launch_mu_;  // one launch at a time, as on a single stream; guards workers_
-  std::unordered_map<void*, size_t> allocs_;
   std::unordered_map<const void*, size_t> max_dyn_smem_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -46,15 +46,35 @@ cudaError_t cudaMalloc(T** p, size_t bytes) {
 inline cudaError_t cudaFree(void* p) {
   return !p || ::duo::emu::device().free(p) ? cudaSuccess : cudaErrorInvalidValue;
 }
-inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
-  if (n) std::memmove(dst, src, n);
+// The kind must match where the pointers are (on a GPU a mismatch is undefined behaviour): device pointers lie
+// inside one live allocation, host pointers outside device memory. cudaMemcpyDefault takes either.
+inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  ::duo::emu::DeviceMemory& mem = ::duo::emu::device().memory();
+  auto on_device = [&](const void* p) { return mem.holds(p, n); };
+  auto on_host = [&](const void* p) { return !mem.holds(p, 0); };
+  bool ok = true;
+  switch (kind) {
+    case cudaMemcpyHostToHost: ok = on_host(dst) && on_host(src); break;
+    case cudaMemcpyHostToDevice: ok = on_device(dst) && on_host(src); break;
+    case cudaMemcpyDeviceToHost: ok = on_host(dst) && on_device(src); break;
+    case cudaMemcpyDeviceToDevice: ok = on_device(dst) && on_device(src); break;
+    case cudaMemcpyDefault: ok = (on_device(dst) || on_host(dst)) && (on_device(src) || on_host(src)); break;
+  }
+  if (!n) return cudaSuccess;
+  if (!ok) return cudaErrorInvalidValue;
+  ::duo::emu::HostAccess access(mem);
+  std::memmove(dst, src, n);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr) {
   return cudaMemcpy(dst, src, n, k);
 }
 inline cudaError_t cudaMemset(void* p, int v, size_t n) {
-  if (n) std::memset(p, v, n);
+  if (!n) return cudaSuccess;
+  ::duo::emu::DeviceMemory& mem = ::duo::emu::device().memory();
+  if (!mem.holds(p, n)) return cudaErrorInvalidValue;
+  ::duo::emu::HostAccess access(mem);
+  std::memset(p, v, n);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t = nullptr) { return cudaMemset(p, v, n); }

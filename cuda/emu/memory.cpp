@@ -1,0 +1,120 @@
+// DeviceMemory: a first-fit allocator over one mmap'd region whose protection follows the open scopes.
+#include "emu/memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iterator>
+
+#include "core/error.h"
+
+namespace duo::emu {
+
+namespace {
+size_t page_size() {
+  static const size_t p = size_t(sysconf(_SC_PAGESIZE));
+  return p;
+}
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+}  // namespace
+
+DeviceMemory::DeviceMemory(size_t capacity, bool guard) : capacity_(round_up(capacity, page_size())), guard_(guard) {
+  // NORESERVE: only pages that are touched cost memory; the rest is address space.
+  void* p = mmap(nullptr, capacity_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    fail("emulated device", str("cannot reserve ", capacity_, " bytes of address space for device memory"),
+         "lower the emulated device memory (DUO_EMU_MEMORY_GB)");
+  base_ = static_cast<char*>(p);
+}
+
+DeviceMemory::~DeviceMemory() { munmap(base_, capacity_); }
+
+void DeviceMemory::protect_locked(bool accessible) {
+  if (top_ == 0) return;
+  const int prot = accessible || !guard_ ? PROT_READ | PROT_WRITE : PROT_NONE;
+  if (mprotect(base_, top_, prot) != 0)
+    fail("emulated device", "mprotect of device memory failed", "the process may be out of memory mappings");
+}
+
+void* DeviceMemory::alloc(size_t bytes) {
+  const size_t len = round_up(std::max<size_t>(bytes, 1), page_size());
+  std::lock_guard lock(mu_);
+  size_t off = top_;
+  auto it = free_.begin();
+  for (; it != free_.end(); ++it)
+    if (it->second >= len) break;
+  if (it != free_.end()) {
+    off = it->first;
+    const size_t rest = it->second - len;
+    free_.erase(it);
+    if (rest) free_[off + len] = rest;
+  } else {
+    if (len > capacity_ - top_) return nullptr;
+    top_ += len;
+  }
+  char* p = base_ + off;
+  if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0) return nullptr;
+  std::memset(p, 0xFF, len);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
+  if (depth_ == 0 && guard_) mprotect(p, len, PROT_NONE);
+  live_[off] = bytes;
+  return p;
+}
+
+bool DeviceMemory::free(void* ptr) {
+  char* p = static_cast<char*>(ptr);
+  std::lock_guard lock(mu_);
+  if (p < base_ || p >= base_ + capacity_) return false;
+  const size_t off = size_t(p - base_);
+  auto it = live_.find(off);
+  if (it == live_.end()) return false;
+  size_t start = off, len = round_up(std::max<size_t>(it->second, 1), page_size());
+  live_.erase(it);
+  madvise(p, len, MADV_DONTNEED);  // give the pages back; a later allocation refills them with poison
+  // coalesce with the free runs on either side
+  auto next = free_.lower_bound(start);
+  if (next != free_.end() && next->first == start + len) {
+    len += next->second;
+    next = free_.erase(next);
+  }
+  if (next != free_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == start) {
+      start = prev->first;
+      len += prev->second;
+      free_.erase(prev);
+    }
+  }
+  free_[start] = len;
+  return true;
+}
+
+bool DeviceMemory::holds(const void* ptr, size_t bytes) const {
+  const char* p = static_cast<const char*>(ptr);
+  if (p < base_ || p >= base_ + capacity_) return false;
+  const size_t off = size_t(p - base_);
+  std::lock_guard lock(mu_);
+  auto it = live_.upper_bound(off);
+  if (it == live_.begin()) return false;
+  --it;
+  return off + bytes <= it->first + std::max<size_t>(it->second, 1);
+}
+
+size_t DeviceMemory::in_use() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [off, bytes] : live_) n += bytes;
+  return n;
+}
+
+void DeviceMemory::open() {
+  std::lock_guard lock(mu_);
+  if (depth_++ == 0) protect_locked(true);
+}
+
+void DeviceMemory::close() {
+  std::lock_guard lock(mu_);
+  if (--depth_ == 0) protect_locked(false);
+}
+
+}  // namespace duo::emu

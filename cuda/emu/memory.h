@@ -1,0 +1,59 @@
+// The emulated device's global memory: one reserved range of the address space, out of reach of host code.
+//
+// On a GPU, host code that dereferences a cudaMalloc pointer crashes; on the host, emulated device memory is
+// ordinary memory, so such a bug would pass every emulated test and only fail on a real GPU. To keep the two
+// alike, every allocation comes from one region that is PROT_NONE while host code runs, and readable and
+// writable only while something device-side uses it: a kernel launch, cudaMemcpy/cudaMemset, the emulated
+// cuBLASLt (a HostAccess scope each). A host dereference is then a segfault at an address inside the region
+// (Boost.Test reports "memory access violation ... invalid permissions"). DUO_EMU_HOST_GUARD=0 leaves the region
+// always accessible (for a debugger session).
+#pragma once
+#include <cstddef>
+#include <map>
+#include <mutex>
+
+namespace duo::emu {
+
+class DeviceMemory {
+ public:
+  explicit DeviceMemory(size_t capacity, bool guard);  // reserves capacity bytes of address space
+  ~DeviceMemory();
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+
+  void* alloc(size_t bytes);  // page-aligned, 0xFF-filled; nullptr when the region is full (cudaErrorMemoryAllocation)
+  bool free(void* p);         // false: p is not the start of a live allocation
+  // Whether [p, p + bytes) lies inside one live allocation (bytes = 0: p inside any).
+  bool holds(const void* p, size_t bytes) const;
+  size_t capacity() const { return capacity_; }
+  size_t in_use() const;
+
+  void open();   // device-side access begins (nests); the region becomes readable and writable
+  void close();  // ... ends; at depth 0 host code is locked out again
+
+ private:
+  void protect_locked(bool accessible);  // mprotect of [base, top) under mu_
+
+  char* base_ = nullptr;
+  size_t capacity_ = 0;
+  bool guard_ = true;
+  mutable std::mutex mu_;
+  int depth_ = 0;                     // open scopes
+  size_t top_ = 0;                    // high-water offset: [base, base + top) has been handed out at some point
+  std::map<size_t, size_t> live_;     // offset -> bytes requested
+  std::map<size_t, size_t> free_;     // offset -> length of a free run below top_ (page multiples, coalesced)
+};
+
+// Device-side access for a scope: DeviceMemory::open() now, close() at the end.
+class HostAccess {
+ public:
+  explicit HostAccess(DeviceMemory& m) : m_(m) { m_.open(); }
+  ~HostAccess() { m_.close(); }
+  HostAccess(const HostAccess&) = delete;
+  HostAccess& operator=(const HostAccess&) = delete;
+
+ private:
+  DeviceMemory& m_;
+};
+
+}  // namespace duo::emu

@@ -89,6 +89,10 @@ class CudaOps : public Ops {
   void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
                const Tensor& weight) override;
 
+  // kernels/relaxation.cu
+  void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
+                           const Philox& noise) override;
+
   // kernels/optim.cu
   double sum_squares(const Tensor& x) override;
   void scale(Tensor& x, double s) override;

@@ -1,7 +1,8 @@
 // CudaOps determinism and coverage (under the emulator in `make test`, on the GPU in `make test-cuda`).
 //
 // Determinism: every op with a cross-thread reduction (the scatter backwards, LayerNorm's dweight/dshift/
-// dscale, dgate, dbias, attention backward, the block reductions of softmax heads, sum_squares) must give
+// dscale, dgate, dbias, attention backward, the block reductions of softmax heads, sum_squares, the
+// relaxation's argmax) must give
 // bit-identical results run after run and whatever the emulator's thread schedule (forward, reverse,
 // random) and number of OS threads running blocks (on a GPU: over repeated runs): a race or a float atomic
 // would show as a difference.
@@ -69,6 +70,12 @@ std::vector<float> reduction_outputs() {
   ops.cross_entropy(losses, dl, logits, dev.up(rand_ids(R, 90, W), {R}), 0.5);
   keep(ls), keep(losses), keep(dl);
   all.push_back(float(ops.sum_squares(dev.up(rand_f(30001, 91), {30001}))));
+  // the curriculum's relaxation: a block argmax per row of 1500 ids
+  Tensor soft = dev.zeros(DType::F32, {B, L, 1500}), z = dev.zeros(DType::I32, {N});
+  const std::vector<double> scales = {0.3, 0.95, 0.2, 0.98};
+  ops.gaussian_relaxation(soft, z, dev.up(rand_ids(N, 92, 1500), {B, L}), dev.up(scales, {B, 2}), 3.0, Philox{4, 4});
+  keep(soft);
+  for (int32_t id : dev.down<int32_t>(z)) all.push_back(float(id));
   return all;
 }
 
@@ -113,6 +120,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"cross_entropy", "cuda_ops_softmax_and_cross_entropy"},
     {"loss_head", "cuda_ops_loss_heads"},
     {"kl_head", "cuda_ops_kl_head"},
+    {"gaussian_relaxation", "cuda_ops_gaussian_relaxation"},
     {"sum_squares", "cuda_ops_optimiser"},
     {"scale", "cuda_ops_optimiser"},
     {"adamw", "cuda_ops_optimiser"},

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cstdio>
 #include "algo/algorithm.h"
+#include "algo/curriculum.h"
 #include "algo/diffusion_transform.h"
 #include "algo/integral_table.h"
 #include "algo/loss_common.h"
@@ -92,6 +93,40 @@ BOOST_AUTO_TEST_CASE(cuda_ops_kl_head) {
       DUO_CHECK_CLOSE("kl_head losses without dstudent", b.dev.down<float>(gloss), losses, kF32Tol);
     }
   }
+}
+
+// The curriculum's relaxation: a row of one Philox block's tail (V = 67 is not a multiple of 4, so blocks
+// straddle rows), a row longer than one pass of the block (V = 1500 > 256 threads × 4), a sequence whose
+// clean coordinate wins almost always (γ = −6) and one where it rarely does (γ = 2). Same ε on both backends:
+// under the emulator the values are bit-identical; on a GPU libm's last bits may differ (ties do not occur).
+BOOST_AUTO_TEST_CASE(cuda_ops_gaussian_relaxation) {
+  for (int64_t V : {67, 1500}) {
+    const int64_t B = 2, L = 5, N = B * L;
+    Backends b;
+    std::vector<int32_t> x = rand_ids(N, 72, int(V)), z_cpu(N);
+    std::vector<double> scales(2 * B);
+    gaussian_scales(-6.0, &scales[0], &scales[1]);
+    gaussian_scales(2.0, &scales[2], &scales[3]);
+    std::vector<float> y_cpu(N * V);
+    const Philox noise{21, 5};
+    const double beta = 37.5;
+    b.cpu.gaussian_relaxation(hv(y_cpu, {B, L, V}), hv(z_cpu, {N}), hv(x, {B, L}), hv(scales, {B, 2}), beta, noise);
+    Tensor gy = b.dev.zeros(DType::F32, {B, L, V}), gz = b.dev.zeros(DType::I32, {N});
+    b.gpu.gaussian_relaxation(gy, gz, b.dev.up(x, {B, L}), b.dev.up(scales, {B, 2}), beta, noise);
+    BOOST_TEST_CONTEXT("V = " << V) {
+      DUO_CHECK_CLOSE("soft logits", b.dev.down<float>(gy), y_cpu, kF32Tol);
+      BOOST_TEST(b.dev.down<int32_t>(gz) == z_cpu);
+      int clean = 0;
+      for (int64_t n = 0; n < L; ++n) clean += z_cpu[n] == x[n];
+      BOOST_TEST(clean == int(L));  // γ = −6: α̃ ≈ 0.998 dwarfs σ̃·ε ≈ 0.05·ε
+    }
+  }
+  Backends b;
+  std::vector<int32_t> bad = {0, 67};
+  std::vector<double> scales = {0.6, 0.8};
+  Tensor gy = b.dev.zeros(DType::F32, {1, 2, 67}), gz = b.dev.zeros(DType::I32, {2});
+  BOOST_CHECK_THROW(b.gpu.gaussian_relaxation(gy, gz, b.dev.up(bad, {1, 2}), b.dev.up(scales, {1, 2}), 1.0, Philox{}),
+                    Error);  // an id outside the vocabulary
 }
 
 // One model on one backend, with its own state and inputs. The parameters are random (the reference's init

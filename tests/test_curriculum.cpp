@@ -11,6 +11,7 @@
 #include "algo/diffusion_transform.h"
 #include "algo/integral_table.h"
 #include "algo/transform_lookup.h"
+#include "backend/cpu/cpu_ops.h"
 #include "core/error.h"
 #include "core/gaussian.h"
 #include "core/normal_quantile.h"
@@ -236,6 +237,36 @@ BOOST_AUTO_TEST_CASE(simple_latent_is_reproducible_and_chunkable) {
   tb.batch.noise.subsequence += 1;
   simple_latent_rows(tb.batch, 0, B * L, y2.data(), z2.data());
   BOOST_TEST(y != y2);
+}
+
+// Ops::gaussian_relaxation on the CPU backend is the batch's dense latent (what DUO's training feeds the DiT), in
+// float32 and, widened, in float64; bad ids and scales are errors.
+BOOST_AUTO_TEST_CASE(backend_relaxation_is_the_simple_latent) {
+  const int64_t L = 7, V = 13, B = 3, N = B * L;
+  TestBatch tb({-3, -2, -1}, L, V, 20, 4);
+  std::vector<float> y((size_t)(N * V)), y_op(y.size());
+  std::vector<double> y64(y.size()), scales;
+  std::vector<int32_t> z((size_t)N), z_op(z.size()), z64(z.size());
+  simple_latent_rows(tb.batch, 0, N, y.data(), z.data());
+  for (const CurriculumSequence& q : tb.seq) scales.insert(scales.end(), {q.alpha_tilde, q.sigma_tilde});
+  CpuOps ops;
+  Tensor x_t(tb.x.data(), DType::I32, {B, L}), sc_t(scales.data(), DType::F64, {B, 2});
+  Tensor y_t(y_op.data(), DType::F32, {B, L, V}), z_t(z_op.data(), DType::I32, {N});
+  Tensor y64_t(y64.data(), DType::F64, {B, L, V}), z64_t(z64.data(), DType::I32, {N});
+  ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 20.0, tb.batch.noise);
+  ops.gaussian_relaxation(y64_t, z64_t, x_t, sc_t, 20.0, tb.batch.noise);
+  BOOST_TEST(y_op == y);
+  BOOST_TEST(z_op == z);
+  BOOST_TEST(z64 == z);
+  BOOST_TEST(std::equal(y.begin(), y.end(), y64.begin(), [](float a, double b) { return double(a) == b; }));
+  expect_error([&] { ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 0.0, tb.batch.noise); }, "1/τ");
+  scales[2] = 0;
+  expect_error([&] { ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 20.0, tb.batch.noise); }, "must be positive");
+  scales[2] = 0.5;
+  tb.x[5] = (int32_t)V;
+  expect_error([&] { ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 20.0, tb.batch.noise); }, "outside [0, 13)");
+  Tensor wrong(z_op.data(), DType::I32, {N - 1});
+  BOOST_CHECK_THROW(ops.gaussian_relaxation(y_t, wrong, x_t, sc_t, 20.0, tb.batch.noise), Error);
 }
 
 BOOST_AUTO_TEST_CASE(simple_memory_plan) {

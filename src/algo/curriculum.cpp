@@ -104,6 +104,19 @@ int32_t simple_latent_row(const float* eps, int64_t V, int32_t x, float alpha_ti
   return z;
 }
 
+int32_t relaxation_row(const Philox& noise, int64_t r, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
+                       float inverse_tau, float* eps, float* y) {
+  // ε_{r,j} = normal number r·V + j of the stream, drawn four at a time (one Philox block per call).
+  const uint64_t first = (uint64_t)r * (uint64_t)V;
+  for (int64_t j = 0; j < V;) {
+    const uint64_t i = first + (uint64_t)j;
+    float four[4];
+    noise.normal4(i >> 2, four);
+    for (int lane = (int)(i & 3); lane < 4 && j < V; ++lane, ++j) eps[j] = four[lane];
+  }
+  return simple_latent_row(eps, V, x, alpha_tilde, sigma_tilde, inverse_tau, y);
+}
+
 void simple_latent_rows(const CurriculumBatch& batch, int64_t row0, int64_t row1, float* y, int32_t* z) {
   batch.validate();
   DUO_CHECK(0 <= row0 && row0 <= row1 && row1 <= batch.B * batch.L, "simple_latent_rows",
@@ -115,17 +128,9 @@ void simple_latent_rows(const CurriculumBatch& batch, int64_t row0, int64_t row1
     std::vector<float> eps((size_t)V);
 #pragma omp for schedule(static)
     for (int64_t r = row0; r < row1; ++r) {
-      // ε_{r,j} = normal number r·V + j of the stream, drawn four at a time (one Philox block per call).
-      const uint64_t first = (uint64_t)r * (uint64_t)V;
-      for (int64_t j = 0; j < V;) {
-        const uint64_t i = first + (uint64_t)j;
-        float four[4];
-        batch.noise.normal4(i >> 2, four);
-        for (int lane = (int)(i & 3); lane < 4 && j < V; ++lane, ++j) eps[(size_t)j] = four[lane];
-      }
       const CurriculumSequence& q = batch.seq[r / batch.L];
-      int32_t zr = simple_latent_row(eps.data(), V, batch.x[r], (float)q.alpha_tilde, (float)q.sigma_tilde, beta,
-                                     y ? y + (r - row0) * V : nullptr);
+      const int32_t zr = relaxation_row(batch.noise, r, V, batch.x[r], (float)q.alpha_tilde, (float)q.sigma_tilde,
+                                        beta, eps.data(), y ? y + (r - row0) * V : nullptr);
       if (z) z[r - row0] = zr;
     }
   }

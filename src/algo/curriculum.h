@@ -11,9 +11,10 @@
 //
 // Memory (simple mode). The reference materialises B·L·V fp32 tensors at once — ε, w, w/τ and the softmax that
 // autograd keeps for the embedding's backward (≥ 4·B·L·V·4 bytes, 26 GB per GPU at B = 32, L = 1024, V = 50258).
-// Here ε is counter-based (Philox counter = token·V + j), so any row of w/τ can be regenerated on demand: the caller
-// fills the soft-input logits in chunks of rows, embeds each chunk (h0 = softmax(w/τ)·E), and regenerates the
-// same chunk in the backward for dE = softmax(w/τ)ᵀ·dh0. Nothing of size V outlives one chunk.
+// Here ε is counter-based (Philox counter = token·V + j): the backend draws w/τ straight into the soft-input
+// buffer (Ops::gaussian_relaxation, on the device for CUDA), so ε and w never exist as tensors; what remains is
+// w/τ and the DiT's softmax of it (2·B·L·V·4 bytes). Any row can be regenerated on its own, which would let a
+// chunked embedding drop even those (not done yet).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +97,12 @@ DUO_HD float relaxed_coordinate(float eps, bool clean, float alpha_tilde, float 
 // maximum). This is the exact arithmetic the Philox-driven rows below use; fixtures call it with a stored ε.
 int32_t simple_latent_row(const float* eps, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
                           float inverse_tau, float* y);
+
+// Row r of a relaxation with ε_{r,j} = noise.normal(r·V + j) drawn into eps (V floats of scratch): simple_latent_row
+// on that ε. What Ops::gaussian_relaxation computes per row (the CPU backend calls this; the CUDA kernel draws the
+// same ε and calls relaxed_coordinate).
+int32_t relaxation_row(const Philox& noise, int64_t r, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
+                       float inverse_tau, float* eps, float* y);
 
 // Rows [row0, row1) of the batch with ε_{r,j} = noise.normal(r·V + j): soft-input logits into y
 // ((row1 − row0)·V floats, row-major; may be null to get only z_t) and z_t into z ((row1 − row0) ints; may be null).

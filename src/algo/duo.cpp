@@ -25,6 +25,9 @@ class Duo final : public NoisingAlgorithm {
     if (s.curriculum_mode == "simple") {
       DUO_CHECK(o.soft_input, "algorithm duo", "the model was not planned for soft input", "");
       input_ = ws_.reserve((size_t)N * V * dtype_size(o.dtype), "curriculum soft input");
+      clean_ids_ = ws_.reserve((size_t)N * 4, "curriculum clean ids");
+      latents_ = ws_.reserve((size_t)N * 4, "curriculum latents");
+      scales_ = ws_.reserve((size_t)o.max_batch * 2 * 8, "curriculum scales");
     } else if (s.curriculum_mode == "efficient") {
       check_top_k(s.top_k, V);
       DUO_CHECK(o.bag_k == s.top_k, "algorithm duo", "the model was not planned for bag input of this k", "");
@@ -56,11 +59,17 @@ class Duo final : public NoisingAlgorithm {
     cb.noise = mb.noise;
     DiTInput in = sigma_input(nb.sigma, B);
     const DType dt = model().options().dtype;
-    if (s.curriculum_mode == "simple") {
-      std::vector<float> y((size_t)N * V);
-      simple_latent_rows(cb, 0, N, y.data(), nb.z.data());
+    if (s.curriculum_mode == "simple") {  // drawn by the backend: the B·L·V noise never crosses to the device
+      cb.validate();
+      std::vector<double> scales((size_t)B * 2);
+      for (int64_t b = 0; b < B; ++b) scales[2 * b] = seq[b].alpha_tilde, scales[2 * b + 1] = seq[b].sigma_tilde;
+      Tensor x = device(clean_ids_, DType::I32, {B, L}), z = device(latents_, DType::I32, {N});
+      Tensor sc = device(scales_, DType::F64, {B, 2});
+      ops().from_host(x, mb.ids);
+      ops().from_host(sc, scales.data());
       in.soft_logits = device(input_, dt, {B, L, V});
-      upload(in.soft_logits, y);
+      ops().gaussian_relaxation(in.soft_logits, z, x, sc, cb.inverse_tau, cb.noise);
+      ops().to_host(nb.z.data(), z);  // the loss head's inputs are assembled on the host
     } else {
       const int k = s.top_k;
       std::vector<int32_t> ids((size_t)N * k);
@@ -87,7 +96,7 @@ class Duo final : public NoisingAlgorithm {
 
   TransformLookup lookup_;
   Arena ws_;
-  size_t input_ = 0, bag_ids_ = 0;
+  size_t input_ = 0, bag_ids_ = 0, clean_ids_ = 0, latents_ = 0, scales_ = 0;
 };
 
 }  // namespace

@@ -154,6 +154,17 @@ class Ops {
   virtual void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
                        const Tensor& teacher, const Tensor& weight) = 0;
 
+  // ---- DUO curriculum input -------------------------------------------------------------------------------
+  // The Gaussian relaxation of the clean tokens x (I32, B·L rows; row n belongs to sequence b = n / L), the
+  // soft input of DUO's curriculum (src/algo/curriculum.h): for every row n and id j, with
+  // ε_{n,j} = noise.normal(n·V + j) and the sequence's scales (α̃_b, σ̃_b) = scales[b] (F64 (B, 2)),
+  //   w_j = α̃_b·[j = x_n] + σ̃_b·ε_{n,j}     (float32, as relaxed_coordinate)
+  //   soft_logits[n, j] = w_j · inverse_tau  (B, L, V), the network's input before its softmax
+  //   z[n] = argmax_j w_j                    (I32 (B·L), the first maximum), the latent the loss is taken at.
+  // No gradient: it is a draw, not a function of trained parameters.
+  virtual void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                   double inverse_tau, const Philox& noise) = 0;
+
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).
   virtual double sum_squares(const Tensor& x) = 0;

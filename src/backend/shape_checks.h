@@ -1,6 +1,7 @@
 // Argument checks shared by the backends (CPU, CUDA): each names the backend's op ("CpuOps::linear") in its
 // error, so a wrong shape or dtype is reported where it was passed, never read as garbage.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -44,6 +45,26 @@ inline void row_view(const std::string& where, const char* name, const Tensor& t
 inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
 
 // ---- the arguments of the ops shared by every backend (the backend adds only its own limits) ----------------
+
+struct RelaxationShape { int64_t B, L, V; };
+
+// Ops::gaussian_relaxation: soft_logits (B, L, V), z and x (B·L) I32, scales (B, 2) F64, 1/τ > 0.
+inline RelaxationShape gaussian_relaxation(const std::string& where, const Tensor& soft_logits, const Tensor& z,
+                                           const Tensor& x, const Tensor& scales, double inverse_tau) {
+  present(where, "soft_logits", soft_logits);
+  DUO_CHECK(soft_logits.ndim == 3 && soft_logits.is_contiguous(), where,
+            str("soft_logits ", soft_logits.shape_str(), " must be a contiguous (B, L, V) tensor"), "");
+  const RelaxationShape s{soft_logits.shape[0], soft_logits.shape[1], soft_logits.shape[2]};
+  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
+    numel(where, name, *t, s.B * s.L);
+    dtype(where, name, *t, DType::I32);
+  }
+  matrix(where, "scales", scales, s.B, 2);
+  dtype(where, "scales", scales, DType::F64);
+  DUO_CHECK(inverse_tau > 0 && inverse_tau < INFINITY, where, str("1/τ = ", inverse_tau, " must be positive and finite"),
+            "use inverse_temperature(settings, step)");
+  return s;
+}
 
 // A Linear weight: a contiguous (O, I) matrix.
 inline void weight_matrix(const std::string& where, const Tensor& W) {

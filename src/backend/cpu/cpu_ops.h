@@ -75,6 +75,10 @@ class CpuOps : public Ops {
   void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
                const Tensor& weight) override;
 
+  // relaxation.cpp
+  void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
+                           const Philox& noise) override;
+
   // optim.cpp
   double sum_squares(const Tensor& x) override;
   void scale(Tensor& x, double s) override;

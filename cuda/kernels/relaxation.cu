@@ -1,0 +1,79 @@
+// DUO's curriculum input (Ops::gaussian_relaxation): the Gaussian relaxation w = α̃·e_x + σ̃·ε of every clean
+// token, written as the soft-input logits w/τ (B, L, V), and its argmax z_t. One block per row: each thread
+// draws whole Philox blocks of the row (four normals, the CPU's normal4 on the same counters, so the two
+// backends draw the same ε) and writes them as consecutive floats; the argmax is a block reduction over
+// (value, index) pairs that keeps the first maximum, as the CPU's sequential scan does.
+#include <climits>
+
+#include "algo/curriculum.h"
+#include "cuda_common.cuh"
+
+namespace duo {
+using namespace cuda;
+
+namespace {
+
+// (v, j) ← the larger of (v, j) and (ov, oj); equal values keep the smaller index. A total order, so the
+// reduction tree gives the same pair whatever the schedule.
+__device__ __forceinline__ void keep_first_max(float& v, int& j, float ov, int oj) {
+  if (ov > v || (ov == v && oj < j)) v = ov, j = oj;
+}
+
+// grid (B·L), block kThreads. y (B·L, V), z (B·L), x (B·L), scales (B, 2) as (α̃, σ̃).
+__global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* x, const double* scales, int L, int V,
+                                           float beta, Philox noise) {
+  DUO_SHARED(float, warp_v, 32);
+  DUO_SHARED(int, warp_j, 32);
+  const int64_t n = blockIdx.x;
+  const int xn = x[n];
+  const float at = float(scales[2 * (n / L)]), st = float(scales[2 * (n / L) + 1]);
+  const uint64_t first = uint64_t(n) * uint64_t(V), last = first + uint64_t(V);  // the row's normals [first, last)
+  float best = -INFINITY;
+  int best_j = INT_MAX;
+  for (uint64_t blk = (first >> 2) + threadIdx.x; blk < (last + 3) >> 2; blk += blockDim.x) {
+    float eps[4];
+    noise.normal4(blk, eps);
+    for (int lane = 0; lane < 4; ++lane) {
+      const uint64_t i = 4 * blk + uint64_t(lane);
+      if (i < first || i >= last) continue;  // the neighbouring rows' share of a boundary block
+      const int j = int(i - first);
+      const float w = relaxed_coordinate(eps[lane], j == xn, at, st);
+      y[i] = w * beta;  // y is row-major (B·L, V): element (n, j) is normal number i
+      keep_first_max(best, best_j, w, j);
+    }
+  }
+  for (int off = 16; off > 0; off /= 2) {
+    const float ov = __shfl_xor_sync(0xffffffffu, best, off);
+    const int oj = __shfl_xor_sync(0xffffffffu, best_j, off);
+    keep_first_max(best, best_j, ov, oj);
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  if (lane == 0) warp_v[warp] = best, warp_j[warp] = best_j;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < int(blockDim.x) / 32; ++w) keep_first_max(best, best_j, warp_v[w], warp_j[w]);
+    z[n] = best_j;
+  }
+}
+
+}  // namespace
+
+void CudaOps::gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                  double inverse_tau, const Philox& noise) {
+  const char* op = "gaussian_relaxation";
+  check_f32(op, {&soft_logits});
+  check_on_device(op, z);
+  check_on_device(op, x);
+  check_on_device(op, scales);
+  const auto [B, L, V] = checks::gaussian_relaxation(str("CudaOps::", op), soft_logits, z, x, scales, inverse_tau);
+  DUO_CHECK(V < INT_MAX && L < INT_MAX, str("CudaOps::", op), str("rows of ", V, " ids or sequences of ", L,
+            " tokens exceed the kernel's int indices"), "");
+  check_ids(op, x, V);
+  if (B * L == 0) return;
+  DUO_LAUNCH(gaussian_relaxation_kernel, unsigned(B * L), kThreads, 0, as_stream(stream_))(
+      fptr(soft_logits), static_cast<int32_t*>(z.data), iptr(x), static_cast<const double*>(scales.data), int(L),
+      int(V), float(inverse_tau), noise);
+  DUO_CU_LAUNCHED(op);
+}
+
+}  // namespace duo

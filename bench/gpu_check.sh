@@ -27,6 +27,12 @@ nvcc_build() {  # nvcc_build OUTPUT SOURCES...
 make -j"$jobs" all cuda build/cuda/duo-cuda-tests GPU_ARCH="$GPU_ARCH" >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
+"$NVCC" -O3 -std=c++20 -Isrc -Icuda -Xcompiler -Wall,-Wextra,-fopenmp -x cu -c bench/gpu_ops_bench.cu \
+  -o build/bench/gpu_ops_bench.o
+CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
+g++ -fopenmp build/bench/gpu_ops_bench.o build/libduo_cuda.a build/libduo.a -o build/bench/gpu_ops_bench \
+  -L"$CUDA_LIB" -Wl,-rpath,"$CUDA_LIB" -lcublasLt -lcudart -L/usr/lib/x86_64-linux-gnu/openblas-openmp \
+  -l:libopenblas.so.0 -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 if $build_only; then
   echo "gpu_check: built"
   exit 0
@@ -44,6 +50,9 @@ scripts/run_tests.sh build/cuda/duo-cuda-tests --run_test=cuda_gpu 2>&1 | tee "$
   build/bench/gpu_attention_bench
   build/bench/gpu_attention_bench 8 8 1024 32
 } 2>&1 | tee "$OUT/attention.txt"
+
+# ---- row-wise heads (loss heads, KL, curriculum relaxation) against the copy bandwidth of the same run --------
+build/bench/gpu_ops_bench 2>&1 | tee "$OUT/ops.txt"
 
 # ---- training: the same short DUO run on the GPU and on the CPU backend; the validation NLL must agree to
 # the bf16 tolerance, and the step rates go side by side ------------------------------------------------------

@@ -3,6 +3,8 @@
 //
 // Tolerances (max |got - want| / max |want|, and no NaN/Inf where the reference has none):
 //   kF32Tol   fp32 kernels vs the fp32 CPU backend: only summation order differs
+//   kF32LongRowTol  the same for losses summed over long rows (hundreds of terms, with cancellation in a KL):
+//                   the CPU adds sequentially, a block by a tree, each off the exact sum by ~√V ulps
 //   kBf16Same bf16 GEMM ops vs the CPU backend fed the same bf16-rounded inputs: fp32 accumulation order
 //   kBf16Tol  bf16 GEMM ops vs the fp32 CPU backend: the inputs' bf16 rounding (2^-9 relative, partly averaging out)
 //
@@ -31,6 +33,7 @@
 namespace duo::test {
 
 constexpr double kF32Tol = 1e-6;
+constexpr double kF32LongRowTol = 1e-5;
 constexpr double kBf16Same = 1e-5;
 constexpr double kBf16Tol = 1e-2;
 

@@ -69,6 +69,16 @@ std::vector<float> reduction_outputs() {
   ops.log_softmax(ls, logits);
   ops.cross_entropy(losses, dl, logits, dev.up(rand_ids(R, 90, W), {R}), 0.5);
   keep(ls), keep(losses), keep(dl);
+  // the loss heads (DUO's NELBO: four row sums) and the distillation KL on the same long rows
+  LossHeadArgs duo_head;
+  duo_head.kind = LossKind::DUO;
+  const std::vector<double> alpha(R, 0.4), dalpha(R, -1.3), weight(R, 0.7);
+  Tensor ga = dev.up(alpha, {R}), gda = dev.up(dalpha, {R}), gw = dev.up(weight, {R});
+  ops.loss_head(duo_head, losses, dl, logits, dev.up(rand_ids(R, 93, W), {R}), dev.up(rand_ids(R, 94, W), {R}), ga,
+                gda, gw);
+  keep(losses), keep(dl);
+  ops.kl_head(KlDirection::Backward, losses, dl, logits, ls, gw);
+  keep(losses), keep(dl);
   all.push_back(float(ops.sum_squares(dev.up(rand_f(30001, 91), {30001}))));
   // the curriculum's relaxation: a block argmax per row of 1500 ids
   Tensor soft = dev.zeros(DType::F32, {B, L, 1500}), z = dev.zeros(DType::I32, {N});

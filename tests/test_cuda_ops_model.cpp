@@ -38,11 +38,15 @@ struct Backends {
 
 BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
+// Rows shorter than a warp (V = 13) and longer than the block (V = 700 > 256 threads: each thread walks several
+// entries, and the [MASK] entry V − 1 belongs to a thread other than 0).
 BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
-  const int64_t N = 9, V = 13;
-  const int mask = 12;
+  const int64_t N = 9;
+  for (int64_t V : {13, 700})
   for (LossKind kind : {LossKind::AR, LossKind::MDLM, LossKind::SEDD, LossKind::D3PM, LossKind::CE, LossKind::DUO}) {
+    const int mask = int(V) - 1;
     Backends b;
+    const double tol = V > 32 ? kF32LongRowTol : kF32Tol;
     LossHeadArgs a;
     a.kind = kind;
     a.mask_id = kind == LossKind::DUO || kind == LossKind::CE ? -1 : mask;
@@ -62,21 +66,23 @@ BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
     b.cpu.loss_head(a, hv(losses, {N}), hv(dl, {N, V}), hv(logits, {N, V}), hv(x, {N}), hv(z, {N}), hv(alpha, {N}),
                     hv(dalpha, {N}), hv(weight, {N}));
     b.gpu.loss_head(a, gloss, gdl, gl, gx, gz, ga, gda, gw);
-    BOOST_TEST_CONTEXT("loss kind " << int(kind)) {
-      DUO_CHECK_CLOSE("loss_head losses", b.dev.down<float>(gloss), losses, kF32Tol);
-      DUO_CHECK_CLOSE("loss_head dlogits", b.dev.down<float>(gdl), dl, kF32Tol);
+    BOOST_TEST_CONTEXT("loss kind " << int(kind) << ", V = " << V) {
+      DUO_CHECK_CLOSE("loss_head losses", b.dev.down<float>(gloss), losses, tol);
+      DUO_CHECK_CLOSE("loss_head dlogits", b.dev.down<float>(gdl), dl, tol);
       Tensor none;
       b.gpu.loss_head(a, gloss, none, gl, gx, gz, ga, gda, gw);
-      DUO_CHECK_CLOSE("loss_head losses without dlogits", b.dev.down<float>(gloss), losses, kF32Tol);
+      DUO_CHECK_CLOSE("loss_head losses without dlogits", b.dev.down<float>(gloss), losses, tol);
     }
   }
 }
 
 // The distillation KL head (kl-bwd and kl-fwd) against the CPU backend; masked rows get a zero gradient.
 BOOST_AUTO_TEST_CASE(cuda_ops_kl_head) {
-  const int64_t N = 11, V = 17;
+  const int64_t N = 11;
+  for (int64_t V : {17, 700})
   for (KlDirection dir : {KlDirection::Backward, KlDirection::Forward}) {
     Backends b;
+    const double tol = V > 32 ? kF32LongRowTol : kF32Tol;
     std::vector<float> student = rand_f(N * V, 70, -3.0f, 3.0f), teacher = rand_f(N * V, 71, -3.0f, 3.0f);
     std::vector<float> losses(N), ds(N * V);
     std::vector<double> weight(N);
@@ -85,12 +91,12 @@ BOOST_AUTO_TEST_CASE(cuda_ops_kl_head) {
     Tensor gloss = b.dev.zeros(DType::F32, {N}), gds = b.dev.zeros(DType::F32, {N, V});
     b.cpu.kl_head(dir, hv(losses, {N}), hv(ds, {N, V}), hv(student, {N, V}), hv(teacher, {N, V}), hv(weight, {N}));
     b.gpu.kl_head(dir, gloss, gds, gs, gt, gw);
-    BOOST_TEST_CONTEXT("direction " << (dir == KlDirection::Forward ? "kl-fwd" : "kl-bwd")) {
-      DUO_CHECK_CLOSE("kl_head losses", b.dev.down<float>(gloss), losses, kF32Tol);
-      DUO_CHECK_CLOSE("kl_head dstudent", b.dev.down<float>(gds), ds, kF32Tol);
+    BOOST_TEST_CONTEXT("direction " << (dir == KlDirection::Forward ? "kl-fwd" : "kl-bwd") << ", V = " << V) {
+      DUO_CHECK_CLOSE("kl_head losses", b.dev.down<float>(gloss), losses, tol);
+      DUO_CHECK_CLOSE("kl_head dstudent", b.dev.down<float>(gds), ds, tol);
       Tensor none;
       b.gpu.kl_head(dir, gloss, none, gs, gt, gw);
-      DUO_CHECK_CLOSE("kl_head losses without dstudent", b.dev.down<float>(gloss), losses, kF32Tol);
+      DUO_CHECK_CLOSE("kl_head losses without dstudent", b.dev.down<float>(gloss), losses, tol);
     }
   }
 }

@@ -1,11 +1,11 @@
 // Output heads: row-wise log-softmax (and its backward), the fused cross-entropy, and the per-token loss heads
 // of the diffusion algorithms. fp32; every row is stabilised by its maximum.
 //
-// log_softmax and cross_entropy: one block per row (V may be 50k), max and sum by block reductions.
-// loss_head: the per-row math is the DUO_HD functions of src/algo/loss_*.h that the CPU backend calls; they are
-// sequential over the row (two or three passes), so each row is one thread, and rows spread over the grid.
-// One code path for both backends is the point: the CUDA head cannot drift from the CPU's.
-// kl_head (distillation): the same arrangement with distill_kl_row of src/algo/loss_distill.h.
+// Every kernel here gives one block to one row (V may be 50k): the block's threads walk the row with a stride
+// (coalesced reads) and combine sums and maxima by block reductions.
+// loss_head and kl_head: the per-row maths is the DUO_HD functions of src/algo/loss_*.h that the CPU backend
+// calls, run with the block walker BlockRow instead of the CPU's SerialRow (loss_common.h). One code path for
+// both backends is the point: the CUDA heads cannot drift from the CPU's.
 #include "algo/loss_distill.h"
 #include "algo/loss_rows.h"
 #include "cuda_common.cuh"
@@ -15,14 +15,25 @@ using namespace cuda;
 
 namespace {
 
+// The row walker of a block (loss_common.h): thread t visits t, t + blockDim.x, …; sums and maxima are block
+// reductions (fixed trees, so schedule-independent). scratch: 32 floats of shared memory.
+struct BlockRow {
+  float* scratch;
+  __device__ int first() const { return int(threadIdx.x); }
+  __device__ int step() const { return int(blockDim.x); }
+  __device__ bool owns(int j) const { return j >= 0 && j % int(blockDim.x) == int(threadIdx.x); }
+  __device__ float sum(float v) const { return block_sum(v, scratch); }
+  __device__ float max(float v) const { return block_max(v, scratch); }
+};
+
+// Threads per row: a multiple of 32 (the reductions' warps), no more than the row needs, at most kThreads.
+unsigned row_threads(int64_t V) {
+  return unsigned(std::min<int64_t>(kThreads, std::max<int64_t>(32, (V + 31) / 32 * 32)));
+}
+
 // log sum_j exp(x_j) of one row, by the whole block.
 __device__ float block_logsumexp(const float* x, int V, float* scratch) {
-  float m = -INFINITY;
-  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) m = fmaxf(m, x[j]);
-  m = block_max(m, scratch);
-  float s = 0.0f;
-  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += expf(x[j] - m);
-  return m + logf(block_sum(s, scratch));
+  return row_logsumexp(x, V, -1, MaskLogit::Keep, BlockRow{scratch});
 }
 
 // out[n, j] = x[n, j] - lse_n; grid (N).                                                     (N, V)
@@ -58,27 +69,32 @@ __global__ void cross_entropy_kernel(float* losses, float* dlogits, const float*
     dlogits[n * V + j] = g * expf(x[j] - lse) - (j == t ? g : 0.0f);
 }
 
-// One thread per row n: losses[n] = ℓ(row), dlogits[n, :] = weight[n] dℓ/dlogits (when dlogits is given).
+// Row n = blockIdx.x: losses[n] = ℓ(row), dlogits[n, :] = weight[n] dℓ/dlogits (when dlogits is given). Each
+// thread scales the gradient entries it wrote itself (same walk), so no barrier is needed before the scaling.
 __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, const float* logits,
                                  const int32_t* x, const int32_t* z, const double* alpha, const double* dalpha,
-                                 const double* weight, int64_t N, int V) {
-  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
-    float* d = dlogits ? dlogits + n * V : nullptr;
-    losses[n] = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d);
-    if (d)
-      for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
-  }
+                                 const double* weight, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const BlockRow walk{scratch};
+  const int64_t n = blockIdx.x;
+  float* d = dlogits ? dlogits + n * V : nullptr;
+  const float loss = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
+  if (threadIdx.x == 0) losses[n] = loss;
+  if (d)
+    for (int j = walk.first(); j < V; j += walk.step()) d[j] *= float(weight[n]);
 }
 
-// One thread per row n: losses[n] = KL of the row pair, dstudent[n, :] = weight[n] dKL/dstudent (when given).
+// Row n = blockIdx.x: losses[n] = KL of the row pair, dstudent[n, :] = weight[n] dKL/dstudent (when given).
 __global__ void kl_head_kernel(bool forward_kl, float* losses, float* dstudent, const float* student,
-                               const float* teacher, const double* weight, int64_t N, int V) {
-  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < N; n += int64_t(gridDim.x) * blockDim.x) {
-    float* d = dstudent ? dstudent + n * V : nullptr;
-    losses[n] = distill_kl_row(student + n * V, teacher + n * V, V, forward_kl, d);
-    if (d)
-      for (int j = 0; j < V; ++j) d[j] *= float(weight[n]);
-  }
+                               const float* teacher, const double* weight, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const BlockRow walk{scratch};
+  const int64_t n = blockIdx.x;
+  float* d = dstudent ? dstudent + n * V : nullptr;
+  const float kl = distill_kl_row(student + n * V, teacher + n * V, V, forward_kl, d, walk);
+  if (threadIdx.x == 0) losses[n] = kl;
+  if (d)
+    for (int j = walk.first(); j < V; j += walk.step()) d[j] *= float(weight[n]);
 }
 
 }  // namespace
@@ -141,11 +157,10 @@ void CudaOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, 
   }
   if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
   if (N == 0) return;
-  constexpr int kRowThreads = 64;  // one row per thread: few threads per block so small N still spreads out
-  DUO_LAUNCH(loss_head_kernel, blocks_for(N, kRowThreads), kRowThreads, 0, as_stream(stream_))(
+  DUO_LAUNCH(loss_head_kernel, unsigned(N), row_threads(V), 0, as_stream(stream_))(
       a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(x), iptr(z),
       static_cast<const double*>(alpha.data), static_cast<const double*>(dalpha.data),
-      static_cast<const double*>(weight.data), N, int(V));
+      static_cast<const double*>(weight.data), int(V));
   DUO_CU_LAUNCHED(op);
 }
 
@@ -162,10 +177,9 @@ void CudaOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const T
   check_dtype(op, "weight", weight, DType::F64);
   if (!dstudent.empty()) check_matrix(op, "dstudent", dstudent, N, V);
   if (N == 0) return;
-  constexpr int kRowThreads = 64;  // as loss_head: one row per thread
-  DUO_LAUNCH(kl_head_kernel, blocks_for(N, kRowThreads), kRowThreads, 0, as_stream(stream_))(
+  DUO_LAUNCH(kl_head_kernel, unsigned(N), row_threads(V), 0, as_stream(stream_))(
       dir == KlDirection::Forward, fptr(losses), dstudent.empty() ? nullptr : fptr(dstudent), fptr(student),
-      fptr(teacher), static_cast<const double*>(weight.data), N, int(V));
+      fptr(teacher), static_cast<const double*>(weight.data), int(V));
   DUO_CU_LAUNCHED(op);
 }
 

@@ -1,11 +1,30 @@
 // Row helpers shared by the per-token losses (loss_*.h): log-softmax pieces over one row of V logits, with the
 // reference's treatment of the [MASK] logit. Everything is DUO_HD so CUDA loss heads call the same code.
+//
+// Every row function takes a row walker R last: which entries of the row this thread visits and how partial
+// sums and maxima combine. SerialRow (the default): one thread visits all of them in order — the CPU backend,
+// and the summation order of every reference value. The CUDA loss heads pass a block walker (thread t visits
+// t, t + blockDim, …; sum/max are block reductions), so one block shares a row and the maths stays one piece
+// of code. Rules that keep the block form correct: every thread of the row calls sum/max (the branches
+// around them depend only on the row's scalars), an entry of d written in one pass is read back only by the
+// thread that wrote it (same walk), and a single-entry write after a pass goes through owns(j).
 #pragma once
 #include <cmath>
 
 #include "core/hd.h"
 
 namespace duo {
+
+// One thread owns the whole row.
+struct SerialRow {
+  DUO_HD int first() const { return 0; }
+  DUO_HD int step() const { return 1; }
+  DUO_HD bool owns(int) const { return true; }
+  template <class T>
+  DUO_HD T sum(T v) const { return v; }
+  template <class T>
+  DUO_HD T max(T v) const { return v; }
+};
 
 // The reference's "−∞" for logits (`neg_infinity`, spec §12): finite, so gradients stay finite.
 constexpr double kNegInfinity = -1e6;
@@ -26,30 +45,33 @@ DUO_HD T treated_logit(const T* o, int j, int mask_id, MaskLogit op) {
 }
 
 // log Σ_j exp(o'_j) of the treated row o' (max-shifted: two reads of the row).
-template <class T>
-DUO_HD T row_logsumexp(const T* o, int V, int mask_id = -1, MaskLogit op = MaskLogit::Keep) {
-  T mx = treated_logit(o, 0, mask_id, op);
-  for (int j = 1; j < V; ++j) {
+template <class T, class R = SerialRow>
+DUO_HD T row_logsumexp(const T* o, int V, int mask_id = -1, MaskLogit op = MaskLogit::Keep,
+                       const R& walk = R{}) {
+  T mx = T(-INFINITY);
+  for (int j = walk.first(); j < V; j += walk.step()) {
     T v = treated_logit(o, j, mask_id, op);
     mx = v > mx ? v : mx;
   }
+  mx = walk.max(mx);
   T sum = 0;
-  for (int j = 0; j < V; ++j) sum += std::exp(treated_logit(o, j, mask_id, op) - mx);
-  return mx + std::log(sum);
+  for (int j = walk.first(); j < V; j += walk.step()) sum += std::exp(treated_logit(o, j, mask_id, op) - mx);
+  return mx + std::log(walk.sum(sum));
 }
 
 // Cross-entropy −log softmax(o')_x of the treated row, times `weight`; d(weight·CE)/do written to d when
 // d != nullptr: weight·(p_j − [j=x]) for ids whose logit reaches the softmax, 0 for an overwritten mask logit.
-template <class T>
-DUO_HD T weighted_cross_entropy_row(const T* o, int V, int x, T weight, int mask_id, MaskLogit op, T* d) {
-  T lse = row_logsumexp(o, V, mask_id, op);
+template <class T, class R = SerialRow>
+DUO_HD T weighted_cross_entropy_row(const T* o, int V, int x, T weight, int mask_id, MaskLogit op, T* d,
+                                    const R& walk = R{}) {
+  T lse = row_logsumexp(o, V, mask_id, op, walk);
   T ce = lse - treated_logit(o, x, mask_id, op);
   if (d) {
-    for (int j = 0; j < V; ++j) {
+    for (int j = walk.first(); j < V; j += walk.step()) {
       T p = std::exp(treated_logit(o, j, mask_id, op) - lse);
       d[j] = weight * (p - (j == x ? T(1) : T(0)));
     }
-    if (op == MaskLogit::Set && mask_id >= 0) d[mask_id] = 0;
+    if (op == MaskLogit::Set && mask_id >= 0 && walk.owns(mask_id)) d[mask_id] = 0;
   }
   return weight * ce;
 }
@@ -65,10 +87,10 @@ DUO_HD T log1p_minus_x(T r) {
 }
 
 // Zeroes a gradient row (positions whose loss is exactly 0, e.g. unmasked tokens under SUBS carry-over).
-template <class T>
-DUO_HD void zero_row(T* d, int V) {
+template <class T, class R = SerialRow>
+DUO_HD void zero_row(T* d, int V, const R& walk = R{}) {
   if (d)
-    for (int j = 0; j < V; ++j) d[j] = 0;
+    for (int j = walk.first(); j < V; j += walk.step()) d[j] = 0;
 }
 
 }  // namespace duo

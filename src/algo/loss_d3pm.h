@@ -23,11 +23,11 @@ namespace duo {
 
 // T · L_vb · [z_t = m] from the noisy-input logits. x = clean id, z = z_t, alpha = α_t at the discrete time,
 // num_steps = T. d (nullable) receives the exact gradient; all zeros on unmasked positions.
-template <class T>
+template <class T, class R = SerialRow>
 DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha, int num_steps, bool reference_bug,
-                     T* d) {
+                     T* d, const R& walk = R{}) {
   if (z != mask_id) {
-    zero_row(d, V);
+    zero_row(d, V, walk);
     return T(0);
   }
   const double dt = 1.0 / num_steps;
@@ -39,7 +39,7 @@ DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha,
   const double w1 = dt / m_t, w2 = 1.0 - w1;  // the two bracket weights
   const double c1 = a_t / m_t, k = a_s / m_s;  // log(1 + c1 x̂_m), log(1 + k x̂_m)
 
-  const T lse = row_logsumexp(o, V);
+  const T lse = row_logsumexp(o, V, -1, MaskLogit::Keep, walk);
   const T log_px = o[x] - lse;
   const T p_m = std::exp(o[mask_id] - lse);
   const T log_nr = std::log1p(T(c1) * p_m);
@@ -47,7 +47,7 @@ DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha,
   if (d) {
     // dL_vb/do_j = g_m x̂_m([j=m] − x̂_j) + w1 (x̂_j − [j=x]),  g_m = dL_vb/dx̂_m = c1/(1 + c1 x̂_m) − w2 k/(1 + k x̂_m).
     const T g_m = T(c1) / (T(1) + T(c1) * p_m) - T(w2 * k) / (T(1) + T(k) * p_m);
-    for (int j = 0; j < V; ++j) {
+    for (int j = walk.first(); j < V; j += walk.step()) {
       T p = std::exp(o[j] - lse);
       T g = g_m * p_m * ((j == mask_id ? T(1) : T(0)) - p) + T(w1) * (p - (j == x ? T(1) : T(0)));
       d[j] = T(num_steps) * g;
@@ -57,9 +57,9 @@ DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha,
 }
 
 // Reconstruction term −log x̂(x | clean input, s = 0): cross-entropy of log-softmax over all V ids.
-template <class T>
-DUO_HD T d3pm_recon_row(const T* o_clean, int V, int x, T* d) {
-  return weighted_cross_entropy_row(o_clean, V, x, T(1), -1, MaskLogit::Keep, d);
+template <class T, class R = SerialRow>
+DUO_HD T d3pm_recon_row(const T* o_clean, int V, int x, T* d, const R& walk = R{}) {
+  return weighted_cross_entropy_row(o_clean, V, x, T(1), -1, MaskLogit::Keep, d, walk);
 }
 
 }  // namespace duo

@@ -18,16 +18,18 @@ namespace duo {
 
 // One token: student logits s[0..V), teacher logits t[0..V). forward_kl = false is kl-bwd, true is kl-fwd.
 // If d != nullptr it receives dℓ/ds (written). Three reads of each row.
-template <class T>
-DUO_HD T distill_kl_row(const T* s, const T* t, int V, bool forward_kl, T* d) {
-  const T lse_s = row_logsumexp(s, V), lse_t = row_logsumexp(t, V);
+template <class T, class R = SerialRow>
+DUO_HD T distill_kl_row(const T* s, const T* t, int V, bool forward_kl, T* d, const R& walk = R{}) {
+  const T lse_s = row_logsumexp(s, V, -1, MaskLogit::Keep, walk);
+  const T lse_t = row_logsumexp(t, V, -1, MaskLogit::Keep, walk);
   T kl = 0;
-  for (int v = 0; v < V; ++v) {
+  for (int v = walk.first(); v < V; v += walk.step()) {
     const T log_s = s[v] - lse_s, log_t = t[v] - lse_t;
     kl += forward_kl ? std::exp(log_t) * (log_t - log_s) : std::exp(log_s) * (log_s - log_t);
   }
+  kl = walk.sum(kl);
   if (d) {
-    for (int k = 0; k < V; ++k) {
+    for (int k = walk.first(); k < V; k += walk.step()) {
       const T log_s = s[k] - lse_s, log_t = t[k] - lse_t, p = std::exp(log_s);
       d[k] = forward_kl ? p - std::exp(log_t) : p * (log_s - log_t - kl);
     }

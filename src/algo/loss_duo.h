@@ -28,8 +28,8 @@ namespace duo {
 // Per-token DUO NELBO for one row of logits o[0..V); x = clean id, z = noisy id z_t, alpha = α_t, dalpha = α'_t.
 // Requires 0 < α < 1 (training times t ∈ [1e-3, 1] give α ∈ [ε, 1 − 1e-3(1 − ε)] for log-linear).
 // If d != nullptr it receives dℓ/do (exact; d also holds x̂ as scratch before that). Three reads of the row.
-template <class T>
-DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dalpha, T* d) {
+template <class T, class R = SerialRow>
+DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dalpha, T* d, const R& walk = R{}) {
   // Per-token scalars in double (a handful of flops): they carry the α-dependence with full accuracy.
   const double one_m_a = 1.0 - alpha;
   const double beta_d = V * alpha / one_m_a;
@@ -37,10 +37,10 @@ DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dal
   const bool same = (z == x);
   const bool small_beta = beta_d < 1.0;
 
-  const T lse = row_logsumexp(o, V);
+  const T lse = row_logsumexp(o, V, -1, MaskLogit::Keep, walk);
   // One pass: Σ_j L_j (or Σ_j φ(r_j) when β < 1), Σ_j x̂_j w_j (gradient only), 1 − x̂_x = Σ_{j≠x} x̂_j.
   T sum_L = 0, sum_pw = 0, rest_x = 0;
-  for (int j = 0; j < V; ++j) {
+  for (int j = walk.first(); j < V; j += walk.step()) {
     T p = std::exp(o[j] - lse);
     T r = beta * p;
     sum_L += small_beta ? log1p_minus_x(r) : std::log1p(r);
@@ -50,6 +50,9 @@ DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dal
       d[j] = p;
     }
   }
+  sum_L = walk.sum(sum_L);
+  rest_x = walk.sum(rest_x);
+  if (d) sum_pw = walk.sum(sum_pw);
   const T p_i = std::exp(o[z] - lse), p_x = std::exp(o[x] - lse);
   const T r_i = beta * p_i, r_x = beta * p_x;
   const T w_i = r_i / (T(1) + r_i);
@@ -94,7 +97,7 @@ DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dal
     s = 1;
   }
   const T s_scaled = s / T(one_m_a);
-  for (int k = 0; k < V; ++k) {
+  for (int k = walk.first(); k < V; k += walk.step()) {
     T p = d[k], r = beta * p;
     T g = a_i * ((k == z ? T(1) : T(0)) - p_i) + a_x * ((k == x ? T(1) : T(0)) - p_x) +
           s_scaled * (sum_pw - r / (T(1) + r));

@@ -25,6 +25,7 @@
 #include "runtime.cuh"  // defines DUO_CUDA_EMU under the host compiler
 
 #if defined(DUO_CUDA_EMU)
+#include "emu_test_util.h"  // ScopedEmuConfig: thread schedules for the determinism checks
 #define DUO_CUDA_SUITE cuda_emu
 #else
 #define DUO_CUDA_SUITE cuda_gpu
@@ -135,18 +136,5 @@ double max_rel_err(const std::vector<T>& got, const std::vector<T>& want) {
     BOOST_TEST(duo_err_ <= (tol));                                              \
   } while (0)
 
-#if defined(DUO_CUDA_EMU)
-// Sets the emulator's thread schedule (and optionally its seed and OS worker threads) for its lifetime: races
-// show as schedule-dependent results.
-struct ScopedSchedule {
-  emu::Config saved = emu::device().config();
-  explicit ScopedSchedule(emu::Schedule s, uint64_t seed = 0, int threads = 0) {
-    emu::device().config().schedule = s;
-    if (seed) emu::device().config().seed = seed;
-    if (threads) emu::device().config().threads = threads;
-  }
-  ~ScopedSchedule() { emu::device().config() = saved; }
-};
-#endif
 
 }  // namespace duo::test

@@ -7,6 +7,10 @@
 #include <string>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
 namespace duo::testing {
 
 class TempDir {
@@ -43,6 +47,16 @@ inline std::string read_bytes(const std::string& path) {
 inline std::string fixture(const std::string& name) {
   const char* dir = std::getenv("DUO_FIXTURES");
   return std::string(dir ? dir : "tests/fixtures") + "/" + name;
+}
+
+// A committed JSON fixture (tests/fixtures/<name>), parsed on first use; `generator` names the script that
+// writes it, for the error's HINT.
+inline nlohmann::json read_json_fixture(const std::string& name, const std::string& generator) {
+  const std::string path = fixture(name);
+  std::ifstream f(path);
+  DUO_CHECK(f.good(), path, "cannot open the fixture",
+            "run the tests from the repository root, or regenerate it with /usr/bin/python3 " + generator);
+  return nlohmann::json::parse(f);
 }
 
 }  // namespace duo::testing

@@ -11,20 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io_test_util.h"
 
 namespace duo::testing {
 
-// tests/fixtures/losses.json, written by tools/reference/make_loss_fixtures.py (found next to this file).
+// tests/fixtures/losses.json, written by tools/reference/make_loss_fixtures.py.
 inline const nlohmann::json& loss_fixtures() {
-  static const nlohmann::json j = [] {
-    std::string here = __FILE__;
-    std::string path = here.substr(0, here.find_last_of('/') + 1) + "fixtures/losses.json";
-    std::ifstream f(path);
-    DUO_CHECK(f.good(), path, "cannot open the loss fixtures",
-              "run the tests from the repository root, or regenerate with "
-              "/usr/bin/python3 tools/reference/make_loss_fixtures.py");
-    return nlohmann::json::parse(f);
-  }();
+  static const nlohmann::json j = read_json_fixture("losses.json", "tools/reference/make_loss_fixtures.py");
   return j;
 }
 

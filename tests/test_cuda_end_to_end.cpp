@@ -33,22 +33,12 @@ struct CountingCorpus : testing::TinyCorpus {
 
 // A DiT with head dim 32 (the flash-attention path on the GPU backend), 4 steps of 2 micro-batches each.
 TrainConfig tiny_run(const CountingCorpus& c, const std::string& algo, const std::string& run) {
-  TrainConfig t;
-  t.algo = algo;
-  t.model.hidden = 64; t.model.n_blocks = 1; t.model.n_heads = 2; t.model.cond_dim = 16; t.model.length = 16;
-  t.model.dropout = 0.0f;
-  t.model.causal = algo == "ar";
-  t.train_glob = c.train_glob();
-  t.valid_glob = c.valid_glob();
+  TrainConfig t = testing::tiny_train_config(c, algo, run, 4, 64);
   t.batch_size = 4; t.global_batch_size = 8; t.eval_batch_size = 4;
   t.optim.lr = 5e-3; t.optim.warmup_steps = 2; t.optim.ema = 0.9;
-  t.max_steps = t.optim.max_steps = 4;
-  t.val_check_interval = 4; t.limit_val_batches = 2; t.log_every = 1; t.checkpoint_every = 2;
+  t.val_check_interval = 4; t.limit_val_batches = 2; t.checkpoint_every = 2;
   t.curriculum.end = 2;  // duo: two curriculum steps, then the plain NELBO
   t.curriculum.gamma_min = -3.0; t.curriculum.gamma_max = 1.0;
-  t.save_dir = c.file(run);
-  t.metrics_path = t.save_dir + "/metrics.jsonl";
-  t.resume_path = t.save_dir + "/last.safetensors";
   return t;
 }
 

@@ -264,7 +264,10 @@ BOOST_AUTO_TEST_CASE(flash_attention_deterministic_across_schedules) {
     using duo::emu::Schedule;
     for (auto [sched, threads] : {std::pair{Schedule::Forward, 1}, {Schedule::Reverse, 1}, {Schedule::Random, 1},
                                   {Schedule::Random, 2}}) {
-      duo::test::ScopedSchedule s(sched, 3, threads);
+      duo::testing::ScopedEmuConfig cfg;
+      cfg->schedule = sched;
+      cfg->seed = 3;
+      cfg->threads = threads;
       check_same(duo::str("schedule ", int(sched), " threads ", threads));
     }
 #else

@@ -153,12 +153,15 @@ BOOST_AUTO_TEST_CASE(cuda_ops_deterministic_across_runs_and_schedules) {
 #if defined(DUO_CUDA_EMU)
   BOOST_TEST(bit_identical(reduction_outputs(), first));
   {
-    ScopedSchedule reverse(emu::Schedule::Reverse);
+    testing::ScopedEmuConfig cfg;
+    cfg->schedule = emu::Schedule::Reverse;
     BOOST_TEST(bit_identical(reduction_outputs(), first), "schedule reverse");
   }
   {
-    // blocks on two OS threads: the integer atomics really interleave
-    ScopedSchedule random(emu::Schedule::Random, 17, 2);
+    testing::ScopedEmuConfig cfg;
+    cfg->schedule = emu::Schedule::Random;
+    cfg->seed = 17;
+    cfg->threads = 2;  // blocks on two OS threads: the integer atomics really interleave
     BOOST_TEST(bit_identical(reduction_outputs(), first), "schedule random:17 on 2 threads");
   }
 #else

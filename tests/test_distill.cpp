@@ -33,26 +33,10 @@ struct DistillDir : testing::TinyCorpus {
   DistillDir() : testing::TinyCorpus({300, 11}, {40, 12}), table(integral_table(-6.0, 2.0, 801)) {}
 };
 
-ModelConfig tiny_model() {
-  ModelConfig m;
-  m.vocab_size = 12; m.hidden = 32; m.n_blocks = 1; m.n_heads = 2; m.cond_dim = 16; m.length = 16;
-  m.dropout = 0.0f;
-  return m;
-}
-
 TrainConfig tiny_run(const DistillDir& d, const std::string& run) {
-  TrainConfig t;
-  t.algo = "duo_base";
-  t.model = tiny_model();
-  t.train_glob = d.train_glob();
-  t.valid_glob = d.valid_glob();
+  TrainConfig t = testing::tiny_train_config(d, "duo_base", run, 20);
   t.batch_size = 4; t.global_batch_size = 8; t.eval_batch_size = 4;
   t.optim.lr = 2e-3; t.optim.warmup_steps = 2; t.optim.ema = 0;
-  t.max_steps = t.optim.max_steps = 20;
-  t.val_check_interval = 0; t.log_every = 1; t.checkpoint_every = 0;
-  t.save_dir = d.file(run);
-  t.metrics_path = t.save_dir + "/metrics.jsonl";
-  t.resume_path = t.save_dir + "/last.safetensors";
   return t;
 }
 

@@ -7,27 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "emu_test_util.h"
 #include "runtime.cuh"
 
+using duo::testing::error_of;
+using duo::testing::ScopedEmuConfig;
+
 namespace {
-
-// Sets emulator options for one test and restores them afterwards.
-struct ScopedConfig {
-  duo::emu::Config saved = duo::emu::device().config();
-  ~ScopedConfig() { duo::emu::device().config() = saved; }
-  duo::emu::Config* operator->() { return &duo::emu::device().config(); }
-};
-
-// Runs f and returns the duo::Error message it throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const duo::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Each thread writes its slot, then reads a neighbour's after the barrier: only correct if the barrier
 // really separates the phases (thread 0 runs to the barrier before thread n-1 has written anything).
@@ -148,7 +134,7 @@ BOOST_AUTO_TEST_CASE(configuration_from_the_environment) {
 
 BOOST_AUTO_TEST_CASE(barrier_orders_phases) {
   for (auto sched : {duo::emu::Schedule::Forward, duo::emu::Schedule::Reverse, duo::emu::Schedule::Random}) {
-    ScopedConfig cfg;
+    ScopedEmuConfig cfg;
     cfg->schedule = sched;
     cfg->seed = 7;
     std::vector<int> out(3 * 128, -1);
@@ -187,7 +173,7 @@ BOOST_AUTO_TEST_CASE(grid_and_block_indices_in_3d) {
 
 BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
   for (int os_threads : {1, 2}) {
-    ScopedConfig cfg;
+    ScopedEmuConfig cfg;
     cfg->threads = os_threads;
     std::vector<float> out(4 * 2, 0.0f);
     DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(out.data());
@@ -244,7 +230,7 @@ BOOST_AUTO_TEST_CASE(launch_limits) {
 }
 
 BOOST_AUTO_TEST_CASE(atomics_over_several_os_threads) {
-  ScopedConfig cfg;
+  ScopedEmuConfig cfg;
   cfg->threads = 2;
   int counter = 0, maximum = -1;
   float fsum = 0.0f;
@@ -267,7 +253,7 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
   for (int i = 0; i < 64; ++i) x[i] = float(i + 1);
   const float want = 64.0f * 65.0f / 2.0f;
   auto run = [&](duo::emu::Schedule s, auto kernel, size_t smem) {
-    ScopedConfig cfg;
+    ScopedEmuConfig cfg;
     cfg->schedule = s;
     cfg->seed = 3;
     float out = 0;
@@ -282,7 +268,7 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
   BOOST_TEST_MESSAGE("racy block sum: forward " << fwd << ", reverse " << rev << ", correct " << want);
 
   auto correct = [&](duo::emu::Schedule s) {
-    ScopedConfig cfg;
+    ScopedEmuConfig cfg;
     cfg->schedule = s;
     cfg->seed = 11;
     float out = 0;

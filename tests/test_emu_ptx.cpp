@@ -10,19 +10,12 @@
 
 #include "core/philox.h"
 #include "emu/examples/examples.h"
+#include "emu_test_util.h"
 #include "ptx.cuh"
 
-namespace {
+using duo::testing::error_of;
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const duo::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+namespace {
 
 // Four 8×8 matrices of 16-bit values m·64 + r·8 + c in shared memory; lane l gives the address of row l%8
 // of matrix l/8 and stores its registers to out[l·4 + m].

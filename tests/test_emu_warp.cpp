@@ -6,19 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "emu_test_util.h"
 #include "runtime.cuh"
 
-namespace {
+using duo::testing::error_of;
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const duo::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+namespace {
 
 enum Mode { kIdx, kUp, kDown, kXor };
 

@@ -25,23 +25,13 @@ struct TinyCorpus : testing::TinyCorpus {
 };
 
 TrainConfig tiny_config(const TinyCorpus& c, const std::string& algo, const std::string& run) {
-  TrainConfig t;
-  t.algo = algo;
-  t.model.hidden = 32; t.model.n_blocks = 1; t.model.n_heads = 2; t.model.cond_dim = 16; t.model.length = 16;
-  t.model.dropout = 0.0f;
-  t.model.causal = algo == "ar";
-  t.train_glob = c.train_glob();
-  t.valid_glob = c.valid_glob();
+  TrainConfig t = testing::tiny_train_config(c, algo, run, 150);
   t.batch_size = 8; t.global_batch_size = 16; t.eval_batch_size = 8;
   t.optim.lr = 5e-3; t.optim.warmup_steps = 5; t.optim.ema = 0;
-  t.max_steps = t.optim.max_steps = 150;
-  t.val_check_interval = 5; t.log_every = 1; t.checkpoint_every = 0;
+  t.val_check_interval = 5;
   if (algo == "d3pm") t.T = 1000;
   t.curriculum.end = 75;  // duo: curriculum for half the run, then the plain NELBO
   t.curriculum.gamma_min = -3.0; t.curriculum.gamma_max = 1.0;
-  t.save_dir = c.file(run);
-  t.metrics_path = t.save_dir + "/metrics.jsonl";
-  t.resume_path = t.save_dir + "/last.safetensors";
   return t;
 }
 

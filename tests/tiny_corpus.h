@@ -1,7 +1,8 @@
 // A scratch folder with a tiny char-level corpus for the training, distillation and end-to-end tests: the
 // characters '0'..'9' (ids 0-9; <|endoftext|> = 10, [PAD] = 11, so V = 12) with an easy structure — each
 // document counts upwards modulo 10 from a random start, so the next token is predictable from the last —
-// its vocabulary file (vocab_dir(), for decoding) and, on request, a Diffusion Transformation table for V = 12.
+// its vocabulary file (vocab_dir(), for decoding) and, on request, a Diffusion Transformation table for V = 12;
+// and the tiny model and training run the tests use on it.
 #pragma once
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "data/char_vocab.h"
 #include "data/shard.h"
 #include "io_test_util.h"
+#include "model/config.h"
+#include "train/train_config.h"
 
 namespace duo::testing {
 
@@ -54,5 +57,33 @@ class TinyCorpus {
 
   TempDir tmp_;
 };
+
+// The model of these tests: one DiT block of width `hidden` (2 heads, cond 16), length 16, no dropout, V = 12.
+inline ModelConfig tiny_model(int64_t hidden = 32) {
+  ModelConfig m;
+  m.vocab_size = TinyCorpus::kVocab;
+  m.hidden = hidden; m.n_blocks = 1; m.n_heads = 2; m.cond_dim = 16; m.length = 16;
+  m.dropout = 0.0f;
+  return m;
+}
+
+// A run of `algo` on the corpus that writes under <corpus>/<run>: the tiny model (causal for AR), `steps`
+// optimizer steps, metrics every step, no validation or periodic checkpoints; tests set batch sizes, optimiser
+// and intervals.
+inline TrainConfig tiny_train_config(const TinyCorpus& c, const std::string& algo, const std::string& run,
+                                     int64_t steps, int64_t hidden = 32) {
+  TrainConfig t;
+  t.algo = algo;
+  t.model = tiny_model(hidden);
+  t.model.causal = algo == "ar";
+  t.train_glob = c.train_glob();
+  t.valid_glob = c.valid_glob();
+  t.max_steps = t.optim.max_steps = steps;
+  t.val_check_interval = 0; t.log_every = 1; t.checkpoint_every = 0;
+  t.save_dir = c.file(run);
+  t.metrics_path = t.save_dir + "/metrics.jsonl";
+  t.resume_path = t.save_dir + "/last.safetensors";
+  return t;
+}
 
 }  // namespace duo::testing

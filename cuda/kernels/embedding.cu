@@ -134,11 +134,6 @@ __global__ void scatter_rows_kernel(float* dtable, const int* start, const int* 
 
 dim3 row_grid(int64_t rows, int64_t D) { return dim3(unsigned(rows), blocks_for(D)); }
 
-void check_table(const char* op, const char* name, const Tensor& t) {
-  check_present(op, name, t);
-  DUO_CHECK(t.ndim == 2 && t.is_contiguous(), str("CudaOps::", op), str(name, " must be a contiguous (V, D)"), "");
-}
-
 }  // namespace
 
 void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
@@ -164,11 +159,9 @@ void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
 void CudaOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
   const char* op = "embed_ids";
   check_f32(op, {&out, &table});
-  check_table(op, "table", table);
-  check_numel(op, "ids", ids, ids.numel());
-  check_matrix(op, "out", out, ids.numel(), table.shape[1]);
-  check_ids(op, ids, table.shape[0]);
-  const int64_t N = ids.numel(), D = table.shape[1];
+  check_on_device(op, ids);
+  const auto [N, K, V, D] = checks::embed_ids(str("CudaOps::", op), out, "out", ids, table, "table");
+  check_ids(op, ids, V);
   if (N && D)
     DUO_LAUNCH(embed_ids_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(fptr(out), iptr(ids),
                                                                                   fptr(table), int(D));
@@ -178,13 +171,9 @@ void CudaOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
 void CudaOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
   const char* op = "embed_bag";
   check_f32(op, {&out, &weights, &table});
-  check_table(op, "table", table);
-  check_present(op, "ids", ids);
-  const int64_t K = ids.dim(-1), N = rows_of(ids), D = table.shape[1];
-  check_matrix(op, "ids", ids, N, K);
-  check_matrix(op, "weights", weights, N, K);
-  check_matrix(op, "out", out, N, D);
-  check_ids(op, ids, table.shape[0]);
+  check_on_device(op, ids);
+  const auto [N, K, V, D] = checks::embed_bag(str("CudaOps::", op), out, "out", ids, weights, table, "table");
+  check_ids(op, ids, V);
   if (N && D)
     DUO_LAUNCH(embed_bag_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(
         fptr(out), iptr(ids), fptr(weights), fptr(table), int(K), int(D));
@@ -212,10 +201,8 @@ static void scatter_backward(const char* op, void* ws, cudaStream_t s, Tensor& d
 void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
   const char* op = "embed_ids_backward";
   check_f32(op, {&dtable, &dout});
-  check_table(op, "dtable", dtable);
-  check_numel(op, "ids", ids, ids.numel());
-  check_matrix(op, "dout", dout, ids.numel(), dtable.shape[1]);
-  check_ids(op, ids, dtable.shape[0]);
+  check_on_device(op, ids);
+  check_ids(op, ids, checks::embed_ids(str("CudaOps::", op), dout, "dout", ids, dtable, "dtable").V);
   DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_ids_backward", "more than 2^31 ids", "");
   void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
   scatter_backward(op, ws, as_stream(stream_), dtable, ids, nullptr, dout, 1);
@@ -224,13 +211,9 @@ void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor
 void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
   const char* op = "embed_bag_backward";
   check_f32(op, {&dtable, &weights, &dout});
-  check_table(op, "dtable", dtable);
-  check_present(op, "ids", ids);
-  const int64_t K = ids.dim(-1), N = rows_of(ids);
-  check_matrix(op, "ids", ids, N, K);
-  check_matrix(op, "weights", weights, N, K);
-  check_matrix(op, "dout", dout, N, dtable.shape[1]);
-  check_ids(op, ids, dtable.shape[0]);
+  check_on_device(op, ids);
+  const auto [N, K, V, D] = checks::embed_bag(str("CudaOps::", op), dout, "dout", ids, weights, dtable, "dtable");
+  check_ids(op, ids, V);
   DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_bag_backward", "more than 2^31 ids", "");
   void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
   scatter_backward(op, ws, as_stream(stream_), dtable, ids, fptr(weights), dout, K);
@@ -240,13 +223,8 @@ void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor
 void CudaOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_f32(op, {&out, &probs, &logits, &table});
-  check_table(op, "table", table);
-  const int64_t V = table.shape[0], D = table.shape[1];
-  check_present(op, "logits", logits);
-  const int64_t N = rows_of(logits);
-  check_matrix(op, "logits", logits, N, V);
+  const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), out, "out", logits, "logits", table, "table");
   check_matrix(op, "probs", probs, N, V);
-  check_matrix(op, "out", out, N, D);
   if (N == 0) return;
   DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(probs), fptr(logits), int(V));
   DUO_CU_LAUNCHED(op);
@@ -257,12 +235,7 @@ void CudaOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const
 void CudaOps::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
   const char* op = "embed_soft_backward";
   check_f32(op, {&dtable, &probs, &dout});
-  check_table(op, "dtable", dtable);
-  const int64_t V = dtable.shape[0], D = dtable.shape[1];
-  check_present(op, "probs", probs);
-  const int64_t N = rows_of(probs);
-  check_matrix(op, "probs", probs, N, V);
-  check_matrix(op, "dout", dout, N, D);
+  const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), dout, "dout", probs, "probs", dtable, "dtable");
   matmul(op, fptr(dtable), fptr(probs), true, fptr(dout), false, V, D, N, true, nullptr);
 }
 

@@ -75,13 +75,7 @@ void CudaOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tens
   const char* op = "gated_residual_backward";
   check_f32(op, {&dh, &dbranch, &dgate, &branch, &gate});
   const ResidualShape s = residual_shape(op, dh, gate, p);
-  if (!dbranch.empty()) check_matrix(op, "dbranch", dbranch, s.B * s.L, s.D);
-  if (!dgate.empty()) {
-    DUO_CHECK(!gate.empty(), "CudaOps::gated_residual_backward", "dgate given but gate is empty (= 1)",
-              "pass an empty dgate when there is no gate");
-    check_row_view(op, "dgate", dgate, s.B, s.D);
-    check_matrix(op, "branch", branch, s.B * s.L, s.D);
-  }
+  checks::gated_residual_grads(str("CudaOps::", op), s, dbranch, dgate, branch, gate);
   const int64_t n = s.B * s.L * s.D;
   if (n == 0) return;
   cudaStream_t st = as_stream(stream_);

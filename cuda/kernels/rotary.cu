@@ -35,22 +35,11 @@ __global__ void rotary_kernel(float* out, const float* in, int64_t N, int L, int
   }
 }
 
-struct RotaryShape {
-  int64_t B, L, D, hd;
-};
+using checks::RotaryShape;
 
 RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor& in, int n_heads) {
   check_f32(op, {&out, &in});
-  check_present(op, "input", in);
-  DUO_CHECK(in.ndim == 3 && in.shape[2] % 3 == 0, str("CudaOps::", op),
-            str("input has shape ", in.shape_str(), ", expected (B, L, 3D)"), "");
-  const int64_t B = in.shape[0], L = in.shape[1], D = in.shape[2] / 3;
-  DUO_CHECK(n_heads > 0 && D % n_heads == 0 && (D / n_heads) % 2 == 0, str("CudaOps::", op),
-            str("hidden size ", D, " does not split into ", n_heads, " heads of even size"), "");
-  check_matrix(op, "input", in, B * L, 3 * D);
-  check_matrix(op, "output", out, B * L, 3 * D);
-  DUO_CHECK(out.data != in.data, str("CudaOps::", op), "output may not alias the input", "");
-  return {B, L, D, D / n_heads};
+  return checks::rotary(str("CudaOps::", op), out, in, n_heads);
 }
 
 void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in, const RotaryShape& r, float dir) {

@@ -102,11 +102,7 @@ __global__ void kl_head_kernel(bool forward_kl, float* losses, float* dstudent, 
 void CudaOps::log_softmax(Tensor& out, const Tensor& logits) {
   const char* op = "log_softmax";
   check_f32(op, {&out, &logits});
-  check_present(op, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  DUO_CHECK(V > 0, "CudaOps::log_softmax", "logits have an empty last dimension", "");
-  check_matrix(op, "logits", logits, N, V);
-  check_matrix(op, "out", out, N, V);
+  const auto [N, V] = checks::log_softmax(str("CudaOps::", op), out, logits);
   if (N) DUO_LAUNCH(log_softmax_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(out), fptr(logits), int(V));
   DUO_CU_LAUNCHED(op);
 }
@@ -114,11 +110,7 @@ void CudaOps::log_softmax(Tensor& out, const Tensor& logits) {
 void CudaOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
   const char* op = "log_softmax_backward";
   check_f32(op, {&dlogits, &dout, &out});
-  check_present(op, "out", out);
-  const int64_t V = out.dim(-1), N = rows_of(out);
-  check_matrix(op, "out", out, N, V);
-  check_matrix(op, "dout", dout, N, V);
-  check_matrix(op, "dlogits", dlogits, N, V);
+  const auto [N, V] = checks::log_softmax_backward(str("CudaOps::", op), dlogits, dout, out);
   if (N)
     DUO_LAUNCH(log_softmax_backward_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(dlogits), fptr(dout),
                                                                                           fptr(out), int(V));
@@ -143,19 +135,10 @@ void CudaOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, 
                         const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
   const char* op = "loss_head";
   check_f32(op, {&logits, &losses, &dlogits});
-  check_present(op, "logits", logits);
-  const int64_t V = logits.dim(-1), N = V ? logits.numel() / V : 0;
-  check_matrix(op, "logits", logits, N, V);
-  check_numel(op, "losses", losses, N);
-  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
-    check_numel(op, name, *t, N);
-    check_ids(op, *t, V);
-  }
-  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
-    check_numel(op, name, *t, N);
-    check_dtype(op, name, *t, DType::F64);
-  }
-  if (!dlogits.empty()) check_matrix(op, "dlogits", dlogits, N, V);
+  for (const Tensor* t : {&x, &z, &alpha, &dalpha, &weight}) check_on_device(op, *t);
+  const auto [N, V] = checks::loss_head(str("CudaOps::", op), losses, dlogits, logits, x, z, alpha, dalpha, weight);
+  check_ids(op, x, V);
+  check_ids(op, z, V);
   if (N == 0) return;
   DUO_LAUNCH(loss_head_kernel, unsigned(N), row_threads(V), 0, as_stream(stream_))(
       a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(x), iptr(z),
@@ -168,14 +151,8 @@ void CudaOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const T
                       const Tensor& weight) {
   const char* op = "kl_head";
   check_f32(op, {&student, &teacher, &losses, &dstudent});
-  check_present(op, "student", student);
-  const int64_t V = student.dim(-1), N = V ? student.numel() / V : 0;
-  check_matrix(op, "student", student, N, V);
-  check_matrix(op, "teacher", teacher, N, V);
-  check_numel(op, "losses", losses, N);
-  check_numel(op, "weight", weight, N);
-  check_dtype(op, "weight", weight, DType::F64);
-  if (!dstudent.empty()) check_matrix(op, "dstudent", dstudent, N, V);
+  check_on_device(op, weight);
+  const auto [N, V] = checks::kl_head(str("CudaOps::", op), losses, dstudent, student, teacher, weight);
   if (N == 0) return;
   DUO_LAUNCH(kl_head_kernel, unsigned(N), row_threads(V), 0, as_stream(stream_))(
       dir == KlDirection::Forward, fptr(losses), dstudent.empty() ? nullptr : fptr(dstudent), fptr(student),

@@ -173,6 +173,144 @@ inline ResidualShape gated_residual(const std::string& where, const Tensor& h, c
   return s;
 }
 
+// Ops::gated_residual_backward beyond gated_residual's checks: dbranch (B·L, D) or empty; dgate (B, D) row view or
+// empty, and then gate must be given and branch (B·L, D) is read.
+inline void gated_residual_grads(const std::string& where, const ResidualShape& s, const Tensor& dbranch,
+                                 const Tensor& dgate, const Tensor& branch, const Tensor& gate) {
+  if (!dbranch.empty()) matrix(where, "dbranch", dbranch, s.B * s.L, s.D);
+  if (dgate.empty()) return;
+  DUO_CHECK(!gate.empty(), where, "dgate given but gate is empty (= 1)", "pass an empty dgate when there is no gate");
+  row_view(where, "dgate", dgate, s.B, s.D);
+  matrix(where, "branch", branch, s.B * s.L, s.D);
+}
+
+// ---- embeddings ---------------------------------------------------------------------------------------------
+// (Each backend checks the ids' range itself: the CPU in a loop, CUDA with a kernel.)
+
+struct EmbedShape { int64_t N, K, V, D; };  // N rows of K ids (K = 1 for ids, V for the soft input), table (V, D)
+
+// An embedding table or its gradient: a contiguous (V, D) matrix.
+inline void table(const std::string& where, const char* name, const Tensor& t) {
+  present(where, name, t);
+  DUO_CHECK(t.ndim == 2 && t.is_contiguous(), where, str(name, " ", t.shape_str(), " must be a contiguous (V, D)"), "");
+}
+
+// Ops::embed_ids and its backward: ids I32 (N, any shape), rows = out or dout (N, D), table or dtable (V, D).
+inline EmbedShape embed_ids(const std::string& where, const Tensor& rows, const char* rows_name, const Tensor& ids,
+                            const Tensor& tab, const char* table_name) {
+  table(where, table_name, tab);
+  numel(where, "ids", ids, ids.numel());
+  dtype(where, "ids", ids, DType::I32);
+  matrix(where, rows_name, rows, ids.numel(), tab.shape[1]);
+  return {ids.numel(), 1, tab.shape[0], tab.shape[1]};
+}
+
+// Ops::embed_bag and its backward: ids I32 and weights (N, K), rows = out or dout (N, D), table or dtable (V, D).
+inline EmbedShape embed_bag(const std::string& where, const Tensor& rows, const char* rows_name, const Tensor& ids,
+                            const Tensor& weights, const Tensor& tab, const char* table_name) {
+  table(where, table_name, tab);
+  present(where, "ids", ids);
+  const int64_t K = ids.dim(-1), N = rows_of(ids);
+  matrix(where, "ids", ids, N, K);
+  dtype(where, "ids", ids, DType::I32);
+  matrix(where, "weights", weights, N, K);
+  matrix(where, rows_name, rows, N, tab.shape[1]);
+  return {N, K, tab.shape[0], tab.shape[1]};
+}
+
+// Ops::embed_soft and its backward: a (N, V) distribution input (logits or probs), rows = out or dout (N, D),
+// table or dtable (V, D).
+inline EmbedShape embed_soft(const std::string& where, const Tensor& rows, const char* rows_name, const Tensor& dist,
+                             const char* dist_name, const Tensor& tab, const char* table_name) {
+  table(where, table_name, tab);
+  present(where, dist_name, dist);
+  const int64_t V = tab.shape[0], D = tab.shape[1], N = rows_of(dist);
+  matrix(where, dist_name, dist, N, V);
+  matrix(where, rows_name, rows, N, D);
+  return {N, V, V, D};
+}
+
+// ---- rotary -------------------------------------------------------------------------------------------------
+
+struct RotaryShape { int64_t B, L, D, H, hd; };
+
+// Ops::rotary and its backward: in (B, L, 3D) = [q|k|v], out the same shape and not aliasing it, D split into
+// n_heads heads of even size.
+inline RotaryShape rotary(const std::string& where, const Tensor& out, const Tensor& in, int n_heads) {
+  present(where, "input", in);
+  DUO_CHECK(in.ndim == 3 && in.shape[2] % 3 == 0, where, str("input has shape ", in.shape_str(), ", expected (B, L, 3D)"),
+            "");
+  const int64_t B = in.shape[0], L = in.shape[1], D = in.shape[2] / 3;
+  DUO_CHECK(n_heads > 0 && D % n_heads == 0 && (D / n_heads) % 2 == 0, where,
+            str("hidden size ", D, " does not split into ", n_heads, " heads of even size"), "");
+  matrix(where, "input", in, B * L, 3 * D);
+  matrix(where, "output", out, B * L, 3 * D);
+  DUO_CHECK(out.data != in.data, where, "output may not alias the input", "");
+  return {B, L, D, n_heads, D / n_heads};
+}
+
+// ---- output heads -------------------------------------------------------------------------------------------
+
+struct RowsShape { int64_t N, V; };
+
+// Ops::log_softmax: logits (N, V) with V > 0, out (N, V).
+inline RowsShape log_softmax(const std::string& where, const Tensor& out, const Tensor& logits) {
+  present(where, "logits", logits);
+  const int64_t V = logits.dim(-1), N = rows_of(logits);
+  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
+  matrix(where, "logits", logits, N, V);
+  matrix(where, "out", out, N, V);
+  return {N, V};
+}
+
+// Ops::log_softmax_backward: out, dout and dlogits (N, V).
+inline RowsShape log_softmax_backward(const std::string& where, const Tensor& dlogits, const Tensor& dout,
+                                      const Tensor& out) {
+  present(where, "out", out);
+  const int64_t V = out.dim(-1), N = rows_of(out);
+  matrix(where, "out", out, N, V);
+  matrix(where, "dout", dout, N, V);
+  matrix(where, "dlogits", dlogits, N, V);
+  return {N, V};
+}
+
+// Ops::loss_head: logits (N, V) with V > 0, losses (N), x and z I32 (N), alpha, dalpha and weight F64 (N), dlogits
+// (N, V) or empty. (The ids' range: each backend.)
+inline RowsShape loss_head(const std::string& where, const Tensor& losses, const Tensor& dlogits, const Tensor& logits,
+                           const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                           const Tensor& weight) {
+  present(where, "logits", logits);
+  const int64_t V = logits.dim(-1), N = rows_of(logits);
+  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
+  matrix(where, "logits", logits, N, V);
+  numel(where, "losses", losses, N);
+  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
+    numel(where, name, *t, N);
+    dtype(where, name, *t, DType::I32);
+  }
+  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
+    numel(where, name, *t, N);
+    dtype(where, name, *t, DType::F64);
+  }
+  if (!dlogits.empty()) matrix(where, "dlogits", dlogits, N, V);
+  return {N, V};
+}
+
+// Ops::kl_head: student and teacher (N, V) with V > 0, losses (N), weight F64 (N), dstudent (N, V) or empty.
+inline RowsShape kl_head(const std::string& where, const Tensor& losses, const Tensor& dstudent, const Tensor& student,
+                         const Tensor& teacher, const Tensor& weight) {
+  present(where, "student", student);
+  const int64_t V = student.dim(-1), N = rows_of(student);
+  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
+  matrix(where, "student", student, N, V);
+  matrix(where, "teacher", teacher, N, V);
+  numel(where, "losses", losses, N);
+  numel(where, "weight", weight, N);
+  dtype(where, "weight", weight, DType::F64);
+  if (!dstudent.empty()) matrix(where, "dstudent", dstudent, N, V);
+  return {N, V};
+}
+
 // Ops::cross_entropy: logits (N, V), losses (N), targets I32 (N), dlogits (N, V) or empty. Returns {N, V}.
 inline std::pair<int64_t, int64_t> cross_entropy(const std::string& where, const Tensor& losses, const Tensor& dlogits,
                                                  const Tensor& logits, const Tensor& targets) {

@@ -4,14 +4,15 @@
 #include <cmath>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/shape_checks.h"
 
 namespace duo {
 using namespace cpu;
 
 constexpr int64_t kScatterCols = 64;  // columns of dtable per parallel task in the scatter backwards
 
+// The ids' range (their shapes and dtype: backend/shape_checks.h).
 static void check_ids(const char* op, const Tensor& ids, int64_t V) {
-  check_dtype(op, "ids", ids, DType::I32);
   const int32_t* id = ids.ptr<int32_t>();
   for (int64_t i = 0; i < ids.numel(); ++i)
     DUO_CHECK(id[i] >= 0 && id[i] < V, str("CpuOps::", op),
@@ -34,10 +35,8 @@ template <class T> static void embed_ids_forward(Tensor& out, const Tensor& ids,
 void CpuOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
   const char* op = "embed_ids";
   check_same_dtype(op, {&out, &table});
-  DUO_CHECK(table.ndim == 2 && table.is_contiguous(), "CpuOps::embed_ids", "table must be a contiguous (V, D)", "");
-  check_numel(op, "ids", ids, ids.numel());
-  check_ids(op, ids, table.shape[0]);
-  check_matrix(op, "out", out, ids.numel(), table.shape[1]);
+  const checks::EmbedShape s = checks::embed_ids(str("CpuOps::", op), out, "out", ids, table, "table");
+  check_ids(op, ids, s.V);
   dispatch(op, table, [&](auto tag) { embed_ids_forward<decltype(tag)>(out, ids, table); });
 }
 
@@ -58,11 +57,8 @@ template <class T> static void embed_ids_backward_impl(Tensor& dtable, const Ten
 void CpuOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
   const char* op = "embed_ids_backward";
   check_same_dtype(op, {&dtable, &dout});
-  DUO_CHECK(dtable.ndim == 2 && dtable.is_contiguous(), "CpuOps::embed_ids_backward",
-            "dtable must be a contiguous (V, D)", "");
-  check_numel(op, "ids", ids, ids.numel());
-  check_ids(op, ids, dtable.shape[0]);
-  check_matrix(op, "dout", dout, ids.numel(), dtable.shape[1]);
+  const checks::EmbedShape s = checks::embed_ids(str("CpuOps::", op), dout, "dout", ids, dtable, "dtable");
+  check_ids(op, ids, s.V);
   dispatch(op, dtable, [&](auto tag) { embed_ids_backward_impl<decltype(tag)>(dtable, ids, dout); });
 }
 
@@ -86,26 +82,15 @@ static void embed_soft_forward(Tensor& out, Tensor& probs_t, const Tensor& logit
 void CpuOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_same_dtype(op, {&out, &probs, &logits, &table});
-  DUO_CHECK(table.ndim == 2 && table.is_contiguous(), "CpuOps::embed_soft", "table must be a contiguous (V, D)", "");
-  const int64_t V = table.shape[0], D = table.shape[1];
-  check_present(op, "logits", logits);
-  const int64_t N = rows_of(logits);
-  check_matrix(op, "logits", logits, N, V);
-  check_matrix(op, "probs", probs, N, V);
-  check_matrix(op, "out", out, N, D);
+  const checks::EmbedShape s = checks::embed_soft(str("CpuOps::", op), out, "out", logits, "logits", table, "table");
+  check_matrix(op, "probs", probs, s.N, s.V);
   dispatch(op, table, [&](auto tag) { embed_soft_forward<decltype(tag)>(out, probs, logits, table); });
 }
 
 void CpuOps::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
   const char* op = "embed_soft_backward";
   check_same_dtype(op, {&dtable, &probs, &dout});
-  DUO_CHECK(dtable.ndim == 2 && dtable.is_contiguous(), "CpuOps::embed_soft_backward",
-            "dtable must be a contiguous (V, D)", "");
-  const int64_t V = dtable.shape[0], D = dtable.shape[1];
-  check_present(op, "probs", probs);
-  const int64_t N = rows_of(probs);
-  check_matrix(op, "probs", probs, N, V);
-  check_matrix(op, "dout", dout, N, D);
+  const auto [N, K, V, D] = checks::embed_soft(str("CpuOps::", op), dout, "dout", probs, "probs", dtable, "dtable");
   dispatch(op, dtable, [&](auto tag) {  // dtable (V,D) += probs^T (V,N) @ dout (N,D)
     using T = decltype(tag);
     gemm(true, false, V, D, N, T(1), probs.ptr<T>(), V, dout.ptr<T>(), D, T(1), dtable.ptr<T>(), D);
@@ -129,22 +114,10 @@ static void embed_bag_forward(Tensor& out, const Tensor& ids, const Tensor& weig
   }
 }
 
-static void check_bag(const char* op, const Tensor& ids, const Tensor& weights, const Tensor& table_or_grad,
-                      const Tensor& rows, const char* rows_name) {
-  DUO_CHECK(table_or_grad.ndim == 2 && table_or_grad.is_contiguous(), str("CpuOps::", op),
-            "table must be a contiguous (V, D)", "");
-  check_present(op, "ids", ids);
-  const int64_t K = ids.dim(-1), N = rows_of(ids);
-  check_matrix(op, "ids", ids, N, K);
-  check_matrix(op, "weights", weights, N, K);
-  check_ids(op, ids, table_or_grad.shape[0]);
-  check_matrix(op, rows_name, rows, N, table_or_grad.shape[1]);
-}
-
 void CpuOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
   const char* op = "embed_bag";
   check_same_dtype(op, {&out, &weights, &table});
-  check_bag(op, ids, weights, table, out, "out");
+  check_ids(op, ids, checks::embed_bag(str("CpuOps::", op), out, "out", ids, weights, table, "table").V);
   dispatch(op, table, [&](auto tag) { embed_bag_forward<decltype(tag)>(out, ids, weights, table); });
 }
 
@@ -169,7 +142,7 @@ static void embed_bag_backward_impl(Tensor& dtable, const Tensor& ids, const Ten
 void CpuOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
   const char* op = "embed_bag_backward";
   check_same_dtype(op, {&dtable, &weights, &dout});
-  check_bag(op, ids, weights, dtable, dout, "dout");
+  check_ids(op, ids, checks::embed_bag(str("CpuOps::", op), dout, "dout", ids, weights, dtable, "dtable").V);
   dispatch(op, dtable, [&](auto tag) { embed_bag_backward_impl<decltype(tag)>(dtable, ids, weights, dout); });
 }
 

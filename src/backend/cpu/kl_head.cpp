@@ -3,20 +3,15 @@
 #include "algo/loss_distill.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/shape_checks.h"
 
 namespace duo {
 
 void CpuOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
                      const Tensor& weight) {
   const char* op = "kl_head";
-  const int64_t V = student.dim(-1), N = student.numel() / V;
-  cpu::check_matrix(op, "student", student, N, V);
-  cpu::check_matrix(op, "teacher", teacher, N, V);
-  cpu::check_numel(op, "losses", losses, N);
   cpu::check_same_dtype(op, {&student, &teacher, &losses, &dstudent});
-  cpu::check_numel(op, "weight", weight, N);
-  cpu::check_dtype(op, "weight", weight, DType::F64);
-  if (!dstudent.empty()) cpu::check_matrix(op, "dstudent", dstudent, N, V);
+  const auto [N, V] = checks::kl_head("CpuOps::kl_head", losses, dstudent, student, teacher, weight);
   const bool forward_kl = dir == KlDirection::Forward;
   cpu::dispatch(op, student, [&](auto zero) {
     using T = decltype(zero);

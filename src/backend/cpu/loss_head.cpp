@@ -3,6 +3,7 @@
 #include "algo/loss_rows.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/shape_checks.h"
 
 namespace duo {
 
@@ -10,19 +11,8 @@ void CpuOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, c
                        const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                        const Tensor& weight) {
   const char* op = "loss_head";
-  const int64_t V = logits.dim(-1), N = logits.numel() / V;
-  cpu::check_matrix(op, "logits", logits, N, V);
-  cpu::check_numel(op, "losses", losses, N);
   cpu::check_same_dtype(op, {&logits, &losses, &dlogits});
-  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
-    cpu::check_numel(op, name, *t, N);
-    cpu::check_dtype(op, name, *t, DType::I32);
-  }
-  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
-    cpu::check_numel(op, name, *t, N);
-    cpu::check_dtype(op, name, *t, DType::F64);
-  }
-  if (!dlogits.empty()) cpu::check_matrix(op, "dlogits", dlogits, N, V);
+  const auto [N, V] = checks::loss_head("CpuOps::loss_head", losses, dlogits, logits, x, z, alpha, dalpha, weight);
   const int32_t* xs = x.ptr<int32_t>();
   const int32_t* zs = z.ptr<int32_t>();
   for (int64_t n = 0; n < N; ++n)

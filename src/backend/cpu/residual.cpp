@@ -91,13 +91,7 @@ void CpuOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tenso
   const char* op = "gated_residual_backward";
   check_same_dtype(op, {&dh, &dbranch, &dgate, &branch, &gate});
   ResidualShape s = residual_shape(op, dh, gate, p);
-  if (!dbranch.empty()) check_matrix(op, "dbranch", dbranch, s.B * s.L, s.D);
-  if (!dgate.empty()) {
-    DUO_CHECK(!gate.empty(), "CpuOps::gated_residual_backward", "dgate given but gate is empty (= 1)",
-              "pass an empty dgate when there is no gate");
-    check_row_view(op, "dgate", dgate, s.B, s.D);
-    check_matrix(op, "branch", branch, s.B * s.L, s.D);
-  }
+  checks::gated_residual_grads(str("CpuOps::", op), s, dbranch, dgate, branch, gate);
   dispatch(op, dh, [&](auto tag) {
     gated_residual_backward_impl<decltype(tag)>(dbranch, dgate, dh, branch, gate, p, rng, s);
   });

@@ -6,24 +6,16 @@
 #include <cmath>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/shape_checks.h"
 
 namespace duo {
 using namespace cpu;
 
-struct RotaryShape { int64_t B, L, D, H, hd; };
+using checks::RotaryShape;
 
 static RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor& in, int n_heads) {
   check_same_dtype(op, {&out, &in});
-  check_present(op, "input", in);
-  DUO_CHECK(in.ndim == 3 && in.shape[2] % 3 == 0, str("CpuOps::", op),
-            str("input has shape ", in.shape_str(), ", expected (B, L, 3D)"), "");
-  const int64_t B = in.shape[0], L = in.shape[1], D = in.shape[2] / 3;
-  DUO_CHECK(n_heads > 0 && D % n_heads == 0 && (D / n_heads) % 2 == 0, str("CpuOps::", op),
-            str("hidden size ", D, " does not split into ", n_heads, " heads of even size"), "");
-  check_matrix(op, "input", in, B * L, 3 * D);
-  check_matrix(op, "output", out, B * L, 3 * D);
-  DUO_CHECK(out.data != in.data, str("CpuOps::", op), "output may not alias the input", "");
-  return {B, L, D, n_heads, D / n_heads};
+  return checks::rotary(str("CpuOps::", op), out, in, n_heads);
 }
 
 // direction = +1: forward rotation; -1: the backward (inverse) rotation. cos_sin: (L, half, 2) table.

@@ -29,11 +29,7 @@ template <class T> static void log_softmax_forward(Tensor& out, const Tensor& lo
 void CpuOps::log_softmax(Tensor& out, const Tensor& logits) {
   const char* op = "log_softmax";
   check_same_dtype(op, {&out, &logits});
-  check_present(op, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  DUO_CHECK(V > 0, "CpuOps::log_softmax", "logits have an empty last dimension", "");
-  check_matrix(op, "logits", logits, N, V);
-  check_matrix(op, "out", out, N, V);
+  checks::log_softmax(str("CpuOps::", op), out, logits);
   dispatch(op, logits, [&](auto tag) { log_softmax_forward<decltype(tag)>(out, logits); });
 }
 
@@ -54,11 +50,7 @@ template <class T> static void log_softmax_backward_impl(Tensor& dlogits, const 
 void CpuOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
   const char* op = "log_softmax_backward";
   check_same_dtype(op, {&dlogits, &dout, &out});
-  check_present(op, "out", out);
-  const int64_t V = out.dim(-1), N = rows_of(out);
-  check_matrix(op, "out", out, N, V);
-  check_matrix(op, "dout", dout, N, V);
-  check_matrix(op, "dlogits", dlogits, N, V);
+  checks::log_softmax_backward(str("CpuOps::", op), dlogits, dout, out);
   dispatch(op, out, [&](auto tag) { log_softmax_backward_impl<decltype(tag)>(dlogits, dout, out); });
 }
 

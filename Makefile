@@ -17,7 +17,9 @@
 
 # One job per core unless -j was given.
 ifeq (,$(filter -j%,$(MAKEFLAGS)))
+ifeq (0,$(MAKELEVEL))  # a sub-make (make test -> make all) shares its parent's job server
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 endif
 
 CXX      ?= g++

@@ -37,7 +37,8 @@ BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 // once at an odd float offset (separate bias pass), and once absent.
 BOOST_AUTO_TEST_CASE(cuda_ops_linear) {
   struct Shape { int64_t N, I, O; int bias_offset; };  // bias_offset < 0: no bias
-  for (Shape s : {Shape{7, 13, 5, 0}, Shape{1, 33, 17, 1}, Shape{19, 8, 40, -1}}) {
+  // (150 rows: the bias gradient's column sums run in three chunks)
+  for (Shape s : {Shape{7, 13, 5, 0}, Shape{1, 33, 17, 1}, Shape{19, 8, 40, -1}, Shape{150, 8, 9, 0}}) {
     Backends b;
     const int64_t N = s.N, I = s.I, O = s.O;
     std::vector<float> x = rand_f(N * I, 40), W = rand_f(O * I, 41), bias_buf = rand_f(O + 4, 42);

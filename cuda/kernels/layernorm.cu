@@ -6,7 +6,7 @@
 // Forward and dx: one warp per row (llm.c's layout), statistics in fp32 by warp shuffles, variance from the
 // centred values (two passes over the row, as the CPU). The cross-row sums of the backward are deterministic
 // without atomics: dshift/dscale by one thread per (b, d) over l in order; dweight in two stages, fixed
-// chunks of rows into a (chunks, D) partial in the workspace, then the chunks in order.
+// chunks of rows into a (chunks, D) partial in the workspace, then the chunks in order (column_sums.cu).
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -15,7 +15,6 @@ using namespace cuda;
 namespace {
 
 constexpr float kEps = 1e-5f;    // PyTorch's default
-constexpr int kRowsPerChunk = 64;  // rows per partial sum of dweight's first stage
 
 // grid: ceil(N / warps per block); warp w of block b owns row b * warps + w.
 __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* x, const float* w,
@@ -93,22 +92,14 @@ __global__ void layernorm_dweight_partial_kernel(float* partial, const float* g,
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
   float acc = 0.0f;
-  const int64_t n1 = (c + 1) * kRowsPerChunk < N ? (c + 1) * kRowsPerChunk : N;
-  for (int64_t n = c * kRowsPerChunk; n < n1; ++n) {
+  const int64_t n1 = (c + 1) * kColumnSumRows < N ? (c + 1) * kColumnSumRows : N;
+  for (int64_t n = c * kColumnSumRows; n < n1; ++n) {
     const float a = scale ? 1.0f + scale[(n / L) * ss + d] : 1.0f;
     acc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * a;
   }
   partial[c * D + d] = acc;
 }
 
-// Stage 2: dweight[d] += sum_c partial[c, d], chunks in order.
-__global__ void layernorm_dweight_reduce_kernel(float* dweight, const float* partial, int64_t chunks, int D) {
-  const int d = int(blockIdx.x * blockDim.x + threadIdx.x);
-  if (d >= D) return;
-  float acc = 0.0f;
-  for (int64_t c = 0; c < chunks; ++c) acc += partial[c * D + d];
-  dweight[d] += acc;
-}
 
 using checks::LnShape;
 
@@ -169,11 +160,11 @@ void CudaOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& d
         fptr(mean), fptr(rstd), fptr(weight), L, D);
   }
   if (!dweight.empty()) {
-    const int64_t chunks = (N + kRowsPerChunk - 1) / kRowsPerChunk;
+    const int64_t chunks = column_sum_chunks(N);
     float* partial = static_cast<float*>(workspace(size_t(chunks * D) * sizeof(float)));
     DUO_LAUNCH(layernorm_dweight_partial_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, st)(
         partial, fptr(dout), fptr(x), fptr(mean), fptr(rstd), sc, ss, N, L, D);
-    DUO_LAUNCH(layernorm_dweight_reduce_kernel, blocks_for(D), kThreads, 0, st)(fptr(dweight), partial, chunks, D);
+    add_chunk_sums(fptr(dweight), partial, chunks, D, st);
   }
   DUO_CU_LAUNCHED(op);
 }

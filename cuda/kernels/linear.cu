@@ -2,7 +2,8 @@
 // gemm.h: fp32 activations and weights are rounded to bf16 in the workspace, products accumulate in fp32 and
 // the outputs are fp32 (the fp32 master weights and residual stream never lose precision). The bias is the
 // GEMM's epilogue when 16-byte aligned (cuBLASLt's requirement), otherwise a separate pass. The bias gradient
-// is a column sum, one thread per column over the rows in order: deterministic, and the CPU's order exactly.
+// is a column sum over the rows in fixed chunks (column_sums.cu): deterministic, and the CPU's order exactly
+// up to 64 rows.
 #include "cuda_common.cuh"
 #include "gemm.h"
 
@@ -22,15 +23,6 @@ __global__ void add_bias_kernel(float* out, const float* bias, int64_t N, int O)
   const int64_t total = N * O;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
     out[i] += bias[i % O];
-}
-
-// dbias[o] += sum_n dout[n, o], rows in order; one thread per column (coalesced across o)     dout: (N, O)
-__global__ void bias_backward_kernel(float* dbias, const float* dout, int64_t N, int O) {
-  const int o = int(blockIdx.x * blockDim.x + threadIdx.x);
-  if (o >= O) return;
-  float acc = 0.0f;
-  for (int64_t n = 0; n < N; ++n) acc += dout[n * O + o];
-  dbias[o] += acc;
 }
 
 constexpr size_t kAlign = 256;
@@ -78,9 +70,9 @@ void CudaOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tens
     matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
   if (!dW.empty())  // dW (O, I) += dout^T (O, N) @ in (N, I)
     matmul(op, fptr(dW), fptr(dout), true, fptr(in), false, O, I, N, true, nullptr);
-  if (!dbias.empty() && O) {
-    DUO_LAUNCH(bias_backward_kernel, blocks_for(O), kThreads, 0, as_stream(stream_))(fptr(dbias), fptr(dout), N,
-                                                                                    int(O));
+  if (!dbias.empty() && O) {  // dbias (O) += column sums of dout (N, O)
+    float* partial = static_cast<float*>(workspace(size_t(column_sum_chunks(N) * O) * sizeof(float)));
+    add_column_sums(fptr(dbias), fptr(dout), N, int(O), partial, as_stream(stream_));
     DUO_CU_LAUNCHED(op);
   }
 }

@@ -1,0 +1,46 @@
+// Deterministic column sums over many rows (the bias gradient, LayerNorm's dweight): a one-thread-per-column
+// loop over all N rows would leave a GPU nearly idle (D threads for N·D additions), and float atomics would
+// make the result schedule-dependent. Instead rows are cut into chunks of kColumnSumRows: stage 1 (the
+// caller's kernel, or column_chunk_sums_kernel for a plain matrix) writes one partial row per chunk, stage 2
+// adds the partials in chunk order. The order of additions is fixed, so the bits are run-to-run identical; with
+// N ≤ kColumnSumRows it is the CPU's sequential order exactly.
+#include "cuda_common.cuh"
+
+namespace duo::cuda {
+
+namespace {
+
+// partial[c, d] = sum of x[n, d] over the rows n of chunk c, in order.        grid (chunks, column blocks)
+__global__ void column_chunk_sums_kernel(float* partial, const float* x, int64_t N, int D) {
+  const int64_t c = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  const int64_t n0 = c * kColumnSumRows, n1 = n0 + kColumnSumRows < N ? n0 + kColumnSumRows : N;
+  float acc = 0.0f;
+  for (int64_t n = n0; n < n1; ++n) acc += x[n * D + d];
+  partial[c * D + d] = acc;
+}
+
+// dst[d] += sum_c partial[c, d], chunks in order.                                  grid (column blocks)
+__global__ void add_chunk_sums_kernel(float* dst, const float* partial, int64_t chunks, int D) {
+  const int d = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (d >= D) return;
+  float acc = 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) acc += partial[c * D + d];
+  dst[d] += acc;
+}
+
+}  // namespace
+
+void add_chunk_sums(float* dst, const float* partial, int64_t chunks, int D, cudaStream_t s) {
+  if (D > 0) DUO_LAUNCH(add_chunk_sums_kernel, blocks_for(D), kThreads, 0, s)(dst, partial, chunks, D);
+}
+
+void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
+  if (N == 0 || D == 0) return;
+  const int64_t chunks = column_sum_chunks(N);
+  DUO_LAUNCH(column_chunk_sums_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
+  add_chunk_sums(dst, partial, chunks, D, s);
+}
+
+}  // namespace duo::cuda

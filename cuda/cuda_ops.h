@@ -56,6 +56,7 @@ class CudaOps : public Ops {
 
   // kernels/linear.cu
   void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) override;
+  void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) override;
   void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                        const Tensor& W, bool accumulate_din) override;
 
@@ -113,8 +114,10 @@ class CudaOps : public Ops {
   void* workspace(size_t bytes);
   // C[M,N] = op(A) op(B) (+ bias[N]) (+ C when accumulate) on the bf16 GEMM: the fp32 device arrays A (M,K),
   // or (K,M) when ta, and B (K,N), or (N,K) when tb, are rounded to bf16 in the workspace first (linear.cu).
+  // With gelu_pre: the GELU epilogue, gelu_pre receives the result and C its GELU (linear_gelu checks
+  // cuBLASLt's conditions for it first).
   void matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
-              int64_t K, bool accumulate, const float* bias);
+              int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).
   void check_ids(const char* op, const Tensor& ids, int64_t V);
 

@@ -1,4 +1,5 @@
-// The GEMM engine of the CUDA backend: row-major C[M,N] = op(A) op(B) (+ bias[N]) + beta C with bf16 A and B,
+// The GEMM engine of the CUDA backend: row-major C[M,N] = op(A) op(B) (+ bias[N]) + beta C, or C = gelu(that) with
+// the pre-activation kept, with bf16 A and B,
 // fp32 accumulation, fp32 C. Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
 // chosen algorithm cached per shape); under the SIMT emulator a host GEMM with the same rounding
 // (gemm_emu.cpp: bf16 inputs, products exact in fp32, fp32 sums in k order).
@@ -19,6 +20,8 @@ struct GemmArgs {
   float* C = nullptr;          // (M, N), leading dimension N
   float beta = 0.0f;           // 0: C is written; 1: C accumulates
   const float* bias = nullptr; // [N] added to every row (epilogue), or null
+  float* gelu_pre = nullptr;    // GELU epilogue: the result (bias included) goes here, C = gelu_tanh of it; null:
+                                // none. Needs N % 8 == 0 and 16-byte aligned pointers (cuBLASLt's aux buffer).
 };
 
 struct Gemm {

@@ -40,8 +40,8 @@ struct Gemm::Impl {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // (ta, tb, M, N, K, bias epilogue, C alignment)
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, uint32_t>;
+  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment)
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t>;
   cublasLtHandle_t handle = nullptr;
   std::map<Key, Plan> plans;
 
@@ -49,7 +49,7 @@ struct Gemm::Impl {
 };
 
 Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c_align) {
-  const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, c_align};
+  const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, g.gelu_pre != nullptr, c_align};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   Plan p;
@@ -58,8 +58,14 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
   DUO_LT(op, cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
-  const cublasLtEpilogue_t epi = g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  // GELU_AUX*: D = gelu(AB + bias) and the pre-activation in the aux buffer, laid out as D (column-major, ld N).
+  const cublasLtEpilogue_t epi = g.gelu_pre ? (g.bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX)
+                                            : (g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  if (g.gelu_pre) {
+    const int64_t aux_ld = g.N;
+    DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
+  }
   DUO_LT(op, cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.tb ? g.K : g.N));
   DUO_LT(op, cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.ta ? g.M : g.K));
   DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, g.N, g.M, g.N));
@@ -98,6 +104,9 @@ void Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t 
   Impl::Plan& p = impl_->plan(op, g, alignment_of(g.C));
   if (g.bias)
     DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
+  if (g.gelu_pre)
+    DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g.gelu_pre,
+                                              sizeof(g.gelu_pre)));
   const float alpha = 1.0f, beta = g.beta;
   DUO_LT(op, cublasLtMatmul(impl_->handle, p.desc, &alpha, g.B, p.a, g.A, p.b, &beta, g.C, p.c, g.C, p.c, &p.algo,
                             workspace, kWorkspaceBytes, stream));

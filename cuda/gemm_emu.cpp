@@ -1,7 +1,8 @@
 // The emulator's stand-in for cuBLASLt (see gemm.h): the same bf16 inputs, every product exact in fp32 (two
-// 8-bit mantissas), sums in fp32 in k order, then beta C and the bias epilogue, as cuBLASLt applies them.
+// 8-bit mantissas), sums in fp32 in k order, then beta C, the bias and GELU epilogues, as cuBLASLt applies them.
 // Only the summation order differs from a GPU, which is why kernel tests compare GEMM ops with a tolerance.
 #include "gemm.h"
+#include "kernels/gelu.cuh"
 
 namespace duo::cuda {
 
@@ -23,6 +24,10 @@ void Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
       float* c = g.C + m * g.N + n;
       float r = g.beta != 0.0f ? acc + g.beta * *c : acc;
       if (g.bias) r += g.bias[n];
+      if (g.gelu_pre) {
+        g.gelu_pre[m * g.N + n] = r;
+        r = Gelu::f(r);
+      }
       *c = r;
     }
 }

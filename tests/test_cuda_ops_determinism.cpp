@@ -113,6 +113,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"timestep_embedding", "cuda_ops_timestep_embedding"},
     {"linear", "cuda_ops_linear"},
     {"linear_backward", "cuda_ops_linear"},
+    {"linear_gelu", "cuda_ops_linear_gelu"},
     {"silu", "cuda_ops_activations"},
     {"silu_backward", "cuda_ops_activations"},
     {"gelu", "cuda_ops_activations"},

@@ -35,6 +35,32 @@ BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
 // out = in W^T + b with N, I, O not multiples of anything; the bias once 16-byte aligned (cuBLASLt epilogue),
 // once at an odd float offset (separate bias pass), and once absent.
+// The MLP's linear + GELU: O a multiple of 8 with aligned buffers takes the GEMM's GELU epilogue; O = 13 and a
+// misaligned bias take the GEMM and the GELU kernel. pre against the CPU's linear on the same bf16 inputs, out
+// against the CPU's GELU of that.
+BOOST_AUTO_TEST_CASE(cuda_ops_linear_gelu) {
+  struct Shape { int64_t N, I, O; int bias_offset; };
+  for (Shape s : {Shape{9, 12, 16, 0}, Shape{5, 7, 13, 0}, Shape{6, 8, 24, 1}, Shape{4, 10, 8, -1}}) {
+    Backends b;
+    const int64_t N = s.N, I = s.I, O = s.O;
+    std::vector<float> x = rand_f(N * I, 50, -2.0f, 2.0f), W = rand_f(O * I, 51), bias_buf = rand_f(O + 4, 52);
+    const bool has_bias = s.bias_offset >= 0;
+    std::vector<float> bias(bias_buf.begin() + (has_bias ? s.bias_offset : 0),
+                            bias_buf.begin() + (has_bias ? s.bias_offset : 0) + O);
+    Tensor gbias_buf = b.dev.up(bias_buf, {O + 4});
+    Tensor gbias = has_bias ? gbias_buf.rows(s.bias_offset, O) : Tensor();
+    Tensor gout = b.dev.zeros(DType::F32, {N, O}), gpre = b.dev.zeros(DType::F32, {N, O});
+    b.gpu.linear_gelu(gout, gpre, b.dev.up(x, {N, I}), b.dev.up(W, {O, I}), gbias);
+    std::vector<float> xr = bf16_round(x), Wr = bf16_round(W), pre(N * O), out(N * O);
+    Tensor cb = has_bias ? tv(bias, {O}) : Tensor();
+    b.cpu.linear_gelu(hv(out, {N, O}), hv(pre, {N, O}), hv(xr, {N, I}), hv(Wr, {O, I}), cb);
+    BOOST_TEST_CONTEXT("N=" << N << " I=" << I << " O=" << O << " bias offset " << s.bias_offset) {
+      DUO_CHECK_CLOSE("linear_gelu pre", b.dev.down<float>(gpre), pre, kBf16Same);
+      DUO_CHECK_CLOSE("linear_gelu out", b.dev.down<float>(gout), out, kBf16Same);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(cuda_ops_linear) {
   struct Shape { int64_t N, I, O; int bias_offset; };  // bias_offset < 0: no bias
   // (150 rows: the bias gradient's column sums run in three chunks)

@@ -1,4 +1,5 @@
-// Dense layers out = in W^T + b (W is (O, I), PyTorch's layout) and their backward, on the bf16 GEMM of
+// Dense layers out = in W^T + b (W is (O, I), PyTorch's layout), the MLP's linear + GELU (one GEMM with
+// cuBLASLt's GELU epilogue) and their backward, on the bf16 GEMM of
 // gemm.h: fp32 activations and weights are rounded to bf16 in the workspace, products accumulate in fp32 and
 // the outputs are fp32 (the fp32 master weights and residual stream never lose precision). The bias is the
 // GEMM's epilogue when 16-byte aligned (cuBLASLt's requirement), otherwise a separate pass. The bias gradient
@@ -31,7 +32,7 @@ size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 }  // namespace
 
 void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
-                     int64_t N, int64_t K, bool accumulate, const float* bias) {
+                     int64_t N, int64_t K, bool accumulate, const float* bias, float* gelu_pre) {
   if (M == 0 || N == 0) return;
   const size_t a_bytes = round_up(size_t(M * K) * 2), b_bytes = round_up(size_t(K * N) * 2);
   char* ws = static_cast<char*>(workspace(a_bytes + b_bytes + Gemm::kWorkspaceBytes));
@@ -46,6 +47,9 @@ void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
   g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.A = a16, g.B = b16, g.C = C;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = fused_bias ? bias : nullptr;
+  g.gelu_pre = gelu_pre;
+  DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
+            "ask for it from linear_gelu, which checks the bias' alignment");
   gemm_->run(op, g, ws + a_bytes + b_bytes, s);
   if (bias && !fused_bias) {
     DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
@@ -59,6 +63,23 @@ void CudaOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tenso
   const auto [N, O, I] = checks::linear(str("CudaOps::", op), out, in, W, bias);
   // (N, I) x (O, I)^T -> (N, O)
   matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias));
+}
+
+// The GELU epilogue when cuBLASLt takes it (the aux buffer's leading dimension O a multiple of 8, 16-byte aligned
+// pre-activation and bias); otherwise the GEMM and the GELU kernel separately, as the default linear_gelu.
+void CudaOps::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
+  const char* op = "linear_gelu";
+  check_f32(op, {&out, &pre, &in, &W, &bias});
+  const auto [N, O, I] = checks::linear(str("CudaOps::", op), pre, in, W, bias);
+  check_matrix(op, "out", out, N, O);
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (O % 8 != 0 || !aligned(pre.data) || !aligned(out.data) || (!bias.empty() && !aligned(bias.data))) {
+    linear(pre, in, W, bias);
+    gelu(out, pre);
+    return;
+  }
+  matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias),
+         fptr(pre));
 }
 
 void CudaOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,

@@ -94,6 +94,12 @@ class Ops {
   virtual void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
   virtual void gelu(Tensor& out, const Tensor& in) = 0;
   virtual void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+  // The MLP's first layer: pre[N,O] = in @ W^T + bias (kept for gelu_backward) and out = gelu(pre). This default
+  // is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt's GELU_AUX_BIAS).
+  virtual void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
+    linear(pre, in, W, bias);
+    gelu(out, pre);
+  }
 
   // ---- LayerNorm (no bias, eps 1e-5) fused with adaLN modulate ----------------------------------------
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided

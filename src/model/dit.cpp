@@ -159,8 +159,7 @@ Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const 
     Tensor ln2 = act(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
     Tensor f1 = act(a.f1, {N, M}), g = act(a.g, {N, M}), f2 = act(a.f2, {N, D});
     o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, shift_mlp, scale_mlp);
-    o.linear(f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
-    o.gelu(g, f1);
+    o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
     o.copy(x_out, x_mid);
     o.gated_residual(x_out, f2.view({B, L, D}), gate_mlp, p, Philox{rng_.seed, stream_id(rng_.subsequence, i, 1)});

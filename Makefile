@@ -126,7 +126,7 @@ CUDA_OBJS := $(CUDA_SRCS:%=$(BUILD)/nvcc/%.o)
 
 $(BUILD)/nvcc/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libduo_cuda.a: $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
@@ -155,7 +155,7 @@ cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS)
 CUDA_TEST_SRCS := $(sort $(wildcard tests/test_cuda_*.cpp))
 $(BUILD)/nvcc/tests/%.cpp.o: tests/%.cpp
 	@mkdir -p $(dir $@)
-	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -Xcompiler -fopenmp -x cu -c $< -o $@
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -Xcompiler -fopenmp -MMD -MP -x cu -c $< -o $@
 $(BUILD)/cuda/duo-cuda-tests: $(CUDA_TEST_SRCS:%=$(BUILD)/nvcc/%.o) $(BUILD)/obj/tests/test_main.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart $(TEST_LDLIBS) $(LDLIBS)
@@ -167,4 +167,4 @@ test-cuda: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/nvcc -name '*.d' 2>/dev/null)

@@ -116,7 +116,8 @@ class CudaOps : public Ops {
   // or (K,M) when ta, and B (K,N), or (N,K) when tb, are rounded to bf16 in the workspace first (linear.cu).
   // With gelu_pre: the GELU epilogue, gelu_pre receives the result and C its GELU (linear_gelu checks
   // cuBLASLt's conditions for it first).
-  void matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
+  // Returns false (nothing written) only when the GELU epilogue is not available for the shape.
+  bool matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
               int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).
   void check_ids(const char* op, const Tensor& ids, int64_t V);

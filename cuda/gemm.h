@@ -36,7 +36,9 @@ struct Gemm {
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
-  void run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream);
+  // Runs the GEMM. Returns false, without running it, only when the GELU epilogue was asked for and cuBLASLt
+  // has no algorithm with it for this shape (the caller then applies GELU itself); any other failure throws.
+  bool run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream);
 
  private:
   struct Impl;  // cuBLASLt state (nvcc only)

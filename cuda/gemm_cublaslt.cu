@@ -39,6 +39,7 @@ struct Gemm::Impl {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool found = false;  // false only for a GELU-epilogue shape cuBLASLt cannot do (kept so it is asked once)
   };
   // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment)
   using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t>;
@@ -80,6 +81,8 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
   int found = 0;
   DUO_LT(op, cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &best, &found));
   cublasLtMatmulPreferenceDestroy(pref);
+  p.found = found > 0;
+  if (!p.found && g.gelu_pre) return plans.emplace(key, p).first->second;  // the caller falls back
   DUO_CHECK(found > 0, str("CudaOps::", op),
             str("cuBLASLt has no algorithm for the bf16 GEMM M=", g.M, " N=", g.N, " K=", g.K),
             "sizes that are multiples of 8 are supported everywhere; check the model's hidden size");
@@ -99,9 +102,10 @@ Gemm::~Gemm() {
   cublasLtDestroy(impl_->handle);
 }
 
-void Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream) {
-  if (g.M == 0 || g.N == 0) return;
+bool Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream) {
+  if (g.M == 0 || g.N == 0) return true;
   Impl::Plan& p = impl_->plan(op, g, alignment_of(g.C));
+  if (!p.found) return false;
   if (g.bias)
     DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
   if (g.gelu_pre)
@@ -110,6 +114,7 @@ void Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t 
   const float alpha = 1.0f, beta = g.beta;
   DUO_LT(op, cublasLtMatmul(impl_->handle, p.desc, &alpha, g.B, p.a, g.A, p.b, &beta, g.C, p.c, g.C, p.c, &p.algo,
                             workspace, kWorkspaceBytes, stream));
+  return true;
 }
 
 }  // namespace duo::cuda

@@ -31,9 +31,9 @@ size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 }  // namespace
 
-void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
+bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
                      int64_t N, int64_t K, bool accumulate, const float* bias, float* gelu_pre) {
-  if (M == 0 || N == 0) return;
+  if (M == 0 || N == 0) return true;
   const size_t a_bytes = round_up(size_t(M * K) * 2), b_bytes = round_up(size_t(K * N) * 2);
   char* ws = static_cast<char*>(workspace(a_bytes + b_bytes + Gemm::kWorkspaceBytes));
   auto* a16 = reinterpret_cast<__nv_bfloat16*>(ws);
@@ -50,11 +50,12 @@ void CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
   g.gelu_pre = gelu_pre;
   DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
             "ask for it from linear_gelu, which checks the bias' alignment");
-  gemm_->run(op, g, ws + a_bytes + b_bytes, s);
+  if (!gemm_->run(op, g, ws + a_bytes + b_bytes, s)) return false;
   if (bias && !fused_bias) {
     DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
     DUO_CU_LAUNCHED(op);
   }
+  return true;
 }
 
 void CudaOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
@@ -78,8 +79,11 @@ void CudaOps::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tens
     gelu(out, pre);
     return;
   }
-  matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias),
-         fptr(pre));
+  if (!matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias),
+              fptr(pre))) {  // cuBLASLt has no GELU-epilogue algorithm for this shape
+    linear(pre, in, W, bias);
+    gelu(out, pre);
+  }
 }
 
 void CudaOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,

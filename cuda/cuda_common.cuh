@@ -76,8 +76,10 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
 // ---- column sums over rows (kernels/column_sums.cu) ---------------------------------------------------------
 constexpr int64_t kColumnSumRows = 64;  // rows per partial sum
 inline int64_t column_sum_chunks(int64_t N) { return (N + kColumnSumRows - 1) / kColumnSumRows; }
-// dst[d] += sum_c partial[c, d] over chunks c in order (stage 2, after a caller's stage-1 kernel).
-void add_chunk_sums(float* dst, const float* partial, int64_t chunks, int D, cudaStream_t s);
+// Stage 2, after a caller's stage-1 kernel: for each of `rows` outputs r, dst[r·stride + d] = (or += when
+// accumulate) sum_c partial[(r·chunks + c)·D + d], chunks c in order.
+void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partial, int64_t rows, int64_t chunks, int D,
+                cudaStream_t s);
 // dst[d] += sum_n x[n, d] for x (N, D), both stages; partial: column_sum_chunks(N)·D floats of scratch.
 void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s);
 

@@ -1,4 +1,5 @@
-// Deterministic column sums over many rows (the bias gradient, LayerNorm's dweight): a one-thread-per-column
+// Deterministic column sums over many rows (the bias gradient, LayerNorm's dweight, and per sequence LayerNorm's
+// dshift/dscale and the residual's dgate): a one-thread-per-column
 // loop over all N rows would leave a GPU nearly idle (D threads for N·D additions), and float atomics would
 // make the result schedule-dependent. Instead rows are cut into chunks of kColumnSumRows: stage 1 (the
 // caller's kernel, or column_chunk_sums_kernel for a plain matrix) writes one partial row per chunk, stage 2
@@ -21,26 +22,33 @@ __global__ void column_chunk_sums_kernel(float* partial, const float* x, int64_t
   partial[c * D + d] = acc;
 }
 
-// dst[d] += sum_c partial[c, d], chunks in order.                                  grid (column blocks)
-__global__ void add_chunk_sums_kernel(float* dst, const float* partial, int64_t chunks, int D) {
-  const int d = int(blockIdx.x * blockDim.x + threadIdx.x);
+// dst[r·stride + d] = (or +=) sum_c partial[r, c, d], chunks in order.      grid (rows, column blocks)
+__global__ void sum_chunks_kernel(float* dst, int64_t stride, bool accumulate, const float* partial, int64_t chunks,
+                                  int D) {
+  const int64_t r = blockIdx.x;
+  const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
+  const float* p = partial + r * chunks * D;
   float acc = 0.0f;
-  for (int64_t c = 0; c < chunks; ++c) acc += partial[c * D + d];
-  dst[d] += acc;
+  for (int64_t c = 0; c < chunks; ++c) acc += p[c * D + d];
+  float* out = dst + r * stride + d;
+  *out = accumulate ? *out + acc : acc;
 }
 
 }  // namespace
 
-void add_chunk_sums(float* dst, const float* partial, int64_t chunks, int D, cudaStream_t s) {
-  if (D > 0) DUO_LAUNCH(add_chunk_sums_kernel, blocks_for(D), kThreads, 0, s)(dst, partial, chunks, D);
+void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partial, int64_t rows, int64_t chunks, int D,
+                cudaStream_t s) {
+  if (rows > 0 && D > 0)
+    DUO_LAUNCH(sum_chunks_kernel, dim3(unsigned(rows), blocks_for(D)), kThreads, 0, s)(dst, stride, accumulate,
+                                                                                        partial, chunks, D);
 }
 
 void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
   if (N == 0 || D == 0) return;
   const int64_t chunks = column_sum_chunks(N);
   DUO_LAUNCH(column_chunk_sums_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
-  add_chunk_sums(dst, partial, chunks, D, s);
+  sum_chunks(dst, 0, true, partial, 1, chunks, D, s);
 }
 
 }  // namespace duo::cuda

@@ -5,8 +5,8 @@
 //
 // Forward and dx: one warp per row (llm.c's layout), statistics in fp32 by warp shuffles, variance from the
 // centred values (two passes over the row, as the CPU). The cross-row sums of the backward are deterministic
-// without atomics: dshift/dscale by one thread per (b, d) over l in order; dweight in two stages, fixed
-// chunks of rows into a (chunks, D) partial in the workspace, then the chunks in order (column_sums.cu).
+// without atomics, in two stages (column_sums.cu): fixed chunks of rows into partials in the workspace, then the
+// chunks in order — per sequence for dshift/dscale, over all rows for dweight.
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -67,20 +67,22 @@ __global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, c
   }
 }
 
-// dshift[b, d] = sum_l g,  dscale[b, d] = sum_l g xhat w  (written; either may be null). grid (B, column blocks)
-__global__ void layernorm_dmod_kernel(float* dshift, float* dscale, int64_t ds, const float* g, const float* x,
-                                      const float* mean, const float* rstd, const float* w, int L, int D) {
-  const int64_t b = blockIdx.x;
+// Stage 1 of dshift[b, d] = sum_l g and dscale[b, d] = sum_l g xhat w: partials over the chunks of each
+// sequence, psh/psc[(b·chunks + c)·D + d] for rows l of chunk c in order.    grid (B·chunks, column blocks)
+__global__ void layernorm_dmod_partial_kernel(float* psh, float* psc, const float* g, const float* x, const float* mean,
+                                              const float* rstd, const float* w, int L, int64_t chunks, int D) {
+  const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
+  const int64_t l0 = c * kColumnSumRows, l1 = l0 + kColumnSumRows < L ? l0 + kColumnSumRows : L;
   float sh = 0.0f, sc = 0.0f;
-  for (int l = 0; l < L; ++l) {
+  for (int64_t l = l0; l < l1; ++l) {
     const int64_t n = b * L + l;
     sh += g[n * D + d];
     sc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * w[d];
   }
-  if (dshift) dshift[b * ds + d] = sh;
-  if (dscale) dscale[b * ds + d] = sc;
+  psh[blockIdx.x * int64_t(D) + d] = sh;
+  psc[blockIdx.x * int64_t(D) + d] = sc;
 }
 
 // Stage 1 of dweight: partial[c, d] = sum over rows n of chunk c (in order) of g xhat (1 + scale[b]).
@@ -154,17 +156,20 @@ void CudaOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& d
     DUO_LAUNCH(layernorm_dx_kernel, row_blocks(N), kThreads, 0, st)(fptr(dx), fptr(dout), fptr(x), fptr(mean),
                                                                     fptr(rstd), fptr(weight), sc, ss, N, L, D);
   if (!dshift.empty() || !dscale.empty()) {
-    const int64_t ds = dshift.empty() ? dscale.stride[0] : dshift.stride[0];
-    DUO_LAUNCH(layernorm_dmod_kernel, dim3(unsigned(s.B), blocks_for(D)), kThreads, 0, st)(
-        dshift.empty() ? nullptr : fptr(dshift), dscale.empty() ? nullptr : fptr(dscale), ds, fptr(dout), fptr(x),
-        fptr(mean), fptr(rstd), fptr(weight), L, D);
+    const int64_t ds = dshift.empty() ? dscale.stride[0] : dshift.stride[0], chunks = column_sum_chunks(L);
+    float* psh = static_cast<float*>(workspace(size_t(2 * s.B * chunks * D) * sizeof(float)));
+    float* psc = psh + s.B * chunks * D;
+    DUO_LAUNCH(layernorm_dmod_partial_kernel, dim3(unsigned(s.B * chunks), blocks_for(D)), kThreads, 0, st)(
+        psh, psc, fptr(dout), fptr(x), fptr(mean), fptr(rstd), fptr(weight), L, chunks, D);
+    if (!dshift.empty()) sum_chunks(fptr(dshift), ds, false, psh, s.B, chunks, D, st);
+    if (!dscale.empty()) sum_chunks(fptr(dscale), ds, false, psc, s.B, chunks, D, st);
   }
   if (!dweight.empty()) {
     const int64_t chunks = column_sum_chunks(N);
     float* partial = static_cast<float*>(workspace(size_t(chunks * D) * sizeof(float)));
     DUO_LAUNCH(layernorm_dweight_partial_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, st)(
         partial, fptr(dout), fptr(x), fptr(mean), fptr(rstd), sc, ss, N, L, D);
-    add_chunk_sums(fptr(dweight), partial, chunks, D, st);
+    sum_chunks(fptr(dweight), 0, true, partial, 1, chunks, D, st);
   }
   DUO_CU_LAUNCHED(op);
 }

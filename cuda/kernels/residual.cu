@@ -32,18 +32,20 @@ __global__ void gated_residual_dbranch_kernel(float* dx, const float* dh, const 
   }
 }
 
-// dgate[b, d] = sum_l dh x f over l in order (written); grid (B, column blocks).
-__global__ void gated_residual_dgate_kernel(float* dgate, int64_t dgs, const float* dh, const float* x, Philox rng,
-                                            float p, float keep_scale, int L, int D) {
-  const int64_t b = blockIdx.x;
+// Stage 1 of dgate[b, d] = sum_l dh x f: partial[(b·chunks + c)·D + d] over the rows l of chunk c in order
+// (stage 2: sum_chunks, column_sums.cu).                                     grid (B·chunks, column blocks)
+__global__ void gated_residual_dgate_partial_kernel(float* partial, const float* dh, const float* x, Philox rng,
+                                                    float p, float keep_scale, int L, int64_t chunks, int D) {
+  const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
+  const int64_t l0 = c * kColumnSumRows, l1 = l0 + kColumnSumRows < L ? l0 + kColumnSumRows : L;
   float acc = 0.0f;
-  for (int l = 0; l < L; ++l) {
+  for (int64_t l = l0; l < l1; ++l) {
     const int64_t i = (b * L + l) * D + d;
     acc += dh[i] * x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
   }
-  dgate[b * dgs + d] = acc;
+  partial[blockIdx.x * int64_t(D) + d] = acc;
 }
 
 using checks::ResidualShape;
@@ -84,9 +86,13 @@ void CudaOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tens
     DUO_LAUNCH(gated_residual_dbranch_kernel, blocks_for(n), kThreads, 0, st)(
         fptr(dbranch), fptr(dh), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p, ks,
         n, s.L * s.D, int(s.D));
-  if (!dgate.empty())
-    DUO_LAUNCH(gated_residual_dgate_kernel, dim3(unsigned(s.B), blocks_for(s.D)), kThreads, 0, st)(
-        fptr(dgate), dgate.stride[0], fptr(dh), fptr(branch), rng, p, ks, int(s.L), int(s.D));
+  if (!dgate.empty()) {
+    const int64_t chunks = column_sum_chunks(s.L);
+    float* partial = static_cast<float*>(workspace(size_t(s.B * chunks * s.D) * sizeof(float)));
+    DUO_LAUNCH(gated_residual_dgate_partial_kernel, dim3(unsigned(s.B * chunks), blocks_for(s.D)), kThreads, 0, st)(
+        partial, fptr(dh), fptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
+    sum_chunks(fptr(dgate), dgate.stride[0], false, partial, s.B, chunks, int(s.D), st);
+  }
   DUO_CU_LAUNCHED(op);
 }
 

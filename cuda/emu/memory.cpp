@@ -54,7 +54,9 @@ void* DeviceMemory::alloc(size_t bytes) {
     top_ += len;
   }
   char* p = base_ + off;
-  if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0) return nullptr;
+  if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0)
+    fail("emulated device", str("mprotect of a new ", len, "-byte allocation failed"),
+         "the process may be out of memory mappings");
   std::memset(p, 0xFF, len);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
   if (depth_ == 0 && guard_) mprotect(p, len, PROT_NONE);
   live_[off] = bytes;

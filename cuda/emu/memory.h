@@ -25,6 +25,11 @@ class DeviceMemory {
   bool free(void* p);         // false: p is not the start of a live allocation
   // Whether [p, p + bytes) lies inside one live allocation (bytes = 0: p inside any).
   bool holds(const void* p, size_t bytes) const;
+  // Whether p points into the reserved region at all (live, freed or never handed out).
+  bool in_region(const void* p) const {
+    const char* c = static_cast<const char*>(p);
+    return c >= base_ && c < base_ + capacity_;
+  }
   size_t capacity() const { return capacity_; }
   size_t in_use() const;
 

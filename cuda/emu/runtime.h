@@ -51,7 +51,7 @@ inline cudaError_t cudaFree(void* p) {
 inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   ::duo::emu::DeviceMemory& mem = ::duo::emu::device().memory();
   auto on_device = [&](const void* p) { return mem.holds(p, n); };
-  auto on_host = [&](const void* p) { return !mem.holds(p, 0); };
+  auto on_host = [&](const void* p) { return !mem.in_region(p); };
   bool ok = true;
   switch (kind) {
     case cudaMemcpyHostToHost: ok = on_host(dst) && on_host(src); break;

@@ -11,6 +11,7 @@
 #include "runtime.cuh"
 
 using duo::testing::error_of;
+using duo::testing::DeviceVec;
 using duo::testing::ScopedEmuConfig;
 
 namespace {
@@ -108,8 +109,9 @@ __global__ void some_warps_shuffle(float* out) {
 BOOST_AUTO_TEST_SUITE(cuda_emu)
 
 BOOST_AUTO_TEST_CASE(threads_without_sync_points_share_a_fiber) {
-  std::vector<float> out(80, -1.0f);
-  DUO_LAUNCH(some_warps_shuffle, 1, 80, 0, nullptr)(out.data());
+  DeviceVec<float> d(80, -1.0f);
+  DUO_LAUNCH(some_warps_shuffle, 1, 80, 0, nullptr)(d);
+  const std::vector<float> out = d.host();
   const float warp1 = (32.0f + 63.0f) * 32.0f / 2.0f;
   for (int t = 0; t < 80; ++t) BOOST_TEST(out[t] == (t / 32 == 1 ? warp1 : float(t)));
 }
@@ -137,8 +139,9 @@ BOOST_AUTO_TEST_CASE(barrier_orders_phases) {
     ScopedEmuConfig cfg;
     cfg->schedule = sched;
     cfg->seed = 7;
-    std::vector<int> out(3 * 128, -1);
-    DUO_LAUNCH(neighbour_after_barrier, 3, 128, 0, nullptr)(out.data());
+    DeviceVec<int> d(3 * 128, -1);
+    DUO_LAUNCH(neighbour_after_barrier, 3, 128, 0, nullptr)(d);
+    const std::vector<int> out = d.host();
     for (int b = 0; b < 3; ++b)
       for (int t = 0; t < 128; ++t) BOOST_REQUIRE_EQUAL(out[b * 128 + t], (t + 1) % 128 * 10);
   }
@@ -166,8 +169,9 @@ BOOST_AUTO_TEST_CASE(block_reduction_in_shared_memory) {
 }
 
 BOOST_AUTO_TEST_CASE(grid_and_block_indices_in_3d) {
-  std::vector<unsigned> out(2 * 3 * 2 * 4 * 2 * 3, 0);
-  DUO_LAUNCH(grid_index, dim3(2, 3, 2), dim3(4, 2, 3), 0, nullptr)(out.data());
+  DeviceVec<unsigned> d(2 * 3 * 2 * 4 * 2 * 3, 0);
+  DUO_LAUNCH(grid_index, dim3(2, 3, 2), dim3(4, 2, 3), 0, nullptr)(d);
+  const std::vector<unsigned> out = d.host();
   for (unsigned i = 0; i < out.size(); ++i) BOOST_REQUIRE_EQUAL(out[i], i / 24 * 1000 + i % 24);
 }
 
@@ -175,8 +179,9 @@ BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
   for (int os_threads : {1, 2}) {
     ScopedEmuConfig cfg;
     cfg->threads = os_threads;
-    std::vector<float> out(4 * 2, 0.0f);
-    DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(out.data());
+    DeviceVec<float> d(4 * 2, 0.0f);
+    DUO_LAUNCH(read_uninitialised, 4, 32, 0, nullptr)(d);
+    const std::vector<float> out = d.host();
     BOOST_TEST(out[0] == 1.0f);
     BOOST_TEST(std::isnan(out[1]));  // never written: poison
     for (int b = 1; b < 4; ++b) {    // block 0's write must not leak into later blocks on the same worker
@@ -187,8 +192,8 @@ BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
 }
 
 BOOST_AUTO_TEST_CASE(divergent_barrier_is_an_error_not_a_hang) {
-  std::vector<float> out(32);
-  std::string e = error_of([&] { DUO_LAUNCH(early_exit, 2, 32, 0, nullptr)(out.data()); });
+  DeviceVec<float> out(32, 0.0f);
+  std::string e = error_of([&] { DUO_LAUNCH(early_exit, 2, 32, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("kernel early_exit") != std::string::npos);
   BOOST_TEST(e.find("block (0,0,0)") != std::string::npos);
@@ -197,13 +202,13 @@ BOOST_AUTO_TEST_CASE(divergent_barrier_is_an_error_not_a_hang) {
   BOOST_TEST(e.find("thread (5,0,0) has exited while 31 threads wait there") != std::string::npos);
   BOOST_TEST(e.find("HINT") != std::string::npos);
 
-  e = error_of([&] { DUO_LAUNCH(two_barriers, 1, 32, 0, nullptr)(out.data()); });
+  e = error_of([&] { DUO_LAUNCH(two_barriers, 1, 32, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("divergent __syncthreads") != std::string::npos);
   BOOST_TEST(e.find("waits at __syncthreads at") != std::string::npos);
 
   // The emulator is usable again after a failed launch.
-  DUO_LAUNCH(neighbour_after_barrier, 1, 128, 0, nullptr)(std::vector<int>(128).data());
+  DUO_LAUNCH(neighbour_after_barrier, 1, 128, 0, nullptr)(DeviceVec<int>(128, 0));
 }
 
 BOOST_AUTO_TEST_CASE(launch_limits) {
@@ -232,15 +237,15 @@ BOOST_AUTO_TEST_CASE(launch_limits) {
 BOOST_AUTO_TEST_CASE(atomics_over_several_os_threads) {
   ScopedEmuConfig cfg;
   cfg->threads = 2;
-  int counter = 0, maximum = -1;
-  float fsum = 0.0f;
-  unsigned long long u64 = 0;
+  DeviceVec<int> counter(1, 0), maximum(1, -1);
+  DeviceVec<float> fsum(1, 0.0f);
+  DeviceVec<unsigned long long> u64(1, 0);
   const int blocks = 64, threads = 64;
-  DUO_LAUNCH(count_and_max, blocks, threads, 0, nullptr)(&counter, &maximum, &fsum, &u64);
-  BOOST_TEST(counter == blocks * threads);
-  BOOST_TEST(maximum == blocks * threads - 1);
-  BOOST_TEST(fsum == 0.5f * blocks * threads);  // exact: every partial sum is a multiple of 0.5 below 2^24
-  BOOST_TEST(u64 == 4096ull);
+  DUO_LAUNCH(count_and_max, blocks, threads, 0, nullptr)(counter, maximum, fsum, u64);
+  BOOST_TEST(counter.host()[0] == blocks * threads);
+  BOOST_TEST(maximum.host()[0] == blocks * threads - 1);
+  BOOST_TEST(fsum.host()[0] == 0.5f * blocks * threads);  // exact: every partial sum is a multiple of 0.5 below 2^24
+  BOOST_TEST(u64.host()[0] == 4096ull);
   int v = 5;
   BOOST_TEST(atomicCAS(&v, 4, 9) == 5);
   BOOST_TEST(v == 5);
@@ -249,16 +254,17 @@ BOOST_AUTO_TEST_CASE(atomics_over_several_os_threads) {
 }
 
 BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical) {
-  std::vector<float> x(64);
-  for (int i = 0; i < 64; ++i) x[i] = float(i + 1);
+  std::vector<float> hx(64);
+  for (int i = 0; i < 64; ++i) hx[i] = float(i + 1);
+  const DeviceVec<float> x(hx);
   const float want = 64.0f * 65.0f / 2.0f;
   auto run = [&](duo::emu::Schedule s, auto kernel, size_t smem) {
     ScopedEmuConfig cfg;
     cfg->schedule = s;
     cfg->seed = 3;
-    float out = 0;
-    DUO_LAUNCH(kernel, 1, 64, smem, nullptr)(x.data(), &out);
-    return out;
+    DeviceVec<float> out(1, 0.0f);
+    DUO_LAUNCH(kernel, 1, 64, smem, nullptr)(x, out);
+    return out.host()[0];
   };
   float fwd = run(duo::emu::Schedule::Forward, block_sum_racy, 0);
   float rev = run(duo::emu::Schedule::Reverse, block_sum_racy, 0);
@@ -271,9 +277,9 @@ BOOST_AUTO_TEST_CASE(schedules_expose_a_race_and_keep_correct_kernels_identical)
     ScopedEmuConfig cfg;
     cfg->schedule = s;
     cfg->seed = 11;
-    float out = 0;
-    DUO_LAUNCH(block_sum, 1, 64, 64 * sizeof(float), nullptr)(x.data(), &out, 64);
-    return out;
+    DeviceVec<float> out(1, 0.0f);
+    DUO_LAUNCH(block_sum, 1, 64, 64 * sizeof(float), nullptr)(x, out, 64);
+    return out.host()[0];
   };
   float r1 = run(duo::emu::Schedule::Random, block_sum_racy, 0),
         r2 = run(duo::emu::Schedule::Random, block_sum_racy, 0);

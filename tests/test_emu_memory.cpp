@@ -1,5 +1,6 @@
 // The emulated device memory (cuda/emu/memory.h): out of reach of host code except through the runtime and
-// kernels, as on a GPU; cudaMemcpy kinds checked against where the pointers are; the allocator's reuse.
+// kernels, and kernels out of reach of host memory, as on a GPU; cudaMemcpy kinds checked against where the
+// pointers are; the allocator's reuse.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "emu_test_util.h"
 #include "runtime.cuh"
 
 namespace {
@@ -60,6 +62,11 @@ BOOST_AUTO_TEST_CASE(device_memory_out_of_reach_of_host_code) {
   BOOST_TEST(signal_of_child([&] { hy[0] = 1.0f; }) == 0);
   DUO_CUDA_CHECK(cudaMemcpy(hy.data(), y, n * sizeof(float), cudaMemcpyDeviceToHost));
   BOOST_TEST(hy[0] == 1.0f);
+  // and a kernel handed a host pointer is refused at the launch (on a GPU it would fault inside the kernel)
+  const std::string e = duo::testing::error_of([&] { DUO_LAUNCH(add_one, 2, 64, 0, nullptr)(hx.data(), y, n); });
+  BOOST_TEST(e.find("kernel add_one") != std::string::npos, e);
+  BOOST_TEST(e.find("argument 1 is a host pointer") != std::string::npos, e);
+  BOOST_TEST(e.find("HINT") != std::string::npos, e);
   DUO_CUDA_CHECK(cudaFree(x));
   DUO_CUDA_CHECK(cudaFree(y));
 }

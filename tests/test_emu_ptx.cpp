@@ -13,6 +13,7 @@
 #include "emu_test_util.h"
 #include "ptx.cuh"
 
+using duo::testing::DeviceVec;
 using duo::testing::error_of;
 
 namespace {
@@ -97,8 +98,9 @@ BOOST_AUTO_TEST_SUITE(cuda_emu)
 
 BOOST_AUTO_TEST_CASE(ldmatrix_against_the_ptx_table) {
   auto check = [](auto kernel, int n, bool trans) {
-    std::vector<uint32_t> out(32 * 4, 0xDEADBEEFu);
-    DUO_LAUNCH(kernel, 1, 32, 0, nullptr)(out.data());
+    DeviceVec<uint32_t> d(32 * 4, 0xDEADBEEFu);
+    DUO_LAUNCH(kernel, 1, 32, 0, nullptr)(d);
+    const std::vector<uint32_t> out = d.host();
     for (int l = 0; l < 32; ++l)
       for (int m = 0; m < n; ++m) {
         int r = l / 4, c = l % 4 * 2;  // the element pair lane l holds, of matrix m (or of its transpose)
@@ -124,9 +126,11 @@ static_assert(Map::c_row(31, 3) == 15 && Map::c_col(31, 3) == 7 && Map::c_row(6,
 
 BOOST_AUTO_TEST_CASE(mma_lane_maps_against_scalar_matmul) {
   auto check = [](auto a, auto b, auto kernel, const char* type) {
-    std::vector<float> c(16 * 8), d(16 * 8, NAN);
+    std::vector<float> c(16 * 8);
     for (int i = 0; i < 16 * 8; ++i) c[i] = float(i % 7) - 3.0f;
-    DUO_LAUNCH(kernel, 1, 32, 0, nullptr)(a.data(), b.data(), c.data(), d.data());
+    DeviceVec<float> dd(16 * 8, NAN);
+    DUO_LAUNCH(kernel, 1, 32, 0, nullptr)(DeviceVec(a), DeviceVec(b), DeviceVec(c), dd);
+    const std::vector<float> d = dd.host();
     for (int i = 0; i < 16; ++i)
       for (int j = 0; j < 8; ++j) {
         double want = c[i * 8 + j];
@@ -137,8 +141,8 @@ BOOST_AUTO_TEST_CASE(mma_lane_maps_against_scalar_matmul) {
   };
   check(random_16bit(16 * 16, 1), random_16bit(16 * 8, 2), mma_by_lane_map<__nv_bfloat16>, "bf16");
   check(random_16bit<__half>(16 * 16, 1), random_16bit<__half>(16 * 8, 2), mma_by_lane_map<__half>, "f16");
-  std::vector<float> out(48);
-  std::string e = error_of([&] { DUO_LAUNCH(mma_in_partial_warp, 1, 48, 0, nullptr)(out.data()); });
+  DeviceVec<float> out(48, 0.0f);
+  std::string e = error_of([&] { DUO_LAUNCH(mma_in_partial_warp, 1, 48, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("mma.sync needs all 32 lanes") != std::string::npos);
 }
@@ -166,9 +170,11 @@ BOOST_AUTO_TEST_CASE(full_tile_through_cp_async_ldmatrix_and_mma) {
 }
 
 BOOST_AUTO_TEST_CASE(cp_async_lands_only_at_the_wait) {
-  std::vector<float> src(8 * 32), out(24 * 32, 0.0f);
+  std::vector<float> src(8 * 32);
   for (int i = 0; i < 8 * 32; ++i) src[i] = float(i + 1);
-  DUO_LAUNCH(cp_async_groups, 1, 32, 0, nullptr)(src.data(), out.data());
+  DeviceVec<float> dout(24 * 32, 0.0f);
+  DUO_LAUNCH(cp_async_groups, 1, 32, 0, nullptr)(DeviceVec(src), dout);
+  const std::vector<float> out = dout.host();
   for (int l = 0; l < 32; ++l) {
     BOOST_TEST_INFO("lane " << l);
     BOOST_TEST(std::isnan(out[l * 24 + 0]));

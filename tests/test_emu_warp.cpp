@@ -9,6 +9,7 @@
 #include "emu_test_util.h"
 #include "runtime.cuh"
 
+using duo::testing::DeviceVec;
 using duo::testing::error_of;
 
 namespace {
@@ -102,8 +103,9 @@ BOOST_AUTO_TEST_CASE(every_shuffle_mode_and_width_against_the_table) {
     for (int width : {1, 2, 4, 8, 16, 32})
       for (int b : {0, 1, 3, 5, 8, 13, 16, 31}) {
         if (mode == kIdx && b >= 32) continue;
-        std::vector<int> out(32, -7);
-        DUO_LAUNCH(shuffle, 1, 32, 0, nullptr)(mode, b, width, out.data());
+        DeviceVec<int> d(32, -7);
+        DUO_LAUNCH(shuffle, 1, 32, 0, nullptr)(mode, b, width, d);
+        const std::vector<int> out = d.host();
         for (int lane = 0; lane < 32; ++lane) {
           BOOST_TEST_INFO("mode " << mode << " width " << width << " b " << b << " lane " << lane);
           BOOST_REQUIRE_EQUAL(out[lane], 100 + expected_source(mode, lane, b, width));
@@ -111,14 +113,15 @@ BOOST_AUTO_TEST_CASE(every_shuffle_mode_and_width_against_the_table) {
         }
       }
   BOOST_TEST(checked == 4 * 6 * 8 * 32);
-  std::vector<int> out(32);
-  std::string e = error_of([&] { DUO_LAUNCH(shuffle, 1, 32, 0, nullptr)(kIdx, 0, 12, out.data()); });
+  DeviceVec<int> out(32, 0);
+  std::string e = error_of([&] { DUO_LAUNCH(shuffle, 1, 32, 0, nullptr)(kIdx, 0, 12, out); });
   BOOST_TEST(e.find("width 12 is not a power of 2") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(votes_and_reductions_over_a_mask) {
-  std::vector<unsigned> out(32 * 6, 0);
-  DUO_LAUNCH(votes_even_lanes, 1, 32, 0, nullptr)(out.data());
+  DeviceVec<unsigned> d(32 * 6, 0);
+  DUO_LAUNCH(votes_even_lanes, 1, 32, 0, nullptr)(d);
+  const std::vector<unsigned> out = d.host();
   unsigned sum = 0, mx = 0;
   for (unsigned l = 0; l < 32; l += 2) sum += l, mx = std::max(mx, l * 3 % 7);
   for (unsigned l = 0; l < 32; l += 2) {
@@ -129,14 +132,16 @@ BOOST_AUTO_TEST_CASE(votes_and_reductions_over_a_mask) {
     BOOST_TEST(out[l * 6 + 4] == sum);
     BOOST_TEST(out[l * 6 + 5] == mx);
   }
-  std::vector<float> h(32);
-  DUO_LAUNCH(half_warps, 1, 32, 0, nullptr)(h.data());
+  DeviceVec<float> dh(32, 0.0f);
+  DUO_LAUNCH(half_warps, 1, 32, 0, nullptr)(dh);
+  const std::vector<float> h = dh.host();
   for (int l = 0; l < 32; ++l) BOOST_TEST(h[l] == (l < 16 ? 120.0f : 376.0f));
 }
 
 BOOST_AUTO_TEST_CASE(block_barrier_reductions) {
-  std::vector<int> out(64 * 3);
-  DUO_LAUNCH(count_barrier, 1, 64, 0, nullptr)(out.data());
+  DeviceVec<int> d(64 * 3, 0);
+  DUO_LAUNCH(count_barrier, 1, 64, 0, nullptr)(d);
+  const std::vector<int> out = d.host();
   for (int t = 0; t < 64; ++t) {
     BOOST_TEST(out[t * 3 + 0] == 22);
     BOOST_TEST(out[t * 3 + 1] == 1);
@@ -145,8 +150,9 @@ BOOST_AUTO_TEST_CASE(block_barrier_reductions) {
 }
 
 BOOST_AUTO_TEST_CASE(partial_last_warp) {
-  std::vector<int> out(40 * 2, 0);
-  DUO_LAUNCH(partial_warp, 1, 40, 0, nullptr)(out.data());
+  DeviceVec<int> d(40 * 2, 0);
+  DUO_LAUNCH(partial_warp, 1, 40, 0, nullptr)(d);
+  const std::vector<int> out = d.host();
   for (int t = 0; t < 40; ++t) {
     int lane = t % 32;
     int want = t < 32 ? (lane + 4 < 32 ? t + 4 : t) : (lane < 4 ? t + 4 : -1);
@@ -157,19 +163,19 @@ BOOST_AUTO_TEST_CASE(partial_last_warp) {
 }
 
 BOOST_AUTO_TEST_CASE(divergent_warp_operations_are_errors) {
-  std::vector<float> out(64);
-  std::string e = error_of([&] { DUO_LAUNCH(half_warp_shuffles_full_mask, 1, 32, 0, nullptr)(out.data()); });
+  DeviceVec<float> out(64, 0.0f);
+  std::string e = error_of([&] { DUO_LAUNCH(half_warp_shuffles_full_mask, 1, 32, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("divergent warp operation") != std::string::npos);
   BOOST_TEST(e.find("__shfl_sync at") != std::string::npos);
   BOOST_TEST(e.find("lane 16 has exited") != std::string::npos);
 
-  e = error_of([&] { DUO_LAUNCH(mask_without_self, 1, 32, 0, nullptr)(out.data()); });
+  e = error_of([&] { DUO_LAUNCH(mask_without_self, 1, 32, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find(": thread (") != std::string::npos);  // which lane comes first depends on the schedule
   BOOST_TEST(e.find("excludes itself") != std::string::npos);
 
-  e = error_of([&] { DUO_LAUNCH(shuffle_then_barrier, 1, 64, 0, nullptr)(out.data()); });
+  e = error_of([&] { DUO_LAUNCH(shuffle_then_barrier, 1, 64, 0, nullptr)(out); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("lane 1 has exited") != std::string::npos);
 }

@@ -114,8 +114,25 @@ struct Launch {
   void operator()(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(P), "DUO_LAUNCH: wrong number of kernel arguments");
     std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+    check_pointer_arguments(params, std::index_sequence_for<P...>{});
     std::function<void()> body = [&] { std::apply(kernel, params); };
     device().launch(reinterpret_cast<const void*>(kernel), name, grid, block, smem, body, at);
+  }
+
+  // A kernel dereferencing host memory faults on a GPU; here it would quietly work. So every pointer argument
+  // must be null or point into device memory (cudaMalloc).
+  template <class Tuple, size_t... I>
+  void check_pointer_arguments(const Tuple& params, std::index_sequence<I...>) const {
+    (check_pointer(I, std::get<I>(params)), ...);
+  }
+  template <class T>
+  void check_pointer(size_t index, const T& arg) const {
+    if constexpr (std::is_pointer_v<T>) {
+      if (arg != nullptr && !device().memory().in_region(arg))
+        fail(str("kernel ", name, " launched at ", at.file_name(), ":", at.line()),
+             str("argument ", index + 1, " is a host pointer"),
+             "kernels read device memory only: allocate it with cudaMalloc (CudaOps::alloc) and copy with cudaMemcpy");
+    }
   }
 };
 

@@ -3,9 +3,10 @@
 # machine. Each section fails the script when its program exits non-zero; results go to $OUT (default build/gpu).
 #   bench/gpu_check.sh               build and run every section
 #   bench/gpu_check.sh --build-only  only compile (what a machine without a GPU can verify)
-# GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler. The training section needs the
-# char-level tinyshakespeare shards in data/tinyshakespeare/char (`data/tinyshakespeare.sh char` here, then carry
-# that folder to the device machine, which has no internet).
+# GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler. The device machine has neither the
+# build's libraries nor a network: prepare them here with bench/gpu_deps.sh (into .gpu-debs/, unpacked below into
+# /opt/duo-deps) and the training section's shards with `data/tinyshakespeare.sh char`, then carry both:
+#   carry [".gpu-debs", "data/tinyshakespeare/char"], command: bench/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -16,6 +17,17 @@ build_only=false
 [ "${1:-}" = "--build-only" ] && build_only=true
 mkdir -p build/bench "$OUT"
 jobs=$(nproc)
+make_vars=()
+if [ -d .gpu-debs ]; then  # the build's libraries, carried (bench/gpu_deps.sh)
+  deps=/opt/duo-deps
+  mkdir -p "$deps"
+  for f in .gpu-debs/*.deb; do dpkg -x "$f" "$deps"; done
+  lib=$deps/usr/lib/x86_64-linux-gnu
+  export CPATH=$deps/usr/include:$deps/usr/include/x86_64-linux-gnu/openblas-pthread${CPATH:+:$CPATH}
+  export LIBRARY_PATH=$lib${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  make_vars=(OPENBLAS_DIR="$lib/openblas-openmp")
+fi
 nvcc_build() {  # nvcc_build OUTPUT SOURCES...
   local out=$1
   shift
@@ -24,14 +36,15 @@ nvcc_build() {  # nvcc_build OUTPUT SOURCES...
 }
 
 # ---- build: the CUDA executables, the native kernel tests, the attention benchmark ----------------------------
-make -j"$jobs" all cuda build/cuda/duo-cuda-tests GPU_ARCH="$GPU_ARCH" >"$OUT/build.log" 2>&1 ||
+make -j"$jobs" all cuda build/cuda/duo-cuda-tests GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
 "$NVCC" -O3 -std=c++20 -Isrc -Icuda -Xcompiler -Wall,-Wextra,-fopenmp -x cu -c bench/gpu_ops_bench.cu \
   -o build/bench/gpu_ops_bench.o
 CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
+BLAS_DIR=${lib:-/usr/lib/x86_64-linux-gnu}/openblas-openmp
 g++ -fopenmp build/bench/gpu_ops_bench.o build/libduo_cuda.a build/libduo.a -o build/bench/gpu_ops_bench \
-  -L"$CUDA_LIB" -Wl,-rpath,"$CUDA_LIB" -lcublasLt -lcudart -L/usr/lib/x86_64-linux-gnu/openblas-openmp \
+  -L"$CUDA_LIB" -Wl,-rpath,"$CUDA_LIB" -lcublasLt -lcudart -L"$BLAS_DIR" -Wl,-rpath,"$BLAS_DIR" \
   -l:libopenblas.so.0 -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 if $build_only; then
   echo "gpu_check: built"

@@ -1,5 +1,6 @@
 // CudaOps: construction (stream, GEMM engine), device memory, fill/copy, and the one growing workspace.
 #include "cuda_ops.h"
+#include "backend/device_peak.h"
 
 #include "cuda_common.cuh"
 #include "gemm.h"
@@ -25,6 +26,16 @@ CudaOps::CudaOps() {
             "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
   stream_ = s;
   gemm_ = std::make_unique<cuda::Gemm>();
+#if !defined(DUO_CUDA_EMU)
+  int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
+  cudaDeviceProp p{};
+  if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&p, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess)
+    peak_flops_ = bf16_peak_flops(p.name, major, minor, sms, clock_khz * 1e3).flops;
+#endif
 }
 
 CudaOps::~CudaOps() {

@@ -38,6 +38,7 @@ class CudaOps : public Ops {
   void fill(Tensor& t, double value) override;
   void copy(Tensor& dst, const Tensor& src) override;
   void sync() override;
+  double peak_flops() const override { return peak_flops_; }
 
   // kernels/embedding.cu
   void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) override;
@@ -108,6 +109,7 @@ class CudaOps : public Ops {
   void use_flash_attention(bool on) { flash_attention_ = on; }
 
  private:
+  double peak_flops_ = 0;  // the device's dense bf16 peak (0 under the emulator)
   bool flash_attention_ = true;
   // At least `bytes` of device scratch, valid until the next workspace() call (callers carve one call's
   // buffers out of a single request). Grows by reallocation; kernels on the one stream are ordered with it.

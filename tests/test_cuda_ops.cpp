@@ -68,6 +68,11 @@ BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
     return std::string(e.what()).find("host memory") != std::string::npos;
   });
   b.gpu.sync();
+#if defined(DUO_CUDA_EMU)
+  BOOST_TEST(b.gpu.peak_flops() == 0.0);  // the emulator quotes no peak
+#else
+  BOOST_TEST(b.gpu.peak_flops() > 0.0);  // every GPU this build runs on (sm_80+) has bf16 tensor cores
+#endif
 }
 
 BOOST_AUTO_TEST_CASE(cuda_ops_activations) {

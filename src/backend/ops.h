@@ -63,6 +63,9 @@ class Ops {
   virtual void fill(Tensor& t, double value) = 0;
   virtual void copy(Tensor& dst, const Tensor& src) = 0;     // same dtype and element count
   virtual void sync() {}
+  // The device's dense bf16 peak in FLOP/s for the MFU of the progress line (backend/device_peak.h); 0 when it
+  // has none worth quoting (the CPU, the emulator).
+  virtual double peak_flops() const { return 0.0; }
 
   // ---- embedding ----------------------------------------------------------------------------------------
   // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]

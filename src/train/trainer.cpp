@@ -6,6 +6,7 @@
 #include "core/timer.h"
 #include "data/tokenizer.h"
 #include "io/checkpoint.h"
+#include "model/flops.h"
 
 namespace duo {
 
@@ -124,6 +125,9 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
                 human_bytes((double)sm.total).c_str(), human_bytes((double)sm.reference).c_str());
   }
   std::printf("%s", algo_->memory_report().c_str());
+  if (ops_.peak_flops() > 0)
+    std::printf("  MFU against a dense bf16 peak of %.0f TFLOP/s, %.3g GFLOP per training token\n",
+                ops_.peak_flops() / 1e12, training_flops_per_token(m) / 1e9);
   if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
   std::fflush(stdout);
 }
@@ -270,11 +274,17 @@ EvalResult Trainer::run() {
       const double secs = interval.seconds(), tps = interval_tokens / std::max(secs, 1e-9);
       const double eta = clock.seconds() / std::max<int64_t>(1, done - first_step) * (cfg_.max_steps - done);
       const double loss = interval_loss / interval_weight;
-      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s | ETA %s\n", (long)done,
-                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, fmt_duration(eta).c_str());
+      // MFU where the device quotes a peak (GPUs): model FLOPs per second over the peak
+      const double mfu = ops_.peak_flops() > 0 ? tps * training_flops_per_token(cfg_.model) / ops_.peak_flops() : 0;
+      char mfu_text[32] = "";
+      if (mfu > 0) std::snprintf(mfu_text, sizeof mfu_text, " | MFU %.1f%%", 100 * mfu);
+      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s | ETA %s\n", (long)done,
+                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, mfu_text, fmt_duration(eta).c_str());
       std::fflush(stdout);
-      log_json({{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}});
+      nlohmann::json j = {{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                          {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}};
+      if (mfu > 0) j["mfu"] = mfu;
+      log_json(j);
       interval.reset();
       interval_loss = interval_weight = interval_tokens = 0;
     }

@@ -113,6 +113,15 @@ void CudaOps::copy(Tensor& dst, const Tensor& src) {
     DUO_CU("copy", cudaMemcpyAsync(dst.data, src.data, src.nbytes(), cudaMemcpyDeviceToDevice, as_stream(stream_)));
 }
 
+size_t CudaOps::memory_in_use() const {
+#if defined(DUO_CUDA_EMU)
+  return emu::device().memory().in_use();
+#else
+  size_t free_bytes = 0, total = 0;
+  return cudaMemGetInfo(&free_bytes, &total) == cudaSuccess ? total - free_bytes : 0;
+#endif
+}
+
 void CudaOps::sync() { DUO_CU("sync", cudaStreamSynchronize(as_stream(stream_))); }
 
 void* CudaOps::workspace(size_t bytes) {

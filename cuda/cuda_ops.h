@@ -39,6 +39,7 @@ class CudaOps : public Ops {
   void copy(Tensor& dst, const Tensor& src) override;
   void sync() override;
   double peak_flops() const override { return peak_flops_; }
+  size_t memory_in_use() const override;  // the GPU's used memory (all processes), cudaMemGetInfo
 
   // kernels/embedding.cu
   void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) override;

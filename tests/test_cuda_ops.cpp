@@ -68,6 +68,8 @@ BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
     return std::string(e.what()).find("host memory") != std::string::npos;
   });
   b.gpu.sync();
+  BOOST_TEST(b.gpu.memory_in_use() >= size_t(37 * 4 + 300 * 8));  // at least what this test holds
+  BOOST_TEST(b.cpu.memory_in_use() > 0u);                          // the process's resident set
 #if defined(DUO_CUDA_EMU)
   BOOST_TEST(b.gpu.peak_flops() == 0.0);  // the emulator quotes no peak
 #else

@@ -105,6 +105,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"copy", "cuda_ops_memory"},
     {"sync", "cuda_ops_memory"},
     {"peak_flops", "cuda_ops_memory"},
+    {"memory_in_use", "cuda_ops_memory"},
     {"embed_ids", "cuda_ops_embedding_ids_and_bag"},
     {"embed_ids_backward", "cuda_ops_embedding_ids_and_bag"},
     {"embed_bag", "cuda_ops_embedding_ids_and_bag"},

@@ -66,6 +66,9 @@ class Ops {
   // The device's dense bf16 peak in FLOP/s for the MFU of the progress line (backend/device_peak.h); 0 when it
   // has none worth quoting (the CPU, the emulator).
   virtual double peak_flops() const { return 0.0; }
+  // Bytes of memory in use where this backend keeps its tensors, for the progress line: the process's resident
+  // memory (CPU), the GPU's used memory (CUDA), the live allocations (the emulator).
+  virtual size_t memory_in_use() const = 0;
 
   // ---- embedding ----------------------------------------------------------------------------------------
   // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]

@@ -278,12 +278,15 @@ EvalResult Trainer::run() {
       const double mfu = ops_.peak_flops() > 0 ? tps * training_flops_per_token(cfg_.model) / ops_.peak_flops() : 0;
       char mfu_text[32] = "";
       if (mfu > 0) std::snprintf(mfu_text, sizeof mfu_text, " | MFU %.1f%%", 100 * mfu);
-      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s | ETA %s\n", (long)done,
-                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, mfu_text, fmt_duration(eta).c_str());
+      const size_t mem = ops_.memory_in_use();
+      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s | mem %s | ETA %s\n", (long)done,
+                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, mfu_text, human_bytes(double(mem)).c_str(),
+                  fmt_duration(eta).c_str());
       std::fflush(stdout);
       nlohmann::json j = {{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                           {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}};
       if (mfu > 0) j["mfu"] = mfu;
+      if (mem > 0) j["memory_bytes"] = mem;
       log_json(j);
       interval.reset();
       interval_loss = interval_weight = interval_tokens = 0;

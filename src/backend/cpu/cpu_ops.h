@@ -23,6 +23,7 @@ class CpuOps : public Ops {
   void from_host(Tensor& dst, const void* src) override;
   void fill(Tensor& t, double value) override;
   void copy(Tensor& dst, const Tensor& src) override;
+  size_t memory_in_use() const override;  // the process's resident set
 
   // embedding.cpp
   void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) override;

@@ -1,4 +1,7 @@
 // Host memory: aligned zero-filled allocations and plain copies.
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include "backend/cpu/cpu_common.h"
@@ -19,6 +22,16 @@ void* CpuOps::alloc(size_t bytes) {
 }
 
 void CpuOps::release(void* p) { std::free(p); }
+
+size_t CpuOps::memory_in_use() const {
+  // /proc/self/statm: total and resident pages (Linux); 0 where it cannot be read.
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long total = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &total, &resident);
+  std::fclose(f);
+  return n == 2 ? size_t(resident) * size_t(sysconf(_SC_PAGESIZE)) : 0;
+}
 
 void CpuOps::to_host(void* dst, const Tensor& src) {
   DUO_CHECK(src.is_contiguous(), "CpuOps::to_host", str("source ", src.shape_str(), " is not contiguous"), "");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that need a real GPU (none of the build or test machines has one), as one script for a lent device
-# machine. Each section fails the script when its program exits non-zero; results go to $OUT (default build/gpu).
+# machine. Every section runs (under a time limit) even after another failed; the script fails if any did.
+# Results go to $OUT (default build/gpu): summary.txt, build.log, test-cuda.log, bench.txt, train.txt.
 #   bench/gpu_check.sh               build and run every section
 #   bench/gpu_check.sh --build-only  only compile (what a machine without a GPU can verify)
 # GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler. The device machine has neither the
@@ -50,30 +51,46 @@ if $build_only; then
   echo "gpu_check: built"
   exit 0
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+# Each section runs under a time limit and the script goes on after a failed one, so one call of the device tool
+# reports on everything; $OUT/summary.txt lists the sections' results (the device tool returns at most 8 files).
+failed=()
+export OUT
+section() {  # section NAME SECONDS FUNCTION (an exported function, run in a child shell under the time limit)
+  local name=$1 limit=$2 fn=$3
+  echo "== $name" | tee -a "$OUT/summary.txt"
+  if timeout "$limit" bash -c "$fn"; then
+    echo "   $name: passed" | tee -a "$OUT/summary.txt"
+  else
+    echo "   $name: FAILED (exit $?)" | tee -a "$OUT/summary.txt"
+    failed+=("$name")
+  fi
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/summary.txt"
 
-# ---- the CUDA backend's tests natively (make test-cuda: every kernel vs the CPU op, whole DiT, one step of
-# every algorithm, determinism over repeated runs) -------------------------------------------------------------
-scripts/run_tests.sh build/cuda/duo-cuda-tests --run_test=cuda_gpu 2>&1 | tee "$OUT/test-cuda.log" | tail -3
-[ "${PIPESTATUS[0]}" -eq 0 ]
+# ---- the CUDA backend's tests natively (make test-cuda: every kernel vs the CPU op, whole DiT, training, resume,
+# distillation and sampling against the CPU backend, determinism over repeated runs) -----------------------------
+test_cuda() {
+  scripts/run_tests.sh build/cuda/duo-cuda-tests --run_test=cuda_gpu >"$OUT/test-cuda.log" 2>&1
+  local rc=$?
+  tail -1 "$OUT/test-cuda.log" | tee -a "$OUT/summary.txt"
+  return $rc
+}
+export -f test_cuda
+section "make test-cuda" 240 test_cuda
 
-# ---- attention: flash forward/backward vs a naive fp32 kernel, determinism, TFLOP/s -------------------------
-# Shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
-{
-  build/bench/gpu_attention_bench
-  build/bench/gpu_attention_bench 8 8 1024 32
-} 2>&1 | tee "$OUT/attention.txt"
-
-# ---- row-wise heads (loss heads, KL, curriculum relaxation) against the copy bandwidth of the same run --------
-build/bench/gpu_ops_bench 2>&1 | tee "$OUT/ops.txt"
+# ---- attention (flash vs a naive fp32 kernel, determinism, TFLOP/s) and the row-wise heads (loss heads, KL,
+# curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------
+# Attention shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
+bench() {
+  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/bench/gpu_ops_bench
+}
+export -f bench
+section "benchmarks" 180 bench >>"$OUT/bench.txt" 2>&1
+cat "$OUT/bench.txt"
 
 # ---- training: the same short DUO run on the GPU and on the CPU backend; the validation NLL must agree to
-# the bf16 tolerance, and the step rates go side by side ------------------------------------------------------
-data=data/tinyshakespeare/char
-if [ ! -f $data/train_000000.bin ]; then
-  echo "gpu_check: $data is missing (HINT: data/tinyshakespeare.sh char, then carry $data)" >&2
-  exit 1
-fi
+# the bf16 tolerance, and the step rates go side by side; then samples on the GPU ---------------------------------
+export data=data/tinyshakespeare/char runs=build/gpu_runs
 train() {  # train DEVICE BINARY
   "$2" --device "$1" --algo duo --model tiny --model.hidden_size 128 --model.n_blocks 4 --model.n_heads 4 \
     --model.length 128 --model.dropout 0 --data.train "$data/train_*.bin" --data.valid "$data/valid_*.bin" \
@@ -82,16 +99,31 @@ train() {  # train DEVICE BINARY
     --trainer.limit_val_batches 4 --trainer.log_every_n_steps 25 --algo.curriculum.end 50 \
     --algo.curriculum.gamma_min -2.9 --algo.curriculum.gamma_max 0.75 \
     --algo.curriculum.integral_cache_path integral/tinyshakespeare-char.bin \
-    --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir "$OUT/train_$1"
+    --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir "$runs/$1"
 }
-val_nll() { grep '"val/nll"' "$OUT/train_$1/metrics.jsonl" | tail -1 | grep -o '"val/nll":[-0-9.e+]*' | cut -d: -f2; }
-train cuda build/cuda/duo-train 2>&1 | tee "$OUT/train_cuda.log" | tail -4
-train cpu build/duo-train 2>&1 | tee "$OUT/train_cpu.log" | tail -4
-gpu=$(val_nll cuda) cpu=$(val_nll cpu)
-echo "validation NLL after 100 steps: cuda $gpu, cpu $cpu" | tee "$OUT/train.txt"
-awk -v g="$gpu" -v c="$cpu" 'BEGIN { d = g - c; if (d < 0) d = -d; exit !(d <= 0.05 * c) }' ||
-  { echo "gpu_check: the GPU and CPU runs disagree by more than 5%" >&2; exit 1; }
-build/cuda/duo-sample --device cuda --eval.checkpoint_path "$OUT/train_cuda/last.safetensors" --sampling.steps 8 \
-  --sampling.num_samples 4 --loader.eval_batch_size 4 --model.length 128 --progress false \
-  --eval.generated_samples_path "$OUT/samples_cuda.json" | tee "$OUT/sample_cuda.txt" | tail -3
-echo "gpu_check: passed"
+val_nll() { grep '"val/nll"' "$runs/$1/metrics.jsonl" | tail -1 | grep -o '"val/nll":[-0-9.e+]*' | cut -d: -f2; }
+train_both() {
+  if [ ! -f $data/train_000000.bin ]; then
+    echo "gpu_check: $data is missing (HINT: data/tinyshakespeare.sh char here, then carry $data)"
+    return 1
+  fi
+  rm -rf "$runs"
+  train cuda build/cuda/duo-train && train cpu build/duo-train || return 1
+  local gpu cpu
+  gpu=$(val_nll cuda) cpu=$(val_nll cpu)
+  echo "validation NLL after 100 steps: cuda $gpu, cpu $cpu"
+  awk -v g="$gpu" -v c="$cpu" 'BEGIN { d = g - c; if (d < 0) d = -d; exit !(d <= 0.05 * c) }' ||
+    { echo "gpu_check: the GPU and CPU runs disagree by more than 5%"; return 1; }
+  build/cuda/duo-sample --device cuda --eval.checkpoint_path "$runs/cuda/last.safetensors" --sampling.steps 8 \
+    --sampling.num_samples 4 --loader.eval_batch_size 4 --model.length 128 --progress false \
+    --eval.generated_samples_path "$runs/samples_cuda.json"
+}
+export -f train val_nll train_both
+section "training and sampling" 240 train_both >>"$OUT/train.txt" 2>&1
+grep -E "^step|validation|device|NLL|gpu_check|tokens/s" "$OUT/train.txt" | tee -a "$OUT/summary.txt" || true
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "gpu_check: failed: ${failed[*]}" | tee -a "$OUT/summary.txt"
+  exit 1
+fi
+echo "gpu_check: passed" | tee -a "$OUT/summary.txt"

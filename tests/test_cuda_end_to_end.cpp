@@ -93,13 +93,7 @@ BOOST_AUTO_TEST_CASE(cuda_resume_is_bit_exact) {
   TrainConfig full = tiny_run(c, "duo_base", "full");
   full.model.dropout = 0.1f;  // the dropout stream must resume too
   Trainer(full, gpu).run();
-  TrainConfig part = full;
-  part.save_dir = c.file("part");
-  part.metrics_path = part.save_dir + "/metrics.jsonl";
-  part.resume_path = part.save_dir + "/last.safetensors";
-  fs::create_directories(part.save_dir);
-  fs::copy_file(full.save_dir + "/step_2.safetensors", part.resume_path);
-  part.resume = true;
+  TrainConfig part = testing::resumed_from(full, 2, c, "part");
   Trainer(part, gpu).run();
   const auto a = series(full, "train/loss"), b = series(part, "train/loss");
   BOOST_TEST(b.size() == 2u);

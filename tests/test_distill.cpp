@@ -6,7 +6,6 @@
 #include "tiny_corpus.h"
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -23,7 +22,6 @@
 
 using namespace duo;
 using namespace duo::testing;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -264,14 +262,7 @@ BOOST_AUTO_TEST_CASE(resume_mid_round_is_bit_exact_and_checkpoints_load_as_duo_b
   BOOST_TEST(loss_full.at(1) > 1e-5);
 
   // Resume from step 6 (mid-round 1) and cross the refresh at step 8.
-  TrainConfig part = full;
-  part.finetune_path.clear();
-  part.save_dir = dd.file("part");
-  part.metrics_path = part.save_dir + "/metrics.jsonl";
-  part.resume_path = part.save_dir + "/last.safetensors";
-  fs::create_directories(part.save_dir);
-  fs::copy_file(full.save_dir + "/step_6.safetensors", part.resume_path);
-  part.resume = true;
+  TrainConfig part = testing::resumed_from(full, 6, dd, "part");
   Trainer(part, ops, distill_hooks(part, ds)).run();
   for (const auto& j : metrics(part.metrics_path))
     if (j.contains("train/loss")) loss_part[j["step"]] = j["train/loss"];

@@ -5,7 +5,6 @@
 #include "metrics_util.h"
 #include "tiny_corpus.h"
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include "algo/diffusion_transform.h"
@@ -15,7 +14,6 @@
 #include "train/trainer.h"
 
 using namespace duo;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -68,13 +66,7 @@ BOOST_AUTO_TEST_CASE(resume_is_bit_exact) {
   full.model.dropout = 0.1f;  // dropout streams must resume too
   Trainer(full, ops).run();
 
-  TrainConfig part = full;  // a second run: copy the step-6 checkpoint, resume from it
-  part.save_dir = c.file("part");
-  part.metrics_path = part.save_dir + "/metrics.jsonl";
-  part.resume_path = part.save_dir + "/last.safetensors";
-  fs::create_directories(part.save_dir);
-  fs::copy_file(full.save_dir + "/step_6.safetensors", part.resume_path);
-  part.resume = true;
+  TrainConfig part = testing::resumed_from(full, 6, c, "part");  // a second run, from the step-6 checkpoint
   Trainer(part, ops).run();
 
   auto a = metrics(full.metrics_path), b = metrics(part.metrics_path);

@@ -4,6 +4,7 @@
 // its vocabulary file (vocab_dir(), for decoding) and, on request, a Diffusion Transformation table for V = 12;
 // and the tiny model and training run the tests use on it.
 #pragma once
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,20 @@ inline TrainConfig tiny_train_config(const TinyCorpus& c, const std::string& alg
   t.metrics_path = t.save_dir + "/metrics.jsonl";
   t.resume_path = t.save_dir + "/last.safetensors";
   return t;
+}
+
+// A second run that resumes `full` from its step-`step` checkpoint, copied into <corpus>/<run>: for the tests
+// that a resumed run reproduces the uninterrupted one.
+inline TrainConfig resumed_from(const TrainConfig& full, int64_t step, const TinyCorpus& c, const std::string& run) {
+  TrainConfig part = full;
+  part.finetune_path.clear();
+  part.save_dir = c.file(run);
+  part.metrics_path = part.save_dir + "/metrics.jsonl";
+  part.resume_path = part.save_dir + "/last.safetensors";
+  std::filesystem::create_directories(part.save_dir);
+  std::filesystem::copy_file(full.save_dir + "/step_" + std::to_string(step) + ".safetensors", part.resume_path);
+  part.resume = true;
+  return part;
 }
 
 }  // namespace duo::testing

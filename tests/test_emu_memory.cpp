@@ -95,8 +95,9 @@ BOOST_AUTO_TEST_CASE(memcpy_kind_checked_against_the_pointers) {
   BOOST_TEST(cudaFree(h.data()) == cudaErrorInvalidValue);  // not device memory
 }
 
-// First fit with coalescing: freed runs are reused and merge back; fresh memory is poison; a request larger than
-// the region fails (cudaErrorMemoryAllocation) without taking anything.
+// Layout: each allocation's 256-rounded end meets a guard page (a: 100 bytes at the last 256 of its page, then
+// a guard page, then b's three pages). First fit with coalescing: freed slots are reused and merge back; fresh
+// memory is poison; a request larger than the region fails (cudaErrorMemoryAllocation) without taking anything.
 BOOST_AUTO_TEST_CASE(device_memory_allocator) {
   duo::emu::DeviceMemory mem(1 << 20, true);
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
@@ -104,9 +105,10 @@ BOOST_AUTO_TEST_CASE(device_memory_allocator) {
   char* b = static_cast<char*>(mem.alloc(3 * page));
   char* c = static_cast<char*>(mem.alloc(1));
   BOOST_REQUIRE(a && b && c);
-  BOOST_TEST(size_t(a) % page == 0u);
-  BOOST_TEST((b == a + page));  // (parenthesised: BOOST_TEST would compare char* as C strings, reading them)
-  BOOST_TEST((c == b + 3 * page));
+  BOOST_TEST(size_t(a) % 256 == 0u);
+  BOOST_TEST(size_t(a + 256) % page == 0u);
+  BOOST_TEST((b == a + 256 + page));  // (parenthesised: BOOST_TEST would compare char* as C strings, reading them)
+  BOOST_TEST((c == b + 3 * page + page + page - 256));
   BOOST_TEST(mem.in_use() == 100 + 3 * page + 1);
   BOOST_TEST(mem.holds(a, 100));
   BOOST_TEST(!mem.holds(a, 101));
@@ -124,8 +126,8 @@ BOOST_AUTO_TEST_CASE(device_memory_allocator) {
   BOOST_TEST((d == b));
   BOOST_TEST(mem.free(a));
   BOOST_TEST(mem.free(d));
-  char* e = static_cast<char*>(mem.alloc(4 * page));  // a's, d's and the rest of b's run merged
-  BOOST_TEST((e == a));
+  char* e = static_cast<char*>(mem.alloc(4 * page));  // a's, d's and the rest of b's slots merged
+  BOOST_TEST((e == a + 256 - page));
   BOOST_TEST(mem.alloc(size_t(2) << 20) == nullptr);
   BOOST_TEST(mem.in_use() == 4 * page + 1);
   BOOST_TEST(mem.free(e));
@@ -135,6 +137,29 @@ BOOST_AUTO_TEST_CASE(device_memory_allocator) {
   duo::emu::DeviceMemory open_mem(1 << 16, false);
   char* f = static_cast<char*>(open_mem.alloc(10));
   BOOST_TEST((unsigned char)f[9] == 0xFFu);
+}
+
+// A kernel that writes or reads one element past the end of its buffer hits the guard page: the emulator's memcheck
+// for overruns (a GPU would quietly touch whatever lies behind the buffer).
+__global__ void write_at(float* y, int i) {
+  if (threadIdx.x == 0) y[i] = 1.0f;
+}
+__global__ void read_at(const float* x, int i, float* out) {
+  if (threadIdx.x == 0) out[0] = x[i];
+}
+
+BOOST_AUTO_TEST_CASE(kernel_overruns_hit_a_guard_page) {
+  float *y, *out;
+  DUO_CUDA_CHECK(cudaMalloc(&y, 64 * sizeof(float)));  // 256 bytes: the guard page starts right after y[63]
+  DUO_CUDA_CHECK(cudaMalloc(&out, sizeof(float)));
+  DUO_LAUNCH(write_at, 1, 32, 0, nullptr)(y, 63);     // the last element is fine
+  DUO_LAUNCH(read_at, 1, 32, 0, nullptr)(y, 63, out);
+  BOOST_TEST(signal_of_child([&] { DUO_LAUNCH(write_at, 1, 32, 0, nullptr)(y, 64); }) == SIGSEGV);
+  BOOST_TEST(signal_of_child([&] { DUO_LAUNCH(read_at, 1, 32, 0, nullptr)(y, 64, out); }) == SIGSEGV);
+  DUO_CUDA_CHECK(cudaFree(y));
+  // freed memory is out of reach too (a use after free)
+  BOOST_TEST(signal_of_child([&] { DUO_LAUNCH(write_at, 1, 32, 0, nullptr)(y, 0); }) == SIGSEGV);
+  DUO_CUDA_CHECK(cudaFree(out));
 }
 
 BOOST_AUTO_TEST_CASE(device_memory_settings_from_the_environment) {

@@ -1,4 +1,5 @@
-// DeviceMemory: a first-fit allocator over one mmap'd region whose protection follows the open scopes.
+// DeviceMemory: a first-fit allocator over one mmap'd region; each allocation's data pages follow the open scopes,
+// its guard page stays inaccessible.
 #include "emu/memory.h"
 
 #include <sys/mman.h>
@@ -30,15 +31,15 @@ DeviceMemory::DeviceMemory(size_t capacity, bool guard) : capacity_(round_up(cap
 
 DeviceMemory::~DeviceMemory() { munmap(base_, capacity_); }
 
-void DeviceMemory::protect_locked(bool accessible) {
-  if (top_ == 0) return;
+void DeviceMemory::protect_locked(const Slot& s, bool accessible) {
   const int prot = accessible || !guard_ ? PROT_READ | PROT_WRITE : PROT_NONE;
-  if (mprotect(base_, top_, prot) != 0)
+  if (mprotect(base_ + s.slot, s.pages, prot) != 0)
     fail("emulated device", "mprotect of device memory failed", "the process may be out of memory mappings");
 }
 
 void* DeviceMemory::alloc(size_t bytes) {
-  const size_t len = round_up(std::max<size_t>(bytes, 1), page_size());
+  const size_t used = round_up(std::max<size_t>(bytes, 1), 256);  // cudaMalloc's granularity
+  const size_t pages = round_up(used, page_size()), len = pages + page_size();  // data pages + a guard page
   std::lock_guard lock(mu_);
   size_t off = top_;
   auto it = free_.begin();
@@ -53,26 +54,28 @@ void* DeviceMemory::alloc(size_t bytes) {
     if (len > capacity_ - top_) return nullptr;
     top_ += len;
   }
-  char* p = base_ + off;
-  if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0)
-    fail("emulated device", str("mprotect of a new ", len, "-byte allocation failed"),
+  const Slot s{off, pages, bytes};
+  if (mprotect(base_ + off, pages, PROT_READ | PROT_WRITE) != 0)
+    fail("emulated device", str("mprotect of a new ", pages, "-byte allocation failed"),
          "the process may be out of memory mappings");
-  std::memset(p, 0xFF, len);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
-  if (depth_ == 0 && guard_) mprotect(p, len, PROT_NONE);
-  live_[off] = bytes;
-  return p;
+  std::memset(base_ + off, 0xFF, pages);  // like the GPU, fresh memory is garbage; NaN garbage shows up in results
+  if (depth_ == 0) protect_locked(s, false);
+  const size_t user = off + pages - used;
+  live_[user] = s;
+  return base_ + user;
 }
 
 bool DeviceMemory::free(void* ptr) {
   char* p = static_cast<char*>(ptr);
   std::lock_guard lock(mu_);
   if (p < base_ || p >= base_ + capacity_) return false;
-  const size_t off = size_t(p - base_);
-  auto it = live_.find(off);
+  auto it = live_.find(size_t(p - base_));
   if (it == live_.end()) return false;
-  size_t start = off, len = round_up(std::max<size_t>(it->second, 1), page_size());
+  const Slot s = it->second;
   live_.erase(it);
-  madvise(p, len, MADV_DONTNEED);  // give the pages back; a later allocation refills them with poison
+  mprotect(base_ + s.slot, s.pages, PROT_NONE);  // freed memory is out of reach of kernels too
+  madvise(base_ + s.slot, s.pages, MADV_DONTNEED);  // give the pages back; a later allocation refills them
+  size_t start = s.slot, len = s.pages + page_size();
   // coalesce with the free runs on either side
   auto next = free_.lower_bound(start);
   if (next != free_.end() && next->first == start + len) {
@@ -99,24 +102,26 @@ bool DeviceMemory::holds(const void* ptr, size_t bytes) const {
   auto it = live_.upper_bound(off);
   if (it == live_.begin()) return false;
   --it;
-  return off + bytes <= it->first + std::max<size_t>(it->second, 1);
+  return off + bytes <= it->first + std::max<size_t>(it->second.bytes, 1);
 }
 
 size_t DeviceMemory::in_use() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
-  for (const auto& [off, bytes] : live_) n += bytes;
+  for (const auto& [user, s] : live_) n += s.bytes;
   return n;
 }
 
 void DeviceMemory::open() {
   std::lock_guard lock(mu_);
-  if (depth_++ == 0) protect_locked(true);
+  if (depth_++ == 0 && guard_)
+    for (const auto& [user, s] : live_) protect_locked(s, true);
 }
 
 void DeviceMemory::close() {
   std::lock_guard lock(mu_);
-  if (--depth_ == 0) protect_locked(false);
+  if (--depth_ == 0 && guard_)
+    for (const auto& [user, s] : live_) protect_locked(s, false);
 }
 
 }  // namespace duo::emu

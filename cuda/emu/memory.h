@@ -5,8 +5,12 @@
 // alike, every allocation comes from one region that is PROT_NONE while host code runs, and readable and
 // writable only while something device-side uses it: a kernel launch, cudaMemcpy/cudaMemset, the emulated
 // cuBLASLt (a HostAccess scope each). A host dereference is then a segfault at an address inside the region
-// (Boost.Test reports "memory access violation ... invalid permissions"). DUO_EMU_HOST_GUARD=0 leaves the region
-// always accessible (for a debugger session).
+// (Boost.Test reports "memory access violation ... invalid permissions"). DUO_EMU_HOST_GUARD=0 leaves the
+// allocations always accessible (for a debugger session).
+//
+// Out-of-bounds accesses: each allocation ends (rounded up to cudaMalloc's 256 bytes) at a page boundary followed by
+// a guard page that is never accessible, so a kernel that reads or writes past the end of its buffer faults, where
+// on a GPU it would silently touch a neighbour (compute-sanitizer's memcheck, for the most common case).
 #pragma once
 #include <cstddef>
 #include <map>
@@ -21,7 +25,7 @@ class DeviceMemory {
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
 
-  void* alloc(size_t bytes);  // page-aligned, 0xFF-filled; nullptr when the region is full (cudaErrorMemoryAllocation)
+  void* alloc(size_t bytes);  // 256-byte aligned, 0xFF-filled; nullptr when the region is full (cudaErrorMemoryAllocation)
   bool free(void* p);         // false: p is not the start of a live allocation
   // Whether [p, p + bytes) lies inside one live allocation (bytes = 0: p inside any).
   bool holds(const void* p, size_t bytes) const;
@@ -33,11 +37,16 @@ class DeviceMemory {
   size_t capacity() const { return capacity_; }
   size_t in_use() const;
 
-  void open();   // device-side access begins (nests); the region becomes readable and writable
+  void open();   // device-side access begins (nests); the allocations become readable and writable
   void close();  // ... ends; at depth 0 host code is locked out again
 
  private:
-  void protect_locked(bool accessible);  // mprotect of [base, top) under mu_
+  // One allocation: `pages` bytes of data pages starting at offset `slot`, then one guard page; the caller's
+  // pointer is `user` (its 256-rounded end is the end of the data pages).
+  struct Slot {
+    size_t slot = 0, pages = 0, bytes = 0;
+  };
+  void protect_locked(const Slot& s, bool accessible);  // mprotect of the data pages, under mu_
 
   char* base_ = nullptr;
   size_t capacity_ = 0;
@@ -45,7 +54,7 @@ class DeviceMemory {
   mutable std::mutex mu_;
   int depth_ = 0;                     // open scopes
   size_t top_ = 0;                    // high-water offset: [base, base + top) has been handed out at some point
-  std::map<size_t, size_t> live_;     // offset -> bytes requested
+  std::map<size_t, Slot> live_;       // user offset -> its slot
   std::map<size_t, size_t> free_;     // offset -> length of a free run below top_ (page multiples, coalesced)
 };
 

@@ -254,13 +254,19 @@ inline RotaryShape rotary(const std::string& where, const Tensor& out, const Ten
 struct RowsShape { int64_t N, V; };
 
 // Ops::log_softmax: logits (N, V) with V > 0, out (N, V).
+// A contiguous (N, V) tensor of rows with V > 0 (logits and their kin): its shape.
+inline RowsShape rows(const std::string& where, const char* name, const Tensor& t) {
+  present(where, name, t);
+  const RowsShape s{rows_of(t), t.dim(-1)};
+  DUO_CHECK(s.V > 0, where, str(name, " have an empty last dimension"), "");
+  matrix(where, name, t, s.N, s.V);
+  return s;
+}
+
 inline RowsShape log_softmax(const std::string& where, const Tensor& out, const Tensor& logits) {
-  present(where, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
-  matrix(where, "logits", logits, N, V);
-  matrix(where, "out", out, N, V);
-  return {N, V};
+  const RowsShape s = rows(where, "logits", logits);
+  matrix(where, "out", out, s.N, s.V);
+  return s;
 }
 
 // Ops::log_softmax_backward: out, dout and dlogits (N, V).
@@ -279,10 +285,7 @@ inline RowsShape log_softmax_backward(const std::string& where, const Tensor& dl
 inline RowsShape loss_head(const std::string& where, const Tensor& losses, const Tensor& dlogits, const Tensor& logits,
                            const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                            const Tensor& weight) {
-  present(where, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
-  matrix(where, "logits", logits, N, V);
+  const auto [N, V] = rows(where, "logits", logits);
   numel(where, "losses", losses, N);
   for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
     numel(where, name, *t, N);
@@ -299,10 +302,7 @@ inline RowsShape loss_head(const std::string& where, const Tensor& losses, const
 // Ops::kl_head: student and teacher (N, V) with V > 0, losses (N), weight F64 (N), dstudent (N, V) or empty.
 inline RowsShape kl_head(const std::string& where, const Tensor& losses, const Tensor& dstudent, const Tensor& student,
                          const Tensor& teacher, const Tensor& weight) {
-  present(where, "student", student);
-  const int64_t V = student.dim(-1), N = rows_of(student);
-  DUO_CHECK(V > 0, where, "logits have an empty last dimension", "");
-  matrix(where, "student", student, N, V);
+  const auto [N, V] = rows(where, "student", student);
   matrix(where, "teacher", teacher, N, V);
   numel(where, "losses", losses, N);
   numel(where, "weight", weight, N);
@@ -311,12 +311,10 @@ inline RowsShape kl_head(const std::string& where, const Tensor& losses, const T
   return {N, V};
 }
 
-// Ops::cross_entropy: logits (N, V), losses (N), targets I32 (N), dlogits (N, V) or empty. Returns {N, V}.
-inline std::pair<int64_t, int64_t> cross_entropy(const std::string& where, const Tensor& losses, const Tensor& dlogits,
-                                                 const Tensor& logits, const Tensor& targets) {
-  present(where, "logits", logits);
-  const int64_t V = logits.dim(-1), N = rows_of(logits);
-  matrix(where, "logits", logits, N, V);
+// Ops::cross_entropy: logits (N, V) with V > 0, losses (N), targets I32 (N), dlogits (N, V) or empty.
+inline RowsShape cross_entropy(const std::string& where, const Tensor& losses, const Tensor& dlogits,
+                               const Tensor& logits, const Tensor& targets) {
+  const auto [N, V] = rows(where, "logits", logits);
   numel(where, "losses", losses, N);
   numel(where, "targets", targets, N);
   dtype(where, "targets", targets, DType::I32);

@@ -21,11 +21,17 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 }  // namespace
 
 DeviceMemory::DeviceMemory(size_t capacity, bool guard) : capacity_(round_up(capacity, page_size())), guard_(guard) {
-  // NORESERVE: only pages that are touched cost memory; the rest is address space.
+  // NORESERVE: only pages that are touched cost memory; the rest is address space. Where the address space is
+  // limited (ulimit -v), a smaller device: halve down to 256 MiB before giving up.
+  constexpr size_t kSmallest = size_t(256) << 20;
   void* p = mmap(nullptr, capacity_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  while (p == MAP_FAILED && capacity_ / 2 >= kSmallest) {
+    capacity_ = round_up(capacity_ / 2, page_size());
+    p = mmap(nullptr, capacity_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  }
   if (p == MAP_FAILED)
     fail("emulated device", str("cannot reserve ", capacity_, " bytes of address space for device memory"),
-         "lower the emulated device memory (DUO_EMU_MEMORY_GB)");
+         "raise the address-space limit (ulimit -v)");
   base_ = static_cast<char*>(p);
 }
 

@@ -48,6 +48,7 @@ void* CudaOps::alloc(size_t bytes) {
   void* p = nullptr;
   const size_t n = bytes ? bytes : 1;  // a valid, unique pointer even for zero bytes
   const cudaError_t e = cudaMalloc(&p, n);
+  if (e != cudaSuccess) cudaGetLastError();  // reported here: clear it, or the next launch check reports it again
   DUO_CHECK(e == cudaSuccess, "CudaOps::alloc",
             str("cudaMalloc of ", bytes, " bytes (", double(bytes) / (1 << 20), " MiB) failed: ",
                 cudaGetErrorString(e)),
@@ -132,6 +133,7 @@ void* CudaOps::workspace(size_t bytes) {
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   const cudaError_t e = cudaMalloc(&workspace_, grown);
+  if (e != cudaSuccess) cudaGetLastError();  // as in alloc
   DUO_CHECK(e == cudaSuccess, "CudaOps::workspace",
             str("cudaMalloc of ", grown, " bytes of scratch failed: ", cudaGetErrorString(e)),
             "the GPU is out of memory: use a smaller batch or sequence length");

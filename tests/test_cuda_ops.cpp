@@ -63,6 +63,8 @@ BOOST_AUTO_TEST_CASE(cuda_ops_memory) {
     const std::string m = e.what();
     return m.find("1125899906842624 bytes") != std::string::npos && m.find("HINT") != std::string::npos;
   });
+  // ... and the failed cudaMalloc is not left as CUDA's last error, which the next launch check would report
+  BOOST_TEST(cudaPeekAtLastError() == cudaSuccess);
   std::vector<float> host(37);
   BOOST_CHECK_EXCEPTION(b.gpu.silu(t, hv(host, {37})), Error, [](const Error& e) {
     return std::string(e.what()).find("host memory") != std::string::npos;

@@ -166,6 +166,8 @@ BOOST_AUTO_TEST_CASE(block_reduction_in_shared_memory) {
   DUO_CUDA_CHECK(cudaFree(x));
   DUO_CUDA_CHECK(cudaFree(out));
   BOOST_TEST(cudaFree(x) == cudaErrorInvalidValue);  // a double free is reported
+  BOOST_TEST(cudaGetLastError() == cudaErrorInvalidValue);  // ... and left as the last error until read
+  BOOST_TEST(cudaGetLastError() == cudaSuccess);
 }
 
 BOOST_AUTO_TEST_CASE(grid_and_block_indices_in_3d) {
@@ -232,6 +234,7 @@ BOOST_AUTO_TEST_CASE(launch_limits) {
   BOOST_TEST(!launch_err(1, 32, (100 << 10) + 16).empty());
   BOOST_TEST(cudaFuncSetAttribute(noop, cudaFuncAttributeMaxDynamicSharedMemorySize, 228 << 10) ==
              cudaErrorInvalidValue);
+  BOOST_TEST(cudaGetLastError() == cudaErrorInvalidValue);
 }
 
 BOOST_AUTO_TEST_CASE(atomics_over_several_os_threads) {

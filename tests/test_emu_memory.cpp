@@ -93,6 +93,10 @@ BOOST_AUTO_TEST_CASE(memcpy_kind_checked_against_the_pointers) {
   BOOST_TEST(back[15] == 2.0f);
   DUO_CUDA_CHECK(cudaFree(d));
   BOOST_TEST(cudaFree(h.data()) == cudaErrorInvalidValue);  // not device memory
+  // every failed call left its error as CUDA's last error: peeked without clearing, read once
+  BOOST_TEST(cudaPeekAtLastError() == cudaErrorInvalidValue);
+  BOOST_TEST(cudaGetLastError() == cudaErrorInvalidValue);
+  BOOST_TEST(cudaGetLastError() == cudaSuccess);
 }
 
 // Layout: each allocation's 256-rounded end meets a guard page (a: 100 bytes at the last 256 of its page, then

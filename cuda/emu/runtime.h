@@ -30,21 +30,36 @@ inline const char* cudaGetErrorString(cudaError_t e) {
   }
   return "unknown error";
 }
-// Launch errors are thrown (a duo::Error naming the kernel) at the launch, so nothing is ever pending.
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
+// CUDA's "last error": every runtime call that fails also leaves its error here, per host thread, until
+// cudaGetLastError reads and clears it, so a failed cudaMalloc that nobody clears is reported by the next
+// launch check (a real GPU program's classic false alarm; the emulator reproduces it). Launch errors
+// themselves are thrown at the launch (a duo::Error naming the kernel).
+inline cudaError_t& duo_emu_last_error() {
+  thread_local cudaError_t e = cudaSuccess;
+  return e;
+}
+inline cudaError_t duo_emu_result(cudaError_t e) {
+  if (e != cudaSuccess) duo_emu_last_error() = e;
+  return e;
+}
+inline cudaError_t cudaGetLastError() {
+  const cudaError_t e = duo_emu_last_error();
+  duo_emu_last_error() = cudaSuccess;
+  return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return duo_emu_last_error(); }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = ::duo::emu::device().alloc(bytes);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  return duo_emu_result(*p ? cudaSuccess : cudaErrorMemoryAllocation);
 }
 template <class T>
 cudaError_t cudaMalloc(T** p, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
 inline cudaError_t cudaFree(void* p) {
-  return !p || ::duo::emu::device().free(p) ? cudaSuccess : cudaErrorInvalidValue;
+  return duo_emu_result(!p || ::duo::emu::device().free(p) ? cudaSuccess : cudaErrorInvalidValue);
 }
 // The kind must match where the pointers are (on a GPU a mismatch is undefined behaviour): device pointers lie
 // inside one live allocation, host pointers outside device memory. cudaMemcpyDefault takes either.
@@ -61,7 +76,7 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKi
     case cudaMemcpyDefault: ok = (on_device(dst) || on_host(dst)) && (on_device(src) || on_host(src)); break;
   }
   if (!n) return cudaSuccess;
-  if (!ok) return cudaErrorInvalidValue;
+  if (!ok) return duo_emu_result(cudaErrorInvalidValue);
   ::duo::emu::HostAccess access(mem);
   std::memmove(dst, src, n);
   return cudaSuccess;
@@ -72,7 +87,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMem
 inline cudaError_t cudaMemset(void* p, int v, size_t n) {
   if (!n) return cudaSuccess;
   ::duo::emu::DeviceMemory& mem = ::duo::emu::device().memory();
-  if (!mem.holds(p, n)) return cudaErrorInvalidValue;
+  if (!mem.holds(p, n)) return duo_emu_result(cudaErrorInvalidValue);
   ::duo::emu::HostAccess access(mem);
   std::memset(p, v, n);
   return cudaSuccess;
@@ -91,8 +106,8 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 template <class... P>
 cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
-  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0) return cudaErrorInvalidValue;
-  if (size_t(value) > ::duo::emu::device().config().max_smem) return cudaErrorInvalidValue;
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0) return duo_emu_result(cudaErrorInvalidValue);
+  if (size_t(value) > ::duo::emu::device().config().max_smem) return duo_emu_result(cudaErrorInvalidValue);
   ::duo::emu::device().set_max_dyn_smem(reinterpret_cast<const void*>(kernel), size_t(value));
   return cudaSuccess;
 }

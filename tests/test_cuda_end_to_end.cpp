@@ -1,8 +1,9 @@
 // The engine end to end on the CUDA backend (through the emulator in `make test`, on the GPU in
 // `make test-cuda`) against the CPU backend, on the tiny counting corpus: training of three algorithms with
 // gradient accumulation, EMA, validation and checkpoints; bit-exact resume (dropout included); distillation;
-// sampling from the trained checkpoint; the GPT-2 scorer of generative perplexity. Every host-side step of these paths runs with the emulator's device
-// memory locked against host access, so a host read of device memory fails here as it would on a GPU.
+// sampling from the trained checkpoint; the GPT-2 scorer of generative perplexity. Every host-side step of these
+// paths runs with the emulator's device memory locked against host access, so a host read of device memory fails
+// here as it would on a GPU.
 //
 // Tolerance: the CUDA backend rounds GEMM and attention inputs to bf16 (2^-9 relative), so the two backends'
 // losses drift apart slowly over the steps (the first steps agree exactly: the output layer starts at zero);

@@ -84,6 +84,25 @@ __global__ void cp_async_groups(const float* src, float* out) {
   for (int i = 0; i < 8; ++i) out[l * 24 + 8 + i] = s[l * 8 + i];
 }
 
+// Misaligned addresses, which a GPU refuses: ldmatrix rows one 16-bit element late, a 16-byte cp.async from a
+// source 4 bytes past 16-byte alignment.
+__global__ void ldmatrix_misaligned(uint32_t* out) {
+  DUO_SHARED(uint16_t[9], s, 32);
+  const int lane = int(threadIdx.x);
+  for (int i = 0; i < 9; ++i) s[lane][i] = 0;
+  __syncwarp();
+  uint32_t r[1];
+  duo::ptx::ldmatrix<1, false>(r, &s[lane][1]);
+  out[lane] = r[0];
+}
+__global__ void cp_async_misaligned(const float* src, float* out) {
+  DUO_SHARED(float, s, 4);
+  duo::ptx::cp_async_cg(&s[0], src + 1);
+  duo::ptx::cp_async_commit();
+  duo::ptx::cp_async_wait<0>();
+  out[threadIdx.x] = s[0];
+}
+
 template <class E = __nv_bfloat16>
 std::vector<E> random_16bit(int n, uint64_t seed) {
   duo::Philox rng{seed, 0};
@@ -182,6 +201,15 @@ BOOST_AUTO_TEST_CASE(cp_async_lands_only_at_the_wait) {
     BOOST_TEST(std::isnan(out[l * 24 + 2]));
     for (int i = 0; i < 8; ++i) BOOST_TEST(out[l * 24 + 8 + i] == (i < 6 ? src[l * 8 + i] : 0.0f));
   }
+}
+
+BOOST_AUTO_TEST_CASE(misaligned_ldmatrix_and_cp_async_are_errors) {
+  DeviceVec<uint32_t> out(32, 0);
+  std::string e = error_of([&] { DUO_LAUNCH(ldmatrix_misaligned, 1, 32, 0, nullptr)(out); });
+  BOOST_TEST(e.find("row address is not 16-byte aligned") != std::string::npos, e);
+  DeviceVec<float> src(8, 1.0f), dst(1, 0.0f);
+  e = error_of([&] { DUO_LAUNCH(cp_async_misaligned, 1, 1, 0, nullptr)(src, dst); });
+  BOOST_TEST(e.find("not aligned to 16") != std::string::npos, e);
 }
 
 BOOST_AUTO_TEST_CASE(softmax_example_against_scalar_loop) {

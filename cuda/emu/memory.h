@@ -25,7 +25,8 @@ class DeviceMemory {
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
 
-  void* alloc(size_t bytes);  // 256-byte aligned, 0xFF-filled; nullptr when the region is full (cudaErrorMemoryAllocation)
+  // 256-byte aligned, 0xFF-filled; nullptr when the region is full (cudaErrorMemoryAllocation)
+  void* alloc(size_t bytes);
   bool free(void* p);         // false: p is not the start of a live allocation
   // Whether [p, p + bytes) lies inside one live allocation (bytes = 0: p inside any).
   bool holds(const void* p, size_t bytes) const;

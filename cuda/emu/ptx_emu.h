@@ -34,6 +34,10 @@ template <int count, bool trans>
 void ldmatrix_op(void* const lanes[32], unsigned active) {
   if (active != ~0u)
     fail("", "ldmatrix needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
+  for (int l = 0; l < 8 * count; ++l)  // the lanes that give row addresses: each a 16-byte row
+    if (reinterpret_cast<uintptr_t>(static_cast<LdmatrixLane*>(lanes[l])->row) % 16 != 0)
+      fail("", str("ldmatrix: lane ", l, "'s row address is not 16-byte aligned (misaligned address on a GPU)"),
+           "pad shared-memory rows to a multiple of 8 16-bit elements");
   for (int l = 0; l < 32; ++l) {
     auto* me = static_cast<LdmatrixLane*>(lanes[l]);
     for (int m = 0; m < count; ++m) {
@@ -87,6 +91,12 @@ inline void cp_async(void* dst, const void* src, unsigned size, unsigned src_siz
   if (src_size > size)
     fail("", str("cp.async reads ", src_size, " source bytes into a ", size, "-byte copy"),
          "src_bytes is 0..16: the bytes past it are zero-filled");
+  if (reinterpret_cast<uintptr_t>(dst) % size != 0 || reinterpret_cast<uintptr_t>(src) % size != 0)
+    fail("", str("cp.async of ", size, " bytes from or to an address not aligned to ", size,
+                 " (misaligned address on a GPU)"),
+         "copy whole aligned chunks: 16-byte rows for cp.async.cg");
+  if (src_size > 0 && !device().memory().holds(src, src_size))
+    fail("", "cp.async reads a source outside device memory", "its source is global memory (cudaMalloc)");
   CopyInFlight c{dst, {}, size};
   std::memcpy(c.bytes, src, src_size);  // bytes past src_size stay zero (the zero-fill form)
   cur().copies.push_back(c);

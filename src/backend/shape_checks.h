@@ -238,8 +238,8 @@ struct RotaryShape { int64_t B, L, D, H, hd; };
 // n_heads heads of even size.
 inline RotaryShape rotary(const std::string& where, const Tensor& out, const Tensor& in, int n_heads) {
   present(where, "input", in);
-  DUO_CHECK(in.ndim == 3 && in.shape[2] % 3 == 0, where, str("input has shape ", in.shape_str(), ", expected (B, L, 3D)"),
-            "");
+  DUO_CHECK(in.ndim == 3 && in.shape[2] % 3 == 0, where,
+            str("input has shape ", in.shape_str(), ", expected (B, L, 3D)"), "");
   const int64_t B = in.shape[0], L = in.shape[1], D = in.shape[2] / 3;
   DUO_CHECK(n_heads > 0 && D % n_heads == 0 && (D / n_heads) % 2 == 0, where,
             str("hidden size ", D, " does not split into ", n_heads, " heads of even size"), "");

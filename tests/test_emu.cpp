@@ -60,6 +60,17 @@ __global__ void read_uninitialised(float* out) {
   out[blockIdx.x * 2 + 1] = s[1];
 }
 
+// Thread t writes slot t of a 32-float shared array, or of the dynamic shared memory (n floats): with 33 threads
+// the last one writes one past the end.
+__global__ void fill_static_shared(int n) {
+  DUO_SHARED(float, tile, 32);
+  if (int(threadIdx.x) < n) tile[threadIdx.x] = 1.0f;
+}
+__global__ void fill_dynamic_shared(int n) {
+  DUO_DYN_SHARED(float, dyn);
+  if (int(threadIdx.x) < n) dyn[threadIdx.x] = 1.0f;
+}
+
 __global__ void early_exit(float* out) {
   if (threadIdx.x == 5) return;
   __syncthreads();
@@ -191,6 +202,16 @@ BOOST_AUTO_TEST_CASE(shared_memory_poisoned_and_isolated_between_blocks) {
       BOOST_TEST(std::isnan(out[b * 2 + 1]));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(writes_past_a_shared_array_are_errors) {
+  BOOST_TEST(error_of([] { DUO_LAUNCH(fill_static_shared, 1, 33, 0, nullptr)(32); }).empty());
+  std::string e = error_of([] { DUO_LAUNCH(fill_static_shared, 1, 33, 0, nullptr)(33); });
+  BOOST_TEST(e.find("wrote past the end of shared array DUO_SHARED(tile)") != std::string::npos, e);
+  BOOST_TEST(e.find("kernel fill_static_shared") != std::string::npos, e);
+  BOOST_TEST(error_of([] { DUO_LAUNCH(fill_dynamic_shared, 1, 40, 40 * sizeof(float), nullptr)(40); }).empty());
+  e = error_of([] { DUO_LAUNCH(fill_dynamic_shared, 1, 40, 39 * sizeof(float), nullptr)(40); });
+  BOOST_TEST(e.find("wrote past the end of the dynamic shared memory") != std::string::npos, e);
 }
 
 BOOST_AUTO_TEST_CASE(divergent_barrier_is_an_error_not_a_hang) {

@@ -27,6 +27,12 @@ namespace {
 thread_local ThreadCtx* g_current = nullptr;
 
 constexpr size_t kSmemAlign = 16;  // every shared allocation is 16-byte aligned (cp.async, ldmatrix, float4)
+// After the dynamic shared memory and after each static array: 16 bytes of a known pattern, checked when the
+// block ends, so a write past the end of a shared array is reported (on a GPU it silently lands in the next
+// array). They come out of extra arena room, not out of the kernel's shared-memory limits.
+constexpr size_t kCanary = 16;
+constexpr unsigned char kCanaryByte = 0xA5;
+constexpr size_t kCanaryRoom = 4096;  // canaries of up to 255 shared arrays per block
 size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 std::string dims(uint3 d) { return str("(", d.x, ",", d.y, ",", d.z, ")"); }
 }  // namespace
@@ -99,8 +105,10 @@ struct Block {
   unsigned n = 0;
   Thread* threads = nullptr;
   unsigned char* smem = nullptr;      // the worker's arena: dynamic shared memory first, then the static arrays
-  size_t used = 0, static_bytes = 0;  // arena bytes handed out; bytes of them that are static
+  size_t used = 0, static_bytes = 0;  // arena bytes handed out (canaries included); bytes of them that are static
+  size_t canary_bytes = 0;            // of `used`
   std::vector<std::pair<const void*, void*>> statics;  // declaration key -> its array in this block
+  std::vector<std::pair<size_t, std::string>> canaries;  // arena offset of each canary, and whose end it guards
   ThreadCtx& th(unsigned i) { return threads[i].ctx; }
 };
 
@@ -133,6 +141,17 @@ void warp_collective(unsigned mask, WarpFn fn, void* data, Site site) {
 
 void* shared_dynamic() { return cur().block->smem; }
 
+// A canary right after the last byte handed out, unaligned, so that a write one element past the end hits it
+// (the arena has kCanaryRoom beyond the largest shared memory).
+static void add_canary(Block& b, std::string guarded) {
+  const size_t off = b.used;
+  if (off + kCanary > b.launch->cfg.max_smem + kCanaryRoom) return;  // out of canary room: unguarded
+  std::memset(b.smem + off, kCanaryByte, kCanary);
+  b.canaries.emplace_back(off, std::move(guarded));
+  b.canary_bytes += off + kCanary - b.used;
+  b.used = off + kCanary;
+}
+
 void* shared_static(const void* key, size_t bytes, Site site) {
   Block& b = *cur().block;
   for (auto& [k, p] : b.statics)
@@ -140,7 +159,7 @@ void* shared_static(const void* key, size_t bytes, Site site) {
   const Config& cfg = b.launch->cfg;
   size_t off = align_up(b.used, kSmemAlign);
   b.static_bytes += bytes;
-  if (b.static_bytes > cfg.max_static_smem || off + bytes > cfg.max_smem)
+  if (b.static_bytes > cfg.max_static_smem || off + bytes - b.canary_bytes > cfg.max_smem)
     fail("",
          str(site.str(), ": static shared memory reaches ", b.static_bytes, " bytes (", b.launch->dyn_smem,
              " dynamic); the limits are ", cfg.max_static_smem, " static and ", cfg.max_smem, " in all"),
@@ -149,13 +168,14 @@ void* shared_static(const void* key, size_t bytes, Site site) {
   void* p = b.smem + off;
   std::memset(p, 0xFF, bytes);  // poison: an uninitialised float reads as NaN
   b.used = off + bytes;
+  add_canary(b, str("shared array ", site.str()));
   b.statics.emplace_back(key, p);
   return p;
 }
 
 // ---- One OS thread's resources, and the hub that runs a block on them.
 struct Worker {
-  explicit Worker(const Config& cfg) : stacks(cfg.stack_bytes), arena(cfg.max_smem) {}
+  explicit Worker(const Config& cfg) : stacks(cfg.stack_bytes), arena(cfg.max_smem + kCanaryRoom) {}
   StackPool stacks;
   std::vector<unsigned char> arena;  // the running block's shared memory (new[] gives 16-byte alignment)
   std::vector<Thread> threads;
@@ -207,6 +227,7 @@ void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
   }
   std::memset(b.smem, 0xFF, L.dyn_smem);  // poison: uninitialised shared memory reads as NaN
   b.used = L.dyn_smem;
+  if (L.dyn_smem) add_canary(b, "the dynamic shared memory");
 
   order.resize(b.n);
   for (uint64_t round = 0;; ++round) {
@@ -221,7 +242,14 @@ void Worker::run_block(const LaunchInfo& L, uint64_t linear) {
     if (complete_warp_ops(b)) continue;
     bool all_done =
         std::all_of(threads.begin(), threads.begin() + b.n, [](const Thread& t) { return t.ctx.wait == Wait::Done; });
-    if (all_done) return;
+    if (all_done) {
+      for (const auto& [off, guarded] : b.canaries)
+        for (size_t i = 0; i < kCanary; ++i)
+          if (b.smem[off + i] != kCanaryByte)
+            fail_block(b, str("a thread wrote past the end of ", guarded, " (", i, " bytes after it)"),
+                       "check the shared-memory indexing: on a GPU the write lands in the next array");
+      return;
+    }
     if (!release_barrier(b)) fail_stuck(b);
   }
 }
@@ -422,7 +450,8 @@ void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block,
   const int n_workers = int(std::min<uint64_t>(uint64_t(cfg_.threads), n_blocks));
   if (int(workers_.size()) < n_workers) workers_.resize(n_workers);
   for (int w = 0; w < n_workers; ++w)  // (re)build a worker whose stacks or arena no longer fit the config
-    if (!workers_[w] || workers_[w]->stacks.bytes() != cfg_.stack_bytes || workers_[w]->arena.size() != cfg_.max_smem)
+    if (!workers_[w] || workers_[w]->stacks.bytes() != cfg_.stack_bytes ||
+        workers_[w]->arena.size() != cfg_.max_smem + kCanaryRoom)
       workers_[w] = std::make_unique<Worker>(cfg_);
 
   HostAccess access(memory_);  // kernels may touch device memory; host code may not (memory.h)

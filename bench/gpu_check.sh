@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks that need a real GPU (none of the build or test machines has one), as one script for a lent device
 # machine. Every section runs (under a time limit) even after another failed; the script fails if any did.
-# Results go to $OUT (default build/gpu): summary.txt, build.log, test-cuda.log, bench.txt, train.txt.
+# Results go to $OUT (default build/gpu): summary.txt, build.log, test-cuda.log, sanitizer.txt, bench.txt, train.txt.
 #   bench/gpu_check.sh               build and run every section
 #   bench/gpu_check.sh --build-only  only compile (what a machine without a GPU can verify)
 # GPU_ARCH picks the target (default sm_90a, the H100); NVCC the compiler. The device machine has neither the
@@ -77,6 +77,22 @@ test_cuda() {
 }
 export -f test_cuda
 section "make test-cuda" 240 test_cuda
+
+# ---- compute-sanitizer over the kernel tests (not the end-to-end ones, for time): memcheck (out-of-bounds and
+# misaligned accesses, leaks of error state) and racecheck (shared-memory hazards), which real warps can show and
+# the emulator only approximates ---------------------------------------------------------------------------------
+sanitize() {
+  local san tests='cuda_gpu/cuda_ops_*:cuda_gpu/flash_attention_*'
+  san=$(command -v compute-sanitizer || echo "$(dirname "$NVCC")/compute-sanitizer")
+  [ -x "$san" ] || { echo "compute-sanitizer not found"; return 1; }
+  "$san" --tool memcheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
+    --log_level=nothing --report_level=short &&
+    "$san" --tool racecheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
+      --log_level=nothing --report_level=short
+}
+export -f sanitize
+section "compute-sanitizer" 180 sanitize >>"$OUT/sanitizer.txt" 2>&1
+grep -E "ERROR SUMMARY|RACECHECK SUMMARY|not found" "$OUT/sanitizer.txt" | tee -a "$OUT/summary.txt" || true
 
 # ---- attention (flash vs a naive fp32 kernel, determinism, TFLOP/s) and the row-wise heads (loss heads, KL,
 # curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------

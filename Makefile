@@ -134,6 +134,7 @@ $(BUILD)/libduo_cuda.a: $(CUDA_OBJS)
 
 # The GPU executables: the same mains, linked with the CUDA backend (select.cpp rebuilt with DUO_WITH_CUDA).
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart
 CUDA_APP_SRCS := $(sort $(wildcard src/app/duo-*.cpp))
 CUDA_APPS := $(foreach s,$(CUDA_APP_SRCS),$(BUILD)/cuda/$(basename $(notdir $(s))))
 $(BUILD)/nvcc/select_cuda.o: src/backend/select.cpp
@@ -142,11 +143,17 @@ $(BUILD)/nvcc/select_cuda.o: src/backend/select.cpp
 define CUDA_APP_RULE
 $(BUILD)/cuda/$(basename $(notdir $(1))): $(BUILD)/obj/$(basename $(1)).o $(BUILD)/nvcc/select_cuda.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
 	@mkdir -p $$(dir $$@)
-	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ -L$$(CUDA_HOME)/lib64 -Wl,-rpath,$$(CUDA_HOME)/lib64 -lcublasLt -lcudart $$(LDLIBS)
+	$$(CXX) $$(CXXFLAGS) $$^ -o $$@ $$(CUDA_LDLIBS) $$(LDLIBS)
 endef
 $(foreach s,$(CUDA_APP_SRCS),$(eval $(call CUDA_APP_RULE,$(s))))
 
-cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS) $(BUILD)/cuda/duo-cuda-tests
+# The GPU benchmark of the backend's row-wise heads (bench/gpu_check.sh runs it; built here so it never rots).
+$(BUILD)/cuda/gpu-ops-bench: $(BUILD)/nvcc/bench/gpu_ops_bench.cu.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(LDLIBS)
+
+cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS) $(BUILD)/cuda/duo-cuda-tests \
+      $(BUILD)/cuda/gpu-ops-bench
 	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
 	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda, and duo-cuda-tests for make test-cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
 
@@ -158,7 +165,7 @@ $(BUILD)/nvcc/tests/%.cpp.o: tests/%.cpp
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -Xcompiler -fopenmp -MMD -MP -x cu -c $< -o $@
 $(BUILD)/cuda/duo-cuda-tests: $(CUDA_TEST_SRCS:%=$(BUILD)/nvcc/%.o) $(BUILD)/obj/tests/test_main.o $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart $(TEST_LDLIBS) $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(TEST_LDLIBS) $(LDLIBS)
 
 test-cuda: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cuda/duo-cuda-tests

@@ -37,16 +37,9 @@ nvcc_build() {  # nvcc_build OUTPUT SOURCES...
 }
 
 # ---- build: the CUDA executables, the native kernel tests, the attention benchmark ----------------------------
-make -j"$jobs" all cuda build/cuda/duo-cuda-tests GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
+make -j"$jobs" all cuda GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
-"$NVCC" -O3 -std=c++20 -Isrc -Icuda -Xcompiler -Wall,-Wextra,-fopenmp -x cu -c bench/gpu_ops_bench.cu \
-  -o build/bench/gpu_ops_bench.o
-CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64
-BLAS_DIR=${lib:-/usr/lib/x86_64-linux-gnu}/openblas-openmp
-g++ -fopenmp build/bench/gpu_ops_bench.o build/libduo_cuda.a build/libduo.a -o build/bench/gpu_ops_bench \
-  -L"$CUDA_LIB" -Wl,-rpath,"$CUDA_LIB" -lcublasLt -lcudart -L"$BLAS_DIR" -Wl,-rpath,"$BLAS_DIR" \
-  -l:libopenblas.so.0 -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 if $build_only; then
   echo "gpu_check: built"
   exit 0
@@ -98,7 +91,7 @@ grep -E "ERROR SUMMARY|RACECHECK SUMMARY|not found" "$OUT/sanitizer.txt" | tee -
 # curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------
 # Attention shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
 bench() {
-  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/bench/gpu_ops_bench
+  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/cuda/gpu-ops-bench
 }
 export -f bench
 section "benchmarks" 180 bench >>"$OUT/bench.txt" 2>&1

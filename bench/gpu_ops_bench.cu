@@ -1,5 +1,5 @@
 // GPU benchmark of the row-wise heads of the CUDA backend against the memory roofline measured in the same
-// run; needs a GPU, so it is not part of `make` (bench/gpu_check.sh builds and runs it).
+// run; needs a GPU: `make cuda` builds it as build/cuda/gpu-ops-bench and bench/gpu_check.sh runs it.
 // Usage: gpu_ops_bench [N V] (default N = 8192 rows = B 8 × L 1024, V = 50258: GPT-2's vocabulary).
 //   roofline  a device-to-device copy of the logits (read + write of N·V floats): the bandwidth every
 //             row-wise op is measured against

@@ -180,7 +180,15 @@ void CudaOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, c
   DUO_CU_LAUNCHED(op);
 }
 
+// The workspace of scatter_backward: counts, start, cursor (3V + 1 ints) and the placed entries (E ints, so
+// fewer than 2^31 of them).
+static size_t scatter_workspace_bytes(const char* op, const Tensor& dtable, const Tensor& ids) {
+  DUO_CHECK(ids.numel() < (int64_t(1) << 31), str("CudaOps::", op), "more than 2^31 ids", "");
+  return size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int);
+}
+
 // The shared deterministic scatter of embed_ids_backward (K = 1, no weights) and embed_bag_backward.
+// ws: scatter_workspace_bytes(op, dtable, ids) of device scratch.
 static void scatter_backward(const char* op, void* ws, cudaStream_t s, Tensor& dtable, const Tensor& ids,
                              const float* weights, const Tensor& dout, int64_t K) {
   const int64_t V = dtable.shape[0], D = dtable.shape[1], E = ids.numel();
@@ -203,9 +211,8 @@ void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor
   check_f32(op, {&dtable, &dout});
   check_on_device(op, ids);
   check_ids(op, ids, checks::embed_ids(str("CudaOps::", op), dout, "dout", ids, dtable, "dtable").V);
-  DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_ids_backward", "more than 2^31 ids", "");
-  void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
-  scatter_backward(op, ws, as_stream(stream_), dtable, ids, nullptr, dout, 1);
+  scatter_backward(op, workspace(scatter_workspace_bytes(op, dtable, ids)), as_stream(stream_), dtable, ids, nullptr,
+                   dout, 1);
 }
 
 void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
@@ -214,9 +221,8 @@ void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor
   check_on_device(op, ids);
   const auto [N, K, V, D] = checks::embed_bag(str("CudaOps::", op), dout, "dout", ids, weights, dtable, "dtable");
   check_ids(op, ids, V);
-  DUO_CHECK(ids.numel() < (int64_t(1) << 31), "CudaOps::embed_bag_backward", "more than 2^31 ids", "");
-  void* ws = workspace(size_t(3 * dtable.shape[0] + 1 + ids.numel()) * sizeof(int));
-  scatter_backward(op, ws, as_stream(stream_), dtable, ids, fptr(weights), dout, K);
+  scatter_backward(op, workspace(scatter_workspace_bytes(op, dtable, ids)), as_stream(stream_), dtable, ids,
+                   fptr(weights), dout, K);
 }
 
 // probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM.

@@ -3,7 +3,7 @@
 # Text = title + " " + description (Hugging Face's ag_news); no detokenizer (the reference applies none).
 # Local copy: $AG_NEWS = test.csv of ag_news_csv ("class","title","description"); else downloaded.
 source "$(dirname "$0")/common.sh"
-csv=$(local_or_download "${AG_NEWS:-}" "" \
+csv=$(local_or_download "${AG_NEWS:-}" \
   https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/test.csv data/ag_news/raw/test.csv)
 mkdir -p data/ag_news/raw
 # CSV -> one text per line: fields are "..." with "" for a quote; plain awk (mawk has no FPAT).

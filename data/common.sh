@@ -1,6 +1,6 @@
-# Shared helpers of the dataset scripts (sourced, not run). Each script: find a local copy (an environment
-# variable, or the shared data folder next to the repository) or download from the canonical URL, then run
-# build/duo-tokenize into data/<name>/.
+# Helpers of the dataset scripts (sourced, not run). Each script: find its input (an environment variable naming
+# a local copy, the repository's data/vendor/ for the small files it ships, else a download from the canonical
+# URL), then run build/duo-tokenize into data/<name>/.
 set -euo pipefail
 DUO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$DUO_ROOT"
@@ -8,22 +8,12 @@ cd "$DUO_ROOT"
 say() { echo "[data] $*" >&2; }
 die() { echo "[data] error: $*" >&2; exit 1; }
 
-# The shared data folder (read-only inputs): $DUO_SHARED_DATA, or shared/data, ../shared/data, ../../shared/data.
-shared_data() {
-  local d
-  for d in "${DUO_SHARED_DATA:-}" shared/data ../shared/data ../../shared/data; do
-    [ -n "$d" ] && [ -d "$d" ] && { echo "$d"; return 0; }
-  done
-  return 1
-}
-
-# local_or_download VAR_VALUE SHARED_RELATIVE_PATH URL DEST: prints the path of a usable copy.
-#   1. VAR_VALUE (the dataset's environment variable) when set; 2. <shared data>/SHARED_RELATIVE_PATH when it
-#   exists; 3. DEST when an earlier run downloaded it; 4. download URL to DEST.
+# local_or_download VAR_VALUE URL DEST: prints the path of a usable copy.
+#   1. VAR_VALUE (the dataset's environment variable) when set; 2. DEST when an earlier run downloaded it;
+#   3. download URL to DEST.
 local_or_download() {
-  local given=$1 rel=$2 url=$3 dest=$4 sd
+  local given=$1 url=$2 dest=$3
   if [ -n "$given" ]; then [ -e "$given" ] || die "$given does not exist"; echo "$given"; return; fi
-  if [ -n "$rel" ] && sd=$(shared_data) && [ -e "$sd/$rel" ]; then echo "$sd/$rel"; return; fi
   if [ -s "$dest" ]; then echo "$dest"; return; fi
   mkdir -p "$(dirname "$dest")"
   say "downloading $url"
@@ -34,20 +24,18 @@ local_or_download() {
   echo "$dest"
 }
 
-# Tokenizer folders: the shared copies, else OpenAI's / Hugging Face's published files.
-gpt2_vocab() {
-  local enc bpe
-  enc=$(local_or_download "${GPT2_VOCAB:+$GPT2_VOCAB/encoder.json}" gpt2/encoder.json \
-    https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json data/.vocab/gpt2/encoder.json)
-  bpe=$(local_or_download "${GPT2_VOCAB:+$GPT2_VOCAB/vocab.bpe}" gpt2/vocab.bpe \
-    https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe data/.vocab/gpt2/vocab.bpe)
-  [ "$(dirname "$enc")" = "$(dirname "$bpe")" ] || die "encoder.json and vocab.bpe are in different folders"
-  dirname "$enc"
+# vendored VAR_VALUE PATH: VAR_VALUE when set (a user's own copy), else data/vendor/PATH (shipped with the
+# repository; sources and licences in data/vendor/README.md).
+vendored() {
+  local given=$1 path=data/vendor/$2
+  if [ -n "$given" ]; then [ -e "$given" ] || die "$given does not exist"; echo "$given"; return; fi
+  [ -e "$path" ] || die "$path is missing from this checkout (it is part of the repository: git checkout -- data/vendor)"
+  echo "$path"
 }
-bert_vocab() {
-  dirname "$(local_or_download "${BERT_VOCAB:+$BERT_VOCAB/vocab.txt}" bert-base-uncased/vocab.txt \
-    https://huggingface.co/bert-base-uncased/resolve/main/vocab.txt data/.vocab/bert-base-uncased/vocab.txt)"
-}
+
+# Tokenizer folders: $GPT2_VOCAB / $BERT_VOCAB, else the vendored copies.
+gpt2_vocab() { vendored "${GPT2_VOCAB:-}" gpt2; }
+bert_vocab() { vendored "${BERT_VOCAB:-}" bert-base-uncased; }
 
 # Runs duo-tokenize (built first when missing).
 tokenize() {

@@ -12,7 +12,7 @@ source "$(dirname "$0")/common.sh"
 raw=data/lm1b/raw
 src=${LM1B:-}
 if [ -z "$src" ] || [ -f "$src" ]; then
-  arch=$(local_or_download "$src" "" \
+  arch=$(local_or_download "$src" \
     http://www.statmt.org/lm-benchmark/1-billion-word-language-modeling-benchmark-r13output.tar.gz "$raw/lm1b.tar.gz")
   extract "$arch" "$raw"
   src=$raw/1-billion-word-language-modeling-benchmark-r13output

@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
 raw=data/openwebtext/raw
 src=${OPENWEBTEXT:-}
 if [ -z "$src" ] || [ -f "$src" ]; then
-  arch=$(local_or_download "$src" "" https://zenodo.org/record/3834942/files/openwebtext.tar.xz "$raw/openwebtext.tar.xz")
+  arch=$(local_or_download "$src" https://zenodo.org/record/3834942/files/openwebtext.tar.xz "$raw/openwebtext.tar.xz")
   extract "$arch" "$raw"
   src=$raw/openwebtext
 fi

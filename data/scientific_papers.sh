@@ -10,7 +10,7 @@ run() {
   local name=$1 given=$2 url=$3 raw=data/$1/raw src
   src=$given
   if [ -z "$src" ] || [ -f "$src" ]; then
-    arch=$(local_or_download "$src" "" "$url" "$raw/$name-dataset.zip")
+    arch=$(local_or_download "$src" "$url" "$raw/$name-dataset.zip")
     extract "$arch" "$raw"
     src=$raw/$name-dataset
   fi

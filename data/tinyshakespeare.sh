@@ -2,11 +2,10 @@
 # tinyshakespeare (1.1 MB; karpathy/char-rnn) -> data/tinyshakespeare/{char,gpt2}/.
 #   data/tinyshakespeare.sh [char|gpt2|all]     (default: char, the default run's data)
 # Documents are the blank-line-separated speeches; the last 10% of them are validation.
-# Local copy: $TINYSHAKESPEARE, else ../shared/data/tinyshakespeare.txt, else downloaded.
+# Input: $TINYSHAKESPEARE, else the vendored data/vendor/tinyshakespeare/input.txt.
 source "$(dirname "$0")/common.sh"
 which=${1:-char}
-in=$(local_or_download "${TINYSHAKESPEARE:-}" tinyshakespeare.txt \
-  https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt data/tinyshakespeare/input.txt)
+in=$(vendored "${TINYSHAKESPEARE:-}" tinyshakespeare/input.txt)
 split=(--split blank --valid_fraction 0.1)
 if [ "$which" = char ] || [ "$which" = all ]; then
   # The char vocabulary (vocab_chars.txt) is built from the text and written next to the shards.

@@ -9,7 +9,7 @@ run() {
   local v=$1 given=$2 raw=data/wikitext$1/raw src
   src=$given
   if [ -z "$src" ] || [ -f "$src" ]; then
-    arch=$(local_or_download "$src" "" "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-$v-raw-v1.zip" \
+    arch=$(local_or_download "$src" "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-$v-raw-v1.zip" \
       "$raw/wikitext-$v-raw-v1.zip")
     extract "$arch" "$raw"
     src=$raw/wikitext-$v-raw

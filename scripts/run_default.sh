@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the main job on the built-in default. Prepares tinyshakespeare (char level, from
-# ../shared/data when present, else downloaded), trains a small DUO model with curriculum learning on the CPU
+# `make run`: the main job on the built-in default. Prepares tinyshakespeare (char level, from the repository's
+# data/vendor/), trains a small DUO model with curriculum learning on the CPU
 # for a few minutes, prints its validation perplexity (with the EMA weights) and samples from it: 8 steps with
 # the greedy-tail sampler and 64 steps ancestral, with their entropy.
 # Override the length of the run with STEPS=N (default 400).
@@ -24,7 +24,6 @@ build/duo-train --algo duo --model tiny --model.hidden_size 128 --model.n_blocks
   --trainer.max_steps "$steps" --trainer.val_check_interval $((steps / 4)) --trainer.limit_val_batches 4 \
   --trainer.log_every_n_steps 25 \
   --algo.curriculum.end $((steps / 2)) --algo.curriculum.gamma_min -2.9 --algo.curriculum.gamma_max 0.75 \
-  --algo.curriculum.integral_cache_path integral/tinyshakespeare-char.bin \
   --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir $run
 echo
 echo "== validation perplexity on the whole validation set, EMA weights (DUO NELBO: an upper bound)"

@@ -1,6 +1,5 @@
-// Where the data-module tests find their inputs: the shared data folder (tokenizer files, tinyshakespeare) and
-// the committed fixtures. The shared folder is $DUO_SHARED_DATA, or shared/data, ../shared/data or
-// ../../shared/data seen from the repository root (a checkout, a worktree, the device machine's copy).
+// Where the data-module tests find their inputs: the repository's vendored files (data/vendor/: tokenizer
+// files, tinyshakespeare) and the committed fixtures.
 #pragma once
 #include <unistd.h>
 #include <cstdlib>
@@ -8,16 +7,19 @@
 #include <fstream>
 #include <string>
 #include "core/error.h"
+#include "io/repo_files.h"
 
 namespace duo::test {
 
-inline std::string shared_data() {
-  if (const char* e = std::getenv("DUO_SHARED_DATA")) return e;
-  for (const char* d : {"shared/data", "../shared/data", "../../shared/data"})
-    if (std::filesystem::exists(std::string(d) + "/tinyshakespeare.txt")) return d;
-  fail("shared/data", "the shared data folder was not found",
-       "run the tests from the repository root, or set DUO_SHARED_DATA to the folder with tinyshakespeare.txt");
+// data/vendor of this repository (found from the working directory or from the test binary's folder).
+inline std::string vendor_data() {
+  const std::string d = vendor_dir();
+  if (d.empty()) fail("data/vendor", "the repository's vendored data folder was not found",
+                      "run the tests from the repository root (make test does)");
+  return d;
 }
+
+inline std::string tinyshakespeare_path() { return vendor_data() + "/tinyshakespeare/input.txt"; }
 
 inline std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

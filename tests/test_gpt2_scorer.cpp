@@ -212,7 +212,7 @@ BOOST_AUTO_TEST_CASE(retokenize_maps_endoftext_to_eos) {
 }
 
 BOOST_AUTO_TEST_CASE(retokenize_with_the_gpt2_tokenizer) {
-  const auto tok = load_tokenizer("gpt2", test::shared_data() + "/gpt2");
+  const auto tok = load_tokenizer("gpt2", test::vendor_data() + "/gpt2");
   auto ids = [&](const std::string& s) {
     std::vector<uint32_t> u = tok->encode(s);
     return std::vector<int32_t>(u.begin(), u.end());

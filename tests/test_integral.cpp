@@ -322,6 +322,26 @@ BOOST_AUTO_TEST_CASE(hermite_accuracy_on_shipped_gpt2_table) {
   BOOST_TEST(lookup.clipped_count() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(default_table_is_computed_for_any_vocabulary) {
+  // No file given: the table is integrated at start for the model's V on duo-integral's default grid. It equals
+  // the committed char table (same grid, same quadrature; written by duo-integral on another machine, so a
+  // libm that rounds differently may move the last bit: tolerance 1e-14).
+  const TransformLookup computed = TransformLookup::open_or_compute("", 67);
+  const TransformLookup shipped = TransformLookup::open_or_compute("integral/tinyshakespeare-char.bin", 67);
+  BOOST_TEST(computed.table().num_points() == shipped.table().num_points());
+  BOOST_TEST(computed.table().gamma_min() == shipped.table().gamma_min());
+  BOOST_TEST(computed.table().gamma_max() == shipped.table().gamma_max());
+  double worst = 0;
+  for (int64_t k = 0; k < shipped.table().num_points(); ++k) {
+    worst = std::max(worst, std::abs(computed.table().alpha()[k] - shipped.table().alpha()[k]));
+    worst = std::max(worst, std::abs(computed.table().dalpha_dgamma()[k] - shipped.table().dalpha_dgamma()[k]));
+  }
+  BOOST_TEST(worst <= 1e-14);
+  // Any other vocabulary, e.g. a 40-character corpus (42 ids with the two specials), needs no file either.
+  BOOST_TEST(TransformLookup::open_or_compute("", 42).table().vocab_size() == 42);
+  expect_error([] { TransformLookup::open_or_compute("", 1); }, {"below 2"});
+}
+
 BOOST_AUTO_TEST_CASE(nearest_mode_reproduces_reference) {
   // The reference's cache: P for V = 50257 on linspace(−5, −1, 100000); the model has V = 50258. Integrating all
   // 100 000 points would take seconds, so only the few indices the lookups can touch are filled (by quadrature);

@@ -80,7 +80,7 @@ struct CharVocab {
   test::TempDir dir{"sample-vocab"};
   CharVocab() {
     CharCollector c;
-    c.add(test::read_all(test::shared_data() + "/tinyshakespeare.txt"));
+    c.add(test::read_all(test::tinyshakespeare_path()));
     CharTokenizer(c.chars()).write(dir / kCharVocabFile);
   }
   std::string path() const { return dir.path.string(); }
@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_SUITE(sample_app)
 
 // DUO: every row is a log-softmax; a batch larger than the planned one is split and gives the same rows as
 // sequences run one by one; sigma reaches the network.
-BOOST_AUTO_TEST_CASE(duo_rows_are_log_softmax_and_batching_is_exact) {
+BOOST_AUTO_TEST_CASE(duo_rows_are_log_softmax_and_batching_agrees) {
   TinyModel m(false, 2);
   const int64_t B = 3, L = 8, V = m.cfg.vocab_size;
   DiTDenoiser den(m.dit, m.ops, DiffusionFamily::uniform, -1);
@@ -147,10 +147,15 @@ BOOST_AUTO_TEST_CASE(duo_rows_are_log_softmax_and_batching_is_exact) {
     for (int64_t v = 0; v < V; ++v) s += std::exp((double)out[(size_t)(r * V + v)]);
     BOOST_TEST(std::fabs(s - 1.0) < 1e-5);
   }
+  // A sequence alone gives the rows it gets inside a batch, up to rounding: the GEMM library may pick other
+  // kernels (another summation order) for another number of rows, so the sums are not bitwise equal on every
+  // CPU. Each fp32 dot product of K ≤ 4d = 64 terms carries at most K·2^-24 ≈ 4e-6 of the sum of its terms'
+  // magnitudes; through the one-block model the log-probabilities (|x| < 10) move by far less than 1e-4.
   for (int64_t b = 0; b < B; ++b) {
     std::vector<float> one((size_t)(L * V));
     den.log_probs(z.data() + b * L, 1, L, sigma.data() + b, one.data());
-    for (int64_t i = 0; i < L * V; ++i) BOOST_TEST(one[(size_t)i] == out[(size_t)(b * L * V + i)]);
+    for (int64_t i = 0; i < L * V; ++i)
+      BOOST_TEST(std::fabs(one[(size_t)i] - out[(size_t)(b * L * V + i)]) <= 1e-4f);
   }
   std::vector<float> other((size_t)(L * V));
   const double s2 = 2.5;
@@ -458,9 +463,8 @@ BOOST_AUTO_TEST_CASE(bad_inputs_give_errors) {
   o = base(duo_ck);
   o.vocab_dir = (dir / "no-such-folder");
   BOOST_CHECK_THROW(SampleJob{o}, Error);  // the tokenizer's own error names the missing file
-  o = base(testing::fixture("hf_tiny"));  // defaults to GPT-2: 50258 ids, the model has 67
-  if (!find_vocab_dir("gpt2", "").empty())
-    BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "has 67 ids but tokenizer 'gpt2'"); });
+  o = base(testing::fixture("hf_tiny"));  // defaults to GPT-2 (data/vendor/gpt2): 50258 ids, the model has 67
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "has 67 ids but tokenizer 'gpt2'"); });
   o = base(duo_ck);
   o.predictor = "analytic";
   BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "analytic predictor is SEDD's"); });

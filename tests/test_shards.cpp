@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(tokenize_job_splits_and_rotates) {
   }
   TokenizeOptions o;
   o.tokenizer = "gpt2";
-  o.vocab_dir = test::shared_data() + "/gpt2";
+  o.vocab_dir = test::vendor_data() + "/gpt2";
   o.inputs = {dir / "in.txt"};
   o.output_dir = dir / "out";
   o.valid_last_docs = 3;
@@ -148,7 +148,7 @@ BOOST_AUTO_TEST_CASE(tokenize_job_gz_jsonl_blank_and_errors) {
   }
   TokenizeOptions o;
   o.tokenizer = "gpt2";
-  o.vocab_dir = test::shared_data() + "/gpt2";
+  o.vocab_dir = test::vendor_data() + "/gpt2";
   o.inputs = {dir / "in.jsonl.gz"};
   o.output_dir = dir / "out";
   o.progress = false;

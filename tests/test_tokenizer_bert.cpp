@@ -9,7 +9,7 @@ using namespace duo;
 
 namespace {
 const Tokenizer& bert() {
-  static const auto tok = load_tokenizer("bert-base-uncased", test::shared_data() + "/bert-base-uncased");
+  static const auto tok = load_tokenizer("bert-base-uncased", test::vendor_data() + "/bert-base-uncased");
   return *tok;
 }
 }  // namespace

@@ -52,7 +52,7 @@ BOOST_AUTO_TEST_CASE(vocab_file_round_trip_and_errors) {
 BOOST_AUTO_TEST_CASE(tinyshakespeare_vocabulary) {
   // The default run's vocabulary: 65 characters + <|endoftext|> + [PAD] = 67.
   CharCollector c;
-  c.add(test::read_all(test::shared_data() + "/tinyshakespeare.txt"));
+  c.add(test::read_all(test::tinyshakespeare_path()));
   const CharTokenizer tok(c.chars());
   BOOST_TEST(tok.chars().size() == 65u);
   BOOST_TEST(tok.vocab_size() == 67);

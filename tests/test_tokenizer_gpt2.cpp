@@ -9,7 +9,7 @@ using namespace duo;
 
 namespace {
 const Tokenizer& gpt2() {
-  static const auto tok = load_tokenizer("gpt2", test::shared_data() + "/gpt2");
+  static const auto tok = load_tokenizer("gpt2", test::vendor_data() + "/gpt2");
   return *tok;
 }
 }  // namespace
@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(cache_gives_the_same_ids) {
 }
 
 BOOST_AUTO_TEST_CASE(tinyshakespeare_whole_file) {
-  const std::string text = test::read_all(test::shared_data() + "/tinyshakespeare.txt");
+  const std::string text = test::read_all(test::tinyshakespeare_path());
   const auto ids = gpt2().encode(text);
   BOOST_TEST(ids.size() == 338025u);
   BOOST_TEST((gpt2().decode(ids) == text));
@@ -79,8 +79,8 @@ BOOST_AUTO_TEST_CASE(decode_specials_and_out_of_range) {
 
 BOOST_AUTO_TEST_CASE(hugging_face_file_names) {
   test::TempDir dir("hfnames");
-  std::filesystem::copy_file(test::shared_data() + "/gpt2/encoder.json", dir / "vocab.json");
-  std::filesystem::copy_file(test::shared_data() + "/gpt2/vocab.bpe", dir / "merges.txt");
+  std::filesystem::copy_file(test::vendor_data() + "/gpt2/encoder.json", dir / "vocab.json");
+  std::filesystem::copy_file(test::vendor_data() + "/gpt2/vocab.bpe", dir / "merges.txt");
   const auto tok = load_tokenizer("gpt2", dir.path.string());
   BOOST_TEST(tok->encode("Hello world") == (std::vector<uint32_t>{15496, 995}), boost::test_tools::per_element());
 }
@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(missing_and_malformed_vocab_files) {
     BOOST_TEST(std::string(e.what()).find("malformed JSON") != std::string::npos);
   }
   // A good encoder.json with a broken merges line: the error names file:line.
-  std::filesystem::copy_file(test::shared_data() + "/gpt2/encoder.json", dir / "encoder.json",
+  std::filesystem::copy_file(test::vendor_data() + "/gpt2/encoder.json", dir / "encoder.json",
                              std::filesystem::copy_options::overwrite_existing);
   { std::ofstream(dir / "vocab.bpe") << "#version: 0.2\n\xC4\xA0 t\nonlyonesymbol\n"; }
   try {

@@ -30,7 +30,7 @@ struct AlgoSettings {
   CurriculumSettings curriculum;
   std::string curriculum_mode = "simple";  // simple (dense Gaussian relaxation) | efficient (top-k, Duo++)
   int top_k = 2;                           // efficient mode
-  std::string integral_path;               // integral table for the model's vocabulary
+  std::string integral_path;               // integral table file; "" = computed for the model's V
   bool nearest_lookup = false;             // the reference's nearest-grid-point lookup + finite-difference α'
 };
 

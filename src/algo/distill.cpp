@@ -73,7 +73,7 @@ Distillation::Distillation(const AlgoSettings& a, const DistillSettings& d, DiT&
         o.bag_k = 0;
         return o;
       }()),
-      lookup_(TransformLookup::open(d.integral_path, student.config().vocab_size,
+      lookup_(TransformLookup::open_or_compute(d.integral_path, student.config().vocab_size,
                                     {d.nearest_lookup ? TableLookup::nearest : TableLookup::hermite, false})) {
   d_.validate();
   DUO_CHECK(student_.params, "distillation", "no source for the teacher's weights", "this is a bug in the caller");
@@ -84,7 +84,7 @@ Distillation::Distillation(const AlgoSettings& a, const DistillSettings& d, DiT&
   const IntegralTable& table = lookup_.table();
   DUO_CHECK(table.gamma_min() <= d_.gamma_min && d_.gamma_max <= table.gamma_max(), "--algo.gamma_min/gamma_max",
             str("the range [", d_.gamma_min, ", ", d_.gamma_max, "] is not inside the grid [", table.gamma_min(), ", ",
-                table.gamma_max(), "] of the integral table ", d_.integral_path, ": α would be clipped to its edge"),
+                table.gamma_max(), "] of ", d_.integral_path.empty() ? "the integral table" : d_.integral_path, ": α would be clipped to its edge"),
             str("narrow the range, or build a table that covers it: ",
                 IntegralTable::regenerate_command(lookup_.model_vocab(), std::min(d_.gamma_min, table.gamma_min()),
                                                   std::max(d_.gamma_max, table.gamma_max()), table.num_points(),

@@ -30,7 +30,7 @@ struct DistillSettings {
   double linear_growth_min = 0.001, linear_growth_max = 0.25;
   int64_t max_steps = 50000;                 // trainer.max_steps (linear growth)
   double gamma_min = -4.0, gamma_max = -1.0; // Gaussian log-SNR range: γ(t) = γmin + t(γmax − γmin)
-  std::string integral_path;                 // integral table for the model's vocabulary
+  std::string integral_path;                 // integral table file; "" = computed for the model's V
   bool nearest_lookup = false;               // the reference's nearest-grid-point lookup of the table
   std::string distilled_from;                // the checkpoint the run started from (recorded in checkpoints)
 

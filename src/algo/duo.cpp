@@ -17,7 +17,7 @@ class Duo final : public NoisingAlgorithm {
  public:
   Duo(const AlgoSettings& s, DiT& model, Ops& ops)
       : NoisingAlgorithm(s, model, ops, NoisingSpec{/*absorbing=*/false, /*time_conditioned=*/true, LossKind::DUO}),
-        lookup_(TransformLookup::open(s.integral_path, model.config().vocab_size,
+        lookup_(TransformLookup::open_or_compute(s.integral_path, model.config().vocab_size,
                                       {s.nearest_lookup ? TableLookup::nearest : TableLookup::hermite, false})) {
     s.curriculum.validate();
     const DiTOptions& o = model.options();

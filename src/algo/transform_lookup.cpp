@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include "algo/diffusion_transform.h"
 #include "core/error.h"
 
 namespace duo {
@@ -40,6 +41,17 @@ TransformLookup::TransformLookup(IntegralTable table, int64_t model_vocab, Trans
 
 TransformLookup TransformLookup::open(const std::string& path, int64_t model_vocab, TransformLookupOptions options) {
   return TransformLookup(IntegralTable::read(path, model_vocab), model_vocab, options, path);
+}
+
+TransformLookup TransformLookup::open_or_compute(const std::string& path, int64_t model_vocab,
+                                                 TransformLookupOptions options) {
+  if (!path.empty()) return open(path, model_vocab, options);
+  DUO_CHECK(model_vocab >= 2, "integral table", str("model vocabulary size ", model_vocab, " is below 2"),
+            "pass the model's vocabulary size (len(tokenizer))");
+  IntegralTable table = IntegralTable::compute(DiffusionTransform(model_vocab), kDefaultGammaMin, kDefaultGammaMax,
+                                               kDefaultNumPoints);
+  return TransformLookup(std::move(table), model_vocab, options,
+                         str("the integral table computed for V = ", model_vocab));
 }
 
 // The path to put in a suggested duo-integral command: the table's own file when it came from one.

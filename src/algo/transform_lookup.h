@@ -54,6 +54,11 @@ class TransformLookup {
                   std::string source = "integral table");
   // Reads and validates path (IntegralTable::read), then checks the vocabulary.
   static TransformLookup open(const std::string& path, int64_t model_vocab, TransformLookupOptions options = {});
+  // The table of a training run: the file at `path` when one is given; when `path` is empty, the table computed
+  // now for model_vocab on duo-integral's default grid (the same values duo-integral would write; about 0.1 s
+  // for V = 50258), so that any vocabulary, a corpus's own char vocabulary included, works without a file.
+  static TransformLookup open_or_compute(const std::string& path, int64_t model_vocab,
+                                         TransformLookupOptions options = {});
 
   GammaValue at_gamma(double gamma) const;
   // The curriculum map γ(t) = γmin + t(γmax − γmin) (duo_algorithms.md §4.4; distillation uses [−4, −1]).

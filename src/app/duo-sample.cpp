@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
         ("data.tokenizer_name_or_path", value<std::string>(&o.tokenizer),
          "gpt2 | bert-base-uncased | char (default: the checkpoint's; gpt2 for HF folders)")
         ("vocab", value<std::string>(&o.vocab_dir), "folder of the tokenizer files (default: the checkpoint's or "
-         "shared/data/<tokenizer>)")
+         "data/vendor/<tokenizer>)")
         ("noise", value<std::string>(&o.noise), "noise schedule log-linear | cosine (default: the checkpoint's)")
         ("noise.eps", value<double>(&o.noise_eps)->default_value(-1), "schedule eps (default: the checkpoint's, 1e-3)")
         ("sampling.prefix", value<std::string>(&o.prefix_text), "text prefix (after BOS), kept fixed in every sample")

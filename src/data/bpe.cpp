@@ -63,7 +63,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
   }
   if (!fs::exists(enc) || !fs::exists(merges))
     fail(vocab_dir, "no GPT-2 tokenizer files (encoder.json + vocab.bpe, or vocab.json + merges.txt)",
-         "pass --vocab ../shared/data/gpt2 or a folder with OpenAI's GPT-2 files");
+         "pass --vocab with a folder of OpenAI's GPT-2 files (the repository ships them in data/vendor/gpt2)");
 
   // Vocabulary: byte-unicode string -> id.
   nlohmann::json j;

@@ -93,7 +93,7 @@ std::vector<char32_t> to_code_points(std::string_view s) {
 BertTokenizer::BertTokenizer(const std::string& vocab_dir) {
   const std::string path = (std::filesystem::path(vocab_dir) / "vocab.txt").string();
   std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, "cannot open the BERT vocabulary", "pass --vocab ../shared/data/bert-base-uncased");
+  if (!f) fail(path, "cannot open the BERT vocabulary", "pass --vocab with the folder of vocab.txt (the repository ships it in data/vendor/bert-base-uncased)");
   std::string line;
   while (std::getline(f, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -107,7 +107,7 @@ BertTokenizer::BertTokenizer(const std::string& vocab_dir) {
   DUO_CHECK(pieces_.size() > 103 && pieces_[0] == "[PAD]" && pieces_[100] == "[UNK]" && pieces_[101] == "[CLS]" &&
                 pieces_[102] == "[SEP]" && pieces_[103] == "[MASK]",
             path, "[PAD] [UNK] [CLS] [SEP] [MASK] are not at ids 0, 100, 101, 102, 103",
-            "use the canonical bert-base-uncased vocab.txt (see ../shared/data/SOURCES.md)");
+            "use the canonical bert-base-uncased vocab.txt (data/vendor/README.md gives its SHA-256)");
 }
 
 SpecialIds BertTokenizer::specials() const { return special_ids_for("bert-base-uncased", vocab_size()); }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include "eval/gpt2.h"
+#include "io/repo_files.h"
 #include "sample/dit_denoiser.h"
 #include "sample/model_files.h"
 
@@ -32,7 +33,7 @@ class ArEvaluator final : public GenPplEvaluator {
     if (dir.empty() && name == opt.known_tokenizer) dir = opt.known_vocab_dir;
     dir = find_vocab_dir(name, dir);
     DUO_CHECK(!dir.empty(), info.path, str("no files found for its tokenizer '", name, "'"),
-              "record vocab_dir in the checkpoint or put the files in shared/data/" + name);
+              "record vocab_dir in the checkpoint (duo-train does), or pass the tokenizer folder with --vocab");
     tokenizer_ = load_tokenizer(name, dir);
     DUO_CHECK(tokenizer_->vocab_size() == info.config.vocab_size, info.path,
               str("the evaluator's tokenizer has ", tokenizer_->vocab_size(), " ids, its model ",
@@ -79,7 +80,7 @@ std::unique_ptr<GenPplEvaluator> load_gpt2_evaluator(const std::string& folder, 
       if (!fs::exists(fs::path(folder) / "vocab.json") && !fs::exists(fs::path(folder) / "encoder.json"))
         dir = find_vocab_dir("gpt2", "");
       DUO_CHECK(!dir.empty(), folder, "no GPT-2 tokenizer files (vocab.json + merges.txt) in the folder",
-                "download them with the model, or put encoder.json + vocab.bpe in shared/data/gpt2");
+                "download them with the model; the repository's own copy is data/vendor/gpt2 (run from the repository)");
       tokenizer_ = load_tokenizer("gpt2", dir);
       description_ = str(folder, " (GPT-2 ", model_->name(), ")");
     }

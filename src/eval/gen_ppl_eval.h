@@ -38,7 +38,7 @@ std::unique_ptr<GenPplEvaluator> load_gen_ppl_evaluator(const std::string& path,
 
 // A Hugging Face GPT-2 folder (config.json + model.safetensors; gpt2-large for the paper's numbers) scored by
 // the in-engine GPT-2 (eval/gpt2.h), with the GPT-2 BPE files (vocab.json + merges.txt or encoder.json +
-// vocab.bpe) in the same folder or in the shared data folder.
+// vocab.bpe) in the same folder, else the repository's data/vendor/gpt2.
 std::unique_ptr<GenPplEvaluator> load_gpt2_evaluator(const std::string& folder, Ops& ops, const EvaluatorOptions& opt);
 
 // The Gen-PPL sums of one sampling batch of decoded texts: re-tokenised for the evaluator (the EOS text

@@ -101,13 +101,4 @@ LoadedModel load_model(const ModelInfo& info, Ops& ops, int64_t max_batch, int64
   return m;
 }
 
-std::string find_vocab_dir(const std::string& name, const std::string& given) {
-  if (!given.empty()) return given;
-  for (const char* root : {"shared/data", "../shared/data", "../../shared/data", "data/.vocab"}) {
-    const fs::path p = fs::path(root) / name;
-    if (fs::is_directory(p)) return p.string();
-  }
-  return "";
-}
-
 }  // namespace duo

@@ -44,8 +44,4 @@ struct LoadedModel {
 // the live parameters. max_length 0 = the config's length.
 LoadedModel load_model(const ModelInfo& info, Ops& ops, int64_t max_batch, int64_t max_length, bool use_ema);
 
-// The folder of a tokenizer's files: `given` if not empty, else the shared data folder's <name> subfolder
-// (shared/data/<name>, ../shared/data/<name>, ../../shared/data/<name>, data/.vocab/<name>); "" when none exists.
-std::string find_vocab_dir(const std::string& name, const std::string& given);
-
 }  // namespace duo

@@ -8,6 +8,7 @@
 #include "core/philox.h"
 #include "core/timer.h"
 #include "eval/gen_ppl_eval.h"
+#include "io/repo_files.h"
 #include "sample/ar_sampler.h"
 #include "sample/dit_denoiser.h"
 #include "sample/progress.h"
@@ -74,7 +75,7 @@ std::unique_ptr<Tokenizer> resolve_tokenizer(const SampleOptions& opt, SamplePla
   p.vocab_dir = find_vocab_dir(p.tokenizer, opt.vocab_dir.empty() ? recorded : opt.vocab_dir);
   DUO_CHECK(!p.vocab_dir.empty(), "--vocab", str("no folder with the files of tokenizer '", p.tokenizer, "'"),
             str("pass --vocab DIR (gpt2: encoder.json + vocab.bpe; bert-base-uncased: vocab.txt; char: ",
-                "vocab_chars.txt), or put them in shared/data/", p.tokenizer));
+                "vocab_chars.txt); the repository ships gpt2 and bert-base-uncased in data/vendor/"));
   std::unique_ptr<Tokenizer> tok = load_tokenizer(p.tokenizer, p.vocab_dir);
   DUO_CHECK(tok->vocab_size() == m.config.vocab_size, m.path,
             str("the model has ", m.config.vocab_size, " ids but tokenizer '", p.tokenizer, "' (", p.vocab_dir, ") has ",

@@ -6,7 +6,7 @@
 // Settings resolution (command line > checkpoint metadata > defaults):
 //   algo        --algo | metadata `algo` | HF model_type (DUO -> duo_base, mdlm -> mdlm)
 //   tokenizer   --data.tokenizer_name_or_path | metadata `tokenizer` | gpt2 for HF folders
-//   vocab dir   --vocab | metadata `vocab_dir` | shared/data/<tokenizer>
+//   vocab dir   --vocab | metadata `vocab_dir` | data/vendor/<tokenizer>
 //   mask id     metadata `mask_id` | the tokenizer's [MASK], else its [PAD] (GPT-2 50257, char V-1)
 //   noise       --noise / --noise.eps | metadata `noise`, `noise_eps` | log-linear, 1e-3
 //   predictor   --sampling.predictor | ancestral_cache (MDLM), analytic (SEDD), ancestral (DUO, D3PM)

@@ -31,7 +31,7 @@ void add_distill_options(po::options_description& desc) {
       ("algo.linear_growth_max", f(0.25), "linear growth: step size at trainer.max_steps")
       ("algo.gamma_min", f(-4.0), "Gaussian log-SNR range of the trajectories (low end)")
       ("algo.gamma_max", f(-1.0), "Gaussian log-SNR range of the trajectories (high end)")
-      ("algo.integral_cache_path", s(""), "integral table of the Diffusion Transformation (default integral/<tokenizer>.bin)")
+      ("algo.integral_cache_path", s(""), "integral table file of the Diffusion Transformation (default: computed at start for the model's vocabulary)")
       ("algo.nearest_lookup", b(false), "the reference's nearest-grid-point lookup of the integral table");
 }
 
@@ -62,7 +62,6 @@ TrainerHooks distill_hooks(const TrainConfig& cfg, const DistillSettings& d) {
   h.program = "duo-distill";
   h.algorithm = [cfg, d](DiT& model, ModelState& state, const DataVocab& vocab) -> std::unique_ptr<Algorithm> {
     DistillSettings s = d;
-    if (s.integral_path.empty()) s.integral_path = "integral/" + vocab.tokenizer + ".bin";
     s.distilled_from = cfg.finetune_path;  // empty when resuming: the checkpoint's value is kept
     StudentWeights w;
     ModelState* st = &state;

@@ -21,7 +21,7 @@ void add_distill_options(po::options_description& desc);
 DistillSettings distill_settings_from(const po::variables_map& vm, const TrainConfig& cfg);
 
 // The Trainer hooks of a distillation run: the training algorithm is a Distillation on the run's weights
-// (integral table integral/<tokenizer>.bin when d.integral_path is empty), validated by its KL (val/nll, as
+// (the integral table computed for the model's V when d.integral_path is empty), validated by its KL (val/nll, as
 // the reference) and by the DUO NELBO of the same weights (val/duo_base/*). cfg.algo must be duo_base: that is
 // what the student is, and what its checkpoints say to duo-eval and the samplers.
 TrainerHooks distill_hooks(const TrainConfig& cfg, const DistillSettings& d);

@@ -48,7 +48,7 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("algo.curriculum.end", i(500000), "last curriculum step; the plain DUO NELBO follows")
       ("algo.curriculum.gamma_min", f(-3.55), "Gaussian log-SNR range of the curriculum (low end)")
       ("algo.curriculum.gamma_max", f(-1.85), "Gaussian log-SNR range of the curriculum (high end)")
-      ("algo.curriculum.integral_cache_path", s(""), "integral table (default integral/<tokenizer>.bin)")
+      ("algo.curriculum.integral_cache_path", s(""), "integral table file (default: computed at start for the model's vocabulary)")
       ("algo.curriculum.top_k", i(2), "efficient curriculum: simulated top-k coordinates")
       ("algo.curriculum.nearest_lookup", b(false), "reference's nearest-grid-point lookup of the integral table")
       ("checkpointing.save_dir", s("runs/default"), "checkpoints and metrics go here")

@@ -14,7 +14,7 @@ struct CurriculumConfig {          // algo.curriculum.* (DUO only; duo_algorithm
   double tau_log10_start = -3.0, tau_log10_end = -3.0;
   int64_t start = 0, end = 500000;
   double gamma_min = -3.55, gamma_max = -1.85;
-  std::string integral_cache_path;  // empty: integral/<tokenizer>.bin
+  std::string integral_cache_path;  // empty: the table computed at start for the model's V
   int64_t top_k = 2;                // efficient mode
   bool nearest_lookup = false;      // reference's nearest-grid-point table lookup + finite-difference α'
   bool reference_bugs = false;      // efficient mode: reproduce the reference's labelling bug (§4.5 step 7)

@@ -39,7 +39,7 @@ AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab) {
   s.curriculum.gamma_max = c.gamma_max;
   s.curriculum_mode = c.mode;
   s.top_k = (int)c.top_k;
-  s.integral_path = c.integral_cache_path.empty() ? "integral/" + vocab.tokenizer + ".bin" : c.integral_cache_path;
+  s.integral_path = c.integral_cache_path;
   s.nearest_lookup = c.nearest_lookup;
   return s;
 }

@@ -7,7 +7,7 @@
 
 Usage (needs network once for pip):
   python3 -m venv /tmp/venv-data && /tmp/venv-data/bin/pip install tiktoken tokenizers transformers
-  /tmp/venv-data/bin/python tools/reference/tokenizer_fixtures.py --data ../shared/data
+  /tmp/venv-data/bin/python tools/reference/tokenizer_fixtures.py --data data/vendor
 """
 import argparse, json, os
 
@@ -38,7 +38,7 @@ STRINGS = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--data", default="data/vendor")
     ap.add_argument("--out", default="tests/fixtures/tokenizer")
     a = ap.parse_args()
 

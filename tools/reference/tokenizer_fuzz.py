@@ -3,7 +3,7 @@
 BertTokenizer): writes N random strings drawn from a pool of tricky characters (accents, combining marks, CJK,
 Hangul, Greek sigma, emoji + ZWJ, control characters, Unicode spaces, contractions), tokenizes them with both, and
 counts mismatches. Not part of `make test` (needs Python); run after changing a tokenizer:
-  /tmp/venv-data/bin/python tools/reference/tokenizer_fuzz.py --data ../shared/data --n 3000
+  /tmp/venv-data/bin/python tools/reference/tokenizer_fuzz.py --data data/vendor --n 3000
 """
 import argparse, json, os, random, subprocess, tempfile
 
@@ -15,7 +15,7 @@ POOL = list("abcXYZ  \t\n\r'sdtlmrev0123456789.,!?-_()[]{}\"") + [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--data", default="data/vendor")
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()

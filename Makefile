@@ -95,8 +95,10 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run_tests.sh $(BUILD)/duo-tests
 
-test-long: deps all
-	@DUO_LONG_TESTS=1 scripts/run_tests.sh $(BUILD)/duo-tests
+# The suite under every OpenBLAS kernel family the CPU runs, and the CUDA kernels under other emulator schedules.
+test-long: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run_long_tests.sh $(BUILD)/duo-tests
 
 run: deps
 	@$(MAKE) --no-print-directory all

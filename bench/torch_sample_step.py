@@ -2,7 +2,7 @@
 """One DUO ancestral sampling step with the PyTorch reference DiT (tools/reference/dit.py), for comparison with
 build/bench-sample_throughput (which runs this script itself with the same configuration).
 
-A step is what the reference's sampler does per step (duo_algorithms.md §5, §5.1): forward of the DiT at
+A step is what the reference's sampler does per step (docs/sampling.md §1, §4): forward of the DiT at
 sigma = -log alpha_t, log_softmax, cast to float64, the uniform-state posterior q(z_s | z_t, x̂) and the
 exponential-race categorical draw, all in float64 as with sampling.use_float64. Random weights, float32 model.
 
@@ -23,7 +23,7 @@ PRESETS = {"tiny": (256, 8, 8), "small": (768, 12, 12), "medium": (1024, 24, 16)
 
 
 def posterior_step(log_x, z, alpha_t, alpha_s, generator):
-    """z_s ~ q(z_s | z_t = z, x̂) for uniform noise, float64 (duo_algorithms.md §5.1), exponential race."""
+    """z_s ~ q(z_s | z_t = z, x̂) for uniform noise, float64 (docs/sampling.md §4), exponential race."""
     V = log_x.shape[-1]
     x = log_x.to(torch.float64).exp()
     x_z = torch.gather(x, -1, z.unsqueeze(-1))

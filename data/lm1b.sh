@@ -6,7 +6,7 @@
 # shards; the loader builds them:
 #   lm1b (padded):  --data.mode padded --model.length 128        [CLS] sentence [SEP] [PAD]...
 #   lm1b-wrap:      --data.mode wrap --model.length 128 --data.bos 101 --data.eos 101
-#                   (the reference's quirk: every separator and both block ends are [CLS], spec §4.1)
+#                   (the reference's quirk: every separator and both block ends are [CLS], docs/data.md §5.4)
 # Local copy: $LM1B = 1-billion-word-language-modeling-benchmark-r13output.tar.gz or its extracted folder.
 source "$(dirname "$0")/common.sh"
 raw=data/lm1b/raw

@@ -1,4 +1,4 @@
-// Curriculum learning (duo_algorithms.md §4): τ schedule, per-sequence scalars, the dense latent (its z_t marginal
+// Curriculum learning (docs/curriculum.md): τ schedule, per-sequence scalars, the dense latent (its z_t marginal
 // is the Diffusion Duality itself), the top-k sampler of Duo++ and its helpers (Φ⁻¹, truncated-normal log-mean-exp).
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(inverse_normal_cdf_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(truncated_normal_log_mean_exp) {
-  BOOST_TEST(log_mean_exp_truncated_normal(2, 1) == 0.350259130306, boost::test_tools::tolerance(3e-12));   // §14.7
+  BOOST_TEST(log_mean_exp_truncated_normal(2, 1) == 0.350259130306, boost::test_tools::tolerance(3e-12));   // docs/test_vectors.md §8
   BOOST_TEST(log_mean_exp_truncated_normal(0.5, 0.3) == 0.004193137848, boost::test_tools::tolerance(3e-10));
   // Every branch against a direct quadrature of log ∫_{−∞}^{c} e^{x} φ(x/s) dx − log ∫_{−∞}^{c} φ(x/s) dx.
   auto quadrature = [](double c, double s) {  // composite Simpson on [c − 60s, c]
@@ -426,12 +426,12 @@ BOOST_AUTO_TEST_CASE(efficient_latent_marginals_and_bag) {
   }
 }
 
-// The reference's labelling (z_t = x whenever in_topk) inflates P(z_t = x): §4.5 step 7's numbers at GPT-2 size.
+// The reference's labelling (z_t = x whenever in_topk) inflates P(z_t = x): docs/curriculum.md §5's numbers at GPT-2 size.
 BOOST_AUTO_TEST_CASE(efficient_reference_bug_at_gpt2_size) {
   const int64_t L = 40000, V = 50258;
   const std::vector<double> gammas = {-3, -2.5, -2};
   const double exact_spec[] = {0.596, 0.238, 0.072}, bug_spec[] = {0.680, 0.306, 0.103};
-  const double alpha_spec[] = {5.962511764009e-01, 2.379638979467e-01, 7.202931965033e-02};  // §14.3, V = 50258
+  const double alpha_spec[] = {5.962511764009e-01, 2.379638979467e-01, 7.202931965033e-02};  // docs/test_vectors.md §4, V = 50258
   TestBatch tb(gammas, L, V, 1000, 50);
   std::vector<int32_t> z_exact((size_t)(3 * L)), z_bug((size_t)(3 * L));
   efficient_latent_rows(tb.batch, 2, false, 0, 3 * L, nullptr, nullptr, z_exact.data());

@@ -1,4 +1,4 @@
-// Discrete Consistency Distillation end to end (spec §6; src/algo/distill.{h,cpp}, duo-distill's trainer hooks):
+// Discrete Consistency Distillation end to end (docs/distillation.md; src/algo/distill.{h,cpp}, duo-distill's trainer hooks):
 // the trajectory latents and α's of the PyTorch fixture, the round schedule, the teacher's refresh and the first
 // step's KL, bit-exact resume mid-round (teacher included), and the distilled checkpoint evaluated as DUO base.
 #include <boost/test/unit_test.hpp>

@@ -1,4 +1,4 @@
-// Discrete Consistency Distillation, the per-token KL (spec §6 step 7; src/algo/loss_distill.h and the kl_head op):
+// Discrete Consistency Distillation, the per-token KL (docs/distillation.md §4; src/algo/loss_distill.h and the kl_head op):
 // central finite differences, the PyTorch fixture (tools/reference/distill.py), and the op on whole rows.
 #include <boost/test/unit_test.hpp>
 #include <cmath>

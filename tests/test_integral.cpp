@@ -1,5 +1,5 @@
-// The Diffusion Transformation operator T: quadrature against the spec's test vectors (duo_algorithms.md §14.2,
-// §14.3), an independent brute-force integration, the V = 2 closed form and finite differences; the table file
+// The Diffusion Transformation operator T: quadrature against the test vectors (docs/test_vectors.md §3,
+// docs/test_vectors.md §4), an independent brute-force integration, the V = 2 closed form and finite differences; the table file
 // (round trip, every validation error); the lookups (Hermite accuracy on the shipped gpt2 table, the reference's
 // nearest-point numbers, clipping).
 #include <boost/test/unit_test.hpp>
@@ -97,7 +97,7 @@ BOOST_AUTO_TEST_CASE(log_normal_cdf_both_tails) {
 }
 
 BOOST_AUTO_TEST_CASE(spec_vectors_v8_by_gaussian_signal) {
-  // duo_algorithms.md §14.2, first table: α̃, P, α, dα/dγ, dα/dα̃.
+  // docs/test_vectors.md §3, first table: α̃, P, α, dα/dγ, dα/dα̃.
   struct Row { double a_tilde, prob, alpha, dalpha_dgamma, dalpha_da_tilde; };
   const Row rows[] = {
       {0.10, 0.143773402946, 0.021455317652, -1.123791477e-02, 2.270285813e-01},
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(spec_vectors_v8_by_gaussian_signal) {
 }
 
 BOOST_AUTO_TEST_CASE(spec_vectors_v8_by_gamma) {
-  // duo_algorithms.md §14.2, second table.
+  // docs/test_vectors.md §3, second table.
   struct Row { double gamma, prob, alpha, dalpha_dgamma; };
   const Row rows[] = {
       {-4, 0.999999393280, 0.999999306606, -9.771154253e-06}, {-3, 0.995268875223, 0.994593000255, -2.822131665e-02},
@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(spec_vectors_v8_by_gamma) {
 }
 
 BOOST_AUTO_TEST_CASE(spec_vectors_large_vocabularies) {
-  // duo_algorithms.md §14.3: P (V = 50257, the gpt2 cache), α (50257), α (50258), P (30523, the bert cache).
+  // docs/test_vectors.md §4: P (V = 50257, the gpt2 cache), α (50257), α (50258), P (30523, the bert cache).
   struct Row { double gamma, p50257, a50257, a50258, p30523; };
   const Row rows[] = {
       {-4.00, 9.986941659790e-01, 9.986941399954e-01, 9.986941230419e-01, 9.990630460935e-01},
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(closed_form_v2) {
     BOOST_TEST(std::abs(p.prob_clean - normal_cdf(mu / std::numbers::sqrt2)) <= 1e-14, "μ = " << mu);
     BOOST_TEST(std::abs(p.dprob_dmu - normal_pdf(mu / std::numbers::sqrt2) / std::numbers::sqrt2) <= 1e-14);
   }
-  // §14.1: α̃ = 0.7 gives P = 0.7558776303165, T = 0.5117552606331.
+  // docs/test_vectors.md §2: α̃ = 0.7 gives P = 0.7558776303165, T = 0.5117552606331.
   const TransformPoint p = T.at_mu(0.7 / std::sqrt(1 - 0.49));
   BOOST_TEST(std::abs(p.prob_clean - 0.7558776303165) <= 1e-13);
   BOOST_TEST(std::abs(p.alpha - 0.5117552606331) <= 1e-13);
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(hermite_accuracy_on_shipped_gpt2_table) {
   BOOST_TEST(worst_dalpha <= 2e-9);
   // On a grid point the table value is returned exactly.
   BOOST_TEST(lookup.at_gamma(lookup.table().gamma_at(2500)).alpha == lookup.table().alpha()[2500]);
-  // §14.3 training table, "exact" columns (V = 50258, γ ∈ [−3.55, −1.85]).
+  // docs/test_vectors.md §4 training table, "exact" columns (V = 50258, γ ∈ [−3.55, −1.85]).
   struct Row { double t, alpha, dalpha_dt; };
   for (const Row& r : {Row{0.001, 0.944943945, -0.531523}, Row{0.25, 0.699018607, -1.356508},
                        Row{0.5, 0.360124464, -1.184530}, Row{0.75, 0.141779186, -0.576559},
@@ -362,7 +362,7 @@ BOOST_AUTO_TEST_CASE(nearest_mode_reproduces_reference) {
   }
   const TransformLookup lookup(IntegralTable(50257, gmin, gmax, alpha, dalpha), 50258, {TableLookup::nearest, true},
                                "reference gpt2 cache");
-  // §14.3 training table, "repo" columns.
+  // docs/test_vectors.md §4 training table, "repo" columns.
   const double repo_alpha[] = {0.944946123, 0.699005137, 0.360137942, 0.141784503, 0.049318698};
   const double repo_dalpha_dt[] = {-0.532580, -1.357017, -1.183881, -0.575974, -0.212099};
   for (int i = 0; i < 5; ++i) {

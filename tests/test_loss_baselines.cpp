@@ -1,6 +1,6 @@
-// AR, MDLM (SUBS), SEDD absorb and D3PM absorb per-token losses (spec §7): PyTorch fixtures, the spec's SEDD
-// test vector (§14.7), finite differences, MDLM as the limit of its discrete KL sum (absorbing posterior §5.6),
-// D3PM's L_vb as the KL of its normalised x0-parameterised posterior, and the §13.7 reference bug.
+// AR, MDLM (SUBS), SEDD absorb and D3PM absorb per-token losses (docs/diffusion.md §6–§10): PyTorch fixtures, the documented SEDD
+// test vector (docs/test_vectors.md §8), finite differences, MDLM as the limit of its discrete KL sum (absorbing posterior docs/sampling.md §8),
+// D3PM's L_vb as the KL of its normalised x0-parameterised posterior, and the docs/differences.md §2.1 reference bug.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <vector>
@@ -33,7 +33,7 @@ double kl(const std::vector<double>& q, const std::vector<double>& p) {
   return s;
 }
 
-// q(z_s | z_t = m, x̂) of spec §5.6 for a masked position: (α_s − α_t)/(1 − α_t) x̂_v off the mask,
+// q(z_s | z_t = m, x̂) of docs/sampling.md §8 for a masked position: (α_s − α_t)/(1 − α_t) x̂_v off the mask,
 // (1 − α_s)/(1 − α_t) on it (x̂_m = 0 under SUBS).
 std::vector<double> absorbing_posterior(const std::vector<double>& xhat, int m, double a_t, double a_s) {
   std::vector<double> q(xhat.size());
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(baselines_match_pytorch_fixtures) {
 }
 
 BOOST_AUTO_TEST_CASE(sedd_spec_test_vector) {
-  // spec §14.7: σ̄ = 0.7, non-mask log-scores (−0.3, 0.1, 0.4, −1.0), x = 2 → bracket 2.311212171109.
+  // docs/test_vectors.md §8: σ̄ = 0.7, non-mask log-scores (−0.3, 0.1, 0.4, −1.0), x = 2 → bracket 2.311212171109.
   const double ls[5] = {-0.3, 0.1, 0.4, -1.0, 0.0};  // mask id 4, its log-score already 0
   BOOST_TEST(close(sedd_score_entropy(ls, 5, 4, 2, 0.7), 2.311212171109, 1e-11));
   // The same through the full loss: logits o = log r + log(e^σ̄ − 1) + log(V − 1), α = e^−σ̄, weight dσ̄ = −α'/α.
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(d3pm_vb_is_the_kl_of_its_posterior) {
       double want = T * kl(q, p);
       double got = d3pm_vb_row(o.data(), V, m, x, m, a, T, false, (double*)nullptr);
       BOOST_TEST(close(got, want, 1e-9), "t=" << t << " x=" << x << " L_vb·T " << got << " vs KL·T " << want);
-      // The reference's last bracket is log(1 + x̂_m) instead (§13.7); it differs whenever x̂_m > 0.
+      // The reference's last bracket is log(1 + x̂_m) instead (docs/differences.md §2.1); it differs whenever x̂_m > 0.
       double bug = d3pm_vb_row(o.data(), V, m, x, m, a, T, true, (double*)nullptr);
       double w2 = 1 - dt / m_t;
       double shift = w2 * (std::log1p((1 - m_s) / m_s * xhat[m]) - std::log1p(xhat[m]));

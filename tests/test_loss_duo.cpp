@@ -1,5 +1,5 @@
-// DUO base loss (spec §2.2): PyTorch fixtures (explicit-sum form), the spec's test vectors (§14.4), finite
-// differences, and the continuous-time limit of the discrete KL sum with the uniform posterior (§5.1).
+// DUO base loss (docs/diffusion.md §5.2–§5.5): PyTorch fixtures (explicit-sum form), the test vectors (docs/test_vectors.md §5), finite
+// differences, and the continuous-time limit of the discrete KL sum with the uniform posterior (docs/sampling.md §4).
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <vector>
@@ -13,7 +13,7 @@ using namespace duo::testing;
 
 namespace {
 
-// q(z_s = · | z_t = i, x̂) of spec §5.1 (exact for one-hot x̂ = e_x), for α_s > α_t.
+// q(z_s = · | z_t = i, x̂) of docs/sampling.md §4 (exact for one-hot x̂ = e_x), for α_s > α_t.
 std::vector<double> uniform_posterior(const std::vector<double>& xhat, int i, double a_t, double a_s) {
   const int V = (int)xhat.size();
   const double a_ts = a_t / a_s;
@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(duo_matches_pytorch_fixtures) {
 }
 
 BOOST_AUTO_TEST_CASE(duo_spec_test_vectors) {
-  // spec §14.4: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), log-linear, t = 0.4 ⇒ α = 0.6004, α' = −0.999.
+  // docs/test_vectors.md §5: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), log-linear, t = 0.4 ⇒ α = 0.6004, α' = −0.999.
   std::vector<double> o = {std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4)};
   struct Row { int x, z; double want; } rows[] = {
       {2, 2, 0.580881000336}, {2, 0, 2.035811073223}, {3, 3, 0.364713241176}, {0, 1, 4.053308779276}};

@@ -1,4 +1,4 @@
-// Learning-rate schedules, clipping and the EMA decay against hand-computed values (duo_system.md §2–3).
+// Learning-rate schedules, clipping and the EMA decay against hand-computed values (docs/training.md §2–§5).
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include "core/error.h"

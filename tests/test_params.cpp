@@ -1,4 +1,4 @@
-// Parameter table: names, shapes and the exact totals of duo_system.md §1.12.
+// Parameter table: names, shapes and the exact totals of docs/model.md §12.
 #include <boost/test/unit_test.hpp>
 #include "model/params.h"
 

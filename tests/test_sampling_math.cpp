@@ -1,5 +1,5 @@
-// Per-token sampling math: the DUO / absorbing / SEDD posteriors against the spec's vectors (§14.5) and an
-// independent brute-force Bayes computation, the Ψ mixture, nucleus filtering, and the κ schedules (§14.6).
+// Per-token sampling math: the DUO / absorbing / SEDD posteriors against the test vectors (docs/test_vectors.md §6) and an
+// independent brute-force Bayes computation, the Ψ mixture, nucleus filtering, and the κ schedules (docs/test_vectors.md §7).
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <numeric>
@@ -40,7 +40,7 @@ AlphaSchedule log_linear() {
 
 BOOST_AUTO_TEST_SUITE(sampling)
 
-// §14.5: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), alpha_t = 0.5, alpha_s = 0.8.
+// docs/test_vectors.md §6: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), alpha_t = 0.5, alpha_s = 0.8.
 BOOST_AUTO_TEST_CASE(duo_posterior_spec_vectors) {
   const std::vector<double> xhat = {0.1, 0.2, 0.3, 0.4};
   std::vector<double> q(4);
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(psi_mixture_spec_vectors) {
 }
 
 // Bayes' rule written out: q(z_s=j | z_t=i, x̂) = q(z_t=i | z_s=j) q(z_s=j | x̂) / q(z_t=i | x̂), with the marginal
-// q(z_t | x̂) computed as sum_j of the numerators (checks the spec's closed-form denominator too).
+// q(z_t | x̂) computed as sum_j of the numerators (checks the closed-form denominator too).
 BOOST_AUTO_TEST_CASE(duo_posterior_matches_brute_force_bayes) {
   for (int64_t V : {2, 3, 7, 50}) {
     for (uint64_t seed = 0; seed < 4; ++seed) {
@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(python_round_and_linspace) {
   BOOST_TEST(linspace(0.3, 0.9, 1).size() == 1u);
 }
 
-// §14.6: log-linear, S = 4, one segment, eta = 0.05.
+// docs/test_vectors.md §7: log-linear, S = 4, one segment, eta = 0.05.
 BOOST_AUTO_TEST_CASE(kappa_schedules_spec_vectors) {
   const AlphaSchedule sch = log_linear();
   const std::vector<double> grid = linspace(1.0, 1e-5, 5);

@@ -1,5 +1,5 @@
 // Noise schedules (values, derivatives vs finite differences, the cosine reference bug), D3PM discrete time,
-// stratified time sampling (spec §1.3 test vector, slicing over ranks and micro-steps, Philox determinism).
+// stratified time sampling (docs/test_vectors.md §1, slicing over ranks and micro-steps, Philox determinism).
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <vector>
@@ -15,7 +15,7 @@ BOOST_AUTO_TEST_CASE(loglinear_values) {
   Schedule s = Schedule::from_name("log-linear");
   BOOST_TEST(s.alpha(0.0) == 1.0);
   BOOST_TEST(std::fabs(s.alpha(1.0) - 1e-3) < 1e-15);
-  BOOST_TEST(std::fabs(s.alpha(0.4) - 0.6004) < 1e-15);  // spec §14.4
+  BOOST_TEST(std::fabs(s.alpha(0.4) - 0.6004) < 1e-15);  // docs/test_vectors.md §5
   BOOST_TEST(s.dalpha(0.4) == -0.999);
   BOOST_TEST(std::fabs(s.sigma(0.4) + std::log(0.6004)) < 1e-15);
   BOOST_TEST(std::fabs(s.t_for_alpha(0.25) - 0.75) < 1e-15);  // ignores ε, like the reference
@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(unknown_schedule_is_an_error) {
 }
 
 BOOST_AUTO_TEST_CASE(d3pm_discrete_time) {
-  BOOST_TEST(std::fabs(discrete_time(1e-3, 1000) - 0.002) < 1e-15);  // smallest value is 2/T (spec §1.3)
+  BOOST_TEST(std::fabs(discrete_time(1e-3, 1000) - 0.002) < 1e-15);  // smallest value is 2/T (docs/diffusion.md §4)
   BOOST_TEST(std::fabs(discrete_time(0.5, 1000) - 0.501) < 1e-15);
   BOOST_TEST(std::fabs(discrete_time(0.9999, 1000) - 1.0) < 1e-15);
   BOOST_TEST(std::fabs(discrete_time(0.0374, 10) - 0.1) < 1e-15);
@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(d3pm_discrete_time) {
 }
 
 BOOST_AUTO_TEST_CASE(stratified_times_test_vector) {
-  // spec §1.3: n = 4, u = (0.1, 0.5, 0.9, 0.3) → t = (0.025975, 0.375625, 0.725275, 0.825175).
+  // docs/diffusion.md §4: n = 4, u = (0.1, 0.5, 0.9, 0.3) → t = (0.025975, 0.375625, 0.725275, 0.825175).
   TimeSampler ts;
   std::vector<double> t = ts.from_uniforms({0.1, 0.5, 0.9, 0.3}, 0, 4);
   const double want[4] = {0.025975, 0.375625, 0.725275, 0.825175};

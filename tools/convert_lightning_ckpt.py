@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Converts a reference Lightning checkpoint (.ckpt: the DUO / MDLM repositories' raw checkpoints, e.g. the
 Google Drive releases) into a Hugging Face-style folder the engine loads (config.json + model.safetensors,
-see tools/duo_hf.py and duo_system.md §5.1).
+see tools/duo_hf.py and docs/training.md §10.2).
 
     /usr/bin/python3 tools/convert_lightning_ckpt.py duo.ckpt out/duo_owt            # EMA weights
     /usr/bin/python3 tools/convert_lightning_ckpt.py duo.ckpt out/duo_owt_live --live # training weights
@@ -9,7 +9,7 @@ see tools/duo_hf.py and duo_system.md §5.1).
 Weights: by default the EMA shadow weights (`ema.shadow_params`), which the reference uses for every
 evaluation. That list has no names: it follows the backbone's parameters() order, which is the order of the
 `backbone.*` keys of `state_dict` without the buffers (rotary_emb.inv_freq). The converter derives the
-names that way, checks them against the registration order of duo_system.md §1.2 and checks every shape.
+names that way, checks them against the registration order of docs/model.md §2 and checks every shape.
 `--live` takes the `state_dict` tensors instead.
 
 Unpickling: the checkpoint's `hyper_parameters` hold an OmegaConf config and the tokenizer object, whose

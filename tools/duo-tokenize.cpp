@@ -1,5 +1,5 @@
 // duo-tokenize: corpus files -> token shards (src/data/tokenize_job.h does the work).
-//   duo-tokenize --tokenizer gpt2 --vocab ../shared/data/gpt2 --input owt.jsonl.gz --output data/owt --valid_last_docs 100000
+//   duo-tokenize --tokenizer gpt2 --vocab data/vendor/gpt2 --input owt.jsonl.gz --output data/owt --valid_last_docs 100000
 #include <cstdio>
 #include <fstream>
 #include <iostream>

@@ -1,5 +1,5 @@
 """Shared by tools/convert_lightning_ckpt.py and tools/export_hf.py: the Hugging Face folder layout of the
-released DUO / MDLM checkpoints (duo_system.md §1.13, §5.2) and the checks on `backbone.*` tensors.
+released DUO / MDLM checkpoints (docs/model.md §13, docs/training.md §10.1) and the checks on `backbone.*` tensors.
 
 A folder holds
   config.json        the reference's field names: hidden_dim, cond_dim, n_blocks, n_heads, vocab_size,
@@ -32,7 +32,7 @@ class ConvertError(Exception):
 
 def parameter_names(n_blocks, causal):
     """The backbone's parameters in registration order (= parameters() order, which the EMA list follows;
-    duo_system.md §1.2 and §1.11 for the causal model without sigma_map and adaLN)."""
+    docs/model.md §2, §11 for the causal model without sigma_map and adaLN)."""
     names = ["backbone.vocab_embed.embedding"]
     if not causal:
         names += [f"backbone.sigma_map.mlp.{i}.{w}" for i in (0, 2) for w in ("weight", "bias")]
@@ -54,7 +54,7 @@ def infer_sizes(shapes, where):
     emb = shapes.get("backbone.vocab_embed.embedding")
     if emb is None or len(emb) != 2:
         raise ConvertError(where, "no backbone.vocab_embed.embedding [V, d] tensor",
-                           "this is not a DUO/MDLM/AR DiT checkpoint (duo_system.md §1.2)")
+                           "this is not a DUO/MDLM/AR DiT checkpoint (docs/model.md §2)")
     blocks = {int(m.group(1)) for n in shapes for m in [re.match(r"backbone\.blocks\.(\d+)\.", n)] if m}
     if blocks != set(range(len(blocks))) or not blocks:
         raise ConvertError(where, f"block indices {sorted(blocks)} are not 0..n-1", "the checkpoint is incomplete")
@@ -64,13 +64,13 @@ def infer_sizes(shapes, where):
 
 
 def check_names(names, n_blocks, causal, where):
-    """`names` (backbone.* parameters, in their order) must be exactly the registration order of §1.2."""
+    """`names` (backbone.* parameters, in their order) must be exactly the registration order of docs/model.md §2."""
     names, want = list(names), parameter_names(n_blocks, causal)
     if names != want:
         i = next((i for i, (a, b) in enumerate(zip(names, want)) if a != b), min(len(names), len(want)))
         got = names[i] if i < len(names) else "(nothing)"
         expected = want[i] if i < len(want) else "(nothing)"
-        raise ConvertError(where, f"parameter {i} is {got}, expected {expected} (duo_system.md §1.2 order)",
+        raise ConvertError(where, f"parameter {i} is {got}, expected {expected} (docs/model.md §2 order)",
                            "the checkpoint is not a DiT of the reference (or of another version)")
 
 

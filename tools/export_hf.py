@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Exports a duo.cu checkpoint (one safetensors file: backbone.*, optional ema.backbone.* and optimizer
 tensors, __metadata__ "config" = the ModelConfig JSON) as a Hugging Face folder in the layout of the released
-checkpoints (s-sahoo/duo, kuleshov-group/mdlm-owt; see tools/duo_hf.py and duo_system.md §1.13).
+checkpoints (s-sahoo/duo, kuleshov-group/mdlm-owt; see tools/duo_hf.py and docs/model.md §13).
 
     /usr/bin/python3 tools/export_hf.py runs/owt/last.safetensors out/hf_duo            # EMA weights
     /usr/bin/python3 tools/export_hf.py runs/owt/last.safetensors out/hf_duo --live     # training weights

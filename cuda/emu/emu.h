@@ -1,6 +1,6 @@
 // The SIMT emulator's core: what one emulated GPU thread is, and the one object that plays the device.
 //
-// Model (DESIGN.md §3): a launch runs its blocks one after another (or spread over DUO_EMU_THREADS OpenMP
+// Model (cuda/emu/README.md): a launch runs its blocks one after another (or spread over DUO_EMU_THREADS OpenMP
 // threads); each block runs its threads as cooperative fibers. A fiber runs until it reaches a sync point
 // (__syncthreads, a warp collective) or exits, then hands control back to the block's scheduler (the
 // "hub", emu.cpp). When every live thread is blocked, the hub completes the warp collectives whose lanes

@@ -25,7 +25,7 @@ struct AlgoSettings {
   int32_t mask_id = -1;           // absorbing algorithms: the [MASK] id; AR: the id whose logit is forced to -1e6
   Schedule schedule;              // log-linear (default) or cosine
   int T = 0;                      // discrete time steps (D3PM: 1000); 0 = continuous time
-  bool reference_bugs = false;    // D3PM's collapsed log term (§13.7); efficient curriculum's labelling (§4.5)
+  bool reference_bugs = false;    // D3PM's collapsed log term (docs/differences.md §2.1); efficient curriculum's labelling (docs/curriculum.md §5)
   // DUO with curriculum learning (`duo`) only:
   CurriculumSettings curriculum;
   std::string curriculum_mode = "simple";  // simple (dense Gaussian relaxation) | efficient (top-k, Duo++)

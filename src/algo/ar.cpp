@@ -1,4 +1,4 @@
-// AR: next-token prediction with the causal DiT (duo_algorithms.md §7.1). Input x[:, :-1], targets x[:, 1:],
+// AR: next-token prediction with the causal DiT (docs/diffusion.md §7). Input x[:, :-1], targets x[:, 1:],
 // the loss mask shifted the same way (BOS is never predicted); the mask id's logit is forced to -1e6.
 #include "algo/algorithms.h"
 

@@ -47,7 +47,7 @@ void corrupt_absorbing(const Tensor& x, const Tensor& z, const std::vector<doubl
                        const Philox& rng, int64_t token_offset) {
   auto [B, L] = check_batch("absorbing noising", x, z, alpha, V);
   DUO_CHECK(mask_id >= 0 && mask_id < V, "absorbing noising", str("mask id ", mask_id, " is outside [0, ", V, ")"),
-            "GPT-2: mask id 50257 with V = 50258; BERT: 103 with V = 30522 (duo_system.md §4.1)");
+            "GPT-2: mask id 50257 with V = 50258; BERT: 103 with V = 30522 (docs/data.md §2)");
   const int32_t* xs = x.ptr<int32_t>();
   int32_t* zs = z.ptr<int32_t>();
   for (int64_t k = 0; k < B * L; ++k) {

@@ -1,4 +1,4 @@
-// Forward (noising) processes on token ids (spec duo_algorithms.md §1.1 uniform-state, §7 absorbing).
+// Forward (noising) processes on token ids (docs/diffusion.md §2 uniform-state, docs/diffusion.md §6 absorbing).
 //
 // One α_t per sequence, one decision per token. Token k (k = token_offset + b·L + l, its global index) uses
 // Philox block k of the stream: words 0,1 give a 53-bit uniform u ∈ (0, 1) (cuRAND's uniform_double layout),

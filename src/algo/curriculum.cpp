@@ -1,4 +1,4 @@
-// The curriculum's τ schedule, per-sequence scalars and dense latent (duo_algorithms.md §4.2–4.4).
+// The curriculum's τ schedule, per-sequence scalars and dense latent (docs/curriculum.md §2–§4).
 #include "algo/curriculum.h"
 
 #include <algorithm>
@@ -33,7 +33,7 @@ double inverse_temperature(const CurriculumSettings& s, int64_t step) {
     log10_tau = s.tau_log10_start +
                 (s.tau_log10_end - s.tau_log10_start) * (double)(step - s.start) / (double)(s.end - s.start);
   else
-    log10_tau = -10.0;  // the reference's value at and after end (§13 item 14: step == end still trains on it)
+    log10_tau = -10.0;  // the reference's value at and after end (docs/differences.md §3.7: step == end still trains on it)
   return std::pow(10.0, -log10_tau);
 }
 
@@ -56,7 +56,7 @@ CurriculumSequence curriculum_sequence(const TransformLookup& lookup, const Curr
                                                   std::max(s.gamma_max, table.gamma_max()), table.num_points(),
                                                   "integral/<name>.bin")));
   DUO_CHECK(t >= 0.0 && t <= 1.0, "curriculum time", str("t = ", t, " is outside [0, 1]"),
-            "times come from the stratified sampler of duo_algorithms.md §1.3");
+            "times come from the stratified sampler of docs/diffusion.md §4");
   CurriculumSequence q;
   q.t = t;
   q.gamma = s.gamma_min + t * (s.gamma_max - s.gamma_min);

@@ -1,11 +1,11 @@
-// DUO curriculum learning (duo_algorithms.md §4): the inputs of the Gaussian-relaxed loss, backend-agnostic.
+// DUO curriculum learning (docs/curriculum.md): the inputs of the Gaussian-relaxed loss, backend-agnostic.
 //
 // While training and step ≤ end, DUO does not feed the network discrete noisy tokens: per sequence b with time t_b
 //     γ_b = γmin + t_b(γmax − γmin),  (α_b, α'_b) = T(γ_b) from the integral table,  α̃ = √sigmoid(−γ), σ̃ = √sigmoid(γ),
 // and per token, with ε ~ N(0, I_V),
 //     w = α̃·e_x + σ̃·ε,   z_t = argmax_j w_j   (a USDM latent with exactly q(z_t = x) = α + (1−α)/V: the Duality),
 //     network input = softmax(w/τ)·E           (a soft one-hot of z_t; time input σ = −log α_b),
-// and the loss is the DUO NELBO ℓ(x, z_t; θ) of §2.2 with (α_b, α'_b) (loss_duo.h, not here).
+// and the loss is the DUO NELBO ℓ(x, z_t; θ) of docs/diffusion.md §5.2 with (α_b, α'_b) (loss_duo.h, not here).
 // This file: the τ schedule, the per-sequence scalars, and the dense ("simple") latent. The top-k latent of Duo++
 // is in curriculum_efficient.h.
 //
@@ -25,7 +25,7 @@ namespace duo {
 
 class TransformLookup;
 
-// The curriculum's hyper-parameters (algo.curriculum.*, §4.1); the trainer copies them from its TrainConfig.
+// The curriculum's hyper-parameters (algo.curriculum.*, docs/curriculum.md §1); the trainer copies them from its TrainConfig.
 struct CurriculumSettings {
   double tau_log10_start = -3.0;  // log10 τ before `start`
   double tau_log10_end = -3.0;    // log10 τ reached at `end`
@@ -39,11 +39,11 @@ struct CurriculumSettings {
   void validate() const;
 };
 
-// 1/τ at an optimizer step, exactly as the reference (§4.3): log10 τ is tau_log10_start before `start`, linear in
+// 1/τ at an optimizer step, exactly as the reference (docs/curriculum.md §3): log10 τ is tau_log10_start before `start`, linear in
 // the step from start to end, and −10 at and after `end` (so at step == end, still a curriculum step, 1/τ = 1e10).
 double inverse_temperature(const CurriculumSettings& s, int64_t step);
 
-// Whether this forward uses the curriculum loss (§4.2): training and step ≤ end. Validation and evaluation always
+// Whether this forward uses the curriculum loss (docs/curriculum.md §2): training and step ≤ end. Validation and evaluation always
 // use the plain DUO NELBO, and so does training after `end`.
 bool curriculum_active(const CurriculumSettings& s, int64_t step, bool training);
 
@@ -77,7 +77,7 @@ struct CurriculumBatch {
   void validate() const;                 // shapes, token range, γ-derived scales; throws duo::Error
 };
 
-// ---- simple mode (§4.4) ----------------------------------------------------------------------------------------
+// ---- simple mode (docs/curriculum.md §4) ----------------------------------------------------------------------------------------
 
 // One coordinate of the relaxed input: w_j = α̃·[j = x] + σ̃·ε_j in float32, in the reference's order (σ̃·ε rounded,
 // then + α̃ on the clean coordinate; α̃·0 + σ̃ε is exact elsewhere). Shared with CUDA kernels, where the multiply

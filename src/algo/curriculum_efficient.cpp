@@ -1,4 +1,4 @@
-// The top-k latent of the efficient curriculum (duo_algorithms.md §4.5); the steps are numbered as in the header.
+// The top-k latent of the efficient curriculum (docs/curriculum.md §5); the steps are numbered as in the header.
 #include "algo/curriculum_efficient.h"
 
 #include <algorithm>

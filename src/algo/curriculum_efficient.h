@@ -1,4 +1,4 @@
-// The efficient curriculum of Duo++ (duo_algorithms.md §4.5): the top-k latent, O(k) per token instead of O(V).
+// The efficient curriculum of Duo++ (docs/curriculum.md §5): the top-k latent, O(k) per token instead of O(V).
 //
 // softmax(w/τ) over V Gaussians is dominated by its largest entries, so only those are simulated. Per token, with
 // N = V − 1 wrong coordinates ~ N(0, σ̃²), the clean one e ~ N(α̃, σ̃²), β = 1/τ, all in float64:
@@ -17,7 +17,7 @@
 //     giving random identities to the order statistics is exact.
 //  7. z_t. Default (exact): x iff the clean coordinate is the maximum (e > g_1), else id_1 (the largest wrong id) —
 //     so P(z_t = x) = α + (1−α)/V as T promises. reference_bug: x whenever in_topk (the reference's labelling,
-//     §4.5 step 7 / §13 item 3), which inflates P(z_t = x), e.g. 0.680 instead of 0.596 at γ = −3, V = 50258, k = 2.
+//     docs/curriculum.md §5 / docs/differences.md §3.1), which inflates P(z_t = x), e.g. 0.680 instead of 0.596 at γ = −3, V = 50258, k = 2.
 // The network input is the embedding bag h0 = Σ_j ω_j·E[id_j] (EmbeddingLayer with bag input).
 //
 // Randomness: token r uses the float64 uniforms j = r·(2k+1) + slot of the batch's Philox stream (uniform_double):
@@ -30,7 +30,7 @@
 
 namespace duo {
 
-// log E[e^X | X < c] for X ~ N(0, s²) (§4.5 step 4) = s²/2 + log Φ(c/s − s) − log Φ(c/s), evaluated without the
+// log E[e^X | X < c] for X ~ N(0, s²) (docs/curriculum.md §5) = s²/2 + log Φ(c/s − s) − log Φ(c/s), evaluated without the
 // cancellation of s²/2 against log Φ that ruins the naive form at s ~ 1e3..1e10 (1/τ up to 1e10 at step == end).
 double log_mean_exp_truncated_normal(double c, double s);
 
@@ -59,7 +59,7 @@ TopkToken sample_topk_token(const Philox& noise, uint64_t r, int64_t V, int k, i
                             double sigma_tilde, double inverse_tau, bool reference_bug, double* g, int32_t* ids,
                             double* omega);
 
-// Throws duo::Error unless 2 ≤ k ≤ V − 1 (the reference's default −1 and k = 1 are invalid, §13 item 3).
+// Throws duo::Error unless 2 ≤ k ≤ V − 1 (the reference's default −1 and k = 1 are invalid, docs/differences.md §3.1).
 void check_top_k(int64_t k, int64_t V);
 
 // Rows [row0, row1) of the batch: bag ids (rows·k int32, row-major), bag weights (rows·k float) and z_t (rows int32);

@@ -1,4 +1,4 @@
-// D3PM absorb (duo_algorithms.md §7.4): T = 1000 discrete steps, absorbing noise, time-conditioned, "mean"
+// D3PM absorb (docs/diffusion.md §10): T = 1000 discrete steps, absorbing noise, time-conditioned, "mean"
 // parameterisation (log-softmax over all V). Per token ℓ = −log x̂(x | clean input, σ = 0) + T·L_vb·[z_t = m]:
 // the reconstruction term is a second forward pass on the clean sequence, so a micro-batch runs the model
 // twice (noisy pass: forward, head, backward; then clean pass: forward, head, backward; gradients add up).

@@ -1,4 +1,4 @@
-// The Diffusion Transformation operator T of DUO (duo_algorithms.md §3.1), evaluated by quadrature in float64.
+// The Diffusion Transformation operator T of DUO (docs/transform.md §2), evaluated by quadrature in float64.
 //
 // A Gaussian diffusion on one-hot vectors, w = α̃·e_x + σ̃·ε, discretised by argmax, is exactly a uniform-state
 // discrete diffusion whose signal level is

@@ -1,4 +1,4 @@
-// Discrete Consistency Distillation (duo_algorithms.md §6): the round schedule, the teacher, and one step's loss.
+// Discrete Consistency Distillation (docs/distillation.md): the round schedule, the teacher, and one step's loss.
 #include "algo/distill.h"
 
 #include <cmath>

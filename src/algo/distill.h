@@ -1,10 +1,10 @@
-// Discrete Consistency Distillation (duo_algorithms.md §6; Paper I §4.2, Algorithm 1, and Algorithm 2 with an
+// Discrete Consistency Distillation (docs/distillation.md; Paper I §4.2, Algorithm 1, and Algorithm 2 with an
 // EMA teacher). A trained DUO model (the student) learns to jump in one step where its frozen copy (the teacher)
 // needs a smaller one. Per optimizer step k:
 //   1. if k mod N = 0 (N = update_teacher_every): teacher ← student weights (teacher_ema: ← the EMA weights);
 //   2. δ = 2^⌊k/N⌋ / T: the step doubles every round (linear_growth_dt: δmin + (k/max_steps)(δmax − δmin));
 //   3. per sequence t from the stratified sampler, t ← clip(t + δ, 0, 1), s = t − δ; γ = γmin + t(γmax − γmin);
-//   4. α_t = T(γ_t), α_s = T(γ_s) from the integral table (§3);
+//   4. α_t = T(γ_t), α_s = T(γ_s) from the integral table (docs/transform.md);
 //   5. one shared ε ~ N(0, I_V) per token, w_t = α̃_t e_x + σ̃_t ε, w_s = α̃_s e_x + σ̃_s ε (the probability-flow
 //      map between the two times), z_t = argmax w_t, z_s = argmax w_s;
 //   6. student at (z_t, σ = −log α_t) with gradient, teacher at (z_s, −log α_s) without;

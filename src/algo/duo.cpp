@@ -1,4 +1,4 @@
-// DUO with curriculum learning (duo_algorithms.md §4). While training and step ≤ curriculum.end the network
+// DUO with curriculum learning (docs/curriculum.md). While training and step ≤ curriculum.end the network
 // sees the Gaussian relaxation of the noisy tokens instead of the tokens themselves:
 //   simple     w = α̃ e_x + σ̃ ε over all V ids, input softmax(w/τ)·E, z_t = argmax w      (curriculum.h)
 //   efficient  only the top-k coordinates of w, input Σ_j ω_j E_{id_j} (an embedding bag)  (curriculum_efficient.h)

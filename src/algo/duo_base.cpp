@@ -1,4 +1,4 @@
-// DUO base (duo_algorithms.md §2): uniform-state noise (a token is replaced by a uniform id over all V with
+// DUO base (docs/diffusion.md §5): uniform-state noise (a token is replaced by a uniform id over all V with
 // probability 1 − α_t), time-conditioned on σ = −log α_t, plain log-softmax output, and the closed-form
 // Rao-Blackwellised UDLM NELBO per token. Also the loss of `--algo duo` after the curriculum ends, and the
 // validation loss of every DUO run.

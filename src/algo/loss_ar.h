@@ -1,4 +1,4 @@
-// AR loss (spec duo_algorithms.md §7.1, duo_system.md §1.9): the [MASK] logit is set to −1e6 (the id can never
+// AR loss (docs/diffusion.md §7, docs/model.md §9): the [MASK] logit is set to −1e6 (the id can never
 // be predicted), then log-softmax and the cross-entropy of the next token. Input x_{0..L−2}, target x_{1..L−1};
 // the shift is the caller's business, this is one row.
 #pragma once

@@ -26,10 +26,10 @@ struct SerialRow {
   DUO_HD T max(T v) const { return v; }
 };
 
-// The reference's "−∞" for logits (`neg_infinity`, spec §12): finite, so gradients stay finite.
+// The reference's "−∞" for logits (`neg_infinity`, docs/model.md §9): finite, so gradients stay finite.
 constexpr double kNegInfinity = -1e6;
 
-// What an algorithm does to the [MASK] logit before normalising (duo_system.md §1.9).
+// What an algorithm does to the [MASK] logit before normalising (docs/model.md §9).
 enum class MaskLogit {
   Keep,  // DUO, D3PM: plain log-softmax over all V ids
   Set,   // AR: logit[mask] = −1e6 (overwritten, so no gradient reaches it)

@@ -1,4 +1,4 @@
-// D3PM absorb loss, T = 1000 discrete steps (spec duo_algorithms.md §7.4, §13.7).
+// D3PM absorb loss, T = 1000 discrete steps (docs/diffusion.md §10, docs/differences.md §2.1).
 //
 // Output: log-softmax over all V ids, [MASK] included ("mean" parameterisation, subs_masking = False).
 // Time is discrete (schedule.h: discrete_time), log-linear. With m_t = clamp(1 − α_t, 0, 1 − 1e-4) the mask
@@ -9,7 +9,7 @@
 // The reconstruction term needs a second forward pass on the clean sequence, so it is a separate function:
 // d3pm_recon_row on the clean-input logits, d3pm_vb_row on the noisy-input logits; the caller adds them.
 //
-// Reference bug (§13.7, flag reference_bug): the reference stores m_s in the variable it then uses as α_s, so
+// Reference bug (docs/differences.md §2.1, flag reference_bug): the reference stores m_s in the variable it then uses as α_s, so
 // the last log becomes log(1 + x̂_m). This changes the D3PM training loss and the D3PM validation NELBO /
 // perplexity that the reference prints; nothing else (no other algorithm, no sampler) uses it. Default: the
 // intended maths. Needs m_s > 0, i.e. m_t > Δ: discrete_time gives t ≥ 2/T, so m_t ≥ 2(1 − ε)/T > Δ.

@@ -1,4 +1,4 @@
-// Discrete Consistency Distillation loss (duo_algorithms.md §6 step 7): per token, the KL divergence between
+// Discrete Consistency Distillation loss (docs/distillation.md §4): per token, the KL divergence between
 // the student's and the teacher's denoising distributions, x̂ = softmax(logits) over all V ids,
 //   kl-bwd:  ℓ = KL(x̂^S ‖ x̂^T) = Σ_v x̂^S_v (log x̂^S_v − log x̂^T_v)    (the reference's default)
 //   kl-fwd:  ℓ = KL(x̂^T ‖ x̂^S) = Σ_v x̂^T_v (log x̂^T_v − log x̂^S_v)

@@ -1,6 +1,6 @@
-// DUO base loss: the closed-form UDLM continuous-time NELBO integrand (spec duo_algorithms.md §2.2).
+// DUO base loss: the closed-form UDLM continuous-time NELBO integrand (docs/diffusion.md §5.2–§5.5).
 //
-// With x̂ = softmax(logits) over all V ids (no mask, no carry-over, §2.1) and i = z_t:
+// With x̂ = softmax(logits) over all V ids (no mask, no carry-over, docs/diffusion.md §5.1) and i = z_t:
 //   x̄   = Vα e_x + (1 − α) 1,         x̄θ = Vα x̂ + (1 − α) 1,
 //   ℓ   = α'/(Vα) · B,   B = V/x̄_i − V/x̄θ_i − S,   c = (1 − α)/(Vα + 1 − α),  Λ = Σ_j log x̄θ_j,
 //   z_t = x:  S = c (V log x̄θ_i − Λ) + (V − 1) c log c,

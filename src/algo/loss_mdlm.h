@@ -1,4 +1,4 @@
-// MDLM loss with the SUBS parameterisation (spec duo_algorithms.md §7.2, duo_system.md §1.9).
+// MDLM loss with the SUBS parameterisation (docs/diffusion.md §8, docs/model.md §9).
 //
 // SUBS output: add −1e6 to the [MASK] logit, normalise (log-softmax); at positions whose input z_t is not
 // [MASK], overwrite the row with −1e6 everywhere and 0 at z_t (carry-over). Per token

@@ -1,4 +1,4 @@
-// SEDD absorb loss: score entropy (DWDSE) for absorbing noise (spec duo_algorithms.md §7.3, §14.7).
+// SEDD absorb loss: score entropy (DWDSE) for absorbing noise (docs/diffusion.md §9, docs/test_vectors.md §8).
 //
 // The network output o ∈ R^V becomes a log-score (SEDDAbsorb._process_model_output):
 //   log r_y = o_y − log(e^σ̄ − 1) − log(V − 1),  then  log r_{z_t} := 0,
@@ -19,7 +19,7 @@ DUO_HD double sedd_log_expm1(double sigma) {
 }
 
 // The bracket Σ_{y≠m} r_y − ρ log r_x + ρ(log ρ − 1) from finished log-scores (log r at m already 0), σ̄ given.
-// This is what spec §14.7 tabulates.
+// This is what docs/test_vectors.md §8 tabulates.
 template <class T>
 DUO_HD T sedd_score_entropy(const T* log_score, int V, int mask_id, int x, double sigma) {
   const double rho = 1.0 / std::expm1(sigma);  // the loss uses expm1 for every σ̄ (reference `_score_entropy`)

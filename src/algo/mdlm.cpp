@@ -1,4 +1,4 @@
-// MDLM (duo_algorithms.md §7.2): absorbing noise, SUBS parameterisation (mask logit −1e6, carry-over of
+// MDLM (docs/diffusion.md §8): absorbing noise, SUBS parameterisation (mask logit −1e6, carry-over of
 // unmasked tokens), continuous-time NELBO −log x̂_x · (−α'_t)/(1 − α_t) on masked tokens. Not time-conditioned:
 // the network sees σ = 0.
 #include "algo/noising.h"

@@ -1,4 +1,4 @@
-// Noise schedules and training-time sampling (spec duo_algorithms.md §1.2, §1.3).
+// Noise schedules and training-time sampling (docs/diffusion.md §3, §4).
 //
 // Every diffusion algorithm (DUO, MDLM, SEDD, D3PM) needs, per sequence, a time t in [1e-3, 1], the discrete
 // signal level α_t, its derivative α'_t (the ELBO weight) and the network's conditioning scalar
@@ -20,7 +20,7 @@ enum class ScheduleKind { LogLinear, Cosine };
 struct Schedule {
   ScheduleKind kind = ScheduleKind::LogLinear;
   double eps = 1e-3;  // noise.eps
-  // Cosine only: the reference returns α' without the chain factor (1 − ε) of t' = (1 − ε) t (spec §13.8).
+  // Cosine only: the reference returns α' without the chain factor (1 − ε) of t' = (1 − ε) t (docs/differences.md §2.2).
   // false = the true derivative (default); true = the reference's numbers (for bit-matching its losses).
   bool reference_bug = false;
 
@@ -31,14 +31,14 @@ struct Schedule {
   double dalpha(double t) const;  // α'_t = dα/dt (≤ 0)
   // s_t = −log α_t: the "sigma" the time-conditioned networks see (SEDD's σ̄ too).
   double sigma(double t) const;
-  // The reference's get_t_for_alpha: the inverse of α ignoring ε (spec §1.2 table, §13.8), kept as is.
+  // The reference's get_t_for_alpha: the inverse of α ignoring ε (docs/diffusion.md §3, docs/differences.md §2.2), kept as is.
   double t_for_alpha(double alpha) const;
 };
 
-// D3PM's discrete time (spec §1.3 step 5): t ← ⌊tT⌋/T + 1/T (float → int truncation).
+// D3PM's discrete time (docs/diffusion.md §4.3): t ← ⌊tT⌋/T + 1/T (float → int truncation).
 double discrete_time(double t, int T);
 
-// Stratified ("antithetic") time sampling over a GLOBAL batch of n sequences (spec §1.3):
+// Stratified ("antithetic") time sampling over a GLOBAL batch of n sequences (docs/diffusion.md §4):
 //   e_i = (u_i/n + i/n) mod 1   (or e_i = u_i without `antithetic`),   t_i = (1 − ε_s) e_i + ε_s.
 // u_i is uniform_double(i) of `rng`, so time i of a step is the same on every rank and micro-step layout.
 struct TimeSampler {
@@ -56,7 +56,7 @@ struct TimeSampler {
   }
   // Times for the global-batch elements [offset, offset + count) of a batch of n.
   std::vector<double> sample(const Philox& rng, int64_t n, int64_t offset, int64_t count) const;
-  // Same, from given uniforms u[0..n) (used by the spec's test vector and by callers with their own draws).
+  // Same, from given uniforms u[0..n) (used by the test vector of docs/test_vectors.md §1 and by callers with their own draws).
   std::vector<double> from_uniforms(const std::vector<double>& u, int64_t offset, int64_t count) const;
 };
 

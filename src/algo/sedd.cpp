@@ -1,4 +1,4 @@
-// SEDD absorb (duo_algorithms.md §7.3): absorbing noise, time-conditioned on σ̄ = −log α_t, log-score output,
+// SEDD absorb (docs/diffusion.md §9): absorbing noise, time-conditioned on σ̄ = −log α_t, log-score output,
 // score-entropy loss on masked tokens weighted by dσ̄ = −α'_t/α_t.
 #include "algo/noising.h"
 

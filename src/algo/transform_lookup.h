@@ -7,7 +7,7 @@
 //  * hermite (default): cubic Hermite interpolation between grid points using the stored dα/dγ, and the exact
 //    derivative of that interpolant. Error ~1e-13 in α on the shipped grids (integral/README.md), i.e. as good
 //    as evaluating T directly.
-//  * nearest: the reference's lookup, for matching its numbers (duo_algorithms.md §3.2a): γ in float32, index
+//  * nearest: the reference's lookup, for matching its numbers (docs/transform.md §4.4): γ in float32, index
 //    round-half-even((N−1)(γ−γmin)/(γmax−γmin)) computed in float32, α = (V·P[k] − 1)/(V − 1), and
 //    α'_t = (γmax−γmin)·1000·(α(γ + 0.001) − α(γ)), a forward difference of two nearest-neighbour lookups.
 // In both modes γ outside the table's grid is clipped to it, as the reference does; the first clip prints one
@@ -33,7 +33,7 @@ struct TransformLookupOptions {
   TableLookup mode = TableLookup::hermite;
   // Accept a table integrated for another V and convert it the reference's way: P from the table's V, then
   // α = (V_model·P − 1)/(V_model − 1). Needed only to reproduce the reference, whose gpt2 cache was built for
-  // V = 50257 while its model has V = 50258 (duo_algorithms.md §3.3). Off: a mismatch is an error.
+  // V = 50257 while its model has V = 50258 (docs/transform.md §5). Off: a mismatch is an error.
   bool allow_vocab_mismatch = false;
 };
 
@@ -61,7 +61,7 @@ class TransformLookup {
                                          TransformLookupOptions options = {});
 
   GammaValue at_gamma(double gamma) const;
-  // The curriculum map γ(t) = γmin + t(γmax − γmin) (duo_algorithms.md §4.4; distillation uses [−4, −1]).
+  // The curriculum map γ(t) = γmin + t(γmax − γmin) (docs/curriculum.md §4; distillation uses [−4, −1]).
   ScheduleValue at_time(double t, double gamma_min, double gamma_max) const;
 
   // How many lookups fell outside the grid and were clipped (thread-safe; lookups may run in parallel).

@@ -1,4 +1,4 @@
-// duo-distill: Discrete Consistency Distillation of a trained DUO model (duo_algorithms.md §6) for few-step
+// duo-distill: Discrete Consistency Distillation of a trained DUO model (docs/distillation.md) for few-step
 // sampling. The student and the teacher start from --training.finetune_path; the teacher is refreshed every
 // --algo.update_teacher_every steps while the step size doubles from 1/--algo.T.
 //   build/duo-distill --training.finetune_path runs/duo/best.safetensors --data.train 'data/x/train_*.bin'

@@ -35,10 +35,10 @@ struct LossHeadArgs {
   LossKind kind = LossKind::DUO;
   int mask_id = -1;            // absorbing algorithms and AR
   int T = 0;                   // D3PM: number of discrete steps
-  bool reference_bug = false;  // D3PM: the reference's collapsed last log term (duo_algorithms.md §13.7)
+  bool reference_bug = false;  // D3PM: the reference's collapsed last log term (docs/differences.md §2.1)
 };
 
-// Direction of the distillation KL (duo_algorithms.md §6): the reference's algo.loss_type.
+// Direction of the distillation KL (docs/distillation.md): the reference's algo.loss_type.
 enum class KlDirection : uint8_t {
   Backward,  // kl-bwd: KL(student ‖ teacher)
   Forward,   // kl-fwd: KL(teacher ‖ student)

@@ -1,4 +1,4 @@
-// The rows a loader can hand out, per mode, over a set of memory-mapped shards (spec §4.3). A "block" is one
+// The rows a loader can hand out, per mode, over a set of memory-mapped shards (docs/data.md §5). A "block" is one
 // row of L tokens; BlockLayout precomputes just enough to find block b in O(log n) and copy it out, so reads never
 // scan the data.
 //   wrap    documents concatenated (EOS after each when insert_eos), cut into pieces of L-2:

@@ -1,4 +1,4 @@
-// Detokenizers of the reference (spec §4.2): string rewrites that undo the pre-tokenised spacing of old corpora
+// Detokenizers of the reference (docs/data.md §4): string rewrites that undo the pre-tokenised spacing of old corpora
 // ("don 't" -> "don't", " @-@ " -> "-") before our tokenizers see the text. Each is the reference's sequence of
 // str.replace / re.sub calls, in the same order (regexes through PCRE2 with Unicode classes, like Python's re).
 #pragma once

@@ -1,4 +1,4 @@
-// Token shards: the on-disk format between duo-tokenize and the loaders (DESIGN.md §4).
+// Token shards: the on-disk format between duo-tokenize and the loaders (docs/data.md §6).
 //
 // Layout (little-endian):
 //   offset  size  field

@@ -1,4 +1,4 @@
-// Sample entropy (spec §8.4; duo_system.md §6.4). Generative perplexity is in eval/gen_ppl.h.
+// Sample entropy (docs/evaluation.md §4). Generative perplexity is in eval/gen_ppl.h.
 #pragma once
 #include <cstdint>
 

@@ -1,4 +1,4 @@
-// Generative perplexity (duo_algorithms.md §8.3, duo_system.md §6.4): how likely a scorer LM (GPT-2 Large in
+// Generative perplexity (docs/evaluation.md §3): how likely a scorer LM (GPT-2 Large in
 // the paper) finds the decoded samples of a diffusion model.
 //
 //   texts --retokenise--> ids (no BOS) --truncate to max_length--> right-pad with EOS

@@ -2,7 +2,7 @@
 // a causal LM behind the Scorer interface (eval/scorer.h) plus the tokenizer that re-tokenises the samples.
 //   PATH = a Hugging Face GPT-2 folder (config.json with model_type "gpt2")  -> load_gpt2_evaluator
 //   PATH = one of our AR checkpoints (causal DiT)                            -> the DiT scorer (sample/dit_denoiser.h)
-// The pipeline of the reference (duo_system.md §6.4): decode with the model's tokenizer keeping special
+// The pipeline of the reference (docs/evaluation.md §3–§4): decode with the model's tokenizer keeping special
 // tokens -> re-tokenise with the evaluator's (the EOS text becomes the EOS id) -> truncate to the sample
 // length -> right-pad with EOS, one padding per sampling batch -> eval/gen_ppl.h generative_perplexity.
 #pragma once

@@ -1,4 +1,4 @@
-// Validation and zero-shot perplexity (duo_algorithms.md §8.1–8.2): one pass over a loader's blocks with the
+// Validation and zero-shot perplexity (docs/evaluation.md §1–§2): one pass over a loader's blocks with the
 // model in evaluation mode. Diffusion models: the NELBO with stratified ("antithetic") times over each eval
 // batch, one noise draw per token, and optionally several time samples per sequence to lower the variance
 // (the reference uses one). AR: the exact teacher-forced NLL.

@@ -1,5 +1,5 @@
 // Scorer: a causal language model that scores token sequences — the evaluator of generative perplexity
-// (duo_algorithms.md §8.3). GPT-2 (eval/gpt2.h) is one; an AR checkpoint of ours can be another.
+// (docs/evaluation.md §3). GPT-2 (eval/gpt2.h) is one; an AR checkpoint of ours can be another.
 #pragma once
 #include <cstdint>
 #include <span>

@@ -1,4 +1,4 @@
-// duo.cu checkpoints (DESIGN.md §4): one safetensors file holding
+// duo.cu checkpoints (docs/training.md §9): one safetensors file holding
 //   backbone.*           live parameters            (float32, ParamTable names and shapes)
 //   ema.backbone.*       EMA shadow weights         (optional)
 //   optim.m.backbone.*   AdamW first moments        (optional)

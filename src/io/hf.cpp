@@ -31,7 +31,7 @@ HfConfig read_hf_config(const std::string& folder) {
     fail(path, str("not valid JSON (", e.what(), ")"), "re-download the model folder");
   }
   if (!j.is_object()) fail(path, "not a JSON object", "re-download the model folder");
-  const char* hint = "this is not a DUO/MDLM config.json (see duo_system.md §1.13); re-download the model folder";
+  const char* hint = "this is not a DUO/MDLM config.json (see docs/model.md §13); re-download the model folder";
 
   auto integer = [&](const char* key) -> int64_t {
     if (!j.contains(key)) fail(path, str("has no '", key, "'"), hint);

@@ -1,5 +1,5 @@
-// Hugging Face model folders (s-sahoo/duo, s-sahoo/duo-distilled, kuleshov-group/mdlm-owt; duo_system.md
-// §1.13, §5.2): `config.json` with the HF field names and `model.safetensors` with `backbone.*` float32
+// Hugging Face model folders (s-sahoo/duo, s-sahoo/duo-distilled, kuleshov-group/mdlm-owt; docs/README.md
+// docs/model.md §13, docs/training.md §10.1): `config.json` with the HF field names and `model.safetensors` with `backbone.*` float32
 // tensors (plus `backbone.rotary_emb.inv_freq`, which is ignored). And telling such a folder apart from one
 // of our checkpoint files, so every tool accepts either.
 #pragma once

@@ -1,4 +1,4 @@
-// DiT configuration (duo_system.md §1.12): presets tiny / small / medium plus free sizes.
+// DiT configuration (docs/model.md §12): presets tiny / small / medium plus free sizes.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,7 +15,7 @@ struct ModelConfig {
   int64_t mlp_ratio = 4;
   int64_t length = 1024;       // L, sequence length
   float dropout = 0.1f;        // on the two residual branches, training only
-  bool causal = false;         // AR variant: causal attention, no sigma_map, no adaLN (§1.11)
+  bool causal = false;         // AR variant: causal attention, no sigma_map, no adaLN (docs/model.md §11)
 
   int64_t head_dim() const { return hidden / n_heads; }
   int64_t mlp_hidden() const { return mlp_ratio * hidden; }

@@ -1,4 +1,4 @@
-// The DiT of the reference (duo_system.md §1): forward and backward written once over the ops interface,
+// The DiT of the reference (docs/model.md): forward and backward written once over the ops interface,
 // for both variants (adaLN-conditioned bidirectional, and causal AR without conditioning).
 //
 //   h = embed(x)                                          (B, L, D)   ids, soft softmax(w)·E, or weighted bag
@@ -49,7 +49,7 @@ class DiT {
   const DiTOptions& options() const { return opt_; }
   // Points the model at its parameter buffer and (for training) its gradient buffer (may be null).
   void bind(void* params, void* grads);
-  // Fills the bound parameters as the reference initialises them (§1.10), from a seeded Philox stream.
+  // Fills the bound parameters as the reference initialises them (docs/model.md §10), from a seeded Philox stream.
   void init_parameters(uint64_t seed);
 
   // logits (B, L, V), a view into activation memory valid until the next forward. `train` turns dropout on;

@@ -21,7 +21,7 @@ ParamTable::ParamTable(const ModelConfig& c) : cfg_(c) {
   c.validate();
   const int64_t K = c.vocab_size, d = c.hidden, cd = c.cond_dim, F = c.freq_dim, m = c.mlp_hidden();
   const std::string B = "backbone.";
-  // Registration order of models/dit.py (duo_system.md §1.2).
+  // Registration order of models/dit.py (docs/model.md §2).
   add(B + "vocab_embed.embedding", {K, d}, Init::Uniform, d);
   if (!c.causal) {
     add(B + "sigma_map.mlp.0.weight", {cd, F}, Init::Uniform, F);

@@ -1,5 +1,5 @@
 // The parameter table: every tensor of the DiT with the reference's state_dict name and shape
-// (duo_system.md §1.2), laid out back to back in one contiguous buffer. Gradients and optimizer state use the
+// (docs/model.md §2), laid out back to back in one contiguous buffer. Gradients and optimizer state use the
 // same layout (same offsets), so "zero the grads", "global norm" and "AdamW" are single passes, and a
 // checkpoint is one header plus one buffer. Tensors are addressed by name, never by index.
 #pragma once
@@ -12,7 +12,7 @@
 
 namespace duo {
 
-// How a parameter is initialised when training from scratch (duo_system.md §1.10).
+// How a parameter is initialised when training from scratch (docs/model.md §10).
 enum class Init : uint8_t {
   Uniform,  // U(-bound, bound) with bound = 1/sqrt(fan_in): nn.Linear weight/bias, and the embedding (fan_in = d)
   Zeros,    // adaLN modulation and the output head

@@ -1,5 +1,5 @@
-// Per-token sampling math of absorbing-state (masked) diffusion: the MDLM / D3PM ancestral posterior (§5.6), its
-// Ψ variant (§5.5), and SEDD's analytic "Tweedie" update (§5.7). DUO_HD: host and device; T = probability type.
+// Per-token sampling math of absorbing-state (masked) diffusion: the MDLM / D3PM ancestral posterior (docs/sampling.md §8), its
+// Ψ variant (docs/sampling.md §7), and SEDD's analytic "Tweedie" update (docs/sampling.md §9). DUO_HD: host and device; T = probability type.
 //
 // m is the mask id. The weights written are what the categorical primitive needs; they sum to 1 whenever the
 // clean-token row x̂ puts no mass on m (SUBS output), and are otherwise unnormalised weights (D3PM's
@@ -12,11 +12,11 @@
 
 namespace duo {
 
-// q(z_s | z_t, x̂) for one position (§5.6):
+// q(z_s | z_t, x̂) for one position (docs/sampling.md §8):
 //   z_t = m:  q_v = (a_s - a_t)/(1 - a_t) x̂_v  (v != m),   q_m = (1 - a_s)/(1 - a_t);
 //   z_t != m: one-hot on z_t (carry-over: an unmasked token never changes).
 // The reference copies the SUBS row at unmasked positions, which is this one-hot; writing the one-hot directly
-// also gives D3PM the ch-1 carry-over (HEAD's D3PM would resample unmasked tokens, §13 item 7: not reproduced).
+// also gives D3PM the ch-1 carry-over (HEAD's D3PM would resample unmasked tokens, docs/differences.md §4.2: not reproduced).
 // alpha_s = 1 is the final step: every masked token is unmasked.
 template <class T>
 DUO_HD void absorbing_posterior(const T* xhat, int64_t V, int32_t z_t, int32_t m, T alpha_t, T alpha_s, T* q) {
@@ -29,7 +29,7 @@ DUO_HD void absorbing_posterior(const T* xhat, int64_t V, int32_t z_t, int32_t m
   q[m] = (T(1) - alpha_s) / (T(1) - alpha_t);
 }
 
-// Ψ-posterior for absorbing states (§5.5): kappa P + (1 - kappa) R, with P = q(z_s | z_t, x̂), C = the same at
+// Ψ-posterior for absorbing states (docs/sampling.md §7): kappa P + (1 - kappa) R, with P = q(z_s | z_t, x̂), C = the same at
 // alpha_s = 1, and the absorbing forward process R = alpha_s C with the mask entry set to 1 - alpha_s.
 // An unmasked token is thus re-masked with probability (1 - kappa)(1 - alpha_s): ReMDM's remasking sigma.
 template <class T>
@@ -50,7 +50,7 @@ DUO_HD void absorbing_psi_posterior(const T* xhat, int64_t V, int32_t z_t, int32
   }
 }
 
-// SEDD absorb analytic update (§5.7) for one position. logscore: the row of log-scores (log r_y; the entry
+// SEDD absorb analytic update (docs/sampling.md §9) for one position. logscore: the row of log-scores (log r_y; the entry
 // at z_t is 0 by the output processing); dsigma = sigma_t - sigma_s with sigma = -log alpha.
 //   staggered score  r~_y = e^{dsigma} r_y (y != m),  r~_m = e^{dsigma} r_m + (1 - e^{dsigma}) sum_y r_y
 //   transition       P_y  = e^{-dsigma} [y = z_t] + (1 - e^{-dsigma}) [z_t = m]

@@ -1,4 +1,4 @@
-// The AR baseline's sampler (spec §5.8): z_0 = BOS, then for n = 1 .. L-1 one forward pass over the prefix
+// The AR baseline's sampler (docs/sampling.md §10): z_0 = BOS, then for n = 1 .. L-1 one forward pass over the prefix
 // z[:, 0:n] (no KV cache), the mask id's logit set to -1e6, log-softmax, and one categorical draw of token n
 // (the reference adds Gumbel(0,1) noise and takes the argmax; our exponential race is the same distribution).
 #pragma once

@@ -1,4 +1,4 @@
-// The categorical sampling primitive (spec §5, `sample_categorical`) and top-p (nucleus) filtering (§5.4).
+// The categorical sampling primitive (docs/sampling.md §1, `sample_categorical`) and top-p (nucleus) filtering (docs/sampling.md §6).
 //
 // Sampling is an exponential race: with u ~ U(0,1) per entry and g = 1e-10 - log(u + 1e-10) (≈ Exp(1)),
 // argmax_v p_v / g_v is distributed as p / sum(p) (equivalent to Gumbel-max on log p). The weights need not be
@@ -62,7 +62,7 @@ inline void log_softmax_row(T* l, int64_t V) {
   for (int64_t v = 0; v < V; ++v) l[v] -= lse;
 }
 
-// Top-p filtering of a row of log-probabilities, in place (§5.4): sort descending, cumulative softmax, drop the
+// Top-p filtering of a row of log-probabilities, in place (docs/sampling.md §6): sort descending, cumulative softmax, drop the
 // entries whose cumulative probability exceeds p -- shifted right by one, so the token that crosses p is kept
 // and the top token always is -- set them to -inf, then renormalise (log(exp(l) / sum exp(l))).
 // order: scratch of size V. Equal values keep their id order (stable sort), so the result is deterministic.

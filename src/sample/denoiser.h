@@ -1,8 +1,8 @@
 // The model interfaces the samplers call. The samplers know nothing of the network: the DiT (CPU or CUDA
 // backend) implements these, and the tests implement them with small doubles whose output is known.
 //
-// What each sampler expects from Denoiser::log_probs (the algorithm's output post-processing, spec
-// duo_system.md §1.9, is the implementer's job, not the sampler's):
+// What each sampler expects from Denoiser::log_probs (the algorithm's output post-processing,
+// docs/model.md §9, is the implementer's job, not the sampler's):
 //   DUO (uniform state)  plain log-softmax over all V ids (including an unused [PAD] id).
 //   MDLM                 SUBS log-probs: mask logit at -1e6, log-normalised, and at every position whose input
 //                        is not [MASK] the row is -1e6 everywhere except 0 at the input token (carry-over).
@@ -22,7 +22,7 @@ class Denoiser {
   // V: the width of the model output (every category of the diffusion, the mask id included).
   virtual int64_t vocab_size() const = 0;
   // True when the network reads sigma (DUO, SEDD, D3PM). MDLM is not time-conditioned: its implementer feeds
-  // zeros to the network (spec §1.2), and only then may the sampler reuse a prediction (`ancestral_cache`).
+  // zeros to the network (docs/diffusion.md §3), and only then may the sampler reuse a prediction (`ancestral_cache`).
   virtual bool time_conditioned() const = 0;
   // z: (B, L) token ids; sigma: (B) the time input s_t = -log alpha_t; out: (B, L, V) the post-processed
   // output (see above), row-major.

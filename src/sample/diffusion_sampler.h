@@ -1,4 +1,4 @@
-// The diffusion sampling loop (spec §5, duo_system.md §6.3) for every bidirectional family: DUO (uniform
+// The diffusion sampling loop (docs/sampling.md §1, docs/sampling.md §1) for every bidirectional family: DUO (uniform
 // state), MDLM and D3PM (absorbing, ancestral / ancestral_cache / Ψ), SEDD absorb (analytic).
 //
 //   z <- prior (uniform ids over all V for DUO; all [MASK] for absorbing), prompt positions set and kept

@@ -1,6 +1,6 @@
 // The DiT behind the samplers' model interfaces (sample/denoiser.h) and behind the Gen-PPL scorer interface
 // (eval/gen_metrics.h):
-//   DiTDenoiser  bidirectional DiT + the algorithm's output post-processing (duo_system.md §1.9):
+//   DiTDenoiser  bidirectional DiT + the algorithm's output post-processing (docs/model.md §9):
 //                  DUO, D3PM  log_softmax over all V
 //                  MDLM       SUBS: mask logit -1e6, log-normalise, carry-over at unmasked inputs; sigma fed as 0
 //                  SEDD       log-score: logits - log(e^sigma - 1) - log(V - 1), 0 at the input token
@@ -80,7 +80,7 @@ class DiTCausalLM final : public CausalLM {
 };
 
 // Our AR model as a Gen-PPL evaluator: log-probs of the actual next tokens, with the [MASK] logit at -1e6 as
-// in the AR algorithm's output (duo_system.md §1.9). Padding is on the right and attention is causal, so the
+// in the AR algorithm's output (docs/model.md §9). Padding is on the right and attention is causal, so the
 // attention mask is not needed: a padded position never influences an earlier one.
 class DiTScorer final : public Scorer {
  public:

@@ -63,7 +63,7 @@ ModelInfo from_hf_folder(const std::string& path) {
   const std::string type = lower(h.model_type);
   if (type == "duo") info.algo = "duo_base";
   else if (type == "mdlm" || !h.time_conditioning) info.algo = "mdlm";
-  info.tokenizer = "gpt2";  // the released DUO / MDLM models are GPT-2 models (duo_system.md §5.2)
+  info.tokenizer = "gpt2";  // the released DUO / MDLM models are GPT-2 models (docs/training.md §10.1)
   return info;
 }
 

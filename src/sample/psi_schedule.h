@@ -1,4 +1,4 @@
-// Sampling time grids and the Ψ-sampler κ schedules (spec §5, §5.5).
+// Sampling time grids and the Ψ-sampler κ schedules (docs/sampling.md §1, §7.2–§7.3).
 //
 // The noise schedule is taken as plain functions (alpha(t) and its inverse), so this module does not depend
 // on any particular schedule implementation: the log-linear alpha_t = 1 - (1 - eps) t is one lambda away.
@@ -24,7 +24,7 @@ struct PsiConfig {
   // constant-remdm-<eta>.
   std::string high_mode = "pure-posterior", middle_mode = "pure-posterior", low_mode = "pure-posterior";
   // max-rescale-eta: false (default) = ReMDM's sigma = eta * min(1, (1 - a_s)/a_t); true = the reference code's
-  // eta * min(eta, (1 - a_s)/a_t) (spec §13 item 6), to reproduce its numbers.
+  // eta * min(eta, (1 - a_s)/a_t) (docs/differences.md §4.1), to reproduce its numbers.
   bool reference_bug = false;
 };
 

@@ -1,4 +1,4 @@
-// One sampling run of duo-sample (the reference's mode=sample_eval, duo_system.md §6.3–6.5): resolve the
+// One sampling run of duo-sample (the reference's mode=sample_eval, docs/sampling.md §13): resolve the
 // settings from the command line and the model's metadata, load the model (EMA weights by default) and its
 // tokenizer, draw num_samples sequences in batches with the algorithm's sampler, decode them, and measure
 // the unigram entropy and, when an evaluator is given, the generative perplexity.

@@ -1,4 +1,4 @@
-// Per-token sampling math of uniform-state diffusion (DUO), spec §1.1, §5.1, §5.5. One definition, compiled for
+// Per-token sampling math of uniform-state diffusion (DUO), docs/diffusion.md §2, docs/sampling.md §4 and §7. One definition, compiled for
 // host and device (DUO_HD), templated on the probability type T (double = the reference's `use_float64`).
 //
 // Notation: V categories; z_t = i the current token; x̂ the denoiser's clean-token distribution (a row of
@@ -9,7 +9,7 @@
 
 namespace duo {
 
-// One entry j of the DUO posterior q(z_s = j | z_t = i, x̂) (§5.1), Bayes' rule q(z_t|z_s) q(z_s|x̂) / q(z_t|x̂)
+// One entry j of the DUO posterior q(z_s = j | z_t = i, x̂) (docs/sampling.md §4), Bayes' rule q(z_t|z_s) q(z_s|x̂) / q(z_t|x̂)
 // multiplied through by V:
 //   [V a_t x̂_j [j=i] + (a_{t|s} - a_t)[j=i] + (a_s - a_t) x̂_j + (1 - a_{t|s})(1 - a_s)/V] / [V a_t x̂_i + 1 - a_t]
 // with a_{t|s} = a_t / a_s. xhat_i = x̂ at the current token, same = [j == i].
@@ -31,13 +31,13 @@ DUO_HD void duo_posterior(const T* xhat, int64_t V, int32_t i, T alpha_t, T alph
   for (int64_t j = 0; j < V; ++j) q[j] = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, alpha_s);
 }
 
-// Forward noising of a distribution p to signal level alpha (§1.1): F_alpha(p)_j = alpha p_j + (1 - alpha)/V.
+// Forward noising of a distribution p to signal level alpha (docs/diffusion.md §2): F_alpha(p)_j = alpha p_j + (1 - alpha)/V.
 template <class T>
 DUO_HD T uniform_forward_entry(T p_j, int64_t V, T alpha) {
   return alpha * p_j + (T(1) - alpha) / (T)V;
 }
 
-// The Ψ-posterior (§5.5) for one position: kappa P + (1 - kappa) R with the predictor P = q(z_s | z_t, x̂), the
+// The Ψ-posterior (docs/sampling.md §7) for one position: kappa P + (1 - kappa) R with the predictor P = q(z_s | z_t, x̂), the
 // clean posterior C = q(z_0 | z_t, x̂) (alpha_s := 1, same x̂) and the corrector R = F_{alpha_s}(C).
 // kappa = 1 is the ancestral step, kappa = 0 pure predictor-corrector (re-noise the t = 0 prediction).
 template <class T>

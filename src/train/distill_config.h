@@ -1,5 +1,5 @@
 // What duo-distill reads besides duo-train's options: the algo.* keys of the reference's
-// configs/algo/distillation.yaml (duo_algorithms.md §6), and its distillation defaults for the shared ones.
+// configs/algo/distillation.yaml (docs/distillation.md), and its distillation defaults for the shared ones.
 #pragma once
 #include "algo/distill.h"
 #include "io/cli.h"

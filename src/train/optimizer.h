@@ -1,4 +1,4 @@
-// Optimisation settings and the host-side rules around the AdamW op (duo_system.md §2–3):
+// Optimisation settings and the host-side rules around the AdamW op (docs/training.md §2–§5):
 // learning-rate schedules, global-norm clipping and the EMA decay warm-up.
 #pragma once
 #include <cstdint>

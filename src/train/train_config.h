@@ -1,5 +1,5 @@
 // Everything duo-train reads from its command line (or an ini --config file). Long option names mirror the
-// reference's Hydra keys (duo_system.md §8) so its scripts translate line by line.
+// reference's Hydra keys (docs/training.md §11) so its scripts translate line by line.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 
 namespace duo {
 
-struct CurriculumConfig {          // algo.curriculum.* (DUO only; duo_algorithms.md §4)
+struct CurriculumConfig {          // algo.curriculum.* (DUO only; docs/curriculum.md)
   std::string mode = "simple";     // simple (dense Gaussian relaxation) | efficient (top-k, Duo++)
   double tau_log10_start = -3.0, tau_log10_end = -3.0;
   int64_t start = 0, end = 500000;
@@ -17,7 +17,7 @@ struct CurriculumConfig {          // algo.curriculum.* (DUO only; duo_algorithm
   std::string integral_cache_path;  // empty: the table computed at start for the model's V
   int64_t top_k = 2;                // efficient mode
   bool nearest_lookup = false;      // reference's nearest-grid-point table lookup + finite-difference α'
-  bool reference_bugs = false;      // efficient mode: reproduce the reference's labelling bug (§4.5 step 7)
+  bool reference_bugs = false;      // efficient mode: reproduce the reference's labelling bug (docs/curriculum.md §5)
 };
 
 struct TrainConfig {

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""The DUO curriculum's relaxed input and loss in PyTorch, written from duo_algorithms.md §2.2, §3.1 and §4.4.
+"""The DUO curriculum's relaxed input and loss in PyTorch, written from docs/diffusion.md §5.2–§5.5, docs/transform.md §2, docs/curriculum.md §4.
 
 Used only by make_curriculum_fixture.py. Independent of the C++ engine: the Diffusion Transformation is integrated
-here with its own Simpson rule, and the DUO NELBO is the explicit sum of §2.2 (checked against the closed form and
-against the §14.4 test vectors when this module is run as a script).
+here with its own Simpson rule, and the DUO NELBO is the explicit sum of docs/diffusion.md §5.2 (checked against the closed form and
+against the docs/test_vectors.md §5 test vectors when this module is run as a script).
 """
 import math
 
@@ -35,7 +35,7 @@ def transform(gamma, V, n=40000):
 
 
 def relaxed_input(x, eps, alpha_tilde_f, sigma_tilde_f, inverse_tau_f):
-    """§4.4 steps 3–4 in float32, op by op as the reference: w = α̃·onehot(x) + σ̃·ε, y = w·(1/τ), z_t = argmax w.
+    """docs/curriculum.md §4 steps 3–4 in float32, op by op as the reference: w = α̃·onehot(x) + σ̃·ε, y = w·(1/τ), z_t = argmax w.
     x: (R,) int64; eps: (R, V) float32; the scalars are float32 values."""
     V = eps.shape[1]
     onehot = torch.nn.functional.one_hot(x, V).float()
@@ -45,7 +45,7 @@ def relaxed_input(x, eps, alpha_tilde_f, sigma_tilde_f, inverse_tau_f):
 
 
 def duo_nelbo(log_x_theta, x, z, alpha, dalpha):
-    """The DUO NELBO integrand of §2.2 per token, as the explicit sum over j ≠ i (i = z_t):
+    """The DUO NELBO integrand of docs/diffusion.md §5.2 per token, as the explicit sum over j ≠ i (i = z_t):
     ℓ = α'/(Vα)·[V/x̄_i − V/x̄θ_i − Σ_{j≠i} (x̄_j/x̄_i)·log(x̄θ_i·x̄_j/(x̄θ_j·x̄_i))],
     x̄ = Vα·e_x + (1−α), x̄θ = Vα·x̂θ + (1−α). log_x_theta: (R, V); x, z: (R,); alpha, dalpha: (R,) float64."""
     R, V = log_x_theta.shape
@@ -62,7 +62,7 @@ def duo_nelbo(log_x_theta, x, z, alpha, dalpha):
 
 
 def duo_nelbo_closed_form(log_x_theta, x, z, alpha, dalpha):
-    """The closed form of §2.2 (the reference's evaluation), for cross-checking duo_nelbo."""
+    """The closed form of docs/diffusion.md §5.2 (the reference's evaluation), for cross-checking duo_nelbo."""
     R, V = log_x_theta.shape
     a = alpha
     log_xt = torch.log(V * a[:, None] * log_x_theta.exp() + (1 - a[:, None]))
@@ -79,7 +79,7 @@ def duo_nelbo_closed_form(log_x_theta, x, z, alpha, dalpha):
 
 
 def self_check():
-    """§14.4: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), α = 0.6004, α' = −0.999."""
+    """docs/test_vectors.md §5: V = 4, x̂ = (0.1, 0.2, 0.3, 0.4), α = 0.6004, α' = −0.999."""
     cases = [(2, 2, 0.580881000336), (2, 0, 2.035811073223), (3, 3, 0.364713241176), (0, 1, 4.053308779276)]
     lx = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4]] * 4, dtype=torch.float64))
     x = torch.tensor([c[0] for c in cases])
@@ -90,11 +90,11 @@ def self_check():
     for f in (duo_nelbo, duo_nelbo_closed_form):
         got = f(lx, x, z, al, da)
         assert torch.allclose(got, want, rtol=0, atol=1e-11), (f.__name__, got, want)
-    # §14.2: T at V = 8.
+    # docs/test_vectors.md §3: T at V = 8.
     for gamma, alpha in ((-2.0, 0.858582086510), (0.0, 0.297692545980)):
         assert abs(transform(gamma, 8)[0] - alpha) < 1e-11, (gamma, transform(gamma, 8))
 
 
 if __name__ == "__main__":
     self_check()
-    print("curriculum.py: §14.4 NELBO vectors and §14.2 T values reproduced")
+    print("curriculum.py: docs/test_vectors.md §5 NELBO vectors and docs/test_vectors.md §3 T values reproduced")

@@ -1,4 +1,4 @@
-"""Discrete Consistency Distillation (duo_algorithms.md §6), one step's maths in PyTorch, written from the spec.
+"""Discrete Consistency Distillation (docs/distillation.md), one step's maths in PyTorch, written from the spec.
 
 Independent of the C++ (src/algo/distill.cpp, src/algo/loss_distill.h): it is what tests/fixtures/distill.json
 is made of (make_distill_fixture.py). float64 except where the reference itself works in float32 (the Gaussian
@@ -10,7 +10,7 @@ import torch
 
 
 def step_times(t, delta):
-    """§6 step 3: t ← clip(t + δ, 0, 1), s = t − δ."""
+    """docs/distillation.md §2: t ← clip(t + δ, 0, 1), s = t − δ."""
     t = min(max(t + delta, 0.0), 1.0)
     return t, t - delta
 
@@ -25,7 +25,7 @@ def gaussian_scales(gamma):
 
 
 def alpha_of_gamma(gamma, V, n=40001, width=12.0):
-    """§3.1: α = T(γ) = V/(V−1) [∫ φ(z − μ) Φ(z)^(V−1) dz − 1/V], μ = e^(−γ/2); composite Simpson in float64."""
+    """docs/transform.md §2: α = T(γ) = V/(V−1) [∫ φ(z − μ) Φ(z)^(V−1) dz − 1/V], μ = e^(−γ/2); composite Simpson in float64."""
     mu = math.exp(-gamma / 2.0)
     z = torch.linspace(mu - width, mu + width, n, dtype=torch.float64)
     phi = torch.exp(-0.5 * (z - mu) ** 2) / math.sqrt(2.0 * math.pi)
@@ -40,7 +40,7 @@ def alpha_of_gamma(gamma, V, n=40001, width=12.0):
 
 
 def trajectory_latents(x, eps, gamma_t, gamma_s):
-    """§6 step 5: one ε per token for both times; w = α̃ e_x + σ̃ ε in float32, z = argmax w (first maximum)."""
+    """docs/distillation.md §2: one ε per token for both times; w = α̃ e_x + σ̃ ε in float32, z = argmax w (first maximum)."""
     V = eps.shape[-1]
     onehot = torch.nn.functional.one_hot(torch.tensor(x), V).to(torch.float32)
     out = []
@@ -52,7 +52,7 @@ def trajectory_latents(x, eps, gamma_t, gamma_s):
 
 
 def kl_per_token(student_logits, teacher_logits, loss_type):
-    """§6 step 7 on log-softmax outputs; returns per-token losses and d(Σ losses)/d student logits."""
+    """docs/distillation.md §4 on log-softmax outputs; returns per-token losses and d(Σ losses)/d student logits."""
     s = student_logits.detach().clone().to(torch.float64).requires_grad_(True)
     log_s = torch.log_softmax(s, -1)
     log_t = torch.log_softmax(teacher_logits.to(torch.float64), -1)

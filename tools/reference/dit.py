@@ -1,15 +1,15 @@
 #!/usr/bin/python3
-"""The DUO DiT backbone in plain PyTorch, written from duo_system.md §1 (not copied from models/dit.py).
+"""The DUO DiT backbone in plain PyTorch, written from docs/model.md (not copied from models/dit.py).
 
 It is the ground truth the C++ engine is checked against (tests/fixtures/dit_*.safetensors), so it is kept
-small and literal: every module and parameter has the reference's name and registration order (§1.2), so
+small and literal: every module and parameter has the reference's name and registration order (docs/model.md §2), so
 `state_dict()` keys are exactly `backbone.*` once wrapped in `Wrapper` (the Lightning/HF attribute name).
 
 Precision: the reference runs the blocks under bf16 autocast; this reference does not. It computes in the
 dtype of its parameters (float32 or float64), which is what the C++ CPU backend is compared with.
 
-Inputs (§1.3): ids (B, L) int; soft input (B, L, V) float (softmax · E); or an embedding bag given as
-(ids (B, L, k), weights (B, L, k)). sigma: (B,) float. Not used by the causal (AR) variant (§1.11).
+Inputs (docs/model.md §3): ids (B, L) int; soft input (B, L, V) float (softmax · E); or an embedding bag given as
+(ids (B, L, k), weights (B, L, k)). sigma: (B,) float. Not used by the causal (AR) variant (docs/model.md §11).
 """
 import math
 
@@ -35,7 +35,7 @@ class Config:
 
 
 class EmbeddingLayer(nn.Module):
-    """§1.3: a raw [V, d] parameter named `embedding`; no positional table, no scaling."""
+    """docs/model.md §3: a raw [V, d] parameter named `embedding`; no positional table, no scaling."""
 
     def __init__(self, dim, vocab):
         super().__init__()
@@ -50,7 +50,7 @@ class EmbeddingLayer(nn.Module):
 
 
 class TimestepEmbedder(nn.Module):
-    """§1.4: sinusoid of sigma (cos first, then sin), then Linear -> SiLU -> Linear. Attribute: sigma_map."""
+    """docs/model.md §4: sinusoid of sigma (cos first, then sin), then Linear -> SiLU -> Linear. Attribute: sigma_map."""
 
     def __init__(self, cond_dim, freq_dim):
         super().__init__()
@@ -68,7 +68,7 @@ class TimestepEmbedder(nn.Module):
 
 
 class Rotary(nn.Module):
-    """§1.6: rotate-half RoPE over the full head dim, base 10000. inv_freq is a persistent buffer, as in the
+    """docs/model.md §6: rotate-half RoPE over the full head dim, base 10000. inv_freq is a persistent buffer, as in the
     reference (HF files carry `backbone.rotary_emb.inv_freq`; the C++ loader ignores it and recomputes)."""
 
     def __init__(self, head_dim):
@@ -130,7 +130,7 @@ def attention(qkv, n_heads, cos, sin, causal):
 
 
 class DDiTBlock(nn.Module):
-    """§1.5 (adaLN, bidirectional) or §1.11 (causal: no adaLN, gates = 1). Registration order of §1.2."""
+    """docs/model.md §5 (adaLN, bidirectional) or docs/model.md §11 (causal: no adaLN, gates = 1). Registration order of docs/model.md §2."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -157,7 +157,7 @@ class DDiTBlock(nn.Module):
 
 
 class DDiTFinalLayer(nn.Module):
-    """§1.7: LN_final -> modulate(shift, scale) -> linear (with bias). Causal: no modulation."""
+    """docs/model.md §7: LN_final -> modulate(shift, scale) -> linear (with bias). Causal: no modulation."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -206,7 +206,7 @@ class Wrapper(nn.Module):
 
 
 def init_from_scratch_(model):
-    """§1.10: embedding U(±1/sqrt(d)); Linear PyTorch default; adaLN and output head zero; LN weights one."""
+    """docs/model.md §10: embedding U(±1/sqrt(d)); Linear PyTorch default; adaLN and output head zero; LN weights one."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("vocab_embed.embedding"):

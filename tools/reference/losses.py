@@ -1,29 +1,29 @@
-"""Independent PyTorch per-token losses of duo.cu's algorithms, written from the spec (not from the C++).
+"""Independent PyTorch per-token losses of duo.cu's algorithms, written from the maths of docs/ (not from the C++).
 
-Spec: /work/shared/spec/duo_algorithms.md §2.2 (DUO), §7.1-§7.4 (AR, MDLM, SEDD, D3PM), duo_system.md §1.9.
+Maths: docs/diffusion.md §5.2–§5.5 (DUO), §7–§10 (AR, MDLM, SEDD, D3PM), docs/model.md §9.
 Each function takes ONE row of raw logits (a 1-D float64 tensor of V entries, requires_grad for the
 gradient) plus the token ids and the schedule numbers, and returns the per-token loss (0-dim tensor).
 The gradient with respect to the logits comes from autograd (see make_loss_fixtures.py).
 
 Where the C++ uses a closed form, this file deliberately uses a different route to the same number:
-DUO uses the explicit sum over j != z_t of §2.2 (not the closed form with the reduction Lambda).
+DUO uses the explicit sum over j != z_t of docs/diffusion.md §5.2 (not the closed form with the reduction Lambda).
 """
 import math
 
 import torch
 
-NEG_INF = -1e6  # the reference's `neg_infinity` (spec §12)
+NEG_INF = -1e6  # the reference's `neg_infinity` (docs/model.md §9)
 
 
 def ar_loss(logits, x, mask_id):
-    """AR (§7.1): mask-id logit set to -1e6, log_softmax, cross-entropy of the target x."""
+    """AR (docs/diffusion.md §7): mask-id logit set to -1e6, log_softmax, cross-entropy of the target x."""
     o = logits.clone()
     o[mask_id] = NEG_INF  # overwrite: no gradient reaches the mask logit
     return -torch.log_softmax(o, dim=-1)[x]
 
 
 def mdlm_loss(logits, x, z, mask_id, alpha, dalpha):
-    """MDLM SUBS (§7.2): add -1e6 to the mask logit, normalise, carry-over on unmasked positions;
+    """MDLM SUBS (docs/diffusion.md §8): add -1e6 to the mask logit, normalise, carry-over on unmasked positions;
     loss = alpha'/(1-alpha) * log xhat_x (exactly 0 where z != mask)."""
     o = logits + NEG_INF * torch.nn.functional.one_hot(torch.tensor(mask_id), logits.shape[0]).to(logits.dtype)
     logp = torch.log_softmax(o, dim=-1)
@@ -36,7 +36,7 @@ def mdlm_loss(logits, x, z, mask_id, alpha, dalpha):
 
 
 def sedd_log_score(logits, z, alpha):
-    """SEDD absorb output (§7.3): log r = o - log(e^sigma - 1) - log(V - 1), then log r[z] := 0."""
+    """SEDD absorb output (docs/diffusion.md §9): log r = o - log(e^sigma - 1) - log(V - 1), then log r[z] := 0."""
     V = logits.shape[0]
     sigma = -math.log(alpha)
     esm1 = math.expm1(sigma) if sigma < 0.5 else math.exp(sigma) - 1.0
@@ -63,9 +63,9 @@ def sedd_loss(logits, x, z, mask_id, alpha, dalpha):
 
 
 def d3pm_vb_loss(logits, x, z, mask_id, alpha, T, reference_bug):
-    """D3PM absorb (§7.4): T * L_vb * [z == m] on the noisy-input logits (log_softmax over all V).
+    """D3PM absorb (docs/diffusion.md §10): T * L_vb * [z == m] on the noisy-input logits (log_softmax over all V).
     Intended last bracket: log(1 + alpha_s xhat_m / m_s), alpha_s = 1 - m_s, m_s = m_t - 1/T.
-    reference_bug=True: the reference's log(1 + xhat_m) (it stores m_s in `alpha_s`, §13.7)."""
+    reference_bug=True: the reference's log(1 + xhat_m) (it stores m_s in `alpha_s`, docs/differences.md §2.1)."""
     if z != mask_id:
         return 0.0 * logits.sum()
     logp = torch.log_softmax(logits, dim=-1)
@@ -87,7 +87,7 @@ def d3pm_recon_loss(clean_logits, x):
 
 
 def duo_loss(logits, x, z, alpha, dalpha):
-    """DUO UDLM NELBO integrand (§2.2), explicit-sum form:
+    """DUO UDLM NELBO integrand (docs/diffusion.md §5.2), explicit-sum form:
     l = alpha'/(V alpha) [V/xbar_i - V/xbarth_i - sum_{j != i} xbar_j/xbar_i log(xbarth_i xbar_j/(xbarth_j xbar_i))]."""
     V = logits.shape[0]
     xhat = torch.softmax(logits, dim=-1)

@@ -8,7 +8,7 @@ Per case (one τ), for B sequences of L tokens over V ids:
   inputs   x, t, γ = γmin + t(γmax − γmin), α̃_f = float32(√sigmoid(−γ)), σ̃_f, β_f = float32(1/τ), ε (float32)
   relaxed  y = (α̃_f·onehot(x) + σ̃_f·ε)·β_f in float32, z_t = argmax, P = softmax(y) (float64)
   network  h0 = P·E, logits = h0·Wᵀ (float64, E and W float32-representable)
-  loss     ℓ per token = DUO NELBO (§2.2) with (α, α') of T at γ, summed over tokens
+  loss     ℓ per token = DUO NELBO (docs/diffusion.md §5.2) with (α, α') of T at γ, summed over tokens
   grads    of Σℓ w.r.t. logits, h0, E and W (autograd, float64)
 """
 import json

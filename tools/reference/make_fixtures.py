@@ -143,7 +143,7 @@ def main():
             metadata(cfg, "params", "dit_params.safetensors"))
     V = cfg.vocab_size
     ids = torch.randint(0, V, (B, L), generator=g)
-    sigma = f32(torch.rand(B, generator=g, dtype=torch.float64) * 6.9 + 1e-3)  # sigma range of §1.9
+    sigma = f32(torch.rand(B, generator=g, dtype=torch.float64) * 6.9 + 1e-3)  # sigma range of docs/model.md §9
     targets = torch.randint(0, V, (B, L), generator=g)
     sig = ("input.sigma", sigma.float().numpy())
 

@@ -1,4 +1,4 @@
-// Rotary position embedding, rotate-half (GPT-NeoX) convention, base 10000 (duo_system.md §1.6).
+// Rotary position embedding, rotate-half (GPT-NeoX) convention, base 10000 (docs/model.md §6).
 // For head_dim hd, half = hd/2, pairs (j, j + half) of every q and k head at position l are rotated by
 // angle = l * 10000^(-2j/hd):
 //   out_j = x_j cos - x_{j+half} sin,   out_{j+half} = x_{j+half} cos + x_j sin

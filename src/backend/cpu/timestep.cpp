@@ -1,4 +1,4 @@
-// Sinusoidal features of the noise level sigma (duo_system.md §1.4): cos first, then sin.
+// Sinusoidal features of the noise level sigma (docs/model.md §4): cos first, then sin.
 #include <cmath>
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"

@@ -4,8 +4,8 @@
 #                           heldout-...-00000-of-00050 (the reference evaluates LM1B on Hugging Face's "test" split).
 # One document per sentence (line, stripped), LM1B detokenizer first. The padded and wrapped variants use the same
 # shards; the loader builds them:
-#   lm1b (padded):  --data.mode padded --model.length 128        [CLS] sentence [SEP] [PAD]...
-#   lm1b-wrap:      --data.mode wrap --model.length 128 --data.bos 101 --data.eos 101
+#   lm1b (padded):  --data.wrap false --model.length 128        [CLS] sentence [SEP] [PAD]...
+#   lm1b-wrap:      --data.wrap true --model.length 128 --data.bos 101 --data.eos 101
 #                   (the reference's quirk: every separator and both block ends are [CLS], docs/data.md §5.4)
 # Local copy: $LM1B = 1-billion-word-language-modeling-benchmark-r13output.tar.gz or its extracted folder.
 source "$(dirname "$0")/common.sh"

@@ -2,7 +2,7 @@
 # WikiText (raw) validation sets for zero-shot perplexity, GPT-2 tokenizer -> data/wikitext2/, data/wikitext103/.
 #   data/wikitext.sh [2|103|all]   (default all)
 # Documents are the lines of wiki.valid.raw, newline kept, empty lines kept (Hugging Face's rows), WikiText
-# detokenizer first. Zero-shot runs read them in wrap mode without separators (--data.insert_eos false).
+# detokenizer first. Zero-shot runs read them in wrap mode without separators (--data.insert_valid_eos false).
 # Local copy: $WIKITEXT2 / $WIKITEXT103 = wikitext-{2,103}-raw-v1.zip or the extracted wikitext-*-raw folder.
 source "$(dirname "$0")/common.sh"
 run() {

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <set>
 #include "data/loader.h"
-#include "data/loader_options.h"
+#include "train/train_config.h"
 #include "data_paths.h"
 
 using namespace duo;
@@ -250,27 +250,32 @@ BOOST_AUTO_TEST_CASE(configuration_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(options_build_both_loaders) {
+  // duo-train's data options as a user types them: the two loaders of the run, the reference's lm1b-wrap rows.
   test::TempDir dir("opts");
   write_docs(dir / "train.bin", std::vector<int64_t>(20, 5));
   write_docs(dir / "valid.bin", std::vector<int64_t>(3, 5));
   boost::program_options::options_description desc;
-  add_data_options(desc);
+  add_model_options(desc);
+  add_train_options(desc);
   const std::string tr = dir / "train.bin", va = dir / "valid.bin";
-  const char* argv[] = {"x", "--data.train", tr.c_str(), "--data.valid", va.c_str(), "--data.mode", "padded",
-                        "--loader.batch_size", "4", "--loader.eval_batch_size", "2", "--data.insert_valid_eos", "false"};
+  const char* argv[] = {"x", "--data.train", tr.c_str(), "--data.valid", va.c_str(), "--data.wrap", "false",
+                        "--loader.batch_size", "4", "--loader.eval_batch_size", "2", "--data.insert_valid_eos", "false",
+                        "--data.bos", "3", "--data.eos", "3", "--data.wrap_group_docs", "1000", "--model.length", "8"};
   boost::program_options::variables_map vm;
-  boost::program_options::store(boost::program_options::parse_command_line(13, argv, desc), vm);
-  const LoaderConfig t = loader_config_from(vm, true, 8, 3), v = loader_config_from(vm, false, 8, 3);
+  boost::program_options::store(boost::program_options::parse_command_line(21, argv, desc), vm);
+  const TrainConfig c = train_config_from(vm);
+  const LoaderConfig t = loader_config(c, true), v = loader_config(c, false);
+  BOOST_TEST(t.mode == "padded");
   BOOST_TEST(t.batch_size == 4);
   BOOST_TEST((t.shuffle && t.infinite && t.insert_eos));
   BOOST_TEST(v.batch_size == 2);
   BOOST_TEST((!v.shuffle && !v.infinite && !v.insert_eos));
-  Loader train(data_patterns(vm, true), t), valid(data_patterns(vm, false), v);
+  BOOST_TEST((t.bos == 3 && t.eos == 3 && v.bos == 3 && v.eos == 3));
+  BOOST_TEST((t.wrap_group_docs == 1000 && v.wrap_group_docs == 1000));
+  BOOST_TEST(t.length == 8);
+  Loader train({c.train_glob}, t), valid({c.valid_glob}, v);
   BOOST_TEST(train.n_blocks() == 20);
   BOOST_TEST(valid.n_blocks() == 3);
-  boost::program_options::variables_map none;
-  boost::program_options::store(boost::program_options::parse_command_line(1, argv, desc), none);
-  BOOST_CHECK_THROW(data_patterns(none, true), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
         ("data.valid", po::value<std::string>()->required(), "shards to evaluate (glob)")
         ("data.wrap", po::value<bool>()->default_value(true), "wrap documents into blocks (false: one padded row each)")
         ("data.insert_valid_eos", po::value<bool>()->default_value(true), "EOS between documents (zero-shot runs use false)")
+        ("data.wrap_group_docs", po::value<int64_t>()->default_value(0), "wrap: cut blocks per group of N documents "
+         "(1000 = the reference's block boundaries; 0 = one stream)")
+        ("data.bos", po::value<int64_t>()->default_value(-1), "BOS id (-1: the tokenizer's; lm1b-wrap: 101)")
+        ("data.eos", po::value<int64_t>()->default_value(-1), "EOS id (-1: the tokenizer's; lm1b-wrap: 101)")
         ("model.length", po::value<int64_t>(), "sequence length (default: the checkpoint's)")
         ("loader.eval_batch_size", po::value<int64_t>()->default_value(16), "sequences per batch (the stratification set)")
         ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models)")
@@ -65,6 +69,9 @@ int main(int argc, char** argv) {
     lc.length = mc.length;
     lc.batch_size = vm["loader.eval_batch_size"].as<int64_t>();
     lc.insert_eos = vm["data.insert_valid_eos"].as<bool>();
+    lc.wrap_group_docs = vm["data.wrap_group_docs"].as<int64_t>();
+    lc.bos = vm["data.bos"].as<int64_t>();
+    lc.eos = vm["data.eos"].as<int64_t>();
     lc.shuffle = false;
     lc.infinite = false;
     duo::Loader loader({vm["data.valid"].as<std::string>()}, lc);

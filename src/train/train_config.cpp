@@ -18,6 +18,10 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("data.wrap", b(true), "wrap documents into full blocks (sentence packing); false = one padded row each")
       ("data.insert_train_eos", b(true), "EOS between training documents in wrap mode")
       ("data.insert_valid_eos", b(true), "EOS between validation documents in wrap mode")
+      ("data.wrap_group_docs", i(0), "wrap: cut blocks per group of N documents, dropping each group's remainder "
+       "(1000 = the reference's block boundaries; 0 = one stream)")
+      ("data.bos", i(-1), "BOS id at block starts (-1: the tokenizer's; the reference's lm1b-wrap uses 101)")
+      ("data.eos", i(-1), "EOS id between documents and at block ends (-1: the tokenizer's; lm1b-wrap: 101)")
       ("loader.batch_size", i(32), "sequences per device and micro-step")
       ("loader.global_batch_size", i(d.global_batch_size), "sequences per optimizer step (gradient accumulation fills the gap)")
       ("loader.eval_batch_size", i(32), "sequences per validation batch")
@@ -72,6 +76,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.seed = vm["seed"].as<uint64_t>();
   c.train_glob = S("data.train"); c.valid_glob = S("data.valid");
   c.wrap = B("data.wrap"); c.insert_train_eos = B("data.insert_train_eos"); c.insert_valid_eos = B("data.insert_valid_eos");
+  c.wrap_group_docs = I("data.wrap_group_docs"); c.bos = I("data.bos"); c.eos = I("data.eos");
   c.batch_size = I("loader.batch_size"); c.global_batch_size = I("loader.global_batch_size");
   c.eval_batch_size = I("loader.eval_batch_size");
   c.optim.lr = F("optim.lr"); c.optim.beta1 = F("optim.beta1"); c.optim.beta2 = F("optim.beta2");
@@ -137,6 +142,21 @@ void TrainConfig::validate() const {
   if (resume && !finetune_path.empty())
     bad("training.finetune_path", "cannot both resume and fine-tune", "resume continues a run; fine-tuning starts a new one");
   optim.validate();
+}
+
+LoaderConfig loader_config(const TrainConfig& c, bool train) {
+  LoaderConfig l;
+  l.mode = c.wrap ? "wrap" : "padded";
+  l.length = c.model.length;
+  l.batch_size = train ? c.batch_size : c.eval_batch_size;
+  l.insert_eos = train ? c.insert_train_eos : c.insert_valid_eos;
+  l.wrap_group_docs = c.wrap_group_docs;
+  l.bos = c.bos;
+  l.eos = c.eos;
+  l.shuffle = train;
+  l.infinite = train;
+  l.seed = c.seed;
+  return l;
 }
 
 }  // namespace duo

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include "data/loader.h"
 #include "io/cli.h"
 #include "model/config.h"
 #include "train/optimizer.h"
@@ -31,6 +32,8 @@ struct TrainConfig {
   std::string train_glob, valid_glob;
   bool wrap = true;                // wrap (sentence packing) vs padded rows
   bool insert_train_eos = true, insert_valid_eos = true;
+  int64_t wrap_group_docs = 0;     // wrap: cut blocks per group of N documents (1000 = the reference's); 0 = one stream
+  int64_t bos = -1, eos = -1;      // block-boundary ids; -1 = the tokenizer's (lm1b-wrap as the reference: 101, 101)
   // loader
   int64_t batch_size = 32;         // per device and micro-step
   int64_t global_batch_size = 512; // reached by gradient accumulation
@@ -76,5 +79,8 @@ struct TrainDefaults {
 
 void add_train_options(po::options_description& desc, const TrainDefaults& d = {});
 TrainConfig train_config_from(const po::variables_map& vm);
+
+// The training loader (shuffled, endless) or the validation loader (in order, one pass) of a run.
+LoaderConfig loader_config(const TrainConfig& c, bool train);
 
 }  // namespace duo

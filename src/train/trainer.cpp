@@ -54,18 +54,6 @@ std::string fmt_duration(double s) {
   return b;
 }
 
-LoaderConfig loader_config(const TrainConfig& c, bool train) {
-  LoaderConfig l;
-  l.mode = c.wrap ? "wrap" : "padded";
-  l.length = c.model.length;
-  l.batch_size = train ? c.batch_size : c.eval_batch_size;
-  l.insert_eos = train ? c.insert_train_eos : c.insert_valid_eos;
-  l.shuffle = train;
-  l.infinite = train;
-  l.seed = c.seed;
-  return l;
-}
-
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cfg), ops_(ops), hooks_(std::move(hooks)) {

@@ -49,8 +49,9 @@ class CudaOps : public Ops {
   void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) override;
   void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) override;
 
-  // kernels/activation.cu (timestep embedding, SiLU, GELU)
+  // kernels/timestep.cu
   void timestep_embedding(Tensor& out, const Tensor& sigma) override;
+  // kernels/activation.cu (SiLU, GELU)
   void silu(Tensor& out, const Tensor& in) override;
   void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) override;
   void gelu(Tensor& out, const Tensor& in) override;
@@ -82,11 +83,12 @@ class CudaOps : public Ops {
   void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                const Tensor& gate, float p, const Philox& rng) override;
 
-  // kernels/softmax.cu (log-softmax, cross-entropy, loss heads, the distillation KL head)
+  // kernels/softmax.cu (log-softmax, cross-entropy)
   void log_softmax(Tensor& out, const Tensor& logits) override;
   void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) override;
   void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                      double grad_scale) override;
+  // kernels/loss_head.cu, kernels/kl_head.cu (the per-token loss heads, the distillation KL head)
   void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
                  const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
   void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,

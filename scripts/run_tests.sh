@@ -4,10 +4,15 @@
 set -u
 bin=${1:?usage: run_tests.sh BUILD/duo-tests [boost args...]}
 shift
-report=$(mktemp)
-trap 'rm -f "$report"' EXIT
-"$bin" --color_output=false --log_level=test_suite --report_level=detailed --report_format=XML --report_sink="$report" "$@"
-rc=$?
+report=$(mktemp) log=$(mktemp)
+trap 'rm -f "$report" "$log"' EXIT
+"$bin" --color_output=false --log_level=test_suite --report_level=detailed --report_format=XML --report_sink="$report" "$@" \
+  | tee "$log"
+rc=${PIPESTATUS[0]}
+# Time per suite, slowest first (from the log's "Leaving test suite" lines).
+echo "time per suite:"
+sed -nE 's/.*Leaving test suite "([^"]+)"; testing time: ([0-9]+)(us|ms).*/\1 \2 \3/p' "$log" |
+  awk '{ s = ($3 == "ms") ? $2 / 1e3 : $2 / 1e6; printf "%10.2f s  %s\n", s, $1 }' | sort -rn
 # The module's own counts (the first TestSuite element): test cases that did not run (a failed global fixture)
 # are "passed" in their own elements but counted nowhere here.
 module=$(grep -o '<TestSuite [^>]*>' "$report" | head -1)

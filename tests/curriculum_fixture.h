@@ -5,7 +5,7 @@
 //   P = softmax(y),  h0 = P·E,  logits = h0·Wᵀ,  ℓ_r = nelbo(logits_r, x_r, z_r, α_b, α'_b)  (summed over rows r)
 //   dlogits from nelbo,  dh0 = dlogits·W,  dW = dlogitsᵀ·h0,  dE = Pᵀ·dh0.
 // To check the engine's NELBO, call check_curriculum_loss_chain(c, f) with f wrapping
-// duo_nelbo_row<double>(logits, V, x, z, alpha, dalpha, dlogits) of src/algo/loss_duo.h.
+// duo_nelbo_row<double>(logits, V, x, z, alpha, dalpha, dlogits) of src/math/loss_duo.h.
 #pragma once
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>

@@ -19,7 +19,7 @@
 #include "metrics_util.h"
 #include "eval/gpt2.h"
 #include "io/safetensors.h"
-#include "sample/sample_job.h"
+#include "jobs/sample_job.h"
 #include "tiny_corpus.h"
 #include "train/distill_config.h"
 #include "train/trainer.h"

@@ -13,7 +13,7 @@
 #include "algo/curriculum.h"
 #include "algo/diffusion_transform.h"
 #include "algo/integral_table.h"
-#include "algo/loss_common.h"
+#include "math/loss_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "cpu_test_util.h"
 #include "cuda_test_util.h"

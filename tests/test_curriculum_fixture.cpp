@@ -2,7 +2,7 @@
 // tools/reference/make_curriculum_fixture.py): from the stored ε, the soft-input logits w/τ and z_t must come out
 // bit for bit, and the loss chain through softmax(w/τ)·E is checked by curriculum_fixture.h.
 #include <boost/test/unit_test.hpp>
-#include "algo/loss_duo.h"
+#include "math/loss_duo.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(fixture_loss_chain_with_replayed_nelbo) {
   }
 }
 
-// The real DUO NELBO (algo/loss_duo.h) through the whole chain: softmax(w/τ) · E · Wᵀ → NELBO → backward,
+// The real DUO NELBO (math/loss_duo.h) through the whole chain: softmax(w/τ) · E · Wᵀ → NELBO → backward,
 // against the PyTorch reference's loss and gradients (dlogits, dh0, dE, dW).
 BOOST_AUTO_TEST_CASE(fixture_loss_chain_with_engine_nelbo) {
   const CurriculumFixture f = testing::load_curriculum_fixture();

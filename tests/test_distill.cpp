@@ -12,12 +12,12 @@
 #include "algo/diffusion_transform.h"
 #include "algo/distill.h"
 #include "algo/integral_table.h"
-#include "algo/loss_distill.h"
+#include "math/loss_distill.h"
 #include "backend/cpu/cpu_ops.h"
 #include "distill_fixture.h"
 #include "io/checkpoint.h"
 #include "io/weights.h"
-#include "sample/model_files.h"
+#include "io/model_loader.h"
 #include "train/distill_config.h"
 
 using namespace duo;
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(resume_mid_round_is_bit_exact_and_checkpoints_load_as_duo_b
   const LoadedModel lm = load_model(info, ops, 2, 0, true);
   BOOST_TEST(lm.weights == "EMA weights");
   std::vector<float> sampler_weights(state.table().total()), eval_weights(state.table().total());
-  ops.to_host(sampler_weights.data(), lm.state->flat(lm.state->params()));
+  ops.to_host(sampler_weights.data(), lm.flat_params());
   ops.to_host(eval_weights.data(), state.flat(state.params()));
   BOOST_TEST(same_bits(sampler_weights, eval_weights));
 }

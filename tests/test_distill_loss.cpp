@@ -1,10 +1,10 @@
-// Discrete Consistency Distillation, the per-token KL (docs/distillation.md §4; src/algo/loss_distill.h and the kl_head op):
+// Discrete Consistency Distillation, the per-token KL (docs/distillation.md §4; src/math/loss_distill.h and the kl_head op):
 // central finite differences, the PyTorch fixture (tools/reference/distill.py), and the op on whole rows.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <vector>
 
-#include "algo/loss_distill.h"
+#include "math/loss_distill.h"
 #include "backend/cpu/cpu_ops.h"
 #include "distill_fixture.h"
 #include "loss_test_util.h"

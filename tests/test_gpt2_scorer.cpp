@@ -141,7 +141,10 @@ BOOST_AUTO_TEST_CASE(target_nll_matches_and_ignores_padding) {
   std::fill(row.begin() + L + 1, row.end(), 3);  // row[L] is the target of position L-1
   std::vector<float> alone;
   model->target_nll(row, std::vector<int64_t>{L}, 1, N, alone);
-  for (int64_t j = 0; j < L; ++j) BOOST_TEST(std::fabs(alone[(size_t)j] - nll[(size_t)(b * (N - 1) + j)]) <= 1e-5f);
+  // One row against the same row inside a batch of B: other GEMM shapes, so the fp32 sums may be ordered
+  // differently (K ≤ 4d terms, each dot product off by at most K·2^-24 of the sum of |terms|, O(1) here); the
+  // NLLs (O(log V)) agree far inside 1e-4.
+  for (int64_t j = 0; j < L; ++j) BOOST_TEST(std::fabs(alone[(size_t)j] - nll[(size_t)(b * (N - 1) + j)]) <= 1e-4f);
 }
 
 BOOST_AUTO_TEST_CASE(target_weights_follow_the_reference_rule) {

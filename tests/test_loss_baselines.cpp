@@ -5,10 +5,10 @@
 #include <cmath>
 #include <vector>
 
-#include "algo/loss_ar.h"
-#include "algo/loss_d3pm.h"
-#include "algo/loss_mdlm.h"
-#include "algo/loss_sedd.h"
+#include "math/loss_ar.h"
+#include "math/loss_d3pm.h"
+#include "math/loss_mdlm.h"
+#include "math/loss_sedd.h"
 #include "algo/schedule.h"
 #include "loss_test_util.h"
 

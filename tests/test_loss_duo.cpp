@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "algo/loss_duo.h"
+#include "math/loss_duo.h"
 #include "algo/schedule.h"
 #include "loss_test_util.h"
 

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 #include "core/error.h"
-#include "sample/absorbing_posterior.h"
+#include "math/absorbing_posterior.h"
 #include "sample/diffusion_sampler.h"
-#include "sample/uniform_posterior.h"
+#include "math/uniform_posterior.h"
 #include "sampling_doubles.h"
 
 using namespace duo;

@@ -6,10 +6,10 @@
 #include <vector>
 #include "core/error.h"
 #include "core/philox.h"
-#include "sample/absorbing_posterior.h"
-#include "sample/categorical.h"
+#include "math/absorbing_posterior.h"
+#include "math/categorical.h"
 #include "sample/psi_schedule.h"
-#include "sample/uniform_posterior.h"
+#include "math/uniform_posterior.h"
 
 using namespace duo;
 

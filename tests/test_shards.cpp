@@ -5,7 +5,7 @@
 #include <cstring>
 #include "data/shard.h"
 #include "data/text_input.h"
-#include "data/tokenize_job.h"
+#include "jobs/tokenize_job.h"
 #include "data/tokenizer.h"
 #include "data_paths.h"
 

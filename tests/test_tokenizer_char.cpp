@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include "data/char_vocab.h"
 #include "data/shard.h"
-#include "data/tokenize_job.h"
+#include "jobs/tokenize_job.h"
 #include "data_paths.h"
 
 using namespace duo;

@@ -5,7 +5,7 @@
 #include <iostream>
 #include "core/error.h"
 #include "io/cli.h"
-#include "data/tokenize_job.h"
+#include "jobs/tokenize_job.h"
 
 int main(int argc, char** argv) {
   return duo::run_main("duo-tokenize", [&] {

@@ -1,5 +1,4 @@
-// Elementwise activations (SiLU of the time conditioning, tanh-GELU of the MLP) and the sinusoidal timestep
-// features. fp32, one element per thread in grid-stride loops; the formulas are the CPU backend's, term by term.
+// Elementwise activations (SiLU of the time conditioning, tanh-GELU of the MLP). fp32, one element per thread in grid-stride loops; the formulas are the CPU backend's, term by term.
 #include "cuda_common.cuh"
 #include "kernels/gelu.cuh"
 
@@ -28,18 +27,6 @@ template <class F>
 __global__ void map_backward_kernel(float* dx, const float* dy, const float* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     dx[i] = dy[i] * F::df(x[i]);
-}
-
-// out[b, i] = cos(sigma_b f_i), out[b, half + i] = sin(sigma_b f_i), f_i = exp(-ln(10000) i / half), in double
-// as the CPU computes it.                                       out: (B, 2 half), sigma: (B); one thread per (b, i)
-__global__ void timestep_kernel(float* out, const float* sigma, int B, int half) {
-  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (t >= int64_t(B) * half) return;
-  const int b = int(t / half), i = int(t % half);
-  const double freq = exp(-log(10000.0) * double(i) / double(half));
-  const double angle = double(sigma[b]) * freq;
-  out[int64_t(b) * 2 * half + i] = float(cos(angle));
-  out[int64_t(b) * 2 * half + half + i] = float(sin(angle));
 }
 
 void check_elementwise(const char* op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
@@ -85,20 +72,6 @@ void CudaOps::gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
     DUO_LAUNCH(map_backward_kernel<Gelu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(din), fptr(dout),
                                                                                           fptr(in), n);
   DUO_CU_LAUNCHED("gelu_backward");
-}
-
-void CudaOps::timestep_embedding(Tensor& out, const Tensor& sigma) {
-  const char* op = "timestep_embedding";
-  check_f32(op, {&out, &sigma});
-  check_present(op, "out", out);
-  DUO_CHECK(out.ndim == 2 && out.is_contiguous() && out.shape[1] % 2 == 0, "CudaOps::timestep_embedding",
-            str("out has shape ", out.shape_str(), ", expected a contiguous (B, F) with F even"), "");
-  check_numel(op, "sigma", sigma, out.shape[0]);
-  const int B = int(out.shape[0]), half = int(out.shape[1] / 2);
-  const int64_t n = int64_t(B) * half;
-  if (n)
-    DUO_LAUNCH(timestep_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(out), fptr(sigma), B, half);
-  DUO_CU_LAUNCHED(op);
 }
 
 }  // namespace duo

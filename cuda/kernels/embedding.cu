@@ -35,8 +35,11 @@ __global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* we
   const int64_t n = blockIdx.x;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
+  // Product rounded, then the add (no fused multiply-add): the CPU op's arithmetic, so the result is bitwise the
+  // CPU's on a GPU too (nvcc would otherwise contract acc + w·t into one FMA).
   float acc = 0.0f;
-  for (int j = 0; j < K; ++j) acc += weights[n * K + j] * table[int64_t(ids[n * K + j]) * D + d];
+  for (int j = 0; j < K; ++j)
+    acc = __fadd_rn(acc, __fmul_rn(weights[n * K + j], table[int64_t(ids[n * K + j]) * D + d]));
   out[n * D + d] = acc;
 }
 
@@ -127,7 +130,7 @@ __global__ void scatter_rows_kernel(float* dtable, const int* start, const int* 
   for (int p = p0; p < p1; ++p) {
     const int e = pos[p];
     const float g = dout[int64_t(e / K) * D + d];
-    acc += w ? w[e] * g : g;
+    acc = __fadd_rn(acc, w ? __fmul_rn(w[e], g) : g);  // no FMA: the CPU's roundings (see embed_bag_kernel)
   }
   dtable[v * D + d] = acc;
 }

@@ -5,7 +5,7 @@
 // (value, index) pairs that keeps the first maximum, as the CPU's sequential scan does.
 #include <climits>
 
-#include "algo/curriculum.h"
+#include "math/relaxation.h"
 #include "cuda_common.cuh"
 
 namespace duo {

@@ -91,32 +91,6 @@ void CurriculumBatch::validate() const {
               "the data's vocabulary must match the model's");
 }
 
-int32_t simple_latent_row(const float* eps, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
-                          float inverse_tau, float* y) {
-  // z_t is the argmax of w (of y = w·(1/τ) too, but w cannot be flattened into ties by the scaling).
-  int32_t z = 0;
-  float best = -INFINITY;
-  for (int64_t j = 0; j < V; ++j) {
-    const float w = relaxed_coordinate(eps[j], j == x, alpha_tilde, sigma_tilde);
-    if (w > best) { best = w; z = (int32_t)j; }
-    if (y) y[j] = w * inverse_tau;
-  }
-  return z;
-}
-
-int32_t relaxation_row(const Philox& noise, int64_t r, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
-                       float inverse_tau, float* eps, float* y) {
-  // ε_{r,j} = normal number r·V + j of the stream, drawn four at a time (one Philox block per call).
-  const uint64_t first = (uint64_t)r * (uint64_t)V;
-  for (int64_t j = 0; j < V;) {
-    const uint64_t i = first + (uint64_t)j;
-    float four[4];
-    noise.normal4(i >> 2, four);
-    for (int lane = (int)(i & 3); lane < 4 && j < V; ++lane, ++j) eps[j] = four[lane];
-  }
-  return simple_latent_row(eps, V, x, alpha_tilde, sigma_tilde, inverse_tau, y);
-}
-
 void simple_latent_rows(const CurriculumBatch& batch, int64_t row0, int64_t row1, float* y, int32_t* z) {
   batch.validate();
   DUO_CHECK(0 <= row0 && row0 <= row1 && row1 <= batch.B * batch.L, "simple_latent_rows",

@@ -18,8 +18,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include "core/hd.h"
 #include "core/philox.h"
+#include "math/relaxation.h"
 
 namespace duo {
 
@@ -78,31 +78,6 @@ struct CurriculumBatch {
 };
 
 // ---- simple mode (docs/curriculum.md §4) ----------------------------------------------------------------------------------------
-
-// One coordinate of the relaxed input: w_j = α̃·[j = x] + σ̃·ε_j in float32, in the reference's order (σ̃·ε rounded,
-// then + α̃ on the clean coordinate; α̃·0 + σ̃ε is exact elsewhere). Shared with CUDA kernels, where the multiply
-// and add must stay separate roundings (no FMA contraction) to reproduce the reference bit for bit.
-DUO_HD float relaxed_coordinate(float eps, bool clean, float alpha_tilde, float sigma_tilde) {
-#if defined(__CUDA_ARCH__)
-  const float se = __fmul_rn(sigma_tilde, eps);
-  return clean ? __fadd_rn(alpha_tilde, se) : se;
-#else
-  const float se = sigma_tilde * eps;
-  return clean ? alpha_tilde + se : se;
-#endif
-}
-
-// One token from a given ε (V floats): writes the soft-input logits y_j = w_j·β (float32 throughout, as the
-// reference: w = α̃·e_x + σ̃·ε, then y = w·(1/τ)) when y is not null, and returns z_t = argmax_j w_j (the first
-// maximum). This is the exact arithmetic the Philox-driven rows below use; fixtures call it with a stored ε.
-int32_t simple_latent_row(const float* eps, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
-                          float inverse_tau, float* y);
-
-// Row r of a relaxation with ε_{r,j} = noise.normal(r·V + j) drawn into eps (V floats of scratch): simple_latent_row
-// on that ε. What Ops::gaussian_relaxation computes per row (the CPU backend calls this; the CUDA kernel draws the
-// same ε and calls relaxed_coordinate).
-int32_t relaxation_row(const Philox& noise, int64_t r, int64_t V, int32_t x, float alpha_tilde, float sigma_tilde,
-                       float inverse_tau, float* eps, float* y);
 
 // Rows [row0, row1) of the batch with ε_{r,j} = noise.normal(r·V + j): soft-input logits into y
 // ((row1 − row0)·V floats, row-major; may be null to get only z_t) and z_t into z ((row1 − row0) ints; may be null).

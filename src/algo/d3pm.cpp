@@ -3,6 +3,7 @@
 // the reconstruction term is a second forward pass on the clean sequence, so a micro-batch runs the model
 // twice (noisy pass: forward, head, backward; then clean pass: forward, head, backward; gradients add up).
 #include "algo/noising.h"
+#include "core/rng_streams.h"
 
 namespace duo {
 
@@ -23,7 +24,7 @@ class D3PM final : public NoisingAlgorithm {
     clean.x.assign(mb.ids, mb.ids + mb.B * mb.L);
     clean.z = clean.x;
     clean.mask.assign(mb.mask, mb.mask + mb.B * mb.L);
-    Philox clean_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, 0xc1ea9)};
+    Philox clean_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, streams::kD3pmCleanDropout)};
     Tensor logits = forward_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
     LossSums rec = head(LossKind::CE, logits, clean, backward, grad_scale);
     for (size_t b = 0; b < vb.seq_loss.size(); ++b) vb.seq_loss[b] += rec.seq_loss[b];

@@ -2,6 +2,7 @@
 #include "algo/distill.h"
 
 #include <cmath>
+#include "core/rng_streams.h"
 #include "io/checkpoint.h"
 #include "io/weights.h"
 
@@ -9,7 +10,6 @@ namespace duo {
 
 namespace {
 
-constexpr uint64_t kTeacherDropout = 0x7eac4e5;  // purpose tag of the teacher's dropout sub-stream
 
 }  // namespace
 
@@ -159,7 +159,7 @@ LossSums Distillation::run(const MicroBatch& mb, bool train, bool backward, doub
     std::vector<float> f(sigma_s.begin(), sigma_s.end());
     ops().from_host(tin.sigma, f.data());
   }
-  const Philox teacher_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, kTeacherDropout)};
+  const Philox teacher_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, streams::kTeacherDropout)};
   Tensor teacher_logits = teacher_.forward(tin, B, L, train && d_.teacher_dropout, teacher_dropout);
   Tensor student_logits = forward_ids(z_t.data(), sigma_t, B, L, train, mb.dropout);
 

@@ -2,14 +2,14 @@
 //   build/duo-sample --eval.checkpoint_path runs/owt/last.safetensors --sampling.steps 32
 //       --sampling.noise_removal greedy --sampling.num_samples 16 [--eval.gen_ppl_eval_model_name_or_path PATH]
 // The samples go to --eval.generated_samples_path (JSON), decoded to stdout, the progress bar to stderr.
-// Logic lives in sample/sample_job.h (settings, sampling), sample/sample_output.h (files) and
-// eval/gen_ppl_eval.h (the Gen-PPL evaluator).
+// Logic lives in jobs/sample_job.h (settings, sampling), jobs/sample_output.h (files) and
+// jobs/gen_ppl_eval.h (the Gen-PPL evaluator).
 #include <iostream>
 #include <sstream>
 #include "backend/select.h"
-#include "eval/gen_ppl_eval.h"
+#include "jobs/gen_ppl_eval.h"
 #include "io/cli.h"
-#include "sample/sample_output.h"
+#include "jobs/sample_output.h"
 
 namespace {
 

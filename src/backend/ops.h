@@ -18,31 +18,9 @@
 #include <cstdint>
 #include "core/philox.h"
 #include "core/tensor.h"
+#include "math/loss_kinds.h"
 
 namespace duo {
-
-// Per-token loss heads (the math is in src/algo/loss_*.h, shared by every backend).
-enum class LossKind : uint8_t {
-  AR,    // next-token cross-entropy, mask logit forced to -1e6
-  MDLM,  // SUBS parameterisation, continuous-time NELBO weight -α'/(1-α) on masked tokens
-  SEDD,  // absorbing score entropy, weight dσ̄ = -α'/α on masked tokens
-  D3PM,  // absorbing D3PM variational term T·L_vb on masked tokens (the reconstruction term is an AR-like CE)
-  CE,    // plain cross-entropy of x (D3PM's reconstruction term: clean input, σ = 0)
-  DUO,   // uniform-state closed-form NELBO (needs a full-vocabulary sum per token)
-};
-
-struct LossHeadArgs {
-  LossKind kind = LossKind::DUO;
-  int mask_id = -1;            // absorbing algorithms and AR
-  int T = 0;                   // D3PM: number of discrete steps
-  bool reference_bug = false;  // D3PM: the reference's collapsed last log term (docs/differences.md §2.1)
-};
-
-// Direction of the distillation KL (docs/distillation.md): the reference's algo.loss_type.
-enum class KlDirection : uint8_t {
-  Backward,  // kl-bwd: KL(student ‖ teacher)
-  Forward,   // kl-fwd: KL(teacher ‖ student)
-};
 
 struct AdamWArgs {
   double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
@@ -158,7 +136,7 @@ class Ops {
   virtual void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                          const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                          const Tensor& weight) = 0;
-  // Distillation head (math in src/algo/loss_distill.h): for every row n of student and teacher (N, V),
+  // Distillation head (math in src/math/loss_distill.h): for every row n of student and teacher (N, V),
   // p = softmax(student[n]), q = softmax(teacher[n]); losses[n] = KL(p ‖ q) (Backward) or KL(q ‖ p) (Forward),
   // unweighted. When dstudent is not empty, dstudent[n, :] = weight[n] · dKL/dstudent[n, :] (written); the
   // teacher gets no gradient. weight: F64 (N), the loss mask times the gradient scale. losses and dstudent
@@ -168,7 +146,8 @@ class Ops {
 
   // ---- DUO curriculum input -------------------------------------------------------------------------------
   // The Gaussian relaxation of the clean tokens x (I32, B·L rows; row n belongs to sequence b = n / L), the
-  // soft input of DUO's curriculum (src/algo/curriculum.h): for every row n and id j, with
+  // soft input of DUO's curriculum (docs/curriculum.md §4; per-row maths in math/relaxation.h): for every row n
+  // and id j, with
   // ε_{n,j} = noise.normal(n·V + j) and the sequence's scales (α̃_b, σ̃_b) = scales[b] (F64 (B, 2)),
   //   w_j = α̃_b·[j = x_n] + σ̃_b·ε_{n,j}     (float32, as relaxed_coordinate)
   //   soft_logits[n, j] = w_j · inverse_tau  (B, L, V), the network's input before its softmax

@@ -2,6 +2,7 @@
 #include <numeric>
 #include "core/error.h"
 #include "core/philox.h"
+#include "core/rng_streams.h"
 #include "data/tokenizer.h"
 
 namespace duo {
@@ -75,7 +76,7 @@ int64_t Loader::block_at(int64_t epoch, int64_t index) {
     const int64_t n = layout_.n_blocks();
     perm_.resize(n);
     std::iota(perm_.begin(), perm_.end(), 0);
-    const Philox rng{cfg_.seed, stream_id(0x4c4f41444552ull /* "LOADER" */, (uint64_t)epoch)};
+    const Philox rng{cfg_.seed, stream_id(streams::kLoader, (uint64_t)epoch)};
     for (int64_t i = n - 1; i > 0; --i) {
       const uint64_t r = ((uint64_t)rng.bits(2 * i) << 32) | rng.bits(2 * i + 1);
       std::swap(perm_[i], perm_[r % (uint64_t)(i + 1)]);

@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <vector>
+#include "backend/device_buffer.h"
 #include "backend/ops.h"
 #include "core/arena.h"
 #include "eval/scorer.h"
@@ -89,18 +90,6 @@ class GPT2 final : public Scorer {
   void forward(std::span<const int32_t> ids, int64_t B, int64_t N);
   // LayerNorm with weight and bias over (B, N, d) rows.
   void layernorm(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b, int64_t B);
-
-  // Owns a device buffer; a member, so it is released even when the constructor throws after allocating.
-  struct DeviceBuffer {
-    Ops* ops = nullptr;
-    void* ptr = nullptr;
-    DeviceBuffer() = default;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() {
-      if (ptr) ops->release(ptr);
-    }
-  };
 
   GPT2Config cfg_;
   Ops& ops_;

@@ -1,5 +1,6 @@
 #include "eval/perplexity.h"
 #include <cmath>
+#include "core/rng_streams.h"
 
 namespace duo {
 
@@ -21,8 +22,8 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
       mb.mask = batch.mask.data();
       mb.B = batch.B;
       mb.L = batch.L;
-      mb.t = sampler.sample(Philox{opt.seed, stream_id(r.batches, k, 1)}, batch.B, 0, batch.B);
-      mb.noise = Philox{opt.seed, stream_id(r.batches, k, 2)};
+      mb.t = sampler.sample(Philox{opt.seed, stream_id(r.batches, k, streams::kEvalTimes)}, batch.B, 0, batch.B);
+      mb.noise = Philox{opt.seed, stream_id(r.batches, k, streams::kEvalNoise)};
       mb.step = opt.step;
       LossSums s = algo.run(mb, /*train=*/false, /*backward=*/false, 1.0);
       for (int64_t b = 0; b < batch.B; ++b) {

@@ -1,7 +1,26 @@
 #include "model/dit.h"
 #include <cmath>
+#include "core/rng_streams.h"
 
 namespace duo {
+
+using streams::block_dropout;
+using streams::DropoutSite;
+
+namespace {
+
+// A block's adaLN modulation split six ways (docs/model.md §5.1): column views of one (B, 6D) tensor, in the
+// reference's chunk order. All empty for the causal model, which has no modulation (the ops then skip it).
+struct Modulation {
+  Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
+
+  static Modulation split(const Tensor& mod, int64_t D) {
+    return {mod.cols(0, D), mod.cols(D, D), mod.cols(2 * D, D), mod.cols(3 * D, D), mod.cols(4 * D, D),
+            mod.cols(5 * D, D)};
+  }
+};
+
+}  // namespace
 
 DiT::DiT(const ModelConfig& cfg, Ops& ops, const DiTOptions& opt) : cfg_(cfg), table_(cfg), ops_(ops), opt_(opt) {
   if (opt_.max_length == 0) opt_.max_length = cfg_.length;
@@ -79,9 +98,7 @@ void DiT::init_parameters(uint64_t seed) {
     if (p.init == Init::Uniform) {
       // nn.Linear / kaiming_uniform(a=√5): U(-1/√fan_in, 1/√fan_in); one Philox stream per tensor name.
       const double bound = 1.0 / std::sqrt((double)p.fan_in);
-      uint64_t h = 1469598103934665603ull;
-      for (char ch : p.name) h = (h ^ (uint8_t)ch) * 1099511628211ull;
-      Philox rng{seed, stream_id(h)};
+      Philox rng{seed, streams::param_init(p.name)};
       for (int64_t i = 0; i < p.numel; ++i) host[i] = (2.0 * rng.uniform_double(i) - 1.0) * bound;
     }
     Tensor t = table_.view(params_, opt_.dtype, p.name);
@@ -137,32 +154,31 @@ Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const 
     const DiTBlockTensors& w = P_.blocks[i];
     const BlockActs& a = blocks_[i];
     Tensor x_in = act(xs_[i], {B, L, D}), x_mid = act(a.x_mid, {B, L, D}), x_out = act(xs_[i + 1], {B, L, D});
-    Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
+    Modulation m;
     if (!cfg_.causal) {
       Tensor mod = act(a.mod, {B, 6 * D});
       o.linear(mod, c, w.ada_w, w.ada_b);
-      shift_msa = mod.cols(0, D); scale_msa = mod.cols(D, D); gate_msa = mod.cols(2 * D, D);
-      shift_mlp = mod.cols(3 * D, D); scale_mlp = mod.cols(4 * D, D); gate_mlp = mod.cols(5 * D, D);
+      m = Modulation::split(mod, D);
     }
     // attention branch
     Tensor ln1 = act(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
     Tensor qkv = act(qkv_, {N, 3 * D}), qkv_r = act(a.qkv_r, {B, L, 3 * D});
     Tensor att = act(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
-    o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, shift_msa, scale_msa);
+    o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
     o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
     o.attention(att, lse, qkv_r, H, cfg_.causal);
     o.linear(proj, att.view({N, D}), w.attn_out, none);
     o.copy(x_mid, x_in);
-    o.gated_residual(x_mid, proj.view({B, L, D}), gate_msa, p, Philox{rng_.seed, stream_id(rng_.subsequence, i, 0)});
+    o.gated_residual(x_mid, proj.view({B, L, D}), m.gate_msa, p, block_dropout(rng_, i, DropoutSite::Attention));
     // MLP branch
     Tensor ln2 = act(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
     Tensor f1 = act(a.f1, {N, M}), g = act(a.g, {N, M}), f2 = act(a.f2, {N, D});
-    o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, shift_mlp, scale_mlp);
+    o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, m.shift_mlp, m.scale_mlp);
     o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
     o.copy(x_out, x_mid);
-    o.gated_residual(x_out, f2.view({B, L, D}), gate_mlp, p, Philox{rng_.seed, stream_id(rng_.subsequence, i, 1)});
+    o.gated_residual(x_out, f2.view({B, L, D}), m.gate_mlp, p, block_dropout(rng_, i, DropoutSite::Mlp));
   }
 
   // Final layer: LN, modulate with (shift, scale), linear head.
@@ -214,34 +230,30 @@ void DiT::backward(const Tensor& dlogits_in) {
     const DiTBlockTensors& w = P_.blocks[i];
     DiTBlockTensors& gw = G_.blocks[i];
     const BlockActs& a = blocks_[i];
-    Tensor shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp;
-    Tensor dshift_msa, dscale_msa, dgate_msa, dshift_mlp, dscale_mlp, dgate_mlp;
     Tensor dmod = act(dmod_, {B, 6 * D});
+    Modulation m, dm;  // the forward's modulation and its gradient
     if (!cfg_.causal) {
-      Tensor mod = act(a.mod, {B, 6 * D});
-      shift_msa = mod.cols(0, D); scale_msa = mod.cols(D, D); gate_msa = mod.cols(2 * D, D);
-      shift_mlp = mod.cols(3 * D, D); scale_mlp = mod.cols(4 * D, D); gate_mlp = mod.cols(5 * D, D);
-      dshift_msa = dmod.cols(0, D); dscale_msa = dmod.cols(D, D); dgate_msa = dmod.cols(2 * D, D);
-      dshift_mlp = dmod.cols(3 * D, D); dscale_mlp = dmod.cols(4 * D, D); dgate_mlp = dmod.cols(5 * D, D);
+      m = Modulation::split(act(a.mod, {B, 6 * D}), D);
+      dm = Modulation::split(dmod, D);
     }
     // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.
-    o.gated_residual_backward(df2, dgate_mlp, dh, act(a.f2, {B, L, D}), gate_mlp, p,
-                              Philox{rng_.seed, stream_id(rng_.subsequence, i, 1)});
+    o.gated_residual_backward(df2, dm.gate_mlp, dh, act(a.f2, {B, L, D}), m.gate_mlp, p,
+                              block_dropout(rng_, i, DropoutSite::Mlp));
     o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), act(a.g, {N, M}), w.mlp2_w, false);
     o.gelu_backward(df1, dg, act(a.f1, {N, M}));
     o.linear_backward(dln, gw.mlp0_w, gw.mlp0_b, df1, act(a.ln2, {N, D}), w.mlp0_w, false);
-    o.layernorm_modulate_backward(dh, gw.norm2, dshift_mlp, dscale_mlp, dln, act(a.x_mid, {B, L, D}),
-                                  act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, shift_mlp, scale_mlp);
+    o.layernorm_modulate_backward(dh, gw.norm2, dm.shift_mlp, dm.scale_mlp, dln, act(a.x_mid, {B, L, D}),
+                                  act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, m.shift_mlp, m.scale_mlp);
     // Attention branch: x_mid = x_in + gate_msa · drop(proj); dh now holds d x_mid.
-    o.gated_residual_backward(dproj, dgate_msa, dh, act(a.proj, {B, L, D}), gate_msa, p,
-                              Philox{rng_.seed, stream_id(rng_.subsequence, i, 0)});
+    o.gated_residual_backward(dproj, dm.gate_msa, dh, act(a.proj, {B, L, D}), m.gate_msa, p,
+                              block_dropout(rng_, i, DropoutSite::Attention));
     o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), act(a.att, {N, D}), w.attn_out, false);
     o.attention_backward(dqkv_r, datt, act(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
                          act(a.lse, {B, H, L}), H, cfg_.causal);
     o.rotary_backward(dqkv, dqkv_r, H);
     o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), act(a.ln1, {N, D}), w.attn_qkv, false);
-    o.layernorm_modulate_backward(dh, gw.norm1, dshift_msa, dscale_msa, dln, act(xs_[i], {B, L, D}),
-                                  act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, shift_msa, scale_msa);
+    o.layernorm_modulate_backward(dh, gw.norm1, dm.shift_msa, dm.scale_msa, dln, act(xs_[i], {B, L, D}),
+                                  act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, m.shift_msa, m.scale_msa);
     if (!cfg_.causal) o.linear_backward(dc, gw.ada_w, gw.ada_b, dmod, c, w.ada_w, true);
   }
 

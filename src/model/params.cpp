@@ -1,5 +1,6 @@
 #include "model/params.h"
 #include <cstdio>
+#include "model/param_list.h"
 
 namespace duo {
 
@@ -19,38 +20,8 @@ void ParamTable::add(const std::string& name, std::vector<int64_t> shape, Init i
 
 ParamTable::ParamTable(const ModelConfig& c) : cfg_(c) {
   c.validate();
-  const int64_t K = c.vocab_size, d = c.hidden, cd = c.cond_dim, F = c.freq_dim, m = c.mlp_hidden();
-  const std::string B = "backbone.";
-  // Registration order of models/dit.py (docs/model.md §2).
-  add(B + "vocab_embed.embedding", {K, d}, Init::Uniform, d);
-  if (!c.causal) {
-    add(B + "sigma_map.mlp.0.weight", {cd, F}, Init::Uniform, F);
-    add(B + "sigma_map.mlp.0.bias", {cd}, Init::Uniform, F);
-    add(B + "sigma_map.mlp.2.weight", {cd, cd}, Init::Uniform, cd);
-    add(B + "sigma_map.mlp.2.bias", {cd}, Init::Uniform, cd);
-  }
-  for (int64_t i = 0; i < c.n_blocks; ++i) {
-    const std::string p = B + "blocks." + std::to_string(i) + ".";
-    add(p + "norm1.weight", {d}, Init::Ones, 1);
-    add(p + "attn_qkv.weight", {3 * d, d}, Init::Uniform, d);
-    add(p + "attn_out.weight", {d, d}, Init::Uniform, d);
-    add(p + "norm2.weight", {d}, Init::Ones, 1);
-    add(p + "mlp.0.weight", {m, d}, Init::Uniform, d);
-    add(p + "mlp.0.bias", {m}, Init::Uniform, d);
-    add(p + "mlp.2.weight", {d, m}, Init::Uniform, m);
-    add(p + "mlp.2.bias", {d}, Init::Uniform, m);
-    if (!c.causal) {
-      add(p + "adaLN_modulation.weight", {6 * d, cd}, Init::Zeros, cd);
-      add(p + "adaLN_modulation.bias", {6 * d}, Init::Zeros, cd);
-    }
-  }
-  add(B + "output_layer.norm_final.weight", {d}, Init::Ones, 1);
-  add(B + "output_layer.linear.weight", {K, d}, Init::Zeros, d);
-  add(B + "output_layer.linear.bias", {K}, Init::Zeros, d);
-  if (!c.causal) {
-    add(B + "output_layer.adaLN_modulation.weight", {2 * d, cd}, Init::Zeros, cd);
-    add(B + "output_layer.adaLN_modulation.bias", {2 * d}, Init::Zeros, cd);
-  }
+  for_each_param(c, [this](const std::string& name, std::vector<int64_t> shape, Init init, int64_t fan_in,
+                           const ParamSlot&) { add(name, std::move(shape), init, fan_in); });
 }
 
 const ParamInfo& ParamTable::info(const std::string& name) const {

@@ -4,19 +4,19 @@
 #include <vector>
 #include "core/error.h"
 #include "core/philox.h"
-#include "sample/categorical.h"
+#include "core/rng_streams.h"
+#include "math/categorical.h"
 
 namespace duo {
 
 namespace {
 
-constexpr uint64_t kArStream = 0x4152ull;  // "AR"
 
 // Token n of every row that is not kept, from the next-token logits (B, V).
 template <class T>
 void draw_tokens(const ArSamplerConfig& cfg, const float* logits, int64_t B, int64_t L, int64_t V, int64_t n,
                  const Prompt& prompt, int32_t* z) {
-  const Philox rng{cfg.seed, stream_id(kArStream, (uint64_t)n)};
+  const Philox rng{cfg.seed, stream_id(streams::kArSampler, (uint64_t)n)};
 #pragma omp parallel
   {
     std::vector<T> row((size_t)V);

@@ -6,17 +6,15 @@
 #include <vector>
 #include "core/error.h"
 #include "core/philox.h"
-#include "sample/absorbing_posterior.h"
-#include "sample/categorical.h"
-#include "sample/uniform_posterior.h"
+#include "core/rng_streams.h"
+#include "math/absorbing_posterior.h"
+#include "math/categorical.h"
+#include "math/uniform_posterior.h"
 
 namespace duo {
 
 namespace {
 
-// Philox stream purposes of the sampler (mixed with the step by stream_id).
-constexpr uint64_t kPriorStream = 0x5052494f52ull;  // "PRIOR"
-constexpr uint64_t kStepStream = 0x53544550ull;     // "STEP"
 
 bool absorbing(DiffusionFamily f) { return f != DiffusionFamily::uniform; }
 
@@ -48,7 +46,7 @@ void validate(const DiffusionSamplerConfig& cfg, int64_t V, bool time_conditione
 template <class T>
 bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
                  const StepArgs& args, const uint8_t* keep, int32_t* z) {
-  const Philox rng{cfg.seed, stream_id(kStepStream, args.step)};
+  const Philox rng{cfg.seed, stream_id(streams::kSamplerStep, args.step)};
   const bool psi = cfg.predictor == Predictor::psi && !args.final_step;
   const int32_t m = cfg.mask_id;
   const T a_t = (T)args.alpha_t, a_s = args.final_step ? T(1) : (T)args.alpha_s, kappa = (T)args.kappa;
@@ -115,7 +113,7 @@ SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, cons
   const std::vector<double> kappa = psi ? psi_kappas(grid, cfg.psi, schedule) : std::vector<double>();
 
   // Prior: uniform over all V ids (uniform state) or all [MASK]; then the prompt.
-  const Philox prior{cfg.seed, stream_id(kPriorStream)};
+  const Philox prior{cfg.seed, stream_id(streams::kSamplerPrior)};
   for (int64_t p = 0; p < N; ++p) {
     if (absorbing(cfg.family)) {
       z[p] = cfg.mask_id;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include "core/rng_streams.h"
 #include "core/timer.h"
 #include "data/tokenizer.h"
 #include "io/checkpoint.h"
@@ -232,10 +233,10 @@ EvalResult Trainer::run() {
       mb.mask = batch.mask.data();
       mb.B = B;
       mb.L = L;
-      mb.t = sampler.sample(Philox{cfg_.seed, stream_id(step, 0x71e)}, cfg_.global_batch_size, micro * B, B);
-      mb.noise = Philox{cfg_.seed, stream_id(step, micro, 0x4015e)};
+      mb.t = sampler.sample(Philox{cfg_.seed, stream_id(step, streams::kTrainTimes)}, cfg_.global_batch_size, micro * B, B);
+      mb.noise = Philox{cfg_.seed, stream_id(step, micro, streams::kTrainNoise)};
       mb.token_offset = 0;
-      mb.dropout = Philox{cfg_.seed, stream_id(step, micro, 0xd70)};
+      mb.dropout = Philox{cfg_.seed, stream_id(step, micro, streams::kTrainDropout)};
       mb.step = step;
       // The reference: each micro-batch's loss is its token mean; accumulation averages the micro-batches.
       const double w = algo_->counted_weight(mb);

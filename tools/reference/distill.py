@@ -1,6 +1,6 @@
 """Discrete Consistency Distillation (docs/distillation.md), one step's maths in PyTorch, written from the spec.
 
-Independent of the C++ (src/algo/distill.cpp, src/algo/loss_distill.h): it is what tests/fixtures/distill.json
+Independent of the C++ (src/algo/distill.cpp, src/math/loss_distill.h): it is what tests/fixtures/distill.json
 is made of (make_distill_fixture.py). float64 except where the reference itself works in float32 (the Gaussian
 latent w = α̃ e_x + σ̃ ε and its argmax).
 """

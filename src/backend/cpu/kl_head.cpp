@@ -1,6 +1,6 @@
-// The distillation KL head on the CPU (Ops::kl_head): one call of distill_kl_row (src/algo/loss_distill.h,
+// The distillation KL head on the CPU (Ops::kl_head): one call of distill_kl_row (src/math/loss_distill.h,
 // the same DUO_HD function the CUDA kernel calls) per token, rows in parallel.
-#include "algo/loss_distill.h"
+#include "math/loss_distill.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/shape_checks.h"

@@ -1,6 +1,6 @@
-// Loss heads on the CPU: one call of the per-row math of src/algo/loss_*.h per token (the same DUO_HD
+// Loss heads on the CPU: one call of the per-row math of src/math/loss_*.h per token (the same DUO_HD
 // functions the CUDA kernels call), rows in parallel.
-#include "algo/loss_rows.h"
+#include "math/loss_rows.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/shape_checks.h"

@@ -1,9 +1,9 @@
-// DUO's curriculum input on the CPU (Ops::gaussian_relaxation): relaxation_row of src/algo/curriculum.h per
+// DUO's curriculum input on the CPU (Ops::gaussian_relaxation): relaxation_row of src/math/relaxation.h per
 // row, rows in parallel. A float64 output (the gradient checks' models) receives the float32 values widened.
 #include <type_traits>
 #include <vector>
 
-#include "algo/curriculum.h"
+#include "math/relaxation.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/shape_checks.h"

@@ -11,7 +11,7 @@
 #pragma once
 #include <cmath>
 
-#include "algo/loss_common.h"
+#include "math/loss_common.h"
 #include "core/hd.h"
 
 namespace duo {

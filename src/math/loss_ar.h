@@ -2,7 +2,7 @@
 // be predicted), then log-softmax and the cross-entropy of the next token. Input x_{0..L−2}, target x_{1..L−1};
 // the shift is the caller's business, this is one row.
 #pragma once
-#include "algo/loss_common.h"
+#include "math/loss_common.h"
 #include "core/hd.h"
 
 namespace duo {

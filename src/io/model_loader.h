@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include "backend/device_buffer.h"
 #include "io/hf.h"
 #include "model/dit.h"
-#include "train/model_state.h"
 
 namespace duo {
 
@@ -35,9 +35,12 @@ ModelInfo inspect_model(const std::string& path);
 // A DiT ready for inference: parameters on the ops' device, activations planned for (max_batch, max_length).
 struct LoadedModel {
   ModelInfo info;
-  std::unique_ptr<ModelState> state;
+  std::unique_ptr<ParamTable> table;
+  DeviceBuffer params;  // float32, table->total() elements, the layout of table
   std::unique_ptr<DiT> dit;
   std::string weights;  // which weights were loaded: "EMA weights", "parameters" or "Hugging Face weights"
+
+  Tensor flat_params() const { return Tensor(params.ptr, DType::F32, {table->total()}, params.ops->device()); }
 };
 
 // use_ema: the EMA shadow when the checkpoint has one (the reference evaluates with EMA weights); otherwise

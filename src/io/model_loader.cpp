@@ -1,5 +1,5 @@
-// Model paths for inference: see model_files.h.
-#include "sample/model_files.h"
+// Model paths for inference: see model_loader.h.
+#include "io/model_loader.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -78,8 +78,9 @@ ModelInfo inspect_model(const std::string& path) {
 LoadedModel load_model(const ModelInfo& info, Ops& ops, int64_t max_batch, int64_t max_length, bool use_ema) {
   LoadedModel m;
   m.info = info;
-  m.state = std::make_unique<ModelState>(info.config, ops, /*with_optimizer=*/false);
-  const ParamTable& table = m.state->table();
+  m.table = std::make_unique<ParamTable>(info.config);
+  const ParamTable& table = *m.table;
+  m.params = DeviceBuffer(ops, (size_t)table.total() * sizeof(float));
   std::vector<float> host((size_t)table.total());
   if (info.source == ModelSource::HfFolder) {
     load_hf_weights(info.path, table, host.data());
@@ -90,14 +91,14 @@ LoadedModel load_model(const ModelInfo& info, Ops& ops, int64_t max_batch, int64
     ck.load(ema ? Group::Ema : Group::Params, table, host.data());
     m.weights = ema ? "EMA weights" : "parameters";
   }
-  Tensor p = m.state->flat(m.state->params());
+  Tensor p = m.flat_params();
   ops.from_host(p, host.data());
   DiTOptions o;
   o.max_batch = max_batch;
   o.max_length = max_length;
   o.training = false;
   m.dit = std::make_unique<DiT>(info.config, ops, o);
-  m.dit->bind(m.state->params(), nullptr);
+  m.dit->bind(m.params.ptr, nullptr);
   return m;
 }
 

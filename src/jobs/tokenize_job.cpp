@@ -1,4 +1,4 @@
-#include "data/tokenize_job.h"
+#include "jobs/tokenize_job.h"
 #include <omp.h>
 #include <cstdio>
 #include <deque>

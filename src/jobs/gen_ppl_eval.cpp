@@ -1,5 +1,5 @@
 // Gen-PPL evaluators for duo-sample: see gen_ppl_eval.h.
-#include "eval/gen_ppl_eval.h"
+#include "jobs/gen_ppl_eval.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include "eval/gpt2.h"
 #include "io/repo_files.h"
-#include "sample/dit_denoiser.h"
-#include "sample/model_files.h"
+#include "eval/dit_scorer.h"
+#include "io/model_loader.h"
 
 namespace duo {
 

@@ -1,13 +1,13 @@
-// The per-token loss of one row of logits by LossKind (backend/ops.h): the dispatch every backend's loss head
+// The per-token loss of one row of logits by LossKind (math/loss_kinds.h): the dispatch every backend's loss head
 // calls (CPU loop, CUDA kernel), so the kinds map to the same maths everywhere.
 #pragma once
-#include "algo/loss_ar.h"
-#include "algo/loss_d3pm.h"
-#include "algo/loss_duo.h"
-#include "algo/loss_mdlm.h"
-#include "algo/loss_sedd.h"
-#include "backend/ops.h"
 #include "core/hd.h"
+#include "math/loss_ar.h"
+#include "math/loss_d3pm.h"
+#include "math/loss_duo.h"
+#include "math/loss_kinds.h"
+#include "math/loss_mdlm.h"
+#include "math/loss_sedd.h"
 
 namespace duo {
 

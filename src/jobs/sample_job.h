@@ -23,7 +23,7 @@
 #include "eval/gen_metrics.h"
 #include "eval/gen_ppl.h"
 #include "sample/diffusion_sampler.h"
-#include "sample/model_files.h"
+#include "io/model_loader.h"
 
 namespace duo {
 

@@ -1,5 +1,5 @@
 // duo-sample's outputs: see sample_output.h.
-#include "sample/sample_output.h"
+#include "jobs/sample_output.h"
 
 #include <iomanip>
 #include <ostream>

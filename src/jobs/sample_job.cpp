@@ -1,13 +1,14 @@
 // One duo-sample run: see sample_job.h.
-#include "sample/sample_job.h"
+#include "jobs/sample_job.h"
 
 #include <algorithm>
 #include <cmath>
 #include <ostream>
 #include "algo/schedule.h"
 #include "core/philox.h"
+#include "core/rng_streams.h"
 #include "core/timer.h"
-#include "eval/gen_ppl_eval.h"
+#include "jobs/gen_ppl_eval.h"
 #include "io/repo_files.h"
 #include "sample/ar_sampler.h"
 #include "sample/dit_denoiser.h"
@@ -95,7 +96,7 @@ AlphaSchedule alpha_schedule(const Schedule& s) {
 
 }  // namespace
 
-uint64_t batch_seed(uint64_t seed, int64_t k) { return stream_id(seed, 0x53414d50ull /* "SAMP" */, (uint64_t)k); }
+uint64_t batch_seed(uint64_t seed, int64_t k) { return stream_id(seed, streams::kSampleBatch, (uint64_t)k); }
 
 SampleJob::SampleJob(const SampleOptions& opt) {
   SamplePlan& p = plan_;

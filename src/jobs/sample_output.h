@@ -12,7 +12,7 @@
 #include <iosfwd>
 #include <string>
 #include <nlohmann/json.hpp>
-#include "sample/sample_job.h"
+#include "jobs/sample_job.h"
 
 namespace duo {
 

@@ -6,7 +6,7 @@
 //   ℓ = 0 exactly (and no gradient) on z_t ≠ m, because carry-over makes log x̂_x = log x̂_{z_t} = 0
 // (under absorbing noise an unmasked z_t equals x). For log-linear this is (1/t)(−log x̂_x) on masked tokens.
 #pragma once
-#include "algo/loss_common.h"
+#include "math/loss_common.h"
 #include "core/hd.h"
 
 namespace duo {

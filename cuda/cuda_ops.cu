@@ -81,7 +81,7 @@ void CudaOps::from_host(Tensor& dst, const void* src) {
   DUO_CU("from_host", cudaStreamSynchronize(as_stream(stream_)));
 }
 
-void CudaOps::fill(Tensor& t, double value) {
+void CudaOps::do_fill(Tensor& t, double value) {
   check_on_device("fill", t);
   DUO_CHECK(t.is_contiguous(), "CudaOps::fill", str("tensor ", t.shape_str(), " is not contiguous"), "");
   const int64_t n = t.numel();
@@ -102,7 +102,7 @@ void CudaOps::fill(Tensor& t, double value) {
   DUO_CU_LAUNCHED("fill");
 }
 
-void CudaOps::copy(Tensor& dst, const Tensor& src) {
+void CudaOps::do_copy(Tensor& dst, const Tensor& src) {
   DUO_CHECK(dst.dtype == src.dtype && dst.numel() == src.numel(), "CudaOps::copy",
             str("cannot copy ", dtype_name(src.dtype), src.shape_str(), " into ", dtype_name(dst.dtype),
                 dst.shape_str()),

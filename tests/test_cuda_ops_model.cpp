@@ -151,6 +151,108 @@ struct ModelRun {
   }
 };
 
+// Records every op a backend runs (Ops::set_observer): its kind and a host copy of its first output.
+struct OpRecorder final : OpObserver {
+  explicit OpRecorder(Ops& o) : ops(o) {}
+  void after(const OpCall& c) override {
+    kinds.push_back(c.kind);
+    std::vector<float> v;
+    const Tensor* t = c.n_out > 0 ? c.out[0] : nullptr;
+    if (t && !t->empty() && t->dtype == DType::F32 && t->is_contiguous()) {
+      v.resize((size_t)t->numel());
+      ops.to_host(v.data(), *t);
+    }
+    outputs.push_back(std::move(v));
+  }
+  Ops& ops;
+  std::vector<OpKind> kinds;
+  std::vector<std::vector<float>> outputs;
+};
+
+// The first op whose output differs between two recordings by more than tol of its largest entry (max error
+// relative to max |reference|), or -1. Both recordings must have run the same ops.
+int64_t first_divergence(const OpRecorder& got, const OpRecorder& want, double tol) {
+  for (size_t i = 0; i < want.outputs.size(); ++i) {
+    const std::vector<float>& g = got.outputs[i];
+    const std::vector<float>& w = want.outputs[i];
+    if (g.size() != w.size()) return (int64_t)i;
+    double err = 0, scale = 0;
+    for (size_t j = 0; j < w.size(); ++j) {
+      if (!std::isfinite(g[j]) && std::isfinite(w[j])) return (int64_t)i;
+      err = std::max(err, std::fabs((double)g[j] - (double)w[j]));
+      scale = std::max(scale, std::fabs((double)w[j]));
+    }
+    if (err > tol * std::max(scale, 1e-30)) return (int64_t)i;
+  }
+  return -1;
+}
+
+// The whole DiT, op by op: the observer sees the same ops in the same order on both backends, and no op's output
+// leaves the bf16 tolerance; a divergence is reported by the op's name and position, the first one that differs.
+// The finder itself is checked on a recording with one op's output spoiled.
+BOOST_AUTO_TEST_CASE(cuda_ops_dit_op_by_op) {
+  Backends b;
+  ModelConfig cfg;
+  cfg.vocab_size = 13; cfg.hidden = 16; cfg.n_blocks = 2; cfg.n_heads = 2; cfg.cond_dim = 16; cfg.freq_dim = 16;
+  cfg.mlp_ratio = 4; cfg.length = 8; cfg.dropout = 0.1f;
+  const int64_t B = 2, L = 8, N = B * L, V = cfg.vocab_size;
+  DiTOptions opt;
+  opt.max_batch = B;
+  ModelRun cpu(cfg, b.cpu, opt), gpu(cfg, b.gpu, opt);
+  std::vector<int32_t> ids = rand_ids(N, 80, (int)V);
+  std::vector<float> sigma = {0.7f, 3.0f}, dlogits = rand_f(N * V, 81, -0.1f, 0.1f);
+  cpu.in.ids = tv(ids, {B, L});
+  gpu.in.ids = b.dev.up(ids, {B, L});
+  cpu.in.sigma = tv(sigma, {B});
+  gpu.in.sigma = b.dev.up(sigma, {B});
+  OpRecorder rc(b.cpu), rg(b.gpu);
+  b.cpu.set_observer(&rc);
+  b.gpu.set_observer(&rg);
+  const Philox drop{9, 2};
+  cpu.model.forward(cpu.in, B, L, true, drop);
+  gpu.model.forward(gpu.in, B, L, true, drop);
+  std::vector<float> dl = dlogits;
+  cpu.model.backward(tv(dl, {B, L, V}));
+  gpu.model.backward(b.dev.up(dlogits, {B, L, V}));
+  b.cpu.set_observer(nullptr);
+  b.gpu.set_observer(nullptr);
+
+  BOOST_REQUIRE(rc.kinds.size() > 40u);  // embedding, time MLP, 2 blocks, head, and their backward
+  BOOST_REQUIRE(rc.kinds == rg.kinds);
+  const int64_t at = first_divergence(rg, rc, kDiTTol);
+  BOOST_TEST(at == -1, "first op to diverge: #" << at << " " << (at >= 0 ? op_name(rc.kinds[(size_t)at]) : ""));
+
+  OpRecorder spoiled = rg;
+  const size_t k = rc.kinds.size() / 2;
+  BOOST_REQUIRE(!spoiled.outputs[k].empty());
+  spoiled.outputs[k][0] += 1.0f + 2.0f * std::fabs(spoiled.outputs[k][0]);
+  BOOST_TEST(first_divergence(spoiled, rc, kDiTTol) == (int64_t)k);
+}
+
+// Each op's cost from its call: a linear layer is 2·N·I·O multiply-add FLOPs plus the bias, and moves each tensor
+// once; bidirectional attention 4·B·L²·D, half of it causal, the backward 2.5 times that.
+BOOST_AUTO_TEST_CASE(cuda_ops_op_costs) {
+  std::vector<float> in(4 * 3), W(5 * 3), bias(5), out(4 * 5), qkv(2 * 8 * 48), att(2 * 8 * 16), lse(2 * 2 * 8);
+  Tensor tin = tv(in, {4, 3}), tW = tv(W, {5, 3}), tb = tv(bias, {5}), tout = tv(out, {4, 5});
+  OpCall c;
+  c.kind = OpKind::Linear;
+  c.out[c.n_out++] = &tout;
+  for (const Tensor* t : {&tin, &tW, &tb}) c.in[c.n_in++] = t;
+  BOOST_TEST(op_cost(c).flops == 2.0 * 4 * 3 * 5 + 4 * 5);
+  BOOST_TEST(op_cost(c).bytes == 4.0 * (12 + 15 + 5 + 20));
+  Tensor tq = tv(qkv, {2, 8, 48}), ta = tv(att, {2, 8, 16}), tl = tv(lse, {2, 2, 8});
+  OpCall a;
+  a.kind = OpKind::Attention;
+  a.out[a.n_out++] = &ta;
+  a.out[a.n_out++] = &tl;
+  a.in[a.n_in++] = &tq;
+  a.n_heads = 2;
+  BOOST_TEST(op_cost(a).flops == 4.0 * 2 * 8 * 8 * 16);
+  a.causal = true;
+  BOOST_TEST(op_cost(a).flops == 2.0 * 2 * 8 * 8 * 16);
+  for (int kind = 0; kind < (int)OpKind::Count; ++kind) BOOST_TEST(std::string(op_name((OpKind)kind)) != "?");
+}
+
 BOOST_AUTO_TEST_CASE(cuda_ops_whole_dit) {
   struct Variant { bool causal, soft, bag; };
   for (Variant var : {Variant{false, false, false}, Variant{false, true, false}, Variant{false, false, true},

@@ -156,7 +156,7 @@ void allow_smem(const char* op, K kernel, size_t bytes) {
 
 }  // namespace
 
-void CudaOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
+void CudaOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
   const char* op = "attention";
   check_f32(op, {&qkv, &out, &lse});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
@@ -176,8 +176,8 @@ void CudaOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                                 const Tensor& lse, int n_heads, bool causal) {
+void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                    const Tensor& lse, int n_heads, bool causal) {
   const char* op = "attention_backward";
   check_f32(op, {&qkv, &dqkv, &dout, &out, &lse});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);

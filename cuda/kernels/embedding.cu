@@ -159,7 +159,7 @@ void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
   }
 }
 
-void CudaOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
+void CudaOps::do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
   const char* op = "embed_ids";
   check_f32(op, {&out, &table});
   check_on_device(op, ids);
@@ -171,7 +171,7 @@ void CudaOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
+void CudaOps::do_embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
   const char* op = "embed_bag";
   check_f32(op, {&out, &weights, &table});
   check_on_device(op, ids);
@@ -209,7 +209,7 @@ static void scatter_backward(const char* op, void* ws, cudaStream_t s, Tensor& d
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+void CudaOps::do_embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
   const char* op = "embed_ids_backward";
   check_f32(op, {&dtable, &dout});
   check_on_device(op, ids);
@@ -218,7 +218,7 @@ void CudaOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor
                    dout, 1);
 }
 
-void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
+void CudaOps::do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
   const char* op = "embed_bag_backward";
   check_f32(op, {&dtable, &weights, &dout});
   check_on_device(op, ids);
@@ -229,7 +229,7 @@ void CudaOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor
 }
 
 // probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM.
-void CudaOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
+void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_f32(op, {&out, &probs, &logits, &table});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), out, "out", logits, "logits", table, "table");
@@ -241,7 +241,7 @@ void CudaOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const
 }
 
 // dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM.
-void CudaOps::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
+void CudaOps::do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
   const char* op = "embed_soft_backward";
   check_f32(op, {&dtable, &probs, &dout});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), dout, "dout", probs, "probs", dtable, "dtable");

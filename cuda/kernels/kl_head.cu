@@ -23,8 +23,9 @@ __global__ void kl_head_kernel(bool forward_kl, float* losses, float* dstudent, 
 
 }  // namespace
 
-void CudaOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
-                      const Tensor& weight) {
+void CudaOps::do_kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
+const Tensor& teacher,
+                         const Tensor& weight) {
   const char* op = "kl_head";
   check_f32(op, {&student, &teacher, &losses, &dstudent});
   check_on_device(op, weight);

@@ -119,8 +119,8 @@ unsigned row_blocks(int64_t N) { return unsigned((N + kWarpsPerBlock - 1) / kWar
 
 }  // namespace
 
-void CudaOps::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
-                                 const Tensor& shift, const Tensor& scale) {
+void CudaOps::do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                    const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate";
   check_f32(op, {&x, &out, &mean, &rstd, &weight, &shift, &scale});
   const LnShape s = layernorm_shape(op, x, weight, shift, scale);
@@ -136,9 +136,10 @@ void CudaOps::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const 
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
-                                          const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                          const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+void CudaOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+                                             const Tensor& dout, const Tensor& x, const Tensor& mean,
+                                             const Tensor& rstd,
+                                             const Tensor& weight, const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate_backward";
   check_f32(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
   const LnShape s = layernorm_shape(op, x, weight, shift, scale);

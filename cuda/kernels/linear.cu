@@ -58,7 +58,7 @@ bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
   return true;
 }
 
-void CudaOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
+void CudaOps::do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
   check_f32(op, {&out, &in, &W, &bias});
   const auto [N, O, I] = checks::linear(str("CudaOps::", op), out, in, W, bias);
@@ -68,26 +68,26 @@ void CudaOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tenso
 
 // The GELU epilogue when cuBLASLt takes it (the aux buffer's leading dimension O a multiple of 8, 16-byte aligned
 // pre-activation and bias); otherwise the GEMM and the GELU kernel separately, as the default linear_gelu.
-void CudaOps::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
+void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear_gelu";
   check_f32(op, {&out, &pre, &in, &W, &bias});
   const auto [N, O, I] = checks::linear(str("CudaOps::", op), pre, in, W, bias);
   check_matrix(op, "out", out, N, O);
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   if (O % 8 != 0 || !aligned(pre.data) || !aligned(out.data) || (!bias.empty() && !aligned(bias.data))) {
-    linear(pre, in, W, bias);
-    gelu(out, pre);
+    do_linear(pre, in, W, bias);
+    do_gelu(out, pre);
     return;
   }
   if (!matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias),
               fptr(pre))) {  // cuBLASLt has no GELU-epilogue algorithm for this shape
-    linear(pre, in, W, bias);
-    gelu(out, pre);
+    do_linear(pre, in, W, bias);
+    do_gelu(out, pre);
   }
 }
 
-void CudaOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
-                              const Tensor& W, bool accumulate_din) {
+void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                                 const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
   check_f32(op, {&dout, &din, &dW, &dbias, &in, &W});
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);

@@ -27,8 +27,9 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
 
 }  // namespace
 
-void CudaOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& x,
-                        const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+void CudaOps::do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+const Tensor& x,
+                           const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
   const char* op = "loss_head";
   check_f32(op, {&logits, &losses, &dlogits});
   for (const Tensor* t : {&x, &z, &alpha, &dalpha, &weight}) check_on_device(op, *t);

@@ -64,7 +64,7 @@ __global__ void ema_kernel(float* s, const float* p, float rate, int64_t n) {
 
 }  // namespace
 
-double CudaOps::sum_squares(const Tensor& x) {
+double CudaOps::do_sum_squares(const Tensor& x) {
   const char* op = "sum_squares";
   check_f32(op, {&x});
   check_numel(op, "x", x, x.numel());
@@ -81,7 +81,7 @@ double CudaOps::sum_squares(const Tensor& x) {
   return total;
 }
 
-void CudaOps::scale(Tensor& x, double s) {
+void CudaOps::do_scale(Tensor& x, double s) {
   check_f32("scale", {&x});
   check_numel("scale", "x", x, x.numel());
   const int64_t n = x.numel();
@@ -89,7 +89,7 @@ void CudaOps::scale(Tensor& x, double s) {
   DUO_CU_LAUNCHED("scale");
 }
 
-void CudaOps::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
+void CudaOps::do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
   const char* op = "adamw";
   check_f32(op, {&params, &grads, &m, &v});
   checks::adamw(str("CudaOps::", op), params, grads, m, v, a.step);
@@ -106,7 +106,7 @@ void CudaOps::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, c
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::ema_update(Tensor& shadow, const Tensor& params, double decay) {
+void CudaOps::do_ema_update(Tensor& shadow, const Tensor& params, double decay) {
   const char* op = "ema_update";
   check_f32(op, {&shadow, &params});
   check_numel(op, "shadow", shadow, shadow.numel());

@@ -58,8 +58,8 @@ __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* 
 
 }  // namespace
 
-void CudaOps::gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
-                                  double inverse_tau, const Philox& noise) {
+void CudaOps::do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                     double inverse_tau, const Philox& noise) {
   const char* op = "gaussian_relaxation";
   check_f32(op, {&soft_logits});
   check_on_device(op, z);

@@ -59,7 +59,7 @@ float keep_scale_of(float p) { return p > 0 ? float(1.0 / (1.0 - p)) : 1.0f; }
 
 }  // namespace
 
-void CudaOps::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+void CudaOps::do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual";
   check_f32(op, {&h, &branch, &gate});
   const ResidualShape s = residual_shape(op, h, gate, p);
@@ -72,8 +72,8 @@ void CudaOps::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
-                                      const Tensor& gate, float p, const Philox& rng) {
+void CudaOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                         const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual_backward";
   check_f32(op, {&dh, &dbranch, &dgate, &branch, &gate});
   const ResidualShape s = residual_shape(op, dh, gate, p);

@@ -52,12 +52,12 @@ void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in
 
 }  // namespace
 
-void CudaOps::rotary(Tensor& out, const Tensor& in, int n_heads) {
+void CudaOps::do_rotary(Tensor& out, const Tensor& in, int n_heads) {
   const RotaryShape r = rotary_shape("rotary", out, in, n_heads);
   launch_rotary("rotary", as_stream(stream_), out, in, r, +1.0f);
 }
 
-void CudaOps::rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
+void CudaOps::do_rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
   const RotaryShape r = rotary_shape("rotary_backward", din, dout, n_heads);
   launch_rotary("rotary_backward", as_stream(stream_), din, dout, r, -1.0f);
 }

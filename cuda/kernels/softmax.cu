@@ -48,7 +48,7 @@ __global__ void cross_entropy_kernel(float* losses, float* dlogits, const float*
 
 }  // namespace
 
-void CudaOps::log_softmax(Tensor& out, const Tensor& logits) {
+void CudaOps::do_log_softmax(Tensor& out, const Tensor& logits) {
   const char* op = "log_softmax";
   check_f32(op, {&out, &logits});
   const auto [N, V] = checks::log_softmax(str("CudaOps::", op), out, logits);
@@ -56,7 +56,7 @@ void CudaOps::log_softmax(Tensor& out, const Tensor& logits) {
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
+void CudaOps::do_log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
   const char* op = "log_softmax_backward";
   check_f32(op, {&dlogits, &dout, &out});
   const auto [N, V] = checks::log_softmax_backward(str("CudaOps::", op), dlogits, dout, out);
@@ -66,8 +66,8 @@ void CudaOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Te
   DUO_CU_LAUNCHED(op);
 }
 
-void CudaOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
-                            double grad_scale) {
+void CudaOps::do_cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                               double grad_scale) {
   const char* op = "cross_entropy";
   check_f32(op, {&losses, &dlogits, &logits});
   check_on_device(op, targets);

@@ -21,13 +21,9 @@ __global__ void timestep_kernel(float* out, const float* sigma, int B, int half)
 
 }  // namespace
 
-void CudaOps::timestep_embedding(Tensor& out, const Tensor& sigma) {
+void CudaOps::do_timestep_embedding(Tensor& out, const Tensor& sigma) {
   const char* op = "timestep_embedding";
-  check_f32(op, {&out, &sigma});
-  check_present(op, "out", out);
-  DUO_CHECK(out.ndim == 2 && out.is_contiguous() && out.shape[1] % 2 == 0, "CudaOps::timestep_embedding",
-            str("out has shape ", out.shape_str(), ", expected a contiguous (B, F) with F even"), "");
-  check_numel(op, "sigma", sigma, out.shape[0]);
+  check_f32(op, {&out, &sigma});  // the shapes were checked by Ops::timestep_embedding
   const int B = int(out.shape[0]), half = int(out.shape[1] / 2);
   const int64_t n = int64_t(B) * half;
   if (n)

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include "core/philox.h"
 #include "core/tensor.h"
+#include "backend/op_kinds.h"
 #include "math/loss_kinds.h"
 
 namespace duo {
@@ -27,19 +28,25 @@ struct AdamWArgs {
   int64_t step = 1;  // 1-based step number, for bias correction
 };
 
+// The public calls are the same for every backend: each runs the op's shared argument checks
+// (backend/shape_checks.h), then the backend's implementation (the protected do_ functions), then tells the
+// observer, if one is set. A backend implements the do_ functions and adds only its own checks (dtypes, device).
 class Ops {
  public:
   virtual ~Ops() = default;
   virtual const char* name() const = 0;
   virtual Device device() const = 0;
 
+  // Sees every op after it ran (nullptr: none). Not owned; it must outlive its use.
+  void set_observer(OpObserver* observer) { observer_ = observer; }
+
   // ---- memory -------------------------------------------------------------------------------------------
   virtual void* alloc(size_t bytes) = 0;  // zero-filled; freed by release()
   virtual void release(void* p) = 0;
   virtual void to_host(void* dst, const Tensor& src) = 0;    // copies src.nbytes()
   virtual void from_host(Tensor& dst, const void* src) = 0;  // copies dst.nbytes()
-  virtual void fill(Tensor& t, double value) = 0;
-  virtual void copy(Tensor& dst, const Tensor& src) = 0;     // same dtype and element count
+  void fill(Tensor& t, double value);
+  void copy(Tensor& dst, const Tensor& src);     // same dtype and element count
   virtual void sync() {}
   // The device's dense bf16 peak in FLOP/s for the MFU of the progress line (backend/device_peak.h); 0 when it
   // has none worth quoting (the CPU, the emulator).
@@ -50,99 +57,96 @@ class Ops {
 
   // ---- embedding ----------------------------------------------------------------------------------------
   // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]
-  virtual void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
+  void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table);
   // dtable[V,D] += scatter of dout[N,D] by ids (deterministic: rows are summed in order of n).
-  virtual void embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
+  void embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout);
   // Soft input (DUO curriculum): probs[N,V] = softmax(logits[N,V]) (kept for the backward), out = probs @ table.
-  virtual void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) = 0;
+  void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table);
   // dtable[V,D] += probs^T @ dout. (The input logits are noise and need no gradient.)
-  virtual void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) = 0;
+  void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout);
   // Weighted bag (efficient curriculum): out[n,:] = sum_j weights[n,j] * table[ids[n,j], :]    ids/weights [N,k]
-  virtual void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) = 0;
-  virtual void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) = 0;
+  void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table);
+  void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout);
 
   // ---- time conditioning --------------------------------------------------------------------------------
   // out[B,F] = [cos(sigma_b f_0..f_{F/2-1}), sin(sigma_b f_0..)] with f_i = exp(-ln(10000) i / (F/2)).
   // sigma is never differentiated, so there is no backward.
-  virtual void timestep_embedding(Tensor& out, const Tensor& sigma) = 0;
+  void timestep_embedding(Tensor& out, const Tensor& sigma);
 
   // ---- dense layers -------------------------------------------------------------------------------------
   // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty).
-  virtual void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) = 0;
+  void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias);
   // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
   // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty).
-  virtual void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
-                               const Tensor& W, bool accumulate_din) = 0;
+  void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                               const Tensor& W, bool accumulate_din);
   // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
-  virtual void silu(Tensor& out, const Tensor& in) = 0;
-  virtual void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
-  virtual void gelu(Tensor& out, const Tensor& in) = 0;
-  virtual void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+  void silu(Tensor& out, const Tensor& in);
+  void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
+  void gelu(Tensor& out, const Tensor& in);
+  void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
   // The MLP's first layer: pre[N,O] = in @ W^T + bias (kept for gelu_backward) and out = gelu(pre). This default
   // is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt's GELU_AUX_BIAS).
-  virtual void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
-    linear(pre, in, W, bias);
-    gelu(out, pre);
-  }
+  void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias);
 
   // ---- LayerNorm (no bias, eps 1e-5) fused with adaLN modulate ----------------------------------------
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
   // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
   // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]
-  virtual void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
-                                  const Tensor& shift, const Tensor& scale) = 0;
+  void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                  const Tensor& shift, const Tensor& scale);
   // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).
-  virtual void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+  void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
                                            const Tensor& dout, const Tensor& x, const Tensor& mean,
                                            const Tensor& rstd, const Tensor& weight, const Tensor& shift,
-                                           const Tensor& scale) = 0;
+                                           const Tensor& scale);
 
   // ---- attention ----------------------------------------------------------------------------------------
   // qkv: [B,L,3D] with feature order [q|k|v][head][dim]. Rotary (rotate-half, base 10000, position = l) is
   // applied to q and k of every head; v is copied. out may not alias in.
-  virtual void rotary(Tensor& out, const Tensor& in, int n_heads) = 0;
-  virtual void rotary_backward(Tensor& din, const Tensor& dout, int n_heads) = 0;
+  void rotary(Tensor& out, const Tensor& in, int n_heads);
+  void rotary_backward(Tensor& din, const Tensor& dout, int n_heads);
   // Softmax attention with scale 1/sqrt(head_dim), no mask (bidirectional) or causal.
   // out: [B,L,D] (heads concatenated); lse: [B,H,L] log-sum-exp of each score row, saved for the backward.
-  virtual void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) = 0;
+  void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal);
   // dqkv: [B,L,3D] written.
-  virtual void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                                  const Tensor& lse, int n_heads, bool causal) = 0;
+  void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                  const Tensor& lse, int n_heads, bool causal);
 
   // ---- gated residual with dropout ----------------------------------------------------------------------
   // h[B,L,D] += gate[b] * dropout(branch), gate [B,D] (strided view allowed) or empty (= 1).
   // dropout keeps element i when rng.uniform(i) > p (i = flat index into [B,L,D]) and scales by 1/(1-p);
   // p = 0 means no dropout (rng unused).
-  virtual void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
+  void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng);
   // dbranch = gate * mask * dh / (1-p) (written); dgate[B,D] = sum_l dh * dropout(branch) (written; skipped
   // when empty). dh itself passes through to the residual unchanged.
-  virtual void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
-                                       const Tensor& gate, float p, const Philox& rng) = 0;
+  void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                       const Tensor& gate, float p, const Philox& rng);
 
   // ---- output --------------------------------------------------------------------------------------------
   // out[N,V] = log_softmax(logits) per row; backward din = dout - softmax * sum(dout).
-  virtual void log_softmax(Tensor& out, const Tensor& logits) = 0;
-  virtual void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) = 0;
+  void log_softmax(Tensor& out, const Tensor& logits);
+  void log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out);
   // losses[N] = -log softmax(logits[n])[targets[n]]; if dlogits is not empty it is written with
   // grad_scale * (softmax - onehot). targets: I32 [N].
-  virtual void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
-                             double grad_scale) = 0;
+  void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                             double grad_scale);
 
   // ---- loss heads ---------------------------------------------------------------------------------------
   // For every row n of logits (N, V): losses[n] = ℓ(logits[n], x[n], z[n], alpha[n], dalpha[n]) (unweighted);
   // when dlogits is not empty, dlogits[n, :] = weight[n] · dℓ/dlogits[n, :] (written). x, z: I32 (N) clean and
   // noisy ids (AR and CE: x is the target); alpha, dalpha: F64 (N) α_t and α'_t of the token's sequence;
   // weight: F64 (N), the loss mask times the gradient scale. losses and dlogits have the dtype of logits.
-  virtual void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+  void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                          const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
-                         const Tensor& weight) = 0;
+                         const Tensor& weight);
   // Distillation head (math in src/math/loss_distill.h): for every row n of student and teacher (N, V),
   // p = softmax(student[n]), q = softmax(teacher[n]); losses[n] = KL(p ‖ q) (Backward) or KL(q ‖ p) (Forward),
   // unweighted. When dstudent is not empty, dstudent[n, :] = weight[n] · dKL/dstudent[n, :] (written); the
   // teacher gets no gradient. weight: F64 (N), the loss mask times the gradient scale. losses and dstudent
   // have the dtype of the logits.
-  virtual void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
-                       const Tensor& teacher, const Tensor& weight) = 0;
+  void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
+                       const Tensor& teacher, const Tensor& weight);
 
   // ---- DUO curriculum input -------------------------------------------------------------------------------
   // The Gaussian relaxation of the clean tokens x (I32, B·L rows; row n belongs to sequence b = n / L), the
@@ -153,17 +157,75 @@ class Ops {
   //   soft_logits[n, j] = w_j · inverse_tau  (B, L, V), the network's input before its softmax
   //   z[n] = argmax_j w_j                    (I32 (B·L), the first maximum), the latent the loss is taken at.
   // No gradient: it is a draw, not a function of trained parameters.
-  virtual void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
-                                   double inverse_tau, const Philox& noise) = 0;
+  void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                   double inverse_tau, const Philox& noise);
 
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).
-  virtual double sum_squares(const Tensor& x) = 0;
-  virtual void scale(Tensor& x, double s) = 0;
+  double sum_squares(const Tensor& x);
+  void scale(Tensor& x, double s);
   // AdamW with decoupled weight decay and bias correction, over flat buffers of equal size (params fp32).
-  virtual void adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
+  void adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a);
   // shadow = shadow - (1 - decay) * (shadow - params)
-  virtual void ema_update(Tensor& shadow, const Tensor& params, double decay) = 0;
+  void ema_update(Tensor& shadow, const Tensor& params, double decay);
+
+  // ---- what each backend implements: the ops above without the shared checks and the observer ---------------
+ protected:
+  virtual void do_fill(Tensor& t, double value) = 0;
+  virtual void do_copy(Tensor& dst, const Tensor& src) = 0;
+  virtual void do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
+  virtual void do_embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
+  virtual void do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) = 0;
+  virtual void do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) = 0;
+  virtual void do_embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) = 0;
+  virtual void do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights,
+                                     const Tensor& dout) = 0;
+  virtual void do_timestep_embedding(Tensor& out, const Tensor& sigma) = 0;
+  virtual void do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) = 0;
+  virtual void do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout,
+                                  const Tensor& in, const Tensor& W, bool accumulate_din) = 0;
+  virtual void do_silu(Tensor& out, const Tensor& in) = 0;
+  virtual void do_silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+  virtual void do_gelu(Tensor& out, const Tensor& in) = 0;
+  virtual void do_gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) = 0;
+  virtual void do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
+    // The default is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt GELU_AUX_BIAS).
+    do_linear(pre, in, W, bias);
+    do_gelu(out, pre);
+  }
+  virtual void do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x,
+                                     const Tensor& weight, const Tensor& shift, const Tensor& scale) = 0;
+  virtual void do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+                                              const Tensor& dout, const Tensor& x, const Tensor& mean,
+                                              const Tensor& rstd, const Tensor& weight, const Tensor& shift,
+                                              const Tensor& scale) = 0;
+  virtual void do_rotary(Tensor& out, const Tensor& in, int n_heads) = 0;
+  virtual void do_rotary_backward(Tensor& din, const Tensor& dout, int n_heads) = 0;
+  virtual void do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) = 0;
+  virtual void do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                     const Tensor& lse, int n_heads, bool causal) = 0;
+  virtual void do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
+  virtual void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh,
+                                          const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
+  virtual void do_log_softmax(Tensor& out, const Tensor& logits) = 0;
+  virtual void do_log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) = 0;
+  virtual void do_cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                                double grad_scale) = 0;
+  virtual void do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                            const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                            const Tensor& weight) = 0;
+  virtual void do_kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
+                          const Tensor& teacher, const Tensor& weight) = 0;
+  virtual void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                      double inverse_tau, const Philox& noise) = 0;
+  virtual double do_sum_squares(const Tensor& x) = 0;
+  virtual void do_scale(Tensor& x, double s) = 0;
+  virtual void do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
+  virtual void do_ema_update(Tensor& shadow, const Tensor& params, double decay) = 0;
+
+ private:
+  void notify(const OpCall& call) { if (observer_) observer_->after(call); }
+  OpObserver* observer_ = nullptr;
 };
 
 }  // namespace duo

@@ -18,6 +18,16 @@ inline void present(const std::string& where, const char* name, const Tensor& t)
   DUO_CHECK(!t.empty(), where, str(name, " is empty (null data) but is required"), "");
 }
 
+// Two tensors of an elementwise op: both present, contiguous, with the same element count.
+inline void elementwise(const std::string& where, const Tensor& a, const char* a_name, const Tensor& b,
+                        const char* b_name) {
+  present(where, a_name, a);
+  present(where, b_name, b);
+  DUO_CHECK(a.is_contiguous() && b.is_contiguous() && a.numel() == b.numel(), where,
+            str(a_name, " ", a.shape_str(), " and ", b_name, " ", b.shape_str(),
+                " must be contiguous with the same element count"), "");
+}
+
 // A contiguous tensor read as a matrix [rows, cols]: last dim = cols, all leading dims fold into rows.
 inline void matrix(const std::string& where, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
   present(where, name, t);

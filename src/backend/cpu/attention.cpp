@@ -66,7 +66,7 @@ static void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, AttnS
   }
 }
 
-void CpuOps::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
+void CpuOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
   const char* op = "attention";
   check_same_dtype(op, {&qkv, &out, &lse});
   AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
@@ -114,8 +114,8 @@ static void attention_backward_impl(Tensor& dqkv, const Tensor& dout, const Tens
   }
 }
 
-void CpuOps::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                                const Tensor& lse, int n_heads, bool causal) {
+void CpuOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                                   const Tensor& lse, int n_heads, bool causal) {
   const char* op = "attention_backward";
   check_same_dtype(op, {&qkv, &dqkv, &dout, &out, &lse});
   AttnShape s = attention_shape(op, qkv, out, lse, n_heads);

@@ -32,7 +32,7 @@ template <class T> static void embed_ids_forward(Tensor& out, const Tensor& ids,
   }
 }
 
-void CpuOps::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
+void CpuOps::do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
   const char* op = "embed_ids";
   check_same_dtype(op, {&out, &table});
   const checks::EmbedShape s = checks::embed_ids(str("CpuOps::", op), out, "out", ids, table, "table");
@@ -54,7 +54,7 @@ template <class T> static void embed_ids_backward_impl(Tensor& dtable, const Ten
   }
 }
 
-void CpuOps::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+void CpuOps::do_embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
   const char* op = "embed_ids_backward";
   check_same_dtype(op, {&dtable, &dout});
   const checks::EmbedShape s = checks::embed_ids(str("CpuOps::", op), dout, "dout", ids, dtable, "dtable");
@@ -79,7 +79,7 @@ static void embed_soft_forward(Tensor& out, Tensor& probs_t, const Tensor& logit
   gemm(false, false, N, D, V, T(1), probs_t.ptr<T>(), V, table.ptr<T>(), D, T(0), out.ptr<T>(), D);  // (N,V)(V,D)
 }
 
-void CpuOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
+void CpuOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_same_dtype(op, {&out, &probs, &logits, &table});
   const checks::EmbedShape s = checks::embed_soft(str("CpuOps::", op), out, "out", logits, "logits", table, "table");
@@ -87,7 +87,7 @@ void CpuOps::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const 
   dispatch(op, table, [&](auto tag) { embed_soft_forward<decltype(tag)>(out, probs, logits, table); });
 }
 
-void CpuOps::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
+void CpuOps::do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
   const char* op = "embed_soft_backward";
   check_same_dtype(op, {&dtable, &probs, &dout});
   const auto [N, K, V, D] = checks::embed_soft(str("CpuOps::", op), dout, "dout", probs, "probs", dtable, "dtable");
@@ -114,7 +114,7 @@ static void embed_bag_forward(Tensor& out, const Tensor& ids, const Tensor& weig
   }
 }
 
-void CpuOps::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
+void CpuOps::do_embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
   const char* op = "embed_bag";
   check_same_dtype(op, {&out, &weights, &table});
   check_ids(op, ids, checks::embed_bag(str("CpuOps::", op), out, "out", ids, weights, table, "table").V);
@@ -139,7 +139,7 @@ static void embed_bag_backward_impl(Tensor& dtable, const Tensor& ids, const Ten
   }
 }
 
-void CpuOps::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
+void CpuOps::do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
   const char* op = "embed_bag_backward";
   check_same_dtype(op, {&dtable, &weights, &dout});
   check_ids(op, ids, checks::embed_bag(str("CpuOps::", op), dout, "dout", ids, weights, dtable, "dtable").V);

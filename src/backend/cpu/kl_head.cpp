@@ -7,8 +7,8 @@
 
 namespace duo {
 
-void CpuOps::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
-                     const Tensor& weight) {
+void CpuOps::do_kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
+                        const Tensor& weight) {
   const char* op = "kl_head";
   cpu::check_same_dtype(op, {&student, &teacher, &losses, &dstudent});
   const auto [N, V] = checks::kl_head("CpuOps::kl_head", losses, dstudent, student, teacher, weight);

@@ -44,8 +44,8 @@ static void layernorm_forward(Tensor& out, Tensor& mean_t, Tensor& rstd_t, const
   }
 }
 
-void CpuOps::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
-                                const Tensor& shift, const Tensor& scale) {
+void CpuOps::do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                   const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate";
   check_same_dtype(op, {&x, &out, &mean, &rstd, &weight, &shift, &scale});
   const LnShape s = checks::layernorm(str("CpuOps::", op), x, weight, shift, scale);
@@ -132,9 +132,9 @@ static void layernorm_backward_impl(Tensor& dx_t, Tensor& dweight, Tensor& dshif
   }
 }
 
-void CpuOps::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
-                                         const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                         const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+void CpuOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+                                            const Tensor& dout, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                            const Tensor& weight, const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate_backward";
   check_same_dtype(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
   const std::string where = str("CpuOps::", op);

@@ -22,7 +22,7 @@ static void linear_forward(Tensor& out, const Tensor& in, const Tensor& W, const
   gemm(false, true, N, O, I, T(1), x, I, W.ptr<T>(), I, beta, y, O);  // (N,I) x (I,O) -> (N,O)
 }
 
-void CpuOps::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
+void CpuOps::do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
   check_same_dtype(op, {&out, &in, &W, &bias});
   checks::linear(str("CpuOps::", op), out, in, W, bias);
@@ -54,8 +54,8 @@ static void linear_backward_impl(Tensor& din, Tensor& dW, Tensor& dbias, const T
   }
 }
 
-void CpuOps::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
-                             const Tensor& W, bool accumulate_din) {
+void CpuOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                                const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
   check_same_dtype(op, {&dout, &din, &dW, &dbias, &in, &W});
   checks::linear_backward(str("CpuOps::", op), din, dW, dbias, dout, in, W);

@@ -7,9 +7,9 @@
 
 namespace duo {
 
-void CpuOps::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
-                       const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
-                       const Tensor& weight) {
+void CpuOps::do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                          const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                          const Tensor& weight) {
   const char* op = "loss_head";
   cpu::check_same_dtype(op, {&logits, &losses, &dlogits});
   const auto [N, V] = checks::loss_head("CpuOps::loss_head", losses, dlogits, logits, x, z, alpha, dalpha, weight);

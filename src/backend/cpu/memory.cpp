@@ -51,7 +51,7 @@ template <class T> static void fill_as(Tensor& t, double value) {
   for (int64_t i = 0; i < n; ++i) p[i] = v;
 }
 
-void CpuOps::fill(Tensor& t, double value) {
+void CpuOps::do_fill(Tensor& t, double value) {
   DUO_CHECK(t.is_contiguous(), "CpuOps::fill", str("tensor ", t.shape_str(), " is not contiguous"), "");
   switch (t.dtype) {
     case DType::F32: return fill_as<float>(t, value);
@@ -62,7 +62,7 @@ void CpuOps::fill(Tensor& t, double value) {
   }
 }
 
-void CpuOps::copy(Tensor& dst, const Tensor& src) {
+void CpuOps::do_copy(Tensor& dst, const Tensor& src) {
   DUO_CHECK(dst.dtype == src.dtype && dst.numel() == src.numel(), "CpuOps::copy",
             str("cannot copy ", dtype_name(src.dtype), src.shape_str(), " into ", dtype_name(dst.dtype),
                 dst.shape_str()),

@@ -25,7 +25,7 @@ template <class T> static double sum_squares_impl(const Tensor& x_t, double* par
   return total;
 }
 
-double CpuOps::sum_squares(const Tensor& x) {
+double CpuOps::do_sum_squares(const Tensor& x) {
   check_numel("sum_squares", "x", x, x.numel());
   double* partial = scratch<double>((size_t)(x.numel() / kSumChunk + 1));
   double result = 0;
@@ -41,7 +41,7 @@ template <class T> static void scale_impl(Tensor& x_t, double s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-void CpuOps::scale(Tensor& x, double s) {
+void CpuOps::do_scale(Tensor& x, double s) {
   check_numel("scale", "x", x, x.numel());
   dispatch("scale", x, [&](auto tag) { scale_impl<decltype(tag)>(x, s); });
 }
@@ -69,7 +69,7 @@ static void adamw_impl(Tensor& params, const Tensor& grads, Tensor& m_t, Tensor&
   }
 }
 
-void CpuOps::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
+void CpuOps::do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
   const char* op = "adamw";
   check_same_dtype(op, {&params, &grads, &m, &v});
   checks::adamw(str("CpuOps::", op), params, grads, m, v, a.step);
@@ -85,7 +85,7 @@ template <class T> static void ema_impl(Tensor& shadow, const Tensor& params, do
   for (int64_t i = 0; i < n; ++i) s[i] -= rate * (s[i] - p[i]);
 }
 
-void CpuOps::ema_update(Tensor& shadow, const Tensor& params, double decay) {
+void CpuOps::do_ema_update(Tensor& shadow, const Tensor& params, double decay) {
   const char* op = "ema_update";
   check_same_dtype(op, {&shadow, &params});
   check_numel(op, "shadow", shadow, shadow.numel());

@@ -10,8 +10,8 @@
 
 namespace duo {
 
-void CpuOps::gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
-                                 double inverse_tau, const Philox& noise) {
+void CpuOps::do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                                    double inverse_tau, const Philox& noise) {
   const std::string where = "CpuOps::gaussian_relaxation";
   const auto [B, L, V] = checks::gaussian_relaxation(where, soft_logits, z, x, scales, inverse_tau);
   const int64_t N = B * L;

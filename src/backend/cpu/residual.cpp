@@ -50,7 +50,7 @@ static void gated_residual_forward(Tensor& h_t, const Tensor& branch_t, const Te
   }
 }
 
-void CpuOps::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+void CpuOps::do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual";
   check_same_dtype(op, {&h, &branch, &gate});
   ResidualShape s = residual_shape(op, h, gate, p);
@@ -86,8 +86,8 @@ static void gated_residual_backward_impl(Tensor& dbranch_t, Tensor& dgate, const
   }
 }
 
-void CpuOps::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
-                                     const Tensor& gate, float p, const Philox& rng) {
+void CpuOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                        const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual_backward";
   check_same_dtype(op, {&dh, &dbranch, &dgate, &branch, &gate});
   ResidualShape s = residual_shape(op, dh, gate, p);

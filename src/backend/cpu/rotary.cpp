@@ -53,14 +53,14 @@ static void fill_rotary_table(double* cos_sin, int64_t L, int64_t hd) {
   }
 }
 
-void CpuOps::rotary(Tensor& out, const Tensor& in, int n_heads) {
+void CpuOps::do_rotary(Tensor& out, const Tensor& in, int n_heads) {
   RotaryShape s = rotary_shape("rotary", out, in, n_heads);
   double* table = scratch<double>((size_t)(s.L * s.hd));
   fill_rotary_table(table, s.L, s.hd);
   dispatch("rotary", in, [&](auto tag) { rotate<decltype(tag)>(out, in, table, s, +1); });
 }
 
-void CpuOps::rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
+void CpuOps::do_rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
   RotaryShape s = rotary_shape("rotary_backward", din, dout, n_heads);
   double* table = scratch<double>((size_t)(s.L * s.hd));
   fill_rotary_table(table, s.L, s.hd);

@@ -26,7 +26,7 @@ template <class T> static void log_softmax_forward(Tensor& out, const Tensor& lo
   }
 }
 
-void CpuOps::log_softmax(Tensor& out, const Tensor& logits) {
+void CpuOps::do_log_softmax(Tensor& out, const Tensor& logits) {
   const char* op = "log_softmax";
   check_same_dtype(op, {&out, &logits});
   checks::log_softmax(str("CpuOps::", op), out, logits);
@@ -47,7 +47,7 @@ template <class T> static void log_softmax_backward_impl(Tensor& dlogits, const 
   }
 }
 
-void CpuOps::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
+void CpuOps::do_log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
   const char* op = "log_softmax_backward";
   check_same_dtype(op, {&dlogits, &dout, &out});
   checks::log_softmax_backward(str("CpuOps::", op), dlogits, dout, out);
@@ -74,8 +74,8 @@ static void cross_entropy_impl(Tensor& losses, Tensor& dlogits, const Tensor& lo
   }
 }
 
-void CpuOps::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
-                           double grad_scale) {
+void CpuOps::do_cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                              double grad_scale) {
   const char* op = "cross_entropy";
   check_same_dtype(op, {&losses, &dlogits, &logits});
   const auto [N, V] = checks::cross_entropy(str("CpuOps::", op), losses, dlogits, logits, targets);

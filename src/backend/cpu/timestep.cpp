@@ -22,13 +22,9 @@ template <class T> static void timestep_forward(Tensor& out_t, const Tensor& sig
   }
 }
 
-void CpuOps::timestep_embedding(Tensor& out, const Tensor& sigma) {
+void CpuOps::do_timestep_embedding(Tensor& out, const Tensor& sigma) {
   const char* op = "timestep_embedding";
-  check_same_dtype(op, {&out, &sigma});
-  check_present(op, "out", out);
-  DUO_CHECK(out.ndim == 2 && out.is_contiguous() && out.shape[1] % 2 == 0, "CpuOps::timestep_embedding",
-            str("out has shape ", out.shape_str(), ", expected a contiguous (B, F) with F even"), "");
-  check_numel(op, "sigma", sigma, out.shape[0]);
+  check_same_dtype(op, {&out, &sigma});  // the shapes were checked by Ops::timestep_embedding
   dispatch(op, out, [&](auto tag) { timestep_forward<decltype(tag)>(out, sigma); });
 }
 

@@ -1,0 +1,56 @@
+// Every op of the ops interface by kind, with its name and the work it does: floating-point operations and the
+// bytes it must move at least (each tensor read or written once), from the shapes of its call. The GPU-speed
+// roofline (time ≥ max(flops / peak, bytes / bandwidth)) and the op observer (Ops::set_observer) use it.
+#pragma once
+#include <cstdint>
+#include "core/tensor.h"
+
+namespace duo {
+
+enum class OpKind : uint8_t {
+  Fill, Copy,
+  EmbedIds, EmbedIdsBackward, EmbedSoft, EmbedSoftBackward, EmbedBag, EmbedBagBackward,
+  TimestepEmbedding,
+  Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu,
+  LayernormModulate, LayernormModulateBackward,
+  Rotary, RotaryBackward, Attention, AttentionBackward,
+  GatedResidual, GatedResidualBackward,
+  LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, KlHead,
+  GaussianRelaxation,
+  SumSquares, Scale, Adamw, EmaUpdate,
+  Count  // number of kinds
+};
+
+// The op's name as the ops interface spells it ("linear_backward").
+const char* op_name(OpKind k);
+
+// One call of an op as the observer sees it, after it ran: the tensors it wrote (outputs, in argument order, empty
+// ones included) and the tensors it read, and the few scalars its cost depends on.
+struct OpCall {
+  static constexpr int kMaxTensors = 10;
+  OpKind kind = OpKind::Fill;
+  const Tensor* out[kMaxTensors] = {};
+  int n_out = 0;
+  const Tensor* in[kMaxTensors] = {};
+  int n_in = 0;
+  int n_heads = 0;      // attention, rotary
+  bool causal = false;  // attention
+};
+
+struct OpCost {
+  double flops = 0;  // floating-point operations (a multiply-add counts 2)
+  double bytes = 0;  // every input read once, every output written once
+};
+
+// The cost of a call from its tensors' shapes (docs/architecture.md §3 lists the formulas).
+OpCost op_cost(const OpCall& call);
+
+// Sees every op a backend runs (Ops::set_observer): a test runs the same model on two backends and names the first
+// op whose output differs; a profiler sums op_cost per kind.
+class OpObserver {
+ public:
+  virtual ~OpObserver() = default;
+  virtual void after(const OpCall& call) = 0;
+};
+
+}  // namespace duo

@@ -1,0 +1,310 @@
+// The public side of every op (backend/ops.h): the shared argument checks, the backend's implementation, the
+// observer. Written once here, so no backend can skip a check or hide an op from the observer.
+#include "backend/ops.h"
+#include "backend/shape_checks.h"
+#include "core/error.h"
+
+namespace duo {
+
+namespace {
+
+OpCall make_call(OpKind kind, std::initializer_list<const Tensor*> out, std::initializer_list<const Tensor*> in) {
+  OpCall c;
+  c.kind = kind;
+  for (const Tensor* t : out) c.out[c.n_out++] = t;
+  for (const Tensor* t : in) c.in[c.n_in++] = t;
+  return c;
+}
+
+}  // namespace
+
+void Ops::fill(Tensor& t, double value) {
+  const char* w = "fill";
+  checks::present(w, "t", t);
+  do_fill(t, value);
+  if (observer_) notify(make_call(OpKind::Fill, {&t}, {}));
+}
+
+void Ops::copy(Tensor& dst, const Tensor& src) {
+  const char* w = "copy";
+  DUO_CHECK(dst.dtype == src.dtype && dst.numel() == src.numel(), w,
+            str("cannot copy ", dtype_name(src.dtype), src.shape_str(), " into ", dtype_name(dst.dtype),
+                dst.shape_str()),
+            "source and destination need the same dtype and element count");
+  DUO_CHECK(dst.is_contiguous() && src.is_contiguous(), w, "tensors must be contiguous", "");
+  do_copy(dst, src);
+  if (observer_) notify(make_call(OpKind::Copy, {&dst}, {&src}));
+}
+
+void Ops::embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
+  const char* w = "embed_ids";
+  checks::embed_ids(w, out, "out", ids, table, "table");
+  do_embed_ids(out, ids, table);
+  if (observer_) notify(make_call(OpKind::EmbedIds, {&out}, {&ids, &table}));
+}
+
+void Ops::embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) {
+  const char* w = "embed_ids_backward";
+  checks::embed_ids(w, dout, "dout", ids, dtable, "dtable");
+  do_embed_ids_backward(dtable, ids, dout);
+  if (observer_) notify(make_call(OpKind::EmbedIdsBackward, {&dtable}, {&ids, &dout}));
+}
+
+void Ops::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
+  const char* w = "embed_soft";
+  const checks::EmbedShape s = checks::embed_soft(w, out, "out", logits, "logits", table, "table");
+  checks::matrix(w, "probs", probs, s.N, s.V);
+  do_embed_soft(out, probs, logits, table);
+  if (observer_) notify(make_call(OpKind::EmbedSoft, {&out, &probs}, {&logits, &table}));
+}
+
+void Ops::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
+  const char* w = "embed_soft_backward";
+  checks::embed_soft(w, dout, "dout", probs, "probs", dtable, "dtable");
+  do_embed_soft_backward(dtable, probs, dout);
+  if (observer_) notify(make_call(OpKind::EmbedSoftBackward, {&dtable}, {&probs, &dout}));
+}
+
+void Ops::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
+  const char* w = "embed_bag";
+  checks::embed_bag(w, out, "out", ids, weights, table, "table");
+  do_embed_bag(out, ids, weights, table);
+  if (observer_) notify(make_call(OpKind::EmbedBag, {&out}, {&ids, &weights, &table}));
+}
+
+void Ops::embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout) {
+  const char* w = "embed_bag_backward";
+  checks::embed_bag(w, dout, "dout", ids, weights, dtable, "dtable");
+  do_embed_bag_backward(dtable, ids, weights, dout);
+  if (observer_) notify(make_call(OpKind::EmbedBagBackward, {&dtable}, {&ids, &weights, &dout}));
+}
+
+void Ops::timestep_embedding(Tensor& out, const Tensor& sigma) {
+  const char* w = "timestep_embedding";
+  checks::present(w, "out", out);
+  DUO_CHECK(out.ndim == 2 && out.is_contiguous() && out.shape[1] % 2 == 0, w,
+            str("out has shape ", out.shape_str(), ", expected a contiguous (B, F) with F even"), "");
+  checks::numel(w, "sigma", sigma, out.shape[0]);
+  do_timestep_embedding(out, sigma);
+  if (observer_) notify(make_call(OpKind::TimestepEmbedding, {&out}, {&sigma}));
+}
+
+void Ops::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
+  const char* w = "linear";
+  checks::linear(w, out, in, W, bias);
+  do_linear(out, in, W, bias);
+  if (observer_) notify(make_call(OpKind::Linear, {&out}, {&in, &W, &bias}));
+}
+
+void Ops::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                          const Tensor& W, bool accumulate_din) {
+  const char* w = "linear_backward";
+  checks::linear_backward(w, din, dW, dbias, dout, in, W);
+  do_linear_backward(din, dW, dbias, dout, in, W, accumulate_din);
+  if (observer_) notify(make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W}));
+}
+
+void Ops::silu(Tensor& out, const Tensor& in) {
+  const char* w = "silu";
+  checks::elementwise(w, out, "out", in, "in");
+  do_silu(out, in);
+  if (observer_) notify(make_call(OpKind::Silu, {&out}, {&in}));
+}
+
+void Ops::silu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
+  const char* w = "silu_backward";
+  checks::elementwise(w, din, "din", dout, "dout");
+  checks::elementwise(w, din, "din", in, "in");
+  do_silu_backward(din, dout, in);
+  if (observer_) notify(make_call(OpKind::SiluBackward, {&din}, {&dout, &in}));
+}
+
+void Ops::gelu(Tensor& out, const Tensor& in) {
+  const char* w = "gelu";
+  checks::elementwise(w, out, "out", in, "in");
+  do_gelu(out, in);
+  if (observer_) notify(make_call(OpKind::Gelu, {&out}, {&in}));
+}
+
+void Ops::gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
+  const char* w = "gelu_backward";
+  checks::elementwise(w, din, "din", dout, "dout");
+  checks::elementwise(w, din, "din", in, "in");
+  do_gelu_backward(din, dout, in);
+  if (observer_) notify(make_call(OpKind::GeluBackward, {&din}, {&dout, &in}));
+}
+
+void Ops::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
+  const char* w = "linear_gelu";
+  checks::linear(w, pre, in, W, bias);
+  checks::elementwise(w, out, "out", pre, "pre");
+  do_linear_gelu(out, pre, in, W, bias);
+  if (observer_) notify(make_call(OpKind::LinearGelu, {&out, &pre}, {&in, &W, &bias}));
+}
+
+void Ops::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                             const Tensor& shift, const Tensor& scale) {
+  const char* w = "layernorm_modulate";
+  const checks::LnShape s = checks::layernorm(w, x, weight, shift, scale);
+  checks::matrix(w, "out", out, s.B * s.L, s.D);
+  checks::numel(w, "mean", mean, s.B * s.L);
+  checks::numel(w, "rstd", rstd, s.B * s.L);
+  do_layernorm_modulate(out, mean, rstd, x, weight, shift, scale);
+  if (observer_) notify(make_call(OpKind::LayernormModulate, {&out, &mean, &rstd}, {&x, &weight, &shift, &scale}));
+}
+
+void Ops::layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const Tensor& dout,
+                                      const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                      const Tensor& shift, const Tensor& scale) {
+  const char* w = "layernorm_modulate_backward";
+  const checks::LnShape s = checks::layernorm(w, x, weight, shift, scale);
+  checks::layernorm_backward(w, s, dx, dweight, dshift, dscale, dout, mean, rstd, shift);
+  do_layernorm_modulate_backward(dx, dweight, dshift, dscale, dout, x, mean, rstd, weight, shift, scale);
+  if (observer_)
+    notify(make_call(OpKind::LayernormModulateBackward, {&dx, &dweight, &dshift, &dscale},
+                     {&dout, &x, &mean, &rstd, &weight, &shift, &scale}));
+}
+
+void Ops::rotary(Tensor& out, const Tensor& in, int n_heads) {
+  const char* w = "rotary";
+  checks::rotary(w, out, in, n_heads);
+  do_rotary(out, in, n_heads);
+  if (observer_) {
+    OpCall c = make_call(OpKind::Rotary, {&out}, {&in});
+    c.n_heads = n_heads;
+    notify(c);
+  }
+}
+
+void Ops::rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
+  const char* w = "rotary_backward";
+  checks::rotary(w, din, dout, n_heads);
+  do_rotary_backward(din, dout, n_heads);
+  if (observer_) {
+    OpCall c = make_call(OpKind::RotaryBackward, {&din}, {&dout});
+    c.n_heads = n_heads;
+    notify(c);
+  }
+}
+
+void Ops::attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
+  const char* w = "attention";
+  checks::attention(w, qkv, out, lse, n_heads);
+  do_attention(out, lse, qkv, n_heads, causal);
+  if (observer_) {
+    OpCall c = make_call(OpKind::Attention, {&out, &lse}, {&qkv});
+    c.n_heads = n_heads;
+    c.causal = causal;
+    notify(c);
+  }
+}
+
+void Ops::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                             const Tensor& lse, int n_heads, bool causal) {
+  const char* w = "attention_backward";
+  const checks::AttnShape s = checks::attention(w, qkv, out, lse, n_heads);
+  checks::matrix(w, "dout", dout, s.B * s.L, s.D);
+  checks::matrix(w, "dqkv", dqkv, s.B * s.L, 3 * s.D);
+  do_attention_backward(dqkv, dout, qkv, out, lse, n_heads, causal);
+  if (observer_) {
+    OpCall c = make_call(OpKind::AttentionBackward, {&dqkv}, {&dout, &qkv, &out, &lse});
+    c.n_heads = n_heads;
+    c.causal = causal;
+    notify(c);
+  }
+}
+
+void Ops::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+  const char* w = "gated_residual";
+  const checks::ResidualShape s = checks::gated_residual(w, h, gate, p);
+  checks::matrix(w, "branch", branch, s.B * s.L, s.D);
+  do_gated_residual(h, branch, gate, p, rng);
+  if (observer_) notify(make_call(OpKind::GatedResidual, {&h}, {&branch, &gate}));
+}
+
+void Ops::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
+                                  const Tensor& gate, float p, const Philox& rng) {
+  const char* w = "gated_residual_backward";
+  const checks::ResidualShape s = checks::gated_residual(w, dh, gate, p);
+  checks::gated_residual_grads(w, s, dbranch, dgate, branch, gate);
+  do_gated_residual_backward(dbranch, dgate, dh, branch, gate, p, rng);
+  if (observer_) notify(make_call(OpKind::GatedResidualBackward, {&dbranch, &dgate}, {&dh, &branch, &gate}));
+}
+
+void Ops::log_softmax(Tensor& out, const Tensor& logits) {
+  const char* w = "log_softmax";
+  checks::log_softmax(w, out, logits);
+  do_log_softmax(out, logits);
+  if (observer_) notify(make_call(OpKind::LogSoftmax, {&out}, {&logits}));
+}
+
+void Ops::log_softmax_backward(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
+  const char* w = "log_softmax_backward";
+  checks::log_softmax_backward(w, dlogits, dout, out);
+  do_log_softmax_backward(dlogits, dout, out);
+  if (observer_) notify(make_call(OpKind::LogSoftmaxBackward, {&dlogits}, {&dout, &out}));
+}
+
+void Ops::cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                        double grad_scale) {
+  const char* w = "cross_entropy";
+  checks::cross_entropy(w, losses, dlogits, logits, targets);
+  do_cross_entropy(losses, dlogits, logits, targets, grad_scale);
+  if (observer_) notify(make_call(OpKind::CrossEntropy, {&losses, &dlogits}, {&logits, &targets}));
+}
+
+void Ops::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
+                    const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+  const char* w = "loss_head";
+  checks::loss_head(w, losses, dlogits, logits, x, z, alpha, dalpha, weight);
+  do_loss_head(a, losses, dlogits, logits, x, z, alpha, dalpha, weight);
+  if (observer_) notify(make_call(OpKind::LossHead, {&losses, &dlogits}, {&logits, &x, &z, &alpha, &dalpha, &weight}));
+}
+
+void Ops::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
+                  const Tensor& teacher, const Tensor& weight) {
+  const char* w = "kl_head";
+  checks::kl_head(w, losses, dstudent, student, teacher, weight);
+  do_kl_head(dir, losses, dstudent, student, teacher, weight);
+  if (observer_) notify(make_call(OpKind::KlHead, {&losses, &dstudent}, {&student, &teacher, &weight}));
+}
+
+void Ops::gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
+                              double inverse_tau, const Philox& noise) {
+  const char* w = "gaussian_relaxation";
+  checks::gaussian_relaxation(w, soft_logits, z, x, scales, inverse_tau);
+  do_gaussian_relaxation(soft_logits, z, x, scales, inverse_tau, noise);
+  if (observer_) notify(make_call(OpKind::GaussianRelaxation, {&soft_logits, &z}, {&x, &scales}));
+}
+
+double Ops::sum_squares(const Tensor& x) {
+  const char* w = "sum_squares";
+  checks::numel(w, "x", x, x.numel());
+  const double result = do_sum_squares(x);
+  if (observer_) notify(make_call(OpKind::SumSquares, {}, {&x}));
+  return result;
+}
+
+void Ops::scale(Tensor& x, double s) {
+  const char* w = "scale";
+  checks::numel(w, "x", x, x.numel());
+  do_scale(x, s);
+  if (observer_) notify(make_call(OpKind::Scale, {&x}, {}));
+}
+
+void Ops::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
+  const char* w = "adamw";
+  checks::adamw(w, params, grads, m, v, a.step);
+  do_adamw(params, grads, m, v, a);
+  if (observer_) notify(make_call(OpKind::Adamw, {&params, &m, &v}, {&grads}));
+}
+
+void Ops::ema_update(Tensor& shadow, const Tensor& params, double decay) {
+  const char* w = "ema_update";
+  checks::numel(w, "shadow", shadow, shadow.numel());
+  checks::numel(w, "params", params, shadow.numel());
+  do_ema_update(shadow, params, decay);
+  if (observer_) notify(make_call(OpKind::EmaUpdate, {&shadow}, {&params}));
+}
+
+}  // namespace duo

@@ -222,6 +222,21 @@ void Ops::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, fl
   if (observer_) notify(make_call(OpKind::GatedResidual, {&h}, {&branch, &gate}));
 }
 
+void Ops::gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                         const Philox& rng) {
+  const char* w = "gated_residual";
+  DUO_CHECK(out.dtype == h.dtype && out.numel() == h.numel() && out.is_contiguous() && h.is_contiguous(), w,
+            str("out ", dtype_name(out.dtype), out.shape_str(), " and h ", dtype_name(h.dtype), h.shape_str(),
+                " must be contiguous with the same dtype and element count"), "");
+  DUO_CHECK(out.data != h.data && out.data != branch.data && out.data != gate.data, w,
+            "out aliases an input", "use the in-place gated_residual(h, branch, gate, ...)");
+  const checks::ResidualShape s = checks::gated_residual(w, out, gate, p);
+  checks::matrix(w, "branch", branch, s.B * s.L, s.D);
+  do_copy(out, h);
+  do_gated_residual(out, branch, gate, p, rng);
+  if (observer_) notify(make_call(OpKind::GatedResidual, {&out}, {&h, &branch, &gate}));
+}
+
 void Ops::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                   const Tensor& gate, float p, const Philox& rng) {
   const char* w = "gated_residual_backward";

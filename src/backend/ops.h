@@ -46,7 +46,7 @@ class Ops {
   virtual void to_host(void* dst, const Tensor& src) = 0;    // copies src.nbytes()
   virtual void from_host(Tensor& dst, const void* src) = 0;  // copies dst.nbytes()
   void fill(Tensor& t, double value);
-  void copy(Tensor& dst, const Tensor& src);     // same dtype and element count
+  void copy(Tensor& dst, const Tensor& src);  // same dtype and element count
   virtual void sync() {}
   // The device's dense bf16 peak in FLOP/s for the MFU of the progress line (backend/device_peak.h); 0 when it
   // has none worth quoting (the CPU, the emulator).
@@ -79,7 +79,7 @@ class Ops {
   // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
   // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty).
   void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
-                               const Tensor& W, bool accumulate_din);
+                       const Tensor& W, bool accumulate_din);
   // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
   void silu(Tensor& out, const Tensor& in);
   void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
@@ -94,12 +94,12 @@ class Ops {
   // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
   // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]
   void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
-                                  const Tensor& shift, const Tensor& scale);
+                          const Tensor& shift, const Tensor& scale);
   // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).
   void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
-                                           const Tensor& dout, const Tensor& x, const Tensor& mean,
-                                           const Tensor& rstd, const Tensor& weight, const Tensor& shift,
-                                           const Tensor& scale);
+                                   const Tensor& dout, const Tensor& x, const Tensor& mean,
+                                   const Tensor& rstd, const Tensor& weight, const Tensor& shift,
+                                   const Tensor& scale);
 
   // ---- attention ----------------------------------------------------------------------------------------
   // qkv: [B,L,3D] with feature order [q|k|v][head][dim]. Rotary (rotate-half, base 10000, position = l) is
@@ -111,17 +111,21 @@ class Ops {
   void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal);
   // dqkv: [B,L,3D] written.
   void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                                  const Tensor& lse, int n_heads, bool causal);
+                          const Tensor& lse, int n_heads, bool causal);
 
   // ---- gated residual with dropout ----------------------------------------------------------------------
   // h[B,L,D] += gate[b] * dropout(branch), gate [B,D] (strided view allowed) or empty (= 1).
   // dropout keeps element i when rng.uniform(i) > p (i = flat index into [B,L,D]) and scales by 1/(1-p);
   // p = 0 means no dropout (rng unused).
   void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng);
+  // The same out of place, out = h + gate[b] * dropout(branch), so a forward reads one call per line of the
+  // equation (x_mid = x_in + gate_msa · drop(attn)). out may not alias h, branch or gate.
+  void gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                      const Philox& rng);
   // dbranch = gate * mask * dh / (1-p) (written); dgate[B,D] = sum_l dh * dropout(branch) (written; skipped
   // when empty). dh itself passes through to the residual unchanged.
   void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
-                                       const Tensor& gate, float p, const Philox& rng);
+                               const Tensor& gate, float p, const Philox& rng);
 
   // ---- output --------------------------------------------------------------------------------------------
   // out[N,V] = log_softmax(logits) per row; backward din = dout - softmax * sum(dout).
@@ -130,7 +134,7 @@ class Ops {
   // losses[N] = -log softmax(logits[n])[targets[n]]; if dlogits is not empty it is written with
   // grad_scale * (softmax - onehot). targets: I32 [N].
   void cross_entropy(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
-                             double grad_scale);
+                     double grad_scale);
 
   // ---- loss heads ---------------------------------------------------------------------------------------
   // For every row n of logits (N, V): losses[n] = ℓ(logits[n], x[n], z[n], alpha[n], dalpha[n]) (unweighted);
@@ -138,15 +142,15 @@ class Ops {
   // noisy ids (AR and CE: x is the target); alpha, dalpha: F64 (N) α_t and α'_t of the token's sequence;
   // weight: F64 (N), the loss mask times the gradient scale. losses and dlogits have the dtype of logits.
   void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
-                         const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
-                         const Tensor& weight);
+                 const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
+                 const Tensor& weight);
   // Distillation head (math in src/math/loss_distill.h): for every row n of student and teacher (N, V),
   // p = softmax(student[n]), q = softmax(teacher[n]); losses[n] = KL(p ‖ q) (Backward) or KL(q ‖ p) (Forward),
   // unweighted. When dstudent is not empty, dstudent[n, :] = weight[n] · dKL/dstudent[n, :] (written); the
   // teacher gets no gradient. weight: F64 (N), the loss mask times the gradient scale. losses and dstudent
   // have the dtype of the logits.
   void kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
-                       const Tensor& teacher, const Tensor& weight);
+               const Tensor& teacher, const Tensor& weight);
 
   // ---- DUO curriculum input -------------------------------------------------------------------------------
   // The Gaussian relaxation of the clean tokens x (I32, B·L rows; row n belongs to sequence b = n / L), the
@@ -158,7 +162,7 @@ class Ops {
   //   z[n] = argmax_j w_j                    (I32 (B·L), the first maximum), the latent the loss is taken at.
   // No gradient: it is a draw, not a function of trained parameters.
   void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
-                                   double inverse_tau, const Philox& noise);
+                           double inverse_tau, const Philox& noise);
 
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).

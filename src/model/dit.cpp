@@ -169,16 +169,15 @@ Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const 
     o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
     o.attention(att, lse, qkv_r, H, cfg_.causal);
     o.linear(proj, att.view({N, D}), w.attn_out, none);
-    o.copy(x_mid, x_in);
-    o.gated_residual(x_mid, proj.view({B, L, D}), m.gate_msa, p, block_dropout(rng_, i, DropoutSite::Attention));
+    o.gated_residual(x_mid, x_in, proj.view({B, L, D}), m.gate_msa, p,
+                     block_dropout(rng_, i, DropoutSite::Attention));
     // MLP branch
     Tensor ln2 = act(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
     Tensor f1 = act(a.f1, {N, M}), g = act(a.g, {N, M}), f2 = act(a.f2, {N, D});
     o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, m.shift_mlp, m.scale_mlp);
     o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
-    o.copy(x_out, x_mid);
-    o.gated_residual(x_out, f2.view({B, L, D}), m.gate_mlp, p, block_dropout(rng_, i, DropoutSite::Mlp));
+    o.gated_residual(x_out, x_mid, f2.view({B, L, D}), m.gate_mlp, p, block_dropout(rng_, i, DropoutSite::Mlp));
   }
 
   // Final layer: LN, modulate with (shift, scale), linear head.

@@ -44,7 +44,7 @@ DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-con
 LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
 EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
 APP_SRCS  := $(sort $(wildcard src/app/duo-*.cpp tools/duo-*.cpp))
-TEST_SRCS := $(sort $(wildcard tests/*.cpp))
+TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/ops/*.cpp))
 BENCH_SRCS := $(sort $(wildcard bench/*.cpp))
 
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)

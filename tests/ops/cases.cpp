@@ -1,0 +1,317 @@
+// The cases of the op-test harness (op_harness.h): one function per op family, each a sweep over shapes — a
+// round one, a prime one, and one on each side of a tile (the CUDA kernels' 32-lane warps and 256-thread blocks,
+// the flash-attention kernel's 64-row tiles).
+#include <array>
+#include <cmath>
+#include <sstream>
+#include "op_harness.h"
+
+namespace duo::test::ops {
+
+namespace {
+
+template <class... A>
+std::string fmt(const A&... a) {
+  std::ostringstream s;
+  ((s << a), ...);
+  return s.str();
+}
+
+const Tensor kNone;  // an absent optional tensor
+
+using Tensors = std::vector<Tensor>;
+using Scalars = std::vector<double>;
+
+void memory_cases(std::vector<OpCase>& out) {
+  for (int64_t n : {1, 31, 64, 257}) {
+    out.push_back({OpKind::Fill, fmt("fill n=", n), {{"t", {n}, Role::Out}}, 1, false, 1,
+                   [](Ops& o, Tensors& t) { o.fill(t[0], 0.375); return Scalars{}; }});
+    out.push_back({OpKind::Copy, fmt("copy n=", n), {{"src", {n}}, {"dst", {n}, Role::Out}}, 1, false, 1,
+                   [](Ops& o, Tensors& t) { o.copy(t[1], t[0]); return Scalars{}; }});
+  }
+}
+
+void embedding_cases(std::vector<OpCase>& out) {
+  for (auto [N, V, D] : {std::array<int64_t, 3>{16, 13, 8}, {31, 67, 33}, {64, 50, 64}}) {
+    out.push_back({OpKind::EmbedIds, fmt("embed_ids N=", N, " V=", V, " D=", D),
+                   {{"ids", {N}, Role::In, Kind::I32, ids(V)}, {"table", {V, D}}, {"out", {N, D}, Role::Out}}, 1,
+                   false, 1, [](Ops& o, Tensors& t) { o.embed_ids(t[2], t[0], t[1]); return Scalars{}; }});
+    // Repeated ids sum into the same row: K = the most rows one table row can receive (N).
+    out.push_back({OpKind::EmbedIdsBackward, fmt("embed_ids_backward N=", N, " V=", V, " D=", D),
+                   {{"ids", {N}, Role::In, Kind::I32, ids(V)}, {"dout", {N, D}}, {"dtable", {V, D}, Role::InOut}},
+                   (double)N, false, 1,
+                   [](Ops& o, Tensors& t) { o.embed_ids_backward(t[2], t[0], t[1]); return Scalars{}; }});
+    out.push_back({OpKind::EmbedSoft, fmt("embed_soft N=", N, " V=", V, " D=", D),
+                   {{"logits", {N, V}, Role::In, Kind::Float, uniform(-3, 3)}, {"table", {V, D}},
+                    {"out", {N, D}, Role::Out}, {"probs", {N, V}, Role::Out}},
+                   (double)V, true, 1,
+                   [](Ops& o, Tensors& t) { o.embed_soft(t[2], t[3], t[0], t[1]); return Scalars{}; }});
+    out.push_back({OpKind::EmbedSoftBackward, fmt("embed_soft_backward N=", N, " V=", V, " D=", D),
+                   {{"probs", {N, V}, Role::In, Kind::Float, positive(0, 1)}, {"dout", {N, D}},
+                    {"dtable", {V, D}, Role::InOut}},
+                   (double)N, true, 1,
+                   [](Ops& o, Tensors& t) { o.embed_soft_backward(t[2], t[0], t[1]); return Scalars{}; }});
+    for (int64_t k : {2, 5}) {
+      out.push_back({OpKind::EmbedBag, fmt("embed_bag N=", N, " k=", k, " V=", V, " D=", D),
+                     {{"ids", {N, k}, Role::In, Kind::I32, ids(V)}, {"weights", {N, k}, Role::In, Kind::Float,
+                                                                     positive(0, 1)},
+                      {"table", {V, D}}, {"out", {N, D}, Role::Out}},
+                     (double)k, false, 1,
+                     [](Ops& o, Tensors& t) { o.embed_bag(t[3], t[0], t[1], t[2]); return Scalars{}; }});
+      out.push_back({OpKind::EmbedBagBackward, fmt("embed_bag_backward N=", N, " k=", k, " V=", V, " D=", D),
+                     {{"ids", {N, k}, Role::In, Kind::I32, ids(V)}, {"weights", {N, k}, Role::In, Kind::Float,
+                                                                     positive(0, 1)},
+                      {"dout", {N, D}}, {"dtable", {V, D}, Role::InOut}},
+                     (double)(N * k), false, 1,
+                     [](Ops& o, Tensors& t) { o.embed_bag_backward(t[3], t[0], t[1], t[2]); return Scalars{}; }});
+    }
+  }
+  for (auto [B, F] : {std::array<int64_t, 2>{1, 8}, {3, 62}, {4, 256}}) {
+    // sin/cos of σ·f with |σ·f| ≤ 10 in float: the float rounding of the angle (10·u) dominates.
+    out.push_back({OpKind::TimestepEmbedding, fmt("timestep_embedding B=", B, " F=", F),
+                   {{"sigma", {B}, Role::In, Kind::Float, uniform(0, 10)}, {"out", {B, F}, Role::Out}}, 10, false,
+                   1, [](Ops& o, Tensors& t) { o.timestep_embedding(t[1], t[0]); return Scalars{}; }});
+  }
+}
+
+void dense_cases(std::vector<OpCase>& out) {
+  for (auto [N, I, O] : {std::array<int64_t, 3>{16, 16, 16}, {17, 31, 37}, {63, 64, 65}}) {
+    for (bool bias : {true, false}) {
+      const std::string b = bias ? " bias" : "";
+      std::vector<Buf> fwd = {{"in", {N, I}}, {"W", {O, I}}, {"bias", {bias ? O : 0}}, {"out", {N, O}, Role::Out}};
+      if (!bias) fwd[2].shape = {1};
+      out.push_back({OpKind::Linear, fmt("linear N=", N, " I=", I, " O=", O, b), fwd, (double)I, true, 1,
+                     [bias](Ops& o, Tensors& t) { o.linear(t[3], t[0], t[1], bias ? t[2] : kNone); return Scalars{}; }});
+      std::vector<Buf> lg = {{"in", {N, I}}, {"W", {O, I}}, {"bias", {bias ? O : 1}}, {"out", {N, O}, Role::Out},
+                             {"pre", {N, O}, Role::Out}};
+      out.push_back({OpKind::LinearGelu, fmt("linear_gelu N=", N, " I=", I, " O=", O, b), lg, (double)I, true, 1,
+                     [bias](Ops& o, Tensors& t) {
+                       o.linear_gelu(t[3], t[4], t[0], t[1], bias ? t[2] : kNone);
+                       return Scalars{};
+                     }});
+      for (bool acc : {false, true}) {
+        std::vector<Buf> bwd = {{"dout", {N, O}}, {"in", {N, I}}, {"W", {O, I}}, {"din", {N, I}, Role::InOut},
+                                {"dW", {O, I}, Role::InOut}, {"dbias", {bias ? O : 1}, Role::InOut}};
+        out.push_back({OpKind::LinearBackward,
+                       fmt("linear_backward N=", N, " I=", I, " O=", O, b, acc ? " accumulate_din" : ""), bwd,
+                       (double)std::max(N, O), true, 1, [bias, acc](Ops& o, Tensors& t) {
+                         Tensor none;
+                         o.linear_backward(t[3], t[4], bias ? t[5] : none, t[0], t[1], t[2], acc);
+                         return Scalars{};
+                       }});
+      }
+    }
+  }
+  for (int64_t n : {1, 31, 256, 257}) {
+    const std::vector<Buf> two = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"out", {n}, Role::Out}};
+    const std::vector<Buf> three = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"dout", {n}},
+                                    {"din", {n}, Role::Out}};
+    // exp, tanh: the CPU's vectorisable fast_exp / fast_tanh are within a few ulps (fast_math.h): K = 4.
+    out.push_back({OpKind::Silu, fmt("silu n=", n), two, 4, false, 1,
+                   [](Ops& o, Tensors& t) { o.silu(t[1], t[0]); return Scalars{}; }});
+    out.push_back({OpKind::Gelu, fmt("gelu n=", n), two, 4, false, 1,
+                   [](Ops& o, Tensors& t) { o.gelu(t[1], t[0]); return Scalars{}; }});
+    out.push_back({OpKind::SiluBackward, fmt("silu_backward n=", n), three, 4, false, 1,
+                   [](Ops& o, Tensors& t) { o.silu_backward(t[2], t[1], t[0]); return Scalars{}; }});
+    out.push_back({OpKind::GeluBackward, fmt("gelu_backward n=", n), three, 4, false, 1,
+                   [](Ops& o, Tensors& t) { o.gelu_backward(t[2], t[1], t[0]); return Scalars{}; }});
+  }
+}
+
+void layernorm_cases(std::vector<OpCase>& out) {
+  for (auto [B, L, D] : {std::array<int64_t, 3>{1, 4, 16}, {2, 7, 31}, {2, 5, 257}}) {
+    for (bool mod : {true, false}) {
+      const std::string m = mod ? " modulated" : "";
+      // shift and scale are column views of one (B, 2D) tensor, as the adaLN output is.
+      std::vector<Buf> f = {{"x", {B, L, D}, Role::In, Kind::Float, uniform(-2, 2)},
+                            {"weight", {D}, Role::In, Kind::Float, uniform(0.5, 1.5)},
+                            {"mod", {B, 2 * D}},
+                            {"out", {B, L, D}, Role::Out},
+                            {"mean", {B * L}, Role::Out},
+                            {"rstd", {B * L}, Role::Out}};
+      out.push_back({OpKind::LayernormModulate, fmt("layernorm_modulate B=", B, " L=", L, " D=", D, m), f,
+                     (double)D, false, 1, [mod, D](Ops& o, Tensors& t) {
+                       Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
+                       o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
+                       return Scalars{};
+                     }});
+      // The backward takes the statistics of its own backend's forward (computed first in the call).
+      std::vector<Buf> b = f;
+      b[3].role = Role::In;
+      b.push_back({"dout", {B, L, D}});
+      b.push_back({"dx", {B, L, D}, Role::InOut});
+      b.push_back({"dweight", {D}, Role::InOut});
+      b.push_back({"dmod", {B, 2 * D}, Role::Out});
+      out.push_back({OpKind::LayernormModulateBackward,
+                     fmt("layernorm_modulate_backward B=", B, " L=", L, " D=", D, m), b, (double)(L * D), false, 1,
+                     [mod, D](Ops& o, Tensors& t) {
+                       Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
+                       Tensor dshift = mod ? t[9].cols(0, D) : kNone, dscale = mod ? t[9].cols(D, D) : kNone;
+                       o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
+                       o.layernorm_modulate_backward(t[7], t[8], dshift, dscale, t[6], t[0], t[4], t[5], t[1], shift,
+                                                     scale);
+                       return Scalars{};
+                     }});
+    }
+  }
+}
+
+void attention_cases(std::vector<OpCase>& out) {
+  for (auto [B, L, H, hd] : {std::array<int64_t, 4>{1, 8, 2, 8}, {2, 13, 2, 16}, {1, 63, 2, 32}, {1, 65, 1, 64}}) {
+    const int64_t D = H * hd;
+    const int h = (int)H;
+    const std::string shape = fmt(" B=", B, " L=", L, " H=", H, " hd=", hd);
+    out.push_back({OpKind::Rotary, "rotary" + shape, {{"in", {B, L, 3 * D}}, {"out", {B, L, 3 * D}, Role::Out}},
+                   4, false, 1, [h](Ops& o, Tensors& t) { o.rotary(t[1], t[0], h); return Scalars{}; }});
+    out.push_back({OpKind::RotaryBackward, "rotary_backward" + shape,
+                   {{"dout", {B, L, 3 * D}}, {"din", {B, L, 3 * D}, Role::Out}}, 4, false, 1,
+                   [h](Ops& o, Tensors& t) { o.rotary_backward(t[1], t[0], h); return Scalars{}; }});
+    for (bool causal : {false, true}) {
+      const std::string c = causal ? " causal" : "";
+      // Q·Kᵀ and P·V through bf16 tensor-core tiles on the GPU (the flash kernel), fp32 on the CPU.
+      out.push_back({OpKind::Attention, "attention" + shape + c,
+                     {{"qkv", {B, L, 3 * D}, Role::In, Kind::Float, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                      {"lse", {B, H, L}, Role::Out}},
+                     (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                       o.attention(t[1], t[2], t[0], h, causal);
+                       return Scalars{};
+                     }});
+      out.push_back({OpKind::AttentionBackward, "attention_backward" + shape + c,
+                     {{"qkv", {B, L, 3 * D}, Role::In, Kind::Float, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                      {"lse", {B, H, L}, Role::Out}, {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out}},
+                     (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                       o.attention(t[1], t[2], t[0], h, causal);
+                       o.attention_backward(t[4], t[3], t[0], t[1], t[2], h, causal);
+                       return Scalars{};
+                     }});
+    }
+  }
+}
+
+void residual_cases(std::vector<OpCase>& out) {
+  for (auto [B, L, D] : {std::array<int64_t, 3>{1, 4, 8}, {2, 7, 31}, {2, 3, 257}}) {
+    for (float p : {0.0f, 0.25f}) {
+      const std::string s = fmt(" B=", B, " L=", L, " D=", D, " p=", p);
+      // gate: a column view of a (B, 3D) modulation; the dropout mask comes from the same Philox stream.
+      out.push_back({OpKind::GatedResidual, "gated_residual" + s,
+                     {{"branch", {B, L, D}}, {"mod", {B, 3 * D}}, {"h", {B, L, D}, Role::InOut}}, 2, false, 1,
+                     [p, D](Ops& o, Tensors& t) {
+                       o.gated_residual(t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                       return Scalars{};
+                     }});
+      out.push_back({OpKind::GatedResidualBackward, "gated_residual_backward" + s,
+                     {{"branch", {B, L, D}}, {"mod", {B, 3 * D}}, {"dh", {B, L, D}},
+                      {"dbranch", {B, L, D}, Role::Out}, {"dmod", {B, 3 * D}, Role::Out}},
+                     (double)L, false, 1, [p, D](Ops& o, Tensors& t) {
+                       Tensor dgate = t[4].cols(D, D);
+                       o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                       return Scalars{};
+                     }});
+    }
+  }
+}
+
+void output_cases(std::vector<OpCase>& out) {
+  for (auto [N, V] : {std::array<int64_t, 2>{4, 13}, {9, 257}, {3, 700}}) {
+    const std::string s = fmt(" N=", N, " V=", V);
+    out.push_back({OpKind::LogSoftmax, "log_softmax" + s,
+                   {{"logits", {N, V}, Role::In, Kind::Float, uniform(-5, 5)}, {"out", {N, V}, Role::Out}},
+                   (double)V, false, 1, [](Ops& o, Tensors& t) { o.log_softmax(t[1], t[0]); return Scalars{}; }});
+    out.push_back({OpKind::LogSoftmaxBackward, "log_softmax_backward" + s,
+                   {{"out", {N, V}, Role::In, Kind::Float, uniform(-8, -1)}, {"dout", {N, V}},
+                    {"dlogits", {N, V}, Role::Out}},
+                   (double)V, false, 1,
+                   [](Ops& o, Tensors& t) { o.log_softmax_backward(t[2], t[1], t[0]); return Scalars{}; }});
+    out.push_back({OpKind::CrossEntropy, "cross_entropy" + s,
+                   {{"logits", {N, V}, Role::In, Kind::Float, uniform(-5, 5)},
+                    {"targets", {N}, Role::In, Kind::I32, ids(V)}, {"losses", {N}, Role::Out},
+                    {"dlogits", {N, V}, Role::Out}},
+                   (double)V, false, 1, [N](Ops& o, Tensors& t) {
+                     o.cross_entropy(t[2], t[3], t[0], t[1], 1.0 / (double)N);
+                     return Scalars{};
+                   }});
+    for (LossKind kind : {LossKind::AR, LossKind::MDLM, LossKind::SEDD, LossKind::D3PM, LossKind::CE,
+                          LossKind::DUO}) {
+      LossHeadArgs a;
+      a.kind = kind;
+      a.mask_id = kind == LossKind::DUO || kind == LossKind::CE ? -1 : (int)V - 1;
+      a.T = 10;
+      // Absorbing kinds see z = [MASK] (every loss term is live); the others random ids. α in (0.05, 0.95).
+      const bool absorbing = a.mask_id >= 0 && kind != LossKind::AR;
+      out.push_back({OpKind::LossHead, fmt("loss_head kind=", (int)kind) + s,
+                     {{"logits", {N, V}, Role::In, Kind::Float, uniform(-3, 3)},
+                      {"x", {N}, Role::In, Kind::I32, ids(V - 1)},
+                      {"z", {N}, Role::In, Kind::I32, absorbing ? Gen{Gen::Ids, 0, 0, 1} : ids(V)},
+                      {"alpha", {N}, Role::In, Kind::F64, uniform(0.05, 0.95)},
+                      {"dalpha", {N}, Role::In, Kind::F64, uniform(-2, -0.5)},
+                      {"weight", {N}, Role::In, Kind::F64, positive(0.1, 1)},
+                      {"losses", {N}, Role::Out}, {"dlogits", {N, V}, Role::Out}},
+                     (double)V, false, 1, [a, absorbing, V](Ops& o, Tensors& t) {
+                       if (absorbing) o.fill(t[2], (double)(V - 1));  // z = [MASK] everywhere
+                       o.loss_head(a, t[6], t[7], t[0], t[1], t[2], t[3], t[4], t[5]);
+                       return Scalars{};
+                     }});
+    }
+    for (KlDirection dir : {KlDirection::Backward, KlDirection::Forward}) {
+      out.push_back({OpKind::KlHead, fmt("kl_head ", dir == KlDirection::Forward ? "forward" : "backward") + s,
+                     {{"student", {N, V}, Role::In, Kind::Float, uniform(-3, 3)},
+                      {"teacher", {N, V}, Role::In, Kind::Float, uniform(-3, 3)},
+                      {"weight", {N}, Role::In, Kind::F64, positive(0.1, 1)},
+                      {"losses", {N}, Role::Out}, {"dstudent", {N, V}, Role::Out}},
+                     (double)V, false, 1, [dir](Ops& o, Tensors& t) {
+                       o.kl_head(dir, t[3], t[4], t[0], t[1], t[2]);
+                       return Scalars{};
+                     }});
+    }
+  }
+}
+
+void curriculum_and_optim_cases(std::vector<OpCase>& out) {
+  for (auto [B, L, V] : {std::array<int64_t, 3>{1, 4, 13}, {2, 3, 67}, {2, 2, 257}}) {
+    // w = α̃·e_x + σ̃·ε in float32 on every backend (math/relaxation.h), so z is the same id everywhere.
+    out.push_back({OpKind::GaussianRelaxation, fmt("gaussian_relaxation B=", B, " L=", L, " V=", V),
+                   {{"x", {B * L}, Role::In, Kind::I32, ids(V)},
+                    {"scales", {B, 2}, Role::In, Kind::F64, positive(0.2, 0.9)},
+                    {"soft_logits", {B, L, V}, Role::Out}, {"z", {B * L}, Role::Out, Kind::I32}},
+                   2, false, 1, [](Ops& o, Tensors& t) {
+                     o.gaussian_relaxation(t[2], t[3], t[0], t[1], 4.0, Philox{5, 9});
+                     return Scalars{};
+                   }});
+  }
+  for (int64_t n : {1, 31, 4097}) {
+    out.push_back({OpKind::SumSquares, fmt("sum_squares n=", n), {{"x", {n}}}, (double)n, false, 1,
+                   [](Ops& o, Tensors& t) { return Scalars{o.sum_squares(t[0])}; }});
+    out.push_back({OpKind::Scale, fmt("scale n=", n), {{"x", {n}, Role::InOut}}, 1, false, 1,
+                   [](Ops& o, Tensors& t) { o.scale(t[0], 0.3); return Scalars{}; }});
+    out.push_back({OpKind::Adamw, fmt("adamw n=", n),
+                   {{"grads", {n}}, {"params", {n}, Role::InOut}, {"m", {n}, Role::InOut, Kind::Float, uniform(-0.1, 0.1)},
+                    {"v", {n}, Role::InOut, Kind::Float, positive(0.01, 0.1)}},
+                   8, false, 1, [](Ops& o, Tensors& t) {
+                     AdamWArgs a;
+                     a.lr = 1e-2;
+                     a.weight_decay = 0.1;
+                     a.step = 3;
+                     o.adamw(t[1], t[0], t[2], t[3], a);
+                     return Scalars{};
+                   }});
+    out.push_back({OpKind::EmaUpdate, fmt("ema_update n=", n), {{"params", {n}}, {"shadow", {n}, Role::InOut}}, 2,
+                   false, 1, [](Ops& o, Tensors& t) { o.ema_update(t[1], t[0], 0.99); return Scalars{}; }});
+  }
+}
+
+}  // namespace
+
+std::vector<OpCase> all_cases() {
+  std::vector<OpCase> c;
+  memory_cases(c);
+  embedding_cases(c);
+  dense_cases(c);
+  layernorm_cases(c);
+  attention_cases(c);
+  residual_cases(c);
+  output_cases(c);
+  curriculum_and_optim_cases(c);
+  return c;
+}
+
+}  // namespace duo::test::ops

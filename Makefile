@@ -86,6 +86,12 @@ $(foreach s,$(APP_SRCS),$(eval $(call APP_RULE,$(s))))
 $(BUILD)/bench-%: $(BUILD)/obj/bench/%.o $(BUILD)/libduo.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
+# The ops benchmark runs the op-test harness's cases (tests/ops/): it links their runner too, on the CPU here and
+# with the CUDA backend in `make cuda`.
+OPS_HARNESS_OBJS := $(BUILD)/obj/tests/ops/cases.o $(BUILD)/obj/tests/ops/op_runner.o
+$(BUILD)/bench-ops: $(BUILD)/obj/bench/ops.o $(OPS_HARNESS_OBJS) $(BUILD)/libduo.a
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
 bench: all
 	@scripts/run_benchmarks.sh
 
@@ -156,8 +162,13 @@ $(BUILD)/cuda/gpu-ops-bench: $(BUILD)/nvcc/bench/gpu_ops_bench.cu.o $(BUILD)/lib
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(LDLIBS)
 
+$(BUILD)/cuda/bench-ops: $(BUILD)/obj/bench/ops.o $(OPS_HARNESS_OBJS) $(BUILD)/nvcc/select_cuda.o $(BUILD)/libduo_cuda.a \
+                         $(BUILD)/libduo.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(LDLIBS)
+
 cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS) $(BUILD)/cuda/duo-cuda-tests \
-      $(BUILD)/cuda/gpu-ops-bench
+      $(BUILD)/cuda/gpu-ops-bench $(BUILD)/cuda/bench-ops
 	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
 	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda, and duo-cuda-tests for make test-cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
 

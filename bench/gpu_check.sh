@@ -90,8 +90,11 @@ grep -E "ERROR SUMMARY|RACECHECK SUMMARY|not found" "$OUT/sanitizer.txt" | tee -
 # ---- attention (flash vs a naive fp32 kernel, determinism, TFLOP/s) and the row-wise heads (loss heads, KL,
 # curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------
 # Attention shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
+# Then every case of the op-test harness (tests/ops/) at 64 times its test size (build/cuda/bench-ops): achieved
+# GFLOP/s, GB/s and % of the dense bf16 peak per op, from the same cost model the CPU figures use.
 bench() {
-  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/cuda/gpu-ops-bench
+  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/cuda/gpu-ops-bench &&
+    build/cuda/bench-ops --device cuda --scale 64 --repeat 5
 }
 export -f bench
 section "benchmarks" 180 bench >>"$OUT/bench.txt" 2>&1

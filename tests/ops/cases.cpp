@@ -22,8 +22,9 @@ const Tensor kNone;  // an absent optional tensor
 using Tensors = std::vector<Tensor>;
 using Scalars = std::vector<double>;
 
-void memory_cases(std::vector<OpCase>& out) {
-  for (int64_t n : {1, 31, 64, 257}) {
+void memory_cases(std::vector<OpCase>& out, int64_t m) {
+  for (int64_t n0 : {1, 31, 64, 257}) {
+    const int64_t n = n0 * m;
     out.push_back({OpKind::Fill, fmt("fill n=", n), {{"t", {n}, Role::Out}}, 1, false, 1,
                    [](Ops& o, Tensors& t) { o.fill(t[0], 0.375); return Scalars{}; }});
     out.push_back({OpKind::Copy, fmt("copy n=", n), {{"src", {n}}, {"dst", {n}, Role::Out}}, 1, false, 1,
@@ -31,8 +32,9 @@ void memory_cases(std::vector<OpCase>& out) {
   }
 }
 
-void embedding_cases(std::vector<OpCase>& out) {
+void embedding_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [N, V, D] : {std::array<int64_t, 3>{16, 13, 8}, {31, 67, 33}, {64, 50, 64}}) {
+    N *= m;
     out.push_back({OpKind::EmbedIds, fmt("embed_ids N=", N, " V=", V, " D=", D),
                    {{"ids", {N}, Role::In, Kind::I32, ids(V)}, {"table", {V, D}}, {"out", {N, D}, Role::Out}}, 1,
                    false, 1, [](Ops& o, Tensors& t) { o.embed_ids(t[2], t[0], t[1]); return Scalars{}; }});
@@ -67,6 +69,7 @@ void embedding_cases(std::vector<OpCase>& out) {
     }
   }
   for (auto [B, F] : {std::array<int64_t, 2>{1, 8}, {3, 62}, {4, 256}}) {
+    B *= m;
     // sin/cos of σ·f with |σ·f| ≤ 10 in float: the float rounding of the angle (10·u) dominates.
     out.push_back({OpKind::TimestepEmbedding, fmt("timestep_embedding B=", B, " F=", F),
                    {{"sigma", {B}, Role::In, Kind::Float, uniform(0, 10)}, {"out", {B, F}, Role::Out}}, 10, false,
@@ -74,8 +77,9 @@ void embedding_cases(std::vector<OpCase>& out) {
   }
 }
 
-void dense_cases(std::vector<OpCase>& out) {
+void dense_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [N, I, O] : {std::array<int64_t, 3>{16, 16, 16}, {17, 31, 37}, {63, 64, 65}}) {
+    N *= m;
     for (bool bias : {true, false}) {
       const std::string b = bias ? " bias" : "";
       std::vector<Buf> fwd = {{"in", {N, I}}, {"W", {O, I}}, {"bias", {bias ? O : 0}}, {"out", {N, O}, Role::Out}};
@@ -102,7 +106,8 @@ void dense_cases(std::vector<OpCase>& out) {
       }
     }
   }
-  for (int64_t n : {1, 31, 256, 257}) {
+  for (int64_t n0 : {1, 31, 256, 257}) {
+    const int64_t n = n0 * m;
     const std::vector<Buf> two = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"out", {n}, Role::Out}};
     const std::vector<Buf> three = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"dout", {n}},
                                     {"din", {n}, Role::Out}};
@@ -118,8 +123,9 @@ void dense_cases(std::vector<OpCase>& out) {
   }
 }
 
-void layernorm_cases(std::vector<OpCase>& out) {
+void layernorm_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [B, L, D] : {std::array<int64_t, 3>{1, 4, 16}, {2, 7, 31}, {2, 5, 257}}) {
+    L *= m;
     for (bool mod : {true, false}) {
       const std::string m = mod ? " modulated" : "";
       // shift and scale are column views of one (B, 2D) tensor, as the adaLN output is.
@@ -156,8 +162,9 @@ void layernorm_cases(std::vector<OpCase>& out) {
   }
 }
 
-void attention_cases(std::vector<OpCase>& out) {
+void attention_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [B, L, H, hd] : {std::array<int64_t, 4>{1, 8, 2, 8}, {2, 13, 2, 16}, {1, 63, 2, 32}, {1, 65, 1, 64}}) {
+    L *= m;
     const int64_t D = H * hd;
     const int h = (int)H;
     const std::string shape = fmt(" B=", B, " L=", L, " H=", H, " hd=", hd);
@@ -188,8 +195,9 @@ void attention_cases(std::vector<OpCase>& out) {
   }
 }
 
-void residual_cases(std::vector<OpCase>& out) {
+void residual_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [B, L, D] : {std::array<int64_t, 3>{1, 4, 8}, {2, 7, 31}, {2, 3, 257}}) {
+    L *= m;
     for (float p : {0.0f, 0.25f}) {
       const std::string s = fmt(" B=", B, " L=", L, " D=", D, " p=", p);
       // gate: a column view of a (B, 3D) modulation; the dropout mask comes from the same Philox stream.
@@ -211,8 +219,9 @@ void residual_cases(std::vector<OpCase>& out) {
   }
 }
 
-void output_cases(std::vector<OpCase>& out) {
+void output_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [N, V] : {std::array<int64_t, 2>{4, 13}, {9, 257}, {3, 700}}) {
+    N *= m;
     const std::string s = fmt(" N=", N, " V=", V);
     out.push_back({OpKind::LogSoftmax, "log_softmax" + s,
                    {{"logits", {N, V}, Role::In, Kind::Float, uniform(-5, 5)}, {"out", {N, V}, Role::Out}},
@@ -266,8 +275,9 @@ void output_cases(std::vector<OpCase>& out) {
   }
 }
 
-void curriculum_and_optim_cases(std::vector<OpCase>& out) {
+void curriculum_and_optim_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [B, L, V] : {std::array<int64_t, 3>{1, 4, 13}, {2, 3, 67}, {2, 2, 257}}) {
+    L *= m;
     // w = α̃·e_x + σ̃·ε in float32 on every backend (math/relaxation.h), so z is the same id everywhere.
     out.push_back({OpKind::GaussianRelaxation, fmt("gaussian_relaxation B=", B, " L=", L, " V=", V),
                    {{"x", {B * L}, Role::In, Kind::I32, ids(V)},
@@ -278,7 +288,8 @@ void curriculum_and_optim_cases(std::vector<OpCase>& out) {
                      return Scalars{};
                    }});
   }
-  for (int64_t n : {1, 31, 4097}) {
+  for (int64_t n0 : {1, 31, 4097}) {
+    const int64_t n = n0 * m;
     out.push_back({OpKind::SumSquares, fmt("sum_squares n=", n), {{"x", {n}}}, (double)n, false, 1,
                    [](Ops& o, Tensors& t) { return Scalars{o.sum_squares(t[0])}; }});
     out.push_back({OpKind::Scale, fmt("scale n=", n), {{"x", {n}, Role::InOut}}, 1, false, 1,
@@ -301,16 +312,16 @@ void curriculum_and_optim_cases(std::vector<OpCase>& out) {
 
 }  // namespace
 
-std::vector<OpCase> all_cases() {
+std::vector<OpCase> all_cases(int64_t scale) {
   std::vector<OpCase> c;
-  memory_cases(c);
-  embedding_cases(c);
-  dense_cases(c);
-  layernorm_cases(c);
-  attention_cases(c);
-  residual_cases(c);
-  output_cases(c);
-  curriculum_and_optim_cases(c);
+  memory_cases(c, scale);
+  embedding_cases(c, scale);
+  dense_cases(c, scale);
+  layernorm_cases(c, scale);
+  attention_cases(c, scale);
+  residual_cases(c, scale);
+  output_cases(c, scale);
+  curriculum_and_optim_cases(c, scale);
   return c;
 }
 

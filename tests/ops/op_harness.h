@@ -66,7 +66,8 @@ struct OpCase {
   std::function<std::vector<double>(Ops&, std::vector<Tensor>&)> invoke;
 };
 
-// All cases of all op families (cases.cpp).
-std::vector<OpCase> all_cases();
+// All cases of all op families (cases.cpp). scale multiplies each sweep's leading size (rows, sequence length,
+// element count): 1 for the tests, larger for the ops benchmark (bench/ops.cpp).
+std::vector<OpCase> all_cases(int64_t scale = 1);
 
 }  // namespace duo::test::ops

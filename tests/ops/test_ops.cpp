@@ -1,17 +1,15 @@
 // The op-test harness run (op_harness.h): every case of every op family on every backend, one verdict rule.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 #include "backend/cpu/cpu_ops.h"
-#include "core/error.h"
-#include "core/philox.h"
 #include "cuda_ops.h"
 #include "op_harness.h"
+#include "op_runner.h"
 
 namespace duo::test::ops {
 
@@ -20,9 +18,7 @@ double Precision::tol_rms() const { return 8.0 * std::sqrt(k) * u; }
 
 namespace {
 
-constexpr int64_t kGuard = 64;          // guard elements on each side of every tensor
-constexpr double kSentinel = -7777.25;  // their value (exact in every dtype used)
-constexpr double kF32 = 0x1p-24;        // unit roundoff of float
+constexpr double kF32 = 0x1p-24;  // unit roundoff of float
 // bf16 GEMM inputs: each factor is rounded to 8 significant bits (2^-9 relative). A dot product's error from it
 // is a random-sign sum, about 2^-9·√2 of the result's own size whatever K is, so the bound is K-independent:
 // u = 2^-9 with k = 2 (tol_max = 16·2^-9 = 3.1e-2, tol_rms = 11·2^-9 = 2.2e-2).
@@ -31,115 +27,9 @@ constexpr double kBf16 = 0x1p-9;
 struct Backend {
   std::string name;
   Ops* ops;
-  DType floats;     // the dtype of Kind::Float buffers
-  bool bf16_gemm;   // GEMM-backed ops round their inputs to bf16
+  DType floats;    // the dtype of Kind::Float buffers
+  bool bf16_gemm;  // GEMM-backed ops round their inputs to bf16
 };
-
-DType dtype_of_buf(const Buf& b, DType floats) {
-  return b.kind == Kind::I32 ? DType::I32 : b.kind == Kind::F64 ? DType::F64 : floats;
-}
-
-int64_t count(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
-// Initial values of buffer i of a case, in double (float buffers hold values rounded to float, so that every
-// backend, the float64 reference included, starts from the very same numbers).
-std::vector<double> initial_values(const Buf& b, uint64_t seed) {
-  const int64_t n = count(b.shape);
-  std::vector<double> v((size_t)n, 0.0);
-  Philox rng{seed, 17};
-  for (int64_t i = 0; i < n; ++i) {
-    const double u = rng.uniform_double(i);
-    switch (b.gen.type) {
-      case Gen::Uniform: case Gen::Positive: v[i] = b.gen.lo + (b.gen.hi - b.gen.lo) * u; break;
-      case Gen::Ids: v[i] = std::floor(u * (double)b.gen.n_ids); break;
-      case Gen::Zeros: v[i] = 0; break;
-    }
-    if (b.kind == Kind::Float) v[i] = (double)(float)v[i];
-  }
-  return v;
-}
-
-// One tensor with its guards on a backend: the allocation holds kGuard elements, the tensor, kGuard elements.
-struct Guarded {
-  Ops* ops = nullptr;
-  void* base = nullptr;
-  DType dt = DType::F32;
-  int64_t n = 0;
-  Tensor t;
-  Guarded(Ops& o, const Buf& b, DType floats, const std::vector<double>& init) : ops(&o) {
-    dt = dtype_of_buf(b, floats);
-    n = count(b.shape);
-    const int64_t total = n + 2 * kGuard;
-    base = o.alloc((size_t)total * dtype_size(dt));
-    std::vector<double> all((size_t)total, kSentinel);
-    std::copy(init.begin(), init.end(), all.begin() + kGuard);
-    Tensor whole(base, dt, {total}, o.device());
-    upload(whole, all);
-    t = Tensor(static_cast<char*>(base) + kGuard * dtype_size(dt), dt, {1}, o.device());
-    t.ndim = (int)b.shape.size();
-    for (int d = 0; d < t.ndim; ++d) t.shape[d] = b.shape[(size_t)d];
-    t.set_contiguous_strides();
-  }
-  ~Guarded() { ops->release(base); }
-  Guarded(const Guarded&) = delete;
-  Guarded& operator=(const Guarded&) = delete;
-
-  void upload(Tensor& whole, const std::vector<double>& v) {
-    if (dt == DType::F64) return ops->from_host(whole, v.data());
-    if (dt == DType::F32) {
-      std::vector<float> f(v.begin(), v.end());
-      return ops->from_host(whole, f.data());
-    }
-    std::vector<int32_t> i(v.size());
-    for (size_t k = 0; k < v.size(); ++k) i[k] = (int32_t)v[k];
-    ops->from_host(whole, i.data());
-  }
-  // The whole allocation back in double.
-  std::vector<double> download() {
-    const int64_t total = n + 2 * kGuard;
-    Tensor whole(base, dt, {total}, ops->device());
-    std::vector<double> v((size_t)total);
-    if (dt == DType::F64) {
-      ops->to_host(v.data(), whole);
-    } else if (dt == DType::F32) {
-      std::vector<float> f((size_t)total);
-      ops->to_host(f.data(), whole);
-      std::copy(f.begin(), f.end(), v.begin());
-    } else {
-      std::vector<int32_t> i((size_t)total);
-      ops->to_host(i.data(), whole);
-      std::copy(i.begin(), i.end(), v.begin());
-    }
-    return v;
-  }
-};
-
-// The outputs of one case on one backend: every Out / InOut buffer, then the scalars. Guard damage is an error.
-std::vector<std::vector<double>> run(const OpCase& c, const Backend& be) {
-  std::vector<std::unique_ptr<Guarded>> bufs;
-  for (size_t i = 0; i < c.bufs.size(); ++i)
-    bufs.push_back(std::make_unique<Guarded>(*be.ops, c.bufs[i], be.floats, initial_values(c.bufs[i], 1000 + i)));
-  std::vector<Tensor> ts;
-  for (auto& b : bufs) ts.push_back(b->t);
-  const std::vector<double> scalars = c.invoke(*be.ops, ts);
-  be.ops->sync();
-  std::vector<std::vector<double>> out;
-  for (size_t i = 0; i < c.bufs.size(); ++i) {
-    const std::vector<double> all = bufs[i]->download();
-    const double sentinel = bufs[i]->dt == DType::I32 ? (double)(int32_t)kSentinel : kSentinel;
-    for (int64_t g = 0; g < kGuard; ++g)
-      if (all[(size_t)g] != sentinel || all[(size_t)(kGuard + bufs[i]->n + g)] != sentinel)
-        fail(c.params, str(be.name, ": the op wrote outside ", c.bufs[i].name), "an overrun");
-    if (c.bufs[i].role != Role::In)
-      out.emplace_back(all.begin() + kGuard, all.begin() + kGuard + bufs[i]->n);
-  }
-  if (!scalars.empty()) out.push_back(scalars);
-  return out;
-}
 
 std::string output_name(const OpCase& c, size_t k) {
   for (const Buf& b : c.bufs)
@@ -161,9 +51,9 @@ BOOST_AUTO_TEST_CASE(every_case_on_every_backend) {
   const std::vector<OpCase> cases = all_cases();
   for (const OpCase& c : cases) {
     BOOST_TEST_CONTEXT(c.params) {
-      const auto want = run(c, ref);
+      const auto want = run_case(c, *ref.ops, ref.floats, ref.name.c_str());
       for (const Backend& be : backends) {
-        const auto got = run(c, be);
+        const auto got = run_case(c, *be.ops, be.floats, be.name.c_str());
         BOOST_REQUIRE_EQUAL(got.size(), want.size());
         const Precision p = be.bf16_gemm && c.gemm ? Precision{kBf16, 2.0 * c.loose}
                                                    : Precision{kF32, std::max(1.0, c.k) * c.loose};

@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // The tokenizer files for decoding a shard: --vocab, else the shard's own folder (char vocabularies live with
-// their shards), else the vendored copy or data/.vocab (io/repo_files.h).
+// their shards), else the vendored copy (io/repo_files.h).
 std::string find_vocab(const duo::ShardInfo& info, const std::string& shard, const std::string& given) {
   if (!given.empty()) return given;
   const std::string dir = fs::path(shard).parent_path().string();

@@ -46,8 +46,6 @@ TransformLookup TransformLookup::open(const std::string& path, int64_t model_voc
 TransformLookup TransformLookup::open_or_compute(const std::string& path, int64_t model_vocab,
                                                  TransformLookupOptions options) {
   if (!path.empty()) return open(path, model_vocab, options);
-  DUO_CHECK(model_vocab >= 2, "integral table", str("model vocabulary size ", model_vocab, " is below 2"),
-            "pass the model's vocabulary size (len(tokenizer))");
   IntegralTable table = IntegralTable::compute(DiffusionTransform(model_vocab), kDefaultGammaMin, kDefaultGammaMax,
                                                kDefaultNumPoints);
   return TransformLookup(std::move(table), model_vocab, options,

@@ -27,7 +27,6 @@ std::string find_vocab_dir(const std::string& name, const std::string& given) {
   std::error_code ec;
   if (const std::string v = vendor_dir(); !v.empty() && fs::is_directory(fs::path(v) / name, ec))
     return (fs::path(v) / name).string();
-  if (const fs::path d = fs::path("data/.vocab") / name; fs::is_directory(d, ec)) return d.string();
   return "";
 }
 

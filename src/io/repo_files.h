@@ -15,8 +15,7 @@ std::string repo_file(const std::string& relative);
 // data/vendor of the repository; "" when not found.
 std::string vendor_dir();
 
-// The folder of a tokenizer's files: `given` if not empty, else <vendor_dir>/<name>, else data/.vocab/<name>
-// (where older data scripts kept downloads); "" when none exists.
+// The folder of a tokenizer's files: `given` if not empty, else <vendor_dir>/<name>; "" when neither exists.
 std::string find_vocab_dir(const std::string& name, const std::string& given);
 
 }  // namespace duo

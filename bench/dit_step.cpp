@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/process_setup.h"
 #include "core/timer.h"
 #include "io/cli.h"
 #include "model/dit.h"
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
     cfg.dropout = 0;
     const int64_t B = vm["batch"].as<int64_t>(), L = cfg.length, V = cfg.vocab_size, N = B * L;
     const int threads = vm["threads"].as<int>();
-    if (threads > 0) omp_set_num_threads(threads);
+    duo::cpu::set_threads(threads);
 
     duo::CpuOps ops;
     duo::ModelState state(cfg, ops, true);

@@ -11,6 +11,8 @@
 #include <iostream>
 #include <omp.h>
 #include <sstream>
+#include <string>
+#include <vector>
 #include "backend/cpu/cpu_ops.h"
 #include "core/timer.h"
 #include "io/cli.h"
@@ -65,15 +67,26 @@ int main(int argc, char** argv) {
         ("steps", po::value<int64_t>()->default_value(4), "sampling steps S (NFE = S + 1)")
         ("vocab_size", po::value<int64_t>()->default_value(50258), "vocabulary (GPT-2 + [PAD])")
         ("torch", po::value<std::string>()->default_value("/usr/bin/python3"),
-         "python with torch for the reference step, or none");
+         "pythons with torch for the reference step, comma-separated (each gets its cell), or none");
     po::variables_map vm;
     if (!parse_command_line(argc, argv, desc, vm, "usage: bench-sample_throughput [options]")) return 0;
     const int64_t L = vm["length"].as<int64_t>(), B = vm["batch"].as<int64_t>(), S = vm["steps"].as<int64_t>();
     const int64_t V = vm["vocab_size"].as<int64_t>();
     const std::string python = vm["torch"].as<std::string>();
 
+    // Each torch cell: "version: step ms (forward ms) -> torch forward / our whole step" (the measure: our
+    // network + sampler against the reference's network forward alone).
+    std::vector<std::string> pythons;
+    if (python != "none") {
+      std::stringstream list(python);
+      for (std::string p; std::getline(list, p, ',');) pythons.push_back(p);
+    }
     std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network ms/step | "
-                 "sampler ms/step | torch ms/step (forward) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+                 "sampler ms/step |";
+    for (size_t i = 0; i < pythons.size(); ++i) std::cout << " torch ms/step (forward), forward / ours |";
+    std::cout << "\n|---|---|---|---|---|---|---|---|---|---|";
+    for (size_t i = 0; i < pythons.size(); ++i) std::cout << "---|";
+    std::cout << "\n";
     std::stringstream names(vm["models"].as<std::string>());
     std::string name;
     while (std::getline(names, name, ',')) {
@@ -110,15 +123,24 @@ int main(int argc, char** argv) {
       const SamplerStats st = sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();
       const double per = total / (double)st.nfe, net = timed.seconds / (double)st.nfe;
-      std::string torch = python == "none" ? "" : torch_step(python, name, V, L, B);
-      double tms = NAN, tfwd = NAN;
-      std::sscanf(torch.c_str(), "torch_ms_per_step %lf forward_ms %lf", &tms, &tfwd);
-      const std::string torch_cell = std::isnan(tms) ? "-" : str(std::lround(tms), " (", std::lround(tfwd), ")");
-      std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.2f | %.1f | %.1f | %.1f | %.1f | %s |\n", name.c_str(),
+      std::string cells;
+      for (const std::string& py : pythons) {
+        const std::string torch = torch_step(py, name, V, L, B);
+        double tms = NAN, tfwd = NAN;
+        char version[64] = "?";
+        std::sscanf(torch.c_str(), "torch_ms_per_step %lf forward_ms %lf threads %*d torch %63s", &tms, &tfwd, version);
+        if (std::isnan(tms)) {
+          std::cerr << "torch (" << py << "): " << torch << "\n";
+          cells += " - |";
+        } else {
+          cells += str(" ", version, ": ", std::lround(tms), " (", std::lround(tfwd), "), ",
+                       std::round(tfwd / (per * 1e3) * 100) / 100, "x |");
+        }
+      }
+      std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.2f | %.1f | %.1f | %.1f | %.1f |%s\n", name.c_str(),
                   with_commas(state.table().total()).c_str(), (long)B, (long)L, (long)S, (long)st.nfe, total,
-                  (double)(B * L) / total, per * 1e3, net * 1e3, (per - net) * 1e3, torch_cell.c_str());
+                  (double)(B * L) / total, per * 1e3, net * 1e3, (per - net) * 1e3, cells.c_str());
       std::fflush(stdout);
-      if (!torch.empty() && std::isnan(tms)) std::cerr << "torch: " << torch << "\n";
     }
     return 0;
   });

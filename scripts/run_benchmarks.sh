@@ -1,25 +1,53 @@
 #!/usr/bin/env bash
-# `make bench`: CPU benchmarks side by side with the PyTorch reference, same configuration, same threads, in
-# one run. Prints each line of JSON and the ratio; the numbers in bench/README.md come from this script.
+# `make bench`: the CPU benchmarks, each side by side with its reference in one run, same configuration, same
+# threads; the numbers in bench/README.md come from this script (docs/cpu_performance.md).
+#  1. DiT training step (forward + cross-entropy + backward): duo.cu, a current PyTorch from PyPI (a virtual
+#     environment bench/.venv, created here when missing and the network allows), Debian's PyTorch;
+#  2. sampling step (network + sampler) against the PyTorch network forward alone, B 1 and B 8;
+#  3. GEMM libraries on the DiT's shapes (OpenBLAS as the engine runs it, BLIS, oneDNN when installed);
+#  4. the step rate early and late in make run's training; 5. speed beside busy processes.
+# THREADS=N (default: the cores), QUICK=1 skips 3-5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-$(nproc)}
-py=/usr/bin/python3
-have_torch=0
-$py -c 'import torch' 2>/dev/null && have_torch=1
-ratio() { $py -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); print(f'  ratio duo.cu/pytorch step rate: {b[\"ms_per_step\"]/a[\"ms_per_step\"]:.2f}x')" "$1" "$2"; }
-bench_dit() {  # name, then shared args: model vocab batch length
+venv=bench/.venv
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  echo "== creating $venv with the current PyTorch from PyPI (a few GB; once)"
+  { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --progress-bar off torch numpy; } ||
+    echo "   could not install PyTorch from PyPI (offline?): the current-PyTorch columns stay empty"
+fi
+pythons=()
+for py in "$venv/bin/python" /usr/bin/python3; do
+  "$py" -c 'import torch' 2>/dev/null && pythons+=("$py")
+done
+version() { "$1" -c 'import torch; print(torch.__version__)' 2>/dev/null; }
+ms() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ms_per_step"])' "$1"; }
+
+bench_dit() {  # model vocab batch length steps
   local model=$1 vocab=$2 batch=$3 length=$4 steps=$5
-  echo "== DiT forward+backward, $model, V=$vocab, B=$batch, L=$length, threads=$threads"
-  ours=$(build/bench-dit_step --model "$model" --vocab_size "$vocab" --batch "$batch" --model.length "$length" --threads "$threads" --steps "$steps")
-  echo "  $ours"
-  if [ $have_torch = 1 ]; then
-    theirs=$($py bench/torch_dit_step.py --model "$model" --vocab "$vocab" --batch "$batch" --length "$length" --threads "$threads" --steps "$steps")
-    echo "  $theirs"
-    ratio "$ours" "$theirs"
-  else
-    echo "  (PyTorch not installed: apt-get install python3-torch for the side-by-side number)"
-  fi
+  echo "== DiT training step, $model, V=$vocab, B=$batch, L=$length, threads=$threads (ms per step, median)"
+  ours=$(build/bench-dit_step --model "$model" --vocab_size "$vocab" --batch "$batch" --model.length "$length" \
+         --threads "$threads" --steps "$steps")
+  echo "  duo.cu: $(ms "$ours") ms"
+  for py in "${pythons[@]}"; do
+    theirs=$("$py" bench/torch_dit_step.py --model "$model" --vocab "$vocab" --batch "$batch" --length "$length" \
+             --threads "$threads" --steps "$steps" 2>/dev/null)
+    /usr/bin/python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'  PyTorch {sys.argv[3]}: {b:.0f} ms   duo.cu / PyTorch step rate: {b/a:.2f}x')" \
+      "$(ms "$ours")" "$(ms "$theirs")" "$(version "$py")"
+  done
+  [ ${#pythons[@]} -gt 0 ] || echo "  (no PyTorch: apt-get install python3-torch, or let this script create $venv)"
 }
 bench_dit tiny 65 8 256 5
 bench_dit small 50258 1 256 3
+
+torch_list=$(IFS=,; echo "${pythons[*]:-none}")
+for b in 1 8; do
+  echo "== sampling step (DUO ancestral), B=$b, L=128, threads=$threads"
+  OMP_NUM_THREADS=$threads build/bench-sample_throughput --models tiny,small --length 128 --batch "$b" --steps 4 \
+    --torch "$torch_list"
+done
+[ "${QUICK:-0}" = 1 ] && exit 0
+echo "== GEMM libraries"
+build/bench-gemm_libraries --threads "$threads"
+THREADS=$threads bench/step_rate.sh
+bench/contention.sh

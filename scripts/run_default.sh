@@ -13,18 +13,10 @@ echo "== duo.cu default run: DUO (curriculum) on tinyshakespeare, char level, CP
 if [ ! -f $data/train_000000.bin ] || [ ! -f $data/valid_000000.bin ]; then
   data/tinyshakespeare.sh char
 fi
-# The curriculum's Gaussian log-SNR range for this vocabulary (V = 67): it spans the same discrete signal levels
-# as the reference's OWT range does for GPT-2 (alpha from ~0.95 down to ~0.05; see integral/README.md).
 rm -rf $run
-build/duo-train --algo duo --model tiny --model.hidden_size 128 --model.n_blocks 4 --model.n_heads 4 \
-  --model.length 128 --model.dropout 0 \
-  --data.train "$data/train_*.bin" --data.valid "$data/valid_*.bin" \
-  --loader.batch_size 16 --loader.global_batch_size 16 --loader.eval_batch_size 32 \
-  --optim.lr 2e-3 --lr_scheduler.num_warmup_steps 50 --training.ema 0.99 \
-  --trainer.max_steps "$steps" --trainer.val_check_interval $((steps / 4)) --trainer.limit_val_batches 4 \
-  --trainer.log_every_n_steps 25 \
-  --algo.curriculum.end $((steps / 2)) --algo.curriculum.gamma_min -2.9 --algo.curriculum.gamma_max 0.75 \
-  --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir $run
+source scripts/default_train.sh
+default_train_args "$steps" $run
+build/duo-train "${DEFAULT_TRAIN_ARGS[@]}"
 echo
 echo "== validation perplexity on the whole validation set, EMA weights (DUO NELBO: an upper bound)"
 build/duo-eval --eval.checkpoint_path $run/last.safetensors --data.valid "$data/valid_*.bin" \

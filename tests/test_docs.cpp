@@ -34,7 +34,13 @@ std::set<std::string> sections_of(const std::string& page) {
 std::vector<fs::path> project_text_files() {
   std::vector<fs::path> files = {"README.md", "Makefile", "integral/README.md"};
   for (const char* dir : {"src", "cuda", "tools", "tests", "bench", "scripts", "data", "docs"}) {
-    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+      const auto& e = *it;
+      // Hidden folders are not the project's text (bench/.venv holds a PyTorch for `make bench`).
+      if (e.is_directory() && e.path().filename().string().starts_with(".")) {
+        it.disable_recursion_pending();
+        continue;
+      }
       if (!e.is_regular_file()) continue;
       const fs::path& p = e.path();
       if (p.string().starts_with("data/vendor") || p.string().starts_with("tests/fixtures")) continue;

@@ -38,12 +38,13 @@ int main(int argc, char** argv) {
         ("algo.T", po::value<int64_t>()->default_value(0), "D3PM discrete steps (default 1000)")
         ("algo.reference_bugs", po::value<bool>()->default_value(false), "reproduce the reference's known bugs (README)")
         ("seed", po::value<uint64_t>()->default_value(1), "seed of the time and noise draws")
-        ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda");
+        ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
+        ("threads", po::value<int>()->default_value(0), "CPU threads (0 = one per core)");
     po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: duo-eval --eval.checkpoint_path PATH --data.valid GLOB [options]"))
       return 0;
     const std::string path = vm["eval.checkpoint_path"].as<std::string>();
-    auto ops = duo::make_backend(vm["device"].as<std::string>());
+    auto ops = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>());
 
     // The model: our checkpoint (EMA weights unless disabled) or an HF folder.
     duo::ModelConfig mc;

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
         ("loader.eval_batch_size", value<int64_t>(&o.batch_size)->default_value(8), "samples drawn together")
         ("seed", value<uint64_t>(&o.seed)->default_value(1), "random seed (same seed, same samples)")
         ("device", value<std::string>()->default_value("auto"), "auto | cpu | cuda")
+        ("threads", value<int>()->default_value(0), "CPU threads (0 = one per core)")
         ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0), "top-p of the denoiser (1 = off)")
         ("sampling.use_float64", value<bool>(&o.use_float64)->default_value(true), "posterior and draws in float64")
         ("sampling.psi.time_profile", value<std::string>(&o.psi.time_profile)->default_value("linear"),
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
               << p.batch_size << "), tokenizer " << p.tokenizer << " (" << p.vocab_dir << "), seed " << p.seed << "\n";
     for (const std::string& note : p.notes) std::cerr << "  note: " << note << "\n";
 
-    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>());
+    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>());
     duo::Ops& ops = *backend;
     std::unique_ptr<duo::GenPplEvaluator> evaluator;
     if (vm.count("eval.gen_ppl_eval_model_name_or_path")) {

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
                                  "[--data.valid GLOB] [--model tiny|small|medium] [options]"))
       return 0;
     duo::TrainConfig cfg = duo::train_config_from(vm);
-    auto ops = duo::make_backend(cfg.device);
+    auto ops = duo::make_backend(cfg.device, cfg.threads);
     duo::Trainer trainer(cfg, *ops);
     duo::EvalResult r = trainer.run();
     if (r.tokens > 0)

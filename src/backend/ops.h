@@ -16,6 +16,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include "core/philox.h"
 #include "core/tensor.h"
 #include "backend/op_kinds.h"
@@ -36,6 +37,9 @@ class Ops {
   virtual ~Ops() = default;
   virtual const char* name() const = 0;
   virtual Device device() const = 0;
+  // The compute behind the backend in one line for a run's header (the CPU: its BLAS and kernels, threads,
+  // waiting and denormal handling; a GPU: the device).
+  virtual std::string describe() const { return name(); }
 
   // Sees every op after it ran (nullptr: none). Not owned; it must outlive its use.
   void set_observer(OpObserver* observer) { observer_ = observer; }

@@ -1,5 +1,6 @@
 #include "backend/select.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/process_setup.h"
 #include "core/error.h"
 #if defined(DUO_WITH_CUDA)
 #include "device.h"  // cuda/device.h: only in the executables `make cuda` links against the CUDA backend
@@ -7,7 +8,8 @@
 
 namespace duo {
 
-std::unique_ptr<Ops> make_backend(const std::string& device) {
+std::unique_ptr<Ops> make_backend(const std::string& device, int threads) {
+  cpu::set_threads(threads, "--threads");
   if (device == "cpu") return std::make_unique<CpuOps>();
 #if defined(DUO_WITH_CUDA)
   if (device == "cuda") return make_cuda_backend(/*required=*/true);

@@ -11,6 +11,7 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
   desc.add_options()
       ("algo", s("duo_base"), "ar | mdlm | sedd | d3pm | duo_base | duo (duo = with curriculum learning)")
       ("device", s("auto"), "auto | cpu | cuda")
+      ("threads", po::value<int>()->default_value(0), "CPU threads (0 = one per core)")
       ("seed", po::value<uint64_t>()->default_value(1), "random seed (data order, noise, dropout, init)")
       ("config", po::value<std::string>(), "ini file with any of these options (`key = value`)")
       ("data.train", s(""), "training shards (glob), e.g. 'data/owt/train_*.bin'")
@@ -73,6 +74,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.vocab_given = vm.count("vocab_size") > 0;
   if (c.algo == "ar") c.model.causal = true;
   c.device = S("device");
+  c.threads = vm["threads"].as<int>();
   c.seed = vm["seed"].as<uint64_t>();
   c.train_glob = S("data.train"); c.valid_glob = S("data.valid");
   c.wrap = B("data.wrap"); c.insert_train_eos = B("data.insert_train_eos"); c.insert_valid_eos = B("data.insert_valid_eos");
@@ -123,6 +125,7 @@ void TrainConfig::validate() const {
   for (const char* a : algos) known |= algo == a;
   if (!known) bad("algo", "unknown algorithm '" + algo + "'", "use ar, mdlm, sedd, d3pm, duo_base or duo");
   if (device != "auto" && device != "cpu" && device != "cuda") bad("device", "must be auto, cpu or cuda");
+  if (threads < 0) bad("threads", "must be 0 (one per core) or a positive thread count");
   if (train_glob.empty()) bad("data.train", "no training shards given", "tokenize a dataset first, e.g. data/tinyshakespeare.sh");
   if (batch_size < 1) bad("loader.batch_size", "must be >= 1");
   if (global_batch_size < batch_size || global_batch_size % batch_size != 0)

@@ -27,6 +27,7 @@ struct TrainConfig {
   bool vocab_given = false;        // --vocab_size was passed (else the model vocabulary comes from the data)
   OptimConfig optim;
   std::string device = "auto";
+  int threads = 0;                 // CPU threads, 0 = one per core
   uint64_t seed = 1;
   // data
   std::string train_glob, valid_glob;

@@ -101,6 +101,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   const int64_t params = state_->table().total();
   std::printf("%s: %s on %s, %s\n", hooks_.program.c_str(), algo_->settings().name.c_str(), ops_.name(),
               m.describe().c_str());
+  std::printf("  compute: %s\n", ops_.describe().c_str());
   std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
               (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
               valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");

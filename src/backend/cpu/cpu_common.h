@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <cstdint>
 #include <initializer_list>
+#include "backend/cpu/gemm_kernels.h"
 #include "backend/shape_checks.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -82,16 +83,19 @@ class BlasSingleThreaded {
   int saved_;
 };
 
-// Row-major C = alpha * op(A) op(B) + beta * C.
+// Row-major C = alpha * op(A) op(B) + beta * C. The first GEMM of the process chooses the kernels
+// (gemm_kernels.h); K = 0 gives C = beta * C, as BLAS defines it.
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  gemm_kernels();
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
               (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                  const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  gemm_kernels();
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
               (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }

@@ -15,6 +15,7 @@ class CpuOps : public Ops {
   CpuOps() = default;
   const char* name() const override { return "cpu"; }
   Device device() const override { return Device::CPU; }
+  std::string describe() const override;  // gemm_kernels.cpp
 
   // memory.cpp
   void* alloc(size_t bytes) override;

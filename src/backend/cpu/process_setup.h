@@ -1,9 +1,10 @@
 // Process-wide settings of the CPU backend that must be in place before OpenMP or OpenBLAS start, applied by an
 // ELF pre-initialiser that runs before any shared library's constructor (docs/cpu_performance.md §2):
 //  - OpenMP threads wait passively (OMP_WAIT_POLICY=passive) unless the environment already sets
-//    OMP_WAIT_POLICY or GOMP_SPINCOUNT: busy-waiting threads collapse when other processes share the cores. The
-//    variable is seen by the libraries' constructors only: the C runtime restores the original environment
-//    before main(), so child processes and getenv() see the environment as the user gave it;
+//    OMP_WAIT_POLICY or GOMP_SPINCOUNT: busy-waiting threads collapse when other processes share the cores.
+//    libgomp reads the variable only from the environment the process started with, so the pre-initialiser
+//    executes the program again at once with it added (before any library initialises); the variable is
+//    removed again before main(), so child processes see the environment as the user gave it;
 //  - flush-to-zero and denormals-are-zero in the floating-point control register of the main thread, which
 //    every thread created later (the OpenMP workers) inherits, unless DUO_DENORMALS=keep: subnormal floats
 //    appear in softmax tails late in training and cost each op touching them many cycles (§3).

@@ -6,7 +6,9 @@
 #include <boost/test/unit_test.hpp>
 #include "metrics_util.h"
 #include "tiny_corpus.h"
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 #include <filesystem>
 #include <fstream>
@@ -155,6 +157,29 @@ BOOST_AUTO_TEST_CASE(a_failed_metrics_write_stops_the_run) {
   BOOST_CHECK_EXCEPTION(log.append({{"step", 1}}), Error,
                         [](const Error& e) { return has(e, "/dev/full: writing a metrics line failed: No space left"); });
   TinyCorpus c;
+  // A write that stops part-way (here the file-size limit, as a disk filling up mid-line): the partial line is
+  // cut back off, so the file still ends with a whole line.
+  {
+    MetricsLog part(c.file("part.jsonl"), -1);
+    part.append({{"step", 1}});
+    const std::string whole = testing::read_bytes(c.file("part.jsonl"));
+    rlimit saved{};
+    ::getrlimit(RLIMIT_FSIZE, &saved);
+    rlimit small = saved;
+    small.rlim_cur = whole.size() + 10;
+    void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+    ::setrlimit(RLIMIT_FSIZE, &small);
+    bool failed = false;
+    try {
+      part.append({{"step", 2}, {"train/loss", 1.25}, {"note", std::string(100, 'x')}});
+    } catch (const Error& e) {
+      failed = std::string(e.what()).find("writing a metrics line failed: File too large") != std::string::npos;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    std::signal(SIGXFSZ, old_handler);
+    BOOST_TEST(failed);
+    BOOST_TEST(testing::read_bytes(c.file("part.jsonl")) == whole);
+  }
   CpuOps ops;
   TrainConfig t = short_run(c, "full", 2);
   t.metrics_path = "/dev/full";

@@ -167,7 +167,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip) {
   const ModelConfig cfg = small_config();
   ParamTable t(cfg);
   std::vector<float> p = pattern(t), e = pattern(t, 1), m = pattern(t, 2), v = pattern(t, 3);
-  p[5] = std::nanf("");  // bit-exact even for NaN
+  p[5] = -0.0f;  // bit-exact, sign of zero included
   int64_t rng[2] = {1234567890123, -5};
   CheckpointContents c;
   c.params = p.data();
@@ -191,6 +191,32 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip) {
     BOOST_TEST(std::memcmp(got.data(), want->data(), got.size() * 4) == 0);
   }
   BOOST_TEST(std::memcmp(ck.file().get("rng.state", DType::I64, {2}).data, rng, 16) == 0);
+}
+
+// A NaN or inf in a loaded tensor is an error naming the tensor and the file (issue 17: one NaN in a weight gave
+// a finite perplexity), whichever group it is in.
+BOOST_AUTO_TEST_CASE(non_finite_weights_are_named_at_load) {
+  TempDir dir;
+  const ModelConfig cfg = small_config();
+  ParamTable t(cfg);
+  std::vector<float> p = pattern(t), e = pattern(t, 1);
+  const ParamInfo& qkv = t.params()[3];
+  p[(size_t)qkv.offset + 7] = std::nanf("");
+  e[(size_t)qkv.offset] = INFINITY;
+  e[(size_t)qkv.offset + 1] = -INFINITY;
+  CheckpointContents c;
+  c.params = p.data();
+  c.ema = e.data();
+  save_checkpoint(dir.file("ck"), t, c);
+  Checkpoint ck = Checkpoint::open(dir.file("ck"));  // the file itself is well-formed
+  std::vector<float> got((size_t)t.total());
+  BOOST_CHECK_EXCEPTION(ck.load(Group::Params, t, got.data()), Error, [&](const Error& err) {
+    return message_has(err, dir.file("ck")) && message_has(err, "tensor '" + qkv.name + "' holds 1 non-finite value") &&
+           message_has(err, "flat index 7") && message_has(err, "duo-inspect --stats");
+  });
+  BOOST_CHECK_EXCEPTION(ck.load(Group::Ema, t, got.data()), Error, [&](const Error& err) {
+    return message_has(err, "tensor 'ema." + qkv.name + "' holds 2 non-finite values (the first, inf,");
+  });
 }
 
 BOOST_AUTO_TEST_CASE(optional_groups) {

@@ -21,6 +21,8 @@ BOOST_AUTO_TEST_CASE(fast_exp_and_tanh_accuracy) {
   BOOST_TEST(tanh_abs < 1.3e-7);
   BOOST_TEST(duo::cpu::fast_exp(-1000.0f) >= 0.0f);  // clamped, no garbage from the exponent bits
   BOOST_TEST(std::isfinite(duo::cpu::fast_exp(1000.0f)));
+  BOOST_TEST(std::isnan(duo::cpu::fast_exp(std::nanf(""))));  // NaN is not clamped to exp(-87)
+  BOOST_TEST(std::isnan(duo::cpu::fast_tanh(std::nanf(""))));
   BOOST_TEST(duo::cpu::fast_tanh(0.0f) == 0.0f);
   BOOST_TEST(duo::cpu::fast_tanh(50.0f) == 1.0f);
   BOOST_TEST(duo::cpu::fast_tanh(-50.0f) == -1.0f);

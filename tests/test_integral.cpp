@@ -226,6 +226,14 @@ BOOST_AUTO_TEST_CASE(table_round_trip) {
   BOOST_TEST(back.alpha()[150] == DiffusionTransform(1000).at_gamma(back.gamma_at(150)).alpha);
 }
 
+// γ beyond the double range of μ = e^{−γ/2} is an error naming the option, raised before the OpenMP loop (an
+// exception inside it is std::terminate).
+BOOST_AUTO_TEST_CASE(grid_outside_the_double_range_is_an_error) {
+  expect_error([] { IntegralTable::compute(DiffusionTransform(67), -6, 2000, 101); },
+               {"--gamma_max", "γ = 2000", "outside the double range", "HINT"});
+  expect_error([] { IntegralTable::compute(DiffusionTransform(67), -1500, 0, 101); }, {"--gamma_min", "γ = -1500"});
+}
+
 BOOST_AUTO_TEST_CASE(table_file_errors) {
   ScratchDir dir;
   const std::string good = dir.file("good.bin"), bad = dir.file("bad.bin");

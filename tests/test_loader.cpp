@@ -5,6 +5,7 @@
 #include <numeric>
 #include <set>
 #include "data/loader.h"
+#include "io/cli.h"
 #include "train/train_config.h"
 #include "data_paths.h"
 
@@ -276,6 +277,44 @@ BOOST_AUTO_TEST_CASE(options_build_both_loaders) {
   Loader train({c.train_glob}, t), valid({c.valid_glob}, v);
   BOOST_TEST(train.n_blocks() == 20);
   BOOST_TEST(valid.n_blocks() == 3);
+}
+
+// Values that cannot mean anything are refused naming the option, and a --config that is not a file is an
+// error, not "nothing applied" (issue 17).
+BOOST_AUTO_TEST_CASE(bad_option_values_and_config_paths_are_refused) {
+  test::TempDir dir("badopt");
+  write_docs(dir / "train.bin", std::vector<int64_t>(20, 5));
+  const std::string tr = dir / "train.bin";
+  auto parse = [&](std::vector<std::string> extra) {
+    boost::program_options::options_description desc;
+    desc.add_options()("help", "");
+    add_model_options(desc);
+    add_train_options(desc);
+    std::vector<std::string> args = {"duo-train", "--data.train", tr};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    boost::program_options::variables_map vm;
+    parse_command_line((int)argv.size(), argv.data(), desc, vm, "usage");
+    return train_config_from(vm);
+  };
+  auto refused = [&](std::vector<std::string> extra, const std::string& needle) {
+    try {
+      parse(extra);
+      BOOST_ERROR("accepted " << extra[0] << " " << extra[1]);
+    } catch (const Error& e) {
+      BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  BOOST_TEST(parse({}).optim.ema > 0);  // the defaults pass
+  refused({"--training.ema", "-0.5"}, "--training.ema: must be in [0, 1)");
+  refused({"--trainer.gradient_clip_val", "-1"}, "--trainer.gradient_clip_val: must be >= 0");
+  refused({"--algo.T", "-3"}, "--algo.T: must be >= 0");
+  refused({"--trainer.val_check_interval", "-10"}, "--trainer.val_check_interval: must be >= 0");
+  refused({"--config", dir.path.string()}, "the --config file is a directory, not a regular file");
+  refused({"--config", dir / "missing.ini"}, "cannot open the --config file");
+  { std::ofstream(dir / "good.ini") << "optim.lr = 0.25\n"; }
+  BOOST_TEST(parse({"--config", dir / "good.ini"}).optim.lr == 0.25);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 // safetensors reader/writer and the atomic file helper: bit-exact round trips, one error per kind of damage,
 // and "a failed write never replaces the old file".
 #include <boost/test/unit_test.hpp>
+#include <sys/stat.h>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -94,6 +95,20 @@ BOOST_AUTO_TEST_CASE(parse_accepts_an_unaligned_header) {
   SafeTensorsFile f = SafeTensorsFile::parse(
       "mem", raw_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data));
   BOOST_TEST(f.get("x").view().ptr<float>()[1] == -2.25f);
+}
+
+// A FIFO given as a checkpoint (e.g. --eval.checkpoint_path) is refused instead of blocking forever (issue 17).
+BOOST_AUTO_TEST_CASE(a_fifo_is_refused_not_waited_on) {
+  TempDir dir;
+  BOOST_REQUIRE(::mkfifo(dir.file("pipe.safetensors").c_str(), 0600) == 0);
+  try {
+    duo::SafeTensorsFile::open(dir.file("pipe.safetensors"));
+    BOOST_ERROR("opened a FIFO");
+  } catch (const duo::Error& e) {
+    const std::string msg = e.what();
+    BOOST_TEST(msg.find("pipe.safetensors") != std::string::npos);
+    BOOST_TEST(msg.find("is a FIFO (named pipe), not a regular file") != std::string::npos, msg);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {

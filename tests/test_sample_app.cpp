@@ -240,6 +240,30 @@ BOOST_AUTO_TEST_CASE(causal_next_logits_match_full_forward) {
   }
 }
 
+// A network whose output is not finite stops sampling with an error, for both adapters (issue 17: NaN weights
+// gave normal-looking samples). Finite but huge weights: the load-time finite check passes, the attention overflows.
+BOOST_AUTO_TEST_CASE(non_finite_network_output_is_an_error) {
+  for (bool causal : {false, true}) {
+    TinyModel m(causal, 2);
+    const ParamTable& t = m.state.table();
+    for (const ParamInfo& p : t.params())
+      if (p.name == "backbone.blocks.0.attn_qkv.weight")
+        std::fill_n(static_cast<float*>(m.state.params()) + p.offset, p.numel, 3e38f);
+    const int64_t B = 2, L = 8, V = m.cfg.vocab_size;
+    const std::vector<int32_t> z = some_ids(B * L, V, 5);
+    std::vector<float> out((size_t)(B * L * V));
+    auto check = [](const Error& e) { return has(e, "sampling: the network's output is not finite"); };
+    if (causal) {
+      DiTCausalLM lm(m.dit, m.ops);
+      BOOST_CHECK_EXCEPTION(lm.next_logits(z.data(), B, L, 3, out.data()), Error, check);
+    } else {
+      DiTDenoiser den(m.dit, m.ops, DiffusionFamily::uniform, -1);
+      const std::vector<double> sigma = {0.5, 1.0};
+      BOOST_CHECK_EXCEPTION(den.log_probs(z.data(), B, L, sigma.data(), out.data()), Error, check);
+    }
+  }
+}
+
 // The AR scorer: log p(next token) from the log-softmax with the mask logit at -1e6.
 BOOST_AUTO_TEST_CASE(ar_scorer_log_probs) {
   TinyModel m(true, 2);

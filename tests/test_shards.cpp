@@ -1,6 +1,7 @@
 // Shard format: write/read round trip (uint16 and uint32 tokens), validation of every field on damaged files,
 // and duo-tokenize's job end to end (splits, shard rotation, gz and JSON lines input, errors).
 #include <boost/test/unit_test.hpp>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <cstring>
 #include "data/shard.h"
@@ -92,6 +93,16 @@ BOOST_AUTO_TEST_CASE(every_damaged_field_is_named) {
   expect_error(dir.path.string(), {"not a regular file"});
 }
 
+// A FIFO or a folder given as a shard is refused before anything opens it (issue 17: a FIFO blocked forever).
+BOOST_AUTO_TEST_CASE(a_fifo_or_folder_is_not_a_shard) {
+  test::TempDir dir("fifo");
+  BOOST_REQUIRE(::mkfifo((dir / "pipe.bin").c_str(), 0600) == 0);
+  expect_error(dir / "pipe.bin", {"pipe.bin", "FIFO", "not a regular file", "HINT"});
+  BOOST_CHECK_THROW(read_shard_info(dir / "pipe.bin"), Error);
+  std::filesystem::create_directories(dir / "folder.bin");
+  expect_error(dir / "folder.bin", {"folder.bin", "a directory, not a regular file"});
+}
+
 BOOST_AUTO_TEST_CASE(unfinished_writer_leaves_no_file) {
   test::TempDir dir("unfinished");
   {
@@ -168,6 +179,23 @@ BOOST_AUTO_TEST_CASE(tokenize_job_gz_jsonl_blank_and_errors) {
     BOOST_FAIL("expected an error");
   } catch (const Error& e) {
     BOOST_TEST(std::string(e.what()).find("cut.jsonl.gz") != std::string::npos);
+  }
+  // Half of a larger .gz (a download cut short): zlib hands back the half it could decode and flags the cut
+  // stream; that is an error naming the file, not half the tokens with exit 0 (issue 17).
+  {
+    gzFile g = gzopen((dir / "big.txt.gz").c_str(), "wb");
+    for (int i = 0; i < 20000; ++i) gzprintf(g, "line %d of a corpus that compresses into many blocks %d\n", i, i * 7919);
+    gzclose(g);
+    const std::string whole = test::read_all(dir / "big.txt.gz");
+    write_bytes(dir / "half.txt.gz", whole.substr(0, whole.size() / 2));
+  }
+  o.inputs = {dir / "half.txt.gz"};
+  try {
+    tokenize_to_shards(o);
+    BOOST_FAIL("expected an error");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()).find("half.txt.gz") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("truncated .gz") != std::string::npos, e.what());
   }
   // A record without the field names file:line.
   { std::ofstream(dir / "bad.jsonl") << "{\"text\": \"a\"}\n{\"body\": \"b\"}"; }  // no final newline

@@ -92,6 +92,18 @@ int generate(int64_t vocab, double gamma_min, double gamma_max, int64_t num_poin
               static_cast<long long>(3 * ((num_points - 2) / interval_stride + 1)), interp.alpha, interp.dalpha,
               timer.seconds());
 
+  // A table its own checks call inaccurate is not written: training would silently use wrong α(γ). The bound is
+  // far above what any sensible grid gives (1e-12 on the default one, integral/README.md) and far below what
+  // would matter to a loss.
+  const double tolerance = 1e-6;
+  const bool accurate = self.alpha <= tolerance && self.dalpha <= tolerance && interp.alpha <= tolerance &&
+                        interp.dalpha <= tolerance;  // false for NaN too
+  DUO_CHECK(accurate, output,
+            duo::str("not written: the table misses its accuracy bound of ", tolerance, " (max |Δα| = ",
+                     std::max(self.alpha, interp.alpha), ", max |Δ dα/dγ| = ", std::max(self.dalpha, interp.dalpha), ")"),
+            duo::str("the grid spacing ", (gamma_max - gamma_min) / static_cast<double>(num_points - 1),
+                     " is too coarse for this γ range: raise --num_points or narrow --gamma_min/--gamma_max "
+                     "(the default [-6, 6] with 6001 points is accurate to 1e-12)"));
   const std::filesystem::path parent = std::filesystem::path(output).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   table.write(output);

@@ -132,9 +132,15 @@ LossSums Algorithm::finish_head(const Tensor& losses, const Tensor& dlogits, con
     sums.loss += sums.seq_loss[b];
     sums.weight += sums.seq_weight[b];
   }
+  // Every algorithm's loss (evaluation and training) passes here: a non-finite value anywhere in the batch makes
+  // the sum non-finite. Weights are checked finite when loaded (io/weights.h), so the cause is inside the run.
   if (!std::isfinite(sums.loss))
-    fail("loss", str("the ", s_.name, " loss is not finite (", sums.loss, ")"),
-         "lower --optim.lr or check the data; the last good checkpoint is kept");
+    fail("loss", str("the ", s_.name, " loss is not finite (", sums.loss,
+                     "): the network produced a non-finite log-probability"),
+         backward ? "the weights were finite when loaded, so training diverged: lower --optim.lr or lengthen the "
+                    "warm-up (--lr_scheduler.num_warmup_steps)"
+                  : "the loaded weights are finite (checked at load time), so the model overflows inside: check "
+                    "that the checkpoint matches the model options, or use an earlier checkpoint");
   if (backward) model_.backward(dlogits.view({B, L, V}));
   return sums;
 }

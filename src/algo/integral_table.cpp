@@ -5,10 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <iterator>
+#include <utility>
 #include "algo/diffusion_transform.h"
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace duo {
 
@@ -88,15 +91,30 @@ IntegralTable IntegralTable::compute(const DiffusionTransform& transform, double
                                      int64_t num_points) {
   check_grid("duo-integral options", transform.vocab_size(), gamma_min, gamma_max, num_points,
              "pass --gamma_min < --gamma_max and --num_points ≥ 2");
+  // μ = e^{−γ/2} must be a positive double at both ends (it is monotone in γ, so then everywhere between).
+  for (const auto& [option, gamma] : {std::pair{"--gamma_min", gamma_min}, std::pair{"--gamma_max", gamma_max}}) {
+    const double mu = std::exp(-0.5 * gamma);
+    DUO_CHECK(mu > 0 && std::isfinite(mu), option,
+              str("γ = ", gamma, " puts μ = e^{−γ/2} = ", mu, " outside the double range"),
+              "keep γ within [−1400, 1400]; α(γ) is 0 or 1 to double precision far inside that");
+  }
   std::vector<double> alpha(num_points), dalpha(num_points);
   const double h = (gamma_max - gamma_min) / static_cast<double>(num_points - 1);
+  // An exception must not leave an OpenMP region (that is std::terminate): the first one is kept and rethrown.
+  std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 16)
   for (int64_t k = 0; k < num_points; ++k) {
-    const double gamma = k == num_points - 1 ? gamma_max : gamma_min + h * static_cast<double>(k);
-    const TransformPoint p = transform.at_gamma(gamma);
-    alpha[k] = p.alpha;
-    dalpha[k] = p.dalpha_dgamma;
+    try {
+      const double gamma = k == num_points - 1 ? gamma_max : gamma_min + h * static_cast<double>(k);
+      const TransformPoint p = transform.at_gamma(gamma);
+      alpha[k] = p.alpha;
+      dalpha[k] = p.dalpha_dgamma;
+    } catch (...) {
+#pragma omp critical(duo_integral_table_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
   return IntegralTable(transform.vocab_size(), gamma_min, gamma_max, std::move(alpha), std::move(dalpha));
 }
 
@@ -145,6 +163,7 @@ IntegralTable IntegralTable::read(const std::string& path, int64_t regenerate_vo
   const std::string default_command =
       regenerate_command(regenerate_vocab, kDefaultGammaMin, kDefaultGammaMax, kDefaultNumPoints, path);
   std::string hint = "regenerate it: " + default_command;
+  check_regular_file(path, "the integral table", "create it: " + default_command);
   std::ifstream f(path, std::ios::binary);
   DUO_CHECK(f.good(), path, "cannot open the integral table", "create it: " + default_command);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

@@ -7,6 +7,7 @@
 // checkpoints (duo-eval and the samplers load them as such) that also carry the teacher, for resuming.
 #include <cstdio>
 #include "backend/select.h"
+#include "core/error.h"
 #include "io/cli.h"
 #include "train/distill_config.h"
 
@@ -24,6 +25,13 @@ int main(int argc, char** argv) {
       return 0;
     // The reference's scripts say algo=distillation; the student itself is a DUO base model.
     if (vm["algo"].as<std::string>() == "distillation") vm.at("algo").value() = std::string("duo_base");
+    // The curriculum options belong to duo-train's --algo duo; accepting them here would ignore them silently.
+    for (const auto& [key, value] : vm)
+      DUO_CHECK(key.rfind("algo.curriculum.", 0) != 0 || value.defaulted(), "--" + key,
+                "duo-distill has no curriculum, so this option would be ignored",
+                key == "algo.curriculum.integral_cache_path"
+                    ? "the distillation's integral table is --algo.integral_cache_path"
+                    : "drop it (distillation's own options are --algo.gamma_min/max, --algo.T, ...; see --help)");
     duo::TrainConfig cfg = duo::train_config_from(vm);
     // One checkpoint per round unless asked otherwise: step_<k·N> holds the weights the next round's teacher gets.
     if (vm["callbacks.checkpoint_every_n_steps.every_n_train_steps"].defaulted())

@@ -85,8 +85,11 @@ int main(int argc, char** argv) {
     const bool ema = !vm["eval.disable_ema"].as<bool>();
     std::vector<float> params((size_t)state.table().total());
     if (ck) {
-      if (!(ema && ck->load_if_present(duo::Group::Ema, state.table(), params.data())))
-        ck->load(duo::Group::Params, state.table(), params.data());
+      // The EMA weights are what the reference evaluates; a checkpoint without them is evaluated only when asked
+      // to, so the "weights" field of the result always says what was evaluated.
+      DUO_CHECK(!ema || ck->has(duo::Group::Ema), path, "the checkpoint holds no EMA weights (ema.backbone.*)",
+                "pass --eval.disable_ema to evaluate its live parameters (backbone.*)");
+      ck->load(ema ? duo::Group::Ema : duo::Group::Params, state.table(), params.data());
     } else {
       duo::load_hf_weights(path, state.table(), params.data());
     }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace duo {
 
@@ -139,6 +140,7 @@ void ShardWriter::finish() {
 // ---- reader ----
 
 Shard::Shard(std::string path, bool verify_tokens) : path_(std::move(path)) {
+  check_regular_file(path_, "the shard", "pass a shard file (data/<name>/train_000000.bin)");
   const int fd = ::open(path_.c_str(), O_RDONLY);
   if (fd < 0) fail(path_, "cannot open the shard", "check the path (data/<name>.sh writes shards to data/<name>/)");
   struct stat st{};
@@ -209,6 +211,7 @@ std::vector<uint32_t> Shard::document(int64_t d) const {
 }
 
 ShardInfo read_shard_info(const std::string& path) {
+  check_regular_file(path, "the shard", "pass a shard file (data/<name>/train_000000.bin)");
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, "cannot open the shard", "check the path");
   RawHeader h{};

@@ -63,6 +63,19 @@ bool DocumentReader::open_next_file() {
   return true;
 }
 
+size_t DocumentReader::read_chunk() {
+  const int n = gzread((gzFile)gz_, buf_.data(), (unsigned)buf_.size());
+  int err = Z_OK;
+  const char* message = gzerror((gzFile)gz_, &err);
+  // zlib returns the data it could decode and flags a stream cut short with Z_BUF_ERROR (zlib.h, gzread):
+  // without this check a truncated download would be tokenized as a shorter corpus, silently.
+  if (err == Z_BUF_ERROR)
+    fail(files_[file_index_ - 1], "the compressed stream ends before its end marker (a truncated .gz file)",
+         "download or copy the file again; `gzip -t FILE` checks it");
+  if (n < 0) fail(where(), str("read error: ", message), "the file is damaged (a truncated .gz?)");
+  return (size_t)n;
+}
+
 bool DocumentReader::read_line(std::string& line) {
   line.clear();
   last_had_newline_ = false;
@@ -70,18 +83,14 @@ bool DocumentReader::read_line(std::string& line) {
   while (true) {
     if (buf_pos_ == buf_len_) {
       if (eof_) return any;
-      const int n = gzread((gzFile)gz_, buf_.data(), (unsigned)buf_.size());
-      if (n < 0) {
-        int err;
-        fail(where(), str("read error: ", gzerror((gzFile)gz_, &err)), "the file is damaged (a truncated .gz?)");
-      }
+      const size_t n = read_chunk();
       if (n == 0) {
         eof_ = true;
         if (any) ++line_;  // a last line without '\n'
         return any;
       }
       buf_pos_ = 0;
-      buf_len_ = (size_t)n;
+      buf_len_ = n;
     }
     any = true;
     const char* start = buf_.data() + buf_pos_;
@@ -107,13 +116,9 @@ bool DocumentReader::next_raw(std::string& doc) {
       doc.assign(buf_.data() + buf_pos_, buf_len_ - buf_pos_);
       buf_pos_ = buf_len_;
       while (!eof_) {
-        const int n = gzread((gzFile)gz_, buf_.data(), (unsigned)buf_.size());
-        if (n < 0) {
-          int err;
-          fail(where(), str("read error: ", gzerror((gzFile)gz_, &err)), "the file is damaged (a truncated .gz?)");
-        }
+        const size_t n = read_chunk();
         if (n == 0) eof_ = true;
-        doc.append(buf_.data(), (size_t)n);
+        doc.append(buf_.data(), n);
       }
       doc_line_ = 1;
       close_file();

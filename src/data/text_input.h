@@ -37,6 +37,9 @@ class DocumentReader {
   bool open_next_file();
   void close_file();
   bool read_line(std::string& line);  // false at end of the current file
+  // gzread into buf_: bytes read, 0 at the end of the file; a read error or a compressed stream that stops
+  // before its end (a truncated .gz) is an error naming the file.
+  size_t read_chunk();
   bool next_raw(std::string& doc);
 
   std::vector<std::string> files_;

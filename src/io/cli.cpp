@@ -2,6 +2,7 @@
 #include <fstream>
 #include <iostream>
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace duo {
 
@@ -59,6 +60,7 @@ bool parse_command_line(int argc, char** argv, const po::options_description& de
   }
   if (desc.find_nothrow("config", false) && vm.count("config")) {
     const std::string path = vm["config"].as<std::string>();
+    check_regular_file(path, "the --config file", "pass an ini-style file of `key = value` lines");
     std::ifstream f(path);
     if (!f) fail(path, "cannot open the --config file", "check the path");
     try {

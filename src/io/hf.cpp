@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include "core/error.h"
+#include "core/regular_file.h"
 #include "io/weights.h"
 
 namespace duo {
@@ -87,7 +88,9 @@ ModelSource detect_model_source(const std::string& path) {
              "download the whole model folder (config.json and model.safetensors), or pass a checkpoint file");
     return ModelSource::HfFolder;
   }
-  // A safetensors file: an 8-byte little-endian length, then a JSON object starting with '{'.
+  // A safetensors file: an 8-byte little-endian length, then a JSON object starting with '{'. Not a FIFO or a
+  // device: reading one would block or never end.
+  check_regular_file(path, "the model file", "pass a duo.cu checkpoint (.safetensors) or a Hugging Face model folder");
   std::ifstream in(path, std::ios::binary);
   char head[9] = {};
   if (!in.read(head, 9) || head[8] != '{')

@@ -7,6 +7,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include "core/error.h"
+#include "core/regular_file.h"
 #include "io/atomic_file.h"
 
 namespace duo {
@@ -145,6 +146,7 @@ SafeTensorsFile SafeTensorsFile::parse(const std::string& path, const std::strin
 }
 
 SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
+  check_regular_file(path, "the safetensors file", "pass a .safetensors file (or a Hugging Face model folder)");
   std::FILE* fp = std::fopen(path.c_str(), "rb");
   if (!fp) fail(path, str("cannot open: ", std::strerror(errno)), "check the path and the file permissions");
   struct Closer { std::FILE* f; ~Closer() { std::fclose(f); } } closer{fp};

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include "core/error.h"
+#include "core/finite.h"
 
 namespace duo {
 
@@ -55,6 +56,18 @@ void convert_to_f32(const StTensor& src, float* dst, const std::string& path) {
   }
 }
 
+// A NaN or inf weight poisons every output it touches; found here it is named, found later it is only "the
+// loss is not finite" (or, worse, hidden by a clamp). One pass over what was just copied.
+void check_finite(const float* v, int64_t n, const std::string& name, const std::string& path) {
+  const int64_t first = first_non_finite(v, n);
+  if (first < 0) return;
+  const int64_t bad = count_non_finite(v, n);
+    fail(path, str("tensor '", name, "' holds ", bad, " non-finite value", bad > 1 ? "s" : "", " (the first, ", v[first],
+                   ", at flat index ", first, ")"),
+         "the file is damaged or was written by a run that diverged; use an earlier checkpoint "
+         "(`duo-inspect --stats` counts the non-finite values of every tensor)");
+}
+
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 }  // namespace
@@ -80,6 +93,7 @@ void load_params(const SafeTensorsFile& file, const ParamTable& table, float* bu
       fail(file.path(), str("tensor '", name, "' has shape ", t.shape_str(), ", the model expects ", shape_str(p.shape)),
            "the file belongs to a model of another size or vocabulary; check the model options");
     convert_to_f32(t, buffer + p.offset, file.path());
+    check_finite(buffer + p.offset, t.numel(), name, file.path());
   }
 }
 

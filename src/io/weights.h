@@ -12,6 +12,7 @@ namespace duo {
 
 // Copies every tensor of `table` from `<prefix><name>` in `file` into `buffer` (table.total() floats).
 //  * a missing tensor -> error naming it and the file; a wrong shape -> error showing both shapes;
+//  * a NaN or inf anywhere -> error naming the tensor (a poisoned model never runs);
 //  * F32 is copied, BF16 / F16 / F64 are converted to float32; any other dtype -> error;
 //  * `<prefix>backbone.rotary_emb.inv_freq` (a buffer HF files carry) is ignored: it is recomputed;
 //  * any other `<prefix>backbone.*` tensor the table does not have -> error (a model of another kind, e.g.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include "core/finite.h"
 #include "math/log_softmax_row.h"
 #include "math/loss_sedd.h"
 
@@ -11,6 +12,18 @@ namespace duo {
 namespace {
 
 constexpr float kNegInf = -1e6f;  // the reference's `neg_infinity` (a large finite number, not -inf)
+
+// The network's raw output must be finite: the weights were checked at load time (io/weights.h), so a NaN or
+// inf here comes from inside the network, and sampling on from it would give garbage that looks like text.
+void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0) {
+  const int64_t i = first_non_finite(o, rows * V);
+  if (i < 0) return;
+  const int64_t r = i / V;
+  fail("sampling", str("the network's output is not finite (", o[i], " at sequence ", b0 + r / L, ", position ",
+                       r % L, ", token id ", i % V, ")"),
+       "the loaded weights are finite, so the model overflows inside; check that the checkpoint matches the "
+       "model options, or use an earlier checkpoint");
+}
 
 }  // namespace
 
@@ -51,6 +64,7 @@ void DiTDenoiser::log_probs(const int32_t* z, int64_t B, int64_t L, const double
     float* o = out + b0 * L * V;
     runner_.to_host(logits, o);
     const int64_t rows = nb * L;
+    check_logits(o, rows, V, L, b0);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       float* row = o + r * V;
@@ -80,6 +94,7 @@ void DiTCausalLM::next_logits(const int32_t* z, int64_t B, int64_t L, int64_t n,
     for (int64_t b = 0; b < nb; ++b) std::copy(z + (b0 + b) * L, z + (b0 + b) * L + n, prefix_.begin() + b * n);
     Tensor logits = runner_.forward(prefix_.data(), nb, n, nullptr);
     for (int64_t b = 0; b < nb; ++b) runner_.row_to_host(logits, b * n + n - 1, out + (b0 + b) * V);
+    check_logits(out + b0 * V, nb, V, 1, b0);
   });
 }
 

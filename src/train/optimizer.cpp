@@ -18,7 +18,8 @@ void OptimConfig::validate() const {
   if (schedule != "constant_warmup" && schedule != "cosine_decay_warmup")
     bad("lr_scheduler", "unknown schedule '" + schedule + "' (constant_warmup, cosine_decay_warmup)");
   if (schedule == "cosine_decay_warmup" && max_steps < 1) bad("trainer.max_steps", "must be >= 1 for cosine");
-  if (!(ema < 1)) bad("training.ema", "must be < 1 (0 disables)");
+  if (!(ema >= 0 && ema < 1)) bad("training.ema", "must be in [0, 1) (0 disables)");
+  if (!(grad_clip >= 0)) bad("trainer.gradient_clip_val", "must be >= 0 (0 disables clipping)");
 }
 
 double learning_rate(const OptimConfig& c, int64_t k) {

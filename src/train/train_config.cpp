@@ -57,6 +57,8 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("algo.curriculum.top_k", i(2), "efficient curriculum: simulated top-k coordinates")
       ("algo.curriculum.nearest_lookup", b(false), "reference's nearest-grid-point lookup of the integral table")
       ("checkpointing.save_dir", s("runs/default"), "checkpoints and metrics go here")
+      ("checkpointing.overwrite", b(false), "a new run may delete the checkpoints and metrics of a previous run in "
+       "save_dir (without it, such a folder is refused: resume it or choose another)")
       ("checkpointing.resume_from_ckpt", b(false), "resume from checkpointing.resume_ckpt_path")
       ("checkpointing.resume_ckpt_path", s(""), "default: <save_dir>/last.safetensors")
       ("callbacks.checkpoint_every_n_steps.every_n_train_steps", i(d.checkpoint_every), "checkpoint every N steps")
@@ -106,6 +108,7 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   cu.nearest_lookup = B("algo.curriculum.nearest_lookup");
   cu.reference_bugs = c.reference_bugs;
   c.save_dir = S("checkpointing.save_dir");
+  c.overwrite = B("checkpointing.overwrite");
   c.resume = B("checkpointing.resume_from_ckpt");
   c.resume_path = S("checkpointing.resume_ckpt_path");
   c.checkpoint_every = I("callbacks.checkpoint_every_n_steps.every_n_train_steps");
@@ -133,6 +136,9 @@ void TrainConfig::validate() const {
   if (eval_batch_size < 1) bad("loader.eval_batch_size", "must be >= 1");
   if (max_steps < 1) bad("trainer.max_steps", "must be >= 1");
   if (log_every < 1) bad("trainer.log_every_n_steps", "must be >= 1");
+  if (val_check_interval < 0) bad("trainer.val_check_interval", "must be >= 0 (0 = never)");
+  if (limit_val_batches < 0) bad("trainer.limit_val_batches", "must be >= 0 (0 = all)");
+  if (T < 0) bad("algo.T", "must be >= 0 (0 = continuous time)");
   if (checkpoint_every < 0) bad("callbacks.checkpoint_every_n_steps.every_n_train_steps", "must be >= 0");
   if (noise != "log-linear" && noise != "cosine") bad("noise", "unknown schedule '" + noise + "'", "use log-linear or cosine");
   if (!(noise_eps > 0 && noise_eps < 1)) bad("noise.eps", "must be in (0, 1)");

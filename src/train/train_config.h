@@ -57,6 +57,7 @@ struct TrainConfig {
   // checkpointing
   std::string save_dir = "runs/default";
   int64_t checkpoint_every = 500;  // callbacks.checkpoint_every_n_steps.every_n_train_steps
+  bool overwrite = false;          // checkpointing.overwrite: a new run may delete a previous run's files in save_dir
   bool resume = false;             // checkpointing.resume_from_ckpt
   std::string resume_path;         // checkpointing.resume_ckpt_path (default: <save_dir>/last.safetensors)
   std::string metrics_path;        // default: <save_dir>/metrics.jsonl

@@ -55,6 +55,20 @@ std::string fmt_duration(double s) {
   return b;
 }
 
+// The first architecture field in which a checkpoint's model differs from this run's, as "--option is a in this
+// run but b in the checkpoint" ("" when they agree). Dropout is not architecture: a resumed run may change it.
+std::string architecture_difference(const ModelConfig& ckpt, const ModelConfig& run) {
+  const std::pair<const char*, std::pair<int64_t, int64_t>> fields[] = {
+      {"--vocab_size", {ckpt.vocab_size, run.vocab_size}}, {"--model.hidden_size", {ckpt.hidden, run.hidden}},
+      {"--model.n_blocks", {ckpt.n_blocks, run.n_blocks}},  {"--model.n_heads", {ckpt.n_heads, run.n_heads}},
+      {"--model.cond_dim", {ckpt.cond_dim, run.cond_dim}},  {"--model.length", {ckpt.length, run.length}},
+      {"--causal", {ckpt.causal, run.causal}}};
+  for (const auto& [option, values] : fields)
+    if (values.first != values.second)
+      return str(option, " is ", values.second, " in this run but ", values.first, " in the checkpoint");
+  return "";
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cfg), ops_(ops), hooks_(std::move(hooks)) {
@@ -85,7 +99,9 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     extra_val_.emplace_back(name, make_algorithm(s, *model_, ops_));
   }
 
-  fs::create_directories(cfg_.save_dir);
+  // One run per save dir at a time, no mixing with a previous run's files, no debris of killed writers
+  // (train/run_dir.h, README "Failure behaviour").
+  run_dir_ = std::make_unique<RunDir>(cfg_.save_dir, hooks_.program);
   if (cfg_.resume && fs::exists(cfg_.resume_path)) {
     load_resume(cfg_.resume_path);
   } else {
@@ -94,9 +110,10 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     model_->init_parameters(cfg_.seed);
     if (!cfg_.finetune_path.empty()) load_finetune(cfg_.finetune_path);
     state_->reset_ema();
+    clear_previous_run();
   }
-  metrics_.open(cfg_.metrics_path, state_->step > 0 ? std::ios::app : std::ios::trunc);
-  DUO_CHECK(metrics_.good(), cfg_.metrics_path, "cannot open the metrics file for writing", "check --metrics");
+  // A resumed run cuts the metrics back to its checkpoint's step; a new one starts an empty file.
+  metrics_ = std::make_unique<MetricsLog>(cfg_.metrics_path, state_->step > 0 ? state_->step : -1);
 
   const int64_t params = state_->table().total();
   std::printf("%s: %s on %s, %s\n", hooks_.program.c_str(), algo_->settings().name.c_str(), ops_.name(),
@@ -119,12 +136,39 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     std::printf("  MFU against a dense bf16 peak of %.0f TFLOP/s, %.3g GFLOP per training token\n",
                 ops_.peak_flops() / 1e12, training_flops_per_token(m) / 1e9);
   if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
+  for (const std::string& f : run_dir_->removed_temporaries())
+    std::printf("  removed %s, the temporary file of a writer that was killed\n", f.c_str());
   std::fflush(stdout);
 }
 
-void Trainer::log_json(const nlohmann::json& j) {
-  metrics_ << j.dump() << "\n";
-  metrics_.flush();
+void Trainer::log_json(const nlohmann::json& j) { metrics_->append(j); }
+
+void Trainer::clear_previous_run() {
+  const std::vector<std::string> files = run_dir_->run_files(cfg_.metrics_path);
+  if (files.empty()) return;
+  std::string list;
+  for (const std::string& f : files) list += (list.empty() ? "" : ", ") + fs::path(f).filename().string();
+  DUO_CHECK(cfg_.overwrite, cfg_.save_dir, "holds the files of a previous run (" + list + ")",
+            "resume it with --checkpointing.resume_from_ckpt true, give the new run another "
+            "--checkpointing.save_dir, or pass --checkpointing.overwrite true to delete those files first");
+  std::error_code ec;
+  for (const std::string& f : files) {
+    // The fine-tuning source was read above, but deleting a user's input is never what --overwrite means.
+    DUO_CHECK(cfg_.finetune_path.empty() || !fs::equivalent(f, cfg_.finetune_path, ec), "--training.finetune_path",
+              cfg_.finetune_path + " is a file of the run that --checkpointing.overwrite would delete",
+              "fine-tune into another --checkpointing.save_dir");
+  }
+  for (const std::string& f : files) {
+    DUO_CHECK(fs::remove(f, ec) || !fs::exists(f), f, "cannot delete it: " + ec.message(), "check the permissions");
+    std::printf("  --checkpointing.overwrite: removed %s\n", f.c_str());
+  }
+}
+
+std::string Trainer::restart_hint() const {
+  const std::string last = cfg_.save_dir + "/last.safetensors";
+  if (fs::exists(last))
+    return "the last checkpoint, " + last + ", is intact: resume from it with --checkpointing.resume_from_ckpt true";
+  return "this run has written no checkpoint yet";
 }
 
 nlohmann::json Trainer::metadata() const {
@@ -148,7 +192,7 @@ void Trainer::save(const std::string& path) {
   const std::vector<float> m = state_->download(state_->adam_m()), v = state_->download(state_->adam_v());
   CheckpointContents c;
   c.params = p.data();
-  c.ema = e.data();
+  c.ema = cfg_.optim.ema > 0 ? e.data() : p.data();  // EMA off: the shadow is the live weights (decay 0)
   c.adam_m = m.data();
   c.adam_v = v.data();
   c.metadata = metadata();
@@ -159,8 +203,12 @@ void Trainer::save(const std::string& path) {
 void Trainer::load_resume(const std::string& path) {
   Checkpoint ck = Checkpoint::open(path);
   const ModelConfig& have = ck.config();
-  DUO_CHECK(ParamTable(have).total() == state_->table().total() && have.causal == cfg_.model.causal, path,
-            "the checkpoint's model (" + have.describe() + ") differs from this run's (" + cfg_.model.describe() + ")",
+  // Every architecture field, not only the parameter count: 2 heads and 4 heads have the same weights' shapes,
+  // and a run resumed with the other would train (and save) a different model without a word.
+  const std::string difference = architecture_difference(have, cfg_.model);
+  DUO_CHECK(difference.empty(), path,
+            "the checkpoint's model (" + have.describe() + ") differs from this run's (" + cfg_.model.describe() +
+                "): " + difference,
             "resume with the same model options, or start a new run with --training.finetune_path");
   const nlohmann::json& md = ck.metadata();
   DUO_CHECK(md.value("algo", cfg_.algo) == cfg_.algo, path, "checkpoint of --algo " + md.value("algo", std::string()),
@@ -245,7 +293,7 @@ EvalResult Trainer::run() {
       try {
         s = algo_->run(mb, /*train=*/true, /*backward=*/true, w > 0 ? 1.0 / (w * accum) : 0.0);
       } catch (const Error& e) {
-        fail(str("step ", step), e.what(), "the last good checkpoint is " + cfg_.save_dir + "/last.safetensors");
+        fail(str("step ", step, ": ", e.where()), e.problem(), e.hint() + "; " + restart_hint());
       }
       total.loss += s.weight > 0 ? s.loss / s.weight / accum : 0.0;
       total.weight += s.weight;
@@ -253,7 +301,8 @@ EvalResult Trainer::run() {
     }
     const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
     DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
-              "lower --optim.lr; the last good checkpoint is " + cfg_.save_dir + "/last.safetensors");
+              "the weights loaded finite (checked at load time), so training diverged: lower --optim.lr or raise "
+              "the warm-up; " + restart_hint());
     const double lr = learning_rate(cfg_.optim, step);
     state_->optimizer_step(cfg_.optim);
     interval_loss += total.loss;

@@ -13,7 +13,9 @@
 #include "data/loader.h"
 #include "eval/perplexity.h"
 #include "model/dit.h"
+#include "train/metrics_log.h"
 #include "train/model_state.h"
+#include "train/run_dir.h"
 #include "train/train_config.h"
 
 namespace duo {
@@ -57,6 +59,10 @@ class Trainer {
   void load_resume(const std::string& path);
   void load_finetune(const std::string& path);
   nlohmann::json metadata() const;
+  // Refuses (or, with --checkpointing.overwrite, deletes) a previous run's files in the save dir.
+  void clear_previous_run();
+  // Where a failed run's user can restart from: the last checkpoint, when one exists.
+  std::string restart_hint() const;
 
   TrainConfig cfg_;
   Ops& ops_;
@@ -67,7 +73,8 @@ class Trainer {
   std::unique_ptr<Algorithm> algo_;
   TrainerHooks hooks_;
   std::vector<std::pair<std::string, std::unique_ptr<Algorithm>>> extra_val_;
-  std::ofstream metrics_;
+  std::unique_ptr<RunDir> run_dir_;
+  std::unique_ptr<MetricsLog> metrics_;
   double best_val_ = 1e300;
 };
 

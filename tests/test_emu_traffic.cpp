@@ -165,9 +165,23 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
   Tensor dw = dev.zeros(DType::F32, {D}), dmod = dev.zeros(DType::F32, {B, 6 * D});
   Tensor dshift = dmod.cols(0, D), dscale = dmod.cols(D, D), dgate = dmod.cols(2 * D, D);
   check("layernorm_modulate", ops, [&] { ops.layernorm_modulate(out, mean, rstd, x, w, shift, scale); });
-  check("layernorm_modulate_backward", ops, [&] {
+  check("layernorm_modulate_backward (L = 160: three passes)", ops, [&] {
     ops.layernorm_modulate_backward(dx, dw, dshift, dscale, g, x, mean, rstd, w, shift, scale);
   });
+  {  // L = 128: the one-pass backward (modulated), and plain LN over one sequence of N rows
+    const int64_t L2 = 128, N2 = B * L2;
+    Tensor x2 = dev.up(rand_f(N2 * D, 40), {B, L2, D}), g2 = dev.up(rand_f(N2 * D, 41), {B, L2, D});
+    Tensor dx2 = dev.zeros(DType::F32, {B, L2, D}), m2 = dev.zeros(DType::F32, {N2}), r2 = dev.zeros(DType::F32, {N2});
+    ops.layernorm_modulate(dx2, m2, r2, x2, w, shift, scale);
+    check("layernorm_modulate_backward (L = 128: one pass)", ops, [&] {
+      ops.layernorm_modulate_backward(dx2, dw, dshift, dscale, g2, x2, m2, r2, w, shift, scale);
+    });
+    Tensor x1 = x2.view({1, N2, D}), g1 = g2.view({1, N2, D}), dx1 = dx2.view({1, N2, D});
+    Tensor none;
+    check("layernorm backward, plain (one pass)", ops, [&] {
+      ops.layernorm_modulate_backward(dx1, dw, none, none, g1, x1, m2, r2, w, none, none);
+    });
+  }
   const Philox drop{3, 4};
   check("gated_residual in place", ops, [&] { ops.gated_residual(out, g, gate, 0.1f, drop); });
   check("gated_residual out of place", ops, [&] { ops.gated_residual(out, x, g, gate, 0.1f, drop); });

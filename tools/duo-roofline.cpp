@@ -90,7 +90,8 @@ double print_table(const char* title, const std::vector<LaunchRecord>& launches,
   std::printf("%-28s %-36s %8ld %10.3f %9.3f %9s %9.3f\n", "total", "", (long)launches.size(), tflops / 1e12,
               bytes / 1e9, "(r+w)", total * 1e3);
   std::printf("by part:");
-  for (const auto& [name, s] : by_category) std::printf("  %s %.2f ms (%.0f%%);", name.c_str(), s * 1e3, 100 * s / total);
+  for (const auto& [name, s] : by_category)
+    std::printf("  %s %.2f ms (%.0f%%);", name.c_str(), s * 1e3, 100 * s / total);
   std::printf("\n");
   return total;
 }
@@ -157,7 +158,8 @@ int main(int argc, char** argv) {
                 tokens / step);
     std::printf("planned device memory: %s (PlanOps peak %s + CudaOps scratch %s; the CUDA context not included)\n",
                 duo::human_bytes(double(ops.peak_bytes() + log.max_workspace())).c_str(),
-                duo::human_bytes(double(ops.peak_bytes())).c_str(), duo::human_bytes(double(log.max_workspace())).c_str());
+                duo::human_bytes(double(ops.peak_bytes())).c_str(),
+                duo::human_bytes(double(log.max_workspace())).c_str());
 
     if (vm["sampling"].as<bool>() && !m.causal) {
       duo::PlanOps sops;

@@ -218,8 +218,22 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t N = rows(x), D = last(x), B = has(shift) ? rows(shift) : 1, L = B > 0 ? N / B : 0;
       const double nd = kF * double(N * D), stats = 2 * kF * double(N), w = kF * double(D);
       if (N == 0 || D == 0) break;
+      const bool dmod = has(dshift) || has(dscale);
+      if (L % kColumnSumRows == 0 || B == 1) {  // one pass: dout and x read once for dx and the three partials
+        if (!has(dx) && !dmod && !has(dweight)) break;
+        const int64_t ch = chunks_of(L, kColumnSumRows), parts = B * ch;
+        const double part = kF * double(parts * D);
+        p.ws(size_t(((dmod ? 2 : 0) + (has(dweight) ? 1 : 0)) * part));
+        p.k("layernorm_backward_kernel",
+            2 * nd + stats + w + (has(shift) ? bytes(scale) : 0) + (has(dx) ? nd : 0),
+            (has(dx) ? nd : 0) + (dmod ? 2 * part : 0) + (has(dweight) ? part : 0));
+        if (has(dshift)) p.sum_chunks(B, ch, D, false);
+        if (has(dscale)) p.sum_chunks(B, ch, D, false);
+        if (has(dweight)) p.sum_chunks(1, parts, D, true);
+        break;
+      }
       if (has(dx)) p.k("layernorm_dx_kernel", 3 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
-      if (has(dshift) || has(dscale)) {
+      if (dmod) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(2 * B * ch * D) * 4);
         p.k("layernorm_dmod_partial_kernel", 2 * nd + stats + w, 2 * kF * double(B * ch * D));

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Checks that need a real GPU (none of the build or test machines has one), as one script for a lent device
-# machine. Every section runs (under a time limit) even after another failed; the script fails if any did.
+# machine, sized for one 600-second call: the whole script keeps to GPU_CHECK_BUDGET seconds (default 540), each
+# section runs under its own cap and never past that budget, compute-sanitizer (the slowest and least essential)
+# runs last with what is left, and summary.txt is written after every section (so a call cut short still reports
+# what ran). Every section runs even after another failed; the script fails if any did.
 # Results go to $OUT (default build/gpu): summary.txt, build.log, test-cuda.log, sanitizer.txt, bench.txt, train.txt.
 #   bench/gpu_check.sh               build and run every section
 #   bench/gpu_check.sh --build-only  only compile (what a machine without a GPU can verify)
@@ -36,10 +39,15 @@ nvcc_build() {  # nvcc_build OUTPUT SOURCES...
     -gencode "arch=${GPU_ARCH/sm_/compute_},code=$GPU_ARCH" -o "$out" "$@"
 }
 
-# ---- build: the CUDA executables, the native kernel tests, the attention benchmark ----------------------------
-make -j"$jobs" all cuda GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
+budget=${GPU_CHECK_BUDGET:-540}
+# ---- build: only what the sections run (the native kernel tests, the GPU and CPU duo-train, duo-sample, the
+# benchmarks), not the CPU test suite or the other executables ---------------------------------------------------
+targets=(build/cuda/duo-cuda-tests build/cuda/duo-train build/cuda/duo-sample build/duo-train build/cuda/gpu-ops-bench
+         build/cuda/bench-ops)
+make -j"$jobs" "${targets[@]}" GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
+echo "build: ${SECONDS}s" >"$OUT/summary.txt"
 if $build_only; then
   echo "gpu_check: built"
   exit 0
@@ -48,17 +56,23 @@ fi
 # reports on everything; $OUT/summary.txt lists the sections' results (the device tool returns at most 8 files).
 failed=()
 export OUT
-section() {  # section NAME SECONDS FUNCTION (an exported function, run in a child shell under the time limit)
-  local name=$1 limit=$2 fn=$3
-  echo "== $name" | tee -a "$OUT/summary.txt"
+section() {  # section NAME SECONDS FUNCTION: an exported function, in a child shell, under min(SECONDS, budget left)
+  local name=$1 limit=$2 fn=$3 left=$((budget - SECONDS))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 10 ]; then
+    echo "== $name: SKIPPED (the ${budget}s budget is spent)" | tee -a "$OUT/summary.txt"
+    failed+=("$name")
+    return
+  fi
+  echo "== $name (at ${SECONDS}s, limit ${limit}s)" | tee -a "$OUT/summary.txt"
   if timeout "$limit" bash -c "$fn"; then
-    echo "   $name: passed" | tee -a "$OUT/summary.txt"
+    echo "   $name: passed (${SECONDS}s)" | tee -a "$OUT/summary.txt"
   else
-    echo "   $name: FAILED (exit $?)" | tee -a "$OUT/summary.txt"
+    echo "   $name: FAILED (exit $?, ${SECONDS}s)" | tee -a "$OUT/summary.txt"
     failed+=("$name")
   fi
 }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/summary.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$OUT/summary.txt"
 
 # ---- the CUDA backend's tests natively (make test-cuda: every kernel vs the CPU op, whole DiT, training, resume,
 # distillation and sampling against the CPU backend, determinism over repeated runs) -----------------------------
@@ -69,23 +83,7 @@ test_cuda() {
   return $rc
 }
 export -f test_cuda
-section "make test-cuda" 240 test_cuda
-
-# ---- compute-sanitizer over the kernel tests (not the end-to-end ones, for time): memcheck (out-of-bounds and
-# misaligned accesses, leaks of error state) and racecheck (shared-memory hazards), which real warps can show and
-# the emulator only approximates ---------------------------------------------------------------------------------
-sanitize() {
-  local san tests='cuda_gpu/cuda_ops_*:cuda_gpu/flash_attention_*'
-  san=$(command -v compute-sanitizer || echo "$(dirname "$NVCC")/compute-sanitizer")
-  [ -x "$san" ] || { echo "compute-sanitizer not found"; return 1; }
-  "$san" --tool memcheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
-    --log_level=nothing --report_level=short &&
-    "$san" --tool racecheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
-      --log_level=nothing --report_level=short
-}
-export -f sanitize
-section "compute-sanitizer" 180 sanitize >>"$OUT/sanitizer.txt" 2>&1
-grep -E "ERROR SUMMARY|RACECHECK SUMMARY|not found" "$OUT/sanitizer.txt" | tee -a "$OUT/summary.txt" || true
+section "make test-cuda" 150 test_cuda
 
 # ---- attention (flash vs a naive fp32 kernel, determinism, TFLOP/s) and the row-wise heads (loss heads, KL,
 # curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------
@@ -97,7 +95,7 @@ bench() {
     build/cuda/bench-ops --device cuda --scale 64 --repeat 5
 }
 export -f bench
-section "benchmarks" 180 bench >>"$OUT/bench.txt" 2>&1
+section "benchmarks" 90 bench >>"$OUT/bench.txt" 2>&1
 cat "$OUT/bench.txt"
 
 # ---- training: the same short DUO run on the GPU and on the CPU backend; the validation NLL must agree to
@@ -131,8 +129,24 @@ train_both() {
     --eval.generated_samples_path "$runs/samples_cuda.json"
 }
 export -f train val_nll train_both
-section "training and sampling" 240 train_both >>"$OUT/train.txt" 2>&1
+section "training and sampling" 120 train_both >>"$OUT/train.txt" 2>&1
 grep -E "^step|validation|device|NLL|gpu_check|tokens/s" "$OUT/train.txt" | tee -a "$OUT/summary.txt" || true
+
+# ---- last, with what is left of the budget: compute-sanitizer over the kernel tests (not the end-to-end ones, for
+# time): memcheck (out-of-bounds and misaligned accesses, leaks of error state) and racecheck (shared-memory
+# hazards), which real warps can show and the emulator only approximates -----------------------------------------
+sanitize() {
+  local san tests='cuda_gpu/cuda_ops_*:cuda_gpu/flash_attention_*'
+  san=$(command -v compute-sanitizer || echo "$(dirname "$NVCC")/compute-sanitizer")
+  [ -x "$san" ] || { echo "compute-sanitizer not found"; return 1; }
+  "$san" --tool memcheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
+    --log_level=nothing --report_level=short &&
+    "$san" --tool racecheck --error-exitcode 1 build/cuda/duo-cuda-tests --run_test="$tests" \
+      --log_level=nothing --report_level=short
+}
+export -f sanitize
+section "compute-sanitizer" 150 sanitize >>"$OUT/sanitizer.txt" 2>&1
+grep -E "ERROR SUMMARY|RACECHECK SUMMARY|not found" "$OUT/sanitizer.txt" | tee -a "$OUT/summary.txt" || true
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "gpu_check: failed: ${failed[*]}" | tee -a "$OUT/summary.txt"

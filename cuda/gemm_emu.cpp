@@ -11,7 +11,8 @@ Gemm::Gemm() = default;
 Gemm::~Gemm() = default;
 
 bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
-  emu::HostAccess access(emu::device().memory());  // this host loop stands for device code
+  emu::HostAccess access(emu::device().memory(), "gemm");  // this host loop stands for device code
+  emu::device().memory().add_tensor_flops(2.0 * double(g.M) * double(g.N) * double(g.K));
   const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
   for (int64_t m = 0; m < g.M; ++m)
     for (int64_t n = 0; n < g.N; ++n) {

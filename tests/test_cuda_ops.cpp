@@ -154,7 +154,8 @@ BOOST_AUTO_TEST_CASE(cuda_ops_embedding_ids_and_bag) {
 // and a row longer than a warp's stride (D = 333).
 BOOST_AUTO_TEST_CASE(cuda_ops_layernorm_modulate) {
   struct Shape { int64_t B, L, D; bool modulate; };
-  for (Shape s : {Shape{2, 5, 37, true}, Shape{1, 1, 333, false}, Shape{3, 70, 9, true}}) {
+  // (B=2, L=128: the one-pass backward over two chunks per sequence; L=5 and L=70 with B > 1: the three passes)
+  for (Shape s : {Shape{2, 5, 37, true}, Shape{1, 1, 333, false}, Shape{3, 70, 9, true}, Shape{2, 128, 37, true}}) {
     Backends b;
     const int64_t N = s.B * s.L, D = s.D;
     std::vector<float> x = rand_f(N * D, 10, -2.0f, 3.0f), w = rand_f(D, 11, 0.5f, 1.5f);

@@ -454,7 +454,7 @@ void Device::launch(const void* kernel, const char* name, dim3 grid, dim3 block,
         workers_[w]->arena.size() != cfg_.max_smem + kCanaryRoom)
       workers_[w] = std::make_unique<Worker>(cfg_);
 
-  HostAccess access(memory_);  // kernels may touch device memory; host code may not (memory.h)
+  HostAccess access(memory_, name);  // kernels may touch device memory; host code may not (memory.h)
   if (n_workers == 1) {
     for (uint64_t b = 0; b < n_blocks; ++b) workers_[0]->run_block(L, b);
     return;

@@ -118,15 +118,19 @@ size_t DeviceMemory::in_use() const {
   return n;
 }
 
-void DeviceMemory::open() {
+void DeviceMemory::open(const char* what) {
   std::lock_guard lock(mu_);
-  if (depth_++ == 0 && guard_)
+  if (depth_++ != 0) return;
+  if (counting_) begin_scope_locked(what);
+  else if (guard_)
     for (const auto& [user, s] : live_) protect_locked(s, true);
 }
 
 void DeviceMemory::close() {
   std::lock_guard lock(mu_);
-  if (--depth_ == 0 && guard_)
+  if (--depth_ != 0) return;
+  if (counting_) end_scope_locked();
+  else if (guard_)
     for (const auto& [user, s] : live_) protect_locked(s, false);
 }
 

@@ -12,11 +12,26 @@
 // a guard page that is never accessible, so a kernel that reads or writes past the end of its buffer faults, where
 // on a GPU it would silently touch a neighbour (compute-sanitizer's memcheck, for the most common case).
 #pragma once
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace duo::emu {
+
+// The global-memory traffic of one device-side scope (a kernel launch, a cudaMemcpy/cudaMemset, the emulated
+// cuBLASLt GEMM), as a TrafficCounter (traffic.h) records it: the bytes of each allocation on the 4 KiB pages
+// the scope first read (read) and the pages it wrote (written; a page read and then written counts in both),
+// and the tensor-core FLOPs it ran.
+struct ScopeTraffic {
+  std::string what;  // the kernel's name as launched, "cudaMemcpy", "cudaMemset", "gemm"
+  uint64_t read = 0, written = 0;
+  double tensor_flops = 0;
+};
 
 class DeviceMemory {
  public:
@@ -38,8 +53,20 @@ class DeviceMemory {
   size_t capacity() const { return capacity_; }
   size_t in_use() const;
 
-  void open();   // device-side access begins (nests); the allocations become readable and writable
+  // Device-side access begins (nests); the allocations become readable and writable. `what` names the scope
+  // for traffic counting.
+  void open(const char* what = "device access");
   void close();  // ... ends; at depth 0 host code is locked out again
+
+  // Traffic counting (traffic.h): while on, each outermost open()/close() scope starts with every allocation
+  // inaccessible, a fault handler records each page's first read and first write and opens the page, and
+  // close() turns the pages into bytes per allocation. Slow (a fault per page and scope): tests only.
+  void start_counting();
+  std::vector<ScopeTraffic> stop_counting();
+  bool counting() const { return counting_; }
+  void add_tensor_flops(double f);  // counted into the open scope (mma.sync, the emulated GEMM)
+  // The fault handler's part (traffic.cpp): true when addr was a tracked page, now opened for the access.
+  bool on_fault(const void* addr, bool write);
 
  private:
   // One allocation: `pages` bytes of data pages starting at offset `slot`, then one guard page; the caller's
@@ -57,12 +84,20 @@ class DeviceMemory {
   size_t top_ = 0;                    // high-water offset: [base, base + top) has been handed out at some point
   std::map<size_t, Slot> live_;       // user offset -> its slot
   std::map<size_t, size_t> free_;     // offset -> length of a free run below top_ (page multiples, coalesced)
+  // traffic counting: per page of the region, kTracked | kRead | kWritten bits during a counted scope
+  bool counting_ = false;
+  std::unique_ptr<std::atomic<uint8_t>[]> page_bits_;
+  std::vector<ScopeTraffic> scopes_;
+  ScopeTraffic current_;
+  std::atomic<uint64_t> flops_{0};
+  void begin_scope_locked(const char* what);
+  void end_scope_locked();
 };
 
 // Device-side access for a scope: DeviceMemory::open() now, close() at the end.
 class HostAccess {
  public:
-  explicit HostAccess(DeviceMemory& m) : m_(m) { m_.open(); }
+  explicit HostAccess(DeviceMemory& m, const char* what = "device access") : m_(m) { m_.open(what); }
   ~HostAccess() { m_.close(); }
   HostAccess(const HostAccess&) = delete;
   HostAccess& operator=(const HostAccess&) = delete;

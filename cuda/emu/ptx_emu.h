@@ -61,6 +61,7 @@ template <class Map, class E>
 void mma_op(void* const lanes[32], unsigned active) {
   if (active != ~0u)
     fail("", "mma.sync needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
+  device().memory().add_tensor_flops(2.0 * 16 * 8 * 16);  // for the traffic counter (traffic.h)
   float A[16][16], B[16][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     const auto* me = static_cast<MmaLane*>(lanes[l]);

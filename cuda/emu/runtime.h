@@ -77,7 +77,7 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKi
   }
   if (!n) return cudaSuccess;
   if (!ok) return duo_emu_result(cudaErrorInvalidValue);
-  ::duo::emu::HostAccess access(mem);
+  ::duo::emu::HostAccess access(mem, "cudaMemcpy");
   std::memmove(dst, src, n);
   return cudaSuccess;
 }
@@ -88,7 +88,7 @@ inline cudaError_t cudaMemset(void* p, int v, size_t n) {
   if (!n) return cudaSuccess;
   ::duo::emu::DeviceMemory& mem = ::duo::emu::device().memory();
   if (!mem.holds(p, n)) return duo_emu_result(cudaErrorInvalidValue);
-  ::duo::emu::HostAccess access(mem);
+  ::duo::emu::HostAccess access(mem, "cudaMemset");
   std::memset(p, v, n);
   return cudaSuccess;
 }

@@ -39,15 +39,17 @@ __global__ void sum_chunks_kernel(float* dst, int64_t stride, bool accumulate, c
 
 void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partial, int64_t rows, int64_t chunks, int D,
                 cudaStream_t s) {
-  if (rows > 0 && D > 0)
-    DUO_LAUNCH(sum_chunks_kernel, dim3(unsigned(rows), blocks_for(D)), kThreads, 0, s)(dst, stride, accumulate,
-                                                                                        partial, chunks, D);
+  if (rows <= 0 || D <= 0) return;
+  DUO_LAUNCH(sum_chunks_kernel, dim3(unsigned(rows), blocks_for(D)), kThreads, 0, s)(dst, stride, accumulate,
+                                                                                      partial, chunks, D);
+  DUO_CU_LAUNCHED("sum_chunks");  // checked here, not after the caller's next launch
 }
 
 void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
   if (N == 0 || D == 0) return;
   const int64_t chunks = column_sum_chunks(N);
   DUO_LAUNCH(column_chunk_sums_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
+  DUO_CU_LAUNCHED("column_sums");
   sum_chunks(dst, 0, true, partial, 1, chunks, D, s);
 }
 

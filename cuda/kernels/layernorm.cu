@@ -7,6 +7,10 @@
 // centred values (two passes over the row, as the CPU). The cross-row sums of the backward are deterministic
 // without atomics, in two stages (column_sums.cu): fixed chunks of rows into partials in the workspace, then the
 // chunks in order — per sequence for dshift/dscale, over all rows for dweight.
+// The backward is one pass over dout and x (layernorm_backward_kernel: dx and all three partial sums per chunk)
+// when the chunks of the sequences are the chunks of all rows (L a multiple of the chunk, or one sequence), so
+// that dweight's partials come out in the same order; otherwise three passes (dx, dshift/dscale, dweight). Both
+// give the same bits.
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -102,6 +106,60 @@ __global__ void layernorm_dweight_partial_kernel(float* partial, const float* g,
   partial[c * D + d] = acc;
 }
 
+// The whole backward in one pass over a chunk of ≤ kColumnSumRows rows of one sequence (grid B·chunks):
+// phase 1, a warp per row, the row means of dxhat and dxhat·xhat (as layernorm_dx_kernel); phase 2, a thread per
+// column over the chunk's rows in order: dx += ... (when dx), and the partials of dshift, dscale (psh, psc,
+// when psh) and dweight (pdw, when pdw) at [blockIdx.x·D + d], as the three-pass kernels compute them.
+__global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, float* pdw, const float* g,
+                                          const float* x, const float* mean, const float* rstd, const float* w,
+                                          const float* scale, int64_t ss, int L, int64_t chunks, int D) {
+  DUO_SHARED(float, row_mean_dxhat, kColumnSumRows);
+  DUO_SHARED(float, row_mean_dxhat_xhat, kColumnSumRows);
+  const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
+  const int64_t l0 = c * kColumnSumRows, l1 = l0 + kColumnSumRows < L ? l0 + kColumnSumRows : L;
+  const float* sc = scale ? scale + b * ss : nullptr;
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32, warps = int(blockDim.x) / 32;
+  if (dx) {
+    for (int64_t l = l0 + warp; l < l1; l += warps) {  // whole warps take the same rows
+      const int64_t n = b * L + l;
+      const float* gr = g + n * D;
+      const float* xr = x + n * D;
+      const float m = mean[n], r = rstd[n];
+      float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+      for (int d = lane; d < D; d += 32) {
+        const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+        sum_dxhat += dxhat;
+        sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
+      }
+      const float a = warp_sum(sum_dxhat) / float(D), bx = warp_sum(sum_dxhat_xhat) / float(D);
+      if (lane == 0) {
+        row_mean_dxhat[l - l0] = a;
+        row_mean_dxhat_xhat[l - l0] = bx;
+      }
+    }
+  }
+  __syncthreads();
+  for (int d = int(threadIdx.x); d < D; d += int(blockDim.x)) {
+    const float a = sc ? 1.0f + sc[d] : 1.0f;
+    float sh = 0.0f, scs = 0.0f, dw = 0.0f;
+    for (int64_t l = l0; l < l1; ++l) {
+      const int64_t n = b * L + l;
+      const float gv = g[n * D + d], m = mean[n], r = rstd[n], xhat = (x[n * D + d] - m) * r;
+      if (dx) {
+        const float dxhat = gv * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+        dx[n * D + d] += r * (dxhat - row_mean_dxhat[l - l0] - xhat * row_mean_dxhat_xhat[l - l0]);
+      }
+      sh += gv;
+      scs += gv * xhat * w[d];
+      dw += gv * xhat * a;
+    }
+    if (psh) {
+      psh[blockIdx.x * int64_t(D) + d] = sh;
+      psc[blockIdx.x * int64_t(D) + d] = scs;
+    }
+    if (pdw) pdw[blockIdx.x * int64_t(D) + d] = dw;
+  }
+}
 
 using checks::LnShape;
 
@@ -153,6 +211,24 @@ void CudaOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor
   const float* sc = shift.empty() ? nullptr : fptr(scale);
   const int64_t ss = shift.empty() ? 0 : scale.stride[0];
   const int L = int(s.L), D = int(s.D);
+  const bool dmod = !dshift.empty() || !dscale.empty();
+  if (s.L % kColumnSumRows == 0 || s.B == 1) {  // one pass (see the top of the file)
+    if (dx.empty() && !dmod && dweight.empty()) return;
+    const int64_t chunks = column_sum_chunks(L), parts = s.B * chunks;
+    float* psh = static_cast<float*>(workspace(size_t((dmod ? 2 : 0) + (dweight.empty() ? 0 : 1)) * parts * D *
+                                               sizeof(float)));
+    float* psc = dmod ? psh + parts * D : nullptr;
+    float* pdw = dweight.empty() ? nullptr : psh + (dmod ? 2 : 0) * parts * D;
+    DUO_LAUNCH(layernorm_backward_kernel, unsigned(parts), kThreads, 0, st)(
+        dx.empty() ? nullptr : fptr(dx), dmod ? psh : nullptr, psc, pdw, fptr(dout), fptr(x), fptr(mean), fptr(rstd),
+        fptr(weight), sc, ss, L, chunks, D);
+    DUO_CU_LAUNCHED(op);
+    const int64_t ds = dshift.empty() ? (dscale.empty() ? 0 : dscale.stride[0]) : dshift.stride[0];
+    if (!dshift.empty()) sum_chunks(fptr(dshift), ds, false, psh, s.B, chunks, D, st);
+    if (!dscale.empty()) sum_chunks(fptr(dscale), ds, false, psc, s.B, chunks, D, st);
+    if (!dweight.empty()) sum_chunks(fptr(dweight), 0, true, pdw, 1, parts, D, st);
+    return;
+  }
   if (!dx.empty())
     DUO_LAUNCH(layernorm_dx_kernel, row_blocks(N), kThreads, 0, st)(fptr(dx), fptr(dout), fptr(x), fptr(mean),
                                                                     fptr(rstd), fptr(weight), sc, ss, N, L, D);

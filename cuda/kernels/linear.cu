@@ -34,11 +34,20 @@ size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
                      int64_t N, int64_t K, bool accumulate, const float* bias, float* gelu_pre) {
   if (M == 0 || N == 0) return true;
+  cudaStream_t s = as_stream(stream_);
+  if (K == 0) {  // an empty sum: C = bias (or C + bias), which cuBLASLt's K = 0 layouts are not asked to do
+    if (gelu_pre) return false;  // linear_gelu falls back to linear (this path) and the GELU kernel
+    if (!accumulate) DUO_CU(op, cudaMemsetAsync(C, 0, size_t(M * N) * sizeof(float), s));
+    if (bias) {
+      DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
+      DUO_CU_LAUNCHED(op);
+    }
+    return true;
+  }
   const size_t a_bytes = round_up(size_t(M * K) * 2), b_bytes = round_up(size_t(K * N) * 2);
   char* ws = static_cast<char*>(workspace(a_bytes + b_bytes + Gemm::kWorkspaceBytes));
   auto* a16 = reinterpret_cast<__nv_bfloat16*>(ws);
   auto* b16 = reinterpret_cast<__nv_bfloat16*>(ws + a_bytes);
-  cudaStream_t s = as_stream(stream_);
   if (M * K > 0) DUO_LAUNCH(to_bf16_kernel, blocks_for(M * K), kThreads, 0, s)(a16, A, M * K);
   if (K * N > 0) DUO_LAUNCH(to_bf16_kernel, blocks_for(K * N), kThreads, 0, s)(b16, B, K * N);
   DUO_CU_LAUNCHED(op);

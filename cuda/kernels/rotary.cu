@@ -3,7 +3,8 @@
 // head at position l turns by angle = l 10000^(-2j/hd):
 //   out_j = x_j cos - x_{j+half} sin,   out_{j+half} = x_{j+half} cos + x_j sin
 // v is copied; the backward turns by -angle. cos and sin are evaluated in double, as the CPU's table, then
-// rounded to fp32, so both backends multiply by the same numbers.
+// rounded to fp32, so both backends multiply by the same numbers: once per (position, pair) into a table in the
+// workspace (L·hd/2 evaluations instead of one pow, sin and cos per element), which the rotation then reads.
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -11,9 +12,21 @@ using namespace cuda;
 
 namespace {
 
+// table[l, j] = (cos, sin)(l · 10000^(-2j/hd)) for l < L, j < hd/2, as float2.                      (L·hd/2)
+__global__ void rotary_table_kernel(float2* table, int L, int hd) {
+  const int half = hd / 2;
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < int64_t(L) * half;
+       t += int64_t(gridDim.x) * blockDim.x) {
+    const int l = int(t / half), j = int(t % half);
+    const double inv_freq = pow(10000.0, -2.0 * double(j) / double(hd));
+    table[t] = make_float2(float(cos(double(l) * inv_freq)), float(sin(double(l) * inv_freq)));
+  }
+}
+
 // One thread per (token n, pair p) with p < H_qk * half (the q and k heads), then per v feature.
 // in, out: (N, 3D); direction +1 (forward) or -1 (backward).
-__global__ void rotary_kernel(float* out, const float* in, int64_t N, int L, int D, int hd, float direction) {
+__global__ void rotary_kernel(float* out, const float* in, const float2* table, int64_t N, int L, int D, int hd,
+                              float direction) {
   const int half = hd / 2, pairs = (2 * D / hd) * half, W = 3 * D;
   const int64_t per_token = pairs + D;  // rotated pairs, then the copied v features
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < N * per_token;
@@ -27,8 +40,8 @@ __global__ void rotary_kernel(float* out, const float* in, int64_t N, int L, int
       continue;
     }
     const int head = p / half, j = p % half, l = int(n % L);
-    const double inv_freq = pow(10000.0, -2.0 * double(j) / double(hd));
-    const float c = float(cos(double(l) * inv_freq)), sn = float(direction * sin(double(l) * inv_freq));
+    const float2 cs = table[int64_t(l) * half + j];
+    const float c = cs.x, sn = direction * cs.y;  // ±sin: a sign flip, exact
     const float x1 = x[head * hd + j], x2 = x[head * hd + j + half];
     y[head * hd + j] = x1 * c - x2 * sn;
     y[head * hd + j + half] = x2 * c + x1 * sn;
@@ -42,24 +55,30 @@ RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor& in, in
   return checks::rotary(str("CudaOps::", op), out, in, n_heads);
 }
 
-void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in, const RotaryShape& r, float dir) {
+// table: rotary_table_bytes(r) of device scratch.
+void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in, const RotaryShape& r, float dir,
+                   void* table) {
   const int64_t N = r.B * r.L, work = N * (r.D + r.D);  // pairs = D (q and k: 2D features), plus D v features
   if (N == 0) return;
-  DUO_LAUNCH(rotary_kernel, blocks_for(work), kThreads, 0, s)(fptr(out), fptr(in), N, int(r.L), int(r.D),
+  auto* cs = static_cast<float2*>(table);
+  DUO_LAUNCH(rotary_table_kernel, blocks_for(r.L * r.hd / 2), kThreads, 0, s)(cs, int(r.L), int(r.hd));
+  DUO_CU_LAUNCHED(op);
+  DUO_LAUNCH(rotary_kernel, blocks_for(work), kThreads, 0, s)(fptr(out), fptr(in), cs, N, int(r.L), int(r.D),
                                                               int(r.hd), dir);
   DUO_CU_LAUNCHED(op);
 }
+size_t rotary_table_bytes(const RotaryShape& r) { return size_t(r.L * (r.hd / 2)) * sizeof(float2); }
 
 }  // namespace
 
 void CudaOps::do_rotary(Tensor& out, const Tensor& in, int n_heads) {
   const RotaryShape r = rotary_shape("rotary", out, in, n_heads);
-  launch_rotary("rotary", as_stream(stream_), out, in, r, +1.0f);
+  launch_rotary("rotary", as_stream(stream_), out, in, r, +1.0f, workspace(rotary_table_bytes(r)));
 }
 
 void CudaOps::do_rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
   const RotaryShape r = rotary_shape("rotary_backward", din, dout, n_heads);
-  launch_rotary("rotary_backward", as_stream(stream_), din, dout, r, -1.0f);
+  launch_rotary("rotary_backward", as_stream(stream_), din, dout, r, -1.0f, workspace(rotary_table_bytes(r)));
 }
 
 }  // namespace duo

@@ -10,11 +10,15 @@
 #include "core/error.h"
 #include "io/cli.h"
 #include "train/distill_config.h"
+#include "train/step_plan.h"
 
 int main(int argc, char** argv) {
   return duo::run_main("duo-distill", [&] {
     duo::po::options_description desc("duo-distill options");
-    desc.add_options()("help,h", "show this help");
+    desc.add_options()("help,h", "show this help")(
+        "dry_run", duo::po::bool_switch(),
+        "print the device memory this distillation would plan on a GPU (student, teacher, optimizer), without "
+        "allocating it or reading a checkpoint or data, and exit (the vocabulary from --vocab_size)");
     duo::add_model_options(desc);
     duo::add_train_options(desc, duo::distill_train_defaults());
     duo::add_distill_options(desc);
@@ -32,7 +36,14 @@ int main(int argc, char** argv) {
                 key == "algo.curriculum.integral_cache_path"
                     ? "the distillation's integral table is --algo.integral_cache_path"
                     : "drop it (distillation's own options are --algo.gamma_min/max, --algo.T, ...; see --help)");
-    duo::TrainConfig cfg = duo::train_config_from(vm);
+    const bool dry_run = vm["dry_run"].as<bool>();
+    duo::TrainConfig cfg = duo::train_config_from(vm, /*needs_data=*/!dry_run);
+    if (dry_run) {
+      DUO_CHECK(cfg.vocab_given, "--dry_run", "no vocabulary size", "pass --vocab_size (e.g. 50258 for GPT-2 + [PAD])");
+      const duo::DistillSettings d = duo::distill_settings_from(vm, cfg);
+      std::printf("%s", duo::plan_training_memory(cfg, -1, duo::distill_hooks(cfg, d)).report.c_str());
+      return 0;
+    }
     // One checkpoint per round unless asked otherwise: step_<k·N> holds the weights the next round's teacher gets.
     if (vm["callbacks.checkpoint_every_n_steps.every_n_train_steps"].defaulted())
       cfg.checkpoint_every = vm["algo.update_teacher_every"].as<int64_t>();

@@ -4,12 +4,16 @@
 #include <cstdio>
 #include "backend/select.h"
 #include "io/cli.h"
+#include "train/step_plan.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
   return duo::run_main("duo-train", [&] {
     duo::po::options_description desc("duo-train options");
-    desc.add_options()("help,h", "show this help");
+    desc.add_options()("help,h", "show this help")(
+        "dry_run", duo::po::bool_switch(),
+        "print the device memory this configuration would plan on a GPU, without allocating it or reading data, "
+        "and exit (the vocabulary from --vocab_size, else from the shards' header)");
     duo::add_model_options(desc);
     duo::add_train_options(desc);
     duo::po::variables_map vm;
@@ -17,6 +21,20 @@ int main(int argc, char** argv) {
                                  "usage: duo-train --algo ar|mdlm|sedd|d3pm|duo_base|duo --data.train GLOB "
                                  "[--data.valid GLOB] [--model tiny|small|medium] [options]"))
       return 0;
+    if (vm["dry_run"].as<bool>()) {
+      duo::TrainConfig cfg = duo::train_config_from(vm, /*needs_data=*/false);
+      int32_t mask_id = -1;  // V - 1: GPT-2's added [PAD]
+      if (!cfg.vocab_given) {
+        DUO_CHECK(!cfg.train_glob.empty(), "--dry_run", "no vocabulary size",
+                  "pass --vocab_size (e.g. 50258 for GPT-2 + [PAD]) or --data.train shards to read it from");
+        const duo::Loader loader({cfg.train_glob}, duo::loader_config(cfg, true));
+        const duo::DataVocab v = duo::data_vocab(loader, cfg.train_glob);
+        cfg.model.vocab_size = v.vocab_size;
+        mask_id = v.mask_id;
+      }
+      std::printf("%s", duo::plan_training_memory(cfg, mask_id).report.c_str());
+      return 0;
+    }
     duo::TrainConfig cfg = duo::train_config_from(vm);
     auto ops = duo::make_backend(cfg.device, cfg.threads);
     duo::Trainer trainer(cfg, *ops);

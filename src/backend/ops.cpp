@@ -101,7 +101,9 @@ void Ops::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& 
   const char* w = "linear_backward";
   checks::linear_backward(w, din, dW, dbias, dout, in, W);
   do_linear_backward(din, dW, dbias, dout, in, W, accumulate_din);
-  if (observer_) notify(make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W}));
+  if (observer_)  // an accumulating din is read too
+    notify(accumulate_din ? make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W, &din})
+                          : make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W}));
 }
 
 void Ops::silu(Tensor& out, const Tensor& in) {

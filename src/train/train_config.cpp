@@ -65,7 +65,7 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("metrics", s(""), "metrics JSONL file (default: <save_dir>/metrics.jsonl)");
 }
 
-TrainConfig train_config_from(const po::variables_map& vm) {
+TrainConfig train_config_from(const po::variables_map& vm, bool needs_data) {
   TrainConfig c;
   auto S = [&](const char* k) { return vm[k].as<std::string>(); };
   auto I = [&](const char* k) { return vm[k].as<int64_t>(); };
@@ -115,11 +115,11 @@ TrainConfig train_config_from(const po::variables_map& vm) {
   c.metrics_path = S("metrics");
   if (c.metrics_path.empty()) c.metrics_path = c.save_dir + "/metrics.jsonl";
   if (c.resume_path.empty()) c.resume_path = c.save_dir + "/last.safetensors";
-  c.validate();
+  c.validate(needs_data);
   return c;
 }
 
-void TrainConfig::validate() const {
+void TrainConfig::validate(bool needs_data) const {
   auto bad = [](const std::string& opt, const std::string& what, const std::string& hint = "") {
     fail("--" + opt, what, hint.empty() ? "see duo-train --help" : hint);
   };
@@ -129,7 +129,7 @@ void TrainConfig::validate() const {
   if (!known) bad("algo", "unknown algorithm '" + algo + "'", "use ar, mdlm, sedd, d3pm, duo_base or duo");
   if (device != "auto" && device != "cpu" && device != "cuda") bad("device", "must be auto, cpu or cuda");
   if (threads < 0) bad("threads", "must be 0 (one per core) or a positive thread count");
-  if (train_glob.empty()) bad("data.train", "no training shards given", "tokenize a dataset first, e.g. data/tinyshakespeare.sh");
+  if (needs_data && train_glob.empty()) bad("data.train", "no training shards given", "tokenize a dataset first, e.g. data/tinyshakespeare.sh");
   if (batch_size < 1) bad("loader.batch_size", "must be >= 1");
   if (global_batch_size < batch_size || global_batch_size % batch_size != 0)
     bad("loader.global_batch_size", str("must be a multiple of loader.batch_size (", batch_size, "), got ", global_batch_size));

@@ -62,7 +62,8 @@ struct TrainConfig {
   std::string resume_path;         // checkpointing.resume_ckpt_path (default: <save_dir>/last.safetensors)
   std::string metrics_path;        // default: <save_dir>/metrics.jsonl
 
-  void validate() const;
+  // needs_data = false: a configuration planned without data (duo-train --dry_run, duo-roofline).
+  void validate(bool needs_data = true) const;
 };
 
 // The defaults an executable gives the options that differ between runs of different kinds (duo-distill uses
@@ -80,7 +81,7 @@ struct TrainDefaults {
 };
 
 void add_train_options(po::options_description& desc, const TrainDefaults& d = {});
-TrainConfig train_config_from(const po::variables_map& vm);
+TrainConfig train_config_from(const po::variables_map& vm, bool needs_data = true);
 
 // The training loader (shuffled, endless) or the validation loader (in order, one pass) of a run.
 LoaderConfig loader_config(const TrainConfig& c, bool train);

@@ -45,6 +45,14 @@ AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab) {
   return s;
 }
 
+DiTOptions training_dit_options(const TrainConfig& cfg) {
+  DiTOptions o;
+  o.max_batch = std::max(cfg.batch_size, cfg.eval_batch_size);
+  o.soft_input = cfg.algo == "duo" && cfg.curriculum.mode == "simple";
+  o.bag_k = cfg.algo == "duo" && cfg.curriculum.mode == "efficient" ? cfg.curriculum.top_k : 0;
+  return o;
+}
+
 namespace {
 
 std::string fmt_duration(double s) {
@@ -84,10 +92,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   m.vocab_size = vocab_.vocab_size;
   m.validate("model options");
 
-  DiTOptions o;
-  o.max_batch = std::max(cfg_.batch_size, cfg_.eval_batch_size);
-  o.soft_input = cfg_.algo == "duo" && cfg_.curriculum.mode == "simple";
-  o.bag_k = cfg_.algo == "duo" && cfg_.curriculum.mode == "efficient" ? cfg_.curriculum.top_k : 0;
+  const DiTOptions o = training_dit_options(cfg_);
   state_ = std::make_unique<ModelState>(m, ops_, true);
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());

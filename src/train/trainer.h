@@ -31,6 +31,8 @@ DataVocab data_vocab(const Loader& loader, const std::string& shard_glob);
 
 // The algorithm settings of a training configuration for this data.
 AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab);
+// The DiT's options for training (its largest batch, the curriculum's input kinds).
+DiTOptions training_dit_options(const TrainConfig& cfg);
 
 // Optional extensions of the loop, for training algorithms that need more than make_algorithm gives them
 // (duo-distill's teacher is refreshed from the run's weights). The defaults change nothing.

@@ -1,0 +1,371 @@
+// The CUDA backend's kernels per op (kernel_traffic.h). Each function below mirrors one CudaOps implementation in
+// cuda/kernels/ (named in its comment): the launches in order, their footprints in bytes, their tensor-core FLOPs.
+#include "backend/kernel_traffic.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace duo {
+
+namespace {
+
+constexpr double kF = 4, kI = 4, kD = 8, kH = 2;  // bytes of float, int32, double, bf16
+constexpr double kMma = 2.0 * 16 * 8 * 16;         // FLOPs of one mma.m16n8k16
+constexpr int64_t kColumnSumRows = 64;             // cuda_common.cuh
+constexpr int64_t kSumChunk = 8192;                // optim.cu
+constexpr int64_t kFlashTile = 64;                 // flash_attention.cu: query/key rows per block and tile
+constexpr int kFlashWarps = 4;
+
+bool has(const Tensor* t) { return t && !t->empty(); }
+double numel(const Tensor* t) { return has(t) ? double(t->numel()) : 0.0; }
+double bytes(const Tensor* t) { return has(t) ? double(t->numel()) * double(dtype_size(t->dtype)) : 0.0; }
+int64_t last(const Tensor* t) { return has(t) ? t->dim(-1) : 0; }
+int64_t rows(const Tensor* t) { return has(t) && last(t) > 0 ? t->numel() / last(t) : 0; }
+bool aligned16(const Tensor* t) { return !has(t) || reinterpret_cast<uintptr_t>(t->data) % 16 == 0; }
+int64_t chunks_of(int64_t n, int64_t per) { return (n + per - 1) / per; }
+size_t round256(double b) { return (size_t(b) + 255) / 256 * 256; }
+
+class Plan {
+ public:
+  OpTraffic r;
+  void k(const char* kernel, double read, double written, double tensor_flops = 0) {
+    r.kernels.push_back({kernel, read, written, tensor_flops, 0});
+  }
+  void ws(size_t b) { r.workspace = std::max(r.workspace, b); }
+
+  // CudaOps::check_ids (embedding.cu): the first bad position through one 8-byte word of the workspace.
+  void check_ids(double E) {
+    if (E == 0) return;
+    ws(8);
+    k("cudaMemcpy", 0, 8);
+    k("find_bad_id_kernel", kI * E, 0);
+    k("cudaMemcpy", 8, 0);
+  }
+
+  // CudaOps::matmul (linear.cu): C (M, N) = A (M, K) B (K, N) [+ C] [+ bias], both inputs rounded to bf16 first.
+  // Returns false where it does (the GELU epilogue with K = 0: the caller runs the GEMM and GELU separately).
+  bool matmul(int64_t M, int64_t N, int64_t K, bool accumulate, const Tensor* bias, bool gelu) {
+    const double m = double(M), n = double(N), kk = double(K);
+    if (M == 0 || N == 0) return true;
+    const bool has_bias = has(bias);
+    if (K == 0) {
+      if (gelu) return false;
+      if (!accumulate) k("cudaMemset", 0, kF * m * n);
+      if (has_bias) k("add_bias_kernel", kF * m * n + kF * n, kF * m * n);
+      return true;
+    }
+    ws(round256(kH * m * kk) + round256(kH * kk * n) + kCublasLtWorkspaceBytes);
+    k("to_bf16_kernel", kF * m * kk, kH * m * kk);
+    k("to_bf16_kernel", kF * kk * n, kH * kk * n);
+    const bool fused = has_bias && aligned16(bias);
+    k("gemm", kH * (m * kk + kk * n) + (accumulate ? kF * m * n : 0) + (fused ? kF * n : 0),
+      kF * m * n * (gelu ? 2 : 1), 2 * m * n * kk);
+    if (has_bias && !fused) k("add_bias_kernel", kF * m * n + kF * n, kF * m * n);
+    return true;
+  }
+
+  // sum_chunks (column_sums.cu): rows outputs of D columns from rows·chunks partial rows.
+  void sum_chunks(int64_t R, int64_t chunks, int64_t D, bool accumulate) {
+    if (R <= 0 || D <= 0) return;
+    k("sum_chunks_kernel", kF * double(R * chunks * D) + (accumulate ? kF * double(R * D) : 0), kF * double(R * D));
+  }
+  // add_column_sums (column_sums.cu): dst (D) += column sums of x (N, D).
+  void column_sums(int64_t N, int64_t D) {
+    if (N == 0 || D == 0) return;
+    const int64_t c = chunks_of(N, kColumnSumRows);
+    ws(size_t(c * D) * 4);
+    k("column_chunk_sums_kernel", kF * double(N * D), kF * double(c * D));
+    sum_chunks(1, c, D, true);
+  }
+
+  // scatter_backward (embedding.cu): dtable (V, D) += rows of dout (E / K rows) by E ids, through a counting sort.
+  // Every id is taken as distinct (the footprint's upper bound).
+  void scatter(int64_t V, int64_t D, int64_t E, int64_t K, bool weighted) {
+    if (E == 0 || D == 0) return;
+    const double v = double(V), e = double(E), distinct = double(std::min(E, V)), n = double(E / K);
+    ws(size_t(3 * V + 1 + E) * 4);
+    k("cudaMemset", 0, kI * v);
+    k("count_ids_kernel", kI * e, kI * distinct);
+    k("scan_counts_kernel", kI * v, kI * (2 * v + 1));
+    k("place_stable_kernel", kI * e + kI * distinct, kI * e + kI * distinct);
+    k("scatter_rows_kernel", kI * (v + 1) + kI * e + (weighted ? kF * e : 0) + kF * n * double(D) +
+                                 kF * distinct * double(D),
+      kF * distinct * double(D));
+  }
+
+  // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; tiles of 64 query and key rows, 4 warps of 16 rows.
+  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal) {
+    const double n = double(B * L * H * hd), bhl = double(B * H * L);
+    ws(size_t(4 * n * kH + bhl * kF));
+    k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    // per warp and tile pair: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd mma each... hd/2 + hd/2
+    k("flash_forward", kH * 3 * n, kF * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
+                                                          double(hd) * kMma);
+  }
+  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal) {
+    const double n = double(B * L * H * hd), bhl = double(B * H * L), pairs = double(B * H) * tile_pairs(L, causal);
+    ws(size_t(4 * n * kH + bhl * kF));
+    k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    k("flash_delta", kF * 2 * n, kH * n + kF * bhl);
+    // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
+    k("flash_dkdv", kH * 4 * n + 2 * kF * bhl, kF * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
+    // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
+    k("flash_dq", kH * 4 * n + 2 * kF * bhl, kF * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma);
+  }
+  static double tile_pairs(int64_t L, bool causal) {
+    const double t = double(chunks_of(L, kFlashTile));
+    return causal ? t * (t + 1) / 2 : t * t;
+  }
+};
+
+}  // namespace
+
+OpTraffic cuda_op_traffic(const OpCall& c) {
+  Plan p;
+  const Tensor* o0 = c.n_out > 0 ? c.out[0] : nullptr;
+  const Tensor* i0 = c.n_in > 0 ? c.in[0] : nullptr;
+  auto in = [&](int i) { return i < c.n_in ? c.in[i] : nullptr; };
+  auto out = [&](int i) { return i < c.n_out ? c.out[i] : nullptr; };
+  switch (c.kind) {
+    case OpKind::Fill:  // cuda_ops.cu
+      if (numel(o0) > 0)
+        p.k(o0->dtype == DType::F64 ? "fill_kernel<double>" : o0->dtype == DType::I32 ? "fill_kernel<int32_t>"
+                                                                                       : "fill_kernel<float>",
+            0, bytes(o0));
+      break;
+    case OpKind::Copy:  // cuda_ops.cu: one device-to-device copy
+      if (bytes(o0) > 0) p.k("cudaMemcpy", bytes(i0), bytes(o0));
+      break;
+    case OpKind::EmbedIds: {  // embedding.cu; in: ids (N), table (V, D)
+      const double N = numel(in(0)), D = double(last(in(1))), V = double(rows(in(1)));
+      p.check_ids(N);
+      if (N > 0 && D > 0) p.k("embed_ids_kernel", kI * N + kF * std::min(N, V) * D, kF * N * D);
+      break;
+    }
+    case OpKind::EmbedIdsBackward:  // out: dtable (V, D); in: ids (N), dout (N, D)
+      p.check_ids(numel(in(0)));
+      p.scatter(rows(o0), last(o0), int64_t(numel(in(0))), 1, false);
+      break;
+    case OpKind::EmbedSoft: {  // out: out (N, D), probs (N, V); in: logits (N, V), table (V, D)
+      const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
+      if (N == 0) break;
+      p.k("softmax_rows_kernel", kF * double(N * V), kF * double(N * V));
+      p.matmul(N, D, V, false, nullptr, false);
+      break;
+    }
+    case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V), dout (N, D)
+      const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
+      p.matmul(V, D, N, true, nullptr, false);
+      break;
+    }
+    case OpKind::EmbedBag: {  // out (N, D); in: ids (N, k), weights (N, k), table (V, D)
+      const double E = numel(in(0)), N = double(rows(o0)), D = double(last(o0)), V = double(rows(in(2)));
+      p.check_ids(E);
+      if (N > 0 && D > 0) p.k("embed_bag_kernel", (kI + kF) * E + kF * std::min(E, V) * D, kF * N * D);
+      break;
+    }
+    case OpKind::EmbedBagBackward: {  // out: dtable (V, D); in: ids (N, k), weights (N, k), dout (N, D)
+      const int64_t E = int64_t(numel(in(0))), N = rows(in(2));
+      p.check_ids(double(E));
+      p.scatter(rows(o0), last(o0), E, N > 0 ? E / N : 1, true);
+      break;
+    }
+    case OpKind::TimestepEmbedding: {  // timestep.cu; out (B, F), in: sigma (B)
+      const double B = double(rows(o0)), half = double(last(o0) / 2);
+      if (B * half > 0) p.k("timestep_kernel", kF * B, kF * B * 2 * half);
+      break;
+    }
+    case OpKind::Linear:  // linear.cu; out (N, O); in: in (N, I), W (O, I), bias
+      p.matmul(rows(i0), last(o0), last(i0), false, in(2), false);
+      break;
+    case OpKind::LinearGelu: {  // out: out, pre (N, O); in: in (N, I), W (O, I), bias
+      const int64_t N = rows(i0), O = last(o0), I = last(i0);
+      const bool epilogue = O % 8 == 0 && aligned16(out(1)) && aligned16(o0) && aligned16(in(2));
+      if (!epilogue || !p.matmul(N, O, I, false, in(2), true)) {
+        p.matmul(N, O, I, false, in(2), false);
+        if (N * O > 0) p.k("map_forward_kernel<Gelu>", kF * double(N * O), kF * double(N * O));
+      }
+      break;
+    }
+    case OpKind::LinearBackward: {  // out: din (N, I), dW (O, I), dbias (O); in: dout (N, O), in (N, I), W (O, I)
+      // and din again when it accumulates (Ops::linear_backward lists it as read then)
+      const int64_t N = rows(i0), O = last(i0), I = last(in(2));
+      if (has(out(0))) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
+      if (has(out(1))) p.matmul(O, I, N, true, nullptr, false);
+      if (has(out(2)) && O) p.column_sums(N, O);
+      break;
+    }
+    case OpKind::Silu: case OpKind::Gelu:  // activation.cu
+      if (numel(o0) > 0)
+        p.k(c.kind == OpKind::Silu ? "map_forward_kernel<Silu>" : "map_forward_kernel<Gelu>", bytes(i0), bytes(o0));
+      break;
+    case OpKind::SiluBackward: case OpKind::GeluBackward:
+      if (numel(o0) > 0)
+        p.k(c.kind == OpKind::SiluBackward ? "map_backward_kernel<Silu>" : "map_backward_kernel<Gelu>",
+            bytes(in(0)) + bytes(in(1)), bytes(o0));
+      break;
+    case OpKind::LayernormModulate: {  // layernorm.cu; out: out, mean, rstd; in: x (N, D), weight, shift, scale
+      const double N = double(rows(i0)), D = double(last(i0));
+      if (N == 0) break;
+      p.k("layernorm_forward_kernel", kF * N * D + bytes(in(1)) + bytes(in(2)) + bytes(in(3)),
+          kF * N * D + 2 * kF * N);
+      break;
+    }
+    case OpKind::LayernormModulateBackward: {
+      // out: dx, dweight, dshift, dscale; in: dout, x (N, D), mean, rstd, weight, shift, scale
+      const Tensor *dx = out(0), *dweight = out(1), *dshift = out(2), *dscale = out(3), *x = in(1), *shift = in(5),
+                   *scale = in(6);
+      const int64_t N = rows(x), D = last(x), B = has(shift) ? rows(shift) : 1, L = B > 0 ? N / B : 0;
+      const double nd = kF * double(N * D), stats = 2 * kF * double(N), w = kF * double(D);
+      if (N == 0 || D == 0) break;
+      const bool dmod = has(dshift) || has(dscale);
+      if (L % kColumnSumRows == 0 || B == 1) {  // one pass: dout and x read once for dx and the three partials
+        if (!has(dx) && !dmod && !has(dweight)) break;
+        const int64_t ch = chunks_of(L, kColumnSumRows), parts = B * ch;
+        const double part = kF * double(parts * D);
+        p.ws(size_t(((dmod ? 2 : 0) + (has(dweight) ? 1 : 0)) * part));
+        p.k("layernorm_backward_kernel",
+            2 * nd + stats + w + (has(shift) ? bytes(scale) : 0) + (has(dx) ? nd : 0),
+            (has(dx) ? nd : 0) + (dmod ? 2 * part : 0) + (has(dweight) ? part : 0));
+        if (has(dshift)) p.sum_chunks(B, ch, D, false);
+        if (has(dscale)) p.sum_chunks(B, ch, D, false);
+        if (has(dweight)) p.sum_chunks(1, parts, D, true);
+        break;
+      }
+      if (has(dx)) p.k("layernorm_dx_kernel", 3 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
+      if (dmod) {
+        const int64_t ch = chunks_of(L, kColumnSumRows);
+        p.ws(size_t(2 * B * ch * D) * 4);
+        p.k("layernorm_dmod_partial_kernel", 2 * nd + stats + w, 2 * kF * double(B * ch * D));
+        if (has(dshift)) p.sum_chunks(B, ch, D, false);
+        if (has(dscale)) p.sum_chunks(B, ch, D, false);
+      }
+      if (has(dweight)) {
+        const int64_t ch = chunks_of(N, kColumnSumRows);
+        p.ws(size_t(ch * D) * 4);
+        p.k("layernorm_dweight_partial_kernel", 2 * nd + stats + (has(shift) ? bytes(scale) : 0),
+            kF * double(ch * D));
+        p.sum_chunks(1, ch, D, true);
+      }
+      break;
+    }
+    case OpKind::Rotary: case OpKind::RotaryBackward: {  // rotary.cu: the (L, hd/2) cos/sin table, the rotation
+      const int64_t L = has(i0) && i0->ndim >= 2 ? i0->dim(-2) : 0, hd = c.n_heads > 0 ? last(i0) / 3 / c.n_heads : 0;
+      const double table = double(L * (hd / 2)) * 2 * kF;
+      if (numel(o0) == 0) break;
+      p.ws(size_t(table));
+      p.k("rotary_table_kernel", 0, table);
+      p.k("rotary_kernel", bytes(i0) + table, bytes(o0));
+      break;
+    }
+    case OpKind::Attention: case OpKind::AttentionBackward: {  // attention.cu, flash_attention.cu
+      const bool fwd = c.kind == OpKind::Attention;
+      const Tensor* qkv = fwd ? in(0) : in(1);
+      const int64_t L = has(qkv) && qkv->ndim >= 2 ? qkv->dim(-2) : 0, B = L > 0 ? rows(qkv) / L : 0,
+                    D = last(qkv) / 3, H = c.n_heads, hd = H > 0 ? D / H : 0;
+      if (B * L == 0) break;
+      bool flash = hd == 32 || hd == 64;
+      for (int i = 0; i < c.n_out; ++i) flash = flash && aligned16(out(i));
+      for (int i = 0; i < c.n_in; ++i) flash = flash && aligned16(in(i));
+      const double n = double(B * L * D), bhl = double(B * H * L);
+      if (flash && fwd) {
+        p.flash_forward(B, L, H, hd, c.causal);
+      } else if (flash) {
+        p.flash_backward(B, L, H, hd, c.causal);
+      } else if (fwd) {  // the naive fp32 kernels: one block per (query row, batch·head)
+        p.k("attention_forward_kernel", kF * 3 * n, kF * n + kF * bhl);
+      } else {
+        p.ws(size_t(bhl * kF));
+        p.k("attention_delta_kernel", 2 * kF * n, kF * bhl);
+        p.k("attention_dq_kernel", kF * 4 * n + 2 * kF * bhl, kF * n);
+        p.k("attention_dkv_kernel", kF * 4 * n + 2 * kF * bhl, 2 * kF * n);
+      }
+      break;
+    }
+    case OpKind::GatedResidual: {  // residual.cu; in place: out h, in branch, gate; out of place: in h, branch, gate
+      const bool in_place = c.n_in == 2;
+      const Tensor* gate = in_place ? in(1) : in(2);
+      if (numel(o0) == 0) break;
+      if (!in_place) p.k("cudaMemcpy", bytes(i0), bytes(o0));  // Ops::gated_residual(out, h, ...): copy, then add
+      p.k("gated_residual_kernel", 2 * bytes(o0) + bytes(gate), bytes(o0));
+      break;
+    }
+    case OpKind::GatedResidualBackward: {  // out: dbranch, dgate (B, D); in: dh (B·L, D), branch, gate
+      const Tensor *dbranch = out(0), *dgate = out(1), *gate = in(2);
+      const double n = numel(i0);
+      const int64_t D = last(i0), B = has(dgate) ? rows(dgate) : has(gate) ? rows(gate) : 1,
+                    L = B * D > 0 ? int64_t(n) / (B * D) : 0;
+      if (n == 0) break;
+      if (has(dbranch)) p.k("gated_residual_dbranch_kernel", kF * n + bytes(gate), kF * n);
+      if (has(dgate)) {
+        const int64_t ch = chunks_of(L, kColumnSumRows);
+        p.ws(size_t(B * ch * D) * 4);
+        p.k("gated_residual_dgate_partial_kernel", 2 * kF * n, kF * double(B * ch * D));
+        p.sum_chunks(B, ch, D, false);
+      }
+      break;
+    }
+    case OpKind::LogSoftmax:  // softmax.cu
+      if (numel(o0) > 0) p.k("log_softmax_kernel", bytes(i0), bytes(o0));
+      break;
+    case OpKind::LogSoftmaxBackward:
+      if (numel(o0) > 0) p.k("log_softmax_backward_kernel", bytes(in(0)) + bytes(in(1)), bytes(o0));
+      break;
+    case OpKind::CrossEntropy: {  // out: losses (N), dlogits; in: logits (N, V), targets (N)
+      const double N = double(rows(i0));
+      p.check_ids(numel(in(1)));
+      if (N > 0) p.k("cross_entropy_kernel", bytes(i0) + bytes(in(1)), bytes(o0) + bytes(out(1)));
+      break;
+    }
+    case OpKind::LossHead: {  // loss_head.cu; out: losses, dlogits; in: logits, x, z, alpha, dalpha, weight
+      p.check_ids(numel(in(1)));
+      p.check_ids(numel(in(2)));
+      if (rows(i0) == 0) break;
+      double r = 0;
+      for (int i = 0; i < c.n_in; ++i) r += bytes(in(i));
+      p.k("loss_head_kernel", r, bytes(o0) + bytes(out(1)));  // dlogits is written, then scaled in place
+      break;
+    }
+    case OpKind::KlHead: {  // kl_head.cu; out: losses, dstudent; in: student, teacher, weight
+      if (rows(i0) == 0) break;
+      p.k("kl_head_kernel", bytes(in(0)) + bytes(in(1)) + bytes(in(2)), bytes(o0) + bytes(out(1)));
+      break;
+    }
+    case OpKind::GaussianRelaxation:  // relaxation.cu; out: soft_logits (B, L, V), z; in: x (B·L), scales (B, 2)
+      p.check_ids(numel(in(0)));
+      if (numel(in(0)) > 0) p.k("gaussian_relaxation_kernel", bytes(in(0)) + bytes(in(1)), bytes(o0) + bytes(out(1)));
+      break;
+    case OpKind::SumSquares: {  // optim.cu: two-stage sum in double, the total read back
+      const int64_t n = int64_t(numel(i0)), ch = chunks_of(n, kSumChunk);
+      if (n == 0) break;
+      p.ws(size_t(ch + 1) * 8);
+      p.k("sum_squares_partial_kernel", bytes(i0), kD * double(ch));
+      p.k("sum_partials_kernel", kD * double(ch), kD);
+      p.k("cudaMemcpy", kD, 0);
+      break;
+    }
+    case OpKind::Scale:
+      if (numel(o0) > 0) p.k("scale_kernel", bytes(o0), bytes(o0));
+      break;
+    case OpKind::Adamw:  // out: params, m, v; in: grads
+      if (numel(o0) > 0) p.k("adamw_kernel", bytes(o0) + bytes(out(1)) + bytes(out(2)) + bytes(i0),
+                             bytes(o0) + bytes(out(1)) + bytes(out(2)));
+      break;
+    case OpKind::EmaUpdate:
+      if (numel(o0) > 0) p.k("ema_kernel", bytes(o0) + bytes(i0), bytes(o0));
+      break;
+    case OpKind::Count: break;
+  }
+  // The op's CUDA-core arithmetic (op_kinds.h's constants, GEMMs and mma excluded) on its biggest kernel.
+  double tensor = 0;
+  for (const KernelTraffic& k : p.r.kernels) tensor += k.tensor_flops;
+  if (!p.r.kernels.empty()) {
+    auto big = std::max_element(p.r.kernels.begin(), p.r.kernels.end(), [](const auto& a, const auto& b) {
+      return a.read + a.written < b.read + b.written;
+    });
+    big->flops = std::max(0.0, op_cost(c).flops - tensor);
+  }
+  return p.r;
+}
+
+}  // namespace duo

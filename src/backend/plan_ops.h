@@ -1,0 +1,81 @@
+// PlanOps: a backend that computes nothing. It hands out address ranges instead of memory (never backed, never
+// touched), keeps the live and peak bytes of its allocations, and counts what crosses to and from the host; its
+// ops only run the shared argument checks and tell the observer. Running a training or sampling step on it gives
+// the exact sequence of ops and tensor shapes a GPU would run, and the device memory it would hold, on a machine
+// without a GPU and at any size (build/duo-roofline, duo-train --dry_run; docs/architecture.md §5).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+
+#include "backend/ops.h"
+
+namespace duo {
+
+class PlanOps : public Ops {
+ public:
+  const char* name() const override { return "plan"; }
+  Device device() const override { return Device::CUDA; }  // it plans the CUDA backend's tensors
+
+  void* alloc(size_t bytes) override;  // a fresh 256-byte aligned address range; reading it is a bug
+  void release(void* p) override;
+  void to_host(void* dst, const Tensor& src) override;  // writes zeros (a computation's results are unknown)
+  void from_host(Tensor& dst, const void* src) override;
+  size_t memory_in_use() const override { return live_; }
+
+  size_t peak_bytes() const { return peak_; }
+  size_t allocations() const { return sizes_.size(); }
+  double bytes_to_host() const { return to_host_; }
+  double bytes_from_host() const { return from_host_; }
+  void reset_transfers() { to_host_ = from_host_ = 0; }
+
+ protected:
+  void do_fill(Tensor&, double) override {}
+  void do_copy(Tensor&, const Tensor&) override {}
+  void do_embed_ids(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_ids_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_soft(Tensor&, Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_soft_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_bag(Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_bag_backward(Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_timestep_embedding(Tensor&, const Tensor&) override {}
+  void do_linear(Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_linear_backward(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, bool) override {}
+  void do_silu(Tensor&, const Tensor&) override {}
+  void do_silu_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_gelu(Tensor&, const Tensor&) override {}
+  void do_gelu_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_linear_gelu(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_layernorm_modulate(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&) override {}
+  void do_layernorm_modulate_backward(Tensor&, Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&,
+                                      const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                      const Tensor&) override {}
+  void do_rotary(Tensor&, const Tensor&, int) override {}
+  void do_rotary_backward(Tensor&, const Tensor&, int) override {}
+  void do_attention(Tensor&, Tensor&, const Tensor&, int, bool) override {}
+  void do_attention_backward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int,
+                             bool) override {}
+  void do_gated_residual(Tensor&, const Tensor&, const Tensor&, float, const Philox&) override {}
+  void do_gated_residual_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
+                                  const Philox&) override {}
+  void do_log_softmax(Tensor&, const Tensor&) override {}
+  void do_log_softmax_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_cross_entropy(Tensor&, Tensor&, const Tensor&, const Tensor&, double) override {}
+  void do_loss_head(const LossHeadArgs&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                    const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_kl_head(KlDirection, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_gaussian_relaxation(Tensor&, Tensor&, const Tensor&, const Tensor&, double, const Philox&) override {}
+  double do_sum_squares(const Tensor&) override { return 0.0; }
+  void do_scale(Tensor&, double) override {}
+  void do_adamw(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWArgs&) override {}
+  void do_ema_update(Tensor&, const Tensor&, double) override {}
+
+ private:
+  uintptr_t next_ = uintptr_t(1) << 44;  // far from anything the process maps
+  std::map<uintptr_t, size_t> sizes_;     // live allocations
+  size_t live_ = 0, peak_ = 0;
+  double to_host_ = 0, from_host_ = 0;
+};
+
+}  // namespace duo

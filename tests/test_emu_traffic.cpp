@@ -1,0 +1,283 @@
+// The traffic model of the CUDA backend (src/backend/kernel_traffic.h) against the emulator's counts of the same
+// launches (cuda/emu/traffic.h): every op on shapes where each tensor spans many 4 KiB pages, run once to size the
+// workspace, then again counted. The kernels must be the model's, in order; each launch's bytes read and written
+// must match within the counter's page granularity (kPageSlack: up to 6 partly used pages at the ends of the
+// buffers a launch touches), and its tensor-core FLOPs exactly (2·M·N·K per GEMM, 4096 per mma.sync).
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "backend/kernel_traffic.h"
+#include "cuda_test_util.h"
+#include "emu/traffic.h"
+
+using namespace duo;
+using namespace duo::test;
+
+namespace {
+
+constexpr double kPageSlack = 6 * 4096.0;
+
+struct Recorder : OpObserver {
+  std::vector<KernelTraffic> model;
+  void after(const OpCall& c) override {
+    for (const KernelTraffic& k : cuda_op_traffic(c).kernels) model.push_back(k);
+  }
+};
+
+// "" when the counted launches match the modelled ones, else the first difference.
+std::string mismatch(const std::vector<emu::ScopeTraffic>& got, const std::vector<KernelTraffic>& want) {
+  if (got.size() != want.size()) {
+    std::string g, w;
+    for (const auto& s : got) g += s.what + " ";
+    for (const auto& k : want) w += k.kernel + " ";
+    return str("counted ", got.size(), " launches (", g, "), modelled ", want.size(), " (", w, ")");
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto& g = got[i];
+    const auto& w = want[i];
+    if (g.what != w.kernel) return str("launch ", i, ": counted ", g.what, ", modelled ", w.kernel);
+    if (std::fabs(double(g.read) - w.read) > kPageSlack || std::fabs(double(g.written) - w.written) > kPageSlack)
+      return str("launch ", i, " (", g.what, "): counted ", g.read, " bytes read and ", g.written,
+                 " written, modelled ", w.read, " and ", w.written);
+    if (g.tensor_flops != w.tensor_flops)
+      return str("launch ", i, " (", g.what, "): counted ", g.tensor_flops, " tensor FLOPs, modelled ",
+                 w.tensor_flops);
+  }
+  return "";
+}
+
+struct Counted {
+  std::vector<emu::ScopeTraffic> got;
+  std::vector<KernelTraffic> want;
+};
+
+// Runs op twice (the first call grows the backend's workspace), the second under the counter and the observer.
+Counted count(CudaOps& ops, const std::function<void()>& op) {
+  op();
+  Recorder rec;
+  ops.set_observer(&rec);
+  Counted c;
+  {
+    emu::TrafficCounter counter;
+    op();
+    c.got = counter.stop();
+  }
+  ops.set_observer(nullptr);
+  c.want = rec.model;
+  return c;
+}
+
+void check(const char* what, CudaOps& ops, const std::function<void()>& op) {
+  const Counted c = count(ops, op);
+  double modelled = 0;
+  for (const KernelTraffic& k : c.want) modelled += k.read + k.written;
+  BOOST_TEST_CONTEXT(what) {
+    BOOST_TEST(mismatch(c.got, c.want) == "");
+    // Not vacuous: the bytes compared exceed what the page slack could hide several times over.
+    BOOST_TEST(modelled >= 4 * kPageSlack * double(c.want.size()));
+  }
+}
+
+std::vector<int32_t> distinct_ids(size_t n, int V, uint64_t seed) {  // a seeded permutation's first n (n <= V)
+  std::vector<int32_t> p(size_t(V), 0);
+  std::iota(p.begin(), p.end(), 0);
+  Philox rng{seed, 3};
+  for (size_t i = p.size() - 1; i > 0; --i) std::swap(p[i], p[rng.bits(i) % (i + 1)]);
+  p.resize(n);
+  return p;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(emu_traffic)
+
+BOOST_AUTO_TEST_CASE(counter_sees_reads_writes_and_nothing_else) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t n = 64 * 1024;  // 256 KiB, 64 pages
+  Tensor x = dev.up(rand_f(n, 1), {n}), y = dev.zeros(DType::F32, {n});
+  emu::TrafficCounter counter;
+  ops.scale(x, 2.0);
+  ops.fill(y, 1.0);
+  ops.copy(y, x);
+  const auto got = counter.stop();
+  BOOST_REQUIRE_EQUAL(got.size(), 3u);
+  BOOST_TEST(got[0].what == "scale_kernel");
+  BOOST_TEST(got[0].read == uint64_t(4 * n));  // whole buffers: exact
+  BOOST_TEST(got[0].written == uint64_t(4 * n));
+  BOOST_TEST(got[1].read == 0u);
+  BOOST_TEST(got[1].written == uint64_t(4 * n));
+  BOOST_TEST(got[2].what == "cudaMemcpy");
+  BOOST_TEST(got[2].read == uint64_t(4 * n));
+  BOOST_TEST(got[2].written == uint64_t(4 * n));
+}
+
+// The comparison can fail: a model off by a factor 2 on one launch, or missing one, is reported.
+BOOST_AUTO_TEST_CASE(mismatch_reports_a_wrong_model) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t N = 256, I = 256, O = 128;
+  Tensor in = dev.up(rand_f(N * I, 2), {N, I}), W = dev.up(rand_f(O * I, 3), {O, I}), b = dev.up(rand_f(O, 4), {O});
+  Tensor out = dev.zeros(DType::F32, {N, O});
+  Counted c = count(ops, [&] { ops.linear(out, in, W, b); });
+  BOOST_TEST(mismatch(c.got, c.want) == "");
+  auto wrong = c.want;
+  wrong[0].read *= 2;
+  BOOST_TEST(mismatch(c.got, wrong) != "");
+  wrong = c.want;
+  wrong.pop_back();
+  BOOST_TEST(mismatch(c.got, wrong) != "");
+  wrong = c.want;
+  wrong.back().tensor_flops += 1;
+  BOOST_TEST(mismatch(c.got, wrong) != "");
+}
+
+BOOST_AUTO_TEST_CASE(gemm_ops) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t N = 256, I = 192, O = 264;
+  Tensor in = dev.up(rand_f(N * I, 5), {N, I}), W = dev.up(rand_f(O * I, 6), {O, I});
+  Tensor bias_buf = dev.up(rand_f(O + 4, 7), {O + 4});
+  Tensor bias = bias_buf.rows(0, O), bias_odd = bias_buf.rows(1, O);  // fused epilogue / separate pass
+  Tensor out = dev.zeros(DType::F32, {N, O}), pre = dev.zeros(DType::F32, {N, O});
+  Tensor dout = dev.up(rand_f(N * O, 8), {N, O}), din = dev.zeros(DType::F32, {N, I});
+  Tensor dW = dev.zeros(DType::F32, {O, I}), db = dev.zeros(DType::F32, {O});
+  check("linear, aligned bias", ops, [&] { ops.linear(out, in, W, bias); });
+  check("linear, misaligned bias", ops, [&] { ops.linear(out, in, W, bias_odd); });
+  check("linear_gelu", ops, [&] { ops.linear_gelu(out, pre, in, W, bias); });
+  check("linear_backward", ops, [&] { ops.linear_backward(din, dW, db, dout, in, W, false); });
+  check("linear_backward, din accumulates", ops, [&] { ops.linear_backward(din, dW, db, dout, in, W, true); });
+}
+
+BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t B = 2, L = 160, D = 256, N = B * L;
+  Tensor x = dev.up(rand_f(N * D, 9), {B, L, D}), w = dev.up(rand_f(D, 10, 0.5f, 1.5f), {D});
+  Tensor mod = dev.up(rand_f(B * 6 * D, 11), {B, 6 * D});
+  Tensor shift = mod.cols(0, D), scale = mod.cols(D, D), gate = mod.cols(2 * D, D);
+  Tensor out = dev.zeros(DType::F32, {B, L, D}), mean = dev.zeros(DType::F32, {N}), rstd = dev.zeros(DType::F32, {N});
+  Tensor g = dev.up(rand_f(N * D, 12), {B, L, D}), dx = dev.zeros(DType::F32, {B, L, D});
+  Tensor dw = dev.zeros(DType::F32, {D}), dmod = dev.zeros(DType::F32, {B, 6 * D});
+  Tensor dshift = dmod.cols(0, D), dscale = dmod.cols(D, D), dgate = dmod.cols(2 * D, D);
+  check("layernorm_modulate", ops, [&] { ops.layernorm_modulate(out, mean, rstd, x, w, shift, scale); });
+  check("layernorm_modulate_backward (L = 160: three passes)", ops, [&] {
+    ops.layernorm_modulate_backward(dx, dw, dshift, dscale, g, x, mean, rstd, w, shift, scale);
+  });
+  {  // L = 128: the one-pass backward (modulated), and plain LN over one sequence of N rows
+    const int64_t L2 = 128, N2 = B * L2;
+    Tensor x2 = dev.up(rand_f(N2 * D, 40), {B, L2, D}), g2 = dev.up(rand_f(N2 * D, 41), {B, L2, D});
+    Tensor dx2 = dev.zeros(DType::F32, {B, L2, D}), m2 = dev.zeros(DType::F32, {N2}), r2 = dev.zeros(DType::F32, {N2});
+    ops.layernorm_modulate(dx2, m2, r2, x2, w, shift, scale);
+    check("layernorm_modulate_backward (L = 128: one pass)", ops, [&] {
+      ops.layernorm_modulate_backward(dx2, dw, dshift, dscale, g2, x2, m2, r2, w, shift, scale);
+    });
+    Tensor x1 = x2.view({1, N2, D}), g1 = g2.view({1, N2, D}), dx1 = dx2.view({1, N2, D});
+    Tensor none;
+    check("layernorm backward, plain (one pass)", ops, [&] {
+      ops.layernorm_modulate_backward(dx1, dw, none, none, g1, x1, m2, r2, w, none, none);
+    });
+  }
+  const Philox drop{3, 4};
+  check("gated_residual in place", ops, [&] { ops.gated_residual(out, g, gate, 0.1f, drop); });
+  check("gated_residual out of place", ops, [&] { ops.gated_residual(out, x, g, gate, 0.1f, drop); });
+  check("gated_residual_backward", ops, [&] { ops.gated_residual_backward(dx, dgate, g, x, gate, 0.1f, drop); });
+  check("silu, gelu", ops, [&] {
+    ops.silu(out, x);
+    ops.gelu(out, x);
+    ops.silu_backward(dx, g, x);
+    ops.gelu_backward(dx, g, x);
+  });
+  Tensor qkv = dev.up(rand_f(N * 3 * D, 13), {B, L, 3 * D}), rot = dev.zeros(DType::F32, {B, L, 3 * D});
+  check("rotary", ops, [&] {
+    ops.rotary(rot, qkv, 4);
+    ops.rotary_backward(rot, qkv, 4);
+  });
+  Tensor sigma = dev.up(rand_f(1024, 14, 0.0f, 1.0f), {1024}), temb = dev.zeros(DType::F32, {1024, 256});
+  check("timestep_embedding", ops, [&] { ops.timestep_embedding(temb, sigma); });
+}
+
+// Flash attention (head_dim 64: every token's q, k and v rows are whole pages) and the naive kernels (head_dim 16).
+BOOST_AUTO_TEST_CASE(attention) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t B = 1, L = 96, H = 16, D = 1024;
+  Tensor qkv = dev.up(rand_f(B * L * 3 * D, 15), {B, L, 3 * D}), out = dev.zeros(DType::F32, {B, L, D});
+  Tensor lse = dev.zeros(DType::F32, {B, H, L}), dout = dev.up(rand_f(B * L * D, 16), {B, L, D});
+  Tensor dqkv = dev.zeros(DType::F32, {B, L, 3 * D});
+  for (bool causal : {false, true}) {
+    BOOST_TEST_CONTEXT("causal " << causal) {
+      check("flash attention", ops, [&] { ops.attention(out, lse, qkv, int(H), causal); });
+      check("flash attention_backward", ops,
+            [&] { ops.attention_backward(dqkv, dout, qkv, out, lse, int(H), causal); });
+    }
+  }
+  Tensor lse64 = dev.zeros(DType::F32, {B, 64, L});
+  check("naive attention", ops, [&] { ops.attention(out, lse64, qkv, 64, false); });
+  check("naive attention_backward", ops, [&] { ops.attention_backward(dqkv, dout, qkv, out, lse64, 64, false); });
+}
+
+BOOST_AUTO_TEST_CASE(embeddings) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t N = 96, V = 200, D = 1024, K = 2;  // D = 1024: every table row is a whole page
+  Tensor table = dev.up(rand_f(V * D, 17), {V, D}), out = dev.zeros(DType::F32, {N, D});
+  Tensor ids = dev.up(distinct_ids(N, int(V), 18), {N}), bag = dev.up(distinct_ids(N * K, int(V), 19), {N, K});
+  Tensor wts = dev.up(rand_f(N * K, 20, 0.0f, 1.0f), {N, K}), dout = dev.up(rand_f(N * D, 21), {N, D});
+  Tensor dtable = dev.zeros(DType::F32, {V, D});
+  check("embed_ids", ops, [&] { ops.embed_ids(out, ids, table); });
+  check("embed_ids_backward", ops, [&] { ops.embed_ids_backward(dtable, ids, dout); });
+  check("embed_bag", ops, [&] { ops.embed_bag(out, bag, wts, table); });
+  check("embed_bag_backward", ops, [&] { ops.embed_bag_backward(dtable, bag, wts, dout); });
+  Tensor logits = dev.up(rand_f(N * V * 4, 22), {N, 4 * V}), probs = dev.zeros(DType::F32, {N, 4 * V});
+  Tensor table4 = dev.up(rand_f(4 * V * 256, 23), {4 * V, 256}), out4 = dev.zeros(DType::F32, {N, 256});
+  Tensor dout4 = dev.up(rand_f(N * 256, 24), {N, 256}), dtable4 = dev.zeros(DType::F32, {4 * V, 256});
+  check("embed_soft", ops, [&] { ops.embed_soft(out4, probs, logits, table4); });
+  check("embed_soft_backward", ops, [&] { ops.embed_soft_backward(dtable4, probs, dout4); });
+}
+
+BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t B = 2, L = 64, N = B * L, V = 2048;  // rows of 8 KiB
+  Tensor logits = dev.up(rand_f(N * V, 25, -4.0f, 4.0f), {N, V}), teacher = dev.up(rand_f(N * V, 26), {N, V});
+  Tensor out = dev.zeros(DType::F32, {N, V}), dl = dev.zeros(DType::F32, {N, V}), losses = dev.zeros(DType::F32, {N});
+  Tensor x = dev.up(rand_ids(N, 27, int(V)), {N}), z = dev.up(rand_ids(N, 28, int(V)), {N});
+  Tensor alpha = dev.up(std::vector<double>(N, 0.6), {N}), dalpha = dev.up(std::vector<double>(N, -1.0), {N});
+  Tensor weight = dev.up(std::vector<double>(N, 0.5), {N});
+  check("log_softmax", ops, [&] {
+    ops.log_softmax(out, logits);
+    ops.log_softmax_backward(dl, teacher, out);
+  });
+  check("cross_entropy", ops, [&] { ops.cross_entropy(losses, dl, logits, x, 0.5); });
+  LossHeadArgs a;
+  a.kind = LossKind::DUO;
+  check("loss_head", ops, [&] { ops.loss_head(a, losses, dl, logits, x, z, alpha, dalpha, weight); });
+  check("kl_head", ops, [&] { ops.kl_head(KlDirection::Backward, losses, dl, logits, teacher, weight); });
+  Tensor scales = dev.up(std::vector<double>{0.7, 0.3, 0.5, 0.5}, {B, 2}), soft = dev.zeros(DType::F32, {B, L, V});
+  check("gaussian_relaxation", ops, [&] { ops.gaussian_relaxation(soft, z, x, scales, 2.0, Philox{5, 6}); });
+}
+
+BOOST_AUTO_TEST_CASE(optimizer) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t n = 100000;
+  Tensor p = dev.up(rand_f(n, 29), {n}), g = dev.up(rand_f(n, 30), {n}), m = dev.up(rand_f(n, 31), {n});
+  Tensor v = dev.up(rand_f(n, 32, 0.0f, 0.01f), {n}), e = dev.up(rand_f(n, 33), {n});
+  check("sum_squares, scale", ops, [&] {
+    ops.sum_squares(g);
+    ops.scale(g, 0.5);
+  });
+  check("adamw", ops, [&] { ops.adamw(p, g, m, v, AdamWArgs{}); });
+  check("ema_update, fill, copy", ops, [&] {
+    ops.ema_update(e, p, 0.9);
+    ops.fill(m, 0.0);
+    ops.copy(v, m);
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()

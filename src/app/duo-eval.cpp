@@ -1,6 +1,7 @@
 // duo-eval: validation or zero-shot perplexity of a checkpoint (ours, or a Hugging Face style folder) on any
 // shard set. Diffusion models: the NELBO with the reference's stratified times (an upper bound on the
-// perplexity; --eval.mc_samples N averages N time samples per sequence); AR: the exact NLL.
+// perplexity; --eval.mc_samples N averages N time samples per sequence) and its Monte-Carlo standard error
+// (docs/evaluation.md §1.1); AR: the exact NLL.
 //   build/duo-eval --algo duo_base --eval.checkpoint_path runs/x/best.safetensors --data.valid 'data/x/valid_*.bin'
 #include <cstdio>
 #include <fstream>
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
         ("data.eos", po::value<int64_t>()->default_value(-1), "EOS id (-1: the tokenizer's; lm1b-wrap: 101)")
         ("model.length", po::value<int64_t>(), "sequence length (default: the checkpoint's)")
         ("loader.eval_batch_size", po::value<int64_t>()->default_value(16), "sequences per batch (the stratification set)")
-        ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models)")
+        ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models): "
+         "mc_samples x rows strata per batch; >= 2 for a tight std_err")
         ("eval.disable_ema", po::bool_switch(), "use the live weights instead of the EMA weights")
         ("eval.limit_batches", po::value<int64_t>()->default_value(0), "evaluate only this many batches (0 = all)")
         ("eval.output", po::value<std::string>()->default_value(""), "also write the result as JSON here")
@@ -114,7 +116,7 @@ int main(int argc, char** argv) {
     duo::EvalResult r = duo::evaluate(*algorithm, loader, eo);
     nlohmann::json out = {{"algo", algo}, {"checkpoint", path}, {"data", vm["data.valid"].as<std::string>()},
                           {"nll", r.nll}, {"ppl", r.ppl}, {"bpd", r.bpd}, {"tokens", r.tokens},
-                          {"std_err", r.std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1},
+                          {"std_err", r.std_err}, {"seq_std_err", r.seq_std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1},
                           {"weights", ck && ema ? "ema" : "live"}, {"bound", algo == "ar" ? "exact" : "NELBO upper bound"}};
     std::printf("%s\n", out.dump(2).c_str());
     const std::string file = vm["eval.output"].as<std::string>();

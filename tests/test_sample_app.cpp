@@ -279,7 +279,8 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
       const SampleResult a = job.run(ops, nullptr, nullptr);
       BOOST_TEST(a.ids.size() == 3u * 16u);
       for (int32_t id : a.ids) BOOST_TEST((id >= 0 && id < 67));
-      BOOST_TEST(a.nfe == 2 * 5);  // two batches (2 + 1 samples) of S + 1 evaluations
+      BOOST_TEST(a.nfe == 5);                // S + 1 evaluations per sample, as the reference counts
+      BOOST_TEST(a.network_calls == 2 * 5);  // two batches (2 + 1 samples)
       BOOST_TEST(a.weights == "Hugging Face weights");
       BOOST_TEST(a.texts.size() == 3u);
       BOOST_TEST((a.entropy > 0 && a.entropy <= std::log(16.0) + 1e-9));
@@ -297,7 +298,8 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
       BOOST_TEST(j["entropy"].get<double>() == a.entropy);
       BOOST_TEST(j["generated_seqs"].size() == 3u);
       BOOST_TEST(j["generated_seqs"][1].get<std::string>() == a.texts[1]);
-      BOOST_TEST(j["nfe"].get<int64_t>() == 10);
+      BOOST_TEST(j["nfe"].get<int64_t>() == 5);
+      BOOST_TEST(j["network_calls"].get<int64_t>() == 10);
       BOOST_TEST(j["settings"]["noise_removal"].get<std::string>() == tail);
     }
   }

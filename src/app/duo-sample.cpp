@@ -57,7 +57,12 @@ int main(int argc, char** argv) {
         ("loader.eval_batch_size", value<int64_t>(&o.batch_size)->default_value(8), "samples drawn together")
         ("seed", value<uint64_t>(&o.seed)->default_value(1), "random seed (same seed, same samples)")
         ("device", value<std::string>()->default_value("auto"), "auto | cpu | cuda")
-        ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0), "top-p of the denoiser (1 = off)")
+        ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0),
+         "top-p of the network's prediction x̂ before the posterior (1 = off)")
+        ("sampling.top_k", value<int64_t>(&o.top_k)->default_value(0),
+         "keep the k most likely ids of x̂ before the posterior (0 = off)")
+        ("sampling.greedy", duo::po::bool_switch(), "x̂ := one-hot of its argmax (= top_k 1); the posterior is still "
+         "sampled (not the greedy tail: see --sampling.noise_removal)")
         ("sampling.use_float64", value<bool>(&o.use_float64)->default_value(true), "posterior and draws in float64")
         ("sampling.psi.time_profile", value<std::string>(&o.psi.time_profile)->default_value("linear"),
          "linear | linear-constant-linear-<c>[-inv]")
@@ -85,6 +90,11 @@ int main(int argc, char** argv) {
     duo::po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: duo-sample --eval.checkpoint_path PATH [options]"))
       return 0;
+    if (vm["sampling.greedy"].as<bool>()) {
+      DUO_CHECK(vm["sampling.top_k"].defaulted() || o.top_k == 1, "--sampling.greedy",
+                duo::str("greedy is top_k 1, but --sampling.top_k ", o.top_k, " was given too"), "use one of the two");
+      o.top_k = 1;
+    }
     if (vm.count("sampling.prefix_ids")) o.prefix_ids = parse_ids(vm["sampling.prefix_ids"].as<std::string>());
 
     duo::SampleJob job(o);

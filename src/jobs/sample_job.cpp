@@ -119,6 +119,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   DUO_CHECK(p.length >= (p.ar ? 2 : 1), "--model.length", str("got ", p.length), "AR samples need at least 2 tokens");
   DUO_CHECK(opt.p_nucleus > 0 && opt.p_nucleus <= 1, "--sampling.p_nucleus", str("got ", opt.p_nucleus),
             "use a value in (0, 1]; 1 disables top-p");
+  DUO_CHECK(opt.top_k >= 0, "--sampling.top_k", str("got ", opt.top_k), "use 0 (off) or a positive k");
   DUO_CHECK(opt.num_samples >= 1, "--sampling.num_samples", str("got ", opt.num_samples), "ask for at least one sample");
   DUO_CHECK(opt.batch_size >= 1, "--loader.eval_batch_size", str("got ", opt.batch_size), "use a positive batch size");
   p.num_samples = opt.num_samples;
@@ -142,6 +143,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
 
   p.seed = opt.seed;
   p.p_nucleus = opt.p_nucleus;
+  p.top_k = opt.top_k;
   p.precision = opt.use_float64 ? SamplePrecision::f64 : SamplePrecision::f32;
   DUO_CHECK(opt.perplexity_batch_size >= 1, "--eval.perplexity_batch_size", str("got ", opt.perplexity_batch_size),
             "use a positive batch size");
@@ -172,12 +174,16 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   DUO_CHECK(opt.steps >= 1, "--sampling.steps", str("got ", opt.steps), "use at least one step");
   DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.p_nucleus < 1), "--sampling.p_nucleus",
             "SEDD's model output is a score, not log-probabilities, so top-p does not apply", "leave p_nucleus at 1");
+  DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.top_k > 0), "--sampling.top_k",
+            "SEDD's model output is a score, not log-probabilities, so top-k and greedy do not apply",
+            "leave top_k at 0 and greedy off");
   DUO_CHECK(p.precision == SamplePrecision::f64 || c.family == DiffusionFamily::uniform ||
                 c.family == DiffusionFamily::sedd,
             "--sampling.use_float64", str("the absorbing posterior of ", p.algo, " needs float64 (as the reference)"),
             "leave --sampling.use_float64 true");
   c.steps = opt.steps;
   c.p_nucleus = p.p_nucleus;
+  c.top_k = p.top_k;
   c.precision = p.precision;
   c.seed = p.seed;
   c.mask_id = p.mask_id;
@@ -222,6 +228,7 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
   else denoiser = std::make_unique<DiTDenoiser>(*model.dit, ops, p.diffusion.family, p.mask_id);
 
   Timer timer;
+  int64_t sample_evaluations = 0;
   for (int64_t k = 0; k < p.batches; ++k) {
     const int64_t B = std::min(p.batch_size, n - k * p.batch_size);
     int32_t* z = r.ids.data() + k * p.batch_size * L;
@@ -232,6 +239,7 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
       c.bos_id = (int32_t)p.specials.bos;
       c.mask_id = p.mask_id == c.bos_id ? -1 : p.mask_id;
       c.p_nucleus = p.p_nucleus;
+      c.top_k = p.top_k;
       c.precision = p.precision;
       c.seed = batch_seed(p.seed, k);
       ProgressCausalLM lm(*causal, progress);
@@ -242,8 +250,10 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
       ProgressDenoiser net(*denoiser, progress);
       st = sample_diffusion(net, alpha, c, B, L, prompt, z);
     }
-    r.nfe += st.nfe;
+    r.network_calls += st.nfe;
+    sample_evaluations += st.nfe * B;  // each of the batch's B samples went through every call
   }
+  r.nfe = (double)sample_evaluations / (double)n;
   r.seconds = timer.seconds();
   progress.finish();
 

@@ -41,6 +41,7 @@ struct SampleOptions {
   int64_t batch_size = 8;         // --loader.eval_batch_size
   uint64_t seed = 1;              // --seed
   double p_nucleus = 1.0;         // --sampling.p_nucleus
+  int64_t top_k = 0;              // --sampling.top_k (0 = off; 1 = --sampling.greedy)
   bool use_float64 = true;        // --sampling.use_float64
   PsiConfig psi;                  // --sampling.psi.*
   int64_t length = 0;             // --model.length (0 = the model's)
@@ -61,6 +62,7 @@ struct SamplePlan {
   DiffusionSamplerConfig diffusion;  // diffusion algorithms (its seed is the run's; each batch derives its own)
   uint64_t seed = 1;
   double p_nucleus = 1.0;
+  int64_t top_k = 0;
   SamplePrecision precision = SamplePrecision::f64;
   int64_t perplexity_batch_size = 8;
   std::string predictor, noise_removal;  // their names
@@ -80,7 +82,9 @@ struct SamplePlan {
 struct SampleResult {
   std::vector<int32_t> ids;       // (num_samples, length)
   int64_t num_samples = 0, length = 0;
-  int64_t nfe = 0;                // network evaluations over all batches
+  double nfe = 0;                 // network evaluations per sample (the mean over samples; the same for all
+                                  // unless ancestral_cache skipped calls in some batches), as the reference
+  int64_t network_calls = 0;      // network calls over all batches
   double seconds = 0;             // sampling wall time (model loading and scoring excluded)
   std::string weights;            // which weights were loaded
   std::vector<std::string> texts; // decoded, special tokens kept (as the reference's batch_decode)

@@ -323,6 +323,68 @@ BOOST_AUTO_TEST_CASE(hf_folder_mdlm) {
   BOOST_TEST((r.nfe >= 2 && r.nfe <= 10));
 }
 
+// Infill through duo-sample's --sampling.template (docs/sampling.md §12.1): text, free spans and raw ids at any
+// positions; every diffusion family keeps the fixed positions, writes valid ids elsewhere and leaves no [MASK];
+// AR accepts a template that is a prefix and refuses one with a gap; malformed templates name the file and cause.
+BOOST_AUTO_TEST_CASE(template_fixes_any_positions) {
+  test::TempDir dir("sample-template");
+  const std::string tpl = dir / "t.txt";
+  testing::write_bytes(tpl, "ab[[3]]c[[ids 7 8]]\n");
+  const CharTokenizer tok = CharTokenizer::read(char_vocab().path() + "/" + kCharVocabFile);
+  const std::vector<uint32_t> ab = tok.encode("ab"), c = tok.encode("c");
+  // BOS (V - 2 = 65), a, b, 3 free, c, 7, 8, 3 free (the template ends at position 8 of 12).
+  const std::vector<int> fixed = {65, (int)ab[0], (int)ab[1], -1, -1, -1, (int)c[0], 7, 8, -1, -1, -1};
+  for (const std::string algo : {"duo_base", "mdlm", "sedd", "d3pm"}) {
+    BOOST_TEST_CONTEXT(algo) {
+      SampleOptions o;
+      o.checkpoint_path = write_checkpoint(dir, algo);
+      o.steps = 6;
+      o.num_samples = 3;
+      o.batch_size = 2;
+      o.template_path = tpl;
+      SampleJob job(o);
+      BOOST_TEST(job.plan().fixed.fixed() == 6);
+      CpuOps ops;
+      const SampleResult r = job.run(ops, nullptr, nullptr);
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t l = 0; l < 12; ++l) {
+          const int32_t id = r.ids[(size_t)(i * 12 + l)];
+          if (fixed[(size_t)l] >= 0) BOOST_TEST(id == fixed[(size_t)l], "sample " << i << " position " << l);
+          else BOOST_TEST((id >= 0 && id < 66), "sample " << i << " position " << l);
+        }
+      const nlohmann::json j = sample_json(job.plan(), r);
+      BOOST_TEST(j["settings"]["template"].get<std::string>() == tpl);
+      BOOST_TEST(j["settings"]["fixed_positions"].get<int64_t>() == 6);
+    }
+  }
+  SampleOptions o;
+  o.checkpoint_path = write_checkpoint(dir, "ar");
+  o.template_path = tpl;
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "only a prefix can condition it"); });
+  testing::write_bytes(tpl, "ab[[ids 7]]");
+  BOOST_TEST(SampleJob(o).plan().fixed.prefix() == 4);
+
+  o.checkpoint_path = write_checkpoint(dir, "duo_base");
+  auto fails = [&](const std::string& text, const std::string& why) {
+    testing::write_bytes(tpl, text);
+    BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [&](const Error& e) { return has(e, tpl) && has(e, why); });
+  };
+  fails("a[[x]]", "is neither [[N]]");
+  fails("a[[0]]", "is neither [[N]]");
+  fails("a[[2 3]]", "is neither [[N]]");
+  fails("a[[ids]]", "lists no ids");
+  fails("a[[ids 1 z]]", "'z' in the marker");
+  fails("a[[ids 67]]", "outside the model's vocabulary of 67");
+  fails("a[[3", "has no closing ]]");
+  fails("a[[11]]", "covers 13 positions");
+  o.template_path = dir / "missing.txt";
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "cannot open the sampling template"); });
+  testing::write_bytes(tpl, "a");
+  o.template_path = tpl;
+  o.prefix_ids = {1};
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "both a template and a prefix"); });
+}
+
 // Checkpoints of every algorithm (tiny models, char tokenizer from the metadata) sample valid ids; MDLM and
 // D3PM leave no [MASK] after the ancestral tail; the prefix positions keep their ids; outputs are written.
 BOOST_AUTO_TEST_CASE(checkpoint_samples_each_algorithm_with_prefix) {

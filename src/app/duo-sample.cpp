@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
         ("noise.eps", value<double>(&o.noise_eps)->default_value(-1), "schedule eps (default: the checkpoint's, 1e-3)")
         ("sampling.prefix", value<std::string>(&o.prefix_text), "text prefix (after BOS), kept fixed in every sample")
         ("sampling.prefix_ids", value<std::string>(), "prefix as token ids \"1 2 3\", kept fixed")
+        ("sampling.template", value<std::string>(&o.template_path),
+         "infill: a text file fixing tokens anywhere (text, [[N]] = N free positions, [[ids a b]]; "
+         "docs/sampling.md §12.1)")
         ("eval.generated_samples_path", value<std::string>()->default_value("samples.json"), "JSON output")
         ("sampling.output_ids", value<std::string>(), "also write the raw ids, one sample per line")
         ("eval.gen_ppl_eval_model_name_or_path", value<std::string>(),

@@ -140,6 +140,13 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   for (int32_t id : p.prefix)
     DUO_CHECK(id >= 0 && id < m.config.vocab_size, "--sampling.prefix_ids",
               str("id ", id, " is outside the vocabulary of ", m.config.vocab_size), "use ids of the model's tokenizer");
+  DUO_CHECK(opt.template_path.empty() || p.prefix.empty(), "--sampling.template",
+            "both a template and a prefix were given", "put the prefix into the template");
+  p.template_path = opt.template_path;
+  if (!opt.template_path.empty())
+    p.fixed = read_template(opt.template_path, *tokenizer_, p.specials.bos, p.length, m.config.vocab_size);
+  else if (!p.prefix.empty())
+    p.fixed = prefix_template(p.prefix, p.length);
 
   p.seed = opt.seed;
   p.p_nucleus = opt.p_nucleus;
@@ -153,7 +160,11 @@ SampleJob::SampleJob(const SampleOptions& opt) {
     p.predictor = "ar";
     p.noise_removal = "none";
     p.steps = p.length - 1;
-    p.nfe_per_batch = p.length - 1 - std::max<int64_t>(0, (int64_t)p.prefix.size() - 1);
+    DUO_CHECK(p.fixed.fixed() == p.fixed.prefix(), "--sampling.template",
+              str(p.algo, " samples left to right, so only a prefix can condition it; the template fixes ",
+                  p.fixed.fixed() - p.fixed.prefix(), " positions after a free one"),
+              "sample infills with a diffusion model (duo_base, mdlm, sedd, d3pm)");
+    p.nfe_per_batch = p.length - 1 - std::max<int64_t>(0, p.fixed.prefix() - 1);
     return;
   }
   DiffusionSamplerConfig& c = p.diffusion;
@@ -208,16 +219,15 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
   r.length = L;
   r.ids.assign((size_t)(n * L), 0);
 
-  // Prompt: the prefix in every row of a batch.
-  std::vector<int32_t> prompt_ids((size_t)(p.batch_size * L), 0);
-  std::vector<uint8_t> keep((size_t)(p.batch_size * L), 0);
-  for (int64_t b = 0; b < p.batch_size; ++b)
-    for (size_t j = 0; j < p.prefix.size(); ++j) {
-      prompt_ids[b * L + j] = p.prefix[j];
-      keep[b * L + j] = 1;
-    }
+  // Prompt: the prefix or template in every row of a batch.
+  std::vector<int32_t> prompt_ids;
+  std::vector<uint8_t> keep;
+  for (int64_t b = 0; b < p.batch_size && !p.fixed.keep.empty(); ++b) {
+    prompt_ids.insert(prompt_ids.end(), p.fixed.ids.begin(), p.fixed.ids.end());
+    keep.insert(keep.end(), p.fixed.keep.begin(), p.fixed.keep.end());
+  }
   Prompt prompt;
-  if (!p.prefix.empty()) prompt = Prompt{prompt_ids.data(), keep.data()};
+  if (p.fixed.fixed() > 0) prompt = Prompt{prompt_ids.data(), keep.data()};
 
   const AlphaSchedule alpha = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
 

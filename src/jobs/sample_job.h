@@ -24,6 +24,7 @@
 #include "eval/gen_ppl.h"
 #include "sample/diffusion_sampler.h"
 #include "io/model_loader.h"
+#include "jobs/sample_template.h"
 
 namespace duo {
 
@@ -51,6 +52,7 @@ struct SampleOptions {
   double noise_eps = -1;          // --noise.eps (< 0 = not given)
   std::string prefix_text;        // --sampling.prefix (encoded, after BOS)
   std::vector<int32_t> prefix_ids;  // --sampling.prefix_ids (as given)
+  std::string template_path;      // --sampling.template (infill: fixed tokens anywhere, sample_template.h)
   int64_t perplexity_batch_size = 8;  // --eval.perplexity_batch_size (Gen PPL scorer rows per call)
 };
 
@@ -75,6 +77,8 @@ struct SamplePlan {
   int64_t steps = 0;              // sampling steps (AR: L - 1 token positions)
   int64_t nfe_per_batch = 0;      // expected network evaluations per batch (upper bound with ancestral_cache)
   std::vector<int32_t> prefix;    // positions 0 .. prefix.size()-1 of every sample are fixed
+  std::string template_path;      // the template file, when one was given
+  SampleTemplate fixed;           // what every sample keeps fixed (from the prefix or the template); empty: nothing
   bool use_ema = true;
   std::vector<std::string> notes; // things the user should know (overridden metadata, missing EMA, ...)
 };

@@ -47,6 +47,8 @@ nlohmann::json sample_json(const SamplePlan& p, const SampleResult& r) {
   s["tokenizer"] = p.tokenizer;
   s["mask_id"] = p.mask_id;
   s["prefix_ids"] = p.prefix;
+  s["template"] = p.template_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.template_path);
+  s["fixed_positions"] = p.fixed.fixed();
   if (!p.ar && p.diffusion.predictor == Predictor::psi)
     s["psi"] = {{"time_profile", p.diffusion.psi.time_profile}, {"high_mode", p.diffusion.psi.high_mode},
                 {"middle_mode", p.diffusion.psi.middle_mode},   {"low_mode", p.diffusion.psi.low_mode},

@@ -7,7 +7,7 @@
 //    "nfe": 33 (per sample), "network_calls": 264 (all batches), "seconds": 12.5, "tokens_per_second": 655.4, "num_samples": 8, "length": 1024,
 //    "gen_ppl": {"evaluator": ..., "tokens": ..., "samples_scored": ...} | null,
 //    "settings": {"predictor", "noise_removal", "p_nucleus", "top_k", "use_float64", "seed", "batch_size", "noise",
-//                 "noise_eps", "tokenizer", "mask_id", "prefix_ids", "psi": {...}}}
+//                 "noise_eps", "tokenizer", "mask_id", "prefix_ids", "template", "fixed_positions", "psi": {...}}}
 #pragma once
 #include <iosfwd>
 #include <string>

@@ -12,6 +12,7 @@
 #include "eval/dit_scorer.h"
 #include "jobs/gen_ppl_eval.h"
 #include "io/checkpoint.h"
+#include "io/weights.h"
 #include "io_test_util.h"
 #include "train/model_state.h"
 #include "sample/dit_denoiser.h"
@@ -383,6 +384,28 @@ BOOST_AUTO_TEST_CASE(template_fixes_any_positions) {
   o.template_path = tpl;
   o.prefix_ids = {1};
   BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "both a template and a prefix"); });
+}
+
+// A Hugging Face folder of a causal model (the reference's AR baseline: model_type AR, causal true) samples as
+// an AR model: the algorithm comes from config.json, one call per position, BOS first.
+BOOST_AUTO_TEST_CASE(hf_folder_ar) {
+  test::TempDir dir("sample-hf-ar");
+  ModelConfig c = tiny_config(true, 67);  // a causal DiT has no time embedding and no adaLN
+  c.hidden = 64; c.cond_dim = 32; c.n_blocks = 2; c.n_heads = 4; c.length = 32;
+  const ParamTable t(c);
+  const std::vector<float> w = random_weights(t, 21);
+  write_safetensors(dir / "model.safetensors", param_tensors(t, w.data()));
+  testing::write_bytes(dir / "config.json", R"({"model_type": "AR", "causal": true, "hidden_dim": 64, "cond_dim": 32,
+    "n_blocks": 2, "n_heads": 4, "vocab_size": 67, "model_length": 32, "time_conditioning": false})");
+  SampleOptions o = hf_options("ancestral");
+  o.checkpoint_path = dir.path.string();
+  SampleJob job(o);
+  BOOST_TEST(job.plan().algo == "ar");
+  const SampleResult r = run_job(o);
+  BOOST_TEST(r.nfe == 16 - 1);
+  for (int64_t i = 0; i < 3; ++i) BOOST_TEST(r.ids[(size_t)(i * 16)] == 65);  // BOS of the char vocabulary
+  o.algo = "duo_base";
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "is a causal (AR) model"); });
 }
 
 // Checkpoints of every algorithm (tiny models, char tokenizer from the metadata) sample valid ids; MDLM and

@@ -3,6 +3,7 @@
 // perplexity; --eval.mc_samples N averages N time samples per sequence) and its Monte-Carlo standard error
 // (docs/evaluation.md §1.1); AR: the exact NLL.
 //   build/duo-eval --algo duo_base --eval.checkpoint_path runs/x/best.safetensors --data.valid 'data/x/valid_*.bin'
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -55,7 +56,9 @@ int main(int argc, char** argv) {
     if (duo::detect_model_source(path) == duo::ModelSource::HfFolder) {
       duo::HfConfig hf = duo::read_hf_config(path);
       mc = hf.model;
-      if (algo.empty()) algo = hf.model_type == "mdlm" ? "mdlm" : "duo_base";
+      std::string type = hf.model_type;
+      for (char& ch : type) ch = (char)std::tolower((unsigned char)ch);
+      if (algo.empty()) algo = hf.model.causal ? "ar" : (type == "mdlm" || !hf.time_conditioning ? "mdlm" : "duo_base");
     } else {
       ck = std::make_unique<duo::Checkpoint>(duo::Checkpoint::open(path));
       mc = ck->config();

@@ -61,7 +61,8 @@ ModelInfo from_hf_folder(const std::string& path) {
   HfConfig h = read_hf_config(path);
   info.config = h.model;
   const std::string type = lower(h.model_type);
-  if (type == "duo") info.algo = "duo_base";
+  if (type == "ar" || h.model.causal) info.algo = "ar";
+  else if (type == "duo") info.algo = "duo_base";
   else if (type == "mdlm" || !h.time_conditioning) info.algo = "mdlm";
   info.tokenizer = "gpt2";  // the released DUO / MDLM models are GPT-2 models (docs/training.md §10.1)
   return info;

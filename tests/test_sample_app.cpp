@@ -386,6 +386,41 @@ BOOST_AUTO_TEST_CASE(template_fixes_any_positions) {
   BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "both a template and a prefix"); });
 }
 
+// A checkpoint's recommended sampler (metadata `sampling`, as duo-train and duo-distill write it) becomes the
+// default of duo-sample; explicit options win, and another algorithm than the model's ignores it.
+BOOST_AUTO_TEST_CASE(checkpoint_recommends_the_sampler) {
+  test::TempDir dir("sample-recommend");
+  const std::string path = write_checkpoint(dir, "duo_base");
+  {
+    Checkpoint ck = Checkpoint::open(path);
+    ModelConfig c = ck.config();
+    ParamTable t(c);
+    std::vector<float> p((size_t)t.total());
+    ck.load(Group::Params, t, p.data());
+    CheckpointContents cc;
+    cc.params = p.data();
+    cc.metadata = ck.metadata();
+    cc.metadata["sampling"] = {{"steps", 3}, {"noise_removal", "greedy"}, {"predictor", "ancestral"}};
+    save_checkpoint(path, t, cc);
+  }
+  SampleOptions o;
+  o.checkpoint_path = path;
+  o.num_samples = 1;
+  SampleJob job(o);
+  BOOST_TEST(job.plan().steps == 3);
+  BOOST_TEST(job.plan().noise_removal == "greedy");
+  BOOST_TEST(job.plan().predictor == "ancestral");
+  BOOST_TEST(run_job(o).nfe == 4);
+  o.steps = 7;
+  o.noise_removal = "ancestral";
+  BOOST_TEST(SampleJob(o).plan().steps == 7);
+  BOOST_TEST(SampleJob(o).plan().noise_removal == "ancestral");
+  o = SampleOptions{};
+  o.checkpoint_path = path;
+  o.algo = "duo";  // not the model's algorithm: its recommendation does not apply
+  BOOST_TEST(SampleJob(o).plan().steps == 1000);
+}
+
 // A Hugging Face folder of a causal model (the reference's AR baseline: model_type AR, causal true) samples as
 // an AR model: the algorithm comes from config.json, one call per position, BOS first.
 BOOST_AUTO_TEST_CASE(hf_folder_ar) {

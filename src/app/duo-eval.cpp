@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
         ("eval.limit_batches", po::value<int64_t>()->default_value(0), "evaluate only this many batches (0 = all)")
         ("eval.output", po::value<std::string>()->default_value(""), "also write the result as JSON here")
         ("noise", po::value<std::string>()->default_value(""), "noise schedule (default: the checkpoint's, else log-linear)")
-        ("algo.T", po::value<int64_t>()->default_value(0), "D3PM discrete steps (default 1000)")
+        ("algo.T", po::value<int64_t>()->default_value(0), "D3PM discrete steps (default: the checkpoint's, else 1000)")
         ("algo.reference_bugs", po::value<bool>()->default_value(false), "reproduce the reference's known bugs (README)")
         ("seed", po::value<uint64_t>()->default_value(1), "seed of the time and noise draws")
         ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda");
@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
     tc.noise = noise.empty() ? md.value("noise", std::string("log-linear")) : noise;
     tc.noise_eps = md.value("noise_eps", 1e-3);
     tc.T = vm["algo.T"].as<int64_t>();
+    if (tc.T == 0 && md.contains("T") && md["T"].is_number_integer()) tc.T = md["T"].get<int64_t>();  // as trained
     if (algo == "d3pm" && tc.T == 0) tc.T = 1000;
     tc.reference_bugs = vm["algo.reference_bugs"].as<bool>();
     auto algorithm = duo::make_algorithm(duo::algo_settings(tc, vocab), model, *ops);

@@ -47,9 +47,10 @@ int main(int argc, char** argv) {
          "our checkpoint (.safetensors) or a Hugging Face folder (s-sahoo/duo layout)")
         ("eval.disable_ema", value<bool>(&o.disable_ema)->implicit_value(true)->default_value(false),
          "sample with the live parameters instead of the EMA weights")
-        ("sampling.steps", value<int64_t>(&o.steps)->default_value(1000), "sampling steps S (NFE = S + 1)")
-        ("sampling.noise_removal", value<std::string>(&o.noise_removal)->default_value("ancestral"),
-         "final step: ancestral | greedy (greedy-tail) | none")
+        ("sampling.steps", value<int64_t>(&o.steps)->default_value(0),
+         "sampling steps S (NFE = S + 1; 0 = the checkpoint's recommendation, else 1000)")
+        ("sampling.noise_removal", value<std::string>(&o.noise_removal),
+         "final step: ancestral | greedy (greedy-tail) | none (default: the checkpoint's, else ancestral)")
         ("sampling.predictor", value<std::string>(&o.predictor),
          "ancestral | ancestral_cache | psi | analytic (default: ancestral_cache for MDLM, analytic for SEDD, "
          "else ancestral)")

@@ -169,10 +169,21 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   }
   DiffusionSamplerConfig& c = p.diffusion;
   c.family = family_of(p.algo);
-  p.predictor = opt.predictor.empty() ? default_predictor(p.algo) : opt.predictor;
+  // The sampler: the command line, else the checkpoint's recommendation (metadata `sampling`, for the model's
+  // own algorithm), else the defaults (docs/sampling.md §13).
+  const bool own_algo = p.algo == m.algo;
+  p.predictor = !opt.predictor.empty()                            ? opt.predictor
+                : own_algo && !m.sampling_predictor.empty()       ? m.sampling_predictor
+                                                                  : default_predictor(p.algo);
   c.predictor = parse_predictor(p.predictor);
-  p.noise_removal = opt.noise_removal;
-  c.noise_removal = parse_noise_removal(opt.noise_removal);
+  p.noise_removal = !opt.noise_removal.empty()                    ? opt.noise_removal
+                    : own_algo && !m.sampling_noise_removal.empty() ? m.sampling_noise_removal
+                                                                    : "ancestral";
+  c.noise_removal = parse_noise_removal(p.noise_removal);
+  const int64_t steps = opt.steps != 0 ? opt.steps : own_algo && m.sampling_steps > 0 ? m.sampling_steps : 1000;
+  if (opt.steps == 0 && own_algo && m.sampling_steps > 0)
+    p.notes.push_back(str("the checkpoint recommends ", m.sampling_steps, " steps, noise removal '", p.noise_removal,
+                          "' (explicit options win)"));
   DUO_CHECK(!(c.family == DiffusionFamily::sedd) || c.predictor == Predictor::analytic, "--sampling.predictor",
             str("SEDD samples with the analytic predictor, not ", p.predictor), "use --sampling.predictor analytic");
   DUO_CHECK(c.family == DiffusionFamily::sedd || c.predictor != Predictor::analytic, "--sampling.predictor",
@@ -182,7 +193,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
             str("ancestral_cache reuses predictions, which is only valid for MDLM (not time-conditioned), not ",
                 p.algo),
             "use --sampling.predictor ancestral");
-  DUO_CHECK(opt.steps >= 1, "--sampling.steps", str("got ", opt.steps), "use at least one step");
+  DUO_CHECK(steps >= 1, "--sampling.steps", str("got ", steps), "use at least one step");
   DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.p_nucleus < 1), "--sampling.p_nucleus",
             "SEDD's model output is a score, not log-probabilities, so top-p does not apply", "leave p_nucleus at 1");
   DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.top_k > 0), "--sampling.top_k",
@@ -192,7 +203,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
                 c.family == DiffusionFamily::sedd,
             "--sampling.use_float64", str("the absorbing posterior of ", p.algo, " needs float64 (as the reference)"),
             "leave --sampling.use_float64 true");
-  c.steps = opt.steps;
+  c.steps = steps;
   c.p_nucleus = p.p_nucleus;
   c.top_k = p.top_k;
   c.precision = p.precision;
@@ -203,8 +214,8 @@ SampleJob::SampleJob(const SampleOptions& opt) {
     const AlphaSchedule a = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
     (void)psi_kappas(sampling_time_grid(c.steps, c.t_min, true, c.psi, a), c.psi, a);
   }
-  p.steps = opt.steps;
-  p.nfe_per_batch = opt.steps + (c.noise_removal == NoiseRemoval::none ? 0 : 1);
+  p.steps = steps;
+  p.nfe_per_batch = steps + (c.noise_removal == NoiseRemoval::none ? 0 : 1);
 }
 
 SampleJob::~SampleJob() = default;

@@ -9,7 +9,8 @@
 //   vocab dir   --vocab | metadata `vocab_dir` | data/vendor/<tokenizer>
 //   mask id     metadata `mask_id` | the tokenizer's [MASK], else its [PAD] (GPT-2 50257, char V-1)
 //   noise       --noise / --noise.eps | metadata `noise`, `noise_eps` | log-linear, 1e-3
-//   predictor   --sampling.predictor | ancestral_cache (MDLM), analytic (SEDD), ancestral (DUO, D3PM)
+//   predictor   --sampling.predictor | metadata `sampling` | ancestral_cache (MDLM), analytic (SEDD), ancestral
+//   steps, noise removal   --sampling.steps, --sampling.noise_removal | metadata `sampling` | 1000, ancestral
 // AR checkpoints are sampled token by token (sample/ar_sampler.h); the steps option does not apply to them.
 #pragma once
 #include <cstdint>
@@ -35,8 +36,8 @@ struct SampleOptions {
   std::string algo;               // --algo
   std::string checkpoint_path;    // --eval.checkpoint_path
   bool disable_ema = false;       // --eval.disable_ema
-  int64_t steps = 1000;           // --sampling.steps
-  std::string noise_removal = "ancestral";  // --sampling.noise_removal
+  int64_t steps = 0;              // --sampling.steps (0 = the checkpoint's recommendation, else 1000)
+  std::string noise_removal;      // --sampling.noise_removal ("" = the checkpoint's, else ancestral)
   std::string predictor;          // --sampling.predictor ("" = the algorithm's default)
   int64_t num_samples = 8;        // --sampling.num_samples
   int64_t batch_size = 8;         // --loader.eval_batch_size

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
         ("loader.eval_batch_size", po::value<int64_t>()->default_value(16), "sequences per batch (the stratification set)")
         ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models): "
          "mc_samples x rows strata per batch; >= 2 for a tight std_err")
+        ("eval.time_power", po::value<double>()->default_value(0.0), "importance sampling of t with density "
+         "∝ t^-a, exactly reweighted (0 = uniform, the reference's; 0.5 lowers DUO's variance, docs/evaluation.md §1.2)")
         ("eval.disable_ema", po::bool_switch(), "use the live weights instead of the EMA weights")
         ("eval.limit_batches", po::value<int64_t>()->default_value(0), "evaluate only this many batches (0 = all)")
         ("eval.output", po::value<std::string>()->default_value(""), "also write the result as JSON here")
@@ -117,10 +119,11 @@ int main(int argc, char** argv) {
     eo.seed = vm["seed"].as<uint64_t>();
     eo.limit_batches = vm["eval.limit_batches"].as<int64_t>();
     eo.uses_time = algo != "ar";
+    eo.time_power = vm["eval.time_power"].as<double>();
     duo::EvalResult r = duo::evaluate(*algorithm, loader, eo);
     nlohmann::json out = {{"algo", algo}, {"checkpoint", path}, {"data", vm["data.valid"].as<std::string>()},
                           {"nll", r.nll}, {"ppl", r.ppl}, {"bpd", r.bpd}, {"tokens", r.tokens},
-                          {"std_err", r.std_err}, {"seq_std_err", r.seq_std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1},
+                          {"std_err", r.std_err}, {"seq_std_err", r.seq_std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1}, {"time_power", eo.time_power},
                           {"weights", ck && ema ? "ema" : "live"}, {"bound", algo == "ar" ? "exact" : "NELBO upper bound"}};
     std::printf("%s\n", out.dump(2).c_str());
     const std::string file = vm["eval.output"].as<std::string>();

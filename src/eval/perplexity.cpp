@@ -33,10 +33,25 @@ double run_variance(const std::vector<Draw>& d, size_t begin, size_t n, double n
   return var;
 }
 
+// Importance sampling of t (docs/evaluation.md §1.2): maps the stratified uniform time t_u ∈ [ε, 1] to
+// t = (ε^b + u(1 − ε^b))^(1/b) with u = (t_u − ε)/(1 − ε) and b = 1 − a, whose density on [ε, 1] is
+// p(t) = b·t^(−a)/(1 − ε^b), and returns the weight 1/((1 − ε)p(t)) that makes E_p[w·ℓ] the uniform mean.
+double importance_time(double a, double eps, double& t) {
+  const double b = 1.0 - a, eb = std::pow(eps, b), u = (t - eps) / (1.0 - eps);
+  t = std::pow(eb + u * (1.0 - eb), 1.0 / b);
+  return std::pow(t, a) * (1.0 - eb) / (b * (1.0 - eps));
+}
+
 }  // namespace
 
 EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
   DUO_CHECK(opt.mc_samples >= 1, "--eval.mc_samples", "must be >= 1", "");
+  DUO_CHECK(opt.time_power >= 0 && opt.time_power < 1, "--eval.time_power", str("got ", opt.time_power),
+            "use a in [0, 1): 0 = uniform times, 0.5 = the measured variance reduction (docs/evaluation.md §1.2)");
+  DUO_CHECK(!(opt.time_power > 0 && opt.uses_time && algo.settings().T > 0), "--eval.time_power",
+            str("the ", algo.settings().name, " loss is in discrete time (T = ", algo.settings().T,
+                "), where the continuous importance weight is not exact"),
+            "leave --eval.time_power at 0 for discrete-time models");
   const int64_t K = opt.uses_time ? opt.mc_samples : 1;
   loader.rewind();
   std::vector<double> seq_loss, seq_weight;              // per sequence, averaged over the time samples
@@ -58,13 +73,16 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
       mb.B = batch.B;
       mb.L = batch.L;
       mb.t.resize(batch.B);
+      std::vector<double> weight(batch.B, 1.0);  // importance weights of the times
       for (int64_t b = 0; b < batch.B; ++b) {
         const int64_t s = std::min(b, batch.rows - 1) * K + k;
         mb.t[b] = TimeSampler::time_from_uniform(times.uniform_double(b), s, S, opt.antithetic, opt.sampling_eps);
+        if (opt.uses_time && opt.time_power > 0) weight[b] = importance_time(opt.time_power, opt.sampling_eps, mb.t[b]);
       }
       mb.noise = Philox{opt.seed, stream_id(r.batches, k, streams::kEvalNoise)};
       mb.step = opt.step;
       LossSums s = algo.run(mb, /*train=*/false, /*backward=*/false, 1.0);
+      for (int64_t b = 0; b < batch.B; ++b) s.seq_loss[b] *= weight[b];
       for (int64_t b = 0; b < batch.B; ++b) {
         bl[b] += s.seq_loss[b] / (double)K;
         bw[b] += s.seq_weight[b] / (double)K;

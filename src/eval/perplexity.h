@@ -17,6 +17,9 @@ struct EvalOptions {
   double sampling_eps = 1e-3;   // training.sampling_eps
   bool uses_time = true;        // false for AR (then mc_samples is 1)
   int64_t step = 0;             // the optimizer step, for algorithms whose loss depends on it (distillation's δ)
+  // Importance sampling of t (docs/evaluation.md §1.2): times drawn with density ∝ t^(−a) on [ε, 1] and each
+  // sequence's loss weighted by the exact ratio to the uniform density; 0 = uniform times (the reference's).
+  double time_power = 0;
 };
 
 struct EvalResult {

@@ -32,11 +32,11 @@ for a in "${algos[@]}"; do
   secs=$(( $(date +%s) - start ))
   build/duo-eval --eval.checkpoint_path "$out/last.safetensors" --data.valid "$data/valid_*.bin" \
     --loader.eval_batch_size 32 --eval.output "$out/eval.json" > /dev/null
-  read -r nll ppl se <<<"$(/usr/bin/python3 -c "import json; r=json.load(open('$out/eval.json')); print(r['nll'], r['ppl'], r['std_err'])")"
-  rows+=("| $a | $(printf %.3f "$ppl") | $(printf %.4f "$nll") ± $(printf %.4f "$se") | $(( $(cat "$out/maxrss_kb") / 1024 )) MiB | ${secs} s |")
+  read -r nll ppl se seq <<<"$(/usr/bin/python3 -c "import json; r=json.load(open('$out/eval.json')); print(r['nll'], r['ppl'], r['std_err'], r['seq_std_err'])")"
+  rows+=("| $a | $(printf %.3f "$ppl") | $(printf %.4f "$nll") ± $(printf %.4f "$se") | $(printf %.4f "$seq") | $(( $(cat "$out/maxrss_kb") / 1024 )) MiB | ${secs} s |")
   echo "${rows[-1]}"
 done
 echo
-echo "| algorithm | val PPL (EMA) | val NLL ± s.e. | peak memory | train time |"
-echo "|---|---|---|---|---|"
+echo "| algorithm | val PPL (EMA) | val NLL ± Monte-Carlo s.e. | spread over sequences | peak memory | train time |"
+echo "|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

@@ -254,6 +254,17 @@ BOOST_AUTO_TEST_CASE(resume_mid_round_is_bit_exact_and_checkpoints_load_as_duo_b
   BOOST_TEST(same_bits(group(teacher_of(8), "teacher."), group(teacher_of(4), "")));
   BOOST_TEST(same_bits(group(teacher_of(10), "teacher."), group(teacher_of(8), "")));
   BOOST_TEST(teacher_of(10).metadata().at("distillation").at("teacher_step").get<int64_t>() == 8);
+  // Self-describing: the round and δ of the weights (last step taken: k − 1) and the sampler they are for, 1/δ
+  // steps with the greedy tail; the base model recommends the reference's 1000 ancestral steps.
+  for (auto [k, round, steps] : std::vector<std::tuple<int, int64_t, int64_t>>{{6, 1, 8}, {10, 2, 4}}) {
+    const nlohmann::json md = teacher_of(k).metadata();
+    BOOST_TEST(md.at("distillation").at("round").get<int64_t>() == round);
+    BOOST_TEST(md.at("distillation").at("delta").get<double>() == (double)(1 << round) / 16.0);
+    BOOST_TEST(md.at("sampling").at("steps").get<int64_t>() == steps);
+    BOOST_TEST(md.at("sampling").at("noise_removal").get<std::string>() == "greedy");
+  }
+  BOOST_TEST(first.metadata().at("sampling").at("steps").get<int64_t>() == 1000);
+  BOOST_TEST(first.metadata().at("T").get<int64_t>() == 0);
 
   // The first step's KL: the fine-tuned model against itself at a slightly less noisy time, not zero.
   std::map<int64_t, double> loss_full, loss_part;

@@ -74,7 +74,17 @@ BOOST_AUTO_TEST_CASE(hf_config_variants_and_errors) {
   rejects(R"({"hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "vocab_size": 67, "model_length": 32})", "has no 'n_heads'");
   rejects(R"({"hidden_dim": "64", "cond_dim": 32, "n_blocks": 2, "n_heads": 4, "vocab_size": 67, "model_length": 32})",
           "'hidden_dim' must be an integer");
-  rejects(R"({"model_type": "gpt2", "hidden_dim": 64})", "model_type 'gpt2' is not a DUO or MDLM model");
+  rejects(R"({"model_type": "gpt2", "hidden_dim": 64})", "model_type 'gpt2' is not a DUO, MDLM or AR model");
+  rejects(R"({"model_type": "AR", "hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 4, "vocab_size": 67,
+             "model_length": 32, "causal": false})", "model_type 'AR' with \"causal\": false");
+  rejects(R"({"model_type": "DUO", "hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 4, "vocab_size": 67,
+             "model_length": 32, "causal": true})", "model_type 'DUO' with \"causal\": true");
+  // The reference's AR baseline: model_type AR, causal true (or causal left out); an AR model for every tool.
+  for (const char* causal : {R"(, "causal": true)", ""}) {
+    write_config(dir, std::string(R"({"model_type": "AR", "hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 4,
+      "vocab_size": 67, "model_length": 32)") + causal + "}");
+    BOOST_TEST(read_hf_config(dir.path().string()).model.causal);
+  }
   rejects(R"({"hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 4, "vocab_size": 67, "model_length": 32,
              "causal": "no"})", "'causal' must be true or false");
   rejects(R"({"hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 5, "vocab_size": 67, "model_length": 32})",

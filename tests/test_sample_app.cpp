@@ -12,6 +12,7 @@
 #include "eval/dit_scorer.h"
 #include "jobs/gen_ppl_eval.h"
 #include "io/checkpoint.h"
+#include "io/weights.h"
 #include "io_test_util.h"
 #include "train/model_state.h"
 #include "sample/dit_denoiser.h"
@@ -303,7 +304,8 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
       const SampleResult a = job.run(ops, nullptr, nullptr);
       BOOST_TEST(a.ids.size() == 3u * 16u);
       for (int32_t id : a.ids) BOOST_TEST((id >= 0 && id < 67));
-      BOOST_TEST(a.nfe == 2 * 5);  // two batches (2 + 1 samples) of S + 1 evaluations
+      BOOST_TEST(a.nfe == 5);                // S + 1 evaluations per sample, as the reference counts
+      BOOST_TEST(a.network_calls == 2 * 5);  // two batches (2 + 1 samples)
       BOOST_TEST(a.weights == "Hugging Face weights");
       BOOST_TEST(a.texts.size() == 3u);
       BOOST_TEST((a.entropy > 0 && a.entropy <= std::log(16.0) + 1e-9));
@@ -321,7 +323,8 @@ BOOST_AUTO_TEST_CASE(hf_folder_duo_samples_deterministic) {
       BOOST_TEST(j["entropy"].get<double>() == a.entropy);
       BOOST_TEST(j["generated_seqs"].size() == 3u);
       BOOST_TEST(j["generated_seqs"][1].get<std::string>() == a.texts[1]);
-      BOOST_TEST(j["nfe"].get<int64_t>() == 10);
+      BOOST_TEST(j["nfe"].get<int64_t>() == 5);
+      BOOST_TEST(j["network_calls"].get<int64_t>() == 10);
       BOOST_TEST(j["settings"]["noise_removal"].get<std::string>() == tail);
     }
   }
@@ -343,6 +346,125 @@ BOOST_AUTO_TEST_CASE(hf_folder_mdlm) {
   const SampleResult r = run_job(o);
   for (int32_t id : r.ids) BOOST_TEST((id >= 0 && id < 66));
   BOOST_TEST((r.nfe >= 2 && r.nfe <= 10));
+}
+
+// Infill through duo-sample's --sampling.template (docs/sampling.md §12.1): text, free spans and raw ids at any
+// positions; every diffusion family keeps the fixed positions, writes valid ids elsewhere and leaves no [MASK];
+// AR accepts a template that is a prefix and refuses one with a gap; malformed templates name the file and cause.
+BOOST_AUTO_TEST_CASE(template_fixes_any_positions) {
+  test::TempDir dir("sample-template");
+  const std::string tpl = dir / "t.txt";
+  testing::write_bytes(tpl, "ab[[3]]c[[ids 7 8]]\n");
+  const CharTokenizer tok = CharTokenizer::read(char_vocab().path() + "/" + kCharVocabFile);
+  const std::vector<uint32_t> ab = tok.encode("ab"), c = tok.encode("c");
+  // BOS (V - 2 = 65), a, b, 3 free, c, 7, 8, 3 free (the template ends at position 8 of 12).
+  const std::vector<int> fixed = {65, (int)ab[0], (int)ab[1], -1, -1, -1, (int)c[0], 7, 8, -1, -1, -1};
+  for (const std::string algo : {"duo_base", "mdlm", "sedd", "d3pm"}) {
+    BOOST_TEST_CONTEXT(algo) {
+      SampleOptions o;
+      o.checkpoint_path = write_checkpoint(dir, algo);
+      o.steps = 6;
+      o.num_samples = 3;
+      o.batch_size = 2;
+      o.template_path = tpl;
+      SampleJob job(o);
+      BOOST_TEST(job.plan().fixed.fixed() == 6);
+      CpuOps ops;
+      const SampleResult r = job.run(ops, nullptr, nullptr);
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t l = 0; l < 12; ++l) {
+          const int32_t id = r.ids[(size_t)(i * 12 + l)];
+          if (fixed[(size_t)l] >= 0) BOOST_TEST(id == fixed[(size_t)l], "sample " << i << " position " << l);
+          else BOOST_TEST((id >= 0 && id < 66), "sample " << i << " position " << l);
+        }
+      const nlohmann::json j = sample_json(job.plan(), r);
+      BOOST_TEST(j["settings"]["template"].get<std::string>() == tpl);
+      BOOST_TEST(j["settings"]["fixed_positions"].get<int64_t>() == 6);
+    }
+  }
+  SampleOptions o;
+  o.checkpoint_path = write_checkpoint(dir, "ar");
+  o.template_path = tpl;
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "only a prefix can condition it"); });
+  testing::write_bytes(tpl, "ab[[ids 7]]");
+  BOOST_TEST(SampleJob(o).plan().fixed.prefix() == 4);
+
+  o.checkpoint_path = write_checkpoint(dir, "duo_base");
+  auto fails = [&](const std::string& text, const std::string& why) {
+    testing::write_bytes(tpl, text);
+    BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [&](const Error& e) { return has(e, tpl) && has(e, why); });
+  };
+  fails("a[[x]]", "is neither [[N]]");
+  fails("a[[0]]", "is neither [[N]]");
+  fails("a[[2 3]]", "is neither [[N]]");
+  fails("a[[ids]]", "lists no ids");
+  fails("a[[ids 1 z]]", "'z' in the marker");
+  fails("a[[ids 67]]", "outside the model's vocabulary of 67");
+  fails("a[[3", "has no closing ]]");
+  fails("a[[11]]", "covers 13 positions");
+  o.template_path = dir / "missing.txt";
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "cannot open the sampling template"); });
+  testing::write_bytes(tpl, "a");
+  o.template_path = tpl;
+  o.prefix_ids = {1};
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "both a template and a prefix"); });
+}
+
+// A checkpoint's recommended sampler (metadata `sampling`, as duo-train and duo-distill write it) becomes the
+// default of duo-sample; explicit options win, and another algorithm than the model's ignores it.
+BOOST_AUTO_TEST_CASE(checkpoint_recommends_the_sampler) {
+  test::TempDir dir("sample-recommend");
+  const std::string path = write_checkpoint(dir, "duo_base");
+  {
+    Checkpoint ck = Checkpoint::open(path);
+    ModelConfig c = ck.config();
+    ParamTable t(c);
+    std::vector<float> p((size_t)t.total());
+    ck.load(Group::Params, t, p.data());
+    CheckpointContents cc;
+    cc.params = p.data();
+    cc.metadata = ck.metadata();
+    cc.metadata["sampling"] = {{"steps", 3}, {"noise_removal", "greedy"}, {"predictor", "ancestral"}};
+    save_checkpoint(path, t, cc);
+  }
+  SampleOptions o;
+  o.checkpoint_path = path;
+  o.num_samples = 1;
+  SampleJob job(o);
+  BOOST_TEST(job.plan().steps == 3);
+  BOOST_TEST(job.plan().noise_removal == "greedy");
+  BOOST_TEST(job.plan().predictor == "ancestral");
+  BOOST_TEST(run_job(o).nfe == 4);
+  o.steps = 7;
+  o.noise_removal = "ancestral";
+  BOOST_TEST(SampleJob(o).plan().steps == 7);
+  BOOST_TEST(SampleJob(o).plan().noise_removal == "ancestral");
+  o = SampleOptions{};
+  o.checkpoint_path = path;
+  o.algo = "duo";  // not the model's algorithm: its recommendation does not apply
+  BOOST_TEST(SampleJob(o).plan().steps == 1000);
+}
+
+// A Hugging Face folder of a causal model (the reference's AR baseline: model_type AR, causal true) samples as
+// an AR model: the algorithm comes from config.json, one call per position, BOS first.
+BOOST_AUTO_TEST_CASE(hf_folder_ar) {
+  test::TempDir dir("sample-hf-ar");
+  ModelConfig c = tiny_config(true, 67);  // a causal DiT has no time embedding and no adaLN
+  c.hidden = 64; c.cond_dim = 32; c.n_blocks = 2; c.n_heads = 4; c.length = 32;
+  const ParamTable t(c);
+  const std::vector<float> w = random_weights(t, 21);
+  write_safetensors(dir / "model.safetensors", param_tensors(t, w.data()));
+  testing::write_bytes(dir / "config.json", R"({"model_type": "AR", "causal": true, "hidden_dim": 64, "cond_dim": 32,
+    "n_blocks": 2, "n_heads": 4, "vocab_size": 67, "model_length": 32, "time_conditioning": false})");
+  SampleOptions o = hf_options("ancestral");
+  o.checkpoint_path = dir.path.string();
+  SampleJob job(o);
+  BOOST_TEST(job.plan().algo == "ar");
+  const SampleResult r = run_job(o);
+  BOOST_TEST(r.nfe == 16 - 1);
+  for (int64_t i = 0; i < 3; ++i) BOOST_TEST(r.ids[(size_t)(i * 16)] == 65);  // BOS of the char vocabulary
+  o.algo = "duo_base";
+  BOOST_CHECK_EXCEPTION(SampleJob{o}, Error, [](const Error& e) { return has(e, "is a causal (AR) model"); });
 }
 
 // Checkpoints of every algorithm (tiny models, char tokenizer from the metadata) sample valid ids; MDLM and

@@ -7,6 +7,7 @@
 #include <vector>
 #include "core/error.h"
 #include "math/absorbing_posterior.h"
+#include "math/categorical.h"
 #include "sample/diffusion_sampler.h"
 #include "math/uniform_posterior.h"
 #include "sampling_doubles.h"
@@ -82,6 +83,47 @@ BOOST_AUTO_TEST_CASE(duo_step_matches_posterior_chi_square) {
     BOOST_TEST(chi_square_p(counts, forward) < kAccept);
     BOOST_TEST(chi_square_p(counts, no_self) < kAccept);
   }
+}
+
+// Top-k and greedy act on x̂ before the posterior (docs/sampling.md §6.1): the step draws from the posterior of
+// the truncated x̂ (greedy: of the one-hot of its argmax), not from a truncated posterior, and not the argmax.
+BOOST_AUTO_TEST_CASE(top_k_and_greedy_truncate_the_prediction) {
+  const int64_t V = 6, N = 20000;
+  const int32_t i = 4, m = 5;
+  const std::vector<double> xhat = random_simplex(V, 21, m);  // no mass on m, so the same row serves both families
+  const std::vector<float> out = repeated_log_row(xhat, N);
+  const std::vector<double> x = as_sampled(xhat);
+  std::vector<int32_t> order;
+  for (DiffusionFamily fam : {DiffusionFamily::uniform, DiffusionFamily::mdlm})
+    for (int64_t k : {1, 2}) {
+      DiffusionSamplerConfig cfg;
+      cfg.family = fam;
+      cfg.mask_id = m;
+      cfg.top_k = k;
+      cfg.seed = 31 + (uint64_t)k;
+      const int32_t start = fam == DiffusionFamily::uniform ? i : m;
+      std::vector<int32_t> z((size_t)N, start);
+      const double a_t = 0.4, a_s = 0.7;
+      diffusion_update(cfg, out.data(), 1, N, V, {a_t, a_s, 1.0, false, 0}, nullptr, z.data());
+      const std::vector<int64_t> counts = histogram(z, V);
+      std::vector<double> lt((size_t)V), xt((size_t)V), exact((size_t)V), plain((size_t)V);
+      for (int64_t v = 0; v < V; ++v) lt[(size_t)v] = x[(size_t)v] > 0 ? std::log(x[(size_t)v]) : -1e6;
+      top_k_filter(lt.data(), V, k, fam == DiffusionFamily::uniform ? -1 : m, order);
+      for (int64_t v = 0; v < V; ++v) xt[(size_t)v] = std::exp(lt[(size_t)v]);
+      if (fam == DiffusionFamily::uniform) {
+        duo_posterior(xt.data(), V, i, a_t, a_s, exact.data());
+        duo_posterior(x.data(), V, i, a_t, a_s, plain.data());
+      } else {
+        absorbing_posterior(xt.data(), V, m, m, a_t, a_s, exact.data());
+        absorbing_posterior(x.data(), V, m, m, a_t, a_s, plain.data());
+      }
+      const double p_ok = chi_square_p(counts, exact);
+      BOOST_TEST(p_ok > kAccept, "k = " << k << ": p = " << p_ok);
+      BOOST_TEST(chi_square_p(counts, plain) < kAccept);  // the truncation changed the draw
+      // Not the argmax: with greedy the posterior still leaves other ids (the current one, the mask, noise).
+      const int32_t top = argmax_row(x.data(), V);
+      BOOST_TEST(counts[(size_t)top] < N);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(psi_step_matches_mixture_chi_square) {
@@ -251,6 +293,59 @@ BOOST_AUTO_TEST_CASE(prompt_positions_never_change) {
       for (size_t p = 0; p < z.size(); ++p)
         if (keep[p]) BOOST_TEST(z[p] == ids[p]);
     }
+  }
+}
+
+// Infill: with a denoiser whose output at a position depends only on that position's own input (TableDenoiser),
+// the free positions of a run with a template (prefix, middle span, suffix) take exactly the values of the run
+// without it, for every family and predictor: the template changes nothing but the fixed positions, which are
+// fed to the model and never change. (The draws at a position depend only on (seed, step, position), so this
+// holds bitwise by construction.)
+BOOST_AUTO_TEST_CASE(template_leaves_the_free_positions_chain_unchanged) {
+  const int64_t V = 7, B = 2, L = 16;
+  const int32_t m = 6;
+  std::vector<std::vector<double>> rows;
+  for (int64_t l = 0; l < L; ++l) rows.push_back(random_simplex(V, 300 + (uint64_t)l, m));
+  std::vector<int32_t> ids((size_t)(B * L), 0);
+  std::vector<uint8_t> keep((size_t)(B * L), 0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t l : {0, 1, 7, 8, 9, 14, 15}) {  // prefix, a middle span, a suffix
+      keep[(size_t)(b * L + l)] = 1;
+      ids[(size_t)(b * L + l)] = (int32_t)((l + b) % 6);
+    }
+  struct Case { DiffusionFamily fam; Predictor pred; NoiseRemoval tail; };
+  for (const Case c : {Case{DiffusionFamily::uniform, Predictor::ancestral, NoiseRemoval::ancestral},
+                       Case{DiffusionFamily::uniform, Predictor::psi, NoiseRemoval::greedy},
+                       Case{DiffusionFamily::mdlm, Predictor::ancestral_cache, NoiseRemoval::ancestral},
+                       Case{DiffusionFamily::d3pm, Predictor::ancestral, NoiseRemoval::ancestral},
+                       Case{DiffusionFamily::sedd, Predictor::analytic, NoiseRemoval::ancestral}}) {
+    DiffusionSamplerConfig cfg;
+    cfg.family = c.fam;
+    cfg.predictor = c.pred;
+    cfg.noise_removal = c.tail;
+    cfg.mask_id = m;
+    cfg.steps = 12;
+    cfg.seed = 5;
+    const bool sedd = c.fam == DiffusionFamily::sedd;
+    const int32_t carry = c.fam == DiffusionFamily::mdlm ? m : -1;
+    TableDenoiser free_net(V, rows, carry, c.fam != DiffusionFamily::mdlm, sedd);
+    TableDenoiser fixed_net(V, rows, carry, c.fam != DiffusionFamily::mdlm, sedd);
+    std::vector<int32_t> z_free((size_t)(B * L)), z_fixed((size_t)(B * L));
+    sample_diffusion(free_net, log_linear(), cfg, B, L, {}, z_free.data());
+    sample_diffusion(fixed_net, log_linear(), cfg, B, L, {ids.data(), keep.data()}, z_fixed.data());
+    int64_t differ_from_template = 0;
+    for (size_t p = 0; p < z_free.size(); ++p) {
+      if (keep[p]) {
+        BOOST_TEST(z_fixed[p] == ids[p]);
+        differ_from_template += z_free[p] != ids[p];
+      } else {
+        BOOST_TEST(z_fixed[p] == z_free[p], "family " << (int)c.fam << " position " << p);
+      }
+    }
+    BOOST_TEST(differ_from_template > 0);  // the template really changed something
+    for (const auto& in : fixed_net.inputs)
+      for (size_t p = 0; p < in.size(); ++p)
+        if (keep[p]) BOOST_TEST(in[p] == ids[p]);
   }
 }
 

@@ -165,6 +165,28 @@ BOOST_AUTO_TEST_CASE(sedd_analytic_with_exact_score_is_the_posterior) {
   for (int64_t y = 0; y < V; ++y) BOOST_TEST((w[(size_t)y] > 0) == (y == 2));
 }
 
+BOOST_AUTO_TEST_CASE(top_k_filter_hand_example) {
+  // probabilities (0.15, 0.5, 0.05, 0.3, 0.0): the two largest are ids 1 and 3.
+  const std::vector<double> p = {0.15, 0.5, 0.05, 0.3, 0.0};
+  std::vector<int32_t> order;
+  auto filtered = [&](int64_t k, int32_t exclude) {
+    std::vector<double> l(5);
+    for (int v = 0; v < 5; ++v) l[v] = p[v] > 0 ? std::log(p[v]) : -1e6;
+    top_k_filter(l.data(), 5, k, exclude, order);
+    for (auto& e : l) e = std::exp(e);
+    return l;
+  };
+  check_close(filtered(2, -1), {0, 0.625, 0, 0.375, 0}, 1e-15);
+  check_close(filtered(1, -1), {0, 1, 0, 0, 0}, 1e-15);  // greedy: the one-hot of the argmax
+  check_close(filtered(1, 1), {0, 0, 0, 1, 0}, 1e-15);   // an excluded id (an absorbing [MASK]) is never kept
+  check_close(filtered(3, 3), {0.15 / 0.7, 0.5 / 0.7, 0.05 / 0.7, 0, 0}, 1e-15);
+  check_close(filtered(9, -1), {0.15, 0.5, 0.05, 0.3, 0}, 1e-15);
+  // Ties: the lower id wins (deterministic), as torch.argmax's first maximum.
+  std::vector<double> tie = {std::log(0.4), std::log(0.2), std::log(0.4)};
+  top_k_filter(tie.data(), 3, 1, -1, order);
+  BOOST_TEST(tie[0] == 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(nucleus_filter_hand_example) {
   // probabilities (0.15, 0.5, 0.05, 0.3): sorted 0.5, 0.3, 0.15, 0.05 with cumulative 0.5, 0.8, 0.95, 1.
   const std::vector<double> p = {0.15, 0.5, 0.05, 0.3};

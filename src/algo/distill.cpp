@@ -182,6 +182,16 @@ void Distillation::save_state(CheckpointContents& c) {
       {"linear_growth_dt", d_.linear_growth_dt}, {"linear_growth_min", d_.linear_growth_min},
       {"linear_growth_max", d_.linear_growth_max}, {"gamma_min", d_.gamma_min},
       {"gamma_max", d_.gamma_max},              {"distilled_from", d_.distilled_from}};
+  // The round the weights were trained in (the last step taken is step − 1) and its δ: the student samples in
+  // 1/δ steps; the paper's best distilled sampler ends with the greedy tail (docs/training.md §9.1).
+  const int64_t step = c.metadata.value("step", int64_t(0));
+  const int64_t last = std::max<int64_t>(step - 1, 0);
+  const double delta = distill_delta(d_, last);
+  c.metadata["distillation"]["round"] = distill_round(d_, last);
+  c.metadata["distillation"]["delta"] = delta;
+  c.metadata["sampling"] = {{"steps", std::max<int64_t>(1, (int64_t)std::llround(1.0 / delta))},
+                            {"noise_removal", "greedy"},
+                            {"predictor", "ancestral"}};
 }
 
 void Distillation::load_state(const Checkpoint& ck) {

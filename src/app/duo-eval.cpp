@@ -1,7 +1,9 @@
 // duo-eval: validation or zero-shot perplexity of a checkpoint (ours, or a Hugging Face style folder) on any
 // shard set. Diffusion models: the NELBO with the reference's stratified times (an upper bound on the
-// perplexity; --eval.mc_samples N averages N time samples per sequence); AR: the exact NLL.
+// perplexity; --eval.mc_samples N averages N time samples per sequence) and its Monte-Carlo standard error
+// (docs/evaluation.md §1.1); AR: the exact NLL.
 //   build/duo-eval --algo duo_base --eval.checkpoint_path runs/x/best.safetensors --data.valid 'data/x/valid_*.bin'
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,12 +32,15 @@ int main(int argc, char** argv) {
         ("data.eos", po::value<int64_t>()->default_value(-1), "EOS id (-1: the tokenizer's; lm1b-wrap: 101)")
         ("model.length", po::value<int64_t>(), "sequence length (default: the checkpoint's)")
         ("loader.eval_batch_size", po::value<int64_t>()->default_value(16), "sequences per batch (the stratification set)")
-        ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models)")
+        ("eval.mc_samples", po::value<int64_t>()->default_value(1), "time samples per sequence (diffusion models): "
+         "mc_samples x rows strata per batch; >= 2 for a tight std_err")
+        ("eval.time_power", po::value<double>()->default_value(0.0), "importance sampling of t with density "
+         "∝ t^-a, exactly reweighted (0 = uniform, the reference's; 0.5 lowers DUO's variance, docs/evaluation.md §1.2)")
         ("eval.disable_ema", po::bool_switch(), "use the live weights instead of the EMA weights")
         ("eval.limit_batches", po::value<int64_t>()->default_value(0), "evaluate only this many batches (0 = all)")
         ("eval.output", po::value<std::string>()->default_value(""), "also write the result as JSON here")
         ("noise", po::value<std::string>()->default_value(""), "noise schedule (default: the checkpoint's, else log-linear)")
-        ("algo.T", po::value<int64_t>()->default_value(0), "D3PM discrete steps (default 1000)")
+        ("algo.T", po::value<int64_t>()->default_value(0), "D3PM discrete steps (default: the checkpoint's, else 1000)")
         ("algo.reference_bugs", po::value<bool>()->default_value(false), "reproduce the reference's known bugs (README)")
         ("seed", po::value<uint64_t>()->default_value(1), "seed of the time and noise draws")
         ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
@@ -54,7 +59,9 @@ int main(int argc, char** argv) {
     if (duo::detect_model_source(path) == duo::ModelSource::HfFolder) {
       duo::HfConfig hf = duo::read_hf_config(path);
       mc = hf.model;
-      if (algo.empty()) algo = hf.model_type == "mdlm" ? "mdlm" : "duo_base";
+      std::string type = hf.model_type;
+      for (char& ch : type) ch = (char)std::tolower((unsigned char)ch);
+      if (algo.empty()) algo = hf.model.causal ? "ar" : (type == "mdlm" || !hf.time_conditioning ? "mdlm" : "duo_base");
     } else {
       ck = std::make_unique<duo::Checkpoint>(duo::Checkpoint::open(path));
       mc = ck->config();
@@ -106,6 +113,7 @@ int main(int argc, char** argv) {
     tc.noise = noise.empty() ? md.value("noise", std::string("log-linear")) : noise;
     tc.noise_eps = md.value("noise_eps", 1e-3);
     tc.T = vm["algo.T"].as<int64_t>();
+    if (tc.T == 0 && md.contains("T") && md["T"].is_number_integer()) tc.T = md["T"].get<int64_t>();  // as trained
     if (algo == "d3pm" && tc.T == 0) tc.T = 1000;
     tc.reference_bugs = vm["algo.reference_bugs"].as<bool>();
     auto algorithm = duo::make_algorithm(duo::algo_settings(tc, vocab), model, *ops);
@@ -115,10 +123,11 @@ int main(int argc, char** argv) {
     eo.seed = vm["seed"].as<uint64_t>();
     eo.limit_batches = vm["eval.limit_batches"].as<int64_t>();
     eo.uses_time = algo != "ar";
+    eo.time_power = vm["eval.time_power"].as<double>();
     duo::EvalResult r = duo::evaluate(*algorithm, loader, eo);
     nlohmann::json out = {{"algo", algo}, {"checkpoint", path}, {"data", vm["data.valid"].as<std::string>()},
                           {"nll", r.nll}, {"ppl", r.ppl}, {"bpd", r.bpd}, {"tokens", r.tokens},
-                          {"std_err", r.std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1},
+                          {"std_err", r.std_err}, {"seq_std_err", r.seq_std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1}, {"time_power", eo.time_power},
                           {"weights", ck && ema ? "ema" : "live"}, {"bound", algo == "ar" ? "exact" : "NELBO upper bound"}};
     std::printf("%s\n", out.dump(2).c_str());
     const std::string file = vm["eval.output"].as<std::string>();

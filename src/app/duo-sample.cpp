@@ -47,9 +47,10 @@ int main(int argc, char** argv) {
          "our checkpoint (.safetensors) or a Hugging Face folder (s-sahoo/duo layout)")
         ("eval.disable_ema", value<bool>(&o.disable_ema)->implicit_value(true)->default_value(false),
          "sample with the live parameters instead of the EMA weights")
-        ("sampling.steps", value<int64_t>(&o.steps)->default_value(1000), "sampling steps S (NFE = S + 1)")
-        ("sampling.noise_removal", value<std::string>(&o.noise_removal)->default_value("ancestral"),
-         "final step: ancestral | greedy (greedy-tail) | none")
+        ("sampling.steps", value<int64_t>(&o.steps)->default_value(0),
+         "sampling steps S (NFE = S + 1; 0 = the checkpoint's recommendation, else 1000)")
+        ("sampling.noise_removal", value<std::string>(&o.noise_removal),
+         "final step: ancestral | greedy (greedy-tail) | none (default: the checkpoint's, else ancestral)")
         ("sampling.predictor", value<std::string>(&o.predictor),
          "ancestral | ancestral_cache | psi | analytic (default: ancestral_cache for MDLM, analytic for SEDD, "
          "else ancestral)")
@@ -58,7 +59,12 @@ int main(int argc, char** argv) {
         ("seed", value<uint64_t>(&o.seed)->default_value(1), "random seed (same seed, same samples)")
         ("device", value<std::string>()->default_value("auto"), "auto | cpu | cuda")
         ("threads", value<int>()->default_value(0), "CPU threads (0 = one per core)")
-        ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0), "top-p of the denoiser (1 = off)")
+        ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0),
+         "top-p of the network's prediction x̂ before the posterior (1 = off)")
+        ("sampling.top_k", value<int64_t>(&o.top_k)->default_value(0),
+         "keep the k most likely ids of x̂ before the posterior (0 = off)")
+        ("sampling.greedy", duo::po::bool_switch(), "x̂ := one-hot of its argmax (= top_k 1); the posterior is still "
+         "sampled (not the greedy tail: see --sampling.noise_removal)")
         ("sampling.use_float64", value<bool>(&o.use_float64)->default_value(true), "posterior and draws in float64")
         ("sampling.psi.time_profile", value<std::string>(&o.psi.time_profile)->default_value("linear"),
          "linear | linear-constant-linear-<c>[-inv]")
@@ -76,6 +82,9 @@ int main(int argc, char** argv) {
         ("noise.eps", value<double>(&o.noise_eps)->default_value(-1), "schedule eps (default: the checkpoint's, 1e-3)")
         ("sampling.prefix", value<std::string>(&o.prefix_text), "text prefix (after BOS), kept fixed in every sample")
         ("sampling.prefix_ids", value<std::string>(), "prefix as token ids \"1 2 3\", kept fixed")
+        ("sampling.template", value<std::string>(&o.template_path),
+         "infill: a text file fixing tokens anywhere (text, [[N]] = N free positions, [[ids a b]]; "
+         "docs/sampling.md §12.1)")
         ("eval.generated_samples_path", value<std::string>()->default_value("samples.json"), "JSON output")
         ("sampling.output_ids", value<std::string>(), "also write the raw ids, one sample per line")
         ("eval.gen_ppl_eval_model_name_or_path", value<std::string>(),
@@ -86,6 +95,11 @@ int main(int argc, char** argv) {
     duo::po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: duo-sample --eval.checkpoint_path PATH [options]"))
       return 0;
+    if (vm["sampling.greedy"].as<bool>()) {
+      DUO_CHECK(vm["sampling.top_k"].defaulted() || o.top_k == 1, "--sampling.greedy",
+                duo::str("greedy is top_k 1, but --sampling.top_k ", o.top_k, " was given too"), "use one of the two");
+      o.top_k = 1;
+    }
     if (vm.count("sampling.prefix_ids")) o.prefix_ids = parse_ids(vm["sampling.prefix_ids"].as<std::string>());
 
     duo::SampleJob job(o);

@@ -1,7 +1,7 @@
 // Validation and zero-shot perplexity (docs/evaluation.md §1–§2): one pass over a loader's blocks with the
-// model in evaluation mode. Diffusion models: the NELBO with stratified ("antithetic") times over each eval
-// batch, one noise draw per token, and optionally several time samples per sequence to lower the variance
-// (the reference uses one). AR: the exact teacher-forced NLL.
+// model in evaluation mode. Diffusion models: the NELBO with stratified ("antithetic") times, K·rows strata per
+// eval batch for K time samples per sequence (the reference: K = 1), one noise draw per token, and the
+// Monte-Carlo standard error from collapsed strata (docs/evaluation.md §1.1). AR: the exact teacher-forced NLL.
 #pragma once
 #include <cstdint>
 #include "algo/algorithm.h"
@@ -17,6 +17,9 @@ struct EvalOptions {
   double sampling_eps = 1e-3;   // training.sampling_eps
   bool uses_time = true;        // false for AR (then mc_samples is 1)
   int64_t step = 0;             // the optimizer step, for algorithms whose loss depends on it (distillation's δ)
+  // Importance sampling of t (docs/evaluation.md §1.2): times drawn with density ∝ t^(−a) on [ε, 1] and each
+  // sequence's loss weighted by the exact ratio to the uniform density; 0 = uniform times (the reference's).
+  double time_power = 0;
 };
 
 struct EvalResult {
@@ -24,7 +27,8 @@ struct EvalResult {
   double ppl = 0;        // exp(nll)
   double bpd = 0;        // nll / ln 2
   double tokens = 0;     // Σ mask
-  double std_err = 0;    // standard error of nll over sequences (ratio estimator)
+  double std_err = 0;      // Monte-Carlo standard error of nll: its spread over seeds, same data (0 for AR)
+  double seq_std_err = 0;  // spread of the per-sequence losses: the data's sampling error (docs/evaluation.md §1.1)
   int64_t sequences = 0;
   int64_t batches = 0;
 };

@@ -32,7 +32,7 @@ HfConfig read_hf_config(const std::string& folder) {
     fail(path, str("not valid JSON (", e.what(), ")"), "re-download the model folder");
   }
   if (!j.is_object()) fail(path, "not a JSON object", "re-download the model folder");
-  const char* hint = "this is not a DUO/MDLM config.json (see docs/model.md §13); re-download the model folder";
+  const char* hint = "this is not a DUO/MDLM/AR config.json (see docs/model.md §13); re-download the model folder";
 
   auto integer = [&](const char* key) -> int64_t {
     if (!j.contains(key)) fail(path, str("has no '", key, "'"), hint);
@@ -49,9 +49,11 @@ HfConfig read_hf_config(const std::string& folder) {
   if (j.contains("model_type")) {
     if (!j["model_type"].is_string()) fail(path, "'model_type' must be a string", hint);
     h.model_type = j["model_type"].get<std::string>();
-    if (lower(h.model_type) != "duo" && lower(h.model_type) != "mdlm")
-      fail(path, "model_type '" + h.model_type + "' is not a DUO or MDLM model", hint);
+    const std::string t = lower(h.model_type);
+    if (t != "duo" && t != "mdlm" && t != "ar")
+      fail(path, "model_type '" + h.model_type + "' is not a DUO, MDLM or AR model", hint);
   }
+  const bool ar = lower(h.model_type) == "ar";
   ModelConfig& c = h.model;
   c.hidden = integer("hidden_dim");
   c.cond_dim = integer("cond_dim");
@@ -65,7 +67,11 @@ HfConfig read_hf_config(const std::string& folder) {
     if (!j["dropout"].is_number()) fail(path, "'dropout' must be a number, got " + j["dropout"].dump(), hint);
     c.dropout = j["dropout"].get<float>();
   }
-  c.causal = boolean("causal", false);
+  c.causal = boolean("causal", ar);  // the reference writes "causal": true for its AR baseline
+  if (ar && !c.causal) fail(path, "model_type 'AR' with \"causal\": false", "an AR model is causal; fix config.json");
+  if (!ar && c.causal && !h.model_type.empty())
+    fail(path, str("model_type '", h.model_type, "' with \"causal\": true"),
+         "a diffusion denoiser is bidirectional; a causal model has model_type AR");
   h.time_conditioning = boolean("time_conditioning", true);
   c.validate(path);
   return h;

@@ -11,14 +11,15 @@ namespace duo {
 
 struct HfConfig {
   ModelConfig model;
-  std::string model_type;          // "DUO", "mdlm", ... as written in config.json
+  std::string model_type;          // "DUO", "mdlm", "AR", ... as written in config.json
   bool time_conditioning = true;   // false for MDLM: the algorithm feeds sigma = 0 (the model is the same)
 };
 
 // Reads `<folder>/config.json`: hidden_dim, cond_dim, n_blocks, n_heads, vocab_size, model_length are
 // required integers; dropout (0.1), causal (false), time_conditioning (true) optional. The timestep
 // frequency size (256) and the MLP ratio (4) are fixed by the architecture and not in the file.
-// model_type, when present, must be DUO or MDLM (any case). Errors name the file and the field.
+// model_type, when present, must be DUO, MDLM or AR (any case); AR means causal (default true, false is an
+// error), and a DUO or MDLM model must not be causal. Errors name the file and the field.
 HfConfig read_hf_config(const std::string& folder);
 
 // Fills `buffer` (table.total() floats) from `<folder>/model.safetensors` (see load_params).

@@ -46,6 +46,15 @@ ModelInfo from_checkpoint(const std::string& path) {
   if (auto v = meta_key(m, "noise", &nlohmann::json::is_string, "a string", path)) info.noise = v->get<std::string>();
   if (auto v = meta_key(m, "noise_eps", &nlohmann::json::is_number, "a number", path))
     info.noise_eps = v->get<double>();
+  if (auto v = meta_key(m, "T", &nlohmann::json::is_number_integer, "an integer", path)) info.T = v->get<int64_t>();
+  if (auto s = meta_key(m, "sampling", &nlohmann::json::is_object, "an object", path)) {
+    if (auto v = meta_key(*s, "steps", &nlohmann::json::is_number_integer, "an integer", path))
+      info.sampling_steps = v->get<int64_t>();
+    if (auto v = meta_key(*s, "noise_removal", &nlohmann::json::is_string, "a string", path))
+      info.sampling_noise_removal = v->get<std::string>();
+    if (auto v = meta_key(*s, "predictor", &nlohmann::json::is_string, "a string", path))
+      info.sampling_predictor = v->get<std::string>();
+  }
   // A relative vocab_dir that does not exist from here may be relative to the checkpoint's own folder.
   if (!info.vocab_dir.empty() && fs::path(info.vocab_dir).is_relative() && !fs::exists(info.vocab_dir)) {
     const fs::path near = fs::path(path).parent_path() / info.vocab_dir;
@@ -61,7 +70,8 @@ ModelInfo from_hf_folder(const std::string& path) {
   HfConfig h = read_hf_config(path);
   info.config = h.model;
   const std::string type = lower(h.model_type);
-  if (type == "duo") info.algo = "duo_base";
+  if (type == "ar" || h.model.causal) info.algo = "ar";
+  else if (type == "duo") info.algo = "duo_base";
   else if (type == "mdlm" || !h.time_conditioning) info.algo = "mdlm";
   info.tokenizer = "gpt2";  // the released DUO / MDLM models are GPT-2 models (docs/training.md §10.1)
   return info;

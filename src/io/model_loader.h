@@ -27,6 +27,10 @@ struct ModelInfo {
   std::string noise = "log-linear";
   double noise_eps = 1e-3;
   bool has_ema = false;          // checkpoint with ema.backbone.* tensors
+  int64_t T = 0;                 // discrete time steps of training (D3PM), 0 = continuous or unknown
+  // The recommended sampler (metadata `sampling`): 0 / "" when the file does not say.
+  int64_t sampling_steps = 0;
+  std::string sampling_noise_removal, sampling_predictor;
 };
 
 // Reads the configuration and metadata (no weights). Errors name the path and the bad key, with a HINT.

@@ -119,6 +119,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   DUO_CHECK(p.length >= (p.ar ? 2 : 1), "--model.length", str("got ", p.length), "AR samples need at least 2 tokens");
   DUO_CHECK(opt.p_nucleus > 0 && opt.p_nucleus <= 1, "--sampling.p_nucleus", str("got ", opt.p_nucleus),
             "use a value in (0, 1]; 1 disables top-p");
+  DUO_CHECK(opt.top_k >= 0, "--sampling.top_k", str("got ", opt.top_k), "use 0 (off) or a positive k");
   DUO_CHECK(opt.num_samples >= 1, "--sampling.num_samples", str("got ", opt.num_samples), "ask for at least one sample");
   DUO_CHECK(opt.batch_size >= 1, "--loader.eval_batch_size", str("got ", opt.batch_size), "use a positive batch size");
   p.num_samples = opt.num_samples;
@@ -139,9 +140,17 @@ SampleJob::SampleJob(const SampleOptions& opt) {
   for (int32_t id : p.prefix)
     DUO_CHECK(id >= 0 && id < m.config.vocab_size, "--sampling.prefix_ids",
               str("id ", id, " is outside the vocabulary of ", m.config.vocab_size), "use ids of the model's tokenizer");
+  DUO_CHECK(opt.template_path.empty() || p.prefix.empty(), "--sampling.template",
+            "both a template and a prefix were given", "put the prefix into the template");
+  p.template_path = opt.template_path;
+  if (!opt.template_path.empty())
+    p.fixed = read_template(opt.template_path, *tokenizer_, p.specials.bos, p.length, m.config.vocab_size);
+  else if (!p.prefix.empty())
+    p.fixed = prefix_template(p.prefix, p.length);
 
   p.seed = opt.seed;
   p.p_nucleus = opt.p_nucleus;
+  p.top_k = opt.top_k;
   p.precision = opt.use_float64 ? SamplePrecision::f64 : SamplePrecision::f32;
   DUO_CHECK(opt.perplexity_batch_size >= 1, "--eval.perplexity_batch_size", str("got ", opt.perplexity_batch_size),
             "use a positive batch size");
@@ -151,15 +160,30 @@ SampleJob::SampleJob(const SampleOptions& opt) {
     p.predictor = "ar";
     p.noise_removal = "none";
     p.steps = p.length - 1;
-    p.nfe_per_batch = p.length - 1 - std::max<int64_t>(0, (int64_t)p.prefix.size() - 1);
+    DUO_CHECK(p.fixed.fixed() == p.fixed.prefix(), "--sampling.template",
+              str(p.algo, " samples left to right, so only a prefix can condition it; the template fixes ",
+                  p.fixed.fixed() - p.fixed.prefix(), " positions after a free one"),
+              "sample infills with a diffusion model (duo_base, mdlm, sedd, d3pm)");
+    p.nfe_per_batch = p.length - 1 - std::max<int64_t>(0, p.fixed.prefix() - 1);
     return;
   }
   DiffusionSamplerConfig& c = p.diffusion;
   c.family = family_of(p.algo);
-  p.predictor = opt.predictor.empty() ? default_predictor(p.algo) : opt.predictor;
+  // The sampler: the command line, else the checkpoint's recommendation (metadata `sampling`, for the model's
+  // own algorithm), else the defaults (docs/sampling.md §13).
+  const bool own_algo = p.algo == m.algo;
+  p.predictor = !opt.predictor.empty()                            ? opt.predictor
+                : own_algo && !m.sampling_predictor.empty()       ? m.sampling_predictor
+                                                                  : default_predictor(p.algo);
   c.predictor = parse_predictor(p.predictor);
-  p.noise_removal = opt.noise_removal;
-  c.noise_removal = parse_noise_removal(opt.noise_removal);
+  p.noise_removal = !opt.noise_removal.empty()                    ? opt.noise_removal
+                    : own_algo && !m.sampling_noise_removal.empty() ? m.sampling_noise_removal
+                                                                    : "ancestral";
+  c.noise_removal = parse_noise_removal(p.noise_removal);
+  const int64_t steps = opt.steps != 0 ? opt.steps : own_algo && m.sampling_steps > 0 ? m.sampling_steps : 1000;
+  if (opt.steps == 0 && own_algo && m.sampling_steps > 0)
+    p.notes.push_back(str("the checkpoint recommends ", m.sampling_steps, " steps, noise removal '", p.noise_removal,
+                          "' (explicit options win)"));
   DUO_CHECK(!(c.family == DiffusionFamily::sedd) || c.predictor == Predictor::analytic, "--sampling.predictor",
             str("SEDD samples with the analytic predictor, not ", p.predictor), "use --sampling.predictor analytic");
   DUO_CHECK(c.family == DiffusionFamily::sedd || c.predictor != Predictor::analytic, "--sampling.predictor",
@@ -169,15 +193,19 @@ SampleJob::SampleJob(const SampleOptions& opt) {
             str("ancestral_cache reuses predictions, which is only valid for MDLM (not time-conditioned), not ",
                 p.algo),
             "use --sampling.predictor ancestral");
-  DUO_CHECK(opt.steps >= 1, "--sampling.steps", str("got ", opt.steps), "use at least one step");
+  DUO_CHECK(steps >= 1, "--sampling.steps", str("got ", steps), "use at least one step");
   DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.p_nucleus < 1), "--sampling.p_nucleus",
             "SEDD's model output is a score, not log-probabilities, so top-p does not apply", "leave p_nucleus at 1");
+  DUO_CHECK(!(c.family == DiffusionFamily::sedd && opt.top_k > 0), "--sampling.top_k",
+            "SEDD's model output is a score, not log-probabilities, so top-k and greedy do not apply",
+            "leave top_k at 0 and greedy off");
   DUO_CHECK(p.precision == SamplePrecision::f64 || c.family == DiffusionFamily::uniform ||
                 c.family == DiffusionFamily::sedd,
             "--sampling.use_float64", str("the absorbing posterior of ", p.algo, " needs float64 (as the reference)"),
             "leave --sampling.use_float64 true");
-  c.steps = opt.steps;
+  c.steps = steps;
   c.p_nucleus = p.p_nucleus;
+  c.top_k = p.top_k;
   c.precision = p.precision;
   c.seed = p.seed;
   c.mask_id = p.mask_id;
@@ -186,8 +214,8 @@ SampleJob::SampleJob(const SampleOptions& opt) {
     const AlphaSchedule a = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
     (void)psi_kappas(sampling_time_grid(c.steps, c.t_min, true, c.psi, a), c.psi, a);
   }
-  p.steps = opt.steps;
-  p.nfe_per_batch = opt.steps + (c.noise_removal == NoiseRemoval::none ? 0 : 1);
+  p.steps = steps;
+  p.nfe_per_batch = steps + (c.noise_removal == NoiseRemoval::none ? 0 : 1);
 }
 
 SampleJob::~SampleJob() = default;
@@ -202,16 +230,15 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
   r.length = L;
   r.ids.assign((size_t)(n * L), 0);
 
-  // Prompt: the prefix in every row of a batch.
-  std::vector<int32_t> prompt_ids((size_t)(p.batch_size * L), 0);
-  std::vector<uint8_t> keep((size_t)(p.batch_size * L), 0);
-  for (int64_t b = 0; b < p.batch_size; ++b)
-    for (size_t j = 0; j < p.prefix.size(); ++j) {
-      prompt_ids[b * L + j] = p.prefix[j];
-      keep[b * L + j] = 1;
-    }
+  // Prompt: the prefix or template in every row of a batch.
+  std::vector<int32_t> prompt_ids;
+  std::vector<uint8_t> keep;
+  for (int64_t b = 0; b < p.batch_size && !p.fixed.keep.empty(); ++b) {
+    prompt_ids.insert(prompt_ids.end(), p.fixed.ids.begin(), p.fixed.ids.end());
+    keep.insert(keep.end(), p.fixed.keep.begin(), p.fixed.keep.end());
+  }
   Prompt prompt;
-  if (!p.prefix.empty()) prompt = Prompt{prompt_ids.data(), keep.data()};
+  if (p.fixed.fixed() > 0) prompt = Prompt{prompt_ids.data(), keep.data()};
 
   const AlphaSchedule alpha = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
 
@@ -222,6 +249,7 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
   else denoiser = std::make_unique<DiTDenoiser>(*model.dit, ops, p.diffusion.family, p.mask_id);
 
   Timer timer;
+  int64_t sample_evaluations = 0;
   for (int64_t k = 0; k < p.batches; ++k) {
     const int64_t B = std::min(p.batch_size, n - k * p.batch_size);
     int32_t* z = r.ids.data() + k * p.batch_size * L;
@@ -232,6 +260,7 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
       c.bos_id = (int32_t)p.specials.bos;
       c.mask_id = p.mask_id == c.bos_id ? -1 : p.mask_id;
       c.p_nucleus = p.p_nucleus;
+      c.top_k = p.top_k;
       c.precision = p.precision;
       c.seed = batch_seed(p.seed, k);
       ProgressCausalLM lm(*causal, progress);
@@ -242,8 +271,10 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
       ProgressDenoiser net(*denoiser, progress);
       st = sample_diffusion(net, alpha, c, B, L, prompt, z);
     }
-    r.nfe += st.nfe;
+    r.network_calls += st.nfe;
+    sample_evaluations += st.nfe * B;  // each of the batch's B samples went through every call
   }
+  r.nfe = (double)sample_evaluations / (double)n;
   r.seconds = timer.seconds();
   progress.finish();
 

@@ -9,7 +9,8 @@
 //   vocab dir   --vocab | metadata `vocab_dir` | data/vendor/<tokenizer>
 //   mask id     metadata `mask_id` | the tokenizer's [MASK], else its [PAD] (GPT-2 50257, char V-1)
 //   noise       --noise / --noise.eps | metadata `noise`, `noise_eps` | log-linear, 1e-3
-//   predictor   --sampling.predictor | ancestral_cache (MDLM), analytic (SEDD), ancestral (DUO, D3PM)
+//   predictor   --sampling.predictor | metadata `sampling` | ancestral_cache (MDLM), analytic (SEDD), ancestral
+//   steps, noise removal   --sampling.steps, --sampling.noise_removal | metadata `sampling` | 1000, ancestral
 // AR checkpoints are sampled token by token (sample/ar_sampler.h); the steps option does not apply to them.
 #pragma once
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "eval/gen_ppl.h"
 #include "sample/diffusion_sampler.h"
 #include "io/model_loader.h"
+#include "jobs/sample_template.h"
 
 namespace duo {
 
@@ -34,13 +36,14 @@ struct SampleOptions {
   std::string algo;               // --algo
   std::string checkpoint_path;    // --eval.checkpoint_path
   bool disable_ema = false;       // --eval.disable_ema
-  int64_t steps = 1000;           // --sampling.steps
-  std::string noise_removal = "ancestral";  // --sampling.noise_removal
+  int64_t steps = 0;              // --sampling.steps (0 = the checkpoint's recommendation, else 1000)
+  std::string noise_removal;      // --sampling.noise_removal ("" = the checkpoint's, else ancestral)
   std::string predictor;          // --sampling.predictor ("" = the algorithm's default)
   int64_t num_samples = 8;        // --sampling.num_samples
   int64_t batch_size = 8;         // --loader.eval_batch_size
   uint64_t seed = 1;              // --seed
   double p_nucleus = 1.0;         // --sampling.p_nucleus
+  int64_t top_k = 0;              // --sampling.top_k (0 = off; 1 = --sampling.greedy)
   bool use_float64 = true;        // --sampling.use_float64
   PsiConfig psi;                  // --sampling.psi.*
   int64_t length = 0;             // --model.length (0 = the model's)
@@ -50,6 +53,7 @@ struct SampleOptions {
   double noise_eps = -1;          // --noise.eps (< 0 = not given)
   std::string prefix_text;        // --sampling.prefix (encoded, after BOS)
   std::vector<int32_t> prefix_ids;  // --sampling.prefix_ids (as given)
+  std::string template_path;      // --sampling.template (infill: fixed tokens anywhere, sample_template.h)
   int64_t perplexity_batch_size = 8;  // --eval.perplexity_batch_size (Gen PPL scorer rows per call)
 };
 
@@ -61,6 +65,7 @@ struct SamplePlan {
   DiffusionSamplerConfig diffusion;  // diffusion algorithms (its seed is the run's; each batch derives its own)
   uint64_t seed = 1;
   double p_nucleus = 1.0;
+  int64_t top_k = 0;
   SamplePrecision precision = SamplePrecision::f64;
   int64_t perplexity_batch_size = 8;
   std::string predictor, noise_removal;  // their names
@@ -73,6 +78,8 @@ struct SamplePlan {
   int64_t steps = 0;              // sampling steps (AR: L - 1 token positions)
   int64_t nfe_per_batch = 0;      // expected network evaluations per batch (upper bound with ancestral_cache)
   std::vector<int32_t> prefix;    // positions 0 .. prefix.size()-1 of every sample are fixed
+  std::string template_path;      // the template file, when one was given
+  SampleTemplate fixed;           // what every sample keeps fixed (from the prefix or the template); empty: nothing
   bool use_ema = true;
   std::vector<std::string> notes; // things the user should know (overridden metadata, missing EMA, ...)
 };
@@ -80,7 +87,9 @@ struct SamplePlan {
 struct SampleResult {
   std::vector<int32_t> ids;       // (num_samples, length)
   int64_t num_samples = 0, length = 0;
-  int64_t nfe = 0;                // network evaluations over all batches
+  double nfe = 0;                 // network evaluations per sample (the mean over samples; the same for all
+                                  // unless ancestral_cache skipped calls in some batches), as the reference
+  int64_t network_calls = 0;      // network calls over all batches
   double seconds = 0;             // sampling wall time (model loading and scoring excluded)
   std::string weights;            // which weights were loaded
   std::vector<std::string> texts; // decoded, special tokens kept (as the reference's batch_decode)

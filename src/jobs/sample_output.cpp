@@ -1,6 +1,7 @@
 // duo-sample's outputs: see sample_output.h.
 #include "jobs/sample_output.h"
 
+#include <cmath>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -19,7 +20,9 @@ nlohmann::json sample_json(const SamplePlan& p, const SampleResult& r) {
   j["checkpoint"] = p.model.path;
   j["weights"] = r.weights;
   j["steps"] = p.steps;
-  j["nfe"] = r.nfe;
+  if (r.nfe == std::floor(r.nfe)) j["nfe"] = (int64_t)r.nfe;  // per sample, as the reference
+  else j["nfe"] = r.nfe;
+  j["network_calls"] = r.network_calls;
   j["seconds"] = r.seconds;
   j["tokens_per_second"] = r.seconds > 0 ? (double)(r.num_samples * r.length) / r.seconds : 0.0;
   j["num_samples"] = r.num_samples;
@@ -35,6 +38,7 @@ nlohmann::json sample_json(const SamplePlan& p, const SampleResult& r) {
   s["predictor"] = p.predictor;
   s["noise_removal"] = p.noise_removal;
   s["p_nucleus"] = p.p_nucleus;
+  s["top_k"] = p.top_k;
   s["use_float64"] = p.precision == SamplePrecision::f64;
   s["seed"] = p.seed;
   s["batch_size"] = p.batch_size;
@@ -43,6 +47,8 @@ nlohmann::json sample_json(const SamplePlan& p, const SampleResult& r) {
   s["tokenizer"] = p.tokenizer;
   s["mask_id"] = p.mask_id;
   s["prefix_ids"] = p.prefix;
+  s["template"] = p.template_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.template_path);
+  s["fixed_positions"] = p.fixed.fixed();
   if (!p.ar && p.diffusion.predictor == Predictor::psi)
     s["psi"] = {{"time_profile", p.diffusion.psi.time_profile}, {"high_mode", p.diffusion.psi.high_mode},
                 {"middle_mode", p.diffusion.psi.middle_mode},   {"low_mode", p.diffusion.psi.low_mode},
@@ -70,7 +76,7 @@ void print_samples(std::ostream& out, const SamplePlan& p, const SampleResult& r
     out << "=== sample " << i + 1 << "/" << r.num_samples << "  (entropy " << std::fixed << std::setprecision(3)
         << r.entropies[(size_t)i] << ") ===\n"
         << r.texts[(size_t)i] << "\n\n";
-  out << std::defaultfloat << "algo " << p.algo << "  steps " << p.steps << "  NFE " << r.nfe << "  "
+  out << std::defaultfloat << "algo " << p.algo << "  steps " << p.steps << "  NFE per sample " << r.nfe << " (" << r.network_calls << " calls)  "
       << r.num_samples << " x " << r.length << " tokens in " << std::fixed << std::setprecision(2) << r.seconds
       << " s (" << std::setprecision(1)
       << (r.seconds > 0 ? (double)(r.num_samples * r.length) / r.seconds : 0.0) << " tokens/s)  entropy "

@@ -4,10 +4,10 @@
 // JSON (eval.generated_samples_path):
 //   {"generative_ppl": 41.2 | null (no evaluator), "entropy": 5.61, "generated_seqs": ["...", ...],
 //    "entropies": [...], "algo": "duo_base", "checkpoint": PATH, "weights": "EMA weights", "steps": 32,
-//    "nfe": 264, "seconds": 12.5, "tokens_per_second": 655.4, "num_samples": 8, "length": 1024,
+//    "nfe": 33 (per sample), "network_calls": 264 (all batches), "seconds": 12.5, "tokens_per_second": 655.4, "num_samples": 8, "length": 1024,
 //    "gen_ppl": {"evaluator": ..., "tokens": ..., "samples_scored": ...} | null,
-//    "settings": {"predictor", "noise_removal", "p_nucleus", "use_float64", "seed", "batch_size", "noise",
-//                 "noise_eps", "tokenizer", "mask_id", "prefix_ids", "psi": {...}}}
+//    "settings": {"predictor", "noise_removal", "p_nucleus", "top_k", "use_float64", "seed", "batch_size", "noise",
+//                 "noise_eps", "tokenizer", "mask_id", "prefix_ids", "template", "fixed_positions", "psi": {...}}}
 #pragma once
 #include <iosfwd>
 #include <string>

@@ -1,4 +1,5 @@
-// The categorical sampling primitive (docs/sampling.md §1, `sample_categorical`) and top-p (nucleus) filtering (docs/sampling.md §6).
+// The categorical sampling primitive (docs/sampling.md §1, `sample_categorical`), top-p (nucleus) filtering
+// (docs/sampling.md §6) and top-k filtering (docs/sampling.md §6.1).
 //
 // Sampling is an exponential race: with u ~ U(0,1) per entry and g = 1e-10 - log(u + 1e-10) (≈ Exp(1)),
 // argmax_v p_v / g_v is distributed as p / sum(p) (equivalent to Gumbel-max on log p). The weights need not be
@@ -83,6 +84,24 @@ inline void nucleus_filter(T* logp, int64_t V, double p, std::vector<int32_t>& o
     if (previous_exceeds) logp[v] = -std::numeric_limits<T>::infinity();
     previous_exceeds = exceeds;
   }
+  log_softmax_row(logp, V);
+}
+
+// Top-k filtering of a row of log-probabilities, in place (docs/sampling.md §6.1): keep the k largest entries
+// (equal values in id order, so the result is deterministic), set the others to -inf, renormalise. k = 1 is the
+// one-hot of the first argmax. exclude >= 0: an id that is never kept (the absorbing families' [MASK], whose
+// posterior entry does not come from x̂). order: scratch of size V.
+template <class T>
+inline void top_k_filter(T* logp, int64_t V, int64_t k, int32_t exclude, std::vector<int32_t>& order) {
+  if (exclude >= 0 && exclude < V) logp[exclude] = -std::numeric_limits<T>::infinity();
+  if (k >= V) {
+    log_softmax_row(logp, V);
+    return;
+  }
+  order.resize((size_t)V);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logp[a] > logp[b]; });
+  for (int64_t r = k; r < V; ++r) logp[order[(size_t)r]] = -std::numeric_limits<T>::infinity();
   log_softmax_row(logp, V);
 }
 

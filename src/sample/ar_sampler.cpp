@@ -28,6 +28,7 @@ void draw_tokens(const ArSamplerConfig& cfg, const float* logits, int64_t B, int
       for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)logits[b * V + v];
       if (cfg.mask_id >= 0) row[(size_t)cfg.mask_id] = T(-1e6);  // never sample [MASK]
       log_softmax_row(row.data(), V);
+      if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, cfg.mask_id, order);
       if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
       for (auto& x : row) x = std::exp(x);
       // Counter of entry v: b * V + v of the step's stream (the stream is per position n).
@@ -48,6 +49,7 @@ SamplerStats sample_ar(CausalLM& net, const ArSamplerConfig& cfg, int64_t B, int
             "set the tokenizer's BOS id");
   DUO_CHECK(cfg.mask_id < V && cfg.mask_id != cfg.bos_id, "sampling.mask_id", str("mask id ", cfg.mask_id),
             "use -1 (no mask) or the tokenizer's [MASK] id, different from BOS");
+  DUO_CHECK(cfg.top_k >= 0, "sampling.top_k", str("got ", cfg.top_k), "use 0 (off) or a positive k");
   DUO_CHECK(cfg.p_nucleus > 0 && cfg.p_nucleus <= 1, "sampling.p_nucleus", str("got ", cfg.p_nucleus),
             "use a value in (0, 1]; 1 disables top-p");
   DUO_CHECK((prompt.ids == nullptr) == (prompt.keep == nullptr), "sampling prompt",

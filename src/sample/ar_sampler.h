@@ -13,6 +13,7 @@ struct ArSamplerConfig {
   int32_t mask_id = -1;  // the [MASK] id whose logit is set to -1e6; -1 when the vocabulary has none
   // EXTENSION: top-p for AR. The reference's AR sampler has no top-p / top-k; 1 (default) reproduces it.
   double p_nucleus = 1.0;
+  int64_t top_k = 0;     // EXTENSION as well: > 0 keeps the k most likely next tokens (1 = greedy decoding)
   SamplePrecision precision = SamplePrecision::f64;
   uint64_t seed = 0;
 };

@@ -36,6 +36,9 @@ void validate(const DiffusionSamplerConfig& cfg, int64_t V, bool time_conditione
             "use a value in (0, 1]; 1 disables top-p");
   DUO_CHECK(!(sedd && cfg.p_nucleus < 1), "sampling.p_nucleus", "SEDD's model output is a score, not log-probs",
             "set p_nucleus = 1 for SEDD");
+  DUO_CHECK(cfg.top_k >= 0, "sampling.top_k", str("got ", cfg.top_k), "use 0 (off) or a positive k");
+  DUO_CHECK(!(sedd && cfg.top_k > 0), "sampling.top_k", "SEDD's model output is a score, not log-probs",
+            "set top_k = 0 for SEDD");
   DUO_CHECK(!(cfg.precision == SamplePrecision::f32 && (cfg.family == DiffusionFamily::mdlm ||
                                                          cfg.family == DiffusionFamily::d3pm)),
             "sampling.use_float64", "the absorbing posterior requires float64 (as in the reference)",
@@ -69,6 +72,8 @@ bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B,
         const T dsigma = std::log(a_s) - std::log(a_t);
         sedd_analytic_weights(row.data(), V, zt, m, dsigma, args.final_step, w.data());
       } else {
+        // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
+        if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
         if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
         for (int64_t v = 0; v < V; ++v) row[(size_t)v] = std::exp(row[(size_t)v]);  // x̂
         if (cfg.family == DiffusionFamily::uniform) {

@@ -30,6 +30,8 @@ struct DiffusionSamplerConfig {
   int64_t steps = 1000;   // S
   double t_min = 1e-5;    // the last grid time t_S
   double p_nucleus = 1.0; // < 1: top-p filter log x̂ before the posterior (not for SEDD's scores)
+  int64_t top_k = 0;      // > 0: keep the k most likely ids of x̂ before the posterior (1 = greedy prediction:
+                          // x̂ := one-hot of its argmax, the posterior still drawn); 0 = off; not for SEDD
   // Probabilities and the race in float64 (the reference's use_float64, default) or fp32. The absorbing
   // posterior requires float64, as the reference asserts (fp32 keys truncate and lose diversity).
   SamplePrecision precision = SamplePrecision::f64;

@@ -189,6 +189,18 @@ nlohmann::json Trainer::metadata() const {
   j["seed"] = cfg_.seed;
   j["best_val_nll"] = best_val_;
   j["data_position"] = train_->position();
+  // How the model was trained and how to sample it (docs/training.md §9.1): the defaults of duo-sample/duo-eval.
+  j["T"] = cfg_.T;
+  if (cfg_.algo == "duo")
+    j["curriculum"] = {{"mode", cfg_.curriculum.mode},
+                       {"tau_log10_start", cfg_.curriculum.tau_log10_start},
+                       {"tau_log10_end", cfg_.curriculum.tau_log10_end},
+                       {"start", cfg_.curriculum.start},
+                       {"end", cfg_.curriculum.end},
+                       {"gamma_min", cfg_.curriculum.gamma_min},
+                       {"gamma_max", cfg_.curriculum.gamma_max},
+                       {"top_k", cfg_.curriculum.top_k}};
+  if (cfg_.algo != "ar") j["sampling"] = {{"steps", 1000}, {"noise_removal", "ancestral"}};  // the reference's defaults
   return j;
 }
 

@@ -76,7 +76,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
     if (key == "format" || key == "config") continue;
     try {
       ck.metadata_[key] = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
       fail(path, str("__metadata__ '", key, "' is not valid JSON (", e.what(), ")"),
            "the checkpoint was edited or damaged; re-create it");
     }

@@ -116,7 +116,7 @@ test-long: deps
 	@scripts/run_long_tests.sh $(BUILD)/duo-tests
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer (gcc's libasan/libubsan), built apart in
-# build/asan at -O1; any report fails the run (scripts/run_asan_tests.sh). The whole suite, no exclusions.
+# build/asan at -O1; any report fails the run. scripts/run_asan_tests.sh runs every suite but cuda_emu and says why.
 # -Wno-maybe-uninitialized: gcc 12 with -fsanitize=address warns falsely inside libstdc++ (<regex>, std::function).
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wno-maybe-uninitialized
 test-asan: deps

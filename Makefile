@@ -6,6 +6,8 @@
 #   make deps       install the Debian packages the build needs (or print the apt-get line)
 #   make cuda       the kernels compiled for real by nvcc (GPU_ARCH, default "sm_80 sm_90a"; no GPU needed)
 #   make test-cuda  the CUDA backend's tests (tests/test_cuda_*.cpp) built by nvcc and run on the GPU
+#   make test-asan  the test suite built with AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)
+#   make fuzz       each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS (default 60), built by clang (build/fuzz)
 #   make clean
 #
 # Sources are found by wildcard, so adding a file needs no Makefile edit:
@@ -29,6 +31,9 @@ OPT      ?= -O3
 # user adds -march=native (FMA), so the results the tests compare bit for bit (CPU op vs emulated kernel, the
 # reference's float32 relaxation) hold by construction on every x86-64 CPU.
 CXXFLAGS ?= $(OPT) -g -std=c++20 -fopenmp -fno-trapping-math -ffp-contract=off -Wall -Wextra -MMD -MP
+# Sanitizer flags for a whole build (`make test-asan` sets them, with BUILD=build/asan); empty by default.
+SANITIZE ?=
+CXXFLAGS += $(SANITIZE)
 CPPFLAGS += -Isrc -Icuda -DBOOST_TEST_DYN_LINK
 # OpenBLAS built for OpenMP (Debian's libopenblas0-openmp): its GEMMs share our OpenMP thread pool instead of a
 # second pthreads pool fighting it for the cores (measured 1.4x faster DiT steps on 2 cores).
@@ -37,9 +42,11 @@ LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas
 TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
 BUILD    := build
 
-# Debian packages the build needs (checked by `make deps`).
+# Debian packages the build needs (checked by `make deps`); clang, its runtime libraries (libFuzzer) and its
+# OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++).
 DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp \
-            nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev
+            nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev \
+            clang libclang-rt-dev libomp-dev
 
 LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
 EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
@@ -53,7 +60,7 @@ TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 APPS      := $(foreach s,$(APP_SRCS),$(BUILD)/$(basename $(notdir $(s))))
 BENCHES   := $(foreach s,$(BENCH_SRCS),$(BUILD)/bench-$(basename $(notdir $(s))))
 
-.PHONY: all test test-long run deps clean bench cuda test-cuda
+.PHONY: all test test-long test-asan fuzz fuzz-build run deps clean bench cuda test-cuda
 all: $(APPS) $(BUILD)/duo-tests $(BENCHES)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -108,6 +115,14 @@ test-long: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run_long_tests.sh $(BUILD)/duo-tests
 
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer (gcc's libasan/libubsan), built apart in
+# build/asan at -O1; any report fails the run. scripts/run_asan_tests.sh runs every suite but cuda_emu and says why.
+# -Wno-maybe-uninitialized: gcc 12 with -fsanitize=address warns falsely inside libstdc++ (<regex>, std::function).
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wno-maybe-uninitialized
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT=-O1 SANITIZE="$(ASAN_FLAGS)" $(BUILD)/asan/duo-tests
+	@scripts/run_asan_tests.sh $(BUILD)/asan/duo-tests
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run_default.sh
@@ -122,6 +137,36 @@ deps:
 	    echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+
+# ---- Fuzzing (README "Fuzzing"): one libFuzzer target per parser of a file a user hands us, tests/fuzz/NAME.cpp
+# -> build/fuzz/NAME, seeds in tests/fuzz/corpus/NAME/. Built by clang (libFuzzer is clang's) with ASan + UBSan,
+# against its own copy of the engine in build/fuzz/. `make fuzz` runs each target FUZZ_SECONDS (default 60).
+FUZZ_CXX     ?= clang++
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS   := -O1 -g -std=c++20 -fopenmp -fno-trapping-math -ffp-contract=off -Wall -Wextra -MMD -MP $(FUZZ_SAN)
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/*.cpp))
+FUZZ_TARGETS := $(foreach s,$(FUZZ_SRCS),$(BUILD)/fuzz/$(basename $(notdir $(s))))
+# The floors the parsers live on (core, data, io, model) and the option tables of train/; not the backends, which
+# clang 14 cannot compile (lambdas capturing structured bindings, C++20, arrive in clang 16).
+FUZZ_LIB_SRCS := $(filter src/core/% src/data/% src/io/% src/model/% src/train/train_config.cpp src/train/optimizer.cpp,$(LIB_SRCS))
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(BUILD)/fuzz/obj/%.o)
+
+$(BUILD)/fuzz/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/libduo.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(BUILD)/fuzz/libduo.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	@scripts/run_fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ---- CUDA side: needs nvcc, not a GPU. Every cuda/**/*.cu (cuda/sm90/ included) becomes device code in
 # build/libduo_cuda.a; tests/nvcc/*.cu are compile checks of the kernel-facing headers, built both by nvcc
@@ -189,4 +234,4 @@ test-cuda: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj $(BUILD)/nvcc -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/nvcc $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -4,6 +4,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <utility>
 #include <vector>
 #include "io/checkpoint.h"
 #include "io/config_json.h"
@@ -261,6 +263,26 @@ BOOST_AUTO_TEST_CASE(checkpoint_errors) {
                     {{"format", kCheckpointFormat}, {"config", R"({"vocab_size": 11, "hiden": 8})"}});
   BOOST_CHECK_EXCEPTION(Checkpoint::open(dir.file("badcfg")), Error,
                         [](const Error& e) { return message_has(e, "no 'hidden'"); });
+  // A config far larger than the file's tensors (a 16M-token vocabulary over a small model's weights): an error
+  // before anyone allocates the claimed model's buffers.
+  ModelConfig huge = t.config();
+  huge.vocab_size = 16000000;
+  write_safetensors(dir.file("huge"), param_tensors(t, p.data()),
+                    {{"format", kCheckpointFormat}, {"config", config_to_json(huge).dump()}});
+  BOOST_CHECK_EXCEPTION(Checkpoint::open(dir.file("huge")), Error, [&](const Error& e) {
+    return e.where() == dir.file("huge") && message_has(e, "bytes of tensors");
+  });
+  // A number beyond double's range in the config or in another metadata value (the JSON library throws
+  // out_of_range, not parse_error; found by fuzzing): one error naming the file.
+  for (const auto& [key, text] : std::vector<std::pair<std::string, std::string>>{
+           {"config", R"({"vocab_size": 1e999})"}, {"step", "1e999"}}) {
+    std::map<std::string, std::string> meta = {{"format", kCheckpointFormat}, {"config", config_to_json(t.config()).dump()}};
+    meta[key] = text;
+    write_safetensors(dir.file("bignum"), param_tensors(t, p.data()), meta);
+    BOOST_CHECK_EXCEPTION(Checkpoint::open(dir.file("bignum")), Error, [&](const Error& e) {
+      return e.where() == dir.file("bignum") && message_has(e, "not valid JSON");
+    });
+  }
 }
 
 BOOST_AUTO_TEST_CASE(config_json_round_trip_and_errors) {

@@ -96,6 +96,9 @@ BOOST_AUTO_TEST_CASE(unsupported_config_is_an_error) {
                         [&](const Error& e) { return message_has(e, "scale_attn_by_inverse_layer_idx"); });
   BOOST_CHECK_EXCEPTION(read_gpt2_config(with(R"(, "n_head": 5)")), Error,
                         [&](const Error& e) { return message_has(e, "n_head"); });
+  duo::testing::write_bytes(path, R"({"n_embd": 1e400})");  // the JSON library's out_of_range (found by fuzzing)
+  BOOST_CHECK_EXCEPTION(read_gpt2_config(path), Error,
+                        [&](const Error& e) { return e.where() == path && message_has(e, "not valid JSON"); });
   duo::testing::write_bytes(path, R"({"n_embd": 32, "n_layer": 2})");
   BOOST_CHECK_EXCEPTION(read_gpt2_config(path), Error, [&](const Error& e) { return message_has(e, "n_head"); });
 }

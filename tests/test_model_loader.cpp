@@ -90,6 +90,7 @@ BOOST_AUTO_TEST_CASE(hf_config_variants_and_errors) {
   rejects(R"({"hidden_dim": 64, "cond_dim": 32, "n_blocks": 2, "n_heads": 5, "vocab_size": 67, "model_length": 32})",
           "not divisible");
   rejects("{\"hidden_dim\": ", "not valid JSON");
+  rejects("{\"hidden_dim\": 1e400}", "not valid JSON");  // the JSON library's out_of_range (found by fuzzing)
 }
 
 BOOST_AUTO_TEST_CASE(detects_folders_and_checkpoints) {

@@ -58,6 +58,25 @@ BOOST_AUTO_TEST_CASE(bad_configs_are_rejected) {
   BOOST_CHECK_THROW(model_preset("huge"), Error);
 }
 
+// Sizes come from files (config.json, a checkpoint's config): found by fuzzing, a size past 2^62 overflowed
+// mlp_ratio * hidden (signed overflow, undefined behaviour) and a negative mlp_ratio gave negative shapes.
+BOOST_AUTO_TEST_CASE(sizes_from_a_file_are_bounded) {
+  auto rejected = [](void (*edit)(ModelConfig&), const std::string& expected) {
+    ModelConfig c = model_preset("tiny");
+    edit(c);
+    BOOST_CHECK_EXCEPTION(ParamTable{c}, Error, [&](const Error& e) {
+      BOOST_TEST_INFO("message: " << e.what());
+      return std::string(e.what()).find(expected) != std::string::npos;
+    });
+  };
+  rejected([](ModelConfig& c) { c.mlp_ratio = -3; }, "mlp_ratio must be >= 1");
+  rejected([](ModelConfig& c) { c.mlp_ratio = 0; }, "mlp_ratio must be >= 1");
+  rejected([](ModelConfig& c) { c.hidden = int64_t(1) << 62; }, "hidden_size must be at most 16777216");
+  rejected([](ModelConfig& c) { c.length = int64_t(1) << 40; }, "length must be at most 16777216");
+  // Every size within the bound, but hidden x mlp_ratio * hidden = 2^72 elements: an error, not a wrap.
+  rejected([](ModelConfig& c) { c.hidden = c.mlp_ratio = int64_t(1) << 24; }, "more than 2^63");
+}
+
 BOOST_AUTO_TEST_CASE(view_points_into_the_buffer) {
   ModelConfig c = model_preset("tiny");
   c.vocab_size = 11;

@@ -110,4 +110,22 @@ BOOST_AUTO_TEST_CASE(missing_and_malformed_vocab_files) {
   BOOST_CHECK_THROW(load_tokenizer("gpt3", dir.path.string()), Error);
 }
 
+BOOST_AUTO_TEST_CASE(merges_read_against_another_tokenizers_vocabulary) {
+  // The constructor the merges fuzz target uses: the same vocab.bpe gives the same ids; a bad one is an error
+  // naming file:line and encoder.json.
+  const Gpt2Tokenizer base(test::vendor_data() + "/gpt2");
+  const Gpt2Tokenizer same(base, test::vendor_data() + "/gpt2/vocab.bpe");
+  const std::string text = "Hello world, the quick brown fox \xC3\xA9t\xC3\xA9 1234!";
+  BOOST_TEST(same.encode(text) == base.encode(text), boost::test_tools::per_element());
+  test::TempDir dir("gpt2merges");
+  { std::ofstream(dir / "vocab.bpe") << "#version: 0.2\nh e\nzzzq x\n"; }
+  try {
+    const Gpt2Tokenizer bad(base, dir / "vocab.bpe");
+    BOOST_FAIL("expected an error");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()).find("vocab.bpe:3") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find("not in encoder.json") != std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

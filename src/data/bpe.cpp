@@ -65,6 +65,21 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
     fail(vocab_dir, "no GPT-2 tokenizer files (encoder.json + vocab.bpe, or vocab.json + merges.txt)",
          "pass --vocab with a folder of OpenAI's GPT-2 files (the repository ships them in data/vendor/gpt2)");
 
+  read_encoder(enc.string());
+  read_merges(merges.string());
+  compile_regex();
+}
+
+Gpt2Tokenizer::Gpt2Tokenizer(const Gpt2Tokenizer& vocabulary, const std::string& merges_path)
+    : byte_id_(vocabulary.byte_id_), id_bytes_(vocabulary.id_bytes_), ids_(vocabulary.ids_),
+      encoder_file_(vocabulary.encoder_file_) {
+  read_merges(merges_path);
+  compile_regex();
+}
+
+void Gpt2Tokenizer::read_encoder(const std::string& path) {
+  const fs::path enc(path);
+  encoder_file_ = enc.filename().string();
   // Vocabulary: byte-unicode string -> id.
   nlohmann::json j;
   try {
@@ -78,7 +93,6 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
   const auto b2u = bytes_to_unicode();
   std::unordered_map<char32_t, uint8_t> u2b;
   for (int b = 0; b < 256; ++b) u2b[b2u[b]] = (uint8_t)b;
-  std::unordered_map<std::string, uint32_t> ids;
   id_bytes_.assign(kGpt2Pad + 1, "");
   std::vector<bool> seen(kGpt2Pad, false);
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -87,7 +101,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
     const uint32_t id = it.value().get<uint32_t>();
     DUO_CHECK(!seen[id], enc.string(), str("id ", id, " appears twice"), "this must be GPT-2's encoder.json");
     seen[id] = true;
-    ids[it.key()] = id;
+    ids_[it.key()] = id;
     if (id == kGpt2EndOfText) {
       id_bytes_[id] = it.key();
       continue;
@@ -108,11 +122,14 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
   for (int b = 0; b < 256; ++b) {
     std::string u;
     append_utf8(u, b2u[b]);
-    auto f = ids.find(u);
-    DUO_CHECK(f != ids.end(), enc.string(), str("no token for byte ", b), "this must be GPT-2's encoder.json");
+    auto f = ids_.find(u);
+    DUO_CHECK(f != ids_.end(), enc.string(), str("no token for byte ", b), "this must be GPT-2's encoder.json");
     byte_id_[b] = f->second;
   }
+}
 
+void Gpt2Tokenizer::read_merges(const std::string& path) {
+  const fs::path merges(path);
   // Merge ranks: line k of the merges file (after the #version header) has rank k.
   std::ifstream mf(merges, std::ios::binary);
   if (!mf) fail(merges.string(), "cannot open the merges file", "check --vocab");
@@ -128,14 +145,16 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_dir) {
     DUO_CHECK(sp != std::string::npos && sp > 0 && sp + 1 < line.size() && line.find(' ', sp + 1) == std::string::npos,
               where, "a merge line must be two symbols separated by one space", "this must be GPT-2's vocab.bpe");
     const std::string a = line.substr(0, sp), b = line.substr(sp + 1);
-    auto ia = ids.find(a), ib = ids.find(b), iab = ids.find(a + b);
-    DUO_CHECK(ia != ids.end() && ib != ids.end() && iab != ids.end(), where,
-              str("merge '", line, "' uses a symbol that is not in ", enc.filename().string()),
+    auto ia = ids_.find(a), ib = ids_.find(b), iab = ids_.find(a + b);
+    DUO_CHECK(ia != ids_.end() && ib != ids_.end() && iab != ids_.end(), where,
+              str("merge '", line, "' uses a symbol that is not in ", encoder_file_),
               "encoder.json and vocab.bpe must come from the same release");
     merges_.emplace(((uint64_t)ia->second << 32) | ib->second, Merge{rank++, iab->second});
   }
   DUO_CHECK(rank > 0, merges.string(), "no merges found", "this must be GPT-2's vocab.bpe");
+}
 
+void Gpt2Tokenizer::compile_regex() {
   int err;
   PCRE2_SIZE erroff;
   pcre2_code* re = pcre2_compile((PCRE2_SPTR)kPattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &erroff,

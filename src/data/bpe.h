@@ -24,7 +24,12 @@ class Gpt2Tokenizer final : public Tokenizer {
  public:
   // Reads encoder.json + vocab.bpe (OpenAI names) or vocab.json + merges.txt (Hugging Face names).
   explicit Gpt2Tokenizer(const std::string& vocab_dir);
+  // The vocabulary (encoder.json) of `vocabulary` with the merge ranks of another file: lets the merges file be
+  // read on its own (its fuzz target, tests/fuzz/gpt2_merges.cpp) without re-reading the 1 MB encoder.json.
+  Gpt2Tokenizer(const Gpt2Tokenizer& vocabulary, const std::string& merges_path);
   ~Gpt2Tokenizer() override;
+  Gpt2Tokenizer(const Gpt2Tokenizer&) = delete;  // owns the compiled regex
+  Gpt2Tokenizer& operator=(const Gpt2Tokenizer&) = delete;
 
   std::string name() const override { return "gpt2"; }
   int64_t vocab_size() const override { return kGpt2Pad + 1; }
@@ -39,12 +44,17 @@ class Gpt2Tokenizer final : public Tokenizer {
   struct Merge {
     uint32_t rank, id;
   };
+  void read_encoder(const std::string& path);  // fills byte_id_, id_bytes_, ids_
+  void read_merges(const std::string& path);   // fills merges_ (needs ids_)
+  void compile_regex();
   void bpe(std::string_view piece, std::vector<uint32_t>& out) const;
 
   void* regex_ = nullptr;                       // pcre2_code_8*, JIT-compiled; immutable after construction
   std::array<uint32_t, 256> byte_id_{};          // byte -> its single-byte token id
   std::unordered_map<uint64_t, Merge> merges_;   // (left id << 32 | right id) -> rank and merged id
   std::vector<std::string> id_bytes_;            // id -> the bytes it stands for
+  std::unordered_map<std::string, uint32_t> ids_;  // encoder.json: byte-unicode string -> id
+  std::string encoder_file_;                     // its file name, for messages
 };
 
 std::unique_ptr<Tokenizer> load_gpt2(const std::string& vocab_dir);

@@ -39,7 +39,7 @@ GPT2Config read_gpt2_config(const std::string& path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, str("not valid JSON (", e.what(), ")"), "re-download the GPT-2 model folder");
   }
   if (!j.is_object()) fail(path, "not a JSON object", "re-download the GPT-2 model folder");

@@ -71,12 +71,22 @@ Checkpoint Checkpoint::open(const std::string& path) {
     fail(path, "is a safetensors file but not a duo.cu checkpoint (no __metadata__ format = \"duo.cu checkpoint\")",
          "for a Hugging Face model pass its folder (config.json + model.safetensors) instead of the file");
   ck.config_ = config_from_json_text(ck.file_.meta("config"), path);
+  // The config must fit the file: any weight group holds every parameter in at least 2 bytes (bf16/f16), so a
+  // small file cannot make its reader allocate the buffers of a huge claimed model (seen while writing the
+  // safetensors fuzz target, which loads what the config describes).
+  uint64_t stored = 0;
+  for (const StTensor& t : ck.file_.tensors()) stored += t.nbytes;
+  const int64_t n_params = ParamTable(ck.config_).total();
+  DUO_CHECK((uint64_t)n_params <= stored / 2, path,
+            str("its config describes a model of ", n_params, " parameters, but the file holds only ", stored,
+                " bytes of tensors"),
+            "the checkpoint was edited or damaged; re-create it");
   ck.metadata_ = json::object();
   for (const auto& [key, text] : meta) {
     if (key == "format" || key == "config") continue;
     try {
       ck.metadata_[key] = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
       fail(path, str("__metadata__ '", key, "' is not valid JSON (", e.what(), ")"),
            "the checkpoint was edited or damaged; re-create it");
     }

@@ -50,7 +50,7 @@ ModelConfig config_from_json_text(const std::string& text, const std::string& wh
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(where, str("the model config is not valid JSON (", e.what(), ")"),
          "the model configuration stored with the file is damaged; re-create the file");
   }

@@ -28,7 +28,7 @@ HfConfig read_hf_config(const std::string& folder) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, str("not valid JSON (", e.what(), ")"), "re-download the model folder");
   }
   if (!j.is_object()) fail(path, "not a JSON object", "re-download the model folder");

@@ -196,7 +196,7 @@ void SafeTensorsFile::index_header(const std::string& header, uint64_t data_size
   json h;
   try {
     h = json::parse(header, on_event);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond double
     fail(path, str("the header is not valid JSON (", e.what(), ")"), kHintRewrite);
   }
   if (!h.is_object()) fail(path, "the header is not a JSON object", kHintRewrite);

@@ -1,4 +1,5 @@
 #include "model/config.h"
+#include <utility>
 #include "core/error.h"
 
 namespace duo {
@@ -25,6 +26,14 @@ void ModelConfig::validate(const std::string& where) const {
   need(cond_dim >= 1, "cond_dim must be >= 1");
   need(freq_dim >= 2 && freq_dim % 2 == 0, "frequency_embedding_size must be even");
   need(length >= 2, str("length must be >= 2, got ", length));
+  need(mlp_ratio >= 1, str("mlp_ratio must be >= 1, got ", mlp_ratio));
+  // An upper bound on every size keeps the products of two sizes (mlp_ratio * hidden, batch * length, ...) far
+  // from int64 overflow; a file can claim any number (found by fuzzing config.json and checkpoint configs).
+  constexpr int64_t kMaxSize = int64_t(1) << 24;
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"vocab_size", vocab_size}, {"hidden_size", hidden},
+                                {"n_blocks", n_blocks}, {"n_heads", n_heads}, {"cond_dim", cond_dim},
+                                {"frequency_embedding_size", freq_dim}, {"mlp_ratio", mlp_ratio}, {"length", length}})
+    need(v <= kMaxSize, str(name, " must be at most ", kMaxSize, ", got ", v));
   need(dropout >= 0.0f && dropout < 1.0f, str("dropout must be in [0, 1), got ", dropout));
 }
 

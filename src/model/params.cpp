@@ -1,5 +1,6 @@
 #include "model/params.h"
 #include <cstdio>
+#include "core/error.h"
 #include "model/param_list.h"
 
 namespace duo {
@@ -8,13 +9,17 @@ void ParamTable::add(const std::string& name, std::vector<int64_t> shape, Init i
   ParamInfo p;
   p.name = name;
   p.numel = 1;
-  for (int64_t d : shape) p.numel *= d;
+  // Checked: sizes below validate()'s bound can still multiply past int64 (hidden x mlp_ratio*hidden x n_blocks).
+  for (int64_t d : shape)
+    DUO_CHECK(!__builtin_mul_overflow(p.numel, d, &p.numel), "model config",
+              str("parameter ", name, " would have more than 2^63 elements"), "fix the model sizes");
   p.shape = std::move(shape);
   p.offset = total_;
   p.init = init;
   p.fan_in = fan_in;
   index_[p.name] = params_.size();
-  total_ += p.numel;
+  DUO_CHECK(!__builtin_add_overflow(total_, p.numel, &total_), "model config",
+            "the model would have more than 2^63 parameters", "fix the model sizes");
   params_.push_back(std::move(p));
 }
 

@@ -31,5 +31,5 @@ for bin in "$@"; do
     done
   fi
 done
-echo "fuzz: $# targets, $failed failed"
+echo "fuzz: $# targets: $(($# - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

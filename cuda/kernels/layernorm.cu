@@ -47,6 +47,20 @@ __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, c
   }
 }
 
+// The row means of dxhat = g w (1 + scale) and of dxhat·xhat for row n (a warp per row; every lane gets them), in
+// the one summation order both backward paths share, so they give the same bits.
+__device__ inline void dxhat_row_means(const float* gr, const float* xr, const float* w, const float* sc, float m,
+                                       float r, int D, int lane, float& mean_dxhat, float& mean_dxhat_xhat) {
+  float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+  for (int d = lane; d < D; d += 32) {
+    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+    sum_dxhat += dxhat;
+    sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
+  }
+  mean_dxhat = warp_sum(sum_dxhat) / float(D);
+  mean_dxhat_xhat = warp_sum(sum_dxhat_xhat) / float(D);
+}
+
 // dx[n] += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g w (1 + scale[b]). Warp per row.
 __global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, const float* mean, const float* rstd,
                                     const float* w, const float* scale, int64_t ss, int64_t N, int L, int D) {
@@ -57,13 +71,8 @@ __global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, c
   const float* xr = x + n * D;
   const float* sc = scale ? scale + (n / L) * ss : nullptr;
   const float m = mean[n], r = rstd[n];
-  float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
-  for (int d = lane; d < D; d += 32) {
-    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
-    sum_dxhat += dxhat;
-    sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
-  }
-  const float mean_dxhat = warp_sum(sum_dxhat) / float(D), mean_dxhat_xhat = warp_sum(sum_dxhat_xhat) / float(D);
+  float mean_dxhat, mean_dxhat_xhat;
+  dxhat_row_means(gr, xr, w, sc, m, r, D, lane, mean_dxhat, mean_dxhat_xhat);
   float* dxr = dx + n * D;
   for (int d = lane; d < D; d += 32) {
     const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
@@ -124,14 +133,8 @@ __global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, flo
       const int64_t n = b * L + l;
       const float* gr = g + n * D;
       const float* xr = x + n * D;
-      const float m = mean[n], r = rstd[n];
-      float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
-      for (int d = lane; d < D; d += 32) {
-        const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
-        sum_dxhat += dxhat;
-        sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
-      }
-      const float a = warp_sum(sum_dxhat) / float(D), bx = warp_sum(sum_dxhat_xhat) / float(D);
+      float a, bx;
+      dxhat_row_means(gr, xr, w, sc, mean[n], rstd[n], D, lane, a, bx);
       if (lane == 0) {
         row_mean_dxhat[l - l0] = a;
         row_mean_dxhat_xhat[l - l0] = bx;

@@ -1,6 +1,7 @@
 // Per-token sampling math: the DUO / absorbing / SEDD posteriors against the test vectors (docs/test_vectors.md §6) and an
 // independent brute-force Bayes computation, the Ψ mixture, nucleus filtering, and the κ schedules (docs/test_vectors.md §7).
 #include <boost/test/unit_test.hpp>
+#include <limits>
 #include <cmath>
 #include <numeric>
 #include <vector>
@@ -216,6 +217,48 @@ BOOST_AUTO_TEST_CASE(categorical_primitive_is_deterministic_and_respects_zeros) 
   }
   BOOST_TEST(counts[0] + counts[2] + counts[4] == 0);
   BOOST_TEST(std::abs(counts[1] / 3000.0 - 2.0 / 3.0) < 0.04);  // ~4.5 standard deviations
+}
+
+// The full exponential race, every entry's key computed from philox_uniform: what sample_categorical must equal.
+template <class T>
+int32_t full_race(const std::vector<T>& w, const Philox& rng, uint64_t pos) {
+  const int64_t V = (int64_t)w.size();
+  int32_t best = 0;
+  T best_key = -std::numeric_limits<T>::infinity();
+  for (int64_t v = 0; v < V; ++v) {
+    const T key = exp_race_key(w[(size_t)v], philox_uniform<T>(rng, (uint64_t)(pos * V + v)));
+    if (key > best_key) { best_key = key; best = (int32_t)v; }
+  }
+  return best;
+}
+
+// The skipped logarithms and the shared Philox blocks change no draw: flat, peaked, sparse and tiny-weight rows, odd
+// and even V (counters that start mid-block), float64 and float32.
+template <class T>
+void check_race_is_exact() {
+  const Philox weights_rng{99, 1}, rng{2024, 7};
+  int64_t draws = 0;
+  for (int64_t V : {1, 2, 5, 64, 257, 4099}) {
+    for (int shape = 0; shape < 4; ++shape) {
+      std::vector<T> w((size_t)V);
+      for (int64_t v = 0; v < V; ++v) {
+        const double u = weights_rng.uniform_double((uint64_t)(V * 16 + shape * V + v));
+        w[(size_t)v] = shape == 0 ? T(1)                                             // flat
+                       : shape == 1 ? (T)std::exp(-30.0 * u)                          // peaked, many near zero
+                       : shape == 2 ? (v % 7 == 0 ? (T)u : T(0))                      // sparse
+                                    : (T)(1e-30 * u);                                 // tiny everywhere
+      }
+      for (uint64_t pos = 0; pos < 40; ++pos, ++draws)
+        BOOST_TEST(sample_categorical(w.data(), V, rng, pos) == full_race(w, rng, pos),
+                   "V " << V << " shape " << shape << " pos " << pos);
+    }
+  }
+  BOOST_TEST(draws == 6 * 4 * 40);
+}
+
+BOOST_AUTO_TEST_CASE(pruned_race_draws_what_the_full_race_draws) {
+  check_race_is_exact<double>();
+  check_race_is_exact<float>();
 }
 
 BOOST_AUTO_TEST_CASE(python_round_and_linspace) {

@@ -32,13 +32,46 @@ inline T philox_uniform(const Philox& rng, uint64_t counter) {
   else return (T)rng.uniform(counter);
 }
 
+// The uniforms of counters c, c+1, ... in the sampler's precision, each Philox block computed once: a block holds
+// two float64 uniforms or four float32 ones (the same values as philox_uniform, by construction).
+template <class T>
+class UniformRun {
+ public:
+  explicit UniformRun(const Philox& rng) : rng_(rng) {}
+  T operator()(uint64_t counter) {
+    constexpr uint64_t per_block = sizeof(T) == sizeof(double) ? 2 : 4;
+    const uint64_t j = counter / per_block;
+    if (j != cached_) {
+      block_ = rng_.block(j);
+      cached_ = j;
+    }
+    if constexpr (sizeof(T) == sizeof(double)) {
+      const int k = (int)(counter % 2) * 2;
+      return (T)Philox::to_uniform_double(block_.v[k], block_.v[k + 1]);
+    } else {
+      return (T)Philox::to_uniform(block_.v[counter % 4]);
+    }
+  }
+
+ private:
+  const Philox& rng_;
+  uint64_t cached_ = ~uint64_t(0);
+  PhiloxBlock block_{};
+};
+
 // One draw from weights w[0..V) (non-negative, unnormalised). Ties (e.g. all-zero weights) go to the lowest id.
+// Most entries cannot win, and their logarithm is skipped: since -log x >= 1 - x, the race key w / g is at most
+// w / (1 - u), so an entry with w <= best · (1 - u) loses to the best key so far. The check keeps a margin of
+// 1e-4, far above the rounding of g in either precision, so the draw is the one the full race gives, bit for bit.
 template <class T>
 inline int32_t sample_categorical(const T* w, int64_t V, const Philox& rng, uint64_t pos) {
   int32_t best = 0;
   T best_key = -std::numeric_limits<T>::infinity();
+  UniformRun<T> uniform(rng);
   for (int64_t v = 0; v < V; ++v) {
-    const T key = exp_race_key(w[v], philox_uniform<T>(rng, (uint64_t)(pos * V + v)));
+    const T u = uniform((uint64_t)(pos * V + v));
+    if (best_key > T(0) && w[v] <= best_key * (T(1) - u) * T(1 - 1e-4)) continue;
+    const T key = exp_race_key(w[v], u);
     if (key > best_key) { best_key = key; best = (int32_t)v; }
   }
   return best;

@@ -38,13 +38,13 @@ CPPFLAGS += -Isrc -Icuda -DBOOST_TEST_DYN_LINK
 # OpenBLAS built for OpenMP (Debian's libopenblas0-openmp): its GEMMs share our OpenMP thread pool instead of a
 # second pthreads pool fighting it for the cores (measured 1.4x faster DiT steps on 2 cores).
 OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
-LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
+LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -ldnnl -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
 BUILD    := build
 
 # Debian packages the build needs (checked by `make deps`); clang, its runtime libraries (libFuzzer) and its
 # OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++).
-DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp \
+DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp libdnnl-dev \
             nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev \
             clang libclang-rt-dev libomp-dev
 

@@ -1,12 +1,12 @@
-// Forward + backward step time of the DiT on the CPU backend (fp32), with a mean cross-entropy head, for the
-// same configuration as bench/torch_dit_step.py. Prints one line of JSON (median over the timed steps).
-//   build/bench-dit_step --model tiny --vocab_size 65 --batch 8 --model.length 256 --threads 2
+// Forward + backward step time of the DiT on the CPU backend (fp32, or bf16 dense layers with --compute bf16), with
+// a mean cross-entropy head, for the same configuration as bench/torch_dit_step.py. Prints one line of JSON
+// (median over the timed steps).
+//   build/bench-dit_step --model tiny --vocab_size 65 --batch 8 --model.length 256 --threads 2 [--compute bf16]
 #include <omp.h>
 #include <algorithm>
 #include <cstdio>
 #include <vector>
-#include "backend/cpu/cpu_ops.h"
-#include "backend/cpu/process_setup.h"
+#include "backend/select.h"
 #include "core/timer.h"
 #include "io/cli.h"
 #include "model/dit.h"
@@ -19,17 +19,17 @@ int main(int argc, char** argv) {
         ("batch", duo::po::value<int64_t>()->default_value(8), "sequences per step")
         ("steps", duo::po::value<int>()->default_value(5), "timed steps")
         ("warmup", duo::po::value<int>()->default_value(1), "untimed steps first")
-        ("threads", duo::po::value<int>()->default_value(0), "OpenMP threads (0 = all)");
+        ("threads", duo::po::value<int>()->default_value(0), "OpenMP threads (0 = all)")
+        ("compute", duo::po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (dense-layer GEMMs)");
     duo::add_model_options(desc);
     duo::po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: bench-dit_step --model tiny --vocab_size 65 ...")) return 0;
     duo::ModelConfig cfg = duo::model_config_from(vm);
     cfg.dropout = 0;
     const int64_t B = vm["batch"].as<int64_t>(), L = cfg.length, V = cfg.vocab_size, N = B * L;
-    const int threads = vm["threads"].as<int>();
-    duo::cpu::set_threads(threads);
-
-    duo::CpuOps ops;
+    const std::string compute = vm["compute"].as<std::string>();
+    std::unique_ptr<duo::Ops> backend = duo::make_backend("cpu", vm["threads"].as<int>(), compute);
+    duo::Ops& ops = *backend;
     duo::ModelState state(cfg, ops, true);
     duo::DiTOptions opt;
     opt.max_batch = B;
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < warmup + steps; ++i) {
       duo::Timer t;
       state.zero_grads();
+      duo::FrozenWeights frozen(ops, state.params(), model.param_bytes());  // as the trainer holds them
       duo::Tensor logits = model.forward(in, B, L, true, duo::Philox{1, (uint64_t)i});
       ops.cross_entropy(tl, td, logits.view({N, V}), tt, 1.0 / N);
       model.backward(td.view({B, L, V}));
@@ -59,10 +60,10 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const double ms = times[times.size() / 2];
-    std::printf("{\"impl\": \"duo.cu\", \"threads\": %d, \"model\": \"%s\", \"batch\": %ld, \"length\": %ld, "
-                "\"vocab\": %ld, \"ms_per_step\": %.2f, \"tokens_per_s\": %.1f}\n",
-                omp_get_max_threads(), vm["model"].as<std::string>().c_str(), (long)B, (long)L, (long)V, ms,
-                N / (ms / 1000));
+    std::printf("{\"impl\": \"duo.cu\", \"compute\": \"%s\", \"threads\": %d, \"model\": \"%s\", \"batch\": %ld, "
+                "\"length\": %ld, \"vocab\": %ld, \"ms_per_step\": %.2f, \"tokens_per_s\": %.1f}\n",
+                compute.c_str(), omp_get_max_threads(), vm["model"].as<std::string>().c_str(), (long)B, (long)L,
+                (long)V, ms, N / (ms / 1000));
     return 0;
   });
 }

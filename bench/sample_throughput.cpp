@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
-#include "backend/cpu/cpu_ops.h"
+#include "backend/select.h"
 #include "core/timer.h"
 #include "io/cli.h"
 #include "sample/dit_denoiser.h"
@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
         ("batch", po::value<int64_t>()->default_value(1), "samples drawn together")
         ("steps", po::value<int64_t>()->default_value(4), "sampling steps S (NFE = S + 1)")
         ("vocab_size", po::value<int64_t>()->default_value(50258), "vocabulary (GPT-2 + [PAD])")
+        ("compute", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (our dense-layer GEMMs)")
         ("torch", po::value<std::string>()->default_value("/usr/bin/python3"),
          "pythons with torch for the reference step, comma-separated (each gets its cell), or none");
     po::variables_map vm;
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
       cfg.vocab_size = V;
       cfg.length = L;
       cfg.dropout = 0.0f;
-      CpuOps ops;
+      std::unique_ptr<Ops> backend = make_backend("cpu", 0, vm["compute"].as<std::string>());
+      Ops& ops = *backend;
       ModelState state(cfg, ops, false);
       DiTOptions o;
       o.max_batch = B;

@@ -44,12 +44,13 @@ int main(int argc, char** argv) {
         ("algo.reference_bugs", po::value<bool>()->default_value(false), "reproduce the reference's known bugs (README)")
         ("seed", po::value<uint64_t>()->default_value(1), "seed of the time and noise draws")
         ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
-        ("threads", po::value<int>()->default_value(0), "CPU threads (0 = one per core)");
+        ("threads", po::value<int>()->default_value(0), "CPU threads (0 = one per core)")
+        ("compute", po::value<std::string>()->default_value("auto"), duo::compute_option_help());
     po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: duo-eval --eval.checkpoint_path PATH --data.valid GLOB [options]"))
       return 0;
     const std::string path = vm["eval.checkpoint_path"].as<std::string>();
-    auto ops = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>());
+    auto ops = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>(), vm["compute"].as<std::string>());
 
     // The model: our checkpoint (EMA weights unless disabled) or an HF folder.
     duo::ModelConfig mc;

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
         ("seed", value<uint64_t>(&o.seed)->default_value(1), "random seed (same seed, same samples)")
         ("device", value<std::string>()->default_value("auto"), "auto | cpu | cuda")
         ("threads", value<int>()->default_value(0), "CPU threads (0 = one per core)")
+        ("compute", value<std::string>()->default_value("auto"), duo::compute_option_help())
         ("sampling.p_nucleus", value<double>(&o.p_nucleus)->default_value(1.0),
          "top-p of the network's prediction x̂ before the posterior (1 = off)")
         ("sampling.top_k", value<int64_t>(&o.top_k)->default_value(0),
@@ -110,7 +111,8 @@ int main(int argc, char** argv) {
               << p.batch_size << "), tokenizer " << p.tokenizer << " (" << p.vocab_dir << "), seed " << p.seed << "\n";
     for (const std::string& note : p.notes) std::cerr << "  note: " << note << "\n";
 
-    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>());
+    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>(),
+                                                                  vm["compute"].as<std::string>());
     duo::Ops& ops = *backend;
     std::unique_ptr<duo::GenPplEvaluator> evaluator;
     if (vm.count("eval.gen_ppl_eval_model_name_or_path")) {

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     duo::TrainConfig cfg = duo::train_config_from(vm);
-    auto ops = duo::make_backend(cfg.device, cfg.threads);
+    auto ops = duo::make_backend(cfg.device, cfg.threads, cfg.compute);
     duo::Trainer trainer(cfg, *ops);
     duo::EvalResult r = trainer.run();
     if (r.tokens > 0)

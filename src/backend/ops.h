@@ -58,6 +58,13 @@ class Ops {
   // Bytes of memory in use where this backend keeps its tensors, for the progress line: the process's resident
   // memory (CPU), the GPU's used memory (CUDA), the live allocations (the emulator).
   virtual size_t memory_in_use() const = 0;
+  // Promises that the `bytes` at `weights` (a model's parameter block) stay unchanged until
+  // end_frozen_weights(weights). A backend that computes with a converted copy of the weights (the CPU's
+  // `--compute bf16`) may keep the copy that long instead of converting at every call. The inference runner holds
+  // its model's block while it lives; a training step holds it over its forward and backward. Several blocks
+  // (a sampler's model and a scorer's) may be frozen at once. Use the FrozenWeights guard below.
+  virtual void begin_frozen_weights(const void* /*weights*/, size_t /*bytes*/) {}
+  virtual void end_frozen_weights(const void* /*weights*/) {}
 
   // ---- embedding ----------------------------------------------------------------------------------------
   // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]
@@ -234,6 +241,21 @@ class Ops {
  private:
   void notify(const OpCall& call) { if (observer_) observer_->after(call); }
   OpObserver* observer_ = nullptr;
+};
+
+// Holds Ops::begin_frozen_weights for its lifetime.
+class FrozenWeights {
+ public:
+  FrozenWeights(Ops& ops, const void* weights, size_t bytes) : ops_(ops), weights_(weights) {
+    ops_.begin_frozen_weights(weights, bytes);
+  }
+  ~FrozenWeights() { ops_.end_frozen_weights(weights_); }
+  FrozenWeights(const FrozenWeights&) = delete;
+  FrozenWeights& operator=(const FrozenWeights&) = delete;
+
+ private:
+  Ops& ops_;
+  const void* weights_;
 };
 
 }  // namespace duo

@@ -14,6 +14,7 @@
 #include <vector>
 #include "core/hd.h"
 #include "core/philox.h"
+#include "core/simd.h"
 
 namespace duo {
 
@@ -32,49 +33,74 @@ inline T philox_uniform(const Philox& rng, uint64_t counter) {
   else return (T)rng.uniform(counter);
 }
 
-// The uniforms of counters c, c+1, ... in the sampler's precision, each Philox block computed once: a block holds
-// two float64 uniforms or four float32 ones (the same values as philox_uniform, by construction).
+// u[0..n) = the uniforms of counters first, first+1, ... in the sampler's precision (the values philox_uniform
+// gives), each Philox block computed once: a block holds two float64 uniforms or four float32 ones. The loop
+// over blocks has no branches, so it vectorises in a DUO_SIMD_CLONES caller (Philox is integer arithmetic).
 template <class T>
-class UniformRun {
- public:
-  explicit UniformRun(const Philox& rng) : rng_(rng) {}
-  T operator()(uint64_t counter) {
-    constexpr uint64_t per_block = sizeof(T) == sizeof(double) ? 2 : 4;
-    const uint64_t j = counter / per_block;
-    if (j != cached_) {
-      block_ = rng_.block(j);
-      cached_ = j;
-    }
+DUO_INLINE_INTO_CLONES void philox_uniforms(const Philox& rng, uint64_t first, int64_t n, T* u) {
+  constexpr int64_t per_block = sizeof(T) == sizeof(double) ? 2 : 4;
+  int64_t i = 0;
+  for (; i < n && (first + (uint64_t)i) % per_block != 0; ++i) u[i] = philox_uniform<T>(rng, first + (uint64_t)i);
+  const uint64_t j0 = (first + (uint64_t)i) / per_block;
+  const int64_t whole = (n - i) / per_block;
+  T* out = u + i;
+  for (int64_t j = 0; j < whole; ++j) {
+    const PhiloxBlock b = rng.block(j0 + (uint64_t)j);
     if constexpr (sizeof(T) == sizeof(double)) {
-      const int k = (int)(counter % 2) * 2;
-      return (T)Philox::to_uniform_double(block_.v[k], block_.v[k + 1]);
+      out[2 * j] = Philox::to_uniform_double(b.v[0], b.v[1]);
+      out[2 * j + 1] = Philox::to_uniform_double(b.v[2], b.v[3]);
     } else {
-      return (T)Philox::to_uniform(block_.v[counter % 4]);
+      for (int k = 0; k < 4; ++k) out[4 * j + k] = Philox::to_uniform(b.v[k]);
     }
   }
+  for (i += whole * per_block; i < n; ++i) u[i] = philox_uniform<T>(rng, first + (uint64_t)i);
+}
 
- private:
-  const Philox& rng_;
-  uint64_t cached_ = ~uint64_t(0);
-  PhiloxBlock block_{};
-};
-
-// One draw from weights w[0..V) (non-negative, unnormalised). Ties (e.g. all-zero weights) go to the lowest id.
-// Most entries cannot win, and their logarithm is skipped: since -log x >= 1 - x, the race key w / g is at most
-// w / (1 - u), so an entry with w <= best · (1 - u) loses to the best key so far. The check keeps a margin of
-// 1e-4, far above the rounding of g in either precision, so the draw is the one the full race gives, bit for bit.
+// One draw from weights w[0..V) (non-negative, unnormalised): the entry with the largest race key w / g, ties to
+// the lowest id (e.g. all-zero weights give 0). The logarithm in g is computed only for the few entries that can
+// win. With y = u + 1e-10, -log y is at least 1 - y and at most (1 - y) / y, so every key lies in
+//   [w / (1e-10 + (1 - y) / y), w / (1 - u)].
+// The winner's key is at least the largest lower bound `lo` of any entry, so an entry whose upper bound is below
+// lo cannot win; the keys of the others are computed exactly. Both bounds keep a margin of 1e-4, far above
+// their rounding in either precision, so the draw is the one the full race gives, bit for bit (a test compares).
+// u: scratch for the row's uniforms (grown to V).
 template <class T>
-inline int32_t sample_categorical(const T* w, int64_t V, const Philox& rng, uint64_t pos) {
+DUO_INLINE_INTO_CLONES int32_t sample_categorical(const T* w, int64_t V, const Philox& rng, uint64_t pos,
+                                                  std::vector<T>& u) {
+  if ((int64_t)u.size() < V) u.resize((size_t)V);
+  philox_uniforms(rng, pos * (uint64_t)V, V, u.data());
+  // Pass 1: the largest lower bound, in 8 independent lanes (an elementwise maximum, so it vectorises).
+  constexpr int kLanes = 8;
+  T lane[kLanes] = {};
+  auto lower = [&](int64_t v) {
+    const T y = u[(size_t)v] + T(1e-10);
+    return w[v] * y / (T(1e-10) * y + (T(1) - y));
+  };
+  int64_t v = 0;
+  for (; v + kLanes <= V; v += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const T b = lower(v + l);
+      lane[l] = b > lane[l] ? b : lane[l];
+    }
+  T lo = 0;
+  for (; v < V; ++v) lo = std::max(lo, lower(v));
+  for (int l = 0; l < kLanes; ++l) lo = std::max(lo, lane[l]);
+  lo *= T(1 - 1e-4);
+  // Pass 2: exact keys of the entries whose upper bound reaches lo, in id order.
   int32_t best = 0;
   T best_key = -std::numeric_limits<T>::infinity();
-  UniformRun<T> uniform(rng);
-  for (int64_t v = 0; v < V; ++v) {
-    const T u = uniform((uint64_t)(pos * V + v));
-    if (best_key > T(0) && w[v] <= best_key * (T(1) - u) * T(1 - 1e-4)) continue;
-    const T key = exp_race_key(w[v], u);
+  for (v = 0; v < V; ++v) {
+    if (w[v] * T(1 + 1e-4) < lo * (T(1) - u[(size_t)v])) continue;  // w / (1 - u) < lo, with the margin
+    const T key = exp_race_key(w[v], u[(size_t)v]);
     if (key > best_key) { best_key = key; best = (int32_t)v; }
   }
   return best;
+}
+
+template <class T>
+inline int32_t sample_categorical(const T* w, int64_t V, const Philox& rng, uint64_t pos) {
+  std::vector<T> u;
+  return sample_categorical(w, V, rng, pos, u);
 }
 
 // First index of the largest entry (torch.argmax picks the first maximum as well).

@@ -49,6 +49,8 @@ class DiT {
   const DiTOptions& options() const { return opt_; }
   // Points the model at its parameter buffer and (for training) its gradient buffer (may be null).
   void bind(void* params, void* grads);
+  const void* params() const { return params_; }
+  size_t param_bytes() const { return (size_t)table_.total() * dtype_size(opt_.dtype); }
   // Fills the bound parameters as the reference initialises them (docs/model.md §10), from a seeded Philox stream.
   void init_parameters(uint64_t seed);
 

@@ -14,6 +14,12 @@ DiTRunner::DiTRunner(DiT& model, Ops& ops) : model_(model), ops_(ops) {
 
 Tensor DiTRunner::forward(const int32_t* ids, int64_t B, int64_t L, const double* sigma) {
   DUO_ASSERT(B >= 1 && B <= max_batch() && L >= 1 && L <= max_length());
+  DUO_ASSERT(model_.params() != nullptr);
+  if (frozen_params_ != model_.params()) {  // first forward, or the model was bound to other weights since
+    frozen_.reset();
+    frozen_.emplace(ops_, model_.params(), model_.param_bytes());
+    frozen_params_ = model_.params();
+  }
   const DType dt = model_.options().dtype;
   Tensor tids(ws_.at(ids_), DType::I32, {B, L}, ops_.device());
   ops_.from_host(tids, ids);

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 #include "core/arena.h"
 #include "model/dit.h"
@@ -30,6 +31,9 @@ class DiTRunner {
  private:
   DiT& model_;
   Ops& ops_;
+  // The model's weights do not change while it samples or scores: the backend may keep converted copies.
+  std::optional<FrozenWeights> frozen_;
+  const void* frozen_params_ = nullptr;
   Arena ws_;
   size_t ids_, sigma_;
   std::vector<double> staging_;  // float64 models: device values before the cast to float

@@ -7,8 +7,10 @@
 #include "core/error.h"
 #include "core/philox.h"
 #include "core/rng_streams.h"
+#include "core/simd.h"
 #include "math/absorbing_posterior.h"
 #include "math/categorical.h"
+#include "math/exp_f64.h"
 #include "math/uniform_posterior.h"
 
 namespace duo {
@@ -46,8 +48,10 @@ void validate(const DiffusionSamplerConfig& cfg, int64_t V, bool time_conditione
   DUO_CHECK(cfg.steps >= 1, "sampling.steps", str("got ", cfg.steps), "use at least one step");
 }
 
+// One step's update of every position. Its loops run over rows of V (50k) entries: the clones let them vectorise
+// at the CPU's width (core/simd.h), which is most of the sampler's speed.
 template <class T>
-bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
+DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
                  const StepArgs& args, const uint8_t* keep, int32_t* z) {
   const Philox rng{cfg.seed, stream_id(streams::kSamplerStep, args.step)};
   const bool psi = cfg.predictor == Predictor::psi && !args.final_step;
@@ -57,7 +61,7 @@ bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B,
   int64_t changed = 0;
 #pragma omp parallel reduction(+ : changed)
   {
-    std::vector<T> row((size_t)V), w((size_t)V);
+    std::vector<T> row((size_t)V), w((size_t)V), u((size_t)V);
     std::vector<int32_t> order;
 #pragma omp for schedule(static)
     for (int64_t pos = 0; pos < N; ++pos) {
@@ -75,7 +79,7 @@ bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B,
         // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
         if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
         if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
-        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = std::exp(row[(size_t)v]);  // x̂
+        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)exp_f64((double)row[(size_t)v]);  // x̂
         if (cfg.family == DiffusionFamily::uniform) {
           if (psi) duo_psi_posterior(row.data(), V, zt, a_t, a_s, kappa, w.data());
           else duo_posterior(row.data(), V, zt, a_t, a_s, w.data());
@@ -84,7 +88,7 @@ bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B,
           else absorbing_posterior(row.data(), V, zt, m, a_t, a_s, w.data());
         }
       }
-      const int32_t next = sample_categorical(w.data(), V, rng, (uint64_t)pos);
+      const int32_t next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
       if (next != zt) {
         z[pos] = next;
         ++changed;

@@ -1,4 +1,5 @@
 #include "train/train_config.h"
+#include "backend/select.h"
 #include "core/error.h"
 
 namespace duo {
@@ -12,6 +13,7 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("algo", s("duo_base"), "ar | mdlm | sedd | d3pm | duo_base | duo (duo = with curriculum learning)")
       ("device", s("auto"), "auto | cpu | cuda")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0 = one per core)")
+      ("compute", s("auto"), compute_option_help())
       ("seed", po::value<uint64_t>()->default_value(1), "random seed (data order, noise, dropout, init)")
       ("config", po::value<std::string>(), "ini file with any of these options (`key = value`)")
       ("data.train", s(""), "training shards (glob), e.g. 'data/owt/train_*.bin'")
@@ -77,6 +79,7 @@ TrainConfig train_config_from(const po::variables_map& vm, bool needs_data) {
   if (c.algo == "ar") c.model.causal = true;
   c.device = S("device");
   c.threads = vm["threads"].as<int>();
+  c.compute = S("compute");
   c.seed = vm["seed"].as<uint64_t>();
   c.train_glob = S("data.train"); c.valid_glob = S("data.valid");
   c.wrap = B("data.wrap"); c.insert_train_eos = B("data.insert_train_eos"); c.insert_valid_eos = B("data.insert_valid_eos");

@@ -1,4 +1,6 @@
 #include "train/trainer.h"
+
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -292,6 +294,8 @@ EvalResult Trainer::run() {
     const int64_t step = state_->step;
     state_->zero_grads();
     LossSums total;
+    // The weights stay as they are until the optimizer step: the backend may keep converted copies meanwhile.
+    std::optional<FrozenWeights> frozen(std::in_place, ops_, state_->params(), model_->param_bytes());
     for (int64_t micro = 0; micro < accum; ++micro) {
       train_->next(batch);
       MicroBatch mb;
@@ -316,6 +320,7 @@ EvalResult Trainer::run() {
       total.weight += s.weight;
       interval_tokens += (double)B * L;
     }
+    frozen.reset();
     const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
     DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
               "the weights loaded finite (checked at load time), so training diverged: lower --optim.lr or raise "

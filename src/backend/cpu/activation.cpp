@@ -1,5 +1,6 @@
 // Elementwise activations: SiLU (time conditioning) and GELU with the tanh approximation (MLP).
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/fast_math.h"
@@ -8,8 +9,8 @@ namespace duo {
 using namespace cpu;
 
 // silu(x) = x * sigmoid(x);  silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)
-template <class T> static T silu_value(T x) { return x / (T(1) + std::exp(-x)); }
-template <class T> static T silu_grad(T x) {
+template <class T> static DUO_INLINE_INTO_CLONES T silu_value(T x) { return x / (T(1) + std::exp(-x)); }
+template <class T> static DUO_INLINE_INTO_CLONES T silu_grad(T x) {
   T s = T(1) / (T(1) + std::exp(-x));
   return s * (T(1) + x * (T(1) - s));
 }
@@ -18,11 +19,11 @@ template <class T> static T silu_grad(T x) {
 // gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kGeluCubic = 0.044715;
-template <class T> static T gelu_value(T x) {
+template <class T> static DUO_INLINE_INTO_CLONES T gelu_value(T x) {
   T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
   return T(0.5) * x * (T(1) + fast_tanh(u));
 }
-template <class T> static T gelu_grad(T x) {
+template <class T> static DUO_INLINE_INTO_CLONES T gelu_grad(T x) {
   T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
   T th = fast_tanh(u);
   T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
@@ -31,7 +32,7 @@ template <class T> static T gelu_grad(T x) {
 
 // out = f(in) over all elements; the f is a function template instantiated for T.
 template <class T, T (*f)(T)>
-static void map_forward(Tensor& out, const Tensor& in) {
+DUO_SIMD_CLONES static void map_forward(Tensor& out, const Tensor& in) {
   T* y = out.ptr<T>();
   const T* x = in.ptr<T>();
   const int64_t n = in.numel();
@@ -40,7 +41,7 @@ static void map_forward(Tensor& out, const Tensor& in) {
 }
 // din = dout * f'(in)
 template <class T, T (*df)(T)>
-static void map_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
+DUO_SIMD_CLONES static void map_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
   T* dx = din.ptr<T>();
   const T* dy = dout.ptr<T>();
   const T* x = in.ptr<T>();

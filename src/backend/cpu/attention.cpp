@@ -4,6 +4,7 @@
 // recomputes the probabilities P = exp(S - lse) from it, so no L x L tensor lives between the two passes.
 #include <omp.h>
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/fast_math.h"
@@ -22,7 +23,7 @@ static AttnShape attention_shape(const char* op, const Tensor& qkv, const Tensor
 // The forward computes each row's log-sum-exp into lse_out; the backward passes lse_out = nullptr and reads
 // the saved values from lse_in.
 template <class T>
-static void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool causal, T* lse_out, const T* lse_in) {
+static DUO_INLINE_INTO_CLONES void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool causal, T* lse_out, const T* lse_in) {
   const int64_t L = s.L, ld = 3 * s.D;
   const T scale = T(1) / std::sqrt(T(s.hd));
   gemm(false, true, L, L, s.hd, scale, q, ld, k, ld, T(0), P, L);  // (L,hd)(hd,L) -> (L,L)
@@ -49,7 +50,7 @@ static void attention_probs(T* P, const T* q, const T* k, AttnShape s, bool caus
 }
 
 template <class T>
-static void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, AttnShape s, bool causal, T* scratch) {
+DUO_SIMD_CLONES static void attention_forward(Tensor& out, Tensor& lse, const Tensor& qkv, AttnShape s, bool causal, T* scratch) {
   const int64_t L = s.L, D = s.D, ld = 3 * D;
   const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
   BlasSingleThreaded blas_guard(parallel);
@@ -81,7 +82,7 @@ void CpuOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_hea
 // With dO the output gradient of one head and delta_i = sum_d dO_id O_id:
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - delta),  dQ = scale dS K,  dK = scale dS^T Q
 template <class T>
-static void attention_backward_impl(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+DUO_SIMD_CLONES static void attention_backward_impl(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                     const Tensor& lse, AttnShape s, bool causal, T* scratch) {
   const int64_t L = s.L, D = s.D, ld = 3 * D;
   const T scale = T(1) / std::sqrt(T(s.hd));

@@ -5,14 +5,20 @@
 // lives in its own file (linear.cpp, layernorm.cpp, attention.cpp, ...); cpu_common.h has the shared checks.
 #pragma once
 #include <cstddef>
+#include <map>
+#include <memory>
 #include <vector>
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/ops.h"
 
 namespace duo {
 
 class CpuOps : public Ops {
  public:
-  CpuOps() = default;
+  // bf16_gemms: the dense layers' GEMMs in bf16 with fp32 accumulation (`--compute bf16`, gemm_bf16.h); the
+  // caller checks that the CPU has bf16 instructions (cpu_has_bf16_gemm).
+  explicit CpuOps(bool bf16_gemms = false);
+  ~CpuOps() override;
   const char* name() const override { return "cpu"; }
   Device device() const override { return Device::CPU; }
   std::string describe() const override;  // gemm_kernels.cpp
@@ -23,6 +29,8 @@ class CpuOps : public Ops {
   void to_host(void* dst, const Tensor& src) override;
   void from_host(Tensor& dst, const void* src) override;
   size_t memory_in_use() const override;  // the process's resident set
+  void begin_frozen_weights(const void* weights, size_t bytes) override;  // linear.cpp
+  void end_frozen_weights(const void* weights) override;
 
  protected:
   // the ops (backend/ops.h: the public calls check the arguments, then call these)
@@ -99,6 +107,18 @@ class CpuOps : public Ops {
     return reinterpret_cast<T*>(scratch_.data());
   }
   std::vector<double> scratch_;  // stored as doubles so that float and double views are aligned
+
+  // --compute bf16 (linear.cpp): the GEMM, the rounded inputs of the current call, and the rounded weight
+  // matrices that lie in a frozen block (begin_frozen_weights: block start -> its end and its matrices by address),
+  // kept until the block's end_frozen_weights().
+  const cpu::bf16_t* bf16_weights(const Tensor& W);
+  std::unique_ptr<cpu::Bf16Gemm> bf16_gemm_;
+  std::vector<cpu::bf16_t> bf16_x_, bf16_dy_, bf16_w_;
+  struct FrozenBlock {
+    const char* end;
+    std::map<const float*, std::vector<cpu::bf16_t>> rounded;
+  };
+  std::map<const char*, FrozenBlock> frozen_;
 };
 
 }  // namespace duo

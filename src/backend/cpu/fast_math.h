@@ -7,13 +7,14 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include "core/simd.h"
 
 namespace duo::cpu {
 
 // exp(x) = 2^k · exp(r), k = round(x / ln 2), r = x − k ln 2 (two-part ln 2 so r is exact), exp(r) by its
 // degree-6 Taylor polynomial (|r| ≤ ln2/2: truncation < 1.3e-7 relative). NaN stays NaN (a poisoned
 // activation must reach the checks of the network output, not turn into exp(-87)); ±inf clamp like any large x.
-inline float fast_exp(float in) {
+DUO_INLINE_INTO_CLONES float fast_exp(float in) {
   // Selects, not fmin/fmax (whose NaN rules block vectorisation); with -fno-trapping-math they if-convert.
   float x = in > -87.0f ? in : -87.0f;  // NaN -> -87 here, so the integer conversion below stays defined
   x = x < 88.0f ? x : 88.0f;
@@ -25,13 +26,13 @@ inline float fast_exp(float in) {
   const float e = p * std::bit_cast<float>(bits);
   return in == in ? e : in;
 }
-inline double fast_exp(double x) { return std::exp(x); }
+DUO_INLINE_INTO_CLONES double fast_exp(double x) { return std::exp(x); }
 
 // tanh(x) = sign(x) (1 − e)/(1 + e) with e = exp(−2|x|): no cancellation for small |x| beyond float rounding.
-inline float fast_tanh(float x) {
+DUO_INLINE_INTO_CLONES float fast_tanh(float x) {
   const float e = fast_exp(-2.0f * std::fabs(x));
   return std::copysign((1.0f - e) / (1.0f + e), x);
 }
-inline double fast_tanh(double x) { return std::tanh(x); }
+DUO_INLINE_INTO_CLONES double fast_tanh(double x) { return std::tanh(x); }
 
 }  // namespace duo::cpu

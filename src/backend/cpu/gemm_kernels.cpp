@@ -125,5 +125,7 @@ std::string cpu_compute_summary() {
 }  // namespace duo::cpu
 
 namespace duo {
-std::string CpuOps::describe() const { return "cpu: " + cpu::cpu_compute_summary(); }
+std::string CpuOps::describe() const {
+  return "cpu: " + cpu::cpu_compute_summary() + (bf16_gemm_ ? "; " + cpu::bf16_gemm_summary() : std::string());
+}
 }  // namespace duo

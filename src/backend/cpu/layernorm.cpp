@@ -2,6 +2,7 @@
 //   xhat = (x - mean) * rstd,   out = (xhat * weight) * (1 + scale[b]) + shift[b]
 // shift/scale are (B, D), usually column blocks of the adaLN output (strided rows); both empty = plain LN.
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
@@ -13,7 +14,7 @@ constexpr double kLayerNormEps = 1e-5;  // PyTorch's default
 using checks::LnShape;
 
 template <class T>
-static void layernorm_forward(Tensor& out, Tensor& mean_t, Tensor& rstd_t, const Tensor& x_t, const Tensor& weight,
+DUO_SIMD_CLONES static void layernorm_forward(Tensor& out, Tensor& mean_t, Tensor& rstd_t, const Tensor& x_t, const Tensor& weight,
                               const Tensor& shift, const Tensor& scale, LnShape s) {
   const int64_t D = s.D, N = s.B * s.L;
   const bool modulate = !shift.empty();
@@ -59,7 +60,7 @@ void CpuOps::do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, cons
 //   dshift[b] = sum_l g          dscale[b] = sum_l g * xhat * w          dweight += sum_rows g * a * xhat
 //   dxhat = g * w * a            dx += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
 template <class T>
-static void layernorm_backward_impl(Tensor& dx_t, Tensor& dweight, Tensor& dshift, Tensor& dscale,
+DUO_SIMD_CLONES static void layernorm_backward_impl(Tensor& dx_t, Tensor& dweight, Tensor& dshift, Tensor& dscale,
                                     const Tensor& dout, const Tensor& x_t, const Tensor& mean_t,
                                     const Tensor& rstd_t, const Tensor& weight, const Tensor& shift,
                                     const Tensor& scale, LnShape s) {

@@ -1,5 +1,6 @@
 // Optimiser ops: deterministic sum of squares (global grad norm), scaling, AdamW and the EMA of weights.
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
@@ -33,7 +34,7 @@ double CpuOps::do_sum_squares(const Tensor& x) {
   return result;
 }
 
-template <class T> static void scale_impl(Tensor& x_t, double s) {
+template <class T> DUO_SIMD_CLONES static void scale_impl(Tensor& x_t, double s) {
   T* x = x_t.ptr<T>();
   const int64_t n = x_t.numel();
   const T factor = (T)s;
@@ -50,7 +51,7 @@ void CpuOps::do_scale(Tensor& x, double s) {
 //   p -= lr * wd * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 template <class T>
-static void adamw_impl(Tensor& params, const Tensor& grads, Tensor& m_t, Tensor& v_t, const AdamWArgs& a) {
+DUO_SIMD_CLONES static void adamw_impl(Tensor& params, const Tensor& grads, Tensor& m_t, Tensor& v_t, const AdamWArgs& a) {
   T* p = params.ptr<T>();
   const T* g = grads.ptr<T>();
   T* m = m_t.ptr<T>();
@@ -76,7 +77,7 @@ void CpuOps::do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,
   dispatch(op, params, [&](auto tag) { adamw_impl<decltype(tag)>(params, grads, m, v, a); });
 }
 
-template <class T> static void ema_impl(Tensor& shadow, const Tensor& params, double decay) {
+template <class T> DUO_SIMD_CLONES static void ema_impl(Tensor& shadow, const Tensor& params, double decay) {
   T* s = shadow.ptr<T>();
   const T* p = params.ptr<T>();
   const int64_t n = shadow.numel();

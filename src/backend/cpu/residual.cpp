@@ -1,6 +1,7 @@
 // Gated residual with dropout (DiT blocks): h += gate[b] * dropout_p(branch).
 // Element i = flat index into (B, L, D) is kept when rng.uniform(i) > p and then scaled by 1/(1-p); the mask
 // is a pure function of (rng, i), so the backward recomputes it instead of storing it.
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
@@ -34,7 +35,7 @@ static ResidualShape residual_shape(const char* op, const Tensor& h, const Tenso
 }
 
 template <class T>
-static void gated_residual_forward(Tensor& h_t, const Tensor& branch_t, const Tensor& gate, float p,
+DUO_SIMD_CLONES static void gated_residual_forward(Tensor& h_t, const Tensor& branch_t, const Tensor& gate, float p,
                                    const Philox& rng, ResidualShape s) {
   const int64_t N = s.B * s.L, D = s.D;
 #pragma omp parallel for schedule(static) if (worth_threads(N * D))
@@ -61,7 +62,7 @@ void CpuOps::do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& ga
 // dbranch = gate * mask * dh / (1-p);  dgate[b] = sum_l dh * dropout(branch). One sequence per iteration so
 // that dgate's sums over l run in order.
 template <class T>
-static void gated_residual_backward_impl(Tensor& dbranch_t, Tensor& dgate, const Tensor& dh_t,
+DUO_SIMD_CLONES static void gated_residual_backward_impl(Tensor& dbranch_t, Tensor& dgate, const Tensor& dh_t,
                                          const Tensor& branch_t, const Tensor& gate, float p, const Philox& rng,
                                          ResidualShape s) {
   const int64_t L = s.L, D = s.D;

@@ -4,6 +4,7 @@
 //   out_j = x_j cos - x_{j+half} sin,   out_{j+half} = x_{j+half} cos + x_j sin
 // v is copied. The backward is the rotation by -angle (the transpose).
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/shape_checks.h"
@@ -20,7 +21,7 @@ static RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor&
 
 // direction = +1: forward rotation; -1: the backward (inverse) rotation. cos_sin: (L, half, 2) table.
 template <class T>
-static void rotate(Tensor& out_t, const Tensor& in_t, const double* cos_sin, RotaryShape s, int direction) {
+DUO_SIMD_CLONES static void rotate(Tensor& out_t, const Tensor& in_t, const double* cos_sin, RotaryShape s, int direction) {
   const int64_t half = s.hd / 2, W = 3 * s.D, N = s.B * s.L;
 #pragma omp parallel for schedule(static) if (worth_threads(N * W))
   for (int64_t n = 0; n < N; ++n) {

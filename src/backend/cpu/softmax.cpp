@@ -1,5 +1,6 @@
 // Row-wise log-softmax and the fused cross-entropy head; every row is stabilised by its maximum.
 #include <cmath>
+#include "core/simd.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
@@ -7,7 +8,7 @@ namespace duo {
 using namespace cpu;
 
 // log(sum_j exp(x_j)) of one row of width V, computed as max + log(sum exp(x - max)).
-template <class T> static T row_logsumexp(const T* x, int64_t V) {
+template <class T> static DUO_INLINE_INTO_CLONES T row_logsumexp(const T* x, int64_t V) {
   T m = x[0];
   for (int64_t j = 1; j < V; ++j) m = x[j] > m ? x[j] : m;
   T sum = 0;
@@ -15,7 +16,7 @@ template <class T> static T row_logsumexp(const T* x, int64_t V) {
   return m + std::log(sum);
 }
 
-template <class T> static void log_softmax_forward(Tensor& out, const Tensor& logits) {
+template <class T> DUO_SIMD_CLONES static void log_softmax_forward(Tensor& out, const Tensor& logits) {
   const int64_t V = logits.dim(-1), N = rows_of(logits);
 #pragma omp parallel for schedule(static) if (worth_threads(N * V))
   for (int64_t n = 0; n < N; ++n) {
@@ -34,7 +35,7 @@ void CpuOps::do_log_softmax(Tensor& out, const Tensor& logits) {
 }
 
 // din = dout - softmax * sum(dout), with softmax = exp(out)
-template <class T> static void log_softmax_backward_impl(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
+template <class T> DUO_SIMD_CLONES static void log_softmax_backward_impl(Tensor& dlogits, const Tensor& dout, const Tensor& out) {
   const int64_t V = out.dim(-1), N = rows_of(out);
 #pragma omp parallel for schedule(static) if (worth_threads(N * V))
   for (int64_t n = 0; n < N; ++n) {
@@ -56,7 +57,7 @@ void CpuOps::do_log_softmax_backward(Tensor& dlogits, const Tensor& dout, const 
 
 // losses[n] = logsumexp(logits[n]) - logits[n, target];  dlogits = grad_scale * (softmax - onehot(target))
 template <class T>
-static void cross_entropy_impl(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+DUO_SIMD_CLONES static void cross_entropy_impl(Tensor& losses, Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                                double grad_scale) {
   const int64_t V = logits.dim(-1), N = rows_of(logits);
   const int32_t* tgt = targets.ptr<int32_t>();

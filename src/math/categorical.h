@@ -63,36 +63,45 @@ DUO_INLINE_INTO_CLONES void philox_uniforms(const Philox& rng, uint64_t first, i
 // The winner's key is at least the largest lower bound `lo` of any entry, so an entry whose upper bound is below
 // lo cannot win; the keys of the others are computed exactly. Both bounds keep a margin of 1e-4, far above
 // their rounding in either precision, so the draw is the one the full race gives, bit for bit (a test compares).
-// u: scratch for the row's uniforms (grown to V).
+// Every pass but the last few exact keys is branch-free over the row, so it vectorises in a DUO_SIMD_CLONES caller.
+// scratch: grown to 2 V (the row's uniforms and lower bounds).
 template <class T>
 DUO_INLINE_INTO_CLONES int32_t sample_categorical(const T* w, int64_t V, const Philox& rng, uint64_t pos,
-                                                  std::vector<T>& u) {
-  if ((int64_t)u.size() < V) u.resize((size_t)V);
-  philox_uniforms(rng, pos * (uint64_t)V, V, u.data());
-  // Pass 1: the largest lower bound, in 8 independent lanes (an elementwise maximum, so it vectorises).
-  constexpr int kLanes = 8;
+                                                  std::vector<T>& scratch) {
+  if ((int64_t)scratch.size() < 2 * V) scratch.resize((size_t)(2 * V));
+  T* u = scratch.data();
+  T* lower = u + V;
+  philox_uniforms(rng, pos * (uint64_t)V, V, u);
+  for (int64_t v = 0; v < V; ++v) {
+    const T y = u[v] + T(1e-10);
+    lower[v] = w[v] * y / (T(1e-10) * y + (T(1) - y));
+  }
+  constexpr int kLanes = 8;  // the maximum in independent lanes: an elementwise max, which vectorises
   T lane[kLanes] = {};
-  auto lower = [&](int64_t v) {
-    const T y = u[(size_t)v] + T(1e-10);
-    return w[v] * y / (T(1e-10) * y + (T(1) - y));
-  };
   int64_t v = 0;
   for (; v + kLanes <= V; v += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const T b = lower(v + l);
-      lane[l] = b > lane[l] ? b : lane[l];
-    }
+    for (int l = 0; l < kLanes; ++l) lane[l] = lower[v + l] > lane[l] ? lower[v + l] : lane[l];
   T lo = 0;
-  for (; v < V; ++v) lo = std::max(lo, lower(v));
+  for (; v < V; ++v) lo = std::max(lo, lower[v]);
   for (int l = 0; l < kLanes; ++l) lo = std::max(lo, lane[l]);
   lo *= T(1 - 1e-4);
-  // Pass 2: exact keys of the entries whose upper bound reaches lo, in id order.
+  // Exact keys of the entries whose upper bound reaches lo (w / (1 - u) >= lo, with the margin), in id order; a
+  // chunk of 16 entries with none is skipped after one vectorised test.
+  constexpr int64_t kChunk = 16;
   int32_t best = 0;
   T best_key = -std::numeric_limits<T>::infinity();
-  for (v = 0; v < V; ++v) {
-    if (w[v] * T(1 + 1e-4) < lo * (T(1) - u[(size_t)v])) continue;  // w / (1 - u) < lo, with the margin
-    const T key = exp_race_key(w[v], u[(size_t)v]);
-    if (key > best_key) { best_key = key; best = (int32_t)v; }
+  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
+    const int64_t end = std::min(V, v0 + kChunk);
+    if (end - v0 == kChunk) {
+      int any = 0;
+      for (int64_t l = 0; l < kChunk; ++l) any |= (int)(w[v0 + l] * T(1 + 1e-4) >= lo * (T(1) - u[v0 + l]));
+      if (!any) continue;
+    }
+    for (v = v0; v < end; ++v) {
+      if (!(w[v] * T(1 + 1e-4) >= lo * (T(1) - u[v]))) continue;
+      const T key = exp_race_key(w[v], u[v]);
+      if (key > best_key) { best_key = key; best = (int32_t)v; }
+    }
   }
   return best;
 }

@@ -70,12 +70,20 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
       // An unmasked token of an absorbing chain cannot change (carry-over), except under Ψ's re-masking.
       if (absorbing(cfg.family) && zt != m && !psi) continue;
       const float* o = out + pos * V;
-      for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
-      if (cfg.family == DiffusionFamily::sedd) {
+      const bool filtered = cfg.top_k > 0 || cfg.p_nucleus < 1;
+      if (cfg.family == DiffusionFamily::uniform && !psi && !filtered) {
+        // The common DUO step in one pass over the row: x̂_j = exp(log p_j) straight into the posterior (the
+        // same operations on each entry as the general path below, so the same bits).
+        const T xi = (T)exp_f64((double)(T)o[zt]);
+        for (int64_t v = 0; v < V; ++v)
+          w[(size_t)v] = duo_posterior_entry((T)exp_f64((double)(T)o[v]), xi, v == zt, V, a_t, a_s);
+      } else if (cfg.family == DiffusionFamily::sedd) {
+        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
         // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.
         const T dsigma = std::log(a_s) - std::log(a_t);
         sedd_analytic_weights(row.data(), V, zt, m, dsigma, args.final_step, w.data());
       } else {
+        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
         // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
         if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
         if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);

@@ -2,6 +2,7 @@
 #include "backend/cpu/gemm_bf16.h"
 
 #include <dnnl.hpp>
+#include <unordered_map>
 #include "core/error.h"
 #include "core/simd.h"
 
@@ -31,7 +32,7 @@ std::string bf16_gemm_summary() {
 namespace {
 
 using dnnl::memory;
-using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
 // A row-major (rows, cols) matrix with leading dimension ld, read transposed when `t` (it is stored (cols, rows)).
 memory::desc matrix(int64_t rows, int64_t cols, int64_t ld, bool t, memory::data_type type) {
@@ -45,14 +46,14 @@ struct Bf16Gemm::Impl {
   dnnl::stream stream{engine};
   struct Prim {
     dnnl::matmul matmul;
-    memory::desc a, b, c;
+    memory::desc a, b, c, bias;
   };
   std::map<Key, Prim> prims;
 
   Prim& get(const Key& key) {
     auto it = prims.find(key);
     if (it != prims.end()) return it->second;
-    const auto [ta, tb, M, N, K, lda, ldb, ldc, accumulate] = key;
+    const auto [ta, tb, M, N, K, lda, ldb, ldc, accumulate, has_bias] = key;
     Prim p;
     p.a = matrix(M, K, lda, ta, memory::data_type::bf16);
     p.b = matrix(K, N, ldb, tb, memory::data_type::bf16);
@@ -63,7 +64,9 @@ struct Bf16Gemm::Impl {
       po.append_sum(1.0f);
       attr.set_post_ops(po);
     }
-    p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.a, p.b, p.c), attr, engine));
+    if (has_bias) p.bias = memory::desc({1, N}, memory::data_type::f32, memory::dims{N, 1});
+    const dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c) : dnnl::matmul::desc(p.a, p.b, p.c);
+    p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine));
     return prims.emplace(key, std::move(p)).first->second;
   }
 };
@@ -72,19 +75,20 @@ Bf16Gemm::Bf16Gemm() : impl_(std::make_unique<Impl>()) {}
 Bf16Gemm::~Bf16Gemm() = default;
 
 void Bf16Gemm::operator()(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda,
-                          const bf16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                          const bf16_t* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   DUO_ASSERT(beta == 0.0f || beta == 1.0f);
   if (M == 0 || N == 0) return;
-  if (K == 0) {  // C = beta * C, as BLAS defines it (oneDNN refuses empty reductions)
-    if (beta == 0.0f)
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = 0.0f;
+  if (K == 0) {  // C = beta * C (+ bias), as BLAS defines it (oneDNN refuses empty reductions)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = (beta == 0.0f ? 0.0f : C[m * ldc + n]) + (bias ? bias[n] : 0.0f);
     return;
   }
-  Impl::Prim& p = impl_->get(Key{ta, tb, M, N, K, lda, ldb, ldc, beta != 0.0f});
+  Impl::Prim& p = impl_->get(Key{ta, tb, M, N, K, lda, ldb, ldc, beta != 0.0f, bias != nullptr});
   memory a(p.a, impl_->engine, const_cast<bf16_t*>(A)), b(p.b, impl_->engine, const_cast<bf16_t*>(B)),
       c(p.c, impl_->engine, C);
-  p.matmul.execute(impl_->stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, impl_->engine, const_cast<float*>(bias)));
+  p.matmul.execute(impl_->stream, args);
   impl_->stream.wait();
 }
 

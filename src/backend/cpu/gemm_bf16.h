@@ -35,7 +35,8 @@ bool cpu_has_bf16_gemm();
 // "dense layers in bf16 (fp32 sums) on oneDNN 2.6.3, AVX512-BF16" for a run's header.
 std::string bf16_gemm_summary();
 
-// Row-major C (M, N) = op(A) op(B) + beta * C with A, B bf16 and C fp32 (beta 0 or 1); op transposes when ta/tb.
+// Row-major C (M, N) = op(A) op(B) + beta * C (+ bias[n] on every row when bias is given) with A, B bf16 and C,
+// bias fp32 (beta 0 or 1); op transposes when ta/tb.
 // Owns oneDNN's engine, stream and the primitives already built, one per shape (building one takes ~0.1 ms).
 class Bf16Gemm {
  public:
@@ -45,7 +46,7 @@ class Bf16Gemm {
   Bf16Gemm& operator=(const Bf16Gemm&) = delete;
 
   void operator()(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
-                  int64_t ldb, float beta, float* C, int64_t ldc);
+                  int64_t ldb, float beta, float* C, int64_t ldc, const float* bias = nullptr);
 
  private:
   struct Impl;

@@ -65,9 +65,8 @@ void CpuOps::do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Ten
   checks::linear(str("CpuOps::", op), out, in, W, bias);
   if (bf16_gemm_ && out.dtype == DType::F32) {
     const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
-    float* y = out.ptr<float>();
-    const float beta = seed_with_bias(y, bias, N, O);
-    (*bf16_gemm_)(false, true, N, O, I, rounded(in.ptr<float>(), N * I, bf16_x_), I, bf16_weights(W), I, beta, y, O);
+    (*bf16_gemm_)(false, true, N, O, I, rounded(in.ptr<float>(), N * I, bf16_x_), I, bf16_weights(W), I, 0.0f,
+                  out.ptr<float>(), O, bias.empty() ? nullptr : bias.ptr<float>());
     return;
   }
   dispatch(op, out, [&](auto tag) { linear_forward<decltype(tag)>(out, in, W, bias); });

@@ -4,7 +4,9 @@ build/bench-sample_throughput (which runs this script itself with the same confi
 
 A step is what the reference's sampler does per step (docs/sampling.md §1, §4): forward of the DiT at
 sigma = -log alpha_t, log_softmax, cast to float64, the uniform-state posterior q(z_s | z_t, x̂) and the
-exponential-race categorical draw, all in float64 as with sampling.use_float64. Random weights, float32 model.
+exponential-race categorical draw, all in float64 as with sampling.use_float64. Random weights, float32 model;
+--bf16 runs the forward under torch.autocast("cpu", torch.bfloat16) (PyTorch's bf16 matmuls on oneDNN), the peer
+of our --compute bf16.
 
 Prints one line: `torch_ms_per_step <ms> forward_ms <ms>` (medians over --repeats steps after one warm-up).
 """
@@ -45,6 +47,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = leave torch's default)")
+    ap.add_argument("--bf16", action="store_true", help="forward under CPU autocast to bfloat16")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -60,7 +63,8 @@ def main():
     with torch.no_grad():
         for i in range(a.repeats + 1):
             t0 = time.perf_counter()
-            logits = model(z, sigma)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                logits = model(z, sigma).float()
             t1 = time.perf_counter()
             log_x = torch.log_softmax(logits, dim=-1)
             z = posterior_step(log_x, z, alpha_t, alpha_s, gen)

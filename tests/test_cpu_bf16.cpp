@@ -156,6 +156,49 @@ BOOST_AUTO_TEST_CASE(linear_forward_and_backward_against_float64) {
   }
 }
 
+// Attention with bf16 GEMM inputs against the fp32 op. With q, k, v in [-1, 1] and head size hd, rounding q and k
+// moves a score by at most 2^-8 * hd * scale = 2^-8 sqrt(hd), so a probability by a factor within e^(±2·that);
+// with P and v rounded too (2^-9 each) an output moves by at most (e^(2^-7 sqrt(hd)) - 1 + 2^-8) max|v| (0.036
+// at hd 16). The gradients get the same relative bound on their own scale, with 50 % more for the extra
+// rounding of dO and dS. A wrong layout or transposition errs by the values' own size.
+BOOST_AUTO_TEST_CASE(attention_against_fp32) {
+  if (!has_bf16()) return;
+  using duo::test::random_vec;
+  using duo::test::tv;
+  struct Case { int64_t B, L, H, hd; bool causal; };
+  for (const Case& c : {Case{1, 5, 1, 8, false}, Case{2, 33, 2, 16, false}, Case{2, 40, 3, 16, true},
+                        Case{1, 64, 2, 32, false}}) {
+    BOOST_TEST_CONTEXT("B " << c.B << " L " << c.L << " H " << c.H << " hd " << c.hd << (c.causal ? " causal" : "")) {
+      const int64_t D = c.H * c.hd, N = c.B * c.L;
+      const auto qkv0 = random_vec((size_t)(N * 3 * D), 7), dout0 = random_vec((size_t)(N * D), 8);
+      std::vector<std::vector<float>> outs, dqkvs;
+      for (bool bf16 : {false, true}) {
+        duo::CpuOps ops(bf16);
+        std::vector<float> qkv(qkv0.begin(), qkv0.end()), dout(dout0.begin(), dout0.end()), out((size_t)(N * D)),
+            lse((size_t)(c.B * c.H * c.L)), dqkv((size_t)(N * 3 * D));
+        duo::Tensor to = tv(out, {c.B, c.L, D}), tl = tv(lse, {c.B, c.H, c.L}), tq = tv(qkv, {c.B, c.L, 3 * D}),
+                    td = tv(dqkv, {c.B, c.L, 3 * D});
+        ops.attention(to, tl, tq, (int)c.H, c.causal);
+        ops.attention_backward(td, tv(dout, {c.B, c.L, D}), tq, to, tl, (int)c.H, c.causal);
+        outs.push_back(out);
+        dqkvs.push_back(dqkv);
+      }
+      const double bound = std::exp(std::ldexp(std::sqrt((double)c.hd), -7)) - 1 + std::ldexp(1.0, -8);
+      auto compare = [&](const char* what, const std::vector<float>& ref, const std::vector<float>& got, double tol) {
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < ref.size(); ++i) {
+          worst = std::fmax(worst, std::fabs((double)ref[i] - got[i]));
+          scale = std::fmax(scale, std::fabs((double)ref[i]));
+        }
+        BOOST_TEST(worst <= tol * scale, what << ": bf16 differs by " << worst << ", bound " << tol * scale);
+        BOOST_TEST(worst > 0.0, what << ": the bf16 path gave the fp32 bits, so it did not run");
+      };
+      compare("output", outs[0], outs[1], bound);
+      compare("dqkv", dqkvs[0], dqkvs[1], 1.5 * bound);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(frozen_weights_keep_their_rounded_copy_until_released) {
   if (!has_bf16()) return;
   using duo::test::tv;

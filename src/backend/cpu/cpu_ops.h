@@ -113,7 +113,7 @@ class CpuOps : public Ops {
   // kept until the block's end_frozen_weights().
   const cpu::bf16_t* bf16_weights(const Tensor& W);
   std::unique_ptr<cpu::Bf16Gemm> bf16_gemm_;
-  std::vector<cpu::bf16_t> bf16_x_, bf16_dy_, bf16_w_;
+  std::vector<cpu::bf16_t> bf16_x_, bf16_dy_, bf16_w_, bf16_p_;  // bf16_p_: attention's probabilities per thread
   struct FrozenBlock {
     const char* end;
     std::map<const float*, std::vector<cpu::bf16_t>> rounded;

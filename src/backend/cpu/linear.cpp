@@ -65,7 +65,7 @@ void CpuOps::do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Ten
   checks::linear(str("CpuOps::", op), out, in, W, bias);
   if (bf16_gemm_ && out.dtype == DType::F32) {
     const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(in);
-    (*bf16_gemm_)(false, true, N, O, I, rounded(in.ptr<float>(), N * I, bf16_x_), I, bf16_weights(W), I, 0.0f,
+    (*bf16_gemm_)(false, true, N, O, I, 1.0f, rounded(in.ptr<float>(), N * I, bf16_x_), I, bf16_weights(W), I, 0.0f,
                   out.ptr<float>(), O, bias.empty() ? nullptr : bias.ptr<float>());
     return;
   }
@@ -111,9 +111,11 @@ void CpuOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Te
     const int64_t O = W.shape[0], I = W.shape[1], N = rows_of(dout);
     const bf16_t* dy = rounded(dout.ptr<float>(), N * O, bf16_dy_);
     if (!din.empty())  // dx (N,I) = dy (N,O) @ W (O,I)
-      (*bf16_gemm_)(false, false, N, I, O, dy, O, bf16_weights(W), I, accumulate_din ? 1.0f : 0.0f, din.ptr<float>(), I);
+      (*bf16_gemm_)(false, false, N, I, O, 1.0f, dy, O, bf16_weights(W), I, accumulate_din ? 1.0f : 0.0f,
+                    din.ptr<float>(), I);
     if (!dW.empty())  // dW (O,I) += dy^T (O,N) @ x (N,I)
-      (*bf16_gemm_)(true, false, O, I, N, dy, O, rounded(in.ptr<float>(), N * I, bf16_x_), I, 1.0f, dW.ptr<float>(), I);
+      (*bf16_gemm_)(true, false, O, I, N, 1.0f, dy, O, rounded(in.ptr<float>(), N * I, bf16_x_), I, 1.0f,
+                    dW.ptr<float>(), I);
     bias_backward(dbias, dout.ptr<float>(), N, O);  // the bias gradient sums the fp32 dy
     return;
   }

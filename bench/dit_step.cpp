@@ -1,4 +1,4 @@
-// Forward + backward step time of the DiT on the CPU backend (fp32, or bf16 dense layers with --compute bf16), with
+// Forward + backward step time of the DiT on the CPU backend (fp32, or bf16 GEMMs with --compute bf16), with
 // a mean cross-entropy head, for the same configuration as bench/torch_dit_step.py. Prints one line of JSON
 // (median over the timed steps).
 //   build/bench-dit_step --model tiny --vocab_size 65 --batch 8 --model.length 256 --threads 2 [--compute bf16]
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
         ("steps", duo::po::value<int>()->default_value(5), "timed steps")
         ("warmup", duo::po::value<int>()->default_value(1), "untimed steps first")
         ("threads", duo::po::value<int>()->default_value(0), "OpenMP threads (0 = all)")
-        ("compute", duo::po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (dense-layer GEMMs)");
+        ("compute", duo::po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (GEMM inputs)");
     duo::add_model_options(desc);
     duo::po::variables_map vm;
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: bench-dit_step --model tiny --vocab_size 65 ...")) return 0;

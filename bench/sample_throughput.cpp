@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         ("batch", po::value<int64_t>()->default_value(1), "samples drawn together")
         ("steps", po::value<int64_t>()->default_value(4), "sampling steps S (NFE = S + 1)")
         ("vocab_size", po::value<int64_t>()->default_value(50258), "vocabulary (GPT-2 + [PAD])")
-        ("compute", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (our dense-layer GEMMs)")
+        ("compute", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (our GEMM inputs)")
         ("torch", po::value<std::string>()->default_value("/usr/bin/python3"),
          "pythons with torch for the reference step, comma-separated (each gets its cell), or none");
     po::variables_map vm;

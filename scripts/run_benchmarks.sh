@@ -25,7 +25,7 @@ done
 version() { "$1" -c 'import torch; print(torch.__version__)' 2>/dev/null; }
 ms() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ms_per_step"])' "$1"; }
 
-# Our dense-layer precisions: fp32, and bf16 where the CPU has bf16 instructions (docs/cpu_performance.md §4).
+# Our GEMM precisions: fp32, and bf16 where the CPU has bf16 instructions (docs/cpu_performance.md §4).
 computes=(fp32)
 if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo 2>/dev/null; then computes+=(bf16); fi
 
@@ -60,7 +60,7 @@ bench_dit small 50258 1 256 3
 torch_list=$(IFS=,; echo "${pythons[*]:-none}")
 for b in 1 8; do
   for c in "${computes[@]}"; do
-    echo "== sampling step (DUO ancestral), B=$b, L=128, threads=$threads, our dense layers in $c"
+    echo "== sampling step (DUO ancestral), B=$b, L=128, threads=$threads, our GEMMs in $c"
     OMP_NUM_THREADS=$threads build/bench-sample_throughput --models tiny,small --length 128 --batch "$b" --steps 4 \
       --compute "$c" --torch "$torch_list"
   done

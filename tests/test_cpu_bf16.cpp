@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(compute_option_errors) {
   }
   if (duo::cpu::cpu_has_bf16_gemm()) {
     auto ops = duo::make_backend("cpu", 0, "bf16");
-    BOOST_TEST(ops->describe().find("dense layers in bf16") != std::string::npos);
+    BOOST_TEST(ops->describe().find("GEMMs in bf16") != std::string::npos);
   } else {
     BOOST_CHECK_THROW(duo::make_backend("cpu", 0, "bf16"), duo::Error);
   }

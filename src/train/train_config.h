@@ -28,7 +28,7 @@ struct TrainConfig {
   OptimConfig optim;
   std::string device = "auto";
   int threads = 0;                 // CPU threads, 0 = one per core
-  std::string compute = "auto";    // dense-layer GEMM precision: auto | fp32 | bf16 (backend/select.h)
+  std::string compute = "auto";    // GEMM precision: auto | fp32 | bf16 (backend/select.h)
   uint64_t seed = 1;
   // data
   std::string train_glob, valid_glob;

@@ -15,7 +15,7 @@ namespace duo {
 
 class CpuOps : public Ops {
  public:
-  // bf16_gemms: the dense layers' GEMMs in bf16 with fp32 accumulation (`--compute bf16`, gemm_bf16.h); the
+  // bf16_gemms: the GEMMs of the dense layers and attention in bf16 with fp32 accumulation (`--compute bf16`, gemm_bf16.h); the
   // caller checks that the CPU has bf16 instructions (cpu_has_bf16_gemm).
   explicit CpuOps(bool bf16_gemms = false);
   ~CpuOps() override;

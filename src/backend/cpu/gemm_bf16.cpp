@@ -28,7 +28,7 @@ bool cpu_has_bf16_gemm() {
 std::string bf16_gemm_summary() {
   const dnnl_version_t* v = dnnl_version();
   __builtin_cpu_init();
-  return str("dense layers in bf16 (fp32 sums) on oneDNN ", v->major, ".", v->minor, ".", v->patch, ", ",
+  return str("GEMMs in bf16 (dense layers, attention; fp32 sums) on oneDNN ", v->major, ".", v->minor, ".", v->patch, ", ",
              __builtin_cpu_supports("avx512bf16") ? "AVX512-BF16" : "AMX-BF16");
 }
 

@@ -1,6 +1,6 @@
 // The CPU backend's optional bf16 GEMMs (`--compute bf16`, docs/cpu_performance.md §4): both inputs rounded to
 // bfloat16 (8 significant bits), products accumulated in fp32, on oneDNN's matmul (its AVX512-BF16 / AMX
-// kernels, about twice the fp32 rate). Only the dense layers use it; everything else stays fp32.
+// kernels, about twice the fp32 rate). The dense layers and attention use it; everything else stays fp32.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -33,7 +33,7 @@ void to_bf16(const float* x, bf16_t* y, int64_t n);
 // True when this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX-BF16) that make bf16 GEMMs pay.
 bool cpu_has_bf16_gemm();
 
-// "dense layers in bf16 (fp32 sums) on oneDNN 2.6.3, AVX512-BF16" for a run's header.
+// "GEMMs in bf16 (dense layers, attention; fp32 sums) on oneDNN 2.6.3, AVX512-BF16" for a run's header.
 std::string bf16_gemm_summary();
 
 // Row-major C (M, N) = alpha op(A) op(B) + beta * C (+ bias[n] on every row when bias is given) with A, B bf16 and

@@ -36,8 +36,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     duo::TrainConfig cfg = duo::train_config_from(vm);
-    auto ops = duo::make_backend(cfg.device, cfg.threads);
-    duo::Trainer trainer(cfg, *ops);
+    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §10).
+    duo::Processes procs = duo::start_processes(cfg.device, cfg.threads);
+    duo::Trainer trainer(cfg, *procs.ops, {}, procs.comm());
     duo::EvalResult r = trainer.run();
     if (r.tokens > 0)
       std::printf("final validation: nll %.4f | ppl %.3f | bpd %.4f (%s)\n", r.nll, r.ppl, r.bpd,

@@ -8,6 +8,7 @@
 #include "data/tokenizer.h"
 #include "io/checkpoint.h"
 #include "model/flops.h"
+#include "train/grad_sum.h"
 
 namespace duo {
 
@@ -79,11 +80,21 @@ std::string architecture_difference(const ModelConfig& ckpt, const ModelConfig& 
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cfg), ops_(ops), hooks_(std::move(hooks)) {
-  train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, loader_config(cfg_, true));
+Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& comm)
+    : cfg_(cfg), ops_(ops), comm_(comm), hooks_(std::move(hooks)) {
+  // --loader.global_batch_size holds for every world size: each rank runs global / (ranks × batch) micro-batches.
+  const int64_t ranks = comm_.size(), per_step = ranks * cfg_.batch_size;
+  DUO_CHECK(cfg_.global_batch_size % per_step == 0, "--loader.global_batch_size",
+            str(cfg_.global_batch_size, " is not a multiple of ", ranks, " ranks x --loader.batch_size ", cfg_.batch_size),
+            str("use a global batch that is a multiple of ", per_step, ", or another --loader.batch_size or number of ranks"));
+  micro_per_rank_ = cfg_.global_batch_size / per_step;
+  LoaderConfig tl = loader_config(cfg_, true), vl = loader_config(cfg_, false);
+  tl.rank = vl.rank = comm_.rank();
+  tl.world_size = vl.world_size = ranks;
+  tl.accum_steps = micro_per_rank_;
+  train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, tl);
   vocab_ = data_vocab(*train_, cfg_.train_glob);
-  if (!cfg_.valid_glob.empty())
-    valid_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.valid_glob}, loader_config(cfg_, false));
+  if (!cfg_.valid_glob.empty()) valid_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.valid_glob}, vl);
   // The model vocabulary comes from the data; an explicit --vocab_size must agree with it.
   ModelConfig& m = cfg_.model;
   DUO_CHECK(!cfg_.vocab_given || m.vocab_size == vocab_.vocab_size, "--vocab_size",
@@ -105,8 +116,9 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   }
 
   // One run per save dir at a time, no mixing with a previous run's files, no debris of killed writers
-  // (train/run_dir.h, README "Failure behaviour").
-  run_dir_ = std::make_unique<RunDir>(cfg_.save_dir, hooks_.program);
+  // (train/run_dir.h, README "Failure behaviour"). Rank 0 alone writes there.
+  const bool writer = comm_.rank() == 0;
+  if (writer) run_dir_ = std::make_unique<RunDir>(cfg_.save_dir, hooks_.program);
   if (cfg_.resume && fs::exists(cfg_.resume_path)) {
     load_resume(cfg_.resume_path);
   } else {
@@ -115,10 +127,10 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     model_->init_parameters(cfg_.seed);
     if (!cfg_.finetune_path.empty()) load_finetune(cfg_.finetune_path);
     state_->reset_ema();
-    clear_previous_run();
+    if (writer) clear_previous_run();
   }
   // A resumed run cuts the metrics back to its checkpoint's step; a new one starts an empty file.
-  metrics_ = std::make_unique<MetricsLog>(cfg_.metrics_path, state_->step > 0 ? state_->step : -1);
+  if (writer) metrics_ = std::make_unique<MetricsLog>(cfg_.metrics_path, state_->step > 0 ? state_->step : -1);
 
   const int64_t params = state_->table().total();
   std::printf("%s: %s on %s, %s\n", hooks_.program.c_str(), algo_->settings().name.c_str(), ops_.name(),
@@ -127,8 +139,13 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
               (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
               valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");
-  std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
-              (long)cfg_.batch_size, (long)(cfg_.global_batch_size / cfg_.batch_size), (long)cfg_.global_batch_size);
+  if (ranks == 1)
+    std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
+                (long)cfg_.batch_size, (long)micro_per_rank_, (long)cfg_.global_batch_size);
+  else
+    std::printf("  parameters %s; batch %ld x %ld accumulation x %ld ranks (%s) = %ld sequences per step\n",
+                with_commas(params).c_str(), (long)cfg_.batch_size, (long)micro_per_rank_, (long)ranks, comm_.name(),
+                (long)cfg_.global_batch_size);
   std::printf("  memory: parameters, gradients, Adam moments, EMA %s; activations:\n%s",
               human_bytes((double)state_->bytes()).c_str(), model_->memory_plan().c_str());
   if (cfg_.algo == "duo" && o.soft_input) {
@@ -141,12 +158,15 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     std::printf("  MFU against a dense bf16 peak of %.0f TFLOP/s, %.3g GFLOP per training token\n",
                 ops_.peak_flops() / 1e12, training_flops_per_token(m) / 1e9);
   if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
-  for (const std::string& f : run_dir_->removed_temporaries())
+  if (writer)
+    for (const std::string& f : run_dir_->removed_temporaries())
     std::printf("  removed %s, the temporary file of a writer that was killed\n", f.c_str());
   std::fflush(stdout);
 }
 
-void Trainer::log_json(const nlohmann::json& j) { metrics_->append(j); }
+void Trainer::log_json(const nlohmann::json& j) {
+  if (metrics_) metrics_->append(j);
+}
 
 void Trainer::clear_previous_run() {
   const std::vector<std::string> files = run_dir_->run_files(cfg_.metrics_path);
@@ -268,9 +288,9 @@ EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& ex
   eo.sampling_eps = cfg_.sampling_eps;
   eo.uses_time = cfg_.algo != "ar";
   eo.step = state_->step;
-  EvalResult r = evaluate(*algo_, *valid_, eo);
+  EvalResult r = evaluate(*algo_, *valid_, eo, comm_);
   extra.clear();
-  for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo));
+  for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo, comm_));
   if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
@@ -279,7 +299,12 @@ EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& ex
 }
 
 EvalResult Trainer::run() {
+  // Micro-batch k of rank r is micro-batch m = r·A + k of the step's global batch (A = micro_per_rank_): its rows
+  // (the loader's order), its times (the global batch's slice), its noise and dropout streams are those of m.
   const int64_t B = cfg_.batch_size, L = cfg_.model.length, accum = cfg_.global_batch_size / B;
+  const int64_t ranks = comm_.size(), A = micro_per_rank_;
+  const bool writer = comm_.rank() == 0;
+  GradientSum grads(*state_, comm_, A);
   TimeSampler sampler;
   sampler.antithetic = cfg_.antithetic_sampling;
   sampler.sampling_eps = cfg_.sampling_eps;
@@ -290,9 +315,10 @@ EvalResult Trainer::run() {
   Batch batch;
   while (state_->step < cfg_.max_steps) {
     const int64_t step = state_->step;
-    state_->zero_grads();
+    grads.begin_step();
     LossSums total;
-    for (int64_t micro = 0; micro < accum; ++micro) {
+    for (int64_t k = 0; k < A; ++k) {
+      const int64_t micro = comm_.rank() * A + k;
       train_->next(batch);
       MicroBatch mb;
       mb.ids = batch.ids.data();
@@ -315,7 +341,13 @@ EvalResult Trainer::run() {
       total.loss += s.weight > 0 ? s.loss / s.weight / accum : 0.0;
       total.weight += s.weight;
       interval_tokens += (double)B * L;
+      grads.end_micro();
     }
+    grads.end_step();
+    double sums[2] = {total.loss, total.weight};
+    comm_.all_reduce_sum(sums, 2);
+    total.loss = sums[0];
+    total.weight = sums[1];
     const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
     DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
               "the weights loaded finite (checked at load time), so training diverged: lower --optim.lr or raise "
@@ -327,21 +359,25 @@ EvalResult Trainer::run() {
 
     const int64_t done = state_->step;
     if (done % cfg_.log_every == 0 || done == cfg_.max_steps) {
-      const double secs = interval.seconds(), tps = interval_tokens / std::max(secs, 1e-9);
+      // Tokens per second of the whole run (the ranks step in lockstep) and of one rank.
+      const double secs = interval.seconds(), tps_rank = interval_tokens / std::max(secs, 1e-9), tps = tps_rank * ranks;
       const double eta = clock.seconds() / std::max<int64_t>(1, done - first_step) * (cfg_.max_steps - done);
       const double loss = interval_loss / interval_weight;
       // MFU where the device quotes a peak (GPUs): model FLOPs per second over the peak
       const double mfu = ops_.peak_flops() > 0 ? tps * training_flops_per_token(cfg_.model) / ops_.peak_flops() : 0;
       char mfu_text[32] = "";
       if (mfu > 0) std::snprintf(mfu_text, sizeof mfu_text, " | MFU %.1f%%", 100 * mfu);
+      char rank_text[48] = "";
+      if (ranks > 1) std::snprintf(rank_text, sizeof rank_text, " (%ld ranks, %.0f per rank)", (long)ranks, tps_rank);
       const size_t mem = ops_.memory_in_use();
-      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s | mem %s | ETA %s\n", (long)done,
-                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, mfu_text, human_bytes(double(mem)).c_str(),
+      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s%s | mem %s | ETA %s\n", (long)done,
+                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, rank_text, mfu_text, human_bytes(double(mem)).c_str(),
                   fmt_duration(eta).c_str());
       std::fflush(stdout);
       nlohmann::json j = {{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                           {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}};
       if (mfu > 0) j["mfu"] = mfu;
+      if (ranks > 1) j["tokens_per_s_per_rank"] = tps_rank;
       if (mem > 0) j["memory_bytes"] = mem;
       log_json(j);
       interval.reset();
@@ -366,10 +402,10 @@ EvalResult Trainer::run() {
       log_json(j);
       if (last_val.nll < best_val_) {
         best_val_ = last_val.nll;
-        save(cfg_.save_dir + "/best.safetensors");
+        if (writer) save(cfg_.save_dir + "/best.safetensors");
       }
     }
-    if ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps) {
+    if (writer && ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps)) {
       save(cfg_.save_dir + "/step_" + std::to_string(done) + ".safetensors");
       save(cfg_.save_dir + "/last.safetensors");
     }

@@ -72,7 +72,7 @@ std::string train_args(const MpiCorpus& c, const std::string& run, int64_t B, in
          " --checkpointing.save_dir " + c.file(run);
 }
 
-Run train(const MpiCorpus& c, int ranks, const std::string& args) {
+Run train(int ranks, const std::string& args) {
   const Run r = run_command(launch(ranks) + "build/duo-train" + args);
   BOOST_TEST_INFO(r.out);
   BOOST_REQUIRE(exited_ok(r));
@@ -116,8 +116,8 @@ BOOST_AUTO_TEST_SUITE(distributed, *boost::unit_test::precondition(have_mpirun))
 // 1 process × 2 micro-batches of 2 and 2 ranks × 1 micro-batch of 2: the same global batch of 4.
 BOOST_AUTO_TEST_CASE(two_ranks_train_as_one_bit_for_bit) {
   MpiCorpus c;
-  train(c, 1, train_args(c, "one", 2, 4, 6));
-  const Run two = train(c, 2, train_args(c, "two", 2, 4, 6));
+  train(1, train_args(c, "one", 2, 4, 6));
+  const Run two = train(2, train_args(c, "two", 2, 4, 6));
   BOOST_TEST(two.out.find("batch 2 x 1 accumulation x 2 ranks (mpi) = 4 sequences per step") != std::string::npos);
   BOOST_TEST(two.out.find("(2 ranks, ") != std::string::npos);  // the progress line's per-rank rate
   const Logged a = logged(c.file("one/metrics.jsonl")), b = logged(c.file("two/metrics.jsonl"));
@@ -141,8 +141,8 @@ BOOST_AUTO_TEST_CASE(two_ranks_train_as_one_bit_for_bit) {
 // mis-scaled or mis-ordered sum (the wrong rows, times or noise) moves them by percents.
 BOOST_AUTO_TEST_CASE(two_micro_batches_per_rank_stay_within_rounding) {
   MpiCorpus c;
-  train(c, 1, train_args(c, "one", 1, 4, 3));
-  train(c, 2, train_args(c, "two", 1, 4, 3));
+  train(1, train_args(c, "one", 1, 4, 3));
+  train(2, train_args(c, "two", 1, 4, 3));
   const Logged a = logged(c.file("one/metrics.jsonl")), b = logged(c.file("two/metrics.jsonl"));
   BOOST_TEST(b.train.size() == 3u);
   for (const auto& [step, v] : a.train) {
@@ -157,14 +157,14 @@ BOOST_AUTO_TEST_CASE(two_micro_batches_per_rank_stay_within_rounding) {
 // (the losses of steps 4-6 and the final state are its own, bit for bit).
 BOOST_AUTO_TEST_CASE(a_two_rank_run_resumes_on_one_rank_and_on_two) {
   MpiCorpus c;
-  train(c, 2, train_args(c, "full", 2, 4, 6));
+  train(2, train_args(c, "full", 2, 4, 6));
   const Logged full = logged(c.file("full/metrics.jsonl"));
   for (int ranks : {1, 2}) {
     BOOST_TEST_CONTEXT(ranks << " rank(s)") {
       const std::string run = "resumed" + std::to_string(ranks);
       std::filesystem::create_directories(c.file(run));
       std::filesystem::copy_file(c.file("full/step_3.safetensors"), c.file(run + "/last.safetensors"));
-      const Run r = train(c, ranks, train_args(c, run, 2, 4, 6) + " --checkpointing.resume_from_ckpt true");
+      const Run r = train(ranks, train_args(c, run, 2, 4, 6) + " --checkpointing.resume_from_ckpt true");
       BOOST_TEST(r.out.find("resumed at step 3") != std::string::npos);
       const Logged part = logged(c.file(run + "/metrics.jsonl"));
       BOOST_TEST(part.train.size() == 3u);
@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(a_two_rank_run_resumes_on_one_rank_and_on_two) {
 // duo-eval on 2 ranks: every batch evaluated with its own times and noise, the sums formed in pass order.
 BOOST_AUTO_TEST_CASE(distributed_evaluation_gives_the_single_process_nelbo) {
   MpiCorpus c;
-  train(c, 1, train_args(c, "model", 2, 4, 3));
+  train(1, train_args(c, "model", 2, 4, 3));
   std::map<int, nlohmann::json> result;
   for (int ranks : {1, 2}) {
     const std::string out = c.file("eval" + std::to_string(ranks) + ".json");
@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(distributed_evaluation_gives_the_single_process_nelbo) {
 // size follow the global step, so the runs agree bit for bit.
 BOOST_AUTO_TEST_CASE(two_ranks_distill_as_one_bit_for_bit) {
   MpiCorpus c;
-  train(c, 1, train_args(c, "teacher", 2, 4, 3));
+  train(1, train_args(c, "teacher", 2, 4, 3));
   for (int ranks : {1, 2}) {
     const std::string run = "distill" + std::to_string(ranks);
     const Run r = run_command(launch(ranks) + "build/duo-distill" + c.model() +

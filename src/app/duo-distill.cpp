@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
               "pass a trained DUO checkpoint (duo-train --algo duo or duo_base), or resume a distillation with "
               "--checkpointing.resume_from_ckpt true");
     duo::DistillSettings d = duo::distill_settings_from(vm, cfg);
-    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §10).
+    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §13).
     duo::Processes procs = duo::start_processes(cfg.device, cfg.threads);
     duo::Trainer trainer(cfg, *procs.ops, duo::distill_hooks(cfg, d), procs.comm());
     duo::EvalResult r = trainer.run();

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     duo::TrainConfig cfg = duo::train_config_from(vm);
-    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §10).
+    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §13).
     duo::Processes procs = duo::start_processes(cfg.device, cfg.threads);
     duo::Trainer trainer(cfg, *procs.ops, {}, procs.comm());
     duo::EvalResult r = trainer.run();

@@ -2,7 +2,7 @@
 // validation on the EMA weights, checkpoints (every N steps, `last`, `best`), resume and fine-tuning, a
 // progress line and a JSONL metrics file. Everything random is a pure function of (seed, step, micro-step), so
 // a resumed run continues exactly as the uninterrupted one would have.
-// Data parallel (docs/training.md "Several processes"): with a communicator of R ranks, each rank reads its
+// Data parallel (docs/training.md §13): with a communicator of R ranks, each rank reads its
 // part of every global batch, the gradients are summed over the ranks (train/grad_sum.h), and rank 0 alone
 // prints, writes the metrics and the checkpoints. Random draws are keyed by the global micro-batch, so the run
 // sees the data, times and noise of one process with the same --loader.global_batch_size.

@@ -5,11 +5,14 @@
 // on 2 from the same point; distributed evaluation gives the single-process NELBO to the last digit.
 // Skipped, with a message, only where mpirun is not installed (`make deps` installs it).
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <sys/wait.h>
@@ -192,6 +195,28 @@ BOOST_AUTO_TEST_CASE(distributed_evaluation_gives_the_single_process_nelbo) {
   for (const char* key : {"nll", "std_err", "seq_std_err", "tokens", "sequences"})
     BOOST_TEST(result[2].at(key) == result[1].at(key), key);
   BOOST_TEST(result[1].at("sequences").get<int64_t>() > 10);  // odd batch count: the ranks' shares differ
+}
+
+// duo-sample on 2 ranks: rank r draws batches r, r + 2, ... (3 batches of 2 and one of 1 here); rank 0 writes
+// the same samples one process draws.
+BOOST_AUTO_TEST_CASE(distributed_sampling_draws_the_single_process_samples) {
+  MpiCorpus c;
+  train(1, train_args(c, "model", 2, 4, 3));
+  std::map<int, std::string> ids;
+  for (int ranks : {1, 2}) {
+    const std::string out = c.file("ids" + std::to_string(ranks) + ".txt");
+    const Run r = run_command(launch(ranks) + "build/duo-sample --device cpu --threads 1 --progress false"
+                              " --eval.checkpoint_path " + c.file("model/last.safetensors") +
+                              " --sampling.steps 4 --sampling.num_samples 7 --loader.eval_batch_size 2"
+                              " --eval.generated_samples_path " + c.file("samples" + std::to_string(ranks) + ".json") +
+                              " --sampling.output_ids " + out);
+    BOOST_TEST_INFO(r.out);
+    BOOST_REQUIRE(exited_ok(r));
+    std::ifstream f(out);
+    ids[ranks].assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  BOOST_TEST(std::count(ids[1].begin(), ids[1].end(), '\n') == 7);
+  BOOST_TEST(ids[2] == ids[1]);
 }
 
 // duo-distill on 2 ranks against 1, from the same DUO base model: the teacher's refreshes and the doubling step

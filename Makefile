@@ -49,10 +49,12 @@ LDLIBS   += $(MPI_LDLIBS)
 BUILD    := build
 
 # Debian packages the build needs (checked by `make deps`); clang, its runtime libraries (libFuzzer) and its
-# OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++).
+# OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++). Open MPI
+# is the multi-process launch and CPU communicator; iproute2's `ip` lets the tests give mpirun a private loopback
+# where CI has no network (tests/test_distributed.cpp).
 DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp \
             nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev \
-            libopenmpi-dev openmpi-bin \
+            libopenmpi-dev openmpi-bin iproute2 \
             clang libclang-rt-dev libomp-dev
 
 LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)

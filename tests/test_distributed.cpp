@@ -6,7 +6,6 @@
 // Skipped, with a message, only where mpirun is not installed (`make deps` installs it).
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +14,7 @@
 #include <iterator>
 #include <map>
 #include <string>
-#include <sys/wait.h>
+#include "command_util.h"
 #include "io/checkpoint.h"
 #include "metrics_util.h"
 #include "tiny_corpus.h"
@@ -24,23 +23,11 @@ using namespace duo;
 
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
+using Run = testing::CommandRun;
 
-Run run_command(const std::string& command) {
-  Run r;
-  FILE* p = ::popen(("timeout 120 " + command + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(p);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = ::pclose(p);
-  return r;
-}
+Run run_command(const std::string& command) { return testing::run_command(command, 120); }
 
-bool exited_ok(const Run& r) { return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
+bool exited_ok(const Run& r) { return testing::exit_code(r) == 0; }
 
 // Precondition of the suite: mpirun on the PATH. A skipped case is reported as skipped, never as passed.
 boost::test_tools::assertion_result have_mpirun(boost::unit_test::test_unit_id) {

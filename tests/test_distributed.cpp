@@ -172,6 +172,17 @@ BOOST_AUTO_TEST_CASE(a_two_rank_run_resumes_on_one_rank_and_on_two) {
   }
 }
 
+// A run that fails on its ranks stops all of them with the error (no rank left waiting in MPI_Finalize).
+BOOST_AUTO_TEST_CASE(a_failing_run_stops_every_rank_with_its_error) {
+  MpiCorpus c;
+  const Run r = run_command(launch(2) + "build/duo-train" + train_args(c, "bad", 2, 6, 3));
+  BOOST_TEST_INFO(r.out);
+  BOOST_TEST(testing::exit_code(r) != 0);
+  BOOST_TEST(testing::exit_code(r) != 124);  // not the time limit
+  BOOST_TEST(r.out.find("--loader.global_batch_size: 6 is not a multiple of 2 ranks x --loader.batch_size 2") !=
+             std::string::npos);
+}
+
 // duo-eval on 2 ranks: every batch evaluated with its own times and noise, the sums formed in pass order.
 BOOST_AUTO_TEST_CASE(distributed_evaluation_gives_the_single_process_nelbo) {
   MpiCorpus c;

@@ -1,6 +1,7 @@
 #include "nccl/comm_nccl.h"
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <exception>
 #include "core/error.h"
 
 namespace duo {
@@ -25,9 +26,11 @@ class NcclComm final : public Comm {
     check_nccl(ncclCommInitRank(&comm_, boot_.size(), id, boot_.rank()), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   }
+  // A failing rank aborts its NCCL communicator (the others may be inside a collective with it).
   ~NcclComm() override {
+    if (std::uncaught_exceptions() == 0) ncclCommDestroy(comm_);
+    else ncclCommAbort(comm_);
     cudaStreamDestroy(stream_);
-    ncclCommDestroy(comm_);
   }
 
   const char* name() const override { return "nccl"; }

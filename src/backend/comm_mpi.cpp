@@ -2,6 +2,7 @@
 #include <mpi.h>
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 #include "core/error.h"
@@ -41,7 +42,12 @@ class MpiComm final : public Comm {
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
   }
-  ~MpiComm() override { MPI_Finalize(); }
+  // A rank that fails (an exception leaving the scope that owns the communicator) does not finalise:
+  // MPI_Finalize would wait for ranks that may be waiting for this one. Exiting without it (status 1, after
+  // run_main prints the error) makes mpirun stop every rank.
+  ~MpiComm() override {
+    if (std::uncaught_exceptions() == 0) MPI_Finalize();
+  }
 
   const char* name() const override { return "mpi"; }
   int rank() const override { return rank_; }

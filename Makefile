@@ -43,8 +43,11 @@ LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas
 TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
 # Open MPI (Debian's libopenmpi-dev): the communicator of multi-process runs (src/backend/comm_mpi.cpp, the one
 # file that includes mpi.h); its flags come from the wrapper compiler, the C library only (no MPI C++ bindings).
-MPI_CPPFLAGS := $(shell mpicxx --showme:compile 2>/dev/null) -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX
-MPI_LDLIBS   := $(filter-out -lmpi_cxx,$(shell mpicxx --showme:link 2>/dev/null))
+# Without the wrapper (a machine that has only the libraries, bench/gpu_deps.sh) Debian's layout is assumed, and
+# CPATH / LIBRARY_PATH may point elsewhere.
+MPI_HOME     ?= /usr/lib/x86_64-linux-gnu/openmpi
+MPI_CPPFLAGS := $(or $(shell mpicxx --showme:compile 2>/dev/null),-I$(MPI_HOME)/include) -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX
+MPI_LDLIBS   := $(or $(filter-out -lmpi_cxx,$(shell mpicxx --showme:link 2>/dev/null)),-L$(MPI_HOME)/lib -lmpi)
 LDLIBS   += $(MPI_LDLIBS)
 BUILD    := build
 

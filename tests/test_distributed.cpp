@@ -2,7 +2,7 @@
 // `mpirun -np 2` (Open MPI from Debian, as root where CI is) against the same executables in one process with
 // the same global batch. One micro-batch per rank sums the gradient in the single process's order, so the runs
 // agree bit for bit (losses, gradient norms, every tensor of the checkpoint); a 2-rank run resumes on 1 rank and
-// on 2 from the same point; distributed evaluation gives the single-process NELBO to the last digit.
+// on 2 from the same point; ZeRO-1 changes none of the numbers; distributed evaluation gives the single-process NELBO to the last digit.
 // Skipped, with a message, only where mpirun is not installed (`make deps` installs it).
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
@@ -131,6 +131,19 @@ BOOST_AUTO_TEST_CASE(two_ranks_train_as_one_bit_for_bit) {
   for (const auto& [step, v] : a.val) BOOST_TEST(b.val.at(step) == v);  // validation split over the ranks
   for (const char* f : {"step_3", "last", "best"}) same_checkpoint(c.file(std::string("one/") + f + ".safetensors"),
                                                                    c.file(std::string("two/") + f + ".safetensors"));
+  // ZeRO-1: each rank keeps half of the Adam moments and the EMA and updates half of the weights; the numbers and
+  // the gathered checkpoints are the same.
+  const Run zero = train(2, train_args(c, "zero", 2, 4, 6) + " --training.zero1 true");
+  BOOST_TEST(zero.out.find("(ZeRO-1: moments and EMA of ") != std::string::npos);
+  const Logged z = logged(c.file("zero/metrics.jsonl"));
+  BOOST_TEST(z.train.size() == 6u);
+  for (const auto& [step, v] : a.train) {
+    BOOST_TEST(z.train.at(step).first == v.first);
+    BOOST_TEST(z.train.at(step).second == v.second);
+  }
+  for (const auto& [step, v] : a.val) BOOST_TEST(z.val.at(step) == v);  // validated on the gathered EMA
+  for (const char* f : {"step_3", "last", "best"}) same_checkpoint(c.file(std::string("one/") + f + ".safetensors"),
+                                                                   c.file(std::string("zero/") + f + ".safetensors"));
 }
 
 // With 2 micro-batches per rank the float64 sum is associated per rank, ((g0 + g1) + (g2 + g3)) instead of
@@ -151,18 +164,19 @@ BOOST_AUTO_TEST_CASE(two_micro_batches_per_rank_stay_within_rounding) {
   }
 }
 
-// A 2-rank run's step-3 checkpoint resumed on 1 rank and on 2 ranks: both see the data of the uninterrupted run
-// (the losses of steps 4-6 and the final state are its own, bit for bit).
+// A 2-rank run's step-3 checkpoint resumed on 1 rank, on 2 ranks and on 2 ranks with ZeRO-1: each sees the data
+// of the uninterrupted run (the losses of steps 4-6 and the final state are its own, bit for bit).
 BOOST_AUTO_TEST_CASE(a_two_rank_run_resumes_on_one_rank_and_on_two) {
   MpiCorpus c;
   train(2, train_args(c, "full", 2, 4, 6));
   const Logged full = logged(c.file("full/metrics.jsonl"));
-  for (int ranks : {1, 2}) {
+  for (int ranks : {1, 2, 3}) {  // 3: two ranks with ZeRO-1, each loading its half of the optimizer state
     BOOST_TEST_CONTEXT(ranks << " rank(s)") {
       const std::string run = "resumed" + std::to_string(ranks);
       std::filesystem::create_directories(c.file(run));
       std::filesystem::copy_file(c.file("full/step_3.safetensors"), c.file(run + "/last.safetensors"));
-      const Run r = train(ranks, train_args(c, run, 2, 4, 6) + " --checkpointing.resume_from_ckpt true");
+      const Run r = train(std::min(ranks, 2), train_args(c, run, 2, 4, 6) + " --checkpointing.resume_from_ckpt true" +
+                                                  (ranks == 3 ? " --training.zero1 true" : ""));
       BOOST_TEST(r.out.find("resumed at step 3") != std::string::npos);
       const Logged part = logged(c.file(run + "/metrics.jsonl"));
       BOOST_TEST(part.train.size() == 3u);

@@ -44,6 +44,19 @@ class NcclComm final : public Comm {
     check_nccl(ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
+  // Each rank's part broadcast from its owner, the size() broadcasts in one NCCL group (parts may differ by one).
+  void all_gather(float* data, size_t n) override {
+    if (size() == 1 || n == 0) return;
+    ops_.sync();
+    check_nccl(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < size(); ++r) {
+      const RankRange part = rank_range((long long)n, r, size());
+      float* at = data + part.begin;
+      check_nccl(ncclBroadcast(at, at, (size_t)(part.end - part.begin), ncclFloat32, r, comm_, stream_), "ncclBroadcast");
+    }
+    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
   void broadcast(void* data, size_t bytes, int root) override { boot_.broadcast(data, bytes, root); }
   void barrier() override { boot_.barrier(); }
 

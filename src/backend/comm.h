@@ -2,7 +2,7 @@
 // and the sampling jobs use, whatever carries the bytes (nothing in a single process, Open MPI between CPU
 // processes, NCCL between GPUs, cuda/nccl/).
 //
-//   duo::Processes p = duo::start_processes("cpu", 0);  // MPI when launched by mpirun / srun, else one process
+//   duo::Processes p = duo::start_processes("cpu", 0);  // backend/select.h: MPI when launched by mpirun, else one
 //   p.comm->all_reduce_sum(grads, n);                   // the backend's buffer, summed over the ranks
 //   if (p.comm->rank() == 0) save(...);
 //
@@ -25,6 +25,9 @@ class Comm {
   virtual void all_reduce_sum(double* data, size_t n) = 0;
   // A buffer of the run's backend (host memory on the CPU, GPU memory on CUDA): data[i] = Σ over ranks.
   virtual void all_reduce_sum(float* data, size_t n) = 0;
+  // A buffer of the run's backend: rank r's part, data[rank_range(n, r, size)), goes to every rank (ZeRO-1's
+  // weights after each rank updated its part). A copy: every rank ends with the same bits.
+  virtual void all_gather(float* data, size_t n) = 0;
   // Host memory: every rank receives root's bytes.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
@@ -38,6 +41,7 @@ class SingleComm final : public Comm {
   int size() const override { return 1; }
   void all_reduce_sum(double*, size_t) override {}
   void all_reduce_sum(float*, size_t) override {}
+  void all_gather(float*, size_t) override {}
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}
 };

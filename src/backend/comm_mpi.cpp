@@ -1,6 +1,7 @@
 #include "backend/comm_mpi.h"
 #include <mpi.h>
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <exception>
 #include <string>
@@ -76,6 +77,19 @@ class MpiComm final : public Comm {
     std::vector<double> wide(data, data + n);
     all_reduce_sum(wide.data(), n);
     std::copy(wide.begin(), wide.end(), data);
+  }
+
+  void all_gather(float* data, size_t n) override {
+    if (size_ == 1 || n == 0) return;
+    DUO_CHECK(n <= (size_t)INT_MAX, "MPI all_gather", str(n, " elements"), "more than MPI's int counts: shard a smaller model");
+    std::vector<int> counts((size_t)size_), offsets((size_t)size_);
+    for (int r = 0; r < size_; ++r) {
+      const RankRange part = rank_range((long long)n, r, size_);
+      counts[(size_t)r] = (int)(part.end - part.begin);
+      offsets[(size_t)r] = (int)part.begin;
+    }
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), offsets.data(), MPI_FLOAT,
+                         MPI_COMM_WORLD), "MPI_Allgatherv");
   }
 
   void broadcast(void* data, size_t bytes, int root) override {

@@ -104,7 +104,12 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
   m.validate("model options");
 
   const DiTOptions o = training_dit_options(cfg_);
-  state_ = std::make_unique<ModelState>(m, ops_, true);
+  // ZeRO-1: this rank keeps the optimizer state of its part of the flat parameter vector.
+  const bool zero1 = cfg_.zero1 && ranks > 1;
+  DUO_CHECK(!zero1 || !hooks_.algorithm, "--training.zero1", hooks_.program + " reads the whole EMA and Adam state",
+            "drop --training.zero1 (duo-train shards them)");
+  state_ = std::make_unique<ModelState>(m, ops_, true, DType::F32,
+                                        zero1 ? rank_range(ParamTable(m).total(), comm_.rank(), (int)ranks) : RankRange{});
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_)
@@ -146,8 +151,11 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
     std::printf("  parameters %s; batch %ld x %ld accumulation x %ld ranks (%s) = %ld sequences per step\n",
                 with_commas(params).c_str(), (long)cfg_.batch_size, (long)micro_per_rank_, (long)ranks, comm_.name(),
                 (long)cfg_.global_batch_size);
-  std::printf("  memory: parameters, gradients, Adam moments, EMA %s; activations:\n%s",
-              human_bytes((double)state_->bytes()).c_str(), model_->memory_plan().c_str());
+  std::printf("  memory: parameters, gradients, Adam moments, EMA %s%s; activations:\n%s",
+              human_bytes((double)state_->bytes()).c_str(),
+              state_->sharded() ? str(" (ZeRO-1: moments and EMA of ", with_commas(state_->shard().end - state_->shard().begin),
+                                      " parameters on this rank)").c_str() : "",
+              model_->memory_plan().c_str());
   if (cfg_.algo == "duo" && o.soft_input) {
     SimpleMemory sm = simple_memory(cfg_.batch_size, m.length, m.vocab_size, cfg_.batch_size * m.length);
     std::printf("  curriculum (simple): soft input %s (+ the DiT's softmax copy above); the reference keeps %s\n",
@@ -225,8 +233,20 @@ nlohmann::json Trainer::metadata() const {
 }
 
 void Trainer::save(const std::string& path) {
-  const std::vector<float> p = state_->download(state_->params()), e = state_->download(state_->ema());
-  const std::vector<float> m = state_->download(state_->adam_m()), v = state_->download(state_->adam_v());
+  // One file whatever the world size: with ZeRO-1 every rank takes part in gathering the moments and the EMA,
+  // then rank 0 alone writes.
+  const bool writer = comm_.rank() == 0;
+  if (!writer && !state_->sharded()) return;
+  auto whole = [&](void* buffer) {
+    if (!state_->sharded()) return state_->download(buffer);
+    void* full = state_->gather(buffer, comm_);
+    std::vector<float> host = state_->download(full);
+    ops_.release(full);
+    return host;
+  };
+  const std::vector<float> p = state_->download(state_->params()), e = whole(state_->ema());
+  const std::vector<float> m = whole(state_->adam_m()), v = whole(state_->adam_v());
+  if (!writer) return;
   CheckpointContents c;
   c.params = p.data();
   c.ema = cfg_.optim.ema > 0 ? e.data() : p.data();  // EMA off: the shadow is the live weights (decay 0)
@@ -253,9 +273,11 @@ void Trainer::load_resume(const std::string& path) {
   std::vector<float> host((size_t)state_->table().total());
   const std::pair<Group, void*> groups[] = {{Group::Params, state_->params()}, {Group::Ema, state_->ema()},
                                             {Group::AdamM, state_->adam_m()}, {Group::AdamV, state_->adam_v()}};
+  const RankRange shard = state_->shard();
   for (auto [g, buffer] : groups) {
     ck.load(g, state_->table(), host.data());
-    state_->upload(buffer, host);
+    if (g == Group::Params || !state_->sharded()) state_->upload(buffer, host);
+    else state_->upload(buffer, std::vector<float>(host.begin() + shard.begin, host.begin() + shard.end));
   }
   state_->step = md.at("step").get<int64_t>();
   state_->ema_updates = md.at("ema_updates").get<int64_t>();
@@ -277,7 +299,10 @@ void Trainer::load_finetune(const std::string& path) {
 
 EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& extra) {
   const bool ema = cfg_.optim.ema > 0;
-  if (ema) {
+  // ZeRO-1: the EMA weights gathered into a temporary full buffer for the evaluation.
+  void* gathered = ema && state_->sharded() ? state_->gather(state_->ema(), comm_) : nullptr;
+  if (gathered) model_->bind(gathered, state_->grads());
+  else if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
   }
@@ -291,7 +316,10 @@ EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& ex
   EvalResult r = evaluate(*algo_, *valid_, eo, comm_);
   extra.clear();
   for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo, comm_));
-  if (ema) {
+  if (gathered) {
+    model_->bind(state_->params(), state_->grads());
+    ops_.release(gathered);
+  } else if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
   }
@@ -303,7 +331,6 @@ EvalResult Trainer::run() {
   // (the loader's order), its times (the global batch's slice), its noise and dropout streams are those of m.
   const int64_t B = cfg_.batch_size, L = cfg_.model.length, accum = cfg_.global_batch_size / B;
   const int64_t ranks = comm_.size(), A = micro_per_rank_;
-  const bool writer = comm_.rank() == 0;
   GradientSum grads(*state_, comm_, A);
   TimeSampler sampler;
   sampler.antithetic = cfg_.antithetic_sampling;
@@ -354,6 +381,8 @@ EvalResult Trainer::run() {
               "the warm-up; " + restart_hint());
     const double lr = learning_rate(cfg_.optim, step);
     state_->optimizer_step(cfg_.optim);
+    if (state_->sharded())  // ZeRO-1: each rank updated its part of the weights
+      comm_.all_gather(static_cast<float*>(state_->params()), (size_t)state_->table().total());
     interval_loss += total.loss;
     interval_weight += 1;
 
@@ -402,10 +431,10 @@ EvalResult Trainer::run() {
       log_json(j);
       if (last_val.nll < best_val_) {
         best_val_ = last_val.nll;
-        if (writer) save(cfg_.save_dir + "/best.safetensors");
+        save(cfg_.save_dir + "/best.safetensors");  // rank 0 writes (ZeRO-1: every rank gathers)
       }
     }
-    if (writer && ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps)) {
+    if ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps) {
       save(cfg_.save_dir + "/step_" + std::to_string(done) + ".safetensors");
       save(cfg_.save_dir + "/last.safetensors");
     }

@@ -14,7 +14,8 @@
 #   src/<module>/*.cpp          -> build/libduo.a (the engine)
 #   src/app/duo-*.cpp, tools/duo-*.cpp -> build/duo-*  (one executable each)
 #   cuda/**/*.cpp|*.cu          -> build/libduo_emu.a (CUDA kernels compiled by the host compiler against the
-#                                  SIMT emulator, cuda/emu/; nvcc builds them for real with `make cuda`)
+#                                  SIMT emulator, cuda/emu/; nvcc builds them for real with `make cuda`;
+#                                  cuda/sm90/ and cuda/nccl/ are nvcc-only)
 #   tests/*.cpp                 -> build/duo-tests (one Boost.Test binary)
 
 # One job per core unless -j was given.
@@ -40,16 +41,27 @@ CPPFLAGS += -Isrc -Icuda -DBOOST_TEST_DYN_LINK
 OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 LDLIBS   += -fopenmp -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -ldnnl -lz -lpcre2-8 -lutf8proc -lboost_program_options -lpthread
 TEST_LDLIBS = -lboost_unit_test_framework -lboost_context
+# Open MPI (Debian's libopenmpi-dev): the communicator of multi-process runs (src/backend/comm_mpi.cpp, the one
+# file that includes mpi.h); its flags come from the wrapper compiler, the C library only (no MPI C++ bindings).
+# Without the wrapper (a machine that has only the libraries, bench/gpu_deps.sh) Debian's layout is assumed, and
+# CPATH / LIBRARY_PATH may point elsewhere.
+MPI_HOME     ?= /usr/lib/x86_64-linux-gnu/openmpi
+MPI_CPPFLAGS := $(or $(shell mpicxx --showme:compile 2>/dev/null),-I$(MPI_HOME)/include) -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX
+MPI_LDLIBS   := $(or $(filter-out -lmpi_cxx,$(shell mpicxx --showme:link 2>/dev/null)),-L$(MPI_HOME)/lib -lmpi)
+LDLIBS   += $(MPI_LDLIBS)
 BUILD    := build
 
 # Debian packages the build needs (checked by `make deps`); clang, its runtime libraries (libFuzzer) and its
-# OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++).
+# OpenMP runtime are for `make fuzz` only (gcc's sanitizer runtimes for `make test-asan` come with g++). Open MPI
+# is the multi-process launch and CPU communicator; iproute2's `ip` lets the tests give mpirun a private loopback
+# where CI has no network (tests/test_distributed.cpp).
 DEB_PKGS := g++ make libboost-program-options-dev libboost-test-dev libboost-context-dev libopenblas-dev libopenblas0-openmp libdnnl-dev \
             nlohmann-json3-dev libpcre2-dev libutf8proc-dev zlib1g-dev \
+            libopenmpi-dev openmpi-bin iproute2 \
             clang libclang-rt-dev libomp-dev
 
 LIB_SRCS  := $(shell find src -name '*.cpp' -not -path 'src/app/*' | sort)
-EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | sort)
+EMU_SRCS  := $(shell find cuda -name '*.cpp' -o -name '*.cu' 2>/dev/null | grep -v '^cuda/sm90/' | grep -v '^cuda/nccl/' | sort)
 APP_SRCS  := $(sort $(wildcard src/app/duo-*.cpp tools/duo-*.cpp))
 TEST_SRCS := $(sort $(wildcard tests/*.cpp tests/ops/*.cpp))
 BENCH_SRCS := $(sort $(wildcard bench/*.cpp))
@@ -74,6 +86,8 @@ $(BUILD)/obj/cuda/%.cu.o: cuda/%.cu
 $(BUILD)/obj/cuda/%.cpp.o: cuda/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) -DDUO_CUDA_EMU $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/src/backend/comm_mpi.o: CPPFLAGS += $(MPI_CPPFLAGS)
 
 $(BUILD)/libduo.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -189,7 +203,10 @@ $(BUILD)/libduo_cuda.a: $(CUDA_OBJS)
 
 # The GPU executables: the same mains, linked with the CUDA backend (select.cpp rebuilt with DUO_WITH_CUDA).
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart
+# NCCL (cuda/nccl/, the GPUs' communicator): the CUDA toolkit's copy in $(CUDA_HOME)/lib unless NCCL_HOME says otherwise.
+NCCL_HOME ?= $(CUDA_HOME)
+CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -L$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib \
+              -lnccl -lcublasLt -lcudart
 CUDA_APP_SRCS := $(sort $(wildcard src/app/duo-*.cpp))
 CUDA_APPS := $(foreach s,$(CUDA_APP_SRCS),$(BUILD)/cuda/$(basename $(notdir $(s))))
 $(BUILD)/nvcc/select_cuda.o: src/backend/select.cpp

@@ -30,7 +30,7 @@ if [ -d .gpu-debs ]; then  # the build's libraries, carried (bench/gpu_deps.sh)
   export CPATH=$deps/usr/include:$deps/usr/include/x86_64-linux-gnu/openblas-pthread${CPATH:+:$CPATH}
   export LIBRARY_PATH=$lib${LIBRARY_PATH:+:$LIBRARY_PATH}
   export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  make_vars=(OPENBLAS_DIR="$lib/openblas-openmp")
+  make_vars=(OPENBLAS_DIR="$lib/openblas-openmp" MPI_HOME="$lib/openmpi")  # Open MPI's headers and libmpi, no mpirun
 fi
 nvcc_build() {  # nvcc_build OUTPUT SOURCES...
   local out=$1

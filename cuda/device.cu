@@ -5,9 +5,10 @@
 
 namespace duo {
 
-std::unique_ptr<Ops> make_cuda_backend(bool required) {
+std::unique_ptr<Ops> make_cuda_backend(bool required, int gpu) {
 #if defined(DUO_CUDA_EMU)
   (void)required;
+  (void)gpu;
   return std::make_unique<CudaOps>();  // the SIMT emulator's device
 #else
   int n = 0;
@@ -17,8 +18,13 @@ std::unique_ptr<Ops> make_cuda_backend(bool required) {
     fail("--device cuda", str("no CUDA device answers (", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", ")"),
          "check the driver with nvidia-smi, or run with --device cpu");
   }
+  DUO_CHECK(gpu < n, "--device cuda", str("this process is local rank ", gpu, " but the machine has ", n, " GPUs"),
+            "start at most one process per GPU on each machine (mpirun -np / srun --ntasks-per-node)");
+  const cudaError_t set = cudaSetDevice(gpu);
+  DUO_CHECK(set == cudaSuccess, "--device cuda", str("cannot select GPU ", gpu, ": ", cudaGetErrorString(set)),
+            "check the driver with nvidia-smi");
   cudaDeviceProp p{};
-  cudaGetDeviceProperties(&p, 0);
+  cudaGetDeviceProperties(&p, gpu);
   if (p.major < 8)
     fail("--device cuda", str(p.name, " has compute capability ", p.major, ".", p.minor, ", which this build does not target"),
          "duo.cu's kernels need sm_80 or newer (bf16 tensor cores); build for your GPU with GPU_ARCH=... make cuda "

@@ -3,7 +3,9 @@
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
 #include <numeric>
+#include <memory>
 #include <set>
+#include <tuple>
 #include "data/loader.h"
 #include "io/cli.h"
 #include "train/train_config.h"
@@ -178,32 +180,86 @@ BOOST_AUTO_TEST_CASE(resume_mid_epoch_gives_the_same_next_batch) {
 }
 
 BOOST_AUTO_TEST_CASE(ranks_are_disjoint_and_cover_every_block) {
+  // 36 blocks, a global batch of 12 rows per step: one process with 3 batches of 4 per step, and every split of it
+  // over ranks and micro-batches, read the same rows in the same global order, step after step, across the epoch
+  // boundary (36 is not a multiple of 8 or 12 · 4 steps = 48 > 36), so the ranks are disjoint and cover every block.
   test::TempDir dir("ranks");
   write_docs(dir / "a.bin", std::vector<int64_t>(36, 2));
-  for (int64_t W : {2, 3}) {
-    std::vector<std::set<int64_t>> seen(W);
+  const int64_t global = 12, steps = 4;
+  auto read = [&](int64_t W, int64_t A, int64_t B) {
+    std::vector<std::unique_ptr<Loader>> owned;
     for (int64_t r = 0; r < W; ++r) {
-      LoaderConfig c = config("padded", 8, 4);
+      LoaderConfig c = config("padded", 8, B);
       c.rank = r;
       c.world_size = W;
-      Loader ld({dir / "a.bin"}, c);
-      BOOST_TEST(ld.blocks_per_epoch() == 36 / W);
-      Batch b;
-      std::vector<int64_t> epoch0;  // the first blocks_per_epoch rows (the last batch runs into epoch 1)
-      while ((int64_t)epoch0.size() < ld.blocks_per_epoch()) {
-        ld.next(b);
-        epoch0.insert(epoch0.end(), b.blocks.begin(), b.blocks.end());
-        BOOST_TEST(b.blocks[0] == b.ids[0 * 8 + 1] / 100 - 1);  // the row is the block it claims to be
-      }
-      epoch0.resize(ld.blocks_per_epoch());
-      for (int64_t blk : epoch0) BOOST_TEST(seen[r].insert(blk).second);  // no repeats within the epoch
+      c.accum_steps = A;
+      owned.push_back(std::make_unique<Loader>(std::vector<std::string>{dir / "a.bin"}, c));
     }
-    std::set<int64_t> all;
-    for (const auto& s : seen) {
-      for (int64_t x : s) BOOST_TEST(all.insert(x).second);  // disjoint across ranks
+    std::vector<int64_t> order;  // the global rows of every step: rank 0's micro-batches, then rank 1's, ...
+    for (int64_t s = 0; s < steps; ++s) {
+      for (int64_t r = 0; r < W; ++r)
+        for (int64_t k = 0; k < A; ++k) {
+          Batch b;
+          BOOST_REQUIRE(owned[r]->next(b));
+          BOOST_TEST(b.blocks[0] == b.ids[0 * 8 + 1] / 100 - 1);  // the row is the block it claims to be
+          order.insert(order.end(), b.blocks.begin(), b.blocks.end());
+        }
+      for (int64_t r = 0; r < W; ++r) BOOST_TEST(owned[r]->position().index == (s + 1) * global % 36);
     }
-    BOOST_TEST(all.size() == 36u);  // complete
+    return order;
+  };
+  const std::vector<int64_t> one = read(1, 3, 4);
+  BOOST_TEST(std::set<int64_t>(one.begin(), one.begin() + 36).size() == 36u);  // epoch 0: every block once
+  for (auto [W, A, B] : {std::tuple{2, 1, 6}, {2, 3, 2}, {3, 1, 4}, {4, 3, 1}, {1, 1, 12}}) {
+    BOOST_TEST_CONTEXT("W " << W << " A " << A << " B " << B) {
+      const std::vector<int64_t> split = read(W, A, B);
+      BOOST_TEST(split == one, boost::test_tools::per_element());
+    }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_position_resumes_on_any_number_of_ranks) {
+  // Two ranks save after 2 steps; one rank and three ranks (other batch shapes, the same global batch) go on from
+  // there and read what the two would have read.
+  test::TempDir dir("rank_resume");
+  write_docs(dir / "a.bin", std::vector<int64_t>(30, 2));
+  auto make = [&](int64_t r, int64_t W, int64_t A, int64_t B) {
+    LoaderConfig c = config("padded", 8, B);
+    c.rank = r;
+    c.world_size = W;
+    c.accum_steps = A;
+    return std::make_unique<Loader>(std::vector<std::string>{dir / "a.bin"}, c);
+  };
+  auto step = [](std::vector<std::unique_ptr<Loader>>& ranks, int64_t A) {
+    std::vector<int64_t> rows;
+    for (auto& ld : ranks)
+      for (int64_t k = 0; k < A; ++k) {
+        Batch b;
+        BOOST_REQUIRE(ld->next(b));
+        rows.insert(rows.end(), b.blocks.begin(), b.blocks.end());
+      }
+    return rows;
+  };
+  std::vector<std::unique_ptr<Loader>> two;
+  for (int64_t r = 0; r < 2; ++r) two.push_back(make(r, 2, 2, 2));  // 8 rows per step
+  step(two, 2);
+  step(two, 2);
+  const LoaderPosition saved = two[0]->position();
+  BOOST_TEST(saved.index == 16);
+  std::vector<std::vector<int64_t>> expect;
+  for (int s = 0; s < 3; ++s) expect.push_back(step(two, 2));  // runs into epoch 1 (30 blocks)
+  std::vector<std::unique_ptr<Loader>> one, three;
+  one.push_back(make(0, 1, 4, 2));
+  for (int64_t r = 0; r < 4; ++r) three.push_back(make(r, 4, 1, 2));
+  for (auto& ld : one) ld->restore(saved);
+  for (auto& ld : three) ld->restore(saved);
+  for (int s = 0; s < 3; ++s) {
+    BOOST_TEST(step(one, 4) == expect[s], boost::test_tools::per_element());
+    BOOST_TEST(step(three, 1) == expect[s], boost::test_tools::per_element());
+  }
+  Batch b;
+  two[0]->next(b);  // mid-step: no position to save
+  BOOST_CHECK_THROW(two[0]->position(), Error);
 }
 
 BOOST_AUTO_TEST_CASE(evaluation_is_one_sequential_pass) {
@@ -213,7 +269,8 @@ BOOST_AUTO_TEST_CASE(evaluation_is_one_sequential_pass) {
   c.infinite = false;
   c.shuffle = false;
   c.rank = 1;
-  c.world_size = 2;  // rank 1 reads blocks 1, 3, 5, 7, 9
+  c.world_size = 2;
+  c.batch_size = 2;  // batches 0-1 | 2-3 | 4-5 | 6-7 | 8-9: rank 1 reads the second and the fourth
   Loader ld({dir / "a.bin"}, c);
   Batch b;
   std::vector<int64_t> got;
@@ -221,18 +278,31 @@ BOOST_AUTO_TEST_CASE(evaluation_is_one_sequential_pass) {
   while (ld.next(b)) {
     ++batches;
     got.insert(got.end(), b.blocks.begin(), b.blocks.end());
+    BOOST_TEST(b.rows == b.B);
+  }
+  BOOST_TEST(batches == 2);
+  BOOST_TEST(got == (std::vector<int64_t>{2, 3, 6, 7}), boost::test_tools::per_element());
+  c.rank = 0;  // 10 blocks in batches of 4, 0-3 | 4-7 | 8-9 + padding: rank 0 reads the first and the last
+  c.batch_size = 4;
+  c.world_size = 2;
+  Loader zero({dir / "a.bin"}, c);
+  got.clear();
+  batches = 0;
+  while (zero.next(b)) {
+    ++batches;
+    got.insert(got.end(), b.blocks.begin(), b.blocks.end());
     if (b.rows < b.B) {
-      BOOST_TEST(b.rows == 1);
+      BOOST_TEST(b.rows == 2);
       BOOST_TEST(std::all_of(b.mask.begin() + b.rows * 6, b.mask.end(), [](float m) { return m == 0.0f; }));
       BOOST_TEST(b.ids.back() == kPad);
     }
   }
   BOOST_TEST(batches == 2);
-  BOOST_TEST(got == (std::vector<int64_t>{1, 3, 5, 7, 9}), boost::test_tools::per_element());
-  BOOST_TEST(!ld.next(b));
-  ld.rewind();
-  BOOST_TEST(ld.next(b));
-  BOOST_TEST(b.blocks[0] == 1);
+  BOOST_TEST(got == (std::vector<int64_t>{0, 1, 2, 3, 8, 9}), boost::test_tools::per_element());
+  BOOST_TEST(!zero.next(b));
+  zero.rewind();
+  BOOST_TEST(zero.next(b));
+  BOOST_TEST(b.blocks[0] == 0);
 }
 
 BOOST_AUTO_TEST_CASE(configuration_errors) {

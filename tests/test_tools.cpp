@@ -14,32 +14,18 @@
 #include "data/shard.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "command_util.h"
 #include "io_test_util.h"
 
 namespace duo {
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// `command` as a shell runs it, under a time limit (a hang fails the test instead of stalling the suite).
-Run run_command(const std::string& command) {
-  Run r;
-  FILE* p = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(p);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = ::pclose(p);
-  return r;
-}
+using Run = testing::CommandRun;
+using testing::exit_code;
+using testing::run_command;
 
 Run run(const std::string& args) { return run_command("build/duo-inspect " + args); }
 
-// Exit status of a finished command (pclose's wait status): 1 for duo::Error, 124 for `timeout`.
-int exit_code(const Run& r) { return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
               "pass a trained DUO checkpoint (duo-train --algo duo or duo_base), or resume a distillation with "
               "--checkpointing.resume_from_ckpt true");
     duo::DistillSettings d = duo::distill_settings_from(vm, cfg);
-    auto ops = duo::make_backend(cfg.device, cfg.threads, cfg.compute);
-    duo::Trainer trainer(cfg, *ops, duo::distill_hooks(cfg, d));
+    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §13).
+    duo::Processes procs = duo::start_processes(cfg.device, cfg.threads, cfg.compute);
+    duo::Trainer trainer(cfg, *procs.ops, duo::distill_hooks(cfg, d), procs.comm());
     duo::EvalResult r = trainer.run();
     if (r.tokens > 0) std::printf("final validation: distillation KL %.5g per token\n", r.nll);
     return 0;

@@ -50,7 +50,11 @@ int main(int argc, char** argv) {
     if (!duo::parse_command_line(argc, argv, desc, vm, "usage: duo-eval --eval.checkpoint_path PATH --data.valid GLOB [options]"))
       return 0;
     const std::string path = vm["eval.checkpoint_path"].as<std::string>();
-    auto ops = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>(), vm["compute"].as<std::string>());
+    // Launched by mpirun: each rank evaluates every ranks-th batch, rank 0 prints and writes the pass's result.
+    duo::Processes procs = duo::start_processes(vm["device"].as<std::string>(), vm["threads"].as<int>(),
+                                                      vm["compute"].as<std::string>());
+    duo::Ops* ops = procs.ops.get();
+    duo::Comm& comm = procs.comm();
 
     // The model: our checkpoint (EMA weights unless disabled) or an HF folder.
     duo::ModelConfig mc;
@@ -83,6 +87,8 @@ int main(int argc, char** argv) {
     lc.eos = vm["data.eos"].as<int64_t>();
     lc.shuffle = false;
     lc.infinite = false;
+    lc.rank = comm.rank();
+    lc.world_size = comm.size();
     duo::Loader loader({vm["data.valid"].as<std::string>()}, lc);
     duo::DataVocab vocab = duo::data_vocab(loader, vm["data.valid"].as<std::string>());
     DUO_CHECK(vocab.vocab_size == mc.vocab_size, vm["data.valid"].as<std::string>(),
@@ -125,14 +131,15 @@ int main(int argc, char** argv) {
     eo.limit_batches = vm["eval.limit_batches"].as<int64_t>();
     eo.uses_time = algo != "ar";
     eo.time_power = vm["eval.time_power"].as<double>();
-    duo::EvalResult r = duo::evaluate(*algorithm, loader, eo);
+    duo::EvalResult r = duo::evaluate(*algorithm, loader, eo, comm);
     nlohmann::json out = {{"algo", algo}, {"checkpoint", path}, {"data", vm["data.valid"].as<std::string>()},
                           {"nll", r.nll}, {"ppl", r.ppl}, {"bpd", r.bpd}, {"tokens", r.tokens},
                           {"std_err", r.std_err}, {"seq_std_err", r.seq_std_err}, {"sequences", r.sequences}, {"mc_samples", eo.uses_time ? eo.mc_samples : 1}, {"time_power", eo.time_power},
                           {"weights", ck && ema ? "ema" : "live"}, {"bound", algo == "ar" ? "exact" : "NELBO upper bound"}};
+    if (comm.size() > 1) out["ranks"] = comm.size();
     std::printf("%s\n", out.dump(2).c_str());
     const std::string file = vm["eval.output"].as<std::string>();
-    if (!file.empty()) {
+    if (!file.empty() && comm.rank() == 0) {
       std::ofstream f(file);
       DUO_CHECK(f && (f << out.dump(2) << "\n"), file, "cannot write the result", "check --eval.output");
     }

@@ -103,19 +103,24 @@ int main(int argc, char** argv) {
     }
     if (vm.count("sampling.prefix_ids")) o.prefix_ids = parse_ids(vm["sampling.prefix_ids"].as<std::string>());
 
+    // Launched by mpirun: the ranks split the sampling batches; rank 0 reports, scores and writes.
+    duo::Processes procs = duo::start_processes(vm["device"].as<std::string>(), vm["threads"].as<int>(),
+                                                          vm["compute"].as<std::string>());
+    duo::Comm& comm = procs.comm();
+    const bool writer = comm.rank() == 0;
     duo::SampleJob job(o);
     const duo::SamplePlan& p = job.plan();
-    std::cerr << "duo-sample: " << p.model.path << "\n  model  " << p.model.config.describe() << "\n  algo   "
+    if (writer) std::cerr << "duo-sample: " << p.model.path << "\n  model  " << p.model.config.describe() << "\n  algo   "
               << p.algo << "  predictor " << p.predictor << "  noise_removal " << p.noise_removal << "  steps "
               << p.steps << "\n  tokens " << p.num_samples << " samples x " << p.length << " (batches of "
               << p.batch_size << "), tokenizer " << p.tokenizer << " (" << p.vocab_dir << "), seed " << p.seed << "\n";
-    for (const std::string& note : p.notes) std::cerr << "  note: " << note << "\n";
+    for (const std::string& note : p.notes)
+      if (writer) std::cerr << "  note: " << note << "\n";
+    if (writer && comm.size() > 1) std::cerr << "  ranks  " << comm.size() << " (" << comm.name() << ")\n";
 
-    std::unique_ptr<duo::Ops> backend = duo::make_backend(vm["device"].as<std::string>(), vm["threads"].as<int>(),
-                                                                  vm["compute"].as<std::string>());
-    duo::Ops& ops = *backend;
+    duo::Ops& ops = *procs.ops;
     std::unique_ptr<duo::GenPplEvaluator> evaluator;
-    if (vm.count("eval.gen_ppl_eval_model_name_or_path")) {
+    if (writer && vm.count("eval.gen_ppl_eval_model_name_or_path")) {
       duo::EvaluatorOptions eo;
       eo.batch_size = o.perplexity_batch_size;
       eo.known_tokenizer = p.tokenizer;
@@ -123,7 +128,9 @@ int main(int argc, char** argv) {
       evaluator = duo::load_gen_ppl_evaluator(vm["eval.gen_ppl_eval_model_name_or_path"].as<std::string>(), ops, eo);
       std::cerr << "  gen PPL evaluator " << evaluator->description() << "\n";
     }
-    const duo::SampleResult r = job.run(ops, vm["progress"].as<bool>() ? &std::cerr : nullptr, evaluator.get());
+    const duo::SampleResult r =
+        job.run(ops, writer && vm["progress"].as<bool>() ? &std::cerr : nullptr, evaluator.get(), comm);
+    if (!writer) return 0;
     duo::print_samples(std::cout, p, r);
     const std::string json_path = vm["eval.generated_samples_path"].as<std::string>();
     duo::write_sample_json(json_path, p, r);

@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
     desc.add_options()("help,h", "show this help")(
         "dry_run", duo::po::bool_switch(),
         "print the device memory this configuration would plan on a GPU, without allocating it or reading data, "
-        "and exit (the vocabulary from --vocab_size, else from the shards' header)");
+        "and exit (the vocabulary from --vocab_size, else from the shards' header)")(
+        "dry_run.ranks", duo::po::value<int>()->default_value(1),
+        "--dry_run: plan one rank of this many (with --training.zero1: its shard of the Adam moments and the EMA)");
     duo::add_model_options(desc);
     duo::add_train_options(desc);
     duo::po::variables_map vm;
@@ -32,12 +34,15 @@ int main(int argc, char** argv) {
         cfg.model.vocab_size = v.vocab_size;
         mask_id = v.mask_id;
       }
-      std::printf("%s", duo::plan_training_memory(cfg, mask_id).report.c_str());
+      const int ranks = vm["dry_run.ranks"].as<int>();
+      DUO_CHECK(ranks >= 1, "--dry_run.ranks", duo::str("got ", ranks), "give the number of ranks, 1 or more");
+      std::printf("%s", duo::plan_training_memory(cfg, mask_id, {}, ranks).report.c_str());
       return 0;
     }
     duo::TrainConfig cfg = duo::train_config_from(vm);
-    auto ops = duo::make_backend(cfg.device, cfg.threads, cfg.compute);
-    duo::Trainer trainer(cfg, *ops);
+    // Launched by mpirun (or srun): one rank per process and GPU, data parallel (docs/training.md §13).
+    duo::Processes procs = duo::start_processes(cfg.device, cfg.threads, cfg.compute);
+    duo::Trainer trainer(cfg, *procs.ops, {}, procs.comm());
     duo::EvalResult r = trainer.run();
     if (r.tokens > 0)
       std::printf("final validation: nll %.4f | ppl %.3f | bpd %.4f (%s)\n", r.nll, r.ppl, r.bpd,

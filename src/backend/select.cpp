@@ -1,10 +1,13 @@
 #include "backend/select.h"
+#include <cstdio>
+#include "backend/comm_mpi.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/process_setup.h"
 #include "core/error.h"
 #if defined(DUO_WITH_CUDA)
-#include "device.h"  // cuda/device.h: only in the executables `make cuda` links against the CUDA backend
+#include "device.h"            // cuda/device.h: only in the executables `make cuda` links against the CUDA backend
+#include "nccl/comm_nccl.h"    // cuda/nccl/comm_nccl.h: likewise
 #endif
 
 namespace duo {
@@ -20,8 +23,8 @@ std::unique_ptr<Ops> cpu_backend(const std::string& compute) {
 }
 
 #if defined(DUO_WITH_CUDA)
-std::unique_ptr<Ops> gpu_backend(bool required, const std::string& compute) {
-  auto gpu = make_cuda_backend(required);
+std::unique_ptr<Ops> gpu_backend(bool required, const std::string& compute, int gpu_index) {
+  auto gpu = make_cuda_backend(required, gpu_index);
   DUO_CHECK(!gpu || compute != "fp32", "--compute fp32",
             "the CUDA backend's dense layers run on bf16 tensor cores (with fp32 sums); it has no fp32 GEMM mode",
             "leave --compute at auto (or bf16) on a GPU, or run on the CPU with --device cpu");
@@ -31,24 +34,38 @@ std::unique_ptr<Ops> gpu_backend(bool required, const std::string& compute) {
 
 }  // namespace
 
-std::unique_ptr<Ops> make_backend(const std::string& device, int threads, const std::string& compute) {
+std::unique_ptr<Ops> make_backend(const std::string& device, int threads, const std::string& compute, int gpu) {
   DUO_CHECK(compute == "auto" || compute == "fp32" || compute == "bf16", "--compute",
             "unknown precision '" + compute + "'", "use auto, fp32 or bf16");
   cpu::set_threads(threads, "--threads");
   if (device == "cpu") return cpu_backend(compute);
 #if defined(DUO_WITH_CUDA)
-  if (device == "cuda") return gpu_backend(/*required=*/true, compute);
+  if (device == "cuda") return gpu_backend(/*required=*/true, compute, gpu);
   if (device == "auto") {
-    if (auto gpu = gpu_backend(/*required=*/false, compute)) return gpu;
+    if (auto g = gpu_backend(/*required=*/false, compute, gpu)) return g;
     return cpu_backend(compute);
   }
 #else
+  (void)gpu;
   if (device == "auto") return cpu_backend(compute);
   if (device == "cuda")
     fail("--device cuda", "this executable was built without the CUDA backend",
          "build the GPU executables with `make cuda` and run build/cuda/" + std::string("duo-train (or duo-eval, ...)"));
 #endif
   fail("--device", "unknown device '" + device + "'", "use auto, cpu or cuda");
+}
+
+Processes start_processes(const std::string& device, int threads, const std::string& compute) {
+  Processes p;
+  if (launched_by_mpi()) p.launch = make_mpi_comm();
+  else p.launch = std::make_unique<SingleComm>();
+  if (p.launch->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+    fail("rank " + std::to_string(p.launch->rank()), "cannot silence its standard output", "check /dev/null");
+  p.ops = make_backend(device, threads, compute, mpi_local_rank());
+#if defined(DUO_WITH_CUDA)
+  if (p.ops->device() == Device::CUDA && p.launch->size() > 1) p.gpu = make_nccl_comm(*p.launch, *p.ops);
+#endif
+  return p;
 }
 
 }  // namespace duo

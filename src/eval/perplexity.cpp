@@ -42,9 +42,66 @@ double importance_time(double a, double eps, double& t) {
   return std::pow(t, a) * (1.0 - eb) / (b * (1.0 - eps));
 }
 
+// The per-sequence sums and per-draw values of a pass's batches, in one list of batches.
+struct PassRecord {
+  std::vector<int64_t> index;            // each batch's place in the pass (this rank's share: k·ranks + rank)
+  std::vector<int64_t> rows;             // real rows per batch
+  std::vector<double> seq_loss, seq_weight;  // per real row, batch after batch
+  std::vector<std::vector<Draw>> draws;  // per batch, K·rows draws in stratum order
+};
+
+// The whole pass on every rank, batches in pass order, from each rank's share. An all-gather made of float64
+// sums: each value is placed at its slot of a zeroed array and the arrays are summed over the ranks, which adds
+// only zeros to it, so every value arrives bit for bit.
+PassRecord gather_in_pass_order(const PassRecord& mine, int64_t K, Comm& comm) {
+  if (comm.size() == 1) return mine;
+  double count = (double)mine.index.size();
+  comm.all_reduce_sum(&count, 1);
+  const size_t nb = (size_t)count;
+  std::vector<double> rows(nb, 0.0);
+  for (size_t i = 0; i < mine.index.size(); ++i) {
+    DUO_CHECK((size_t)mine.index[i] < nb, "evaluation", str("batch ", mine.index[i], " of a pass of ", nb),
+              "every rank must read the same validation shards");
+    rows[(size_t)mine.index[i]] = (double)mine.rows[i];
+  }
+  comm.all_reduce_sum(rows.data(), nb);
+  std::vector<size_t> first(nb + 1, 0);  // the first row of each batch
+  for (size_t g = 0; g < nb; ++g) first[g + 1] = first[g] + (size_t)rows[g];
+  const size_t n = first[nb];
+  std::vector<double> values(2 * n + 2 * n * (size_t)K, 0.0);  // seq_loss, seq_weight, then draw losses, weights
+  double* loss = values.data();
+  double* weight = loss + n;
+  double* draw_loss = weight + n;
+  double* draw_weight = draw_loss + n * (size_t)K;
+  size_t row = 0;
+  for (size_t i = 0; i < mine.index.size(); ++i) {
+    const size_t at = first[(size_t)mine.index[i]];
+    for (int64_t b = 0; b < mine.rows[i]; ++b, ++row) {
+      loss[at + (size_t)b] = mine.seq_loss[row];
+      weight[at + (size_t)b] = mine.seq_weight[row];
+    }
+    for (size_t d = 0; d < mine.draws[i].size(); ++d) {
+      draw_loss[at * (size_t)K + d] = mine.draws[i][d].loss;
+      draw_weight[at * (size_t)K + d] = mine.draws[i][d].weight;
+    }
+  }
+  comm.all_reduce_sum(values.data(), values.size());
+  PassRecord all;
+  all.seq_loss.assign(loss, loss + n);
+  all.seq_weight.assign(weight, weight + n);
+  for (size_t g = 0; g < nb; ++g) {
+    all.index.push_back((int64_t)g);
+    all.rows.push_back((int64_t)rows[g]);
+    std::vector<Draw> d((size_t)rows[g] * (size_t)K);
+    for (size_t j = 0; j < d.size(); ++j) d[j] = {draw_loss[first[g] * (size_t)K + j], draw_weight[first[g] * (size_t)K + j]};
+    all.draws.push_back(std::move(d));
+  }
+  return all;
+}
+
 }  // namespace
 
-EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
+EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt, Comm& comm) {
   DUO_CHECK(opt.mc_samples >= 1, "--eval.mc_samples", "must be >= 1", "");
   DUO_CHECK(opt.time_power >= 0 && opt.time_power < 1, "--eval.time_power", str("got ", opt.time_power),
             "use a in [0, 1): 0 = uniform times, 0.5 = the measured variance reduction (docs/evaluation.md §1.2)");
@@ -53,20 +110,23 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
                 "), where the continuous importance weight is not exact"),
             "leave --eval.time_power at 0 for discrete-time models");
   const int64_t K = opt.uses_time ? opt.mc_samples : 1;
+  const int64_t ranks = loader.config().world_size, rank = loader.config().rank;
+  DUO_CHECK(ranks == comm.size() && rank == comm.rank(), "evaluation",
+            str("the loader is rank ", rank, " of ", ranks, ", the communicator rank ", comm.rank(), " of ", comm.size()),
+            "build the validation loader with the communicator's rank and size");
   loader.rewind();
-  std::vector<double> seq_loss, seq_weight;              // per sequence, averaged over the time samples
-  std::vector<std::vector<Draw>> batches;                // each batch's draws in stratum order
-  std::vector<int64_t> batch_rows;
-  EvalResult r;
+  // This rank's batches: batch k of the loader is batch g = k·ranks + rank of the pass, whose times and noise are
+  // keyed by g, so every batch is evaluated as one process would.
+  PassRecord mine;
   Batch batch;
-  while ((opt.limit_batches == 0 || r.batches < opt.limit_batches) && loader.next(batch)) {
+  for (int64_t g = rank; (opt.limit_batches == 0 || g < opt.limit_batches) && loader.next(batch); g += ranks) {
     // Row b's k-th draw lies in stratum b·K + k of the batch's K·rows strata (docs/evaluation.md §1.1): the
     // real rows only, so a short last batch still covers [ε, 1]; padding rows get the last stratum's time.
     const int64_t S = K * batch.rows;
     std::vector<Draw> draws((size_t)S);
     std::vector<double> bl(batch.B, 0.0), bw(batch.B, 0.0);
     for (int64_t k = 0; k < K; ++k) {
-      const Philox times{opt.seed, stream_id(r.batches, k, streams::kEvalTimes)};
+      const Philox times{opt.seed, stream_id(g, k, streams::kEvalTimes)};
       MicroBatch mb;
       mb.ids = batch.ids.data();
       mb.mask = batch.mask.data();
@@ -79,7 +139,7 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
         mb.t[b] = TimeSampler::time_from_uniform(times.uniform_double(b), s, S, opt.antithetic, opt.sampling_eps);
         if (opt.uses_time && opt.time_power > 0) weight[b] = importance_time(opt.time_power, opt.sampling_eps, mb.t[b]);
       }
-      mb.noise = Philox{opt.seed, stream_id(r.batches, k, streams::kEvalNoise)};
+      mb.noise = Philox{opt.seed, stream_id(g, k, streams::kEvalNoise)};
       mb.step = opt.step;
       LossSums s = algo.run(mb, /*train=*/false, /*backward=*/false, 1.0);
       for (int64_t b = 0; b < batch.B; ++b) s.seq_loss[b] *= weight[b];
@@ -89,14 +149,22 @@ EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt) {
         if (b < batch.rows) draws[(size_t)(b * K + k)] = {s.seq_loss[b], s.seq_weight[b]};
       }
     }
+    mine.index.push_back(g);
+    mine.rows.push_back(batch.rows);
     for (int64_t b = 0; b < batch.rows; ++b) {
-      seq_loss.push_back(bl[b]);
-      seq_weight.push_back(bw[b]);
+      mine.seq_loss.push_back(bl[b]);
+      mine.seq_weight.push_back(bw[b]);
     }
-    batches.push_back(std::move(draws));
-    batch_rows.push_back(batch.rows);
-    ++r.batches;
+    mine.draws.push_back(std::move(draws));
   }
+  // Every rank's batches in the pass's order: the sums below run over them as one process's would.
+  const PassRecord pass = gather_in_pass_order(mine, K, comm);
+  const std::vector<double>& seq_loss = pass.seq_loss;
+  const std::vector<double>& seq_weight = pass.seq_weight;
+  const std::vector<std::vector<Draw>>& batches = pass.draws;
+  const std::vector<int64_t>& batch_rows = pass.rows;
+  EvalResult r;
+  r.batches = (int64_t)batch_rows.size();
   double L = 0, W = 0;
   for (size_t i = 0; i < seq_loss.size(); ++i) { L += seq_loss[i]; W += seq_weight[i]; }
   DUO_CHECK(W > 0, "evaluation", "no tokens to evaluate", "check --data.valid and the loader's block length");

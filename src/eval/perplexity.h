@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include "algo/algorithm.h"
+#include "backend/comm.h"
 #include "data/loader.h"
 
 namespace duo {
@@ -33,6 +34,10 @@ struct EvalResult {
   int64_t batches = 0;
 };
 
-EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt);
+// With several ranks, each evaluates the batches its loader reads (batch k·ranks + rank of the pass, with that
+// batch's times and noise) and every rank returns the result one process gets from the whole pass, to the last
+// digit: the per-sequence values are gathered in pass order before anything is summed. The loader's rank and
+// world_size must be the communicator's.
+EvalResult evaluate(Algorithm& algo, Loader& loader, const EvalOptions& opt, Comm& comm = single_process());
 
 }  // namespace duo

@@ -220,7 +220,7 @@ SampleJob::SampleJob(const SampleOptions& opt) {
 
 SampleJob::~SampleJob() = default;
 
-SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluator* evaluator) const {
+SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluator* evaluator, Comm& comm) const {
   const SamplePlan& p = plan_;
   const int64_t L = p.length, n = p.num_samples;
   LoadedModel model = load_model(p.model, ops, p.batch_size, L, p.use_ema);
@@ -242,7 +242,9 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
 
   const AlphaSchedule alpha = alpha_schedule(Schedule::from_name(p.noise, p.noise_eps));
 
-  Progress progress(progress_out, p.batches, p.nfe_per_batch, p.steps);
+  const int64_t rank = comm.rank(), ranks = comm.size();
+  const int64_t mine = p.batches / ranks + (rank < p.batches % ranks ? 1 : 0);  // batches k = rank + j·ranks
+  Progress progress(progress_out, mine, p.nfe_per_batch, p.steps);
   std::unique_ptr<DiTDenoiser> denoiser;
   std::unique_ptr<DiTCausalLM> causal;
   if (p.ar) causal = std::make_unique<DiTCausalLM>(*model.dit, ops);
@@ -250,10 +252,10 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
 
   Timer timer;
   int64_t sample_evaluations = 0;
-  for (int64_t k = 0; k < p.batches; ++k) {
+  for (int64_t j = 0, k = rank; k < p.batches; ++j, k += ranks) {
     const int64_t B = std::min(p.batch_size, n - k * p.batch_size);
     int32_t* z = r.ids.data() + k * p.batch_size * L;
-    progress.start_batch(k);
+    progress.start_batch(j);
     SamplerStats st;
     if (p.ar) {
       ArSamplerConfig c;
@@ -274,9 +276,20 @@ SampleResult SampleJob::run(Ops& ops, std::ostream* progress_out, GenPplEvaluato
     r.network_calls += st.nfe;
     sample_evaluations += st.nfe * B;  // each of the batch's B samples went through every call
   }
-  r.nfe = (double)sample_evaluations / (double)n;
   r.seconds = timer.seconds();
   progress.finish();
+  if (ranks > 1) {  // every rank's batches to every rank: ids are exact in float64, the others' rows are zeros
+    std::vector<double> all(r.ids.size() + 2, 0.0);
+    for (int64_t k = rank; k < p.batches; k += ranks)
+      for (int64_t i = k * p.batch_size * L; i < std::min(n, (k + 1) * p.batch_size) * L; ++i) all[(size_t)i] = r.ids[(size_t)i];
+    all[r.ids.size()] = (double)r.network_calls;
+    all[r.ids.size() + 1] = (double)sample_evaluations;
+    comm.all_reduce_sum(all.data(), all.size());
+    for (size_t i = 0; i < r.ids.size(); ++i) r.ids[i] = (int32_t)all[i];
+    r.network_calls = (int64_t)all[r.ids.size()];
+    sample_evaluations = (int64_t)all[r.ids.size() + 1];
+  }
+  r.nfe = (double)sample_evaluations / (double)n;
 
   for (int64_t i = 0; i < n; ++i) {
     const int32_t* row = r.ids.data() + i * L;

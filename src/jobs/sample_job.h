@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include "backend/comm.h"
 #include "backend/ops.h"
 #include "data/tokenizer.h"
 #include "eval/gen_metrics.h"
@@ -109,7 +110,10 @@ class SampleJob {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   // Loads the model on `ops`, samples, decodes, measures. progress: the progress bar's stream (null: none).
   // evaluator: the Gen-PPL evaluator (null: generative_ppl is not computed).
-  SampleResult run(Ops& ops, std::ostream* progress, GenPplEvaluator* evaluator) const;
+  // With several ranks, rank r draws the batches k = r, r + ranks, ... (a batch's samples depend on k only, so
+  // they are the ones one process draws) and every rank returns all samples; only the ranks given an evaluator
+  // score them.
+  SampleResult run(Ops& ops, std::ostream* progress, GenPplEvaluator* evaluator, Comm& comm = single_process()) const;
 
  private:
   SamplePlan plan_;

@@ -4,15 +4,19 @@
 
 namespace duo {
 
-ModelState::ModelState(const ModelConfig& cfg, Ops& ops, bool with_optimizer, DType dtype)
-    : table_(cfg), ops_(ops), dtype_(dtype) {
-  const size_t n = (size_t)table_.total() * dtype_size(dtype);
+ModelState::ModelState(const ModelConfig& cfg, Ops& ops, bool with_optimizer, DType dtype, RankRange shard)
+    : table_(cfg), ops_(ops), dtype_(dtype), shard_(shard) {
+  if (shard_.end == 0) shard_ = {0, table_.total()};
+  DUO_CHECK(shard_.begin >= 0 && shard_.begin < shard_.end && shard_.end <= table_.total(), "ModelState",
+            str("shard [", shard_.begin, ", ", shard_.end, ") of ", table_.total(), " parameters"),
+            "fewer ranks than parameters");
+  const size_t n = (size_t)table_.total() * dtype_size(dtype), k = (size_t)(shard_.end - shard_.begin) * dtype_size(dtype);
   params_ = ops_.alloc(n);
   if (with_optimizer) {
     grads_ = ops_.alloc(n);
-    m_ = ops_.alloc(n);
-    v_ = ops_.alloc(n);
-    ema_ = ops_.alloc(n);
+    m_ = ops_.alloc(k);
+    v_ = ops_.alloc(k);
+    ema_ = ops_.alloc(k);
   }
 }
 
@@ -21,27 +25,49 @@ ModelState::~ModelState() {
     if (p) ops_.release(p);
 }
 
+namespace {
+// Elements [begin, end) of a flat buffer, as a tensor.
+Tensor range_view(void* buffer, DType dtype, int64_t begin, int64_t end, Device device) {
+  return Tensor(static_cast<char*>(buffer) + (size_t)begin * dtype_size(dtype), dtype, {end - begin}, device);
+}
+}  // namespace
+
 Tensor ModelState::flat(void* buffer) const {
-  return Tensor(buffer, dtype_, {table_.total()}, ops_.device());
+  const bool state = buffer != nullptr && (buffer == m_ || buffer == v_ || buffer == ema_);
+  return Tensor(buffer, dtype_, {state ? shard_.end - shard_.begin : table_.total()}, ops_.device());
 }
 
 std::vector<float> ModelState::download(void* buffer) {
   DUO_CHECK(dtype_ == DType::F32, "ModelState", "host copies are float32", "");
-  std::vector<float> host((size_t)table_.total());
-  ops_.to_host(host.data(), flat(buffer));
+  const Tensor t = flat(buffer);
+  std::vector<float> host((size_t)t.numel());
+  ops_.to_host(host.data(), t);
   return host;
 }
 
 void ModelState::upload(void* buffer, const std::vector<float>& host) {
-  DUO_CHECK(dtype_ == DType::F32 && (int64_t)host.size() == table_.total(), "ModelState", "host copy size", "");
   Tensor t = flat(buffer);
+  DUO_CHECK(dtype_ == DType::F32 && (int64_t)host.size() == t.numel(), "ModelState", "host copy size", "");
   ops_.from_host(t, host.data());
 }
 
+void* ModelState::gather(void* state_buffer, Comm& comm) {
+  DUO_CHECK(dtype_ == DType::F32, "ModelState", "ZeRO-1 gathers float32 state", "");
+  const RankRange mine = rank_range(table_.total(), comm.rank(), comm.size());
+  DUO_CHECK(mine.begin == shard_.begin && mine.end == shard_.end, "ModelState", "the shard is not this rank's part",
+            "build the state with rank_range(total, rank, size)");
+  void* full = ops_.alloc((size_t)table_.total() * dtype_size(dtype_));
+  Tensor part = range_view(full, dtype_, shard_.begin, shard_.end, ops_.device());
+  ops_.copy(part, flat(state_buffer));
+  comm.all_gather(static_cast<float*>(full), (size_t)table_.total());
+  return full;
+}
+
 size_t ModelState::bytes() const {
-  int n = 0;
-  for (void* p : {params_, grads_, m_, v_, ema_}) n += p != nullptr;
-  return (size_t)n * (size_t)table_.total() * dtype_size(dtype_);
+  size_t n = 0;
+  for (void* p : {params_, grads_, m_, v_, ema_})
+    if (p) n += (size_t)flat(p).numel() * dtype_size(dtype_);
+  return n;
 }
 
 void ModelState::zero_grads() {
@@ -51,9 +77,12 @@ void ModelState::zero_grads() {
 
 double ModelState::optimizer_step(const OptimConfig& cfg) {
   DUO_ASSERT(has_optimizer());
-  Tensor p = flat(params_), g = flat(grads_), m = flat(m_), v = flat(v_), e = flat(ema_);
+  Tensor g = flat(grads_), m = flat(m_), v = flat(v_), e = flat(ema_);
   const double norm = std::sqrt(ops_.sum_squares(g));
   const double coef = clip_coefficient(norm, cfg.grad_clip);
+  // The shard's parameters and gradients (all of them unless ZeRO-1 shards the state).
+  Tensor p = range_view(params_, dtype_, shard_.begin, shard_.end, ops_.device());
+  g = range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device());
   if (coef != 1.0) ops_.scale(g, coef);
   AdamWArgs a;
   a.lr = learning_rate(cfg, step);
@@ -70,13 +99,13 @@ double ModelState::optimizer_step(const OptimConfig& cfg) {
 
 void ModelState::reset_ema() {
   if (!ema_) return;
-  Tensor e = flat(ema_), p = flat(params_);
+  Tensor e = flat(ema_), p = range_view(params_, dtype_, shard_.begin, shard_.end, ops_.device());
   ops_.copy(e, p);
   ema_updates = 0;
 }
 
 void ModelState::swap_params_and_ema() {
-  DUO_ASSERT(ema_ != nullptr);
+  DUO_ASSERT(ema_ != nullptr && !sharded());
   std::swap(params_, ema_);
 }
 

@@ -1,9 +1,13 @@
 // Everything a training run keeps per parameter, in one layout (the ParamTable's): the parameters, their
 // gradients, AdamW's two moments and the EMA shadow. Each is one device buffer, so zeroing the gradients,
 // the global norm, AdamW and the EMA update are one op each.
+// ZeRO-1 (docs/training.md §13): with a shard [begin, end) of the flat parameter vector, the moments and the EMA
+// hold that range only; the optimizer step updates the parameters of the shard, and the caller gathers the
+// rest from the other ranks (Comm::all_gather). Parameters and gradients stay whole.
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "backend/comm.h"
 #include "backend/ops.h"
 #include "model/params.h"
 #include "train/optimizer.h"
@@ -13,7 +17,8 @@ namespace duo {
 class ModelState {
  public:
   // with_optimizer = false: parameters only (evaluation, sampling).
-  ModelState(const ModelConfig& cfg, Ops& ops, bool with_optimizer, DType dtype = DType::F32);
+  // shard: the range whose optimizer state this process keeps ({0, 0}: all of it).
+  ModelState(const ModelConfig& cfg, Ops& ops, bool with_optimizer, DType dtype = DType::F32, RankRange shard = {});
   ~ModelState();
   ModelState(const ModelState&) = delete;
   ModelState& operator=(const ModelState&) = delete;
@@ -27,8 +32,13 @@ class ModelState {
   void* adam_m() { return m_; }
   void* adam_v() { return v_; }
   bool has_optimizer() const { return grads_ != nullptr; }
-  // Whole-buffer views (flat, table().total() elements).
+  // Whole-buffer views: table().total() elements, the shard's for the moments and the EMA.
   Tensor flat(void* buffer) const;
+  bool sharded() const { return shard_.end - shard_.begin != table_.total(); }
+  const RankRange& shard() const { return shard_; }
+  // ZeRO-1: a new full-size buffer holding every rank's part of a sharded one (the moments or the EMA), gathered
+  // over `comm`; the caller releases it with ops().release.
+  void* gather(void* state_buffer, Comm& comm);
   // Host copies of one of the buffers (checkpoints are written from and read into host memory, whatever the
   // device). F32 buffers only.
   std::vector<float> download(void* buffer);
@@ -43,7 +53,7 @@ class ModelState {
   double optimizer_step(const OptimConfig& cfg);
   // Copies the EMA shadow from the current parameters (start of training / fine-tuning).
   void reset_ema();
-  // Swaps parameters and EMA shadow (evaluation uses the EMA weights, then swaps back).
+  // Swaps parameters and EMA shadow (evaluation uses the EMA weights, then swaps back). Not when sharded.
   void swap_params_and_ema();
   // Bytes held by the buffers, for the start-up memory plan.
   size_t bytes() const;
@@ -57,6 +67,7 @@ class ModelState {
   void* m_ = nullptr;
   void* v_ = nullptr;
   void* ema_ = nullptr;
+  RankRange shard_;
 };
 
 }  // namespace duo

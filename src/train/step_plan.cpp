@@ -10,13 +10,16 @@
 
 namespace duo {
 
-TrainingStepPlan::TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mask_id, const TrainerHooks& hooks)
+TrainingStepPlan::TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mask_id, const TrainerHooks& hooks,
+                                   int ranks)
     : cfg_(cfg), ops_(ops) {
   cfg_.model.validate("model options");
   DataVocab vocab;
   vocab.vocab_size = cfg_.model.vocab_size;
   vocab.mask_id = mask_id >= 0 ? mask_id : int32_t(cfg_.model.vocab_size - 1);
-  state_ = std::make_unique<ModelState>(cfg_.model, ops_, true);
+  const bool zero1 = cfg_.zero1 && ranks > 1;
+  state_ = std::make_unique<ModelState>(cfg_.model, ops_, true, DType::F32,
+                                        zero1 ? rank_range(ParamTable(cfg_.model).total(), 0, ranks) : RankRange{});
   model_ = std::make_unique<DiT>(cfg_.model, ops_, training_dit_options(cfg_));
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks.algorithm ? hooks.algorithm(*model_, *state_, vocab)
@@ -54,18 +57,21 @@ void TrainingStepPlan::run_step(int64_t step) {
   state_->optimizer_step(cfg_.optim);
 }
 
-MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const TrainerHooks& hooks) {
+MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const TrainerHooks& hooks, int ranks) {
   PlanOps ops;
   KernelLog log;
   MemoryPlan p;
   {
-    TrainingStepPlan plan(cfg, ops, mask_id, hooks);
+    TrainingStepPlan plan(cfg, ops, mask_id, hooks, ranks);
     ops.set_observer(&log);
     plan.run_step(cfg.curriculum.start);  // DUO: a curriculum step, the input that needs the most memory
     ops.set_observer(nullptr);
     p.state = plan.state_bytes();
+    const bool zero1 = cfg.zero1 && ranks > 1;
+    // ZeRO-1's gathered EMA while validating (and each gathered group while saving): one full fp32 copy.
+    const size_t gathered = zero1 ? (size_t)ParamTable(cfg.model).total() * sizeof(float) : 0;
     p.activations = plan.activation_bytes();
-    p.other = ops.peak_bytes() - p.state - p.activations;
+    p.other = ops.peak_bytes() - p.state - p.activations + gathered;
     p.scratch = log.max_workspace();
     const ModelConfig& m = cfg.model;
     p.report = str("planned device memory of ", hooks.program, " (CUDA backend; nothing allocated): ", cfg.algo,
@@ -73,6 +79,10 @@ MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const T
                    m.describe(), ", batch ", cfg.batch_size, " x ", m.length, " (evaluation batch ",
                    cfg.eval_batch_size, ")\n");
     auto line = [&](const char* what, size_t b) { p.report += str("  ", what, ": ", human_bytes(double(b)), "\n"); };
+    if (zero1)
+      p.report += str("  rank 0 of ", ranks, " with ZeRO-1: the Adam moments and the EMA of ",
+                      with_commas(ParamTable(cfg.model).total() / ranks), " parameters; the gathered EMA at validation ",
+                      human_bytes(double(gathered)), " (in the algorithm's line)\n");
     line("parameters, gradients, Adam moments, EMA (fp32)", p.state);
     line("DiT activations", p.activations);
     p.report += plan.activation_plan();

@@ -21,7 +21,9 @@ class TrainingStepPlan {
  public:
   // cfg.model.vocab_size is the model's vocabulary; mask_id the absorbing algorithms' [MASK] (-1: V - 1); hooks as
   // the Trainer takes them (duo-distill's algorithm and its extra validation algorithm).
-  TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mask_id = -1, const TrainerHooks& hooks = {});
+  // ranks: the state of one rank of that many (with cfg.zero1: its shard of the moments and the EMA).
+  TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mask_id = -1, const TrainerHooks& hooks = {},
+                   int ranks = 1);
   // One optimizer step at optimizer step `step` (DUO's curriculum is active while step <= its end).
   void run_step(int64_t step);
   // Device bytes held: parameters, gradients, Adam moments and EMA; the DiT's activations; the algorithm's own.
@@ -46,6 +48,9 @@ struct MemoryPlan {
   size_t total() const { return state + activations + other + scratch; }
   std::string report;
 };
-MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id = -1, const TrainerHooks& hooks = {});
+// ranks > 1 with cfg.zero1: one rank's share of ZeRO-1's sharded state, plus the full-size buffer that the gathered
+// EMA (or a moment, while saving) takes at validation and checkpoint time.
+MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id = -1, const TrainerHooks& hooks = {},
+                                int ranks = 1);
 
 }  // namespace duo

@@ -41,6 +41,8 @@ void add_train_options(po::options_description& desc, const TrainDefaults& d) {
       ("trainer.log_every_n_steps", i(10), "progress line every N steps")
       ("trainer.gradient_clip_val", f(1.0), "global L2-norm clipping (0 = off)")
       ("training.ema", f(d.ema), "EMA decay (0 = off)")
+      ("training.zero1", b(false), "ZeRO-1 with several ranks: each keeps 1/ranks of the Adam moments and the EMA "
+       "and updates its part of the weights, then the ranks gather them (the same numbers; docs/training.md §13)")
       ("training.antithetic_sampling", b(true), "stratified diffusion times over the global batch")
       ("training.sampling_eps", f(1e-3), "smallest diffusion time")
       ("training.finetune_path", s(""), "initialise from this checkpoint (fresh optimizer and step counter)")
@@ -94,6 +96,7 @@ TrainConfig train_config_from(const po::variables_map& vm, bool needs_data) {
   c.log_every = I("trainer.log_every_n_steps");
   c.optim.grad_clip = F("trainer.gradient_clip_val");
   c.optim.ema = F("training.ema");
+  c.zero1 = B("training.zero1");
   c.antithetic_sampling = B("training.antithetic_sampling"); c.sampling_eps = F("training.sampling_eps");
   c.finetune_path = S("training.finetune_path");
   c.noise = S("noise"); c.noise_eps = F("noise.eps");

@@ -59,6 +59,7 @@ struct TrainConfig {
   std::string save_dir = "runs/default";
   int64_t checkpoint_every = 500;  // callbacks.checkpoint_every_n_steps.every_n_train_steps
   bool overwrite = false;          // checkpointing.overwrite: a new run may delete a previous run's files in save_dir
+  bool zero1 = false;              // training.zero1: Adam moments and EMA sharded over the ranks (docs/training.md §13)
   bool resume = false;             // checkpointing.resume_from_ckpt
   std::string resume_path;         // checkpointing.resume_ckpt_path (default: <save_dir>/last.safetensors)
   std::string metrics_path;        // default: <save_dir>/metrics.jsonl

@@ -10,6 +10,7 @@
 #include "data/tokenizer.h"
 #include "io/checkpoint.h"
 #include "model/flops.h"
+#include "train/grad_sum.h"
 
 namespace duo {
 
@@ -81,11 +82,21 @@ std::string architecture_difference(const ModelConfig& ckpt, const ModelConfig& 
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cfg), ops_(ops), hooks_(std::move(hooks)) {
-  train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, loader_config(cfg_, true));
+Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& comm)
+    : cfg_(cfg), ops_(ops), comm_(comm), hooks_(std::move(hooks)) {
+  // --loader.global_batch_size holds for every world size: each rank runs global / (ranks × batch) micro-batches.
+  const int64_t ranks = comm_.size(), per_step = ranks * cfg_.batch_size;
+  DUO_CHECK(cfg_.global_batch_size % per_step == 0, "--loader.global_batch_size",
+            str(cfg_.global_batch_size, " is not a multiple of ", ranks, " ranks x --loader.batch_size ", cfg_.batch_size),
+            str("use a global batch that is a multiple of ", per_step, ", or another --loader.batch_size or number of ranks"));
+  micro_per_rank_ = cfg_.global_batch_size / per_step;
+  LoaderConfig tl = loader_config(cfg_, true), vl = loader_config(cfg_, false);
+  tl.rank = vl.rank = comm_.rank();
+  tl.world_size = vl.world_size = ranks;
+  tl.accum_steps = micro_per_rank_;
+  train_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.train_glob}, tl);
   vocab_ = data_vocab(*train_, cfg_.train_glob);
-  if (!cfg_.valid_glob.empty())
-    valid_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.valid_glob}, loader_config(cfg_, false));
+  if (!cfg_.valid_glob.empty()) valid_ = std::make_unique<Loader>(std::vector<std::string>{cfg_.valid_glob}, vl);
   // The model vocabulary comes from the data; an explicit --vocab_size must agree with it.
   ModelConfig& m = cfg_.model;
   DUO_CHECK(!cfg_.vocab_given || m.vocab_size == vocab_.vocab_size, "--vocab_size",
@@ -95,7 +106,12 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   m.validate("model options");
 
   const DiTOptions o = training_dit_options(cfg_);
-  state_ = std::make_unique<ModelState>(m, ops_, true);
+  // ZeRO-1: this rank keeps the optimizer state of its part of the flat parameter vector.
+  const bool zero1 = cfg_.zero1 && ranks > 1;
+  DUO_CHECK(!zero1 || !hooks_.algorithm, "--training.zero1", hooks_.program + " reads the whole EMA and Adam state",
+            "drop --training.zero1 (duo-train shards them)");
+  state_ = std::make_unique<ModelState>(m, ops_, true, DType::F32,
+                                        zero1 ? rank_range(ParamTable(m).total(), comm_.rank(), (int)ranks) : RankRange{});
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_)
@@ -107,8 +123,9 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   }
 
   // One run per save dir at a time, no mixing with a previous run's files, no debris of killed writers
-  // (train/run_dir.h, README "Failure behaviour").
-  run_dir_ = std::make_unique<RunDir>(cfg_.save_dir, hooks_.program);
+  // (train/run_dir.h, README "Failure behaviour"). Rank 0 alone writes there.
+  const bool writer = comm_.rank() == 0;
+  if (writer) run_dir_ = std::make_unique<RunDir>(cfg_.save_dir, hooks_.program);
   if (cfg_.resume && fs::exists(cfg_.resume_path)) {
     load_resume(cfg_.resume_path);
   } else {
@@ -117,10 +134,10 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     model_->init_parameters(cfg_.seed);
     if (!cfg_.finetune_path.empty()) load_finetune(cfg_.finetune_path);
     state_->reset_ema();
-    clear_previous_run();
+    if (writer) clear_previous_run();
   }
   // A resumed run cuts the metrics back to its checkpoint's step; a new one starts an empty file.
-  metrics_ = std::make_unique<MetricsLog>(cfg_.metrics_path, state_->step > 0 ? state_->step : -1);
+  if (writer) metrics_ = std::make_unique<MetricsLog>(cfg_.metrics_path, state_->step > 0 ? state_->step : -1);
 
   const int64_t params = state_->table().total();
   std::printf("%s: %s on %s, %s\n", hooks_.program.c_str(), algo_->settings().name.c_str(), ops_.name(),
@@ -129,10 +146,18 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
   std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
               (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
               valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");
-  std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
-              (long)cfg_.batch_size, (long)(cfg_.global_batch_size / cfg_.batch_size), (long)cfg_.global_batch_size);
-  std::printf("  memory: parameters, gradients, Adam moments, EMA %s; activations:\n%s",
-              human_bytes((double)state_->bytes()).c_str(), model_->memory_plan().c_str());
+  if (ranks == 1)
+    std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
+                (long)cfg_.batch_size, (long)micro_per_rank_, (long)cfg_.global_batch_size);
+  else
+    std::printf("  parameters %s; batch %ld x %ld accumulation x %ld ranks (%s) = %ld sequences per step\n",
+                with_commas(params).c_str(), (long)cfg_.batch_size, (long)micro_per_rank_, (long)ranks, comm_.name(),
+                (long)cfg_.global_batch_size);
+  std::printf("  memory: parameters, gradients, Adam moments, EMA %s%s; activations:\n%s",
+              human_bytes((double)state_->bytes()).c_str(),
+              state_->sharded() ? str(" (ZeRO-1: moments and EMA of ", with_commas(state_->shard().end - state_->shard().begin),
+                                      " parameters on this rank)").c_str() : "",
+              model_->memory_plan().c_str());
   if (cfg_.algo == "duo" && o.soft_input) {
     SimpleMemory sm = simple_memory(cfg_.batch_size, m.length, m.vocab_size, cfg_.batch_size * m.length);
     std::printf("  curriculum (simple): soft input %s (+ the DiT's softmax copy above); the reference keeps %s\n",
@@ -143,12 +168,15 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks) : cfg_(cf
     std::printf("  MFU against a dense bf16 peak of %.0f TFLOP/s, %.3g GFLOP per training token\n",
                 ops_.peak_flops() / 1e12, training_flops_per_token(m) / 1e9);
   if (state_->step > 0) std::printf("  resumed at step %ld\n", (long)state_->step);
-  for (const std::string& f : run_dir_->removed_temporaries())
+  if (writer)
+    for (const std::string& f : run_dir_->removed_temporaries())
     std::printf("  removed %s, the temporary file of a writer that was killed\n", f.c_str());
   std::fflush(stdout);
 }
 
-void Trainer::log_json(const nlohmann::json& j) { metrics_->append(j); }
+void Trainer::log_json(const nlohmann::json& j) {
+  if (metrics_) metrics_->append(j);
+}
 
 void Trainer::clear_previous_run() {
   const std::vector<std::string> files = run_dir_->run_files(cfg_.metrics_path);
@@ -207,8 +235,20 @@ nlohmann::json Trainer::metadata() const {
 }
 
 void Trainer::save(const std::string& path) {
-  const std::vector<float> p = state_->download(state_->params()), e = state_->download(state_->ema());
-  const std::vector<float> m = state_->download(state_->adam_m()), v = state_->download(state_->adam_v());
+  // One file whatever the world size: with ZeRO-1 every rank takes part in gathering the moments and the EMA,
+  // then rank 0 alone writes.
+  const bool writer = comm_.rank() == 0;
+  if (!writer && !state_->sharded()) return;
+  auto whole = [&](void* buffer) {
+    if (!state_->sharded()) return state_->download(buffer);
+    void* full = state_->gather(buffer, comm_);
+    std::vector<float> host = state_->download(full);
+    ops_.release(full);
+    return host;
+  };
+  const std::vector<float> p = state_->download(state_->params()), e = whole(state_->ema());
+  const std::vector<float> m = whole(state_->adam_m()), v = whole(state_->adam_v());
+  if (!writer) return;
   CheckpointContents c;
   c.params = p.data();
   c.ema = cfg_.optim.ema > 0 ? e.data() : p.data();  // EMA off: the shadow is the live weights (decay 0)
@@ -235,9 +275,11 @@ void Trainer::load_resume(const std::string& path) {
   std::vector<float> host((size_t)state_->table().total());
   const std::pair<Group, void*> groups[] = {{Group::Params, state_->params()}, {Group::Ema, state_->ema()},
                                             {Group::AdamM, state_->adam_m()}, {Group::AdamV, state_->adam_v()}};
+  const RankRange shard = state_->shard();
   for (auto [g, buffer] : groups) {
     ck.load(g, state_->table(), host.data());
-    state_->upload(buffer, host);
+    if (g == Group::Params || !state_->sharded()) state_->upload(buffer, host);
+    else state_->upload(buffer, std::vector<float>(host.begin() + shard.begin, host.begin() + shard.end));
   }
   state_->step = md.at("step").get<int64_t>();
   state_->ema_updates = md.at("ema_updates").get<int64_t>();
@@ -259,7 +301,10 @@ void Trainer::load_finetune(const std::string& path) {
 
 EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& extra) {
   const bool ema = cfg_.optim.ema > 0;
-  if (ema) {
+  // ZeRO-1: the EMA weights gathered into a temporary full buffer for the evaluation.
+  void* gathered = ema && state_->sharded() ? state_->gather(state_->ema(), comm_) : nullptr;
+  if (gathered) model_->bind(gathered, state_->grads());
+  else if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
   }
@@ -270,10 +315,13 @@ EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& ex
   eo.sampling_eps = cfg_.sampling_eps;
   eo.uses_time = cfg_.algo != "ar";
   eo.step = state_->step;
-  EvalResult r = evaluate(*algo_, *valid_, eo);
+  EvalResult r = evaluate(*algo_, *valid_, eo, comm_);
   extra.clear();
-  for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo));
-  if (ema) {
+  for (auto& [name, algo] : extra_val_) extra.emplace_back(name, evaluate(*algo, *valid_, eo, comm_));
+  if (gathered) {
+    model_->bind(state_->params(), state_->grads());
+    ops_.release(gathered);
+  } else if (ema) {
     state_->swap_params_and_ema();
     model_->bind(state_->params(), state_->grads());
   }
@@ -281,7 +329,11 @@ EvalResult Trainer::validate(std::vector<std::pair<std::string, EvalResult>>& ex
 }
 
 EvalResult Trainer::run() {
+  // Micro-batch k of rank r is micro-batch m = r·A + k of the step's global batch (A = micro_per_rank_): its rows
+  // (the loader's order), its times (the global batch's slice), its noise and dropout streams are those of m.
   const int64_t B = cfg_.batch_size, L = cfg_.model.length, accum = cfg_.global_batch_size / B;
+  const int64_t ranks = comm_.size(), A = micro_per_rank_;
+  GradientSum grads(*state_, comm_, A);
   TimeSampler sampler;
   sampler.antithetic = cfg_.antithetic_sampling;
   sampler.sampling_eps = cfg_.sampling_eps;
@@ -292,11 +344,12 @@ EvalResult Trainer::run() {
   Batch batch;
   while (state_->step < cfg_.max_steps) {
     const int64_t step = state_->step;
-    state_->zero_grads();
+    grads.begin_step();
     LossSums total;
     // The weights stay as they are until the optimizer step: the backend may keep converted copies meanwhile.
     std::optional<FrozenWeights> frozen(std::in_place, ops_, state_->params(), model_->param_bytes());
-    for (int64_t micro = 0; micro < accum; ++micro) {
+    for (int64_t k = 0; k < A; ++k) {
+      const int64_t micro = comm_.rank() * A + k;
       train_->next(batch);
       MicroBatch mb;
       mb.ids = batch.ids.data();
@@ -319,34 +372,46 @@ EvalResult Trainer::run() {
       total.loss += s.weight > 0 ? s.loss / s.weight / accum : 0.0;
       total.weight += s.weight;
       interval_tokens += (double)B * L;
+      grads.end_micro();
     }
     frozen.reset();
+    grads.end_step();
+    double sums[2] = {total.loss, total.weight};
+    comm_.all_reduce_sum(sums, 2);
+    total.loss = sums[0];
+    total.weight = sums[1];
     const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
     DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
               "the weights loaded finite (checked at load time), so training diverged: lower --optim.lr or raise "
               "the warm-up; " + restart_hint());
     const double lr = learning_rate(cfg_.optim, step);
     state_->optimizer_step(cfg_.optim);
+    if (state_->sharded())  // ZeRO-1: each rank updated its part of the weights
+      comm_.all_gather(static_cast<float*>(state_->params()), (size_t)state_->table().total());
     interval_loss += total.loss;
     interval_weight += 1;
 
     const int64_t done = state_->step;
     if (done % cfg_.log_every == 0 || done == cfg_.max_steps) {
-      const double secs = interval.seconds(), tps = interval_tokens / std::max(secs, 1e-9);
+      // Tokens per second of the whole run (the ranks step in lockstep) and of one rank.
+      const double secs = interval.seconds(), tps_rank = interval_tokens / std::max(secs, 1e-9), tps = tps_rank * ranks;
       const double eta = clock.seconds() / std::max<int64_t>(1, done - first_step) * (cfg_.max_steps - done);
       const double loss = interval_loss / interval_weight;
       // MFU where the device quotes a peak (GPUs): model FLOPs per second over the peak
       const double mfu = ops_.peak_flops() > 0 ? tps * training_flops_per_token(cfg_.model) / ops_.peak_flops() : 0;
       char mfu_text[32] = "";
       if (mfu > 0) std::snprintf(mfu_text, sizeof mfu_text, " | MFU %.1f%%", 100 * mfu);
+      char rank_text[48] = "";
+      if (ranks > 1) std::snprintf(rank_text, sizeof rank_text, " (%ld ranks, %.0f per rank)", (long)ranks, tps_rank);
       const size_t mem = ops_.memory_in_use();
-      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s | mem %s | ETA %s\n", (long)done,
-                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, mfu_text, human_bytes(double(mem)).c_str(),
+      std::printf("step %6ld/%ld | loss %.5g | lr %.2e | grad %.3f | %.0f tok/s%s%s | mem %s | ETA %s\n", (long)done,
+                  (long)cfg_.max_steps, loss, lr, grad_norm, tps, rank_text, mfu_text, human_bytes(double(mem)).c_str(),
                   fmt_duration(eta).c_str());
       std::fflush(stdout);
       nlohmann::json j = {{"step", done}, {"train/loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                           {"tokens_per_s", tps}, {"elapsed_s", clock.seconds()}};
       if (mfu > 0) j["mfu"] = mfu;
+      if (ranks > 1) j["tokens_per_s_per_rank"] = tps_rank;
       if (mem > 0) j["memory_bytes"] = mem;
       log_json(j);
       interval.reset();
@@ -371,7 +436,7 @@ EvalResult Trainer::run() {
       log_json(j);
       if (last_val.nll < best_val_) {
         best_val_ = last_val.nll;
-        save(cfg_.save_dir + "/best.safetensors");
+        save(cfg_.save_dir + "/best.safetensors");  // rank 0 writes (ZeRO-1: every rank gathers)
       }
     }
     if ((cfg_.checkpoint_every > 0 && done % cfg_.checkpoint_every == 0) || done == cfg_.max_steps) {

@@ -2,6 +2,10 @@
 // validation on the EMA weights, checkpoints (every N steps, `last`, `best`), resume and fine-tuning, a
 // progress line and a JSONL metrics file. Everything random is a pure function of (seed, step, micro-step), so
 // a resumed run continues exactly as the uninterrupted one would have.
+// Data parallel (docs/training.md §13): with a communicator of R ranks, each rank reads its
+// part of every global batch, the gradients are summed over the ranks (train/grad_sum.h), and rank 0 alone
+// prints, writes the metrics and the checkpoints. Random draws are keyed by the global micro-batch, so the run
+// sees the data, times and noise of one process with the same --loader.global_batch_size.
 #pragma once
 #include <fstream>
 #include <functional>
@@ -10,6 +14,7 @@
 #include <utility>
 #include <vector>
 #include "algo/algorithm.h"
+#include "backend/comm.h"
 #include "data/loader.h"
 #include "eval/perplexity.h"
 #include "model/dit.h"
@@ -49,7 +54,7 @@ struct TrainerHooks {
 
 class Trainer {
  public:
-  Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks = {});
+  Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks = {}, Comm& comm = single_process());
   // Trains to cfg.max_steps; returns the last validation result (nll = 0 when there is no validation set).
   EvalResult run();
 
@@ -68,6 +73,8 @@ class Trainer {
 
   TrainConfig cfg_;
   Ops& ops_;
+  Comm& comm_;
+  int64_t micro_per_rank_ = 1;  // micro-batches each rank runs per optimizer step
   std::unique_ptr<Loader> train_, valid_;
   DataVocab vocab_;
   std::unique_ptr<ModelState> state_;

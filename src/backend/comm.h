@@ -1,0 +1,58 @@
+// The processes of a data-parallel run and their collectives: the one interface the trainer, the evaluation
+// and the sampling jobs use, whatever carries the bytes (nothing in a single process, Open MPI between CPU
+// processes, NCCL between GPUs, cuda/nccl/).
+//
+//   duo::Processes p = duo::start_processes("cpu", 0);  // backend/select.h: MPI when launched by mpirun, else one
+//   p.comm->all_reduce_sum(grads, n);                   // the backend's buffer, summed over the ranks
+//   if (p.comm->rank() == 0) save(...);
+//
+// Reduction order: host float64 sums (all_reduce_sum(double*)) are formed in rank order, ((x0 + x1) + x2) + ...,
+// and every rank receives the same bits; a run's numbers therefore do not depend on the MPI library's choice of
+// algorithm. The float32 sum of backend buffers is the same on the CPU (MPI: float64 in rank order, rounded once);
+// NCCL sums float32 in its own ring order (the same bits on every rank, not necessarily those of one process).
+#pragma once
+#include <cstddef>
+
+namespace duo {
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual const char* name() const = 0;  // "single", "mpi", "nccl"
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Host memory: data[i] = Σ over ranks in rank order, on every rank.
+  virtual void all_reduce_sum(double* data, size_t n) = 0;
+  // A buffer of the run's backend (host memory on the CPU, GPU memory on CUDA): data[i] = Σ over ranks.
+  virtual void all_reduce_sum(float* data, size_t n) = 0;
+  // A buffer of the run's backend: rank r's part, data[rank_range(n, r, size)), goes to every rank (ZeRO-1's
+  // weights after each rank updated its part). A copy: every rank ends with the same bits.
+  virtual void all_gather(float* data, size_t n) = 0;
+  // Host memory: every rank receives root's bytes.
+  virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+// One process: rank 0 of 1, every collective leaves its data as it is.
+class SingleComm final : public Comm {
+ public:
+  const char* name() const override { return "single"; }
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void all_reduce_sum(double*, size_t) override {}
+  void all_reduce_sum(float*, size_t) override {}
+  void all_gather(float*, size_t) override {}
+  void broadcast(void*, size_t, int) override {}
+  void barrier() override {}
+};
+
+// The communicator of a run that has none of its own (tests, library callers): stateless, so sharing it is safe.
+Comm& single_process();
+
+// [begin, end) of n items that rank `rank` of `size` takes: contiguous, sizes differing by at most one.
+struct RankRange {
+  long long begin = 0, end = 0;
+};
+RankRange rank_range(long long n, int rank, int size);
+
+}  // namespace duo

@@ -1,0 +1,40 @@
+#include "train/grad_sum.h"
+#include "core/error.h"
+
+namespace duo {
+
+GradientSum::GradientSum(ModelState& state, Comm& comm, int64_t micro_per_rank) : state_(state), comm_(comm) {
+  wide_ = state.ops().device() == Device::CPU && (micro_per_rank > 1 || comm.size() > 1);
+  DUO_CHECK(!wide_ || state.dtype() == DType::F32, "training", "the float64 gradient sum takes float32 gradients",
+            "train on the CPU in float32");
+  if (wide_) sum_.assign((size_t)state.table().total(), 0.0);
+}
+
+void GradientSum::begin_step() {
+  state_.zero_grads();
+  micro_ = 0;
+}
+
+void GradientSum::end_micro() {
+  if (!wide_) return;
+  const float* g = static_cast<const float*>(state_.grads());  // CPU backend: host memory
+  const size_t n = sum_.size();
+  if (micro_ == 0)
+    for (size_t i = 0; i < n; ++i) sum_[i] = (double)g[i];
+  else
+    for (size_t i = 0; i < n; ++i) sum_[i] = sum_[i] + (double)g[i];
+  ++micro_;
+  state_.zero_grads();
+}
+
+void GradientSum::end_step() {
+  if (wide_) {
+    comm_.all_reduce_sum(sum_.data(), sum_.size());
+    float* g = static_cast<float*>(state_.grads());
+    for (size_t i = 0; i < sum_.size(); ++i) g[i] = (float)sum_[i];
+    return;
+  }
+  comm_.all_reduce_sum(static_cast<float*>(state_.grads()), (size_t)state_.table().total());
+}
+
+}  // namespace duo

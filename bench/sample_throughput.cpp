@@ -1,11 +1,12 @@
 // Sampling throughput of DUO ancestral sampling on the CPU backend, next to the PyTorch reference's step.
 //   build/bench-sample_throughput [--models tiny,small] [--length 128] [--batch 1] [--steps 4]
-//                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none]
+//                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none] [--compute bf16]
 // Per model (random weights, float32 DiT, after one untimed warm-up forward, float64 posterior as sampling.use_float64): one full
 // sample_diffusion run of S steps + the ancestral tail (S + 1 NFE), reporting tokens/s, latency per step, and
 // the split of a step into the network (forward + log_softmax to the host) and the sampler (posterior + draw).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
-// log_softmax + float64 posterior + categorical), so the two are compared in one run. One markdown row each.
+// log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and
+// under CPU autocast to bf16; the ratio takes the faster of the two. One markdown row each.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -40,11 +41,13 @@ class TimedDenoiser final : public Denoiser {
   Denoiser& inner_;
 };
 
-// Runs the PyTorch step for the same configuration; returns its output line ("" when it could not run).
-std::string torch_step(const std::string& python, const std::string& model, int64_t V, int64_t L, int64_t B) {
+// Runs the PyTorch step for the same configuration (its forward under CPU autocast to bf16 with bf16 = true);
+// returns its output line ("" when it could not run).
+std::string torch_step(const std::string& python, const std::string& model, int64_t V, int64_t L, int64_t B,
+                       bool bf16) {
   const std::string cmd = python + " bench/torch_sample_step.py --model " + model + " --vocab_size " +
                           std::to_string(V) + " --length " + std::to_string(L) + " --batch " + std::to_string(B) +
-                          " --threads " + std::to_string(omp_get_max_threads()) + " 2>&1";
+                          " --threads " + std::to_string(omp_get_max_threads()) + (bf16 ? " --bf16" : "") + " 2>&1";
   std::FILE* p = popen(cmd.c_str(), "r");
   if (!p) return "";
   std::string out;
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
     }
     std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network ms/step | "
                  "sampler ms/step |";
-    for (size_t i = 0; i < pythons.size(); ++i) std::cout << " torch ms/step (forward), forward / ours |";
+    for (size_t i = 0; i < pythons.size(); ++i)
+      std::cout << " torch ms/step (forward fp32 / autocast bf16), faster forward / our step |";
     std::cout << "\n|---|---|---|---|---|---|---|---|---|---|";
     for (size_t i = 0; i < pythons.size(); ++i) std::cout << "---|";
     std::cout << "\n";
@@ -126,17 +130,21 @@ int main(int argc, char** argv) {
       const double total = t.seconds();
       const double per = total / (double)st.nfe, net = timed.seconds / (double)st.nfe;
       std::string cells;
-      for (const std::string& py : pythons) {
-        const std::string torch = torch_step(py, name, V, L, B);
-        double tms = NAN, tfwd = NAN;
+      for (const std::string& py : pythons) {  // PyTorch's forward in fp32 and under autocast; the faster counts
+        double tms[2] = {NAN, NAN}, tfwd[2] = {NAN, NAN};
         char version[64] = "?";
-        std::sscanf(torch.c_str(), "torch_ms_per_step %lf forward_ms %lf threads %*d torch %63s", &tms, &tfwd, version);
-        if (std::isnan(tms)) {
-          std::cerr << "torch (" << py << "): " << torch << "\n";
+        for (int bf16 = 0; bf16 < 2; ++bf16) {
+          const std::string torch = torch_step(py, name, V, L, B, bf16 == 1);
+          std::sscanf(torch.c_str(), "torch_ms_per_step %lf forward_ms %lf threads %*d torch %63s", &tms[bf16],
+                      &tfwd[bf16], version);
+          if (std::isnan(tms[bf16])) std::cerr << "torch (" << py << (bf16 ? ", autocast" : "") << "): " << torch << "\n";
+        }
+        if (std::isnan(tfwd[0]) && std::isnan(tfwd[1])) {
           cells += " - |";
         } else {
-          cells += str(" ", version, ": ", std::lround(tms), " (", std::lround(tfwd), "), ",
-                       std::round(tfwd / (per * 1e3) * 100) / 100, "x |");
+          const double fastest = std::isnan(tfwd[1]) ? tfwd[0] : std::isnan(tfwd[0]) ? tfwd[1] : std::min(tfwd[0], tfwd[1]);
+          cells += str(" ", version, ": ", std::lround(tms[0]), " (", std::lround(tfwd[0]), " / ", std::lround(tfwd[1]),
+                       "), ", std::round(fastest / (per * 1e3) * 100) / 100, "x |");
         }
       }
       std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.2f | %.1f | %.1f | %.1f | %.1f |%s\n", name.c_str(),

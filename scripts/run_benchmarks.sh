@@ -65,12 +65,6 @@ for b in 1 8; do
       --compute "$c" --torch "$torch_list"
   done
 done
-if [ -x "$venv/bin/python" ]; then
-  echo "== PyTorch's forward under CPU autocast to bf16 (for reference; its fp32 forward above is faster here)"
-  for m in tiny small; do
-    echo "  $m B=1: $("$venv/bin/python" bench/torch_sample_step.py --model "$m" --length 128 --batch 1 --threads "$threads" --bf16 2>/dev/null)"
-  done
-fi
 [ "${QUICK:-0}" = 1 ] && exit 0
 echo "== GEMM libraries"
 build/bench-gemm_libraries --threads "$threads"

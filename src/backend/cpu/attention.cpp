@@ -57,6 +57,16 @@ static DUO_INLINE_INTO_CLONES void attention_probs(T* P, const T* q, const T* k,
   softmax_rows(P, L, causal, lse_out, lse_in);
 }
 
+// Offsets of task bh = (sequence b, head h): its q block (L, hd) in a packed qkv (B, L, 3D) buffer (k and v follow
+// at +D and +2D, row stride 3D), and its block (L, hd) in an attention output (B, L, D).
+static int64_t qkv_offset(AttnShape s, int64_t bh) { return (bh / s.H) * s.L * 3 * s.D + (bh % s.H) * s.hd; }
+static int64_t head_offset(AttnShape s, int64_t bh) { return (bh / s.H) * s.L * s.D + (bh % s.H) * s.hd; }
+template <class T>
+struct HeadQkv {
+  const T *q, *k, *v;
+  HeadQkv(const T* qkv, AttnShape s, int64_t bh) : q(qkv + qkv_offset(s, bh)), k(q + s.D), v(q + 2 * s.D) {}
+};
+
 // y[0..n) = x rounded to bf16, on the calling thread (inside a task of a parallel loop).
 static DUO_INLINE_INTO_CLONES void round_rows(const float* x, bf16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = to_bf16(x[i]);
@@ -90,17 +100,13 @@ DUO_SIMD_CLONES static void attention_forward_bf16(Bf16Gemm& gemm16, Tensor& out
   const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
-    const int64_t b = bh / s.H, h = bh % s.H;
     float* P = scratch + omp_get_thread_num() * L * L;
     bf16_t* P16 = p16 + omp_get_thread_num() * L * L;
-    const bf16_t* q = qkv16 + b * L * ld + h * s.hd;
-    const bf16_t* k = q + D;
-    const bf16_t* v = q + 2 * D;
-    float* o = out.ptr<float>() + b * L * D + h * s.hd;
-    gemm16(false, true, L, L, s.hd, scale, q, ld, k, ld, 0.0f, P, L);  // S = scale q k^T
+    const HeadQkv<bf16_t> h(qkv16, s, bh);
+    gemm16(false, true, L, L, s.hd, scale, h.q, ld, h.k, ld, 0.0f, P, L);  // S = scale q k^T
     softmax_rows(P, L, causal, lse.ptr<float>() + bh * L, (const float*)nullptr);
     round_rows(P, P16, L * L);
-    gemm16(false, false, L, s.hd, L, 1.0f, P16, L, v, ld, 0.0f, o, D);  // o = P v
+    gemm16(false, false, L, s.hd, L, 1.0f, P16, L, h.v, ld, 0.0f, out.ptr<float>() + head_offset(s, bh), D);  // P v
   }
 }
 
@@ -112,33 +118,31 @@ DUO_SIMD_CLONES static void attention_backward_bf16(Bf16Gemm& gemm16, Tensor& dq
   const bool parallel = worth_threads(s.B * s.H * s.L * s.L * s.hd);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t bh = 0; bh < s.B * s.H; ++bh) {
-    const int64_t b = bh / s.H, h = bh % s.H;
     float* P = scratch + omp_get_thread_num() * 2 * L * L;  // probabilities
     float* dS = P + L * L;                                   // dP, then dS in place
     bf16_t* P16 = p16 + omp_get_thread_num() * 2 * L * L;
     bf16_t* dS16 = P16 + L * L;
-    const bf16_t* q = qkv16 + b * L * ld + h * s.hd;
-    const bf16_t* k = q + D;
-    const bf16_t* v = q + 2 * D;
-    const bf16_t* dO16 = dout16 + b * L * D + h * s.hd;
-    const float* o = out.ptr<float>() + b * L * D + h * s.hd;
-    const float* dO = dout.ptr<float>() + b * L * D + h * s.hd;
-    float* dq = dqkv.ptr<float>() + b * L * ld + h * s.hd;
+    const HeadQkv<bf16_t> h(qkv16, s, bh);
+    const int64_t off = head_offset(s, bh);
+    const bf16_t* dO16 = dout16 + off;
+    const float* o = out.ptr<float>() + off;
+    const float* dO = dout.ptr<float>() + off;
+    float* dq = dqkv.ptr<float>() + qkv_offset(s, bh);
     float* dk = dq + D;
     float* dv = dq + 2 * D;
-    gemm16(false, true, L, L, s.hd, scale, q, ld, k, ld, 0.0f, P, L);  // S, then P from the saved lse
+    gemm16(false, true, L, L, s.hd, scale, h.q, ld, h.k, ld, 0.0f, P, L);  // S, then P from the saved lse
     softmax_rows(P, L, causal, (float*)nullptr, lse.ptr<float>() + bh * L);
     round_rows(P, P16, L * L);
     gemm16(true, false, L, s.hd, L, 1.0f, P16, L, dO16, D, 0.0f, dv, ld);  // dV = P^T dO
-    gemm16(false, true, L, L, s.hd, 1.0f, dO16, D, v, ld, 0.0f, dS, L);    // dP = dO V^T
+    gemm16(false, true, L, L, s.hd, 1.0f, dO16, D, h.v, ld, 0.0f, dS, L);  // dP = dO V^T
     for (int64_t i = 0; i < L; ++i) {
       float delta = 0;
       for (int64_t d = 0; d < s.hd; ++d) delta += dO[i * D + d] * o[i * D + d];
       for (int64_t j = 0; j < L; ++j) dS[i * L + j] = P[i * L + j] * (dS[i * L + j] - delta);
     }
     round_rows(dS, dS16, L * L);
-    gemm16(false, false, L, s.hd, L, scale, dS16, L, k, ld, 0.0f, dq, ld);  // dQ = scale dS K
-    gemm16(true, false, L, s.hd, L, scale, dS16, L, q, ld, 0.0f, dk, ld);   // dK = scale dS^T Q
+    gemm16(false, false, L, s.hd, L, scale, dS16, L, h.k, ld, 0.0f, dq, ld);  // dQ = scale dS K
+    gemm16(true, false, L, s.hd, L, scale, dS16, L, h.q, ld, 0.0f, dk, ld);   // dK = scale dS^T Q
   }
 }
 

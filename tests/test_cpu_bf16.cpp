@@ -217,6 +217,11 @@ BOOST_AUTO_TEST_CASE(frozen_weights_keep_their_rounded_copy_until_released) {
     W[0] = 0.5f;  // breaks the promise: the kept copy is used, which shows that it is kept
     ops.linear(ty, tx, tW, duo::Tensor());
     BOOST_TEST(y[0] == 2.0f);
+    {
+      duo::FrozenWeights again(ops, W.data(), W.size() * sizeof(float));  // a second holder of the same block
+    }
+    ops.linear(ty, tx, tW, duo::Tensor());  // still held by the first: still the kept copy
+    BOOST_TEST(y[0] == 2.0f);
   }
   ops.linear(ty, tx, tW, duo::Tensor());  // released: the weights as they are now
   BOOST_TEST(y[0] == 1.0f);

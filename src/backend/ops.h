@@ -62,7 +62,8 @@ class Ops {
   // end_frozen_weights(weights). A backend that computes with a converted copy of the weights (the CPU's
   // `--compute bf16`) may keep the copy that long instead of converting at every call. The inference runner holds
   // its model's block while it lives; a training step holds it over its forward and backward. Several blocks
-  // (a sampler's model and a scorer's) may be frozen at once. Use the FrozenWeights guard below.
+  // (a sampler's model and a scorer's) may be frozen at once, and one block more than once (the copies are kept
+  // until the last end). Use the FrozenWeights guard below.
   virtual void begin_frozen_weights(const void* /*weights*/, size_t /*bytes*/) {}
   virtual void end_frozen_weights(const void* /*weights*/) {}
 

@@ -116,6 +116,7 @@ class CpuOps : public Ops {
   std::vector<cpu::bf16_t> bf16_x_, bf16_dy_, bf16_w_, bf16_p_;  // bf16_p_: attention's probabilities per thread
   struct FrozenBlock {
     const char* end;
+    int holders = 0;  // begin_frozen_weights calls not yet ended (two runners may share one model)
     std::map<const float*, std::vector<cpu::bf16_t>> rounded;
   };
   std::map<const char*, FrozenBlock> frozen_;

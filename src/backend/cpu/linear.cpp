@@ -47,12 +47,17 @@ const bf16_t* CpuOps::bf16_weights(const Tensor& W) {
 }
 
 void CpuOps::begin_frozen_weights(const void* weights, size_t bytes) {
-  const char* p = static_cast<const char*>(weights);
-  DUO_ASSERT(frozen_.count(p) == 0);
-  frozen_[p].end = p + bytes;
+  FrozenBlock& block = frozen_[static_cast<const char*>(weights)];
+  DUO_ASSERT(block.holders == 0 || block.end == static_cast<const char*>(weights) + bytes);
+  block.end = static_cast<const char*>(weights) + bytes;
+  ++block.holders;
 }
 
-void CpuOps::end_frozen_weights(const void* weights) { frozen_.erase(static_cast<const char*>(weights)); }
+void CpuOps::end_frozen_weights(const void* weights) {
+  auto it = frozen_.find(static_cast<const char*>(weights));
+  DUO_ASSERT(it != frozen_.end());
+  if (--it->second.holders == 0) frozen_.erase(it);
+}
 
 CpuOps::CpuOps(bool bf16_gemms) {
   if (bf16_gemms) bf16_gemm_ = std::make_unique<Bf16Gemm>();

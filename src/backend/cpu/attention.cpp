@@ -57,6 +57,18 @@ static DUO_INLINE_INTO_CLONES void attention_probs(T* P, const T* q, const T* k,
   softmax_rows(P, L, causal, lse_out, lse_in);
 }
 
+// The softmax's backward for one head, in place: dS = P * (dP - delta) row by row, dS holding dP (L, L) on entry,
+// with delta_i = sum_d dO_id O_id (dO and O: (L, hd) at row stride D).
+template <class T>
+static DUO_INLINE_INTO_CLONES void softmax_backward_rows(T* dS, const T* P, const T* dO, const T* o, int64_t L,
+                                                         int64_t hd, int64_t D) {
+  for (int64_t i = 0; i < L; ++i) {
+    T delta = 0;
+    for (int64_t d = 0; d < hd; ++d) delta += dO[i * D + d] * o[i * D + d];
+    for (int64_t j = 0; j < L; ++j) dS[i * L + j] = P[i * L + j] * (dS[i * L + j] - delta);
+  }
+}
+
 // Offsets of task bh = (sequence b, head h): its q block (L, hd) in a packed qkv (B, L, 3D) buffer (k and v follow
 // at +D and +2D, row stride 3D), and its block (L, hd) in an attention output (B, L, D).
 static int64_t qkv_offset(AttnShape s, int64_t bh) { return (bh / s.H) * s.L * 3 * s.D + (bh % s.H) * s.hd; }
@@ -135,11 +147,7 @@ DUO_SIMD_CLONES static void attention_backward_bf16(Bf16Gemm& gemm16, Tensor& dq
     round_rows(P, P16, L * L);
     gemm16(true, false, L, s.hd, L, 1.0f, P16, L, dO16, D, 0.0f, dv, ld);  // dV = P^T dO
     gemm16(false, true, L, L, s.hd, 1.0f, dO16, D, h.v, ld, 0.0f, dS, L);  // dP = dO V^T
-    for (int64_t i = 0; i < L; ++i) {
-      float delta = 0;
-      for (int64_t d = 0; d < s.hd; ++d) delta += dO[i * D + d] * o[i * D + d];
-      for (int64_t j = 0; j < L; ++j) dS[i * L + j] = P[i * L + j] * (dS[i * L + j] - delta);
-    }
+    softmax_backward_rows(dS, P, dO, o, L, s.hd, D);
     round_rows(dS, dS16, L * L);
     gemm16(false, false, L, s.hd, L, scale, dS16, L, h.k, ld, 0.0f, dq, ld);  // dQ = scale dS K
     gemm16(true, false, L, s.hd, L, scale, dS16, L, h.q, ld, 0.0f, dk, ld);   // dK = scale dS^T Q
@@ -193,11 +201,7 @@ DUO_SIMD_CLONES static void attention_backward_impl(Tensor& dqkv, const Tensor& 
     attention_probs(P, q, k, s, causal, (T*)nullptr, lse.ptr<T>() + bh * L);
     gemm(true, false, L, s.hd, L, T(1), P, L, dO, D, T(0), dv, ld);    // dV = P^T dO
     gemm(false, true, L, L, s.hd, T(1), dO, D, v, ld, T(0), dS, L);    // dP = dO V^T
-    for (int64_t i = 0; i < L; ++i) {
-      T delta = 0;
-      for (int64_t d = 0; d < s.hd; ++d) delta += dO[i * D + d] * o[i * D + d];
-      for (int64_t j = 0; j < L; ++j) dS[i * L + j] = P[i * L + j] * (dS[i * L + j] - delta);
-    }
+    softmax_backward_rows(dS, P, dO, o, L, s.hd, D);
     gemm(false, false, L, s.hd, L, scale, dS, L, k, ld, T(0), dq, ld);  // dQ = scale dS K
     gemm(true, false, L, s.hd, L, scale, dS, L, q, ld, T(0), dk, ld);   // dK = scale dS^T Q
   }

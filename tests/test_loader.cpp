@@ -387,4 +387,41 @@ BOOST_AUTO_TEST_CASE(bad_option_values_and_config_paths_are_refused) {
   BOOST_TEST(parse({"--config", dir / "good.ini"}).optim.lr == 0.25);
 }
 
+// An option name or value holding one of Boost's message placeholders (`%value%`, `%canonical_option%`) made
+// Boost's what() loop forever (a fuzzed --config file found it): the error is reported once, with the text as
+// given.
+BOOST_AUTO_TEST_CASE(option_errors_with_placeholder_text_are_reported) {
+  test::TempDir dir("placeholder");
+  auto message = [&](std::vector<std::string> args) -> std::string {
+    boost::program_options::options_description desc;
+    desc.add_options()("help", "");
+    add_model_options(desc);
+    add_train_options(desc);
+    args.insert(args.begin(), "duo-train");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    boost::program_options::variables_map vm;
+    try {
+      parse_command_line((int)argv.size(), argv.data(), desc, vm, "usage");
+    } catch (const boost::program_options::error& e) {
+      return option_error_message(e);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  BOOST_TEST(message({"--model.length=%value%"}) ==
+             "the argument ('%value%') for option '--model.length' is invalid");
+  BOOST_TEST(message({"--x%canonical_option%=1"}) == "unrecognised option '--x%canonical_option%=1'");
+  BOOST_TEST(message({"--model.length=12x"}) == "the argument ('12x') for option '--model.length' is invalid");
+  {
+    std::ofstream f(dir / "bad.ini", std::ios::binary);
+    f << std::string("algo = duo\0\0evice = cpu\nse%original_token%ed =checkpointing.o%canonical_option%k=_p$  5\n",
+                     88);
+  }
+  const std::string bad = message({"--config", dir / "bad.ini"});
+  BOOST_TEST(bad.find("bad.ini") != std::string::npos, bad);
+  BOOST_TEST(bad.find("se%original_token%ed") != std::string::npos, bad);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,10 +1,62 @@
 #include "io/cli.h"
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include "core/error.h"
 #include "core/regular_file.h"
 
 namespace duo {
+
+namespace {
+
+// Boost's error_with_option_name::what() fills its template by replacing each `%key%` until none is left, so
+// an option name or value that itself contains `%value%` or `%canonical_option%` (a typo, a fuzzed file)
+// makes it loop forever. This reads the same template and substitutions (protected members, reached through
+// a derived class's member pointers) and replaces each placeholder of the template once, left to right.
+struct OptionErrorText : po::error_with_option_name {
+  static std::string of(const po::error_with_option_name& e) {
+    const auto& given = e.*(&OptionErrorText::m_substitutions);
+    const auto& defaults = e.*(&OptionErrorText::m_substitution_defaults);
+    std::map<std::string, std::string> token;  // "%key%" -> its text
+    for (const auto& [key, value] : given) token["%" + key + "%"] = value;
+    token["%canonical_option%"] = e.get_option_name();
+    token["%prefix%"] = (e.*(&OptionErrorText::get_canonical_option_prefix))();
+    for (const auto& [key, from_to] : defaults) {  // a missing or empty value: the template's default text
+      const auto it = given.find(key);
+      if (it == given.end() || it->second.empty()) token[from_to.first] = from_to.second;
+    }
+    std::string text = e.m_error_template;
+    if (const auto* ambiguous = dynamic_cast<const po::ambiguous_option*>(&e)) {
+      const std::set<std::string> alternatives(ambiguous->alternatives().begin(), ambiguous->alternatives().end());
+      text += " and matches";
+      for (const std::string& a : alternatives) text += (a == *alternatives.begin() ? " '" : ", '") + ("%prefix%" + a) + "'";
+    }
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+      bool replaced = false;
+      if (text[i] == '%') {
+        for (const auto& [from, to] : token) {
+          if (!from.empty() && text.compare(i, from.size(), from) == 0) {
+            out += to;
+            i += from.size();
+            replaced = true;
+            break;
+          }
+        }
+      }
+      if (!replaced) out += text[i++];
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+std::string option_error_message(const po::error& e) {
+  if (const auto* named = dynamic_cast<const po::error_with_option_name*>(&e)) return OptionErrorText::of(*named);
+  return e.what();
+}
 
 int run_main(const char* program, const std::function<int()>& body) {
   try {
@@ -12,7 +64,7 @@ int run_main(const char* program, const std::function<int()>& body) {
   } catch (const Error& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
   } catch (const po::error& e) {
-    std::cerr << program << ": error: " << e.what() << "\n---> HINT: run " << program << " --help\n";
+    std::cerr << program << ": error: " << option_error_message(e) << "\n---> HINT: run " << program << " --help\n";
   } catch (const std::bad_alloc&) {
     std::cerr << program << ": error: out of memory\n---> HINT: use a smaller batch size or model\n";
   } catch (const std::exception& e) {
@@ -66,7 +118,7 @@ bool parse_command_line(int argc, char** argv, const po::options_description& de
     try {
       po::store(po::parse_config_file(f, desc), vm);  // the command line wins: values already stored stay
     } catch (const po::error& e) {
-      fail(path, e.what(), "config files are ini-style: `key = value`, with [section] for dotted prefixes");
+      fail(path, option_error_message(e), "config files are ini-style: `key = value`, with [section] for dotted prefixes");
     }
   }
   po::notify(vm);

@@ -14,6 +14,10 @@ namespace po = boost::program_options;
 // Runs body(); prints "error: ..." (with its HINT) for duo::Error and option errors, returns the exit code.
 int run_main(const char* program, const std::function<int()>& body);
 
+// The text of an option error, as Boost words it, but safe for any option name or value: Boost's own what()
+// never returns when a name or value contains one of its placeholders (`%value%`, `%canonical_option%`).
+std::string option_error_message(const po::error& e);
+
 // --model, --model.hidden_size, --model.n_blocks, --model.n_heads, --model.cond_dim, --model.length,
 // --model.dropout, --vocab_size, --causal
 void add_model_options(po::options_description& desc);

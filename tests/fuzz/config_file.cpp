@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       if (!duo::parse_command_line(2, argv, desc, vm, "usage")) return;
     } catch (const duo::po::error& e) {
-      return;  // an option error of the table itself (run_main prints it as one error, cli.cpp)
+      (void)duo::option_error_message(e);  // what run_main prints (Boost's own what() can loop, cli.cpp)
+      return;
     }
     (void)duo::model_config_from(vm);
     (void)duo::train_config_from(vm);

@@ -122,6 +122,9 @@ BOOST_AUTO_TEST_CASE(cuda_ops_gaussian_relaxation) {
     BOOST_TEST_CONTEXT("V = " << V) {
       DUO_CHECK_CLOSE("soft logits", b.dev.down<float>(gy), y_cpu, kF32Tol);
       BOOST_TEST(b.dev.down<int32_t>(gz) == z_cpu);
+      Tensor no_soft(nullptr, DType::F32, {B, L, V}, gy.device), gz_only = b.dev.zeros(DType::I32, {N});
+      b.gpu.gaussian_relaxation(no_soft, gz_only, b.dev.up(x, {B, L}), b.dev.up(scales, {B, 2}), 1.0, noise);
+      BOOST_TEST(b.dev.down<int32_t>(gz_only) == z_cpu);  // distillation's draw: z alone, the same ids
       int clean = 0;
       for (int64_t n = 0; n < L; ++n) clean += z_cpu[n] == x[n];
       BOOST_TEST(clean == int(L));  // γ = −6: α̃ ≈ 0.998 dwarfs σ̃·ε ≈ 0.05·ε

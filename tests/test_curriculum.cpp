@@ -240,7 +240,8 @@ BOOST_AUTO_TEST_CASE(simple_latent_is_reproducible_and_chunkable) {
 }
 
 // Ops::gaussian_relaxation on the CPU backend is the batch's dense latent (what DUO's training feeds the DiT), in
-// float32 and, widened, in float64; bad ids and scales are errors.
+// float32 and, widened, in float64; with an empty soft_logits (distillation) only z, the same ids; bad ids and
+// scales are errors.
 BOOST_AUTO_TEST_CASE(backend_relaxation_is_the_simple_latent) {
   const int64_t L = 7, V = 13, B = 3, N = B * L;
   TestBatch tb({-3, -2, -1}, L, V, 20, 4);
@@ -259,6 +260,10 @@ BOOST_AUTO_TEST_CASE(backend_relaxation_is_the_simple_latent) {
   BOOST_TEST(z_op == z);
   BOOST_TEST(z64 == z);
   BOOST_TEST(std::equal(y.begin(), y.end(), y64.begin(), [](float a, double b) { return double(a) == b; }));
+  std::vector<int32_t> z_only(z.size(), -1);
+  Tensor no_soft(nullptr, DType::F32, {B, L, V}), z_only_t(z_only.data(), DType::I32, {N});
+  ops.gaussian_relaxation(no_soft, z_only_t, x_t, sc_t, 1.0, tb.batch.noise);
+  BOOST_TEST(z_only == z);
   expect_error([&] { ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 0.0, tb.batch.noise); }, "1/τ");
   scales[2] = 0;
   expect_error([&] { ops.gaussian_relaxation(y_t, z_t, x_t, sc_t, 20.0, tb.batch.noise); }, "must be positive");

@@ -2,7 +2,8 @@
 // token, written as the soft-input logits w/τ (B, L, V), and its argmax z_t. One block per row: each thread
 // draws whole Philox blocks of the row (four normals, the CPU's normal4 on the same counters, so the two
 // backends draw the same ε) and writes them as consecutive floats; the argmax is a block reduction over
-// (value, index) pairs that keeps the first maximum, as the CPU's sequential scan does.
+// (value, index) pairs that keeps the first maximum, as the CPU's sequential scan does. Without soft logits
+// (distillation) only z is written.
 #include <climits>
 
 #include "math/relaxation.h"
@@ -19,7 +20,7 @@ __device__ __forceinline__ void keep_first_max(float& v, int& j, float ov, int o
   if (ov > v || (ov == v && oj < j)) v = ov, j = oj;
 }
 
-// grid (B·L), block kThreads. y (B·L, V), z (B·L), x (B·L), scales (B, 2) as (α̃, σ̃).
+// grid (B·L), block kThreads. y (B·L, V) or null (only z), z (B·L), x (B·L), scales (B, 2) as (α̃, σ̃).
 __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* x, const double* scales, int L, int V,
                                            float beta, Philox noise) {
   DUO_SHARED(float, warp_v, 32);
@@ -38,7 +39,7 @@ __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* 
       if (i < first || i >= last) continue;  // the neighbouring rows' share of a boundary block
       const int j = int(i - first);
       const float w = relaxed_coordinate(eps[lane], j == xn, at, st);
-      y[i] = w * beta;  // y is row-major (B·L, V): element (n, j) is normal number i
+      if (y) y[i] = w * beta;  // y is row-major (B·L, V): element (n, j) is normal number i
       keep_first_max(best, best_j, w, j);
     }
   }

@@ -98,6 +98,9 @@ Distillation::Distillation(const AlgoSettings& a, const DistillSettings& d, DiT&
   teacher_.bind(teacher_params_, nullptr);
   ids_ = ws_.reserve((size_t)B * L * 4, "teacher input ids");
   sigma_ = ws_.reserve((size_t)B * dtype_size(o.dtype), "teacher sigma");
+  clean_ids_ = ws_.reserve((size_t)B * L * 4, "clean ids");
+  student_ids_ = ws_.reserve((size_t)B * L * 4, "student input ids");
+  scales_ = ws_.reserve((size_t)B * 4 * 8, "relaxation scales at t and s");
   Ops* p = &ops;
   ws_.allocate([p](size_t n) { return p->alloc(n); }, [p](void* q) { p->release(q); });
 }
@@ -135,23 +138,33 @@ LossSums Distillation::run(const MicroBatch& mb, bool train, bool backward, doub
     sigma_s[b] = at_s[b].sigma;
   }
 
-  // 5. One ε per token for both times: ε is counter-based (row·V + j of the micro-batch's noise stream), so
-  // the second pass regenerates exactly the same numbers instead of keeping a (B, L, V) tensor.
-  std::vector<int32_t> z_t(N), z_s(N);
-  CurriculumBatch cb;
-  cb.x = mb.ids; cb.B = B; cb.L = L; cb.V = cfg().vocab_size;
-  cb.inverse_tau = 1.0;  // only the argmax is used
-  cb.noise = mb.noise;
-  cb.seq = at_t.data();
-  simple_latent_rows(cb, 0, N, nullptr, z_t.data());
-  cb.seq = at_s.data();
-  simple_latent_rows(cb, 0, N, nullptr, z_s.data());
+  // 5. z_t and z_s: the argmax of the Gaussian relaxation of x at each time, drawn by the backend (on the
+  // device for CUDA), so neither the B·L·V normals nor the latents cross to the host. One ε per token for both
+  // times: ε is counter-based (row·V + j of the micro-batch's noise stream), so the second draw regenerates
+  // exactly the same numbers instead of keeping a (B, L, V) tensor.
+  const DType dt = teacher_.options().dtype;
+  auto device = [&](size_t off, DType t, std::initializer_list<int64_t> dims) {
+    return Tensor(ws_.at(off), t, dims, ops().device());
+  };
+  Tensor x = device(clean_ids_, DType::I32, {B, L});
+  Tensor z_t = device(student_ids_, DType::I32, {B, L}), z_s = device(ids_, DType::I32, {B, L});
+  Tensor scales = device(scales_, DType::F64, {2, B, 2});
+  std::vector<double> host_scales((size_t)B * 4);
+  for (int64_t b = 0; b < B; ++b) {
+    host_scales[2 * b] = at_t[b].alpha_tilde, host_scales[2 * b + 1] = at_t[b].sigma_tilde;
+    host_scales[2 * (B + b)] = at_s[b].alpha_tilde, host_scales[2 * (B + b) + 1] = at_s[b].sigma_tilde;
+  }
+  ops().from_host(x, mb.ids);
+  ops().from_host(scales, host_scales.data());
+  Tensor no_soft(nullptr, dt, {B, L, cfg().vocab_size}, ops().device());  // empty: no soft logits, only z
+  Tensor scales_t(scales.data, DType::F64, {B, 2}, ops().device());
+  Tensor scales_s(static_cast<double*>(scales.data) + 2 * B, DType::F64, {B, 2}, ops().device());
+  ops().gaussian_relaxation(no_soft, z_t, x, scales_t, 1.0, mb.noise);  // 1/τ: only the argmax is used
+  ops().gaussian_relaxation(no_soft, z_s, x, scales_s, 1.0, mb.noise);
 
   // 6. Teacher first (its own activations and inputs), then the student, whose forward the backward follows.
-  const DType dt = teacher_.options().dtype;
   DiTInput tin;
-  tin.ids = Tensor(ws_.at(ids_), DType::I32, {B, L}, ops().device());
-  ops().from_host(tin.ids, z_s.data());
+  tin.ids = z_s;
   tin.sigma = Tensor(ws_.at(sigma_), dt, {B}, ops().device());
   if (dt == DType::F64) {
     ops().from_host(tin.sigma, sigma_s.data());
@@ -161,7 +174,9 @@ LossSums Distillation::run(const MicroBatch& mb, bool train, bool backward, doub
   }
   const Philox teacher_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, streams::kTeacherDropout)};
   Tensor teacher_logits = teacher_.forward(tin, B, L, train && d_.teacher_dropout, teacher_dropout);
-  Tensor student_logits = forward_ids(z_t.data(), sigma_t, B, L, train, mb.dropout);
+  DiTInput sin = sigma_input(sigma_t, B);
+  sin.ids = z_t;
+  Tensor student_logits = model().forward(sin, B, L, train, mb.dropout);
 
   // 7. The KL per token, token-averaged by the caller's grad_scale.
   return kl_head(d_.loss, student_logits, teacher_logits, std::vector<double>(mb.mask, mb.mask + N), backward,

@@ -97,8 +97,8 @@ class Distillation final : public Algorithm {
   DiT teacher_;
   TransformLookup lookup_;
   CurriculumSettings gamma_range_;  // only γmin, γmax: curriculum_sequence() maps t to (α, α̃, σ̃, σ)
-  Arena ws_;                        // the teacher's input ids and σ
-  size_t ids_ = 0, sigma_ = 0;
+  Arena ws_;                        // the clean ids, the latents z_s (the teacher's input) and z_t, σ, scales
+  size_t ids_ = 0, sigma_ = 0, clean_ids_ = 0, student_ids_ = 0, scales_ = 0;
   int64_t teacher_step_ = -1;
   std::vector<float> host_;  // the teacher's weights on the host while a checkpoint is written
 };

@@ -331,7 +331,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       p.k("kl_head_kernel", bytes(in(0)) + bytes(in(1)) + bytes(in(2)), bytes(o0) + bytes(out(1)));
       break;
     }
-    case OpKind::GaussianRelaxation:  // relaxation.cu; out: soft_logits (B, L, V), z; in: x (B·L), scales (B, 2)
+    case OpKind::GaussianRelaxation:  // relaxation.cu; out: soft_logits (B, L, V) or empty, z; in: x (B·L), scales
       p.check_ids(numel(in(0)));
       if (numel(in(0)) > 0) p.k("gaussian_relaxation_kernel", bytes(in(0)) + bytes(in(1)), bytes(o0) + bytes(out(1)));
       break;

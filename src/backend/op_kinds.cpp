@@ -98,7 +98,9 @@ OpCost op_cost(const OpCall& c) {
     case OpKind::LogSoftmaxBackward: k.flops = 3 * numel(o0); break;
     case OpKind::CrossEntropy: k.flops = 5 * numel(i0); break;
     case OpKind::LossHead: case OpKind::KlHead: k.flops = 10 * numel(i0); break;
-    case OpKind::GaussianRelaxation: k.flops = 20 * numel(o0); break;  // Philox, Box–Muller, scale, argmax
+    case OpKind::GaussianRelaxation:  // Philox, Box–Muller, scale, argmax over V per row (soft logits or not)
+      k.flops = 20 * numel(c.out[1]) * (o0 && o0->ndim == 3 ? (double)o0->dim(-1) : 0.0);
+      break;
     case OpKind::SumSquares: k.flops = 2 * numel(i0); break;
     case OpKind::Scale: k.flops = numel(o0); break;
     case OpKind::Adamw: k.flops = 12 * numel(o0); break;

@@ -172,7 +172,8 @@ class Ops {
   //   w_j = α̃_b·[j = x_n] + σ̃_b·ε_{n,j}     (float32, as relaxed_coordinate)
   //   soft_logits[n, j] = w_j · inverse_tau  (B, L, V), the network's input before its softmax
   //   z[n] = argmax_j w_j                    (I32 (B·L), the first maximum), the latent the loss is taken at.
-  // No gradient: it is a draw, not a function of trained parameters.
+  // soft_logits may be empty (null data, shape (B, L, V) still given): then only z is drawn, from the same ε
+  // (distillation's z_t and z_s). No gradient: it is a draw, not a function of trained parameters.
   void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
                            double inverse_tau, const Philox& noise);
 

@@ -58,10 +58,10 @@ inline int64_t rows_of(const Tensor& t) { return t.ndim == 0 || t.dim(-1) == 0 ?
 
 struct RelaxationShape { int64_t B, L, V; };
 
-// Ops::gaussian_relaxation: soft_logits (B, L, V), z and x (B·L) I32, scales (B, 2) F64, 1/τ > 0.
+// Ops::gaussian_relaxation: soft_logits (B, L, V) (empty: only z is wanted, the shape still gives V), z and x
+// (B·L) I32, scales (B, 2) F64, 1/τ > 0.
 inline RelaxationShape gaussian_relaxation(const std::string& where, const Tensor& soft_logits, const Tensor& z,
                                            const Tensor& x, const Tensor& scales, double inverse_tau) {
-  present(where, "soft_logits", soft_logits);
   DUO_CHECK(soft_logits.ndim == 3 && soft_logits.is_contiguous(), where,
             str("soft_logits ", soft_logits.shape_str(), " must be a contiguous (B, L, V) tensor"), "");
   const RelaxationShape s{soft_logits.shape[0], soft_logits.shape[1], soft_logits.shape[2]};

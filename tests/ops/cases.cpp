@@ -287,6 +287,16 @@ void curriculum_and_optim_cases(std::vector<OpCase>& out, int64_t m) {
                      o.gaussian_relaxation(t[2], t[3], t[0], t[1], 4.0, Philox{5, 9});
                      return Scalars{};
                    }});
+    // Without soft logits (distillation's z_t and z_s): only the argmax, from the same ε.
+    out.push_back({OpKind::GaussianRelaxation, fmt("gaussian_relaxation z only B=", B, " L=", L, " V=", V),
+                   {{"x", {B * L}, Role::In, Kind::I32, ids(V)},
+                    {"scales", {B, 2}, Role::In, Kind::F64, positive(0.2, 0.9)},
+                    {"z", {B * L}, Role::Out, Kind::I32}},
+                   2, false, 1, [B, L, V](Ops& o, Tensors& t) {
+                     Tensor no_soft(nullptr, DType::F32, {B, L, V}, t[2].device);
+                     o.gaussian_relaxation(no_soft, t[2], t[0], t[1], 4.0, Philox{5, 9});
+                     return Scalars{};
+                   }});
   }
   for (int64_t n0 : {1, 31, 4097}) {
     const int64_t n = n0 * m;

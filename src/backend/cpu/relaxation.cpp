@@ -1,5 +1,6 @@
 // DUO's curriculum input on the CPU (Ops::gaussian_relaxation): relaxation_row of src/math/relaxation.h per
-// row, rows in parallel. A float64 output (the gradient checks' models) receives the float32 values widened.
+// row, rows in parallel. A float64 output (the gradient checks' models) receives the float32 values widened; an
+// empty one asks for z alone.
 #include <type_traits>
 #include <vector>
 
@@ -26,6 +27,17 @@ void CpuOps::do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor
               "fill them with gaussian_scales(γ)");
   int32_t* zs = z.ptr<int32_t>();
   const float beta = (float)inverse_tau;
+  if (soft_logits.empty()) {  // only the argmax
+#pragma omp parallel if (cpu::worth_threads(N * V))
+    {
+      std::vector<float> eps((size_t)V);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < N; ++n)
+        zs[n] = relaxation_row(noise, n, V, xs[n], (float)sc[2 * (n / L)], (float)sc[2 * (n / L) + 1], beta,
+                               eps.data(), nullptr);
+    }
+    return;
+  }
   cpu::dispatch("gaussian_relaxation", soft_logits, [&](auto zero) {
     using T = decltype(zero);
     T* y = soft_logits.ptr<T>();

@@ -92,6 +92,14 @@ BOOST_AUTO_TEST_CASE(duo_posterior_matches_brute_force_bayes) {
           duo_posterior(xhat.data(), V, i, a_t, a_s, q.data());
           check_close(q, num, 1e-13);
           BOOST_TEST(std::abs(sum(q) - 1) < 1e-13);
+          // The mixture the sampler draws from (docs/sampling.md §4.1) is the same distribution.
+          const DuoMixture m = duo_posterior_mixture(xhat[(size_t)i], V, a_t, a_s);
+          const double total = m.stay + m.uniform + m.predict;
+          BOOST_TEST(std::abs(total - (V * a_t * xhat[(size_t)i] + 1 - a_t)) < 1e-13 * total);
+          std::vector<double> mixed((size_t)V);
+          for (int64_t j = 0; j < V; ++j)
+            mixed[(size_t)j] = (m.stay * (j == i) + m.uniform / V + m.predict * xhat[(size_t)j]) / total;
+          check_close(mixed, num, 1e-13);
         }
       }
     }

@@ -30,11 +30,12 @@ inline constexpr uint64_t kEvalNoise = 2;
 inline constexpr uint64_t kLoader = 0x4c4f41444552ull;  // "LOADER"
 
 // Sampling: stream_id(seed, kSampleBatch, k) is the seed of sampling batch k; within it the diffusion samplers draw
-// the prior from stream_id(kSamplerPrior) and step s from stream_id(kSamplerStep, s), the AR sampler token n from
-// stream_id(kArSampler, n).
+// the prior from stream_id(kSamplerPrior) and step s from stream_id(kSamplerStep, s) (the DUO step's choice of
+// mixture component from stream_id(kSamplerMixture, s)), the AR sampler token n from stream_id(kArSampler, n).
 inline constexpr uint64_t kSampleBatch = 0x53414d50ull;   // "SAMP"
 inline constexpr uint64_t kSamplerPrior = 0x5052494f52ull;  // "PRIOR"
 inline constexpr uint64_t kSamplerStep = 0x53544550ull;     // "STEP"
+inline constexpr uint64_t kSamplerMixture = 0x4d495854ull;  // "MIXT"
 inline constexpr uint64_t kArSampler = 0x4152ull;           // "AR"
 
 // Initialisation from scratch: one stream per parameter, stream_id(FNV-1a hash of its name).

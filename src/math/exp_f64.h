@@ -9,10 +9,12 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include "core/simd.h"
 
 namespace duo {
 
-inline double exp_f64(double x) {
+// Inlined into its callers' loops (the samplers' rows are DUO_SIMD_CLONES functions), where it vectorises.
+DUO_INLINE_INTO_CLONES double exp_f64(double x) {
   x = x < -746.0 ? -746.0 : x;  // below: exp underflows to 0 either way (a NaN passes both tests unchanged)
   x = x > 710.0 ? 710.0 : x;    // above: inf
   constexpr double kShift = 0x1.8p52;  // x / ln2 + kShift has k in its low mantissa bits, rounded to nearest

@@ -23,6 +23,21 @@ DUO_HD T duo_posterior_entry(T xhat_j, T xhat_i, bool same, int64_t V, T alpha_t
   return num / den;
 }
 
+// The same posterior as a mixture of three draws (docs/sampling.md §4.1), for x̂ in the simplex (Σ x̂ = 1):
+//   q(· | z_t = i, x̂) = [stay·δ_i + uniform·U(V) + predict·x̂] / (stay + uniform + predict)
+// with the unnormalised masses below (their sum is the denominator V a_t x̂_i + 1 - a_t of duo_posterior_entry).
+struct DuoMixture {
+  double stay = 0, uniform = 0, predict = 0;
+};
+inline DuoMixture duo_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s) {
+  const double alpha_ts = alpha_t / alpha_s;
+  DuoMixture m;
+  m.stay = (double)V * alpha_t * xhat_i + (alpha_ts - alpha_t);
+  m.uniform = (1 - alpha_ts) * (1 - alpha_s);
+  m.predict = alpha_s - alpha_t;
+  return m;
+}
+
 // q(z_s | z_t = i, x̂) for one position: q[0..V). alpha_s = 1 gives the final (noise-removal) step
 // x̂_j (V a_t [j=i] + 1 - a_t) / (V a_t x̂_i + 1 - a_t). Sums to 1 for any x̂ in the simplex.
 template <class T>

@@ -54,6 +54,7 @@ template <class T>
 DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
                  const StepArgs& args, const uint8_t* keep, int32_t* z) {
   const Philox rng{cfg.seed, stream_id(streams::kSamplerStep, args.step)};
+  const Philox mixture_rng{cfg.seed, stream_id(streams::kSamplerMixture, args.step)};
   const bool psi = cfg.predictor == Predictor::psi && !args.final_step;
   const int32_t m = cfg.mask_id;
   const T a_t = (T)args.alpha_t, a_s = args.final_step ? T(1) : (T)args.alpha_s, kappa = (T)args.kappa;
@@ -72,11 +73,22 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
       const float* o = out + pos * V;
       const bool filtered = cfg.top_k > 0 || cfg.p_nucleus < 1;
       if (cfg.family == DiffusionFamily::uniform && !psi && !filtered) {
-        // The common DUO step in one pass over the row: x̂_j = exp(log p_j) straight into the posterior (the
-        // same operations on each entry as the general path below, so the same bits).
-        const T xi = (T)exp_f64((double)(T)o[zt]);
-        for (int64_t v = 0; v < V; ++v)
-          w[(size_t)v] = duo_posterior_entry((T)exp_f64((double)(T)o[v]), xi, v == zt, V, a_t, a_s);
+        // The common DUO step as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or a draw
+        // from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the first two cost O(1).
+        const DuoMixture mix = duo_posterior_mixture(exp_f64((double)(T)o[zt]), V, (double)a_t, (double)a_s);
+        const double r = mixture_rng.uniform_double(2 * (uint64_t)pos) * (mix.stay + mix.uniform + mix.predict);
+        int32_t next = zt;
+        if (r >= mix.stay && r < mix.stay + mix.uniform) {
+          next = (int32_t)std::min<int64_t>(V - 1, (int64_t)(mixture_rng.uniform_double(2 * (uint64_t)pos + 1) * (double)V));
+        } else if (r >= mix.stay + mix.uniform) {
+          for (int64_t v = 0; v < V; ++v) w[(size_t)v] = (T)exp_f64((double)(T)o[v]);
+          next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
+        }
+        if (next != zt) {
+          z[pos] = next;
+          ++changed;
+        }
+        continue;
       } else if (cfg.family == DiffusionFamily::sedd) {
         for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
         // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.

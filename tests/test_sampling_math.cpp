@@ -100,6 +100,15 @@ BOOST_AUTO_TEST_CASE(duo_posterior_matches_brute_force_bayes) {
           for (int64_t j = 0; j < V; ++j)
             mixed[(size_t)j] = (m.stay * (j == i) + m.uniform / V + m.predict * xhat[(size_t)j]) / total;
           check_close(mixed, num, 1e-13);
+          for (double kappa : {0.0, 0.3, 1.0}) {  // and the Ψ-posterior's mixture is the Ψ-posterior
+            std::vector<double> psi((size_t)V);
+            duo_psi_posterior(xhat.data(), V, i, a_t, a_s, kappa, psi.data());
+            const DuoMixture k = duo_psi_posterior_mixture(xhat[(size_t)i], V, a_t, a_s, kappa);
+            BOOST_TEST(std::abs(k.stay + k.uniform + k.predict - 1) < 1e-13);
+            for (int64_t j = 0; j < V; ++j)
+              mixed[(size_t)j] = k.stay * (j == i) + k.uniform / V + k.predict * xhat[(size_t)j];
+            check_close(mixed, psi, 1e-13);
+          }
         }
       }
     }

@@ -38,6 +38,20 @@ inline DuoMixture duo_posterior_mixture(double xhat_i, int64_t V, double alpha_t
   return m;
 }
 
+// The Ψ-posterior kappa P + (1 - kappa) F_{alpha_s}(C) below as the same kind of mixture: P is the mixture above,
+// C (alpha_s = 1) has no uniform part, and re-noising C to alpha_s moves 1 - alpha_s of its mass to the uniform
+// part. Masses normalised (they sum to 1 for x̂ in the simplex).
+inline DuoMixture duo_psi_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s, double kappa) {
+  const DuoMixture p = duo_posterior_mixture(xhat_i, V, alpha_t, alpha_s);
+  const DuoMixture c = duo_posterior_mixture(xhat_i, V, alpha_t, 1.0);
+  const double den = p.stay + p.uniform + p.predict;  // = V a_t x̂_i + 1 - a_t, the same for C
+  DuoMixture m;
+  m.stay = (kappa * p.stay + (1 - kappa) * alpha_s * c.stay) / den;
+  m.uniform = kappa * p.uniform / den + (1 - kappa) * (1 - alpha_s);
+  m.predict = (kappa * p.predict + (1 - kappa) * alpha_s * c.predict) / den;
+  return m;
+}
+
 // q(z_s | z_t = i, x̂) for one position: q[0..V). alpha_s = 1 gives the final (noise-removal) step
 // x̂_j (V a_t [j=i] + 1 - a_t) / (V a_t x̂_i + 1 - a_t). Sums to 1 for any x̂ in the simplex.
 template <class T>

@@ -72,10 +72,12 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
       if (absorbing(cfg.family) && zt != m && !psi) continue;
       const float* o = out + pos * V;
       const bool filtered = cfg.top_k > 0 || cfg.p_nucleus < 1;
-      if (cfg.family == DiffusionFamily::uniform && !psi && !filtered) {
-        // The common DUO step as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or a draw
-        // from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the first two cost O(1).
-        const DuoMixture mix = duo_posterior_mixture(exp_f64((double)(T)o[zt]), V, (double)a_t, (double)a_s);
+      if (cfg.family == DiffusionFamily::uniform && !filtered) {
+        // DUO's step (ancestral or Ψ) as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or
+        // a draw from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the others cost O(1).
+        const double xi = exp_f64((double)(T)o[zt]);
+        const DuoMixture mix = psi ? duo_psi_posterior_mixture(xi, V, (double)a_t, (double)a_s, (double)kappa)
+                                   : duo_posterior_mixture(xi, V, (double)a_t, (double)a_s);
         const double r = mixture_rng.uniform_double(2 * (uint64_t)pos) * (mix.stay + mix.uniform + mix.predict);
         int32_t next = zt;
         if (r >= mix.stay && r < mix.stay + mix.uniform) {
@@ -100,7 +102,7 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
         if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
         if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
         for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)exp_f64((double)row[(size_t)v]);  // x̂
-        if (cfg.family == DiffusionFamily::uniform) {
+        if (cfg.family == DiffusionFamily::uniform) {  // filtered x̂: the posterior's V weights, then the race
           if (psi) duo_psi_posterior(row.data(), V, zt, a_t, a_s, kappa, w.data());
           else duo_posterior(row.data(), V, zt, a_t, a_s, w.data());
         } else {

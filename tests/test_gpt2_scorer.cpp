@@ -285,6 +285,18 @@ BOOST_AUTO_TEST_CASE(loading_errors_name_the_file_and_tensor) {
     for (NamedTensor& t : ts)
       if (t.name == "ln_f.bias") { t.dtype = DType::F16; t.data = half.data(); }
   }, "F16");
+  // a non-finite weight is named, not scored into a NaN perplexity
+  std::vector<float> poisoned;
+  fails_with([&](std::vector<NamedTensor>& ts) {
+    for (NamedTensor& t : ts)
+      if (t.name == "h.1.mlp.c_fc.weight") {
+        size_t n = 1;
+        for (int64_t d : t.shape) n *= (size_t)d;
+        poisoned.assign(static_cast<const float*>(t.data), static_cast<const float*>(t.data) + n);
+        poisoned[5] = std::nanf("");
+        t.data = poisoned.data();
+      }
+  }, "h.1.mlp.c_fc.weight");
   BOOST_CHECK_EXCEPTION(load_gpt2(ops, fixture("no_such_gpt2"), 1), Error,
                         [](const Error& e) { return message_has(e, "config.json"); });
 }

@@ -6,6 +6,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include "core/error.h"
+#include "io/weights.h"
 
 namespace duo {
 
@@ -178,6 +179,7 @@ void GPT2::load(const SafeTensorsFile& file) {
     const StTensor& t = file.get(prefix + s.name);
     host.resize((size_t)t.numel());
     std::memcpy(host.data(), t.data, t.nbytes);  // memcpy: file offsets need not be float-aligned
+    check_finite(host.data(), t.numel(), t.name, path);  // a NaN weight would make every Gen PPL NaN
     Tensor& dst = *s.dst;
     float* where = static_cast<float*>(params_.ptr) + offset;
     if (s.conv1d) {  // [in, out] -> [out, in]

@@ -56,21 +56,21 @@ void convert_to_f32(const StTensor& src, float* dst, const std::string& path) {
   }
 }
 
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+}  // namespace
+
 // A NaN or inf weight poisons every output it touches; found here it is named, found later it is only "the
 // loss is not finite" (or, worse, hidden by a clamp). One pass over what was just copied.
 void check_finite(const float* v, int64_t n, const std::string& name, const std::string& path) {
   const int64_t first = first_non_finite(v, n);
   if (first < 0) return;
   const int64_t bad = count_non_finite(v, n);
-    fail(path, str("tensor '", name, "' holds ", bad, " non-finite value", bad > 1 ? "s" : "", " (the first, ", v[first],
-                   ", at flat index ", first, ")"),
-         "the file is damaged or was written by a run that diverged; use an earlier checkpoint "
-         "(`duo-inspect --stats` counts the non-finite values of every tensor)");
+  fail(path, str("tensor '", name, "' holds ", bad, " non-finite value", bad > 1 ? "s" : "", " (the first, ", v[first],
+                 ", at flat index ", first, ")"),
+       "the file is damaged or was written by a run that diverged; use an earlier checkpoint "
+       "(`duo-inspect --stats` counts the non-finite values of every tensor)");
 }
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-}  // namespace
 
 void load_params(const SafeTensorsFile& file, const ParamTable& table, float* buffer, const std::string& prefix) {
   // First the names the table does not know, so a file of another model kind gets that message rather

@@ -27,6 +27,10 @@ void load_params(const std::string& path, const ParamTable& table, float* buffer
 // ready for write_safetensors (they point into `buffer`).
 std::vector<NamedTensor> param_tensors(const ParamTable& table, const float* buffer, const std::string& prefix = "");
 
+// Throws duo::Error naming `name` in `path` (how many, the first and where) when v[0..n) holds a NaN or an inf:
+// load_params runs it on every tensor, other loaders (the GPT-2 scorer) on theirs.
+void check_finite(const float* v, int64_t n, const std::string& name, const std::string& path);
+
 // Element conversions used by load_params (exposed for tests): bfloat16 / IEEE half bits -> float.
 float bf16_to_float(uint16_t bits);
 float f16_to_float(uint16_t bits);

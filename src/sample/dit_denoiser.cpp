@@ -26,20 +26,38 @@ void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0
        "model options, or use an earlier checkpoint");
 }
 
+// Whether a row holds a NaN or an inf, without an early exit, so that it vectorises in a cloned caller
+// (x - x is 0 for every finite x, NaN for NaN and ±inf).
+DUO_INLINE_INTO_CLONES bool row_finite(const float* row, int64_t V) {
+  int bad = 0;
+  for (int64_t v = 0; v < V; ++v) bad |= (int)!(row[v] - row[v] == 0.0f);
+  return bad == 0;
+}
+
 }  // namespace
 
 // ---- DiTDenoiser ----
 
 namespace {
 
-// Turns the network output rows (rows = nb * L, V each) into the sampler's input, in place: log-softmax, MDLM's
-// carry-over, or SEDD's score shift. z: the rows' current tokens; sigma: the nb sequences' time inputs. Cloned
-// (core/simd.h) so that its loops over V vectorise at the CPU's width.
-DUO_SIMD_CLONES void postprocess_rows(float* o, int64_t rows, int64_t V, int64_t L, const int32_t* z,
-                                      const double* sigma, DiffusionFamily family, int32_t mask_id) {
-#pragma omp parallel for schedule(static)
+// Turns the network output rows (rows = nb * L, V each) into the sampler's input o: log-softmax, MDLM's
+// carry-over, or SEDD's score shift. src: the rows where the backend left them when it can be read here (the
+// CPU backend), copied a row at a time so that the post-processing finds each in cache; null when o already
+// holds them. z: the rows' current tokens; sigma: the nb sequences' time inputs. Returns the first row that is
+// not finite (then left as the network gave it), or rows. Cloned (core/simd.h) so that its loops over V
+// vectorise at the CPU's width.
+DUO_SIMD_CLONES int64_t postprocess_rows(const float* src, float* o, int64_t rows, int64_t V, int64_t L,
+                                         const int32_t* z, const double* sigma, DiffusionFamily family,
+                                         int32_t mask_id) {
+  int64_t first_bad = rows;
+#pragma omp parallel for schedule(static) reduction(min : first_bad)
   for (int64_t r = 0; r < rows; ++r) {
     float* row = o + r * V;
+    if (src) std::copy(src + r * V, src + (r + 1) * V, row);
+    if (!row_finite(row, V)) {
+      first_bad = std::min(first_bad, r);
+      continue;
+    }
     switch (family) {
       case DiffusionFamily::uniform:
       case DiffusionFamily::d3pm: log_softmax_row_inplace(row, V); break;
@@ -47,6 +65,7 @@ DUO_SIMD_CLONES void postprocess_rows(float* o, int64_t rows, int64_t V, int64_t
       case DiffusionFamily::sedd: sedd_log_score_row(row, V, sigma[r / L], z[r]); break;
     }
   }
+  return first_bad;
 }
 
 }  // namespace
@@ -84,10 +103,13 @@ void DiTDenoiser::log_probs(const int32_t* z, int64_t B, int64_t L, const double
     const double* s = family_ == DiffusionFamily::mdlm ? nullptr : sigma + b0;
     Tensor logits = runner_.forward(z + b0 * L, nb, L, s);
     float* o = out + b0 * L * V;
-    runner_.to_host(logits, o);
+    // The CPU backend's float32 logits are read where they are; any other backend's are copied here first.
+    const bool readable = logits.device == Device::CPU && logits.dtype == DType::F32;
+    if (!readable) runner_.to_host(logits, o);
     const int64_t rows = nb * L;
-    check_logits(o, rows, V, L, b0);
-    postprocess_rows(o, rows, V, L, z + b0 * L, sigma + b0, family_, mask_id_);
+    const int64_t bad = postprocess_rows(readable ? logits.ptr<float>() : nullptr, o, rows, V, L, z + b0 * L,
+                                         sigma + b0, family_, mask_id_);
+    if (bad < rows) check_logits(o, rows, V, L, b0);  // post-processed rows are finite: it finds row `bad`
   });
 }
 

@@ -109,7 +109,7 @@ train() {  # train DEVICE BINARY
     --trainer.limit_val_batches 4 --trainer.log_every_n_steps 25 --algo.curriculum.end 50 \
     --algo.curriculum.gamma_min -2.9 --algo.curriculum.gamma_max 0.75 \
     --algo.curriculum.integral_cache_path integral/tinyshakespeare-char.bin \
-    --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir "$runs/$1"
+    --callbacks.checkpoint_every_n_steps.every_n_train_steps 0 --checkpointing.save_dir "$runs/${3:-$1}"
 }
 val_nll() { grep '"val/nll"' "$runs/$1/metrics.jsonl" | tail -1 | grep -o '"val/nll":[-0-9.e+]*' | cut -d: -f2; }
 train_both() {
@@ -131,6 +131,25 @@ train_both() {
 export -f train val_nll train_both
 section "training and sampling" 120 train_both >>"$OUT/train.txt" 2>&1
 grep -E "^step|validation|device|NLL|gpu_check|tokens/s" "$OUT/train.txt" | tee -a "$OUT/summary.txt" || true
+
+# ---- NCCL in a world of one (issue 19): the same GPU run with its gradients summed by NCCL over one rank
+# (DUO_NCCL_ALWAYS=1); a sum of one is a copy, so every logged number must equal the plain GPU run's -------------
+nccl_one() {
+  [ -f "$runs/cuda/metrics.jsonl" ] || { echo "gpu_check: the plain GPU run is missing"; return 1; }
+  DUO_NCCL_ALWAYS=1 train cuda build/cuda/duo-train nccl >"$runs/nccl.log" 2>&1
+  local rc=$?
+  cat "$runs/nccl.log"
+  [ "$rc" -eq 0 ] || return 1
+  grep -q "1 ranks (nccl)" "$runs/nccl.log" || { echo "gpu_check: the run does not say it used NCCL"; return 1; }
+  echo "validation NLL after 100 steps: cuda $(val_nll cuda), cuda over NCCL (one rank) $(val_nll nccl)"
+  cmp <(grep -o '"train/loss":[-0-9.e+]*' "$runs/cuda/metrics.jsonl") \
+      <(grep -o '"train/loss":[-0-9.e+]*' "$runs/nccl/metrics.jsonl") ||
+    { echo "gpu_check: the losses over NCCL differ from the plain run's"; return 1; }
+  [ "$(val_nll cuda)" = "$(val_nll nccl)" ] || { echo "gpu_check: the validation NLLs differ"; return 1; }
+}
+export -f nccl_one
+section "nccl world of one" 60 nccl_one >>"$OUT/train.txt" 2>&1
+grep -E "NCCL|nccl" "$OUT/train.txt" | tee -a "$OUT/summary.txt" || true
 
 # ---- last, with what is left of the budget: compute-sanitizer over the kernel tests (not the end-to-end ones, for
 # time): memcheck (out-of-bounds and misaligned accesses, leaks of error state) and racecheck (shared-memory

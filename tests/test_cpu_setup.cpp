@@ -12,6 +12,7 @@
 #include <string>
 #include "backend/cpu/gemm_kernels.h"
 #include "backend/cpu/process_setup.h"
+#include "backend/select.h"
 #include "core/error.h"
 
 namespace duo {
@@ -111,6 +112,26 @@ BOOST_AUTO_TEST_CASE(threads_option) {
   BOOST_TEST(cpu::max_threads() == 1);
   cpu::set_threads(before);
   BOOST_TEST(cpu::max_threads() == before);
+}
+
+// DUO_NCCL_ALWAYS (NCCL in a world of one, for bench/gpu_check.sh) is for CUDA runs: a CPU run that sets it is
+// refused, as is a value other than 0 or 1; 0 or unset changes nothing.
+BOOST_AUTO_TEST_CASE(nccl_always_is_for_gpu_runs) {
+  auto message = [](const char* value) -> std::string {
+    ::setenv("DUO_NCCL_ALWAYS", value, 1);
+    std::string m = "started";
+    try {
+      Processes p = start_processes("cpu", 0);
+      m = str("started, ", p.comm().name());
+    } catch (const Error& e) {
+      m = e.what();
+    }
+    ::unsetenv("DUO_NCCL_ALWAYS");
+    return m;
+  };
+  BOOST_TEST(message("0") == "started, single");
+  BOOST_TEST(message("1").find("NCCL carries GPU buffers, and this run is on the CPU") != std::string::npos);
+  BOOST_TEST(message("yes").find("'yes' is neither 0 nor 1") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,7 @@
 #include "backend/select.h"
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include "backend/comm_mpi.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -32,6 +34,18 @@ std::unique_ptr<Ops> gpu_backend(bool required, const std::string& compute, int 
 }
 #endif
 
+// DUO_NCCL_ALWAYS=1: NCCL carries the gradients even for a single CUDA process (a world of one), so that the NCCL
+// path can be checked on a machine with one GPU (bench/gpu_check.sh). Unset or 0: NCCL only with several ranks.
+bool nccl_always(const Ops& ops) {
+  const char* v = std::getenv("DUO_NCCL_ALWAYS");
+  if (!v || std::strcmp(v, "0") == 0 || *v == 0) return false;
+  DUO_CHECK(std::strcmp(v, "1") == 0, "DUO_NCCL_ALWAYS", str("'", v, "' is neither 0 nor 1"),
+            "set DUO_NCCL_ALWAYS=1 to use NCCL with a single GPU process, or unset it");
+  DUO_CHECK(ops.device() == Device::CUDA, "DUO_NCCL_ALWAYS", "NCCL carries GPU buffers, and this run is on the CPU",
+            "unset DUO_NCCL_ALWAYS (the CPU backend's ranks talk over MPI), or run with --device cuda");
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<Ops> make_backend(const std::string& device, int threads, const std::string& compute, int gpu) {
@@ -62,8 +76,11 @@ Processes start_processes(const std::string& device, int threads, const std::str
   if (p.launch->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
     fail("rank " + std::to_string(p.launch->rank()), "cannot silence its standard output", "check /dev/null");
   p.ops = make_backend(device, threads, compute, mpi_local_rank());
+  const bool always = nccl_always(*p.ops);
 #if defined(DUO_WITH_CUDA)
-  if (p.ops->device() == Device::CUDA && p.launch->size() > 1) p.gpu = make_nccl_comm(*p.launch, *p.ops);
+  if (p.ops->device() == Device::CUDA && (p.launch->size() > 1 || always)) p.gpu = make_nccl_comm(*p.launch, *p.ops);
+#else
+  (void)always;  // a CPU run: nccl_always has refused it
 #endif
   return p;
 }

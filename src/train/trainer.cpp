@@ -146,7 +146,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
   std::printf("  data: %s (%s, vocab %ld, %ld blocks of %ld)%s\n", cfg_.train_glob.c_str(), vocab_.tokenizer.c_str(),
               (long)vocab_.vocab_size, (long)train_->n_blocks(), (long)m.length,
               valid_ ? (", validation " + std::to_string(valid_->n_blocks()) + " blocks").c_str() : "");
-  if (ranks == 1)
+  if (ranks == 1 && std::string(comm_.name()) == "single")
     std::printf("  parameters %s; batch %ld x %ld accumulation = %ld sequences per step\n", with_commas(params).c_str(),
                 (long)cfg_.batch_size, (long)micro_per_rank_, (long)cfg_.global_batch_size);
   else

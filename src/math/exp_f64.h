@@ -1,5 +1,5 @@
 // exp(x) in float64 without branches, so that a loop over a row vectorises (std::exp is a call per element):
-// the samplers' x̂ = exp(log-probs) and the log-sum-exp of a vocabulary row. Part of the maths floor.
+// the samplers' x̂ = exp(log-probs) in float64. Part of the maths floor.
 //
 // exp(x) = 2^k exp(r) with k = round(x / ln 2) and r = x - k ln 2 (Cody-Waite: ln 2 in two parts, the first
 // with trailing zeros so that k times it is exact), |r| <= ln(2)/2; exp(r) by its Taylor series to degree 13

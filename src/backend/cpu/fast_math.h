@@ -4,28 +4,15 @@
 // 1.3e-7 (what GELU's 0.5·x·(1 + tanh) needs). Checked in the cpu_ops tests.
 // The double overloads stay std:: (the float64 gradient checks want the exact functions).
 #pragma once
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include "core/simd.h"
+#include "math/exp_f32.h"
 
 namespace duo::cpu {
 
-// exp(x) = 2^k · exp(r), k = round(x / ln 2), r = x − k ln 2 (two-part ln 2 so r is exact), exp(r) by its
-// degree-6 Taylor polynomial (|r| ≤ ln2/2: truncation < 1.3e-7 relative). NaN stays NaN (a poisoned
-// activation must reach the checks of the network output, not turn into exp(-87)); ±inf clamp like any large x.
-DUO_INLINE_INTO_CLONES float fast_exp(float in) {
-  // Selects, not fmin/fmax (whose NaN rules block vectorisation); with -fno-trapping-math they if-convert.
-  float x = in > -87.0f ? in : -87.0f;  // NaN -> -87 here, so the integer conversion below stays defined
-  x = x < 88.0f ? x : 88.0f;
-  const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5·2^23 trick)
-  const float r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
-  const float p =
-      1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
-  const int32_t bits = ((int32_t)k + 127) << 23;
-  const float e = p * std::bit_cast<float>(bits);
-  return in == in ? e : in;
-}
+// The float exp is the maths floor's exp_f32 (math/exp_f32.h), shared with the samplers' log-sum-exp.
+DUO_INLINE_INTO_CLONES float fast_exp(float in) { return exp_f32(in); }
 DUO_INLINE_INTO_CLONES double fast_exp(double x) { return std::exp(x); }
 
 // tanh(x) = sign(x) (1 − e)/(1 + e) with e = exp(−2|x|): no cancellation for small |x| beyond float rounding.

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 #include "backend/cpu/fast_math.h"
 #include "core/philox.h"
 #include "math/exp_f64.h"
+#include "math/log_softmax_row.h"
 
 BOOST_AUTO_TEST_SUITE(cpu_ops)
 
@@ -62,6 +64,32 @@ BOOST_AUTO_TEST_CASE(exp_f64_within_one_ulp_of_std_exp) {
   BOOST_TEST(duo::exp_f64(710.0) == inf);
   BOOST_TEST(duo::exp_f64(709.78) == std::exp(709.78));
   BOOST_TEST(std::isnan(duo::exp_f64(std::nan(""))));
+}
+
+// The samplers' log-softmax against float64 on rows of 50258 logits (and a short one): the float terms move the
+// log-sum-exp by at most 2.5e-7 relative, so every entry is within that plus float's rounding of the exact value.
+BOOST_AUTO_TEST_CASE(log_softmax_row_within_float_rounding) {
+  for (int64_t V : {3, 17, 50258}) {
+    for (double spread : {1.0, 30.0}) {
+      std::vector<float> o((size_t)V);
+      const duo::Philox rng{(uint64_t)V, 7};
+      for (int64_t v = 0; v < V; ++v) o[(size_t)v] = (float)(spread * (2 * rng.uniform_double((uint64_t)v) - 1));
+      double mx = -1e300, sum = 0;
+      for (float x : o) mx = std::fmax(mx, (double)x);
+      for (float x : o) sum += std::exp((double)x - mx);
+      const double lse = mx + std::log(sum);
+      std::vector<float> got = o;
+      duo::log_softmax_row_inplace(got.data(), V);
+      double worst = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        const double exact = (double)o[(size_t)v] - lse;
+        // float rounding of lse and of the difference (one ulp of each), plus the terms' 2.5e-7
+        const double bound = 2.5e-7 + std::ldexp(1.0, -23) * (std::fabs(lse) + std::fabs(exact));
+        worst = std::fmax(worst, std::fabs((double)got[(size_t)v] - exact) / bound);
+      }
+      BOOST_TEST(worst <= 1.0, "V = " << V << ", spread " << spread << ": " << worst << " of the bound");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

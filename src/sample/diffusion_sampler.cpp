@@ -72,6 +72,7 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
       if (absorbing(cfg.family) && zt != m && !psi) continue;
       const float* o = out + pos * V;
       const bool filtered = cfg.top_k > 0 || cfg.p_nucleus < 1;
+      int32_t next = zt;
       if (cfg.family == DiffusionFamily::uniform && !filtered) {
         // DUO's step (ancestral or Ψ) as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or
         // a draw from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the others cost O(1).
@@ -79,38 +80,34 @@ DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float*
         const DuoMixture mix = psi ? duo_psi_posterior_mixture(xi, V, (double)a_t, (double)a_s, (double)kappa)
                                    : duo_posterior_mixture(xi, V, (double)a_t, (double)a_s);
         const double r = mixture_rng.uniform_double(2 * (uint64_t)pos) * (mix.stay + mix.uniform + mix.predict);
-        int32_t next = zt;
         if (r >= mix.stay && r < mix.stay + mix.uniform) {
           next = (int32_t)std::min<int64_t>(V - 1, (int64_t)(mixture_rng.uniform_double(2 * (uint64_t)pos + 1) * (double)V));
         } else if (r >= mix.stay + mix.uniform) {
           for (int64_t v = 0; v < V; ++v) w[(size_t)v] = (T)exp_f64((double)(T)o[v]);
           next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
         }
-        if (next != zt) {
-          z[pos] = next;
-          ++changed;
-        }
-        continue;
-      } else if (cfg.family == DiffusionFamily::sedd) {
-        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
-        // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.
-        const T dsigma = std::log(a_s) - std::log(a_t);
-        sedd_analytic_weights(row.data(), V, zt, m, dsigma, args.final_step, w.data());
-      } else {
-        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
-        // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
-        if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
-        if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
-        for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)exp_f64((double)row[(size_t)v]);  // x̂
-        if (cfg.family == DiffusionFamily::uniform) {  // filtered x̂: the posterior's V weights, then the race
-          if (psi) duo_psi_posterior(row.data(), V, zt, a_t, a_s, kappa, w.data());
-          else duo_posterior(row.data(), V, zt, a_t, a_s, w.data());
+      } else {  // the posterior's V weights, then the race
+        if (cfg.family == DiffusionFamily::sedd) {
+          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
+          // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.
+          const T dsigma = std::log(a_s) - std::log(a_t);
+          sedd_analytic_weights(row.data(), V, zt, m, dsigma, args.final_step, w.data());
         } else {
-          if (psi) absorbing_psi_posterior(row.data(), V, zt, m, a_t, a_s, kappa, w.data());
-          else absorbing_posterior(row.data(), V, zt, m, a_t, a_s, w.data());
+          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
+          // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
+          if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
+          if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
+          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)exp_f64((double)row[(size_t)v]);  // x̂
+          if (cfg.family == DiffusionFamily::uniform) {  // filtered x̂
+            if (psi) duo_psi_posterior(row.data(), V, zt, a_t, a_s, kappa, w.data());
+            else duo_posterior(row.data(), V, zt, a_t, a_s, w.data());
+          } else {
+            if (psi) absorbing_psi_posterior(row.data(), V, zt, m, a_t, a_s, kappa, w.data());
+            else absorbing_posterior(row.data(), V, zt, m, a_t, a_s, w.data());
+          }
         }
+        next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
       }
-      const int32_t next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
       if (next != zt) {
         z[pos] = next;
         ++changed;

@@ -27,32 +27,22 @@ void CpuOps::do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor
               "fill them with gaussian_scales(γ)");
   int32_t* zs = z.ptr<int32_t>();
   const float beta = (float)inverse_tau;
-  if (soft_logits.empty()) {  // only the argmax
-#pragma omp parallel if (cpu::worth_threads(N * V))
-    {
-      std::vector<float> eps((size_t)V);
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < N; ++n)
-        zs[n] = relaxation_row(noise, n, V, xs[n], (float)sc[2 * (n / L)], (float)sc[2 * (n / L) + 1], beta,
-                               eps.data(), nullptr);
-    }
-    return;
-  }
   cpu::dispatch("gaussian_relaxation", soft_logits, [&](auto zero) {
     using T = decltype(zero);
-    T* y = soft_logits.ptr<T>();
+    T* y = soft_logits.ptr<T>();  // null: an empty soft_logits, z alone
+    constexpr bool widen = !std::is_same_v<T, float>;
 #pragma omp parallel if (cpu::worth_threads(N * V))
     {
-      std::vector<float> eps((size_t)V), row(std::is_same_v<T, float> ? 0 : (size_t)V);
+      std::vector<float> eps((size_t)V), row(widen && y ? (size_t)V : 0);
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < N; ++n) {
         const float at = (float)sc[2 * (n / L)], st = (float)sc[2 * (n / L) + 1];
-        if constexpr (std::is_same_v<T, float>) {
-          zs[n] = relaxation_row(noise, n, V, xs[n], at, st, beta, eps.data(), y + n * V);
-        } else {
-          zs[n] = relaxation_row(noise, n, V, xs[n], at, st, beta, eps.data(), row.data());
-          for (int64_t j = 0; j < V; ++j) y[n * V + j] = T(row[(size_t)j]);
-        }
+        float* out = nullptr;  // where relaxation_row writes the row's soft logits (float32)
+        if constexpr (widen) out = y ? row.data() : nullptr;
+        else out = y ? y + n * V : nullptr;
+        zs[n] = relaxation_row(noise, n, V, xs[n], at, st, beta, eps.data(), out);
+        if constexpr (widen)
+          if (y) for (int64_t j = 0; j < V; ++j) y[n * V + j] = T(row[(size_t)j]);
       }
     }
   });

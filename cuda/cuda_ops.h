@@ -82,7 +82,8 @@ class CudaOps : public Ops {
                              const Tensor& lse, int n_heads, bool causal) override;
 
   // kernels/residual.cu
-  void do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) override;
+  void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                         const Philox& rng) override;
   void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                   const Tensor& gate, float p, const Philox& rng) override;
 
@@ -96,6 +97,11 @@ class CudaOps : public Ops {
                     const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
   void do_kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student, const Tensor& teacher,
                   const Tensor& weight) override;
+  // kernels/loss_head.cu: the vocabulary head fused with the loss head, chunks of cuda_vocab_chunk_rows(V) rows
+  void do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                           const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x, const Tensor& z,
+                           const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
+  int64_t default_vocab_chunk_rows(int64_t V, DType dt) const override;
 
   // kernels/relaxation.cu
   void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
@@ -128,6 +134,12 @@ class CudaOps : public Ops {
   // Returns false (nothing written) only when the GELU epilogue is not available for the shape.
   bool matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
               int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
+  // The same GEMM on operands already in bf16 (A, B: __nv_bfloat16 device arrays), with cuBLASLt's scratch given
+  // (Gemm::kWorkspaceBytes, carved by the caller out of its workspace request) (linear.cu).
+  bool gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
+                 int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace);
+  // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
+  void to_bf16(void* dst, const float* src, int64_t n);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).
   void check_ids(const char* op, const Tensor& ids, int64_t V);
 

@@ -79,8 +79,10 @@ AlgoSettings settings(const std::string& name, const std::string& mode = "simple
   return s;
 }
 
-void check_gradient(const std::string& name, const std::string& mode = "simple") {
+// chunk_rows: the fused vocabulary head's chunks (0: the backend's default, one chunk at this size).
+void check_gradient(const std::string& name, const std::string& mode = "simple", int64_t chunk_rows = 0) {
   Tiny m(name == "ar", name == "duo" && mode == "simple", name == "duo" && mode == "efficient" ? 3 : 0);
+  m.ops.set_vocab_chunk_rows(chunk_rows);
   auto algo = make_algorithm(settings(name, mode), *m.model, m.ops);
   MicroBatch mb = m.batch();
   const bool train = name == "duo";  // the curriculum is active only in training (dropout is 0 here)
@@ -124,6 +126,11 @@ BOOST_AUTO_TEST_CASE(d3pm_gradient) { check_gradient("d3pm"); }
 BOOST_AUTO_TEST_CASE(duo_base_gradient) { check_gradient("duo_base"); }
 BOOST_AUTO_TEST_CASE(duo_curriculum_gradient) { check_gradient("duo", "simple"); }
 BOOST_AUTO_TEST_CASE(duo_efficient_curriculum_gradient) { check_gradient("duo", "efficient"); }
+// The vocabulary head in chunks of 4 rows (5 chunks of the 18 positions, the last one short).
+BOOST_AUTO_TEST_CASE(gradients_with_the_head_in_chunks) {
+  check_gradient("ar", "simple", 4);
+  check_gradient("duo", "simple", 4);
+}
 
 // Past curriculum.end (and in evaluation) `duo` is exactly DUO base: same loss for the same streams.
 BOOST_AUTO_TEST_CASE(duo_after_the_curriculum_is_duo_base) {

@@ -203,6 +203,55 @@ BOOST_AUTO_TEST_CASE(log_softmax_and_cross_entropy) {
   BOOST_TEST(std::isfinite(big_out[2]));
 }
 
+// The fused vocabulary head is the output layer, the loss head and the output layer's backward, whatever the chunk
+// rows: losses, dy, dW and dbias against the three ops on the whole batch (float64; only the order in which dW and
+// dbias add the chunks differs).
+BOOST_AUTO_TEST_CASE(linear_loss_head_is_linear_then_loss_head) {
+  CpuOps ops;
+  const int64_t N = 11, Dm = 5, Vh = 9;
+  std::vector<double> y = random_vec(N * Dm, 41), W = random_vec(Vh * Dm, 42), bias = random_vec(Vh, 43);
+  std::vector<int32_t> x(N), z(N);
+  std::vector<double> alpha(N), dalpha(N, -1.0), weight(N);
+  for (int64_t n = 0; n < N; ++n) {
+    x[n] = int32_t((3 * n + 1) % Vh);
+    z[n] = int32_t((5 * n + 2) % Vh);
+    alpha[n] = 0.1 + 0.07 * double(n);
+    weight[n] = 0.5 + 0.01 * double(n);
+  }
+  Tensor y_t = tv(y, {N, Dm}), W_t = tv(W, {Vh, Dm}), b_t = tv(bias, {Vh}), x_t = tv(x, {N}), z_t = tv(z, {N});
+  Tensor a_t = tv(alpha, {N}), da_t = tv(dalpha, {N}), w_t = tv(weight, {N});
+  LossHeadArgs a;
+  a.kind = LossKind::DUO;
+  // Reference: the three ops.
+  std::vector<double> logits(N * Vh), dlogits(N * Vh), ref_loss(N), ref_dy(N * Dm), ref_dW(Vh * Dm, 0.25),
+      ref_db(Vh, 0.5);
+  Tensor l_t = tv(logits, {N, Vh}), dl_t = tv(dlogits, {N, Vh}), rl_t = tv(ref_loss, {N}), rdy_t = tv(ref_dy, {N, Dm});
+  Tensor rdW_t = tv(ref_dW, {Vh, Dm}), rdb_t = tv(ref_db, {Vh});
+  ops.linear(l_t, y_t, W_t, b_t);
+  ops.loss_head(a, rl_t, dl_t, l_t, x_t, z_t, a_t, da_t, w_t);
+  ops.linear_backward(rdy_t, rdW_t, rdb_t, dl_t, y_t, W_t, false);
+  for (int64_t chunk : {int64_t(0), int64_t(1), int64_t(4), N}) {
+    BOOST_TEST_CONTEXT("chunk rows " << chunk) {
+      std::vector<double> loss(N), dy(N * Dm), dW(Vh * Dm, 0.25), db(Vh, 0.5), fwd_loss(N);
+      Tensor loss_t = tv(loss, {N}), dy_t = tv(dy, {N, Dm}), dW_t = tv(dW, {Vh, Dm}), db_t = tv(db, {Vh});
+      Tensor fl_t = tv(fwd_loss, {N}), none;
+      ops.set_vocab_chunk_rows(chunk);
+      ops.linear_loss_head(a, loss_t, dy_t, dW_t, db_t, y_t, W_t, b_t, x_t, z_t, a_t, da_t, w_t);
+      ops.linear_loss_head(a, fl_t, none, none, none, y_t, W_t, b_t, x_t, z_t, a_t, da_t, w_t);
+      ops.set_vocab_chunk_rows(0);
+      BOOST_TEST(max_abs_diff(loss, ref_loss) <= 1e-14);
+      BOOST_TEST(max_abs_diff(fwd_loss, ref_loss) <= 1e-14);
+      BOOST_TEST(max_abs_diff(dy, ref_dy) <= 1e-14);
+      BOOST_TEST(max_abs_diff(dW, ref_dW) <= 1e-13);
+      BOOST_TEST(max_abs_diff(db, ref_db) <= 1e-13);
+    }
+  }
+  // A bias gradient without a bias (or the reverse) is refused.
+  std::vector<double> dy(N * Dm), dW(Vh * Dm), loss(N);
+  Tensor dy_t = tv(dy, {N, Dm}), dW_t = tv(dW, {Vh, Dm}), loss_t = tv(loss, {N}), none;
+  BOOST_CHECK_THROW(ops.linear_loss_head(a, loss_t, dy_t, dW_t, none, y_t, W_t, b_t, x_t, z_t, a_t, da_t, w_t), Error);
+}
+
 BOOST_AUTO_TEST_CASE(embeddings_against_naive) {
   CpuOps ops;
   const int64_t N = B * L, K = 3;

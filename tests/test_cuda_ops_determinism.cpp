@@ -132,6 +132,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"log_softmax_backward", "cuda_ops_softmax_and_cross_entropy"},
     {"cross_entropy", "cuda_ops_softmax_and_cross_entropy"},
     {"loss_head", "cuda_ops_loss_heads"},
+    {"linear_loss_head", "cuda_ops_linear_loss_head"},
     {"kl_head", "cuda_ops_kl_head"},
     {"gaussian_relaxation", "cuda_ops_gaussian_relaxation"},
     {"sum_squares", "cuda_ops_optimiser"},

@@ -76,6 +76,53 @@ BOOST_AUTO_TEST_CASE(cuda_ops_loss_heads) {
   }
 }
 
+// The output layer fused with the loss head against the CPU backend's three ops, in chunks of 4 rows (3 chunks, the
+// last one short) and in one: the logits come from a bf16 GEMM and the backward GEMMs take the gradient in bf16, so
+// the tolerance is one bf16 rounding of a GEMM's inputs (2^-8 relative, x 2.5 for the sums), of the max entry.
+BOOST_AUTO_TEST_CASE(cuda_ops_linear_loss_head) {
+  constexpr double kOneBf16GemmTol = 1e-2;
+  const int64_t N = 10, D = 24;
+  for (int64_t V : {13, 700})
+  for (int64_t chunk : {4, 0})
+  for (LossKind kind : {LossKind::AR, LossKind::MDLM, LossKind::DUO}) {
+    const int mask = int(V) - 1;
+    Backends b;
+    LossHeadArgs a;
+    a.kind = kind;
+    a.mask_id = kind == LossKind::DUO ? -1 : mask;
+    std::vector<float> y = rand_f(N * D, 63), W = rand_f(V * D, 64), bias = rand_f(V, 65, -0.5f, 0.5f);
+    std::vector<float> losses(N), dy(N * D), dW(V * D, 0.125f), db(V, 0.25f);
+    std::vector<int32_t> x = rand_ids(N, 66, mask), z = rand_ids(N, 67, (int)V);
+    std::vector<double> alpha(N), dalpha(N), weight(N);
+    for (int64_t n = 0; n < N; ++n) {
+      if (kind == LossKind::MDLM) z[n] = n % 2 ? mask : x[n];
+      alpha[n] = 0.05 + 0.9 * double(n) / double(N);
+      dalpha[n] = -1.0 - 0.1 * double(n);
+      weight[n] = n == 3 ? 0.0 : 0.5 + 0.1 * double(n);
+    }
+    Tensor gy = b.dev.up(y, {N, D}), gW = b.dev.up(W, {V, D}), gb = b.dev.up(bias, {V});
+    Tensor gloss = b.dev.zeros(DType::F32, {N}), gdy = b.dev.zeros(DType::F32, {N, D});
+    Tensor gdW = b.dev.up(dW, {V, D}), gdb = b.dev.up(db, {V});
+    Tensor gx = b.dev.up(x, {N}), gz = b.dev.up(z, {N}), ga = b.dev.up(alpha, {N}), gda = b.dev.up(dalpha, {N});
+    Tensor gw = b.dev.up(weight, {N});
+    b.cpu.set_vocab_chunk_rows(chunk);
+    b.gpu.set_vocab_chunk_rows(chunk);
+    b.cpu.linear_loss_head(a, hv(losses, {N}), hv(dy, {N, D}), hv(dW, {V, D}), hv(db, {V}), hv(y, {N, D}),
+                           hv(W, {V, D}), hv(bias, {V}), hv(x, {N}), hv(z, {N}), hv(alpha, {N}), hv(dalpha, {N}),
+                           hv(weight, {N}));
+    b.gpu.linear_loss_head(a, gloss, gdy, gdW, gdb, gy, gW, gb, gx, gz, ga, gda, gw);
+    BOOST_TEST_CONTEXT("loss kind " << int(kind) << ", V = " << V << ", chunk rows " << chunk) {
+      DUO_CHECK_CLOSE("linear_loss_head losses", b.dev.down<float>(gloss), losses, kOneBf16GemmTol);
+      DUO_CHECK_CLOSE("linear_loss_head dy", b.dev.down<float>(gdy), dy, kOneBf16GemmTol);
+      DUO_CHECK_CLOSE("linear_loss_head dW", b.dev.down<float>(gdW), dW, kOneBf16GemmTol);
+      DUO_CHECK_CLOSE("linear_loss_head dbias", b.dev.down<float>(gdb), db, kOneBf16GemmTol);
+      Tensor none;
+      b.gpu.linear_loss_head(a, gloss, none, none, none, gy, gW, gb, gx, gz, ga, gda, gw);
+      DUO_CHECK_CLOSE("linear_loss_head losses without backward", b.dev.down<float>(gloss), losses, kOneBf16GemmTol);
+    }
+  }
+}
+
 // The distillation KL head (kl-bwd and kl-fwd) against the CPU backend; masked rows get a zero gradient.
 BOOST_AUTO_TEST_CASE(cuda_ops_kl_head) {
   const int64_t N = 11;

@@ -260,6 +260,18 @@ BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
   a.kind = LossKind::DUO;
   check("loss_head", ops, [&] { ops.loss_head(a, losses, dl, logits, x, z, alpha, dalpha, weight); });
   check("kl_head", ops, [&] { ops.kl_head(KlDirection::Backward, losses, dl, logits, teacher, weight); });
+  // The output layer fused with the loss head, in chunks of 48 rows (48, 48, 32), with and without the backward.
+  const int64_t D = 64;
+  Tensor y = dev.up(rand_f(N * D, 29), {N, D}), W = dev.up(rand_f(V * D, 30), {V, D}), bias = dev.up(rand_f(V, 31), {V});
+  Tensor dy = dev.zeros(DType::F32, {N, D}), dW = dev.zeros(DType::F32, {V, D}), db = dev.zeros(DType::F32, {V});
+  Tensor none;
+  ops.set_vocab_chunk_rows(48);
+  check("linear_loss_head", ops,
+        [&] { ops.linear_loss_head(a, losses, none, none, none, y, W, bias, x, z, alpha, dalpha, weight); });
+  check("linear_loss_head, backward", ops,
+        [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias, x, z, alpha, dalpha, weight); });
+  ops.set_vocab_chunk_rows(0);
+
   Tensor scales = dev.up(std::vector<double>{0.7, 0.3, 0.5, 0.5}, {B, 2}), soft = dev.zeros(DType::F32, {B, L, V});
   check("gaussian_relaxation", ops, [&] { ops.gaussian_relaxation(soft, z, x, scales, 2.0, Philox{5, 6}); });
   // Distillation's z alone: about 1 KiB moved, where writing the soft logits would be 1 MiB (far beyond the slack).

@@ -36,7 +36,8 @@ std::string category(const LaunchRecord& r, int64_t V) {
   if (r.k.kernel == "gemm") return "GEMMs (cuBLASLt)";
   if (r.k.kernel.rfind("flash_", 0) == 0 || r.k.kernel.rfind("attention_", 0) == 0) return "attention";
   switch (r.op) {
-    case OpKind::LossHead: case OpKind::GaussianRelaxation: case OpKind::EmbedSoft: case OpKind::LogSoftmax:
+    case OpKind::LossHead: case OpKind::LinearLossHead: case OpKind::GaussianRelaxation: case OpKind::EmbedSoft:
+    case OpKind::LogSoftmax:
     case OpKind::CrossEntropy: case OpKind::KlHead:
       return str("(B*L, V = ", V, ") row kernels");
     default: break;

@@ -31,6 +31,11 @@ size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 }  // namespace
 
+void CudaOps::to_bf16(void* dst, const float* src, int64_t n) {
+  if (n > 0)
+    DUO_LAUNCH(to_bf16_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<__nv_bfloat16*>(dst), src, n);
+}
+
 bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
                      int64_t N, int64_t K, bool accumulate, const float* bias, float* gelu_pre) {
   if (M == 0 || N == 0) return true;
@@ -46,20 +51,25 @@ bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
   }
   const size_t a_bytes = round_up(size_t(M * K) * 2), b_bytes = round_up(size_t(K * N) * 2);
   char* ws = static_cast<char*>(workspace(a_bytes + b_bytes + Gemm::kWorkspaceBytes));
-  auto* a16 = reinterpret_cast<__nv_bfloat16*>(ws);
-  auto* b16 = reinterpret_cast<__nv_bfloat16*>(ws + a_bytes);
-  if (M * K > 0) DUO_LAUNCH(to_bf16_kernel, blocks_for(M * K), kThreads, 0, s)(a16, A, M * K);
-  if (K * N > 0) DUO_LAUNCH(to_bf16_kernel, blocks_for(K * N), kThreads, 0, s)(b16, B, K * N);
+  to_bf16(ws, A, M * K);
+  to_bf16(ws + a_bytes, B, K * N);
   DUO_CU_LAUNCHED(op);
+  return gemm_bf16(op, C, ws, ta, ws + a_bytes, tb, M, N, K, accumulate, bias, gelu_pre, ws + a_bytes + b_bytes);
+}
+
+bool CudaOps::gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
+                        int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace) {
+  cudaStream_t s = as_stream(stream_);
   const bool fused_bias = bias && reinterpret_cast<uintptr_t>(bias) % 16 == 0;
   GemmArgs g;
-  g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K, g.A = a16, g.B = b16, g.C = C;
+  g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K;
+  g.A = static_cast<const __nv_bfloat16*>(A), g.B = static_cast<const __nv_bfloat16*>(B), g.C = C;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = fused_bias ? bias : nullptr;
   g.gelu_pre = gelu_pre;
   DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
             "ask for it from linear_gelu, which checks the bias' alignment");
-  if (!gemm_->run(op, g, ws + a_bytes + b_bytes, s)) return false;
+  if (!gemm_->run(op, g, gemm_workspace, s)) return false;
   if (bias && !fused_bias) {
     DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
     DUO_CU_LAUNCHED(op);
@@ -100,10 +110,27 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
   const char* op = "linear_backward";
   check_f32(op, {&dout, &din, &dW, &dbias, &in, &W});
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
-  if (!din.empty())  // din (N, I) = dout (N, O) @ W (O, I)
-    matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
-  if (!dW.empty())  // dW (O, I) += dout^T (O, N) @ in (N, I)
-    matmul(op, fptr(dW), fptr(dout), true, fptr(in), false, O, I, N, true, nullptr);
+  if (N > 0 && O > 0 && I > 0 && (!din.empty() || !dW.empty())) {
+    // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in.
+    const size_t d_bytes = round_up(size_t(N * O) * 2), w_bytes = din.empty() ? 0 : round_up(size_t(O * I) * 2),
+                 i_bytes = dW.empty() ? 0 : round_up(size_t(N * I) * 2);
+    char* ws = static_cast<char*>(workspace(d_bytes + w_bytes + i_bytes + Gemm::kWorkspaceBytes));
+    char *dout16 = ws, *w16 = ws + d_bytes, *in16 = w16 + w_bytes, *gemm_ws = in16 + i_bytes;
+    to_bf16(dout16, fptr(dout), N * O);
+    if (!din.empty()) {
+      to_bf16(w16, fptr(W), O * I);
+      DUO_CU_LAUNCHED(op);
+      gemm_bf16(op, fptr(din), dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws);
+    }
+    if (!dW.empty()) {
+      to_bf16(in16, fptr(in), N * I);
+      DUO_CU_LAUNCHED(op);
+      gemm_bf16(op, fptr(dW), dout16, true, in16, false, O, I, N, true, nullptr, nullptr, gemm_ws);
+    }
+  } else {  // an empty dimension: matmul's K = 0 and empty-output rules
+    if (!din.empty()) matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
+    if (!dW.empty()) matmul(op, fptr(dW), fptr(dout), true, fptr(in), false, O, I, N, true, nullptr);
+  }
   if (!dbias.empty() && O) {  // dbias (O) += column sums of dout (N, O)
     float* partial = static_cast<float*>(workspace(size_t(column_sum_chunks(N) * O) * sizeof(float)));
     add_column_sums(fptr(dbias), fptr(dout), N, int(O), partial, as_stream(stream_));

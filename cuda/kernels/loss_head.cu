@@ -2,6 +2,14 @@
 // is the DUO_HD functions of src/math/loss_*.h that the CPU backend calls, run with the block walker BlockRow
 // instead of the CPU's SerialRow (loss_common.h). One code path for both backends is the point: the CUDA heads
 // cannot drift from the CPU's.
+//
+// linear_loss_head is the vocabulary head of a training step fused with its loss head, a chunk of rows at a time:
+// the output GEMM for the chunk (bf16 y and W, converted once per call), the loss kernel, which writes the scaled
+// gradient in fp32 (for the bias gradient's column sums, the CPU's order) and in bf16 (the backward GEMMs' input)
+// in the same pass, and the two backward GEMMs straight from the bf16 rows. The (N, V) fp32 logits, their
+// gradient and its conversions never exist (docs/architecture.md §5).
+#include "backend/kernel_traffic.h"
+#include "gemm.h"
 #include "kernels/block_row.cuh"
 #include "math/loss_rows.h"
 
@@ -25,6 +33,27 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
     for (int j = walk.first(); j < V; j += walk.step()) d[j] *= float(weight[n]);
 }
 
+// The same for a chunk's row n = blockIdx.x, and when d is given its bf16 copy d16 (same walk: each thread rounds
+// the entries it scaled).
+__global__ void vocab_loss_kernel(LossHeadArgs a, float* losses, float* dlogits, __nv_bfloat16* d16,
+                                  const float* logits, const int32_t* x, const int32_t* z, const double* alpha,
+                                  const double* dalpha, const double* weight, int V) {
+  DUO_SHARED(float, scratch, 32);
+  const BlockRow walk{scratch};
+  const int64_t n = blockIdx.x;
+  float* d = dlogits ? dlogits + n * V : nullptr;
+  const float loss = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
+  if (threadIdx.x == 0) losses[n] = loss;
+  if (d)
+    for (int j = walk.first(); j < V; j += walk.step()) {
+      const float v = d[j] * float(weight[n]);
+      d[j] = v;
+      d16[n * V + j] = __float2bfloat16_rn(v);
+    }
+}
+
+size_t round_up(size_t b) { return (b + 255) / 256 * 256; }
+
 }  // namespace
 
 void CudaOps::do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
@@ -42,6 +71,60 @@ const Tensor& x,
       static_cast<const double*>(alpha.data), static_cast<const double*>(dalpha.data),
       static_cast<const double*>(weight.data), int(V));
   DUO_CU_LAUNCHED(op);
+}
+
+int64_t CudaOps::default_vocab_chunk_rows(int64_t V, DType) const { return cuda_vocab_chunk_rows(V); }
+
+void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                                  const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x,
+                                  const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+  const char* op = "linear_loss_head";
+  check_f32(op, {&losses, &dy, &dW, &dbias, &y, &W, &bias});
+  for (const Tensor* t : {&x, &z, &alpha, &dalpha, &weight}) check_on_device(op, *t);
+  const auto [N, D, V] = checks::linear_loss_head(str("CudaOps::", op), losses, dy, dW, dbias, y, W, bias, x, z,
+                                                  alpha, dalpha, weight);
+  check_ids(op, x, V);
+  check_ids(op, z, V);
+  if (N == 0) return;
+  const int64_t C = std::min(N, vocab_chunk_rows(V, DType::F32));
+  const bool backward = !dy.empty();
+  // One workspace request: y and W in bf16, a chunk's logits, and for the backward its gradient in fp32 and bf16 and
+  // the column sums' partial rows; then cuBLASLt's scratch.
+  const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2),
+               l_bytes = round_up(size_t(C * V) * 4), d_bytes = backward ? l_bytes : 0,
+               h_bytes = backward ? round_up(size_t(C * V) * 2) : 0,
+               p_bytes = backward && !dbias.empty() ? round_up(size_t(column_sum_chunks(C) * V) * 4) : 0;
+  char* ws = static_cast<char*>(workspace(y_bytes + w_bytes + l_bytes + d_bytes + h_bytes + p_bytes +
+                                          Gemm::kWorkspaceBytes));
+  char *y16 = ws, *w16 = y16 + y_bytes, *h16 = w16 + w_bytes + l_bytes + d_bytes;
+  float* logits = reinterpret_cast<float*>(w16 + w_bytes);
+  float* d32 = backward ? reinterpret_cast<float*>(w16 + w_bytes + l_bytes) : nullptr;
+  float* partial = reinterpret_cast<float*>(h16 + h_bytes);
+  char* gemm_ws = h16 + h_bytes + p_bytes;
+  cudaStream_t s = as_stream(stream_);
+  to_bf16(y16, fptr(y), N * D);
+  to_bf16(w16, fptr(W), V * D);
+  DUO_CU_LAUNCHED(op);
+  for (int64_t r0 = 0; r0 < N; r0 += C) {
+    const int64_t n = std::min(C, N - r0);
+    char* yc = y16 + size_t(r0 * D) * 2;
+    // logits (n, V) = y (n, D) W^T + bias
+    gemm_bf16(op, logits, yc, false, w16, true, n, V, D, false, bias.empty() ? nullptr : fptr(bias), nullptr,
+              gemm_ws);
+    DUO_LAUNCH(vocab_loss_kernel, unsigned(n), row_threads(V), 0, s)(
+        a, fptr(losses) + r0, d32, backward ? reinterpret_cast<__nv_bfloat16*>(h16) : nullptr, logits, iptr(x) + r0,
+        iptr(z) + r0, static_cast<const double*>(alpha.data) + r0, static_cast<const double*>(dalpha.data) + r0,
+        static_cast<const double*>(weight.data) + r0, int(V));
+    DUO_CU_LAUNCHED(op);
+    if (!backward) continue;
+    if (!dbias.empty()) {
+      add_column_sums(fptr(dbias), d32, n, int(V), partial, s);
+      DUO_CU_LAUNCHED(op);
+    }
+    // dy (n, D) = dlogits (n, V) W (V, D); dW (V, D) += dlogits^T (V, n) y (n, D)
+    gemm_bf16(op, fptr(dy) + r0 * D, h16, false, w16, false, n, D, V, false, nullptr, nullptr, gemm_ws);
+    gemm_bf16(op, fptr(dW), h16, true, yc, false, V, D, n, true, nullptr, nullptr, gemm_ws);
+  }
 }
 
 }  // namespace duo

@@ -14,12 +14,12 @@ __device__ __forceinline__ float dropout_factor(const Philox& rng, float p, floa
   return p <= 0.0f ? 1.0f : (rng.uniform(i) > p ? keep_scale : 0.0f);
 }
 
-// h[i] += gate[b, d] x[i] f(i); one thread per element.
-__global__ void gated_residual_kernel(float* h, const float* x, const float* gate, int64_t gs, Philox rng, float p,
-                                      float keep_scale, int64_t n, int64_t LD, int D) {
+// out[i] = h[i] + gate[b, d] x[i] f(i) (out may be h); one thread per element.
+__global__ void gated_residual_kernel(float* out, const float* h, const float* x, const float* gate, int64_t gs,
+                                      Philox rng, float p, float keep_scale, int64_t n, int64_t LD, int D) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float dropped = x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
-    h[i] += gate ? gate[(i / LD) * gs + i % D] * dropped : dropped;
+    out[i] = h[i] + (gate ? gate[(i / LD) * gs + i % D] * dropped : dropped);
   }
 }
 
@@ -59,15 +59,17 @@ float keep_scale_of(float p) { return p > 0 ? float(1.0 / (1.0 - p)) : 1.0f; }
 
 }  // namespace
 
-void CudaOps::do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+void CudaOps::do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                                const Philox& rng) {
   const char* op = "gated_residual";
-  check_f32(op, {&h, &branch, &gate});
-  const ResidualShape s = residual_shape(op, h, gate, p);
+  check_f32(op, {&out, &h, &branch, &gate});
+  const ResidualShape s = residual_shape(op, out, gate, p);
   check_matrix(op, "branch", branch, s.B * s.L, s.D);
+  check_matrix(op, "h", h, s.B * s.L, s.D);
   const int64_t n = s.B * s.L * s.D;
   if (n == 0) return;
   DUO_LAUNCH(gated_residual_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(
-      fptr(h), fptr(branch), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p,
+      fptr(out), fptr(h), fptr(branch), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p,
       keep_scale_of(p), n, s.L * s.D, int(s.D));
   DUO_CU_LAUNCHED(op);
 }

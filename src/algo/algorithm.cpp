@@ -15,7 +15,9 @@ Algorithm::Algorithm(const AlgoSettings& s, DiT& model, Ops& ops) : s_(s), model
   dalpha_ = ws_.reserve(N * 8, "dalpha");
   weight_ = ws_.reserve(N * 8, "loss weights");
   losses_ = ws_.reserve(N * es, "losses");
-  dlogits_ = ws_.reserve(N * V * es, "dlogits");
+  // The (B·L, V) logits' gradient only for a head that reads the model's full logits (kl_head, distillation);
+  // head() runs fused with the output layer and needs none.
+  if (o.full_logits && o.training) dlogits_ = ws_.reserve(N * V * es, "dlogits");
   Ops* p = &ops_;
   ws_.allocate([p](size_t n) { return p->alloc(n); }, [p](void* q) { p->release(q); });
 }
@@ -55,12 +57,12 @@ DiTInput Algorithm::sigma_input(const std::vector<double>& sigma, int64_t B) {
   return in;
 }
 
-Tensor Algorithm::forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L,
-                              bool train, const Philox& dropout) {
+Tensor Algorithm::features_of_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L,
+                                  bool train, const Philox& dropout) {
   DiTInput in = sigma_input(sigma, B);
   in.ids = Tensor(ws_.at(ids_), DType::I32, {B, L}, ops_.device());
   ops_.from_host(in.ids, ids);
-  return model_.forward(in, B, L, train, dropout);
+  return model_.forward_features(in, B, L, train, dropout);
 }
 
 Tensor Algorithm::head_weights(const std::vector<double>& mask, double grad_scale) {
@@ -72,8 +74,8 @@ Tensor Algorithm::head_weights(const std::vector<double>& mask, double grad_scal
   return weight;
 }
 
-LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& tok, bool backward, double grad_scale) {
-  const int64_t V = cfg().vocab_size, N = logits.numel() / V;
+LossSums Algorithm::head(LossKind kind, const Tensor& y, const HeadInputs& tok, bool backward, double grad_scale) {
+  const int64_t D = cfg().hidden, N = y.numel() / D;
   const DType dt = model_.options().dtype;
   DUO_ASSERT((int64_t)tok.x.size() == N);
   auto dev = [&](size_t off, DType t, std::initializer_list<int64_t> dims) {
@@ -82,7 +84,6 @@ LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& 
   Tensor x = dev(x_, DType::I32, {N}), z = dev(z_, DType::I32, {N});
   Tensor alpha = dev(alpha_, DType::F64, {N}), dalpha = dev(dalpha_, DType::F64, {N});
   Tensor losses = dev(losses_, dt, {N});
-  Tensor dlogits = backward ? dev(dlogits_, dt, {N, V}) : Tensor();
   Tensor weight = head_weights(tok.mask, grad_scale);
   ops_.from_host(x, tok.x.data());
   ops_.from_host(z, tok.z.data());
@@ -93,8 +94,13 @@ LossSums Algorithm::head(LossKind kind, const Tensor& logits, const HeadInputs& 
   a.mask_id = s_.mask_id;
   a.T = s_.T;
   a.reference_bug = s_.reference_bugs;
-  ops_.loss_head(a, losses, dlogits, logits.view({N, V}), x, z, alpha, dalpha, weight);
-  return finish_head(losses, dlogits, tok.mask, logits.dim(0), backward);
+  const OutputLayer out = model_.output_layer();
+  Tensor dy = backward ? model_.features_grad() : Tensor(), dw = backward ? out.dw : Tensor();
+  Tensor db = backward ? out.db : Tensor();
+  ops_.linear_loss_head(a, losses, dy, dw, db, y.view({N, D}), out.w, out.b, x, z, alpha, dalpha, weight);
+  LossSums sums = sum_losses(losses, tok.mask, y.dim(0), backward);
+  if (backward) model_.backward_features(dy);
+  return sums;
 }
 
 LossSums Algorithm::kl_head(KlDirection dir, const Tensor& student, const Tensor& teacher,
@@ -103,15 +109,19 @@ LossSums Algorithm::kl_head(KlDirection dir, const Tensor& student, const Tensor
   const DType dt = model_.options().dtype;
   DUO_ASSERT((int64_t)mask.size() == N && teacher.numel() == student.numel());
   Tensor losses(ws_.at(losses_), dt, {N}, ops_.device());
+  const DiTOptions& o = model_.options();
+  DUO_CHECK(!backward || (o.full_logits && o.training), "algorithm " + s_.name,
+            "the KL head's backward needs a training model with its full logits", "construct the DiT with full_logits");
   Tensor dlogits = backward ? Tensor(ws_.at(dlogits_), dt, {N, V}, ops_.device()) : Tensor();
   Tensor weight = head_weights(mask, grad_scale);
   ops_.kl_head(dir, losses, dlogits, student.view({N, V}), teacher.view({N, V}), weight);
-  return finish_head(losses, dlogits, mask, student.dim(0), backward);
+  LossSums sums = sum_losses(losses, mask, student.dim(0), backward);
+  if (backward) model_.backward(dlogits);
+  return sums;
 }
 
-LossSums Algorithm::finish_head(const Tensor& losses, const Tensor& dlogits, const std::vector<double>& mask,
-                                int64_t B, bool backward) {
-  const int64_t N = losses.numel(), L = N / B, V = cfg().vocab_size;
+LossSums Algorithm::sum_losses(const Tensor& losses, const std::vector<double>& mask, int64_t B, bool backward) {
+  const int64_t N = losses.numel(), L = N / B;
   LossSums sums;
   losses_host_.resize(N);
   if (losses.dtype == DType::F64) {
@@ -141,7 +151,6 @@ LossSums Algorithm::finish_head(const Tensor& losses, const Tensor& dlogits, con
                     "warm-up (--lr_scheduler.num_warmup_steps)"
                   : "the loaded weights are finite (checked at load time), so the model overflows inside: check "
                     "that the checkpoint matches the model options, or use an earlier checkpoint");
-  if (backward) model_.backward(dlogits.view({B, L, V}));
   return sums;
 }
 

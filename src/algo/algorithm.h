@@ -85,12 +85,14 @@ class Algorithm {
  protected:
   // Uploads the conditioning σ (B) and returns a model input with only σ set (the caller adds the tokens).
   DiTInput sigma_input(const std::vector<double>& sigma, int64_t B);
-  // Runs the model on ids (B, L) with conditioning sigma (B); returns logits (B, L, V).
-  Tensor forward_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L, bool train,
-                     const Philox& dropout);
-  // Runs the loss head on logits (B·L, V) for `tok`, adds Σ mask·ℓ and Σ mask, and backpropagates
-  // grad_scale · mask · dℓ/dlogits through the last forward when `backward`.
-  LossSums head(LossKind kind, const Tensor& logits, const HeadInputs& tok, bool backward, double grad_scale);
+  // Runs the model without its output layer on ids (B, L) with conditioning sigma (B); returns the features y
+  // (B, L, D) that head() takes (DiT::forward_features).
+  Tensor features_of_ids(const int32_t* ids, const std::vector<double>& sigma, int64_t B, int64_t L, bool train,
+                         const Philox& dropout);
+  // Runs the output layer and the loss head, fused (Ops::linear_loss_head), on the features y (B, L, D) of the
+  // last forward_features for `tok`, adds Σ mask·ℓ and Σ mask, and backpropagates grad_scale · mask · dℓ/dlogits
+  // through the output layer and the last forward when `backward`.
+  LossSums head(LossKind kind, const Tensor& y, const HeadInputs& tok, bool backward, double grad_scale);
   // The same for the distillation KL between the student's logits (B, L, V) of the last forward and a
   // teacher's (no gradient); mask: (B·L) loss mask.
   LossSums kl_head(KlDirection dir, const Tensor& student, const Tensor& teacher, const std::vector<double>& mask,
@@ -103,15 +105,14 @@ class Algorithm {
  private:
   // Uploads grad_scale · mask as the head's weights; returns them as a device tensor.
   Tensor head_weights(const std::vector<double>& mask, double grad_scale);
-  // Reads the per-token losses back, sums them per sequence and backpropagates dlogits when `backward`.
-  LossSums finish_head(const Tensor& losses, const Tensor& dlogits, const std::vector<double>& mask, int64_t B,
-                       bool backward);
+  // Reads the per-token losses back and sums them per sequence; fails when the sum is not finite.
+  LossSums sum_losses(const Tensor& losses, const std::vector<double>& mask, int64_t B, bool backward);
 
   AlgoSettings s_;
   DiT& model_;
   Ops& ops_;
   Arena ws_;  // device workspace sized for the model's largest batch
-  size_t ids_, sigma_, x_, z_, alpha_, dalpha_, weight_, losses_, dlogits_;
+  size_t ids_, sigma_, x_, z_, alpha_, dalpha_, weight_, losses_, dlogits_ = 0;  // dlogits_: full-logits models
   std::vector<double> losses_host_;
 };
 

@@ -30,8 +30,8 @@ class AR final : public Algorithm {
         tok.x[b * L + l] = tok.z[b * L + l] = mb.ids[b * mb.L + l + 1];
         tok.mask[b * L + l] = mb.mask[b * mb.L + l + 1];
       }
-    Tensor logits = forward_ids(input.data(), std::vector<double>(B, 0.0), B, L, train, mb.dropout);
-    return head(LossKind::AR, logits, tok, backward, grad_scale);
+    Tensor y = features_of_ids(input.data(), std::vector<double>(B, 0.0), B, L, train, mb.dropout);
+    return head(LossKind::AR, y, tok, backward, grad_scale);
   }
 };
 

@@ -25,8 +25,8 @@ class D3PM final : public NoisingAlgorithm {
     clean.z = clean.x;
     clean.mask.assign(mb.mask, mb.mask + mb.B * mb.L);
     Philox clean_dropout{mb.dropout.seed, stream_id(mb.dropout.subsequence, streams::kD3pmCleanDropout)};
-    Tensor logits = forward_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
-    LossSums rec = head(LossKind::CE, logits, clean, backward, grad_scale);
+    Tensor y = features_of_ids(mb.ids, std::vector<double>(mb.B, 0.0), mb.B, mb.L, train, clean_dropout);
+    LossSums rec = head(LossKind::CE, y, clean, backward, grad_scale);
     for (size_t b = 0; b < vb.seq_loss.size(); ++b) vb.seq_loss[b] += rec.seq_loss[b];
     vb.loss += rec.loss;
     return vb;

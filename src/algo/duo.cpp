@@ -80,8 +80,8 @@ class Duo final : public NoisingAlgorithm {
       in.bag_weights = device(input_, dt, {B, L, k});
       upload(in.bag_weights, w);
     }
-    Tensor logits = model().forward(in, B, L, train, mb.dropout);
-    return head(LossKind::DUO, logits, head_inputs(mb, nb), backward, grad_scale);
+    Tensor y = model().forward_features(in, B, L, train, mb.dropout);
+    return head(LossKind::DUO, y, head_inputs(mb, nb), backward, grad_scale);
   }
 
  private:

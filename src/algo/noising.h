@@ -66,8 +66,8 @@ class NoisingAlgorithm : public Algorithm {
   LossSums run(const MicroBatch& mb, bool train, bool backward, double grad_scale) override {
     check_batch(mb, true);
     NoisyBatch nb = noisy_batch(mb, settings(), cfg().vocab_size, spec_.absorbing, spec_.time_conditioned, settings().T);
-    Tensor logits = forward_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
-    return head(spec_.loss, logits, head_inputs(mb, nb), backward, grad_scale);
+    Tensor y = features_of_ids(nb.z.data(), nb.sigma, mb.B, mb.L, train, mb.dropout);
+    return head(spec_.loss, y, head_inputs(mb, nb), backward, grad_scale);
   }
 
  protected:

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
     duo::DiTOptions o;
     o.max_batch = lc.batch_size;
     o.training = false;
+    o.full_logits = false;  // evaluation runs the algorithm's loss head fused with the output layer
     duo::DiT model(mc, *ops, o);
     model.bind(state.params(), nullptr);
 

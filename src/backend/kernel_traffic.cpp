@@ -55,13 +55,21 @@ class Plan {
       return true;
     }
     ws(round256(kH * m * kk) + round256(kH * kk * n) + kCublasLtWorkspaceBytes);
-    k("to_bf16_kernel", kF * m * kk, kH * m * kk);
-    k("to_bf16_kernel", kF * kk * n, kH * kk * n);
-    const bool fused = has_bias && aligned16(bias);
+    to_bf16(m * kk);
+    to_bf16(kk * n);
+    gemm_bf16(M, N, K, accumulate, bias, gelu);
+    return true;
+  }
+  // CudaOps::gemm_bf16 (linear.cu): the same on operands already in bf16.
+  void gemm_bf16(int64_t M, int64_t N, int64_t K, bool accumulate, const Tensor* bias, bool gelu = false) {
+    const double m = double(M), n = double(N), kk = double(K);
+    const bool has_bias = has(bias), fused = has_bias && aligned16(bias);
     k("gemm", kH * (m * kk + kk * n) + (accumulate ? kF * m * n : 0) + (fused ? kF * n : 0),
       kF * m * n * (gelu ? 2 : 1), 2 * m * n * kk);
     if (has_bias && !fused) k("add_bias_kernel", kF * m * n + kF * n, kF * m * n);
-    return true;
+  }
+  void to_bf16(double n) {
+    if (n > 0) k("to_bf16_kernel", kF * n, kH * n);
   }
 
   // sum_chunks (column_sums.cu): rows outputs of D columns from rows·chunks partial rows.
@@ -190,8 +198,23 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     case OpKind::LinearBackward: {  // out: din (N, I), dW (O, I), dbias (O); in: dout (N, O), in (N, I), W (O, I)
       // and din again when it accumulates (Ops::linear_backward lists it as read then)
       const int64_t N = rows(i0), O = last(i0), I = last(in(2));
-      if (has(out(0))) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
-      if (has(out(1))) p.matmul(O, I, N, true, nullptr, false);
+      const bool din = has(out(0)), dW = has(out(1));
+      if (N > 0 && O > 0 && I > 0 && (din || dW)) {  // dout rounded to bf16 once for both GEMMs
+        p.ws(round256(kH * double(N * O)) + (din ? round256(kH * double(O * I)) : 0) +
+             (dW ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
+        p.to_bf16(double(N * O));
+        if (din) {
+          p.to_bf16(double(O * I));
+          p.gemm_bf16(N, I, O, c.n_in == 4, nullptr);
+        }
+        if (dW) {
+          p.to_bf16(double(N * I));
+          p.gemm_bf16(O, I, N, true, nullptr);
+        }
+      } else {
+        if (din) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
+        if (dW) p.matmul(O, I, N, true, nullptr, false);
+      }
       if (has(out(2)) && O) p.column_sums(N, O);
       break;
     }
@@ -286,8 +309,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const bool in_place = c.n_in == 2;
       const Tensor* gate = in_place ? in(1) : in(2);
       if (numel(o0) == 0) break;
-      if (!in_place) p.k("cudaMemcpy", bytes(i0), bytes(o0));  // Ops::gated_residual(out, h, ...): copy, then add
-      p.k("gated_residual_kernel", 2 * bytes(o0) + bytes(gate), bytes(o0));
+      p.k("gated_residual_kernel", 2 * bytes(o0) + bytes(gate), bytes(o0));  // reads h (or out) and branch
       break;
     }
     case OpKind::GatedResidualBackward: {  // out: dbranch, dgate (B, D); in: dh (B·L, D), branch, gate
@@ -324,6 +346,32 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       double r = 0;
       for (int i = 0; i < c.n_in; ++i) r += bytes(in(i));
       p.k("loss_head_kernel", r, bytes(o0) + bytes(out(1)));  // dlogits is written, then scaled in place
+      break;
+    }
+    case OpKind::LinearLossHead: {  // loss_head.cu; out: losses, dy, dW, dbias; in: y (N, D), W (V, D), bias, x, z,
+      // alpha, dalpha, weight (and dW, dbias again with the backward): chunks of c.chunk_rows rows
+      p.check_ids(numel(in(3)));
+      p.check_ids(numel(in(4)));
+      const int64_t N = rows(i0), D = last(i0), V = rows(in(1)), C = std::min(N, c.chunk_rows);
+      if (N == 0) break;
+      const bool backward = has(out(1)), bias = has(in(2)), dbias = has(out(3));
+      const double l = round256(kF * double(C * V));
+      p.ws(round256(kH * double(N * D)) + round256(kH * double(V * D)) + l + (backward ? l : 0) +
+           (backward ? round256(kH * double(C * V)) : 0) +
+           (backward && dbias ? round256(kF * double(chunks_of(C, kColumnSumRows) * V)) : 0) + kCublasLtWorkspaceBytes);
+      p.to_bf16(double(N * D));
+      p.to_bf16(double(V * D));
+      for (int64_t r0 = 0; r0 < N; r0 += C) {
+        const int64_t n = std::min(C, N - r0);
+        const double nv = double(n * V);
+        p.gemm_bf16(n, V, D, false, bias ? in(2) : nullptr);
+        p.k("vocab_loss_kernel", kF * nv + double(n) * (2 * kI + 3 * kD), kF * double(n) +
+                                                                            (backward ? (kF + kH) * nv : 0));
+        if (!backward) continue;
+        if (dbias) p.column_sums(n, V);
+        p.gemm_bf16(n, D, V, false, nullptr);
+        p.gemm_bf16(V, D, n, true, nullptr);
+      }
       break;
     }
     case OpKind::KlHead: {  // kl_head.cu; out: losses, dstudent; in: student, teacher, weight

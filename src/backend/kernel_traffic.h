@@ -11,6 +11,7 @@
 // launches (tests/test_emu_traffic.cpp, cuda/emu/traffic.h), so they follow the code.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct OpTraffic {
 
 // cuBLASLt's per-call scratch, as CudaOps requests it on a GPU (cuda/gemm.h).
 constexpr size_t kCublasLtWorkspaceBytes = size_t(32) << 20;
+
+// The rows of one chunk of CudaOps::linear_loss_head (PlanOps plans the same): logits of about 512 MiB in fp32, in
+// multiples of 64 rows, at least 64 (every chunk reads all of W once).
+inline int64_t cuda_vocab_chunk_rows(int64_t V) {
+  const int64_t rows = (int64_t(512) << 20) / (4 * (V > 0 ? V : 1));
+  return rows < 64 ? 64 : rows / 64 * 64;
+}
 
 // What CudaOps runs for this call. Pointer alignment matters where the backend branches on it (a bias that is not
 // 16-byte aligned takes a separate pass), so the tensors' data pointers must be the call's real (or planned) ones.

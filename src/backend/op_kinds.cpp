@@ -32,6 +32,7 @@ const char* op_name(OpKind k) {
     case OpKind::LogSoftmaxBackward: return "log_softmax_backward";
     case OpKind::CrossEntropy: return "cross_entropy";
     case OpKind::LossHead: return "loss_head";
+    case OpKind::LinearLossHead: return "linear_loss_head";
     case OpKind::KlHead: return "kl_head";
     case OpKind::GaussianRelaxation: return "gaussian_relaxation";
     case OpKind::SumSquares: return "sum_squares";
@@ -98,6 +99,13 @@ OpCost op_cost(const OpCall& c) {
     case OpKind::LogSoftmaxBackward: k.flops = 3 * numel(o0); break;
     case OpKind::CrossEntropy: k.flops = 5 * numel(i0); break;
     case OpKind::LossHead: case OpKind::KlHead: k.flops = 10 * numel(i0); break;
+    case OpKind::LinearLossHead: {  // out: losses, dy, dW, dbias; in: y (N, D), W (V, D), bias, ...
+      // logits = y Wᵀ + bias, the loss head over them, and with dy: dy = dlogits W, dW += dlogitsᵀ y, dbias
+      const double N = rows(i0), D = last(i0), V = rows(c.in[1]);
+      const bool backward = numel(c.out[1]) > 0;
+      k.flops = 2 * N * V * D + N * V + 10 * N * V + (backward ? 4 * N * V * D + N * V : 0);
+      break;
+    }
     case OpKind::GaussianRelaxation:  // Philox, Box–Muller, scale, argmax over V per row (soft logits or not)
       k.flops = 20 * numel(c.out[1]) * (o0 && o0->ndim == 3 ? (double)o0->dim(-1) : 0.0);
       break;

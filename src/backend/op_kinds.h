@@ -15,7 +15,7 @@ enum class OpKind : uint8_t {
   LayernormModulate, LayernormModulateBackward,
   Rotary, RotaryBackward, Attention, AttentionBackward,
   GatedResidual, GatedResidualBackward,
-  LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, KlHead,
+  LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, LinearLossHead, KlHead,
   GaussianRelaxation,
   SumSquares, Scale, Adamw, EmaUpdate,
   Count  // number of kinds
@@ -35,6 +35,7 @@ struct OpCall {
   int n_in = 0;
   int n_heads = 0;      // attention, rotary
   bool causal = false;  // attention
+  int64_t chunk_rows = 0;  // linear_loss_head: the rows of one chunk the backend ran it in
 };
 
 struct OpCost {

@@ -1,6 +1,7 @@
 // The public side of every op (backend/ops.h): the shared argument checks, the backend's implementation, the
 // observer. Written once here, so no backend can skip a check or hide an op from the observer.
 #include "backend/ops.h"
+#include <algorithm>
 #include "backend/shape_checks.h"
 #include "core/error.h"
 
@@ -220,7 +221,7 @@ void Ops::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, fl
   const char* w = "gated_residual";
   const checks::ResidualShape s = checks::gated_residual(w, h, gate, p);
   checks::matrix(w, "branch", branch, s.B * s.L, s.D);
-  do_gated_residual(h, branch, gate, p, rng);
+  do_gated_residual(h, h, branch, gate, p, rng);
   if (observer_) notify(make_call(OpKind::GatedResidual, {&h}, {&branch, &gate}));
 }
 
@@ -234,8 +235,7 @@ void Ops::gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, con
             "out aliases an input", "use the in-place gated_residual(h, branch, gate, ...)");
   const checks::ResidualShape s = checks::gated_residual(w, out, gate, p);
   checks::matrix(w, "branch", branch, s.B * s.L, s.D);
-  do_copy(out, h);
-  do_gated_residual(out, branch, gate, p, rng);
+  do_gated_residual(out, h, branch, gate, p, rng);
   if (observer_) notify(make_call(OpKind::GatedResidual, {&out}, {&h, &branch, &gate}));
 }
 
@@ -276,6 +276,55 @@ void Ops::loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, cons
   checks::loss_head(w, losses, dlogits, logits, x, z, alpha, dalpha, weight);
   do_loss_head(a, losses, dlogits, logits, x, z, alpha, dalpha, weight);
   if (observer_) notify(make_call(OpKind::LossHead, {&losses, &dlogits}, {&logits, &x, &z, &alpha, &dalpha, &weight}));
+}
+
+void Ops::linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                           const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x, const Tensor& z,
+                           const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+  const char* w = "linear_loss_head";
+  const auto [N, D, V] = checks::linear_loss_head(w, losses, dy, dW, dbias, y, W, bias, x, z, alpha, dalpha, weight);
+  do_linear_loss_head(a, losses, dy, dW, dbias, y, W, bias, x, z, alpha, dalpha, weight);
+  if (observer_) {
+    // dW and dbias accumulate: read and written.
+    OpCall c = dy.empty() ? make_call(OpKind::LinearLossHead, {&losses, &dy, &dW, &dbias},
+                                      {&y, &W, &bias, &x, &z, &alpha, &dalpha, &weight})
+                          : make_call(OpKind::LinearLossHead, {&losses, &dy, &dW, &dbias},
+                                      {&y, &W, &bias, &x, &z, &alpha, &dalpha, &weight, &dW, &dbias});
+    c.chunk_rows = std::min<int64_t>(N, vocab_chunk_rows(V, y.dtype));
+    notify(c);
+  }
+}
+
+// Logits of about 64 MiB a chunk on a host backend (at least 64 rows: each chunk reads all of W once).
+int64_t Ops::default_vocab_chunk_rows(int64_t V, DType dt) const {
+  const int64_t budget = int64_t(64) << 20;
+  return std::max<int64_t>(64, budget / (std::max<int64_t>(V, 1) * int64_t(dtype_size(dt))));
+}
+
+void Ops::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                              const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x, const Tensor& z,
+                              const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
+  const int64_t N = y.numel() / y.dim(-1), D = y.dim(-1), V = W.dim(0);
+  const int64_t C = std::min<int64_t>(N, vocab_chunk_rows(V, y.dtype));
+  if (N == 0) return;
+  const size_t es = dtype_size(y.dtype), words = (size_t(2 * C * V) * es + 7) / 8;
+  if (head_scratch_.size() < words) head_scratch_.resize(words);
+  char* base = reinterpret_cast<char*>(head_scratch_.data());
+  const bool backward = !dy.empty();
+  const Tensor y2 = y.view({N, D});
+  for (int64_t r0 = 0; r0 < N; r0 += C) {
+    const int64_t n = std::min(C, N - r0);
+    Tensor logits(base, y.dtype, {n, V}, device());
+    Tensor dlogits = backward ? Tensor(base + size_t(C * V) * es, y.dtype, {n, V}, device()) : Tensor();
+    Tensor yc = y2.rows(r0, n), lc = losses.view({N}).rows(r0, n);
+    do_linear(logits, yc, W, bias);
+    do_loss_head(a, lc, dlogits, logits, x.view({N}).rows(r0, n), z.view({N}).rows(r0, n),
+                 alpha.view({N}).rows(r0, n), dalpha.view({N}).rows(r0, n), weight.view({N}).rows(r0, n));
+    if (backward) {
+      Tensor dyc = dy.view({N, D}).rows(r0, n);
+      do_linear_backward(dyc, dW, dbias, dlogits, yc, W, false);
+    }
+  }
 }
 
 void Ops::kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,

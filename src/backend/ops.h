@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 #include "core/philox.h"
 #include "core/tensor.h"
 #include "backend/op_kinds.h"
@@ -156,6 +157,20 @@ class Ops {
   void loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                  const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                  const Tensor& weight);
+  // The output layer fused with the loss head (the vocabulary head of a training or validation step): per row
+  // n of y (N, D), logits[n] = W y[n] + bias (W (V, D), bias (V) or empty) and losses[n] as loss_head gives them
+  // for those logits; when dy is not empty, with dlogits[n] = weight[n] · dℓ/dlogits[n] as loss_head writes it:
+  // dy = dlogits W (written), dW += dlogitsᵀ y, dbias += Σ_n dlogits[n] (when bias is given). The backend runs it a
+  // chunk of rows at a time (vocab_chunk_rows), so the (N, V) logits and their gradient never exist at once.
+  void linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                        const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x, const Tensor& z,
+                        const Tensor& alpha, const Tensor& dalpha, const Tensor& weight);
+  // The rows of one chunk of linear_loss_head for a vocabulary of V (the backend's choice, or set_vocab_chunk_rows).
+  int64_t vocab_chunk_rows(int64_t V, DType dt) const {
+    return vocab_chunk_rows_ > 0 ? vocab_chunk_rows_ : default_vocab_chunk_rows(V, dt);
+  }
+  // Overrides the chunk rows (0: the backend's default again); tests use it to run several chunks on small shapes.
+  void set_vocab_chunk_rows(int64_t rows) { vocab_chunk_rows_ = rows; }
   // Distillation head (math in src/math/loss_distill.h): for every row n of student and teacher (N, V),
   // p = softmax(student[n]), q = softmax(teacher[n]); losses[n] = KL(p ‖ q) (Backward) or KL(q ‖ p) (Forward),
   // unweighted. When dstudent is not empty, dstudent[n, :] = weight[n] · dKL/dstudent[n, :] (written); the
@@ -221,7 +236,9 @@ class Ops {
   virtual void do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) = 0;
   virtual void do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                      const Tensor& lse, int n_heads, bool causal) = 0;
-  virtual void do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
+  // out = h + gate · dropout(branch); out is h itself for the in-place call.
+  virtual void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                                 const Philox& rng) = 0;
   virtual void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh,
                                           const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
   virtual void do_log_softmax(Tensor& out, const Tensor& logits) = 0;
@@ -231,6 +248,14 @@ class Ops {
   virtual void do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,
                             const Tensor& x, const Tensor& z, const Tensor& alpha, const Tensor& dalpha,
                             const Tensor& weight) = 0;
+  // The default runs the three ops a chunk at a time (linear, loss_head, linear_backward) on two (chunk rows, V)
+  // buffers in host memory it keeps between calls: a host backend's (CPU). A device backend overrides it with its
+  // own kernels (CUDA: bf16 gradients straight from the loss kernel).
+  virtual void do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Tensor& dW, Tensor& dbias,
+                                   const Tensor& y, const Tensor& W, const Tensor& bias, const Tensor& x,
+                                   const Tensor& z, const Tensor& alpha, const Tensor& dalpha, const Tensor& weight);
+  // The chunk rows when none are set: the backend's (rows of about a fixed number of bytes of logits).
+  virtual int64_t default_vocab_chunk_rows(int64_t V, DType dt) const;
   virtual void do_kl_head(KlDirection dir, Tensor& losses, Tensor& dstudent, const Tensor& student,
                           const Tensor& teacher, const Tensor& weight) = 0;
   virtual void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
@@ -243,6 +268,8 @@ class Ops {
  private:
   void notify(const OpCall& call) { if (observer_) observer_->after(call); }
   OpObserver* observer_ = nullptr;
+  int64_t vocab_chunk_rows_ = 0;
+  std::vector<double> head_scratch_;  // the default linear_loss_head's chunk buffers (doubles: aligned for F64)
 };
 
 // Holds Ops::begin_frozen_weights for its lifetime.

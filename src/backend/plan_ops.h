@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 
+#include "backend/kernel_traffic.h"
 #include "backend/ops.h"
 
 namespace duo {
@@ -56,7 +57,7 @@ class PlanOps : public Ops {
   void do_attention(Tensor&, Tensor&, const Tensor&, int, bool) override {}
   void do_attention_backward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int,
                              bool) override {}
-  void do_gated_residual(Tensor&, const Tensor&, const Tensor&, float, const Philox&) override {}
+  void do_gated_residual(Tensor&, const Tensor&, const Tensor&, const Tensor&, float, const Philox&) override {}
   void do_gated_residual_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
                                   const Philox&) override {}
   void do_log_softmax(Tensor&, const Tensor&) override {}
@@ -65,6 +66,10 @@ class PlanOps : public Ops {
   void do_loss_head(const LossHeadArgs&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
                     const Tensor&, const Tensor&, const Tensor&) override {}
   void do_kl_head(KlDirection, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_linear_loss_head(const LossHeadArgs&, Tensor&, Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&,
+                           const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                           const Tensor&) override {}
+  int64_t default_vocab_chunk_rows(int64_t V, DType) const override { return cuda_vocab_chunk_rows(V); }
   void do_gaussian_relaxation(Tensor&, Tensor&, const Tensor&, const Tensor&, double, const Philox&) override {}
   double do_sum_squares(const Tensor&) override { return 0.0; }
   void do_scale(Tensor&, double) override {}

@@ -309,6 +309,37 @@ inline RowsShape loss_head(const std::string& where, const Tensor& losses, const
   return {N, V};
 }
 
+struct VocabHeadShape { int64_t N, D, V; };
+
+// Ops::linear_loss_head: y (N, D), W (V, D), bias (V) or empty, the per-token inputs of loss_head (N); dy (N, D) or
+// empty (no backward); with dy, dW (V, D) and dbias (V, or empty when bias is).
+inline VocabHeadShape linear_loss_head(const std::string& where, const Tensor& losses, const Tensor& dy,
+                                       const Tensor& dW, const Tensor& dbias, const Tensor& y, const Tensor& W,
+                                       const Tensor& bias, const Tensor& x, const Tensor& z, const Tensor& alpha,
+                                       const Tensor& dalpha, const Tensor& weight) {
+  weight_matrix(where, W);
+  const VocabHeadShape s{rows_of(y), W.shape[1], W.shape[0]};
+  DUO_CHECK(s.V > 0, where, "the vocabulary (W's rows) is empty", "");
+  matrix(where, "y", y, s.N, s.D);
+  if (!bias.empty()) numel(where, "bias", bias, s.V);
+  numel(where, "losses", losses, s.N);
+  for (auto [name, t] : {std::pair{"x", &x}, std::pair{"z", &z}}) {
+    numel(where, name, *t, s.N);
+    dtype(where, name, *t, DType::I32);
+  }
+  for (auto [name, t] : {std::pair{"alpha", &alpha}, std::pair{"dalpha", &dalpha}, std::pair{"weight", &weight}}) {
+    numel(where, name, *t, s.N);
+    dtype(where, name, *t, DType::F64);
+  }
+  if (!dy.empty()) {
+    matrix(where, "dy", dy, s.N, s.D);
+    matrix(where, "dW", dW, s.V, s.D);
+    DUO_CHECK(dbias.empty() == bias.empty(), where, "dbias must be given exactly when bias is", "");
+    if (!dbias.empty()) numel(where, "dbias", dbias, s.V);
+  }
+  return s;
+}
+
 // Ops::kl_head: student and teacher (N, V) with V > 0, losses (N), weight F64 (N), dstudent (N, V) or empty.
 inline RowsShape kl_head(const std::string& where, const Tensor& losses, const Tensor& dstudent, const Tensor& student,
                          const Tensor& teacher, const Tensor& weight) {

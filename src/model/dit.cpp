@@ -62,7 +62,7 @@ void DiT::plan_activations() {
   if (opt_.soft_input) soft_probs_ = r(N * V, "soft input softmax");
   modf_ = r(B * 2 * D, "final adaLN");
   y_ = r(N * D, "final ln"); meanf_ = r(N, "final ln mean"); rstdf_ = r(N, "final ln rstd");
-  logits_ = r(N * V, "logits");
+  if (opt_.full_logits) logits_ = r(N * V, "logits");
   qkv_ = r(N * 3 * D, "qkv before rotary");
   if (opt_.training) {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = r(N * D, "grad ln");
@@ -113,6 +113,15 @@ void DiT::init_parameters(uint64_t seed) {
 }
 
 Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng) {
+  DUO_CHECK(opt_.full_logits, "DiT forward", "the (B, L, V) logits were not planned",
+            "construct the DiT with full_logits = true, or use forward_features() with a fused loss head");
+  Tensor y = forward_features(in, B, L, train, dropout_rng);
+  Tensor logits = act(logits_, {B * L, cfg_.vocab_size});
+  ops_.linear(logits, y.view({B * L, cfg_.hidden}), P_.out_w, P_.out_b);
+  return logits.view({B, L, cfg_.vocab_size});
+}
+
+Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng) {
   const int64_t N = B * L, D = cfg_.hidden, V = cfg_.vocab_size, cd = cfg_.cond_dim, M = cfg_.mlp_hidden();
   const int H = (int)cfg_.n_heads;
   DUO_CHECK(P_.embedding.data != nullptr, "DiT", "forward() before bind()", "");
@@ -180,7 +189,7 @@ Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const 
     o.gated_residual(x_out, x_mid, f2.view({B, L, D}), m.gate_mlp, p, block_dropout(rng_, i, DropoutSite::Mlp));
   }
 
-  // Final layer: LN, modulate with (shift, scale), linear head.
+  // Final layer: LN, modulate with (shift, scale); the linear head is forward()'s (or the fused loss head's).
   Tensor shift, scale;
   if (!cfg_.causal) {
     Tensor modf = act(modf_, {B, 2 * D});
@@ -188,13 +197,27 @@ Tensor DiT::forward(const DiTInput& in, int64_t B, int64_t L, bool train, const 
     shift = modf.cols(0, D); scale = modf.cols(D, D);
   }
   Tensor y = act(y_, {B, L, D}), meanf = act(meanf_, {N}), rstdf = act(rstdf_, {N});
-  Tensor logits = act(logits_, {N, V});
   o.layernorm_modulate(y, meanf, rstdf, act(xs_[cfg_.n_blocks], {B, L, D}), P_.final_norm, shift, scale);
-  o.linear(logits, y.view({N, D}), P_.out_w, P_.out_b);
-  return logits.view({B, L, V});
+  return y;
 }
 
 void DiT::backward(const Tensor& dlogits_in) {
+  DUO_CHECK(opt_.training && has_grads_, "DiT backward", "model built for inference or without gradients",
+            "construct with DiTOptions::training = true and bind a gradient buffer");
+  DUO_CHECK(forward_done_ && opt_.full_logits, "DiT backward", "backward() without a forward()",
+            "backward(dlogits) follows forward(); after forward_features() use backward_features()");
+  const int64_t N = B_ * L_, D = cfg_.hidden, V = cfg_.vocab_size;
+  Tensor dy = act(dy_, {N, D});
+  ops_.linear_backward(dy, G_.out_w, G_.out_b, dlogits_in.view({N, V}), act(y_, {N, D}), P_.out_w, false);
+  backward_features(dy);
+}
+
+Tensor DiT::features_grad() const {
+  DUO_CHECK(opt_.training, "DiT", "features_grad() of a model built for inference", "");
+  return act(dy_, {B_ * L_, cfg_.hidden});
+}
+
+void DiT::backward_features(const Tensor& dy_in) {
   DUO_CHECK(opt_.training && has_grads_, "DiT backward", "model built for inference or without gradients",
             "construct with DiTOptions::training = true and bind a gradient buffer");
   DUO_CHECK(forward_done_, "DiT backward", "backward() without a forward()", "");
@@ -204,12 +227,11 @@ void DiT::backward(const Tensor& dlogits_in) {
   const float p = train_ ? cfg_.dropout : 0.0f;
   Ops& o = ops_;
   Tensor none;
-  Tensor dlogits = dlogits_in.view({N, V});
+  const Tensor dy = dy_in.view({N, D});
 
-  // Final layer.
-  Tensor dy = act(dy_, {N, D}), dh = act(dh_, {B, L, D}), dc = act(dc_, {B, cd});
+  // Final layer (its linear head done by the caller: dy = dL/dy).
+  Tensor dh = act(dh_, {B, L, D}), dc = act(dc_, {B, cd});
   o.fill(dh, 0.0);
-  o.linear_backward(dy, G_.out_w, G_.out_b, dlogits, act(y_, {N, D}), P_.out_w, false);
   Tensor c, shift, scale, dshift, dscale;
   if (!cfg_.causal) {
     c = act(c_, {B, cd});

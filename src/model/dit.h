@@ -27,6 +27,13 @@ struct DiTOptions {
   bool soft_input = false;  // allow the soft (B, L, V) input (DUO curriculum); reserves the softmax copy
   int64_t bag_k = 0;        // allow the weighted-bag input with k ids per position (efficient curriculum)
   DType dtype = DType::F32; // parameters and activations (F64 for gradient checks on the CPU backend)
+  bool full_logits = true;  // reserve the (B, L, V) logits forward() returns; false: only forward_features() (a loss
+                            // head fused with the output layer, Ops::linear_loss_head, never needs them)
+};
+
+// The output layer logits = W y + b (W (V, D), b (V)) and its gradient buffers (empty without gradients).
+struct OutputLayer {
+  Tensor w, b, dw, db;
 };
 
 // One of three input kinds, plus σ. Tensors are views; they must stay alive until backward().
@@ -59,6 +66,15 @@ class DiT {
   Tensor forward(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng);
   // Backpropagates dlogits (B, L, V) through the last forward; parameter gradients accumulate (+=).
   void backward(const Tensor& dlogits);
+
+  // The forward without its output layer: the final layer's modulated LayerNorm y (B, L, D), the output layer's
+  // input, for a loss head fused with that layer (Ops::linear_loss_head). Valid until the next forward.
+  Tensor forward_features(const DiTInput& in, int64_t B, int64_t L, bool train, const Philox& dropout_rng);
+  OutputLayer output_layer() const { return {P_.out_w, P_.out_b, G_.out_w, G_.out_b}; }
+  // Where dL/dy (B·L, D) of the last forward goes (a buffer of the model's), and the backward from it: parameter
+  // gradients accumulate (+=); the output layer's own gradient is the fused head's business.
+  Tensor features_grad() const;
+  void backward_features(const Tensor& dy);
   // Memory plan of the activations (printed at start-up by the executables).
   std::string memory_plan(size_t max_lines = 8) const { return arena_.plan(max_lines); }
   size_t activation_bytes() const { return arena_.bytes(); }

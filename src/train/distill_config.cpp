@@ -70,6 +70,7 @@ TrainerHooks distill_hooks(const TrainConfig& cfg, const DistillSettings& d) {
     return std::make_unique<Distillation>(algo_settings(cfg, vocab), s, model, std::move(w), state.ops());
   };
   h.extra_validation = {"duo_base"};
+  h.full_logits = true;  // the KL head compares the student's logits with the teacher's
   return h;
 }
 

@@ -20,7 +20,7 @@ TrainingStepPlan::TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mas
   const bool zero1 = cfg_.zero1 && ranks > 1;
   state_ = std::make_unique<ModelState>(cfg_.model, ops_, true, DType::F32,
                                         zero1 ? rank_range(ParamTable(cfg_.model).total(), 0, ranks) : RankRange{});
-  model_ = std::make_unique<DiT>(cfg_.model, ops_, training_dit_options(cfg_));
+  model_ = std::make_unique<DiT>(cfg_.model, ops_, training_dit_options(cfg_, hooks.full_logits));
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks.algorithm ? hooks.algorithm(*model_, *state_, vocab)
                           : make_algorithm(algo_settings(cfg_, vocab), *model_, ops_);
@@ -87,7 +87,7 @@ MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const T
     line("DiT activations", p.activations);
     p.report += plan.activation_plan();
     line(hooks.algorithm ? "the algorithm's buffers (the teacher's weights and input, the KL head's gradient)"
-                         : "the algorithm's buffers (its noisy input, the loss head's gradient and losses)",
+                         : "the algorithm's buffers (its noisy input and per-token loss inputs)",
          p.other);
     p.report += plan.algorithm_report();
     line("CudaOps scratch (the largest op's; cuBLASLt's 32 MiB included)", p.scratch);

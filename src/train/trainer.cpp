@@ -48,8 +48,9 @@ AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab) {
   return s;
 }
 
-DiTOptions training_dit_options(const TrainConfig& cfg) {
+DiTOptions training_dit_options(const TrainConfig& cfg, bool full_logits) {
   DiTOptions o;
+  o.full_logits = full_logits;
   o.max_batch = std::max(cfg.batch_size, cfg.eval_batch_size);
   o.soft_input = cfg.algo == "duo" && cfg.curriculum.mode == "simple";
   o.bag_k = cfg.algo == "duo" && cfg.curriculum.mode == "efficient" ? cfg.curriculum.top_k : 0;
@@ -105,7 +106,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
   m.vocab_size = vocab_.vocab_size;
   m.validate("model options");
 
-  const DiTOptions o = training_dit_options(cfg_);
+  const DiTOptions o = training_dit_options(cfg_, hooks_.full_logits);
   // ZeRO-1: this rank keeps the optimizer state of its part of the flat parameter vector.
   const bool zero1 = cfg_.zero1 && ranks > 1;
   DUO_CHECK(!zero1 || !hooks_.algorithm, "--training.zero1", hooks_.program + " reads the whole EMA and Adam state",

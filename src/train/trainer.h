@@ -37,7 +37,7 @@ DataVocab data_vocab(const Loader& loader, const std::string& shard_glob);
 // The algorithm settings of a training configuration for this data.
 AlgoSettings algo_settings(const TrainConfig& cfg, const DataVocab& vocab);
 // The DiT's options for training (its largest batch, the curriculum's input kinds).
-DiTOptions training_dit_options(const TrainConfig& cfg);
+DiTOptions training_dit_options(const TrainConfig& cfg, bool full_logits);
 
 // Optional extensions of the loop, for training algorithms that need more than make_algorithm gives them
 // (duo-distill's teacher is refreshed from the run's weights). The defaults change nothing.
@@ -50,6 +50,9 @@ struct TrainerHooks {
   // the training one, on the same weights, and logged as val/<name>/nll etc.: e.g. the DUO NELBO of a model
   // trained on another loss. They never decide which checkpoint is `best`.
   std::vector<std::string> extra_validation;
+  // The algorithm reads the model's (B, L, V) logits (distillation's KL head), so the model plans them; the other
+  // algorithms run the output layer fused with their loss head and never hold them.
+  bool full_logits = false;
 };
 
 class Trainer {

@@ -1,6 +1,7 @@
 // The cases of the op-test harness (op_harness.h): one function per op family, each a sweep over shapes — a
 // round one, a prime one, and one on each side of a tile (the CUDA kernels' 32-lane warps and 256-thread blocks,
 // the flash-attention kernel's 64-row tiles).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <sstream>
@@ -260,6 +261,44 @@ void output_cases(std::vector<OpCase>& out, int64_t m) {
                        o.loss_head(a, t[6], t[7], t[0], t[1], t[2], t[3], t[4], t[5]);
                        return Scalars{};
                      }});
+    }
+    // The output layer fused with the loss head: rows in chunks of 4 (several chunks, a short last one) or the
+    // backend's default (one chunk at these sizes). K: the longest sum, over D for a logit, V for dy, N for dW.
+    const int64_t D = 24;
+    for (LossKind kind : {LossKind::DUO, LossKind::MDLM, LossKind::AR}) {
+      for (bool backward : {false, true}) {
+        for (int64_t chunk : {int64_t(4), int64_t(0)}) {
+          LossHeadArgs a;
+          a.kind = kind;
+          a.mask_id = kind == LossKind::DUO ? -1 : (int)V - 1;
+          const bool absorbing = kind == LossKind::MDLM;
+          std::vector<Buf> bufs = {{"y", {N, D}}, {"W", {V, D}}, {"bias", {V}},
+                                   {"x", {N}, Role::In, Kind::I32, ids(V - 1)},
+                                   {"z", {N}, Role::In, Kind::I32, absorbing ? Gen{Gen::Ids, 0, 0, 1} : ids(V)},
+                                   {"alpha", {N}, Role::In, Kind::F64, uniform(0.05, 0.95)},
+                                   {"dalpha", {N}, Role::In, Kind::F64, uniform(-2, -0.5)},
+                                   {"weight", {N}, Role::In, Kind::F64, positive(0.1, 1)},
+                                   {"losses", {N}, Role::Out}};
+          if (backward) {
+            bufs.push_back({"dy", {N, D}, Role::Out});
+            bufs.push_back({"dW", {V, D}, Role::InOut});
+            bufs.push_back({"dbias", {V}, Role::InOut});
+          }
+          out.push_back({OpKind::LinearLossHead,
+                         fmt("linear_loss_head kind=", (int)kind, backward ? " backward" : "", " chunk=", chunk,
+                             " D=", D) + s,
+                         bufs, (double)std::max({N, V, D}), true, 1,
+                         [a, absorbing, V, backward, chunk](Ops& o, Tensors& t) {
+                           if (absorbing) o.fill(t[4], (double)(V - 1));  // z = [MASK] everywhere
+                           o.set_vocab_chunk_rows(chunk);
+                           Tensor none, dy = backward ? t[9] : none, dW = backward ? t[10] : none;
+                           Tensor db = backward ? t[11] : none;
+                           o.linear_loss_head(a, t[8], dy, dW, db, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+                           o.set_vocab_chunk_rows(0);
+                           return Scalars{};
+                         }});
+        }
+      }
     }
     for (KlDirection dir : {KlDirection::Backward, KlDirection::Forward}) {
       out.push_back({OpKind::KlHead, fmt("kl_head ", dir == KlDirection::Forward ? "forward" : "backward") + s,

@@ -72,7 +72,8 @@ class CpuOps : public Ops {
                              const Tensor& lse, int n_heads, bool causal) override;
 
   // residual.cpp
-  void do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) override;
+  void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                         const Philox& rng) override;
   void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                   const Tensor& gate, float p, const Philox& rng) override;
 

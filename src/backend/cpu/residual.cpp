@@ -35,28 +35,30 @@ static ResidualShape residual_shape(const char* op, const Tensor& h, const Tenso
 }
 
 template <class T>
-DUO_SIMD_CLONES static void gated_residual_forward(Tensor& h_t, const Tensor& branch_t, const Tensor& gate, float p,
-                                   const Philox& rng, ResidualShape s) {
+DUO_SIMD_CLONES static void gated_residual_forward(Tensor& out_t, const Tensor& h_t, const Tensor& branch_t,
+                                                   const Tensor& gate, float p, const Philox& rng, ResidualShape s) {
   const int64_t N = s.B * s.L, D = s.D;
 #pragma omp parallel for schedule(static) if (worth_threads(N * D))
   for (int64_t n = 0; n < N; ++n) {
     DropoutMask mask(rng, p);
     const T* g = gate.empty() ? nullptr : row<T>(gate, n / s.L);
     const T* x = branch_t.ptr<T>() + n * D;
-    T* h = h_t.ptr<T>() + n * D;
+    const T* h = h_t.ptr<T>() + n * D;
+    T* out = out_t.ptr<T>() + n * D;
     for (int64_t d = 0; d < D; ++d) {
       const T dropped = x[d] * (T)mask.factor((uint64_t)(n * D + d));
-      h[d] += g ? g[d] * dropped : dropped;
+      out[d] = h[d] + (g ? g[d] * dropped : dropped);
     }
   }
 }
 
-void CpuOps::do_gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
+void CpuOps::do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                               const Philox& rng) {
   const char* op = "gated_residual";
-  check_same_dtype(op, {&h, &branch, &gate});
-  ResidualShape s = residual_shape(op, h, gate, p);
+  check_same_dtype(op, {&out, &h, &branch, &gate});
+  ResidualShape s = residual_shape(op, out, gate, p);
   check_matrix(op, "branch", branch, s.B * s.L, s.D);
-  dispatch(op, h, [&](auto tag) { gated_residual_forward<decltype(tag)>(h, branch, gate, p, rng, s); });
+  dispatch(op, out, [&](auto tag) { gated_residual_forward<decltype(tag)>(out, h, branch, gate, p, rng, s); });
 }
 
 // dbranch = gate * mask * dh / (1-p);  dgate[b] = sum_l dh * dropout(branch). One sequence per iteration so

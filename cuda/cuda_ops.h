@@ -135,9 +135,11 @@ class CudaOps : public Ops {
   bool matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M, int64_t N,
               int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
   // The same GEMM on operands already in bf16 (A, B: __nv_bfloat16 device arrays), with cuBLASLt's scratch given
-  // (Gemm::kWorkspaceBytes, carved by the caller out of its workspace request) (linear.cu).
+  // (Gemm::kWorkspaceBytes, carved by the caller out of its workspace request); lda, ldc: padded rows of A and C
+  // (0: packed) (linear.cu).
   bool gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
-                 int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace);
+                 int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace,
+                 int64_t lda = 0, int64_t ldc = 0);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
   void to_bf16(void* dst, const float* src, int64_t n);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).

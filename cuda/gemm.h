@@ -17,11 +17,18 @@ struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   const __nv_bfloat16* A = nullptr;
   const __nv_bfloat16* B = nullptr;
-  float* C = nullptr;          // (M, N), leading dimension N
+  float* C = nullptr;          // (M, N), leading dimension N (or ldc)
+  // Leading dimensions (elements between rows as stored) when the rows are padded; 0: packed (A: K, or M when ta;
+  // B: N, or K when tb; C: N). The fused vocabulary head pads its rows of V to a multiple of 64.
+  int64_t lda = 0, ldb = 0, ldc = 0;
   float beta = 0.0f;           // 0: C is written; 1: C accumulates
   const float* bias = nullptr; // [N] added to every row (epilogue), or null
   float* gelu_pre = nullptr;    // GELU epilogue: the result (bias included) goes here, C = gelu_tanh of it; null:
-                                // none. Needs N % 8 == 0 and 16-byte aligned pointers (cuBLASLt's aux buffer).
+                                // none. Needs N % 8 == 0 and 16-byte aligned pointers (cuBLASLt's aux buffer);
+                                // laid out as C (leading dimension ldc).
+  int64_t a_ld() const { return lda ? lda : (ta ? M : K); }
+  int64_t b_ld() const { return ldb ? ldb : (tb ? K : N); }
+  int64_t c_ld() const { return ldc ? ldc : N; }
 };
 
 struct Gemm {

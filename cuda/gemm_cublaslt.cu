@@ -41,8 +41,8 @@ struct Gemm::Impl {
     cublasLtMatmulAlgo_t algo{};
     bool found = false;  // false only for a GELU-epilogue shape cuBLASLt cannot do (kept so it is asked once)
   };
-  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment)
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t>;
+  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment, leading dimensions of A, B, C)
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t, int64_t, int64_t, int64_t>;
   cublasLtHandle_t handle = nullptr;
   std::map<Key, Plan> plans;
 
@@ -50,7 +50,8 @@ struct Gemm::Impl {
 };
 
 Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c_align) {
-  const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, g.gelu_pre != nullptr, c_align};
+  const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, g.gelu_pre != nullptr, c_align,
+                g.a_ld(), g.b_ld(), g.c_ld()};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   Plan p;
@@ -64,12 +65,12 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
                                             : (g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (g.gelu_pre) {
-    const int64_t aux_ld = g.N;
+    const int64_t aux_ld = g.c_ld();
     DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
   }
-  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.tb ? g.K : g.N));
-  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.ta ? g.M : g.K));
-  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, g.N, g.M, g.N));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.b_ld()));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.a_ld()));
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, g.N, g.M, g.c_ld()));
 
   cublasLtMatmulPreference_t pref = nullptr;
   DUO_LT(op, cublasLtMatmulPreferenceCreate(&pref));

@@ -13,7 +13,7 @@ Gemm::~Gemm() = default;
 bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
   emu::HostAccess access(emu::device().memory(), "gemm");  // this host loop stands for device code
   emu::device().memory().add_tensor_flops(2.0 * double(g.M) * double(g.N) * double(g.K));
-  const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+  const int64_t lda = g.a_ld(), ldb = g.b_ld(), ldc = g.c_ld();
   for (int64_t m = 0; m < g.M; ++m)
     for (int64_t n = 0; n < g.N; ++n) {
       float acc = 0.0f;
@@ -22,11 +22,11 @@ bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
         const float b = float(g.tb ? g.B[n * ldb + k] : g.B[k * ldb + n]);
         acc += a * b;
       }
-      float* c = g.C + m * g.N + n;
+      float* c = g.C + m * ldc + n;
       float r = g.beta != 0.0f ? acc + g.beta * *c : acc;
       if (g.bias) r += g.bias[n];
       if (g.gelu_pre) {
-        g.gelu_pre[m * g.N + n] = r;
+        g.gelu_pre[m * ldc + n] = r;
         r = Gelu::f(r);
       }
       *c = r;

@@ -260,16 +260,21 @@ BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
   a.kind = LossKind::DUO;
   check("loss_head", ops, [&] { ops.loss_head(a, losses, dl, logits, x, z, alpha, dalpha, weight); });
   check("kl_head", ops, [&] { ops.kl_head(KlDirection::Backward, losses, dl, logits, teacher, weight); });
-  // The output layer fused with the loss head, in chunks of 48 rows (48, 48, 32), with and without the backward.
-  const int64_t D = 64;
-  Tensor y = dev.up(rand_f(N * D, 29), {N, D}), W = dev.up(rand_f(V * D, 30), {V, D}), bias = dev.up(rand_f(V, 31), {V});
-  Tensor dy = dev.zeros(DType::F32, {N, D}), dW = dev.zeros(DType::F32, {V, D}), db = dev.zeros(DType::F32, {V});
-  Tensor none;
+  // The output layer fused with the loss head, in chunks of 48 rows (48, 48, 32), with and without the backward;
+  // V = 1000 has rows padded to 1024 entries; a bias that is not 16-byte aligned is copied to one that is.
+  const int64_t D = 64, Vh = 1000;
+  Tensor y = dev.up(rand_f(N * D, 29), {N, D}), W = dev.up(rand_f(Vh * D, 30), {Vh, D});
+  Tensor bias_buf = dev.up(rand_f(Vh + 4, 31), {Vh + 4});
+  Tensor bias = bias_buf.rows(0, Vh), bias_odd = bias_buf.rows(1, Vh);
+  Tensor dy = dev.zeros(DType::F32, {N, D}), dW = dev.zeros(DType::F32, {Vh, D}), db = dev.zeros(DType::F32, {Vh});
+  Tensor xh = dev.up(rand_ids(N, 32, int(Vh)), {N}), zh = dev.up(rand_ids(N, 33, int(Vh)), {N}), none;
   ops.set_vocab_chunk_rows(48);
   check("linear_loss_head", ops,
-        [&] { ops.linear_loss_head(a, losses, none, none, none, y, W, bias, x, z, alpha, dalpha, weight); });
+        [&] { ops.linear_loss_head(a, losses, none, none, none, y, W, bias, xh, zh, alpha, dalpha, weight); });
   check("linear_loss_head, backward", ops,
-        [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias, x, z, alpha, dalpha, weight); });
+        [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias, xh, zh, alpha, dalpha, weight); });
+  check("linear_loss_head, misaligned bias", ops,
+        [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias_odd, xh, zh, alpha, dalpha, weight); });
   ops.set_vocab_chunk_rows(0);
 
   Tensor scales = dev.up(std::vector<double>{0.7, 0.3, 0.5, 0.5}, {B, 2}), soft = dev.zeros(DType::F32, {B, L, V});

@@ -8,6 +8,7 @@
 // per (row, column) adds its entries in that order: the same additions, in the same order, as the CPU
 // backend, so the result is bitwise the CPU's and independent of the thread schedule.
 #include "cuda_common.cuh"
+#include "gemm.h"
 
 namespace duo {
 using namespace cuda;
@@ -43,18 +44,23 @@ __global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* we
   out[n * D + d] = acc;
 }
 
-// probs[n, :] = softmax(logits[n, :]), one block per row                                  (N, V)
-__global__ void softmax_rows_kernel(float* probs, const float* logits, int V) {
+// probs[n, :] = softmax(logits[n, :]) and its bf16 rounding p16 (the GEMM's operand), one block per row  (N, V)
+__global__ void softmax_rows_kernel(float* probs, __nv_bfloat16* p16, const float* logits, int V) {
   DUO_SHARED(float, scratch, 32);
   const float* x = logits + int64_t(blockIdx.x) * V;
   float* p = probs + int64_t(blockIdx.x) * V;
+  __nv_bfloat16* q = p16 + int64_t(blockIdx.x) * V;
   float m = -INFINITY;
   for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) m = fmaxf(m, x[j]);
   m = block_max(m, scratch);
   float s = 0.0f;
   for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += expf(x[j] - m);
   s = block_sum(s, scratch);
-  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) p[j] = expf(x[j] - m) / s;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) {
+    const float v = expf(x[j] - m) / s;
+    p[j] = v;
+    q[j] = __float2bfloat16_rn(v);
+  }
 }
 
 // ---- the stable counting sort of entries by id (see the top of the file) ----------------------------------
@@ -228,16 +234,28 @@ void CudaOps::do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Ten
                    fptr(weights), dout, K);
 }
 
-// probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM.
+// probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM. The softmax kernel writes the bf16 operand
+// of the GEMM in the same pass (the rounding a separate conversion would make), so the probabilities are read once.
 void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_f32(op, {&out, &probs, &logits, &table});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), out, "out", logits, "logits", table, "table");
   check_matrix(op, "probs", probs, N, V);
   if (N == 0) return;
-  DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(fptr(probs), fptr(logits), int(V));
+  if (V == 0 || D == 0) {  // no probabilities, or no output columns: matmul's empty-sum rules
+    matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);
+    return;
+  }
+  auto round_up = [](size_t b) { return (b + 255) / 256 * 256; };
+  const size_t p_bytes = round_up(size_t(N * V) * 2), t_bytes = round_up(size_t(V * D) * 2);
+  char* ws = static_cast<char*>(workspace(p_bytes + t_bytes + Gemm::kWorkspaceBytes));
+  DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(
+      fptr(probs), reinterpret_cast<__nv_bfloat16*>(ws), fptr(logits), int(V));
   DUO_CU_LAUNCHED(op);
-  matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);  // (N,V)(V,D)
+  to_bf16(ws + p_bytes, fptr(table), V * D);
+  DUO_CU_LAUNCHED(op);
+  gemm_bf16(op, fptr(out), ws, false, ws + p_bytes, false, N, D, V, false, nullptr, nullptr,
+            ws + p_bytes + t_bytes);  // (N, V) (V, D)
 }
 
 // dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM.

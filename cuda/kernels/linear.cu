@@ -58,7 +58,8 @@ bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
 }
 
 bool CudaOps::gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
-                        int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace) {
+                        int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace,
+                        int64_t lda, int64_t ldc) {
   cudaStream_t s = as_stream(stream_);
   const bool fused_bias = bias && reinterpret_cast<uintptr_t>(bias) % 16 == 0;
   GemmArgs g;
@@ -67,10 +68,13 @@ bool CudaOps::gemm_bf16(const char* op, float* C, const void* A, bool ta, const 
   g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = fused_bias ? bias : nullptr;
   g.gelu_pre = gelu_pre;
+  g.lda = lda, g.ldc = ldc;
   DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
             "ask for it from linear_gelu, which checks the bias' alignment");
   if (!gemm_->run(op, g, gemm_workspace, s)) return false;
   if (bias && !fused_bias) {
+    DUO_CHECK(ldc == 0 || ldc == N, str("CudaOps::", op), "a separate bias pass needs packed rows of C",
+              "give the GEMM a 16-byte aligned bias (its epilogue)");
     DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
     DUO_CU_LAUNCHED(op);
   }

@@ -33,22 +33,22 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
     for (int j = walk.first(); j < V; j += walk.step()) d[j] *= float(weight[n]);
 }
 
-// The same for a chunk's row n = blockIdx.x, and when d is given its bf16 copy d16 (same walk: each thread rounds
-// the entries it scaled).
+// The same for a chunk's row n = blockIdx.x, whose logits are a row of ld entries (V of them used), and when d is
+// given its bf16 copy d16 (rows of ld; same walk: each thread rounds the entries it scaled).
 __global__ void vocab_loss_kernel(LossHeadArgs a, float* losses, float* dlogits, __nv_bfloat16* d16,
                                   const float* logits, const int32_t* x, const int32_t* z, const double* alpha,
-                                  const double* dalpha, const double* weight, int V) {
+                                  const double* dalpha, const double* weight, int V, int64_t ld) {
   DUO_SHARED(float, scratch, 32);
   const BlockRow walk{scratch};
   const int64_t n = blockIdx.x;
   float* d = dlogits ? dlogits + n * V : nullptr;
-  const float loss = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
+  const float loss = loss_row<float>(a, logits + n * ld, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
   if (threadIdx.x == 0) losses[n] = loss;
   if (d)
     for (int j = walk.first(); j < V; j += walk.step()) {
       const float v = d[j] * float(weight[n]);
       d[j] = v;
-      d16[n * V + j] = __float2bfloat16_rn(v);
+      d16[n * ld + j] = __float2bfloat16_rn(v);
     }
 }
 
@@ -86,13 +86,16 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
   check_ids(op, x, V);
   check_ids(op, z, V);
   if (N == 0) return;
-  const int64_t C = std::min(N, vocab_chunk_rows(V, DType::F32));
+  const int64_t C = std::min(N, vocab_chunk_rows(V, DType::F32)), ld = cuda_vocab_ld(V);
   const bool backward = !dy.empty();
-  // One workspace request: y and W in bf16, a chunk's logits, and for the backward its gradient in fp32 and bf16 and
-  // the column sums' partial rows; then cuBLASLt's scratch.
-  const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2),
-               l_bytes = round_up(size_t(C * V) * 4), d_bytes = backward ? l_bytes : 0,
-               h_bytes = backward ? round_up(size_t(C * V) * 2) : 0,
+  // One workspace request: y and W in bf16, a chunk's logits (rows padded to ld entries: aligned rows for the
+  // GEMMs' tensor-core paths), and for the backward its gradient in fp32 (packed, for the column sums) and in bf16
+  // (rows of ld) and the column sums' partial rows; then cuBLASLt's scratch.
+  const bool copy_bias = !bias.empty() && reinterpret_cast<uintptr_t>(bias.data) % 16 != 0;
+  const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2) +
+                                                                (copy_bias ? round_up(size_t(V) * 4) : 0),
+               l_bytes = round_up(size_t(C * ld) * 4), d_bytes = backward ? round_up(size_t(C * V) * 4) : 0,
+               h_bytes = backward ? round_up(size_t(C * ld) * 2) : 0,
                p_bytes = backward && !dbias.empty() ? round_up(size_t(column_sum_chunks(C) * V) * 4) : 0;
   char* ws = static_cast<char*>(workspace(y_bytes + w_bytes + l_bytes + d_bytes + h_bytes + p_bytes +
                                           Gemm::kWorkspaceBytes));
@@ -105,16 +108,22 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
   to_bf16(y16, fptr(y), N * D);
   to_bf16(w16, fptr(W), V * D);
   DUO_CU_LAUNCHED(op);
+  // The bias goes through the GEMM's epilogue, which needs it 16-byte aligned: else an aligned copy of it.
+  const float* b = bias.empty() ? nullptr : fptr(bias);
+  if (copy_bias) {
+    float* aligned = reinterpret_cast<float*>(w16 + round_up(size_t(V * D) * 2));
+    DUO_CU(op, cudaMemcpyAsync(aligned, b, size_t(V) * 4, cudaMemcpyDeviceToDevice, s));
+    b = aligned;
+  }
   for (int64_t r0 = 0; r0 < N; r0 += C) {
     const int64_t n = std::min(C, N - r0);
     char* yc = y16 + size_t(r0 * D) * 2;
-    // logits (n, V) = y (n, D) W^T + bias
-    gemm_bf16(op, logits, yc, false, w16, true, n, V, D, false, bias.empty() ? nullptr : fptr(bias), nullptr,
-              gemm_ws);
+    // logits (n, V; rows of ld) = y (n, D) W^T + bias
+    gemm_bf16(op, logits, yc, false, w16, true, n, V, D, false, b, nullptr, gemm_ws, 0, ld);
     DUO_LAUNCH(vocab_loss_kernel, unsigned(n), row_threads(V), 0, s)(
         a, fptr(losses) + r0, d32, backward ? reinterpret_cast<__nv_bfloat16*>(h16) : nullptr, logits, iptr(x) + r0,
         iptr(z) + r0, static_cast<const double*>(alpha.data) + r0, static_cast<const double*>(dalpha.data) + r0,
-        static_cast<const double*>(weight.data) + r0, int(V));
+        static_cast<const double*>(weight.data) + r0, int(V), ld);
     DUO_CU_LAUNCHED(op);
     if (!backward) continue;
     if (!dbias.empty()) {
@@ -122,8 +131,8 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
       DUO_CU_LAUNCHED(op);
     }
     // dy (n, D) = dlogits (n, V) W (V, D); dW (V, D) += dlogits^T (V, n) y (n, D)
-    gemm_bf16(op, fptr(dy) + r0 * D, h16, false, w16, false, n, D, V, false, nullptr, nullptr, gemm_ws);
-    gemm_bf16(op, fptr(dW), h16, true, yc, false, V, D, n, true, nullptr, nullptr, gemm_ws);
+    gemm_bf16(op, fptr(dy) + r0 * D, h16, false, w16, false, n, D, V, false, nullptr, nullptr, gemm_ws, ld);
+    gemm_bf16(op, fptr(dW), h16, true, yc, false, V, D, n, true, nullptr, nullptr, gemm_ws, ld);
   }
 }
 

@@ -157,8 +157,14 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     case OpKind::EmbedSoft: {  // out: out (N, D), probs (N, V); in: logits (N, V), table (V, D)
       const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
       if (N == 0) break;
-      p.k("softmax_rows_kernel", kF * double(N * V), kF * double(N * V));
-      p.matmul(N, D, V, false, nullptr, false);
+      if (V == 0 || D == 0) {
+        p.matmul(N, D, V, false, nullptr, false);
+        break;
+      }
+      p.ws(round256(kH * double(N * V)) + round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
+      p.k("softmax_rows_kernel", kF * double(N * V), (kF + kH) * double(N * V));  // probs in fp32 and bf16
+      p.to_bf16(double(V * D));
+      p.gemm_bf16(N, D, V, false, nullptr);
       break;
     }
     case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V), dout (N, D)
@@ -349,28 +355,30 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       break;
     }
     case OpKind::LinearLossHead: {  // loss_head.cu; out: losses, dy, dW, dbias; in: y (N, D), W (V, D), bias, x, z,
-      // alpha, dalpha, weight (and dW, dbias again with the backward): chunks of c.chunk_rows rows
+      // alpha, dalpha, weight (and dW, dbias again with the backward): chunks of c.chunk_rows rows, the logits and
+      // the bf16 gradient in rows of ld (V padded to a multiple of 64)
       p.check_ids(numel(in(3)));
       p.check_ids(numel(in(4)));
-      const int64_t N = rows(i0), D = last(i0), V = rows(in(1)), C = std::min(N, c.chunk_rows);
+      const int64_t N = rows(i0), D = last(i0), V = rows(in(1)), C = std::min(N, c.chunk_rows), ld = cuda_vocab_ld(V);
       if (N == 0) break;
-      const bool backward = has(out(1)), bias = has(in(2)), dbias = has(out(3));
-      const double l = round256(kF * double(C * V));
-      p.ws(round256(kH * double(N * D)) + round256(kH * double(V * D)) + l + (backward ? l : 0) +
-           (backward ? round256(kH * double(C * V)) : 0) +
+      const bool backward = has(out(1)), bias = has(in(2)), dbias = has(out(3)), copy_bias = bias && !aligned16(in(2));
+      p.ws(round256(kH * double(N * D)) + round256(kH * double(V * D)) + (copy_bias ? round256(kF * double(V)) : 0) +
+           round256(kF * double(C * ld)) +
+           (backward ? round256(kF * double(C * V)) + round256(kH * double(C * ld)) : 0) +
            (backward && dbias ? round256(kF * double(chunks_of(C, kColumnSumRows) * V)) : 0) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(N * D));
       p.to_bf16(double(V * D));
+      if (copy_bias) p.k("cudaMemcpy", kF * double(V), kF * double(V));  // to an aligned slot: the GEMM's epilogue
+      const double d = double(D), v = double(V);
       for (int64_t r0 = 0; r0 < N; r0 += C) {
-        const int64_t n = std::min(C, N - r0);
-        const double nv = double(n * V);
-        p.gemm_bf16(n, V, D, false, bias ? in(2) : nullptr);
-        p.k("vocab_loss_kernel", kF * nv + double(n) * (2 * kI + 3 * kD), kF * double(n) +
-                                                                            (backward ? (kF + kH) * nv : 0));
+        const double n = double(std::min(C, N - r0)), nl = n * double(ld);
+        // logits (rows of ld) = y W^T + bias; the loss kernel; then dy = dlogits W, dW += dlogits^T y
+        p.k("gemm", kH * (n * d + v * d) + (bias ? kF * v : 0), kF * nl, 2 * n * v * d);
+        p.k("vocab_loss_kernel", kF * nl + n * (2 * kI + 3 * kD), kF * n + (backward ? kF * n * v + kH * nl : 0));
         if (!backward) continue;
-        if (dbias) p.column_sums(n, V);
-        p.gemm_bf16(n, D, V, false, nullptr);
-        p.gemm_bf16(V, D, n, true, nullptr);
+        if (dbias) p.column_sums(int64_t(n), V);
+        p.k("gemm", kH * (nl + v * d), kF * n * d, 2 * n * d * v);
+        p.k("gemm", kH * (nl + n * d) + kF * v * d, kF * v * d, 2 * v * d * n);
       }
       break;
     }

@@ -43,6 +43,10 @@ inline int64_t cuda_vocab_chunk_rows(int64_t V) {
   return rows < 64 ? 64 : rows / 64 * 64;
 }
 
+// The leading dimension of the fused vocabulary head's chunk rows (logits and their bf16 gradient): V padded to a
+// multiple of 64 (50304 for GPT-2's 50258), so every row starts 16-byte aligned in bf16 and fp32.
+inline int64_t cuda_vocab_ld(int64_t V) { return (V + 63) / 64 * 64; }
+
 // What CudaOps runs for this call. Pointer alignment matters where the backend branches on it (a bias that is not
 // 16-byte aligned takes a separate pass), so the tensors' data pointers must be the call's real (or planned) ones.
 OpTraffic cuda_op_traffic(const OpCall& call);

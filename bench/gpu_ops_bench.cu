@@ -7,6 +7,9 @@
 //             write of dlogits, so its floor is the copy's time; printed as the fraction of copy bandwidth
 //   kl_head   the distillation KL (two rows read, one written)
 //   gaussian_relaxation  DUO's curriculum input: N·V normals drawn and written (Philox + Box-Muller)
+//   linear_loss_head  the vocabulary head of a training step (D = 768): the fused op (chunks of rows, no full
+//             logits) next to the three ops it replaces (the output GEMM into fp32 logits, the loss head,
+//             linear_backward), in TFLOP/s of the head's three GEMMs (6·N·V·D)
 // Each op: mean of 10 runs after 2 warm-ups, through CudaOps (as training calls it).
 #include <chrono>
 #include <cstdio>
@@ -80,6 +83,27 @@ int main(int argc, char** argv) {
   report("gaussian_relaxation", seconds_per_run(ops, [&] {
            ops.gaussian_relaxation(soft, latents, gx.view({1, N}), gs, 1000.0, duo::Philox{5, 6});
          }), 1.0 * bytes);
+  // The vocabulary head, fused and as the three ops it replaces (the same inputs, D = 768).
+  const int64_t D = 768;
+  std::vector<float> hy(static_cast<size_t>(N * D)), hw(static_cast<size_t>(V * D)), hb(static_cast<size_t>(V));
+  for (size_t i = 0; i < hy.size(); ++i) hy[i] = rng.uniform(1u << 30 | i) - 0.5f;
+  for (size_t i = 0; i < hw.size(); ++i) hw[i] = 0.05f * (rng.uniform(1u << 31 | i) - 0.5f);
+  for (size_t i = 0; i < hb.size(); ++i) hb[i] = 0.01f * (rng.uniform(3u << 30 | i) - 0.5f);
+  duo::Tensor y = upload(ops, hy, {N, D}), W = upload(ops, hw, {V, D}), b = upload(ops, hb, {V});
+  duo::Tensor dy = upload(ops, std::vector<float>(hy.size()), {N, D}), dW = upload(ops, std::vector<float>(hw.size()), {V, D});
+  duo::Tensor db = upload(ops, std::vector<float>(hb.size()), {V});
+  const double head_flops = 6.0 * double(N) * double(V) * double(D);
+  const double t_fused = seconds_per_run(ops, [&] {
+    ops.linear_loss_head(duo_head, losses, dy, dW, db, y, W, b, gx, gz, ga, gda, gw);
+  });
+  const double t_three = seconds_per_run(ops, [&] {
+    ops.linear(logits, y, W, b);
+    ops.loss_head(duo_head, losses, dlogits, logits, gx, gz, ga, gda, gw);
+    ops.linear_backward(dy, dW, db, dlogits, y, W, false);
+  });
+  std::printf("%-22s %8.3f ms  %6.1f TFLOP/s\n", "linear_loss_head fused", t_fused * 1e3, head_flops / t_fused / 1e12);
+  std::printf("%-22s %8.3f ms  %6.1f TFLOP/s (%.2fx the fused op's time)\n", "linear+loss+backward", t_three * 1e3,
+              head_flops / t_three / 1e12, t_three / t_fused);
   std::printf("gpu_ops_bench: done\n");
   return 0;
 }

@@ -18,26 +18,12 @@ using namespace cuda;
 
 namespace {
 
-// Row n = blockIdx.x: losses[n] = ℓ(row), dlogits[n, :] = weight[n] dℓ/dlogits (when dlogits is given). Each
-// thread scales the gradient entries it wrote itself (same walk), so no barrier is needed before the scaling.
-__global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, const float* logits,
-                                 const int32_t* x, const int32_t* z, const double* alpha, const double* dalpha,
-                                 const double* weight, int V) {
-  DUO_SHARED(float, scratch, 32);
-  const BlockRow walk{scratch};
-  const int64_t n = blockIdx.x;
-  float* d = dlogits ? dlogits + n * V : nullptr;
-  const float loss = loss_row<float>(a, logits + n * V, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
-  if (threadIdx.x == 0) losses[n] = loss;
-  if (d)
-    for (int j = walk.first(); j < V; j += walk.step()) d[j] *= float(weight[n]);
-}
-
-// The same for a chunk's row n = blockIdx.x, whose logits are a row of ld entries (V of them used), and when d is
-// given its bf16 copy d16 (rows of ld; same walk: each thread rounds the entries it scaled).
-__global__ void vocab_loss_kernel(LossHeadArgs a, float* losses, float* dlogits, __nv_bfloat16* d16,
-                                  const float* logits, const int32_t* x, const int32_t* z, const double* alpha,
-                                  const double* dalpha, const double* weight, int V, int64_t ld) {
+// Row n = blockIdx.x, a row of ld entries of logits (V of them used): losses[n] = ℓ(row), dlogits[n, :] = weight[n]
+// dℓ/dlogits (when dlogits is given: packed rows of V) and its bf16 rounding d16[n, :] (when given: rows of ld).
+// Each thread scales the gradient entries it wrote itself (same walk), so no barrier is needed before the scaling.
+__global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, __nv_bfloat16* d16,
+                                 const float* logits, const int32_t* x, const int32_t* z, const double* alpha,
+                                 const double* dalpha, const double* weight, int V, int64_t ld) {
   DUO_SHARED(float, scratch, 32);
   const BlockRow walk{scratch};
   const int64_t n = blockIdx.x;
@@ -48,7 +34,7 @@ __global__ void vocab_loss_kernel(LossHeadArgs a, float* losses, float* dlogits,
     for (int j = walk.first(); j < V; j += walk.step()) {
       const float v = d[j] * float(weight[n]);
       d[j] = v;
-      d16[n * ld + j] = __float2bfloat16_rn(v);
+      if (d16) d16[n * ld + j] = __float2bfloat16_rn(v);
     }
 }
 
@@ -67,9 +53,9 @@ const Tensor& x,
   check_ids(op, z, V);
   if (N == 0) return;
   DUO_LAUNCH(loss_head_kernel, unsigned(N), row_threads(V), 0, as_stream(stream_))(
-      a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), fptr(logits), iptr(x), iptr(z),
+      a, fptr(losses), dlogits.empty() ? nullptr : fptr(dlogits), nullptr, fptr(logits), iptr(x), iptr(z),
       static_cast<const double*>(alpha.data), static_cast<const double*>(dalpha.data),
-      static_cast<const double*>(weight.data), int(V));
+      static_cast<const double*>(weight.data), int(V), V);
   DUO_CU_LAUNCHED(op);
 }
 
@@ -120,7 +106,7 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
     char* yc = y16 + size_t(r0 * D) * 2;
     // logits (n, V; rows of ld) = y (n, D) W^T + bias
     gemm_bf16(op, logits, yc, false, w16, true, n, V, D, false, b, nullptr, gemm_ws, 0, ld);
-    DUO_LAUNCH(vocab_loss_kernel, unsigned(n), row_threads(V), 0, s)(
+    DUO_LAUNCH(loss_head_kernel, unsigned(n), row_threads(V), 0, s)(
         a, fptr(losses) + r0, d32, backward ? reinterpret_cast<__nv_bfloat16*>(h16) : nullptr, logits, iptr(x) + r0,
         iptr(z) + r0, static_cast<const double*>(alpha.data) + r0, static_cast<const double*>(dalpha.data) + r0,
         static_cast<const double*>(weight.data) + r0, int(V), ld);

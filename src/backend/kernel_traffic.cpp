@@ -374,7 +374,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         const double n = double(std::min(C, N - r0)), nl = n * double(ld);
         // logits (rows of ld) = y W^T + bias; the loss kernel; then dy = dlogits W, dW += dlogits^T y
         p.k("gemm", kH * (n * d + v * d) + (bias ? kF * v : 0), kF * nl, 2 * n * v * d);
-        p.k("vocab_loss_kernel", kF * nl + n * (2 * kI + 3 * kD), kF * n + (backward ? kF * n * v + kH * nl : 0));
+        p.k("loss_head_kernel", kF * nl + n * (2 * kI + 3 * kD), kF * n + (backward ? kF * n * v + kH * nl : 0));
         if (!backward) continue;
         if (dbias) p.column_sums(int64_t(n), V);
         p.k("gemm", kH * (nl + v * d), kF * n * d, 2 * n * d * v);

@@ -35,7 +35,7 @@ struct OpCall {
   int n_in = 0;
   int n_heads = 0;      // attention, rotary
   bool causal = false;  // attention
-  int64_t chunk_rows = 0;  // linear_loss_head: the rows of one chunk the backend ran it in
+  int64_t chunk_rows = 0;  // linear_loss_head: the most rows of one chunk (CUDA: every chunk but the last)
 };
 
 struct OpCost {

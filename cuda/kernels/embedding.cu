@@ -44,11 +44,10 @@ __global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* we
   out[n * D + d] = acc;
 }
 
-// probs[n, :] = softmax(logits[n, :]) and its bf16 rounding p16 (the GEMM's operand), one block per row  (N, V)
-__global__ void softmax_rows_kernel(float* probs, __nv_bfloat16* p16, const float* logits, int V) {
+// p16[n, :] = bf16(softmax(logits[n, :])), one block per row                                    (N, V)
+__global__ void softmax_rows_kernel(__nv_bfloat16* p16, const float* logits, int V) {
   DUO_SHARED(float, scratch, 32);
   const float* x = logits + int64_t(blockIdx.x) * V;
-  float* p = probs + int64_t(blockIdx.x) * V;
   __nv_bfloat16* q = p16 + int64_t(blockIdx.x) * V;
   float m = -INFINITY;
   for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) m = fmaxf(m, x[j]);
@@ -56,11 +55,7 @@ __global__ void softmax_rows_kernel(float* probs, __nv_bfloat16* p16, const floa
   float s = 0.0f;
   for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += expf(x[j] - m);
   s = block_sum(s, scratch);
-  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) {
-    const float v = expf(x[j] - m) / s;
-    p[j] = v;
-    q[j] = __float2bfloat16_rn(v);
-  }
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) q[j] = __float2bfloat16_rn(expf(x[j] - m) / s);
 }
 
 // ---- the stable counting sort of entries by id (see the top of the file) ----------------------------------
@@ -234,36 +229,42 @@ void CudaOps::do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Ten
                    fptr(weights), dout, K);
 }
 
-// probs = softmax(logits) (fp32), out = probs @ table on the bf16 GEMM. The softmax kernel writes the bf16 operand
-// of the GEMM in the same pass (the rounding a separate conversion would make), so the probabilities are read once.
+// out = softmax(logits) @ table on the bf16 GEMM. The saved probabilities are the GEMM's bf16 operand, written by the
+// softmax kernel into the first N·V·2 bytes of probs: one write of 2 bytes per entry, and no conversion in the
+// forward or the backward.
 void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) {
   const char* op = "embed_soft";
   check_f32(op, {&out, &probs, &logits, &table});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), out, "out", logits, "logits", table, "table");
   check_matrix(op, "probs", probs, N, V);
   if (N == 0) return;
+  auto* p16 = static_cast<__nv_bfloat16*>(probs.data);
+  if (V > 0) {
+    DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(p16, fptr(logits), int(V));
+    DUO_CU_LAUNCHED(op);
+  }
   if (V == 0 || D == 0) {  // no probabilities, or no output columns: matmul's empty-sum rules
     matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);
     return;
   }
-  auto round_up = [](size_t b) { return (b + 255) / 256 * 256; };
-  const size_t p_bytes = round_up(size_t(N * V) * 2), t_bytes = round_up(size_t(V * D) * 2);
-  char* ws = static_cast<char*>(workspace(p_bytes + t_bytes + Gemm::kWorkspaceBytes));
-  DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(
-      fptr(probs), reinterpret_cast<__nv_bfloat16*>(ws), fptr(logits), int(V));
+  const size_t t_bytes = (size_t(V * D) * 2 + 255) / 256 * 256;
+  char* ws = static_cast<char*>(workspace(t_bytes + Gemm::kWorkspaceBytes));
+  to_bf16(ws, fptr(table), V * D);
   DUO_CU_LAUNCHED(op);
-  to_bf16(ws + p_bytes, fptr(table), V * D);
-  DUO_CU_LAUNCHED(op);
-  gemm_bf16(op, fptr(out), ws, false, ws + p_bytes, false, N, D, V, false, nullptr, nullptr,
-            ws + p_bytes + t_bytes);  // (N, V) (V, D)
+  gemm_bf16(op, fptr(out), p16, false, ws, false, N, D, V, false, nullptr, nullptr, ws + t_bytes);  // (N, V) (V, D)
 }
 
-// dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM.
+// dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM, probs in bf16 as embed_soft saved them.
 void CudaOps::do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
   const char* op = "embed_soft_backward";
   check_f32(op, {&dtable, &probs, &dout});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), dout, "dout", probs, "probs", dtable, "dtable");
-  matmul(op, fptr(dtable), fptr(probs), true, fptr(dout), false, V, D, N, true, nullptr);
+  if (N == 0 || V == 0 || D == 0) return;  // nothing to add
+  const size_t d_bytes = (size_t(N * D) * 2 + 255) / 256 * 256;
+  char* ws = static_cast<char*>(workspace(d_bytes + Gemm::kWorkspaceBytes));
+  to_bf16(ws, fptr(dout), N * D);
+  DUO_CU_LAUNCHED(op);
+  gemm_bf16(op, fptr(dtable), probs.data, true, ws, false, V, D, N, true, nullptr, nullptr, ws + d_bytes);
 }
 
 }  // namespace duo

@@ -154,22 +154,25 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       p.check_ids(numel(in(0)));
       p.scatter(rows(o0), last(o0), int64_t(numel(in(0))), 1, false);
       break;
-    case OpKind::EmbedSoft: {  // out: out (N, D), probs (N, V); in: logits (N, V), table (V, D)
+    case OpKind::EmbedSoft: {  // out: out (N, D), probs (N, V: kept in bf16); in: logits (N, V), table (V, D)
       const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
       if (N == 0) break;
+      if (V > 0) p.k("softmax_rows_kernel", kF * double(N * V), kH * double(N * V));
       if (V == 0 || D == 0) {
         p.matmul(N, D, V, false, nullptr, false);
         break;
       }
-      p.ws(round256(kH * double(N * V)) + round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
-      p.k("softmax_rows_kernel", kF * double(N * V), (kF + kH) * double(N * V));  // probs in fp32 and bf16
+      p.ws(round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(V * D));
       p.gemm_bf16(N, D, V, false, nullptr);
       break;
     }
-    case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V), dout (N, D)
+    case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V, in bf16), dout (N, D)
       const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
-      p.matmul(V, D, N, true, nullptr, false);
+      if (N == 0 || V == 0 || D == 0) break;
+      p.ws(round256(kH * double(N * D)) + kCublasLtWorkspaceBytes);
+      p.to_bf16(double(N * D));
+      p.gemm_bf16(V, D, N, true, nullptr);
       break;
     }
     case OpKind::EmbedBag: {  // out (N, D); in: ids (N, k), weights (N, k), table (V, D)

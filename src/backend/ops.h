@@ -73,9 +73,11 @@ class Ops {
   void embed_ids(Tensor& out, const Tensor& ids, const Tensor& table);
   // dtable[V,D] += scatter of dout[N,D] by ids (deterministic: rows are summed in order of n).
   void embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout);
-  // Soft input (DUO curriculum): probs[N,V] = softmax(logits[N,V]) (kept for the backward), out = probs @ table.
+  // Soft input (DUO curriculum): out = softmax(logits[N,V]) @ table. probs [N,V] (the logits' dtype) keeps the
+  // softmax for the backward in the backend's own form: the CPU's values; the CUDA backend's bf16 rounding of them
+  // (the GEMM operand, in the buffer's first N·V·2 bytes). Only embed_soft_backward reads it.
   void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table);
-  // dtable[V,D] += probs^T @ dout. (The input logits are noise and need no gradient.)
+  // dtable[V,D] += probs^T @ dout, probs as embed_soft saved it. (The input logits are noise and need no gradient.)
   void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout);
   // Weighted bag (efficient curriculum): out[n,:] = sum_j weights[n,j] * table[ids[n,j], :]    ids/weights [N,k]
   void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table);

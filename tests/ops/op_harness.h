@@ -32,7 +32,9 @@ inline Gen ids(int64_t n) { return {Gen::Ids, 0, 0, n}; }
 inline Gen zeros() { return {Gen::Zeros, 0, 0, 0}; }
 inline Gen positive(double lo, double hi) { return {Gen::Positive, lo, hi, 0}; }
 
-enum class Role : uint8_t { In, Out, InOut };
+// Scratch: written by the op in the backend's own form (embed_soft's saved probabilities, which the CUDA backend keeps
+// in bf16): guarded against overruns, never compared.
+enum class Role : uint8_t { In, Out, InOut, Scratch };
 
 struct Buf {
   std::string name;

@@ -33,7 +33,7 @@ struct Backend {
 
 std::string output_name(const OpCase& c, size_t k) {
   for (const Buf& b : c.bufs)
-    if (b.role != Role::In && k-- == 0) return b.name;
+    if (b.role != Role::In && b.role != Role::Scratch && k-- == 0) return b.name;
   return "result";
 }
 

@@ -247,7 +247,7 @@ void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, co
     matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);
     return;
   }
-  const size_t t_bytes = (size_t(V * D) * 2 + 255) / 256 * 256;
+  const size_t t_bytes = round_up(size_t(V * D) * 2);
   char* ws = static_cast<char*>(workspace(t_bytes + Gemm::kWorkspaceBytes));
   to_bf16(ws, fptr(table), V * D);
   DUO_CU_LAUNCHED(op);
@@ -260,7 +260,7 @@ void CudaOps::do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const 
   check_f32(op, {&dtable, &probs, &dout});
   const auto [N, K, V, D] = checks::embed_soft(str("CudaOps::", op), dout, "dout", probs, "probs", dtable, "dtable");
   if (N == 0 || V == 0 || D == 0) return;  // nothing to add
-  const size_t d_bytes = (size_t(N * D) * 2 + 255) / 256 * 256;
+  const size_t d_bytes = round_up(size_t(N * D) * 2);
   char* ws = static_cast<char*>(workspace(d_bytes + Gemm::kWorkspaceBytes));
   to_bf16(ws, fptr(dout), N * D);
   DUO_CU_LAUNCHED(op);

@@ -26,9 +26,6 @@ __global__ void add_bias_kernel(float* out, const float* bias, int64_t N, int O)
     out[i] += bias[i % O];
 }
 
-constexpr size_t kAlign = 256;
-size_t round_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
-
 }  // namespace
 
 void CudaOps::to_bf16(void* dst, const float* src, int64_t n) {

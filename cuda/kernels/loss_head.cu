@@ -38,8 +38,6 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
     }
 }
 
-size_t round_up(size_t b) { return (b + 255) / 256 * 256; }
-
 }  // namespace
 
 void CudaOps::do_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dlogits, const Tensor& logits,

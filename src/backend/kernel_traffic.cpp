@@ -57,15 +57,19 @@ class Plan {
     ws(round256(kH * m * kk) + round256(kH * kk * n) + kCublasLtWorkspaceBytes);
     to_bf16(m * kk);
     to_bf16(kk * n);
-    gemm_bf16(M, N, K, accumulate, bias, gelu);
+    gemm_bf16(M, N, K, accumulate, has(bias), aligned16(bias), gelu);
     return true;
   }
-  // CudaOps::gemm_bf16 (linear.cu): the same on operands already in bf16.
-  void gemm_bf16(int64_t M, int64_t N, int64_t K, bool accumulate, const Tensor* bias, bool gelu = false) {
+  // CudaOps::gemm_bf16 (linear.cu): the same on operands already in bf16, a bias (N) in the epilogue when it is
+  // 16-byte aligned, else a separate pass; lda, ldc: padded rows of A (stored (M, K), or (K, M) when ta) and C (0:
+  // packed), whose footprint is the rows' full stride.
+  void gemm_bf16(int64_t M, int64_t N, int64_t K, bool accumulate, bool has_bias = false, bool bias_aligned = false,
+                 bool gelu = false, bool ta = false, int64_t lda = 0, int64_t ldc = 0) {
     const double m = double(M), n = double(N), kk = double(K);
-    const bool has_bias = has(bias), fused = has_bias && aligned16(bias);
-    k("gemm", kH * (m * kk + kk * n) + (accumulate ? kF * m * n : 0) + (fused ? kF * n : 0),
-      kF * m * n * (gelu ? 2 : 1), 2 * m * n * kk);
+    const double a = lda ? double(ta ? K : M) * double(lda) : m * kk, c = ldc ? m * double(ldc) : m * n;
+    const bool fused = has_bias && bias_aligned;
+    k("gemm", kH * (a + kk * n) + (accumulate ? kF * c : 0) + (fused ? kF * n : 0), kF * c * (gelu ? 2 : 1),
+      2 * m * n * kk);
     if (has_bias && !fused) k("add_bias_kernel", kF * m * n + kF * n, kF * m * n);
   }
   void to_bf16(double n) {
@@ -164,7 +168,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       }
       p.ws(round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(V * D));
-      p.gemm_bf16(N, D, V, false, nullptr);
+      p.gemm_bf16(N, D, V, false);
       break;
     }
     case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V, in bf16), dout (N, D)
@@ -172,7 +176,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (N == 0 || V == 0 || D == 0) break;
       p.ws(round256(kH * double(N * D)) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(N * D));
-      p.gemm_bf16(V, D, N, true, nullptr);
+      p.gemm_bf16(V, D, N, true);
       break;
     }
     case OpKind::EmbedBag: {  // out (N, D); in: ids (N, k), weights (N, k), table (V, D)
@@ -214,11 +218,11 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         p.to_bf16(double(N * O));
         if (din) {
           p.to_bf16(double(O * I));
-          p.gemm_bf16(N, I, O, c.n_in == 4, nullptr);
+          p.gemm_bf16(N, I, O, c.n_in == 4);
         }
         if (dW) {
           p.to_bf16(double(N * I));
-          p.gemm_bf16(O, I, N, true, nullptr);
+          p.gemm_bf16(O, I, N, true);
         }
       } else {
         if (din) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
@@ -372,16 +376,18 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       p.to_bf16(double(N * D));
       p.to_bf16(double(V * D));
       if (copy_bias) p.k("cudaMemcpy", kF * double(V), kF * double(V));  // to an aligned slot: the GEMM's epilogue
-      const double d = double(D), v = double(V);
       for (int64_t r0 = 0; r0 < N; r0 += C) {
-        const double n = double(std::min(C, N - r0)), nl = n * double(ld);
-        // logits (rows of ld) = y W^T + bias; the loss kernel; then dy = dlogits W, dW += dlogits^T y
-        p.k("gemm", kH * (n * d + v * d) + (bias ? kF * v : 0), kF * nl, 2 * n * v * d);
-        p.k("loss_head_kernel", kF * nl + n * (2 * kI + 3 * kD), kF * n + (backward ? kF * n * v + kH * nl : 0));
+        const int64_t n = std::min(C, N - r0);
+        const double nv = double(n * V), nl = double(n * ld);
+        // logits (rows of ld) = y W^T + bias (aligned, or its aligned copy: always the epilogue); the loss kernel;
+        // then dy = dlogits W, dW += dlogits^T y
+        p.gemm_bf16(n, V, D, false, bias, true, false, false, 0, ld);
+        p.k("loss_head_kernel", kF * nl + double(n) * (2 * kI + 3 * kD),
+            kF * double(n) + (backward ? kF * nv + kH * nl : 0));
         if (!backward) continue;
-        if (dbias) p.column_sums(int64_t(n), V);
-        p.k("gemm", kH * (nl + v * d), kF * n * d, 2 * n * d * v);
-        p.k("gemm", kH * (nl + n * d) + kF * v * d, kF * v * d, 2 * v * d * n);
+        if (dbias) p.column_sums(n, V);
+        p.gemm_bf16(n, D, V, false, false, false, false, false, ld);
+        p.gemm_bf16(V, D, n, true, false, false, false, true, ld);
       }
       break;
     }

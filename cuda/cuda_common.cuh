@@ -43,6 +43,22 @@ inline void check_f32(const char* op, std::initializer_list<const Tensor*> ts) {
               "the CUDA backend computes in F32 (bf16 inside its GEMMs); use CpuOps for F64 gradient checks");
   }
 }
+// The tensors an op takes in the backend's activation dtype (Ops::activation_dtype): F32 or BF16, all one of them.
+inline void check_f32_or_bf16(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    check_on_device(op, *t);
+    if (t->empty()) continue;
+    DUO_CHECK(t->dtype == DType::F32 || t->dtype == DType::BF16, str("CudaOps::", op),
+              str("unsupported dtype ", dtype_name(t->dtype), " for an activation"),
+              "activations are F32 or the backend's BF16 (Ops::activation_dtype)");
+    if (!first) first = t;
+    DUO_CHECK(t->dtype == first->dtype, str("CudaOps::", op),
+              str("mixed activation dtypes ", dtype_name(first->dtype), " and ", dtype_name(t->dtype)),
+              "give these tensors one dtype");
+  }
+}
+inline bool is_bf16(const Tensor& t) { return t.dtype == DType::BF16; }
 inline void check_dtype(const char* op, const char* name, const Tensor& t, DType want) {
   check_on_device(op, t);
   checks::dtype(str("CudaOps::", op), name, t, want);
@@ -63,6 +79,14 @@ inline void check_row_view(const char* op, const char* name, const Tensor& t, in
 }
 using checks::rows_of;
 inline float* fptr(const Tensor& t) { return static_cast<float*>(t.data); }
+inline __nv_bfloat16* hptr(const Tensor& t) { return static_cast<__nv_bfloat16*>(t.data); }
+
+// Reading and writing an activation of either dtype in fp32 arithmetic (one kernel template serves both).
+__device__ inline float act_load(float x) { return x; }
+__device__ inline float act_load(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <class T> __device__ inline T act_store(float x);
+template <> __device__ inline float act_store<float>(float x) { return x; }
+template <> __device__ inline __nv_bfloat16 act_store<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 inline const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
 
 // ---- launch sizing -----------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ class CudaOps : public Ops {
   void sync() override;
   double peak_flops() const override { return peak_flops_; }
   size_t memory_in_use() const override;  // the GPU's used memory (all processes), cudaMemGetInfo
+  // BF16 for F32 models: the GEMM-operand activations are kept in the form the GEMMs read.
+  DType activation_dtype(DType floats) const override { return floats == DType::F32 ? DType::BF16 : floats; }
 
  protected:
   // the ops (backend/ops.h: the public calls check the arguments, then call these)
@@ -136,10 +138,19 @@ class CudaOps : public Ops {
               int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
   // The same GEMM on operands already in bf16 (A, B: __nv_bfloat16 device arrays), with cuBLASLt's scratch given
   // (Gemm::kWorkspaceBytes, carved by the caller out of its workspace request); lda, ldc: padded rows of A and C
-  // (0: packed) (linear.cu).
-  bool gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
-                 int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace,
-                 int64_t lda = 0, int64_t ldc = 0);
+  // (0: packed). C, bias and gelu_pre are fp32, or bf16 when c_bf16 (then C is written, never accumulated)
+  // (linear.cu).
+  bool gemm_bf16(const char* op, void* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
+                 int64_t K, bool accumulate, const void* bias, void* gelu_pre, void* gemm_workspace,
+                 int64_t lda = 0, int64_t ldc = 0, bool c_bf16 = false);
+  // The linear layer's GEMM (linear, linear_gelu): out (N, O) = in (N, I) W^T + bias, with the GELU epilogue into
+  // pre when pre is given; in and out (and pre) F32 or BF16 (linear.cu). Returns false, writing nothing, only when
+  // the GELU epilogue is not available for the shape.
+  bool linear_gemm(const char* op, Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias, Tensor* pre);
+  // The bf16 form of a GEMM operand t (F32 or BF16): t itself, or its rounding into slot, which holds
+  // bf16_slot_bytes(t) bytes of the workspace (linear.cu).
+  const void* bf16_operand(const Tensor& t, void* slot);
+  static size_t bf16_slot_bytes(const Tensor& t);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
   void to_bf16(void* dst, const float* src, int64_t n);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).

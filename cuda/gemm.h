@@ -1,6 +1,6 @@
 // The GEMM engine of the CUDA backend: row-major C[M,N] = op(A) op(B) (+ bias[N]) + beta C, or C = gelu(that) with
 // the pre-activation kept, with bf16 A and B,
-// fp32 accumulation, fp32 C. Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
+// fp32 accumulation, fp32 C (or bf16 C: the backend's activation dtype, rounded once from the fp32 result). Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
 // chosen algorithm cached per shape); under the SIMT emulator a host GEMM with the same rounding
 // (gemm_emu.cpp: bf16 inputs, products exact in fp32, fp32 sums in k order).
 #pragma once
@@ -17,13 +17,15 @@ struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   const __nv_bfloat16* A = nullptr;
   const __nv_bfloat16* B = nullptr;
-  float* C = nullptr;          // (M, N), leading dimension N (or ldc)
+  void* C = nullptr;           // (M, N), leading dimension N (or ldc): fp32, or bf16 when c_bf16
+  // C, bias and gelu_pre in bf16 (cuBLASLt's bias and aux types follow D's); only with beta = 0.
+  bool c_bf16 = false;
   // Leading dimensions (elements between rows as stored) when the rows are padded; 0: packed (A: K, or M when ta;
   // B: N, or K when tb; C: N). The fused vocabulary head pads its rows of V to a multiple of 64.
   int64_t lda = 0, ldb = 0, ldc = 0;
   float beta = 0.0f;           // 0: C is written; 1: C accumulates
-  const float* bias = nullptr; // [N] added to every row (epilogue), or null
-  float* gelu_pre = nullptr;    // GELU epilogue: the result (bias included) goes here, C = gelu_tanh of it; null:
+  const void* bias = nullptr;  // [N] added to every row (epilogue), or null
+  void* gelu_pre = nullptr;     // GELU epilogue: the result (bias included) goes here, C = gelu_tanh of it; null:
                                 // none. Needs N % 8 == 0 and 16-byte aligned pointers (cuBLASLt's aux buffer);
                                 // laid out as C (leading dimension ldc).
   int64_t a_ld() const { return lda ? lda : (ta ? M : K); }

@@ -41,8 +41,8 @@ struct Gemm::Impl {
     cublasLtMatmulAlgo_t algo{};
     bool found = false;  // false only for a GELU-epilogue shape cuBLASLt cannot do (kept so it is asked once)
   };
-  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment, leading dimensions of A, B, C)
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t, int64_t, int64_t, int64_t>;
+  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment, leading dimensions of A, B, C, bf16 C)
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t, int64_t, int64_t, int64_t, bool>;
   cublasLtHandle_t handle = nullptr;
   std::map<Key, Plan> plans;
 
@@ -51,7 +51,7 @@ struct Gemm::Impl {
 
 Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c_align) {
   const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, g.gelu_pre != nullptr, c_align,
-                g.a_ld(), g.b_ld(), g.c_ld()};
+                g.a_ld(), g.b_ld(), g.c_ld(), g.c_bf16};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   Plan p;
@@ -70,7 +70,8 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
   }
   DUO_LT(op, cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, g.tb ? g.K : g.N, g.tb ? g.N : g.K, g.b_ld()));
   DUO_LT(op, cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, g.ta ? g.M : g.K, g.ta ? g.K : g.M, g.a_ld()));
-  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, g.N, g.M, g.c_ld()));
+  // C and D share one layout; with a bf16 D the bias and the GELU aux are bf16 too (their default types follow D's).
+  DUO_LT(op, cublasLtMatrixLayoutCreate(&p.c, g.c_bf16 ? CUDA_R_16BF : CUDA_R_32F, g.N, g.M, g.c_ld()));
 
   cublasLtMatmulPreference_t pref = nullptr;
   DUO_LT(op, cublasLtMatmulPreferenceCreate(&pref));

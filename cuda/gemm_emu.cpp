@@ -1,5 +1,6 @@
 // The emulator's stand-in for cuBLASLt (see gemm.h): the same bf16 inputs, every product exact in fp32 (two
-// 8-bit mantissas), sums in fp32 in k order, then beta C, the bias and GELU epilogues, as cuBLASLt applies them.
+// 8-bit mantissas), sums in fp32 in k order, then beta C, the bias and GELU epilogues, as cuBLASLt applies them
+// (with a bf16 C: a bf16 bias added in fp32, then the pre-activation and C each rounded once).
 // Only the summation order differs from a GPU, which is why kernel tests compare GEMM ops with a tolerance.
 #include "gemm.h"
 #include "kernels/gelu.cuh"
@@ -22,11 +23,22 @@ bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
         const float b = float(g.tb ? g.B[n * ldb + k] : g.B[k * ldb + n]);
         acc += a * b;
       }
-      float* c = g.C + m * ldc + n;
+      const int64_t at = m * ldc + n;
+      if (g.c_bf16) {  // bf16 bias, aux and C; every value rounded once from its fp32 result
+        float r = acc;
+        if (g.bias) r += float(static_cast<const __nv_bfloat16*>(g.bias)[n]);
+        if (g.gelu_pre) {
+          static_cast<__nv_bfloat16*>(g.gelu_pre)[at] = __float2bfloat16_rn(r);
+          r = Gelu::f(r);
+        }
+        static_cast<__nv_bfloat16*>(g.C)[at] = __float2bfloat16_rn(r);
+        continue;
+      }
+      float* c = static_cast<float*>(g.C) + at;
       float r = g.beta != 0.0f ? acc + g.beta * *c : acc;
-      if (g.bias) r += g.bias[n];
+      if (g.bias) r += static_cast<const float*>(g.bias)[n];
       if (g.gelu_pre) {
-        g.gelu_pre[m * ldc + n] = r;
+        static_cast<float*>(g.gelu_pre)[at] = r;
         r = Gelu::f(r);
       }
       *c = r;

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 #include <cstdio>
+#include <cstring>
 #include "algo/algorithm.h"
 #include "algo/curriculum.h"
 #include "algo/diffusion_transform.h"
@@ -201,7 +202,8 @@ struct ModelRun {
   }
 };
 
-// Records every op a backend runs (Ops::set_observer): its kind and a host copy of its first output.
+// Records every op a backend runs (Ops::set_observer): its kind and a host copy of its first output (as float; the
+// CUDA backend's bf16 activations widened exactly).
 struct OpRecorder final : OpObserver {
   explicit OpRecorder(Ops& o) : ops(o) {}
   void after(const OpCall& c) override {
@@ -211,6 +213,15 @@ struct OpRecorder final : OpObserver {
     if (t && !t->empty() && t->dtype == DType::F32 && t->is_contiguous()) {
       v.resize((size_t)t->numel());
       ops.to_host(v.data(), *t);
+    }
+    if (t && !t->empty() && t->dtype == DType::BF16 && t->is_contiguous()) {
+      std::vector<uint16_t> h((size_t)t->numel());
+      ops.to_host(h.data(), *t);
+      v.resize(h.size());
+      for (size_t i = 0; i < h.size(); ++i) {
+        const uint32_t bits = uint32_t(h[i]) << 16;
+        std::memcpy(&v[i], &bits, 4);
+      }
     }
     outputs.push_back(std::move(v));
   }

@@ -153,6 +153,20 @@ BOOST_AUTO_TEST_CASE(gemm_ops) {
   check("linear_gelu", ops, [&] { ops.linear_gelu(out, pre, in, W, bias); });
   check("linear_backward", ops, [&] { ops.linear_backward(din, dW, db, dout, in, W, false); });
   check("linear_backward, din accumulates", ops, [&] { ops.linear_backward(din, dW, db, dout, in, W, true); });
+  // Activations in bf16 (Ops::activation_dtype): read as they are, written by the GEMM (O = 264: the epilogue; the
+  // misaligned fp32 bias goes in through its aligned bf16 copy).
+  Tensor in16 = dev.zeros(DType::BF16, {N, I}), out16 = dev.zeros(DType::BF16, {N, O}),
+         pre16 = dev.zeros(DType::BF16, {N, O});
+  check("linear, bf16 in and out", ops, [&] { ops.linear(out16, in16, W, bias_odd); });
+  check("linear, bf16 in", ops, [&] { ops.linear(out, in16, W, bias); });
+  check("linear_gelu, bf16", ops, [&] { ops.linear_gelu(out16, pre16, in16, W, bias); });
+  check("linear_backward, bf16 in", ops, [&] { ops.linear_backward(din, dW, db, dout, in16, W, false); });
+  {  // O = 260: no GELU epilogue (O % 8 != 0): the GEMM into bf16 pre, then the bf16 GELU kernel
+    const int64_t O2 = 260;
+    Tensor W2 = dev.up(rand_f(O2 * I, 15), {O2, I}), b2 = dev.up(rand_f(O2, 16), {O2});
+    Tensor o2 = dev.zeros(DType::BF16, {N, O2}), p2 = dev.zeros(DType::BF16, {N, O2});
+    check("linear_gelu, bf16, no epilogue", ops, [&] { ops.linear_gelu(o2, p2, in16, W2, b2); });
+  }
 }
 
 BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
@@ -167,6 +181,8 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
   Tensor dw = dev.zeros(DType::F32, {D}), dmod = dev.zeros(DType::F32, {B, 6 * D});
   Tensor dshift = dmod.cols(0, D), dscale = dmod.cols(D, D), dgate = dmod.cols(2 * D, D);
   check("layernorm_modulate", ops, [&] { ops.layernorm_modulate(out, mean, rstd, x, w, shift, scale); });
+  Tensor out16 = dev.zeros(DType::BF16, {B, L, D});
+  check("layernorm_modulate, bf16 out", ops, [&] { ops.layernorm_modulate(out16, mean, rstd, x, w, shift, scale); });
   check("layernorm_modulate_backward (L = 160: three passes)", ops, [&] {
     ops.layernorm_modulate_backward(dx, dw, dshift, dscale, g, x, mean, rstd, w, shift, scale);
   });
@@ -193,6 +209,10 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
     ops.gelu(out, x);
     ops.silu_backward(dx, g, x);
     ops.gelu_backward(dx, g, x);
+  });
+  check("gelu, bf16", ops, [&] {
+    ops.gelu(out16, out16);
+    ops.gelu_backward(dx, g, out16);
   });
   Tensor qkv = dev.up(rand_f(N * 3 * D, 13), {B, L, 3 * D}), rot = dev.zeros(DType::F32, {B, L, 3 * D});
   check("rotary", ops, [&] {

@@ -1,5 +1,6 @@
-// Elementwise activations (SiLU of the time conditioning, tanh-GELU of the MLP). fp32,
-// one element per thread in grid-stride loops; the formulas are the CPU backend's, term by term.
+// Elementwise activations (SiLU of the time conditioning, tanh-GELU of the MLP). fp32 arithmetic on fp32 tensors,
+// or on GELU's bf16 activations (Ops::activation_dtype); one element per thread in grid-stride loops; the
+// formulas are the CPU backend's, term by term.
 #include "cuda_common.cuh"
 #include "kernels/gelu.cuh"
 
@@ -18,16 +19,31 @@ struct Silu {
 };
 
 // y[i] = f(x[i])                                                                   x, y: (n)
-template <class F>
-__global__ void map_forward_kernel(float* y, const float* x, int64_t n) {
+template <class F, class T>
+__device__ void map_forward(T* y, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = F::f(x[i]);
+    y[i] = act_store<T>(F::f(act_load(x[i])));
 }
 // dx[i] = dy[i] f'(x[i])                                                           (n)
+template <class F, class T>
+__device__ void map_backward(float* dx, const float* dy, const T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dx[i] = dy[i] * F::df(act_load(x[i]));
+}
+// fp32 activations, and bf16 ones (the activation dtype: GELU's input and output in the MLP)
+template <class F>
+__global__ void map_forward_kernel(float* y, const float* x, int64_t n) { map_forward<F>(y, x, n); }
 template <class F>
 __global__ void map_backward_kernel(float* dx, const float* dy, const float* x, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = dy[i] * F::df(x[i]);
+  map_backward<F>(dx, dy, x, n);
+}
+template <class F>
+__global__ void map_forward_bf16_kernel(__nv_bfloat16* y, const __nv_bfloat16* x, int64_t n) {
+  map_forward<F>(y, x, n);
+}
+template <class F>
+__global__ void map_backward_bf16_kernel(float* dx, const float* dy, const __nv_bfloat16* x, int64_t n) {
+  map_backward<F>(dx, dy, x, n);
 }
 
 // The shapes were checked by the Ops front (checks::elementwise); here only the dtype the kernels take.
@@ -53,19 +69,25 @@ void CudaOps::do_silu_backward(Tensor& din, const Tensor& dout, const Tensor& in
 }
 
 void CudaOps::do_gelu(Tensor& out, const Tensor& in) {
-  check_elementwise("gelu", out, in);
+  check_f32_or_bf16("gelu", {&out, &in});
   const int64_t n = in.numel();
-  if (n) DUO_LAUNCH(map_forward_kernel<Gelu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(out), fptr(in), n);
+  cudaStream_t st = as_stream(stream_);
+  if (n && is_bf16(in))
+    DUO_LAUNCH(map_forward_bf16_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(hptr(out), hptr(in), n);
+  else if (n)
+    DUO_LAUNCH(map_forward_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(fptr(out), fptr(in), n);
   DUO_CU_LAUNCHED("gelu");
 }
 
 void CudaOps::do_gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
-  check_elementwise("gelu_backward", din, in);
-  check_elementwise("gelu_backward", dout, in);
+  check_elementwise("gelu_backward", din, dout);
+  check_f32_or_bf16("gelu_backward", {&in});
   const int64_t n = in.numel();
-  if (n)
-    DUO_LAUNCH(map_backward_kernel<Gelu>, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(din), fptr(dout),
-                                                                                          fptr(in), n);
+  cudaStream_t st = as_stream(stream_);
+  if (n && is_bf16(in))
+    DUO_LAUNCH(map_backward_bf16_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(fptr(din), fptr(dout), hptr(in), n);
+  else if (n)
+    DUO_LAUNCH(map_backward_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(fptr(din), fptr(dout), fptr(in), n);
   DUO_CU_LAUNCHED("gelu_backward");
 }
 

@@ -20,8 +20,10 @@ namespace {
 
 constexpr float kEps = 1e-5f;    // PyTorch's default
 
-// grid: ceil(N / warps per block); warp w of block b owns row b * warps + w.
-__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* x, const float* w,
+// grid: ceil(N / warps per block); warp w of block b owns row b * warps + w. out: fp32, or bf16 (the activation
+// dtype: the next GEMM's operand, rounded once here).
+template <class Out>
+__global__ void layernorm_forward_kernel(Out* out, float* mean, float* rstd, const float* x, const float* w,
                                          const float* shift, const float* scale, int64_t ss, int64_t N, int L, int D) {
   const int lane = int(threadIdx.x) % 32;
   const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
@@ -37,13 +39,13 @@ __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, c
     mean[n] = m;
     rstd[n] = r;
   }
-  float* y = out + n * D;
+  Out* y = out + n * D;
   if (shift) {
     const float* sh = shift + (n / L) * ss;
     const float* sc = scale + (n / L) * ss;
-    for (int d = lane; d < D; d += 32) y[d] = ((xr[d] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d];
+    for (int d = lane; d < D; d += 32) y[d] = act_store<Out>(((xr[d] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d]);
   } else {
-    for (int d = lane; d < D; d += 32) y[d] = (xr[d] - m) * r * w[d];
+    for (int d = lane; d < D; d += 32) y[d] = act_store<Out>((xr[d] - m) * r * w[d]);
   }
 }
 
@@ -183,7 +185,8 @@ unsigned row_blocks(int64_t N) { return unsigned((N + kWarpsPerBlock - 1) / kWar
 void CudaOps::do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
                                     const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate";
-  check_f32(op, {&x, &out, &mean, &rstd, &weight, &shift, &scale});
+  check_f32(op, {&x, &mean, &rstd, &weight, &shift, &scale});
+  check_f32_or_bf16(op, {&out});
   const LnShape s = layernorm_shape(op, x, weight, shift, scale);
   const int64_t N = s.B * s.L;
   check_matrix(op, "out", out, N, s.D);
@@ -191,9 +194,15 @@ void CudaOps::do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, con
   check_numel(op, "rstd", rstd, N);
   if (N == 0) return;
   const bool mod = !shift.empty();
-  DUO_LAUNCH(layernorm_forward_kernel, row_blocks(N), kThreads, 0, as_stream(stream_))(
-      fptr(out), fptr(mean), fptr(rstd), fptr(x), fptr(weight), mod ? fptr(shift) : nullptr,
-      mod ? fptr(scale) : nullptr, mod ? shift.stride[0] : 0, N, int(s.L), int(s.D));
+  const float *sh = mod ? fptr(shift) : nullptr, *sc = mod ? fptr(scale) : nullptr;
+  const int64_t ss = mod ? shift.stride[0] : 0;
+  cudaStream_t st = as_stream(stream_);
+  if (is_bf16(out))
+    DUO_LAUNCH(layernorm_forward_kernel<__nv_bfloat16>, row_blocks(N), kThreads, 0, st)(
+        hptr(out), fptr(mean), fptr(rstd), fptr(x), fptr(weight), sh, sc, ss, N, int(s.L), int(s.D));
+  else
+    DUO_LAUNCH(layernorm_forward_kernel<float>, row_blocks(N), kThreads, 0, st)(
+        fptr(out), fptr(mean), fptr(rstd), fptr(x), fptr(weight), sh, sc, ss, N, int(s.L), int(s.D));
   DUO_CU_LAUNCHED(op);
 }
 

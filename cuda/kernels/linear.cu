@@ -1,7 +1,9 @@
 // Dense layers out = in W^T + b (W is (O, I), PyTorch's layout), the MLP's linear + GELU (one GEMM with
 // cuBLASLt's GELU epilogue) and their backward, on the bf16 GEMM of
 // gemm.h: fp32 activations and weights are rounded to bf16 in the workspace, products accumulate in fp32 and
-// the outputs are fp32 (the fp32 master weights and residual stream never lose precision). The bias is the
+// the outputs are fp32 (the fp32 master weights and residual stream never lose precision). Activations in the
+// backend's bf16 activation dtype (Ops::activation_dtype) are read as they are, and a bf16 output is written by the
+// GEMM itself, rounded once (with the bias rounded to bf16, the type cuBLASLt adds to a bf16 output). The bias is the
 // GEMM's epilogue when 16-byte aligned (cuBLASLt's requirement), otherwise a separate pass. The bias gradient
 // is a column sum over the rows in fixed chunks (column_sums.cu): deterministic, and the CPU's order exactly
 // up to 64 rows.
@@ -27,6 +29,14 @@ __global__ void add_bias_kernel(float* out, const float* bias, int64_t N, int O)
 }
 
 }  // namespace
+
+size_t CudaOps::bf16_slot_bytes(const Tensor& t) { return is_bf16(t) ? 0 : round_up(size_t(t.numel()) * 2); }
+
+const void* CudaOps::bf16_operand(const Tensor& t, void* slot) {
+  if (is_bf16(t)) return t.data;
+  to_bf16(slot, fptr(t), t.numel());
+  return slot;
+}
 
 void CudaOps::to_bf16(void* dst, const float* src, int64_t n) {
   if (n > 0)
@@ -54,53 +64,78 @@ bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
   return gemm_bf16(op, C, ws, ta, ws + a_bytes, tb, M, N, K, accumulate, bias, gelu_pre, ws + a_bytes + b_bytes);
 }
 
-bool CudaOps::gemm_bf16(const char* op, float* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
-                        int64_t K, bool accumulate, const float* bias, float* gelu_pre, void* gemm_workspace,
-                        int64_t lda, int64_t ldc) {
+bool CudaOps::gemm_bf16(const char* op, void* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
+                        int64_t K, bool accumulate, const void* bias, void* gelu_pre, void* gemm_workspace,
+                        int64_t lda, int64_t ldc, bool c_bf16) {
   cudaStream_t s = as_stream(stream_);
   const bool fused_bias = bias && reinterpret_cast<uintptr_t>(bias) % 16 == 0;
   GemmArgs g;
   g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K;
   g.A = static_cast<const __nv_bfloat16*>(A), g.B = static_cast<const __nv_bfloat16*>(B), g.C = C;
+  g.c_bf16 = c_bf16;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = fused_bias ? bias : nullptr;
   g.gelu_pre = gelu_pre;
   g.lda = lda, g.ldc = ldc;
   DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
             "ask for it from linear_gelu, which checks the bias' alignment");
+  DUO_CHECK(!c_bf16 || (!accumulate && (fused_bias || !bias)), str("CudaOps::", op),
+            "a bf16 output is written by the GEMM, with its bias (16-byte aligned) in the epilogue",
+            "accumulate into fp32, or give the bias as an aligned bf16 copy (linear_gemm does)");
   if (!gemm_->run(op, g, gemm_workspace, s)) return false;
   if (bias && !fused_bias) {
     DUO_CHECK(ldc == 0 || ldc == N, str("CudaOps::", op), "a separate bias pass needs packed rows of C",
               "give the GEMM a 16-byte aligned bias (its epilogue)");
-    DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(C, bias, M, int(N));
+    DUO_LAUNCH(add_bias_kernel, blocks_for(M * N), kThreads, 0, s)(static_cast<float*>(C),
+                                                                   static_cast<const float*>(bias), M, int(N));
     DUO_CU_LAUNCHED(op);
   }
   return true;
 }
 
+bool CudaOps::linear_gemm(const char* op, Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias,
+                          Tensor* pre) {
+  // N counts the rows of in, so I = 0 is N = 0 too: nothing to write (as the shared checks read the shapes)
+  const int64_t N = rows_of(in), I = in.dim(-1), O = W.dim(0);
+  const bool out16 = is_bf16(out);
+  if (N == 0 || O == 0 || I == 0) return true;
+  // (N, I) x (O, I)^T -> (N, O): in (unless already bf16), W and, for a bf16 output, the bias rounded in the workspace
+  const size_t a_bytes = bf16_slot_bytes(in), w_bytes = round_up(size_t(O * I) * 2),
+               b_bytes = out16 && !bias.empty() ? round_up(size_t(O) * 2) : 0;
+  char* ws = static_cast<char*>(workspace(a_bytes + w_bytes + b_bytes + Gemm::kWorkspaceBytes));
+  const void* a16 = bf16_operand(in, ws);
+  to_bf16(ws + a_bytes, fptr(W), O * I);
+  const void* b = bias.empty() ? nullptr : bias.data;
+  if (b_bytes) {
+    to_bf16(ws + a_bytes + w_bytes, fptr(bias), O);
+    b = ws + a_bytes + w_bytes;
+  }
+  DUO_CU_LAUNCHED(op);
+  return gemm_bf16(op, out.data, a16, false, ws + a_bytes, true, N, O, I, false, b, pre ? pre->data : nullptr,
+                   ws + a_bytes + w_bytes + b_bytes, 0, 0, out16);
+}
+
 void CudaOps::do_linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear";
-  check_f32(op, {&out, &in, &W, &bias});
-  const auto [N, O, I] = checks::linear(str("CudaOps::", op), out, in, W, bias);
-  // (N, I) x (O, I)^T -> (N, O)
-  matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias));
+  check_f32(op, {&W, &bias});
+  check_f32_or_bf16(op, {&in});
+  check_f32_or_bf16(op, {&out});
+  checks::linear(str("CudaOps::", op), out, in, W, bias);
+  linear_gemm(op, out, in, W, bias, nullptr);
 }
 
 // The GELU epilogue when cuBLASLt takes it (the aux buffer's leading dimension O a multiple of 8, 16-byte aligned
 // pre-activation and bias); otherwise the GEMM and the GELU kernel separately, as the default linear_gelu.
 void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* op = "linear_gelu";
-  check_f32(op, {&out, &pre, &in, &W, &bias});
+  check_f32(op, {&W, &bias});
+  check_f32_or_bf16(op, {&in});
+  check_f32_or_bf16(op, {&out, &pre});
   const auto [N, O, I] = checks::linear(str("CudaOps::", op), pre, in, W, bias);
   check_matrix(op, "out", out, N, O);
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (O % 8 != 0 || !aligned(pre.data) || !aligned(out.data) || (!bias.empty() && !aligned(bias.data))) {
-    do_linear(pre, in, W, bias);
-    do_gelu(out, pre);
-    return;
-  }
-  if (!matmul(op, fptr(out), fptr(in), false, fptr(W), true, N, O, I, false, bias.empty() ? nullptr : fptr(bias),
-              fptr(pre))) {  // cuBLASLt has no GELU-epilogue algorithm for this shape
+  const bool epilogue = O % 8 == 0 && aligned(pre.data) && aligned(out.data) && (bias.empty() || aligned(bias.data));
+  if (!epilogue || !linear_gemm(op, out, in, W, bias, &pre)) {  // or cuBLASLt has no GELU algorithm for the shape
     do_linear(pre, in, W, bias);
     do_gelu(out, pre);
   }
@@ -109,12 +144,14 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
 void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                                  const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
-  check_f32(op, {&dout, &din, &dW, &dbias, &in, &W});
+  check_f32(op, {&dout, &din, &dW, &dbias, &W});
+  check_f32_or_bf16(op, {&in});
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
   if (N > 0 && O > 0 && I > 0 && (!din.empty() || !dW.empty())) {
-    // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in.
+    // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in
+    // (in as the forward left it: already bf16 when it is the activation dtype).
     const size_t d_bytes = round_up(size_t(N * O) * 2), w_bytes = din.empty() ? 0 : round_up(size_t(O * I) * 2),
-                 i_bytes = dW.empty() ? 0 : round_up(size_t(N * I) * 2);
+                 i_bytes = dW.empty() ? 0 : bf16_slot_bytes(in);
     char* ws = static_cast<char*>(workspace(d_bytes + w_bytes + i_bytes + Gemm::kWorkspaceBytes));
     char *dout16 = ws, *w16 = ws + d_bytes, *in16 = w16 + w_bytes, *gemm_ws = in16 + i_bytes;
     to_bf16(dout16, fptr(dout), N * O);
@@ -124,9 +161,9 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
       gemm_bf16(op, fptr(din), dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws);
     }
     if (!dW.empty()) {
-      to_bf16(in16, fptr(in), N * I);
+      const void* x16 = bf16_operand(in, in16);
       DUO_CU_LAUNCHED(op);
-      gemm_bf16(op, fptr(dW), dout16, true, in16, false, O, I, N, true, nullptr, nullptr, gemm_ws);
+      gemm_bf16(op, fptr(dW), dout16, true, x16, false, O, I, N, true, nullptr, nullptr, gemm_ws);
     }
   } else {  // an empty dimension: matmul's K = 0 and empty-output rules
     if (!din.empty()) matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);

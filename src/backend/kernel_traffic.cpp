@@ -63,14 +63,29 @@ class Plan {
   // CudaOps::gemm_bf16 (linear.cu): the same on operands already in bf16, a bias (N) in the epilogue when it is
   // 16-byte aligned, else a separate pass; lda, ldc: padded rows of A (stored (M, K), or (K, M) when ta) and C (0:
   // packed), whose footprint is the rows' full stride.
+  // c_bf16: C (and the bias and GELU aux) in bf16.
   void gemm_bf16(int64_t M, int64_t N, int64_t K, bool accumulate, bool has_bias = false, bool bias_aligned = false,
-                 bool gelu = false, bool ta = false, int64_t lda = 0, int64_t ldc = 0) {
-    const double m = double(M), n = double(N), kk = double(K);
+                 bool gelu = false, bool ta = false, int64_t lda = 0, int64_t ldc = 0, bool c_bf16 = false) {
+    const double m = double(M), n = double(N), kk = double(K), kc = c_bf16 ? kH : kF;
     const double a = lda ? double(ta ? K : M) * double(lda) : m * kk, c = ldc ? m * double(ldc) : m * n;
     const bool fused = has_bias && bias_aligned;
-    k("gemm", kH * (a + kk * n) + (accumulate ? kF * c : 0) + (fused ? kF * n : 0), kF * c * (gelu ? 2 : 1),
+    k("gemm", kH * (a + kk * n) + (accumulate ? kc * c : 0) + (fused ? kc * n : 0), kc * c * (gelu ? 2 : 1),
       2 * m * n * kk);
     if (has_bias && !fused) k("add_bias_kernel", kF * m * n + kF * n, kF * m * n);
+  }
+  // CudaOps::linear_gemm (linear.cu): out (N, O) = in (N, I) W^T + bias [GELU epilogue], in and out F32 or BF16: in
+  // rounded unless bf16, W rounded, a bf16 output's bias rounded into an aligned slot. False where it returns false.
+  bool linear_gemm(const Tensor* in, const Tensor* out, int64_t O, const Tensor* bias, bool gelu) {
+    const int64_t N = rows(in), I = last(in);
+    const bool in16 = in->dtype == DType::BF16, out16 = out->dtype == DType::BF16;
+    if (N == 0 || O == 0 || I == 0) return true;
+    const size_t b_slot = out16 && has(bias) ? round256(kH * double(O)) : 0;
+    ws((in16 ? 0 : round256(kH * double(N * I))) + round256(kH * double(O * I)) + b_slot + kCublasLtWorkspaceBytes);
+    if (!in16) to_bf16(double(N * I));
+    to_bf16(double(O * I));
+    if (b_slot) to_bf16(double(O));
+    gemm_bf16(N, O, I, false, has(bias), out16 || aligned16(bias), gelu, false, 0, 0, out16);
+    return true;
   }
   void to_bf16(double n) {
     if (n > 0) k("to_bf16_kernel", kF * n, kH * n);
@@ -197,14 +212,16 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       break;
     }
     case OpKind::Linear:  // linear.cu; out (N, O); in: in (N, I), W (O, I), bias
-      p.matmul(rows(i0), last(o0), last(i0), false, in(2), false);
+      p.linear_gemm(i0, o0, last(o0), in(2), false);
       break;
     case OpKind::LinearGelu: {  // out: out, pre (N, O); in: in (N, I), W (O, I), bias
-      const int64_t N = rows(i0), O = last(o0), I = last(i0);
+      const int64_t N = rows(i0), O = last(o0);
       const bool epilogue = O % 8 == 0 && aligned16(out(1)) && aligned16(o0) && aligned16(in(2));
-      if (!epilogue || !p.matmul(N, O, I, false, in(2), true)) {
-        p.matmul(N, O, I, false, in(2), false);
-        if (N * O > 0) p.k("map_forward_kernel<Gelu>", kF * double(N * O), kF * double(N * O));
+      if (!epilogue || !p.linear_gemm(i0, o0, O, in(2), true)) {
+        p.linear_gemm(i0, out(1), O, in(2), false);
+        if (N * O > 0)
+          p.k(o0->dtype == DType::BF16 ? "map_forward_bf16_kernel<Gelu>" : "map_forward_kernel<Gelu>", bytes(out(1)),
+              bytes(o0));
       }
       break;
     }
@@ -213,15 +230,16 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t N = rows(i0), O = last(i0), I = last(in(2));
       const bool din = has(out(0)), dW = has(out(1));
       if (N > 0 && O > 0 && I > 0 && (din || dW)) {  // dout rounded to bf16 once for both GEMMs
+        const bool in16 = in(1)->dtype == DType::BF16;  // the forward's bf16 activation: no rounding
         p.ws(round256(kH * double(N * O)) + (din ? round256(kH * double(O * I)) : 0) +
-             (dW ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
+             (dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
         p.to_bf16(double(N * O));
         if (din) {
           p.to_bf16(double(O * I));
           p.gemm_bf16(N, I, O, c.n_in == 4);
         }
         if (dW) {
-          p.to_bf16(double(N * I));
+          if (!in16) p.to_bf16(double(N * I));
           p.gemm_bf16(O, I, N, true);
         }
       } else {
@@ -233,18 +251,23 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     }
     case OpKind::Silu: case OpKind::Gelu:  // activation.cu
       if (numel(o0) > 0)
-        p.k(c.kind == OpKind::Silu ? "map_forward_kernel<Silu>" : "map_forward_kernel<Gelu>", bytes(i0), bytes(o0));
+        p.k(c.kind == OpKind::Silu            ? "map_forward_kernel<Silu>"
+            : i0->dtype == DType::BF16        ? "map_forward_bf16_kernel<Gelu>"
+                                              : "map_forward_kernel<Gelu>",
+            bytes(i0), bytes(o0));
       break;
-    case OpKind::SiluBackward: case OpKind::GeluBackward:
+    case OpKind::SiluBackward: case OpKind::GeluBackward:  // in: dout, in (the activation's input)
       if (numel(o0) > 0)
-        p.k(c.kind == OpKind::SiluBackward ? "map_backward_kernel<Silu>" : "map_backward_kernel<Gelu>",
+        p.k(c.kind == OpKind::SiluBackward    ? "map_backward_kernel<Silu>"
+            : in(1)->dtype == DType::BF16     ? "map_backward_bf16_kernel<Gelu>"
+                                              : "map_backward_kernel<Gelu>",
             bytes(in(0)) + bytes(in(1)), bytes(o0));
       break;
     case OpKind::LayernormModulate: {  // layernorm.cu; out: out, mean, rstd; in: x (N, D), weight, shift, scale
       const double N = double(rows(i0)), D = double(last(i0));
       if (N == 0) break;
-      p.k("layernorm_forward_kernel", kF * N * D + bytes(in(1)) + bytes(in(2)) + bytes(in(3)),
-          kF * N * D + 2 * kF * N);
+      p.k(o0->dtype == DType::BF16 ? "layernorm_forward_kernel<__nv_bfloat16>" : "layernorm_forward_kernel<float>",
+          kF * N * D + bytes(in(1)) + bytes(in(2)) + bytes(in(3)), bytes(o0) + 2 * kF * N);
       break;
     }
     case OpKind::LayernormModulateBackward: {

@@ -6,7 +6,10 @@
 // Conventions (as llm.c's):
 //  * Shapes are outermost first. N = B*L rows of a (B, L, X) activation; D = hidden size; V = vocabulary.
 //  * All floating tensors of one call share one dtype (F32, or F64 on the CPU backend for gradient checks).
-//    Token ids are I32.
+//    Token ids are I32. The exception is the backend's activation dtype (activation_dtype() below): the
+//    activations that only GEMMs and a few elementwise ops read may be kept in it, and the ops that take them say
+//    so ("act" in their comment). The CPU's is its float type; the CUDA backend's is BF16, so that those
+//    activations are written once in the form its GEMMs read, never converted again.
 //  * Backward: parameter gradients ACCUMULATE (+=) so micro-batches add up; activation gradients are
 //    WRITTEN (=) unless the comment says "accumulates" (the residual stream does).
 //  * An empty Tensor (data == nullptr) means "absent" where the comment allows it (no bias, no modulation,
@@ -41,6 +44,10 @@ class Ops {
   // The compute behind the backend in one line for a run's header (the CPU: its BLAS and kernels, threads,
   // waiting and denormal handling; a GPU: the device).
   virtual std::string describe() const { return name(); }
+
+  // The dtype in which a model may keep its GEMM-operand activations when its parameters are in `floats`: floats
+  // itself (every backend accepts it), or a narrower type the backend computes with directly (CUDA: BF16 for F32).
+  virtual DType activation_dtype(DType floats) const { return floats; }
 
   // Sees every op after it ran (nullptr: none). Not owned; it must outlive its use.
   void set_observer(OpObserver* observer) { observer_ = observer; }
@@ -89,25 +96,27 @@ class Ops {
   void timestep_embedding(Tensor& out, const Tensor& sigma);
 
   // ---- dense layers -------------------------------------------------------------------------------------
-  // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty).
+  // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty). in, out: act.
   void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias);
   // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
-  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty).
+  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty). in: act.
   void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                        const Tensor& W, bool accumulate_din);
   // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
+  // gelu: in, out: act; gelu_backward: in: act.
   void silu(Tensor& out, const Tensor& in);
   void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
   void gelu(Tensor& out, const Tensor& in);
   void gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
   // The MLP's first layer: pre[N,O] = in @ W^T + bias (kept for gelu_backward) and out = gelu(pre). This default
   // is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt's GELU_AUX_BIAS).
+  // in, out, pre: act.
   void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias);
 
   // ---- LayerNorm (no bias, eps 1e-5) fused with adaLN modulate ----------------------------------------
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
   // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
-  // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]
+  // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]                                              out: act
   void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
                           const Tensor& shift, const Tensor& scale);
   // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).

@@ -23,6 +23,9 @@ class PlanOps : public Ops {
   void to_host(void* dst, const Tensor& src) override;  // writes zeros (a computation's results are unknown)
   void from_host(Tensor& dst, const void* src) override;
   size_t memory_in_use() const override { return live_; }
+  DType activation_dtype(DType floats) const override {  // CudaOps's
+    return floats == DType::F32 ? DType::BF16 : floats;
+  }
 
   size_t peak_bytes() const { return peak_; }
   size_t allocations() const { return sizes_.size(); }

@@ -32,8 +32,9 @@ DiT::DiT(const ModelConfig& cfg, Ops& ops, const DiTOptions& opt) : cfg_(cfg), t
 void DiT::plan_activations() {
   const int64_t B = opt_.max_batch, L = opt_.max_length, N = B * L, D = cfg_.hidden, V = cfg_.vocab_size;
   const int64_t H = cfg_.n_heads, cd = cfg_.cond_dim, M = cfg_.mlp_hidden();
-  const size_t es = dtype_size(opt_.dtype);
+  const size_t es = dtype_size(opt_.dtype), os = dtype_size(ops_.activation_dtype(opt_.dtype));
   auto r = [&](int64_t n, const std::string& what) { return arena_.reserve((size_t)n * es, what); };
+  auto ro = [&](int64_t n, const std::string& what) { return arena_.reserve((size_t)n * os, what); };  // operand()
 
   const int64_t n_sets = opt_.training ? cfg_.n_blocks : 1;
   std::vector<BlockActs> sets(n_sets);
@@ -41,13 +42,13 @@ void DiT::plan_activations() {
     BlockActs& a = sets[i];
     const std::string n = opt_.training ? "block " + std::to_string(i) + " " : "block ";
     a.mod = r(B * 6 * D, n + "adaLN");
-    a.ln1 = r(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
+    a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
     a.qkv_r = r(N * 3 * D, n + "qkv");
     a.att = r(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
     a.proj = r(N * D, n + "attention proj");
     a.x_mid = r(N * D, n + "residual mid");
-    a.ln2 = r(N * D, n + "ln2"); a.mean2 = r(N, n + "ln2 mean"); a.rstd2 = r(N, n + "ln2 rstd");
-    a.f1 = r(N * M, n + "mlp fc1"); a.g = r(N * M, n + "mlp gelu"); a.f2 = r(N * D, n + "mlp fc2");
+    a.ln2 = ro(N * D, n + "ln2"); a.mean2 = r(N, n + "ln2 mean"); a.rstd2 = r(N, n + "ln2 rstd");
+    a.f1 = ro(N * M, n + "mlp fc1"); a.g = ro(N * M, n + "mlp gelu"); a.f2 = r(N * D, n + "mlp fc2");
   }
   for (int64_t i = 0; i < cfg_.n_blocks; ++i) blocks_.push_back(sets[opt_.training ? i : 0]);
   // Residual stream entering each block: all kept for training; two alternating buffers for inference.
@@ -78,6 +79,12 @@ void DiT::plan_activations() {
 
 Tensor DiT::act(size_t off, std::initializer_list<int64_t> dims) const {
   Tensor t = arena_.tensor(off, opt_.dtype, dims);
+  t.device = ops_.device();
+  return t;
+}
+
+Tensor DiT::operand(size_t off, std::initializer_list<int64_t> dims) const {
+  Tensor t = arena_.tensor(off, ops_.activation_dtype(opt_.dtype), dims);
   t.device = ops_.device();
   return t;
 }
@@ -170,7 +177,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
       m = Modulation::split(mod, D);
     }
     // attention branch
-    Tensor ln1 = act(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
+    Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
     Tensor qkv = act(qkv_, {N, 3 * D}), qkv_r = act(a.qkv_r, {B, L, 3 * D});
     Tensor att = act(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
     o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
@@ -181,8 +188,8 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     o.gated_residual(x_mid, x_in, proj.view({B, L, D}), m.gate_msa, p,
                      block_dropout(rng_, i, DropoutSite::Attention));
     // MLP branch
-    Tensor ln2 = act(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
-    Tensor f1 = act(a.f1, {N, M}), g = act(a.g, {N, M}), f2 = act(a.f2, {N, D});
+    Tensor ln2 = operand(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
+    Tensor f1 = operand(a.f1, {N, M}), g = operand(a.g, {N, M}), f2 = act(a.f2, {N, D});
     o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, m.shift_mlp, m.scale_mlp);
     o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
@@ -260,9 +267,9 @@ void DiT::backward_features(const Tensor& dy_in) {
     // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.
     o.gated_residual_backward(df2, dm.gate_mlp, dh, act(a.f2, {B, L, D}), m.gate_mlp, p,
                               block_dropout(rng_, i, DropoutSite::Mlp));
-    o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), act(a.g, {N, M}), w.mlp2_w, false);
-    o.gelu_backward(df1, dg, act(a.f1, {N, M}));
-    o.linear_backward(dln, gw.mlp0_w, gw.mlp0_b, df1, act(a.ln2, {N, D}), w.mlp0_w, false);
+    o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), operand(a.g, {N, M}), w.mlp2_w, false);
+    o.gelu_backward(df1, dg, operand(a.f1, {N, M}));
+    o.linear_backward(dln, gw.mlp0_w, gw.mlp0_b, df1, operand(a.ln2, {N, D}), w.mlp0_w, false);
     o.layernorm_modulate_backward(dh, gw.norm2, dm.shift_mlp, dm.scale_mlp, dln, act(a.x_mid, {B, L, D}),
                                   act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, m.shift_mlp, m.scale_mlp);
     // Attention branch: x_mid = x_in + gate_msa · drop(proj); dh now holds d x_mid.
@@ -272,7 +279,7 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.attention_backward(dqkv_r, datt, act(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
                          act(a.lse, {B, H, L}), H, cfg_.causal);
     o.rotary_backward(dqkv, dqkv_r, H);
-    o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), act(a.ln1, {N, D}), w.attn_qkv, false);
+    o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), operand(a.ln1, {N, D}), w.attn_qkv, false);
     o.layernorm_modulate_backward(dh, gw.norm1, dm.shift_msa, dm.scale_msa, dln, act(xs_[i], {B, L, D}),
                                   act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, m.shift_msa, m.scale_msa);
     if (!cfg_.causal) o.linear_backward(dc, gw.ada_w, gw.ada_b, dmod, c, w.ada_w, true);

@@ -83,6 +83,7 @@ class DiT {
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
   struct BlockActs {
     size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
+    // ln1, ln2, f1 and g, which only GEMMs and GELU read, are in the backend's activation dtype (operand()).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
     size_t qkv_r;                // (B, L, 3D) after rotary
     size_t att, lse;             // (B, L, D), (B, H, L)
@@ -93,6 +94,8 @@ class DiT {
     size_t f2;                   // (B, L, D) MLP branch before gate and dropout
   };
   Tensor act(size_t off, std::initializer_list<int64_t> dims) const;
+  // The same for the activations kept in the backend's activation dtype (Ops::activation_dtype: bf16 on CUDA).
+  Tensor operand(size_t off, std::initializer_list<int64_t> dims) const;
   void plan_activations();
 
   ModelConfig cfg_;

@@ -113,8 +113,42 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
       }
     }
   }
+  // The same layers with their activations in the backend's activation dtype (Kind::Act, bf16 on CUDA): in and
+  // out of linear, in, out and pre of linear_gelu (O = 16: cuBLASLt's GELU epilogue; 37, 65: the GEMM into pre, then
+  // the GELU kernel), in of linear_backward (the forward's saved operand).
+  for (auto [N, I, O] : {std::array<int64_t, 3>{16, 16, 16}, {17, 31, 37}, {63, 64, 65}}) {
+    N *= m;
+    const std::string s = fmt(" N=", N, " I=", I, " O=", O, " bias, act");
+    const Buf in{"in", {N, I}, Role::In, Kind::Act};
+    for (Kind out_kind : {Kind::Act, Kind::Float})
+      out.push_back({OpKind::Linear, "linear" + s + (out_kind == Kind::Act ? " in and out" : " in"),
+                     {in, {"W", {O, I}}, {"bias", {O}}, {"out", {N, O}, Role::Out, out_kind}}, (double)I, true, 1,
+                     [](Ops& o, Tensors& t) { o.linear(t[3], t[0], t[1], t[2]); return Scalars{}; }});
+    out.push_back({OpKind::LinearGelu, "linear_gelu" + s,
+                   {in, {"W", {O, I}}, {"bias", {O}}, {"out", {N, O}, Role::Out, Kind::Act},
+                    {"pre", {N, O}, Role::Out, Kind::Act}},
+                   (double)I, true, 1, [](Ops& o, Tensors& t) {
+                     o.linear_gelu(t[3], t[4], t[0], t[1], t[2]);
+                     return Scalars{};
+                   }});
+    out.push_back({OpKind::LinearBackward, "linear_backward" + s,
+                   {{"dout", {N, O}}, in, {"W", {O, I}}, {"din", {N, I}, Role::InOut}, {"dW", {O, I}, Role::InOut},
+                    {"dbias", {O}, Role::InOut}},
+                   (double)std::max(N, O), true, 1, [](Ops& o, Tensors& t) {
+                     o.linear_backward(t[3], t[4], t[5], t[0], t[1], t[2], false);
+                     return Scalars{};
+                   }});
+  }
   for (int64_t n0 : {1, 31, 256, 257}) {
     const int64_t n = n0 * m;
+    if (n0 == 31 || n0 == 257) {  // GELU on activations in the activation dtype (the MLP's)
+      out.push_back({OpKind::Gelu, fmt("gelu n=", n, " act"),
+                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"out", {n}, Role::Out, Kind::Act}}, 4, false,
+                     1, [](Ops& o, Tensors& t) { o.gelu(t[1], t[0]); return Scalars{}; }});
+      out.push_back({OpKind::GeluBackward, fmt("gelu_backward n=", n, " act"),
+                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"dout", {n}}, {"din", {n}, Role::Out}}, 4,
+                     false, 1, [](Ops& o, Tensors& t) { o.gelu_backward(t[2], t[1], t[0]); return Scalars{}; }});
+    }
     const std::vector<Buf> two = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"out", {n}, Role::Out}};
     const std::vector<Buf> three = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"dout", {n}},
                                     {"din", {n}, Role::Out}};
@@ -142,12 +176,19 @@ void layernorm_cases(std::vector<OpCase>& out, int64_t m) {
                             {"out", {B, L, D}, Role::Out},
                             {"mean", {B * L}, Role::Out},
                             {"rstd", {B * L}, Role::Out}};
+      auto forward = [mod, D](Ops& o, Tensors& t) {
+        Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
+        o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
+        return Scalars{};
+      };
       out.push_back({OpKind::LayernormModulate, fmt("layernorm_modulate B=", B, " L=", L, " D=", D, m), f,
-                     (double)D, false, 1, [mod, D](Ops& o, Tensors& t) {
-                       Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
-                       o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
-                       return Scalars{};
-                     }});
+                     (double)D, false, 1, forward});
+      if (D > 16) {  // out in the activation dtype (the next GEMM's operand)
+        std::vector<Buf> fa = f;
+        fa[3].kind = Kind::Act;
+        out.push_back({OpKind::LayernormModulate, fmt("layernorm_modulate B=", B, " L=", L, " D=", D, m, " act"), fa,
+                       (double)D, false, 1, forward});
+      }
       // The backward takes the statistics of its own backend's forward (computed first in the call).
       std::vector<Buf> b = f;
       b[3].role = Role::In;

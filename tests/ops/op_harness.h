@@ -18,8 +18,10 @@
 
 namespace duo::test::ops {
 
-// What a buffer holds: the backend's floating type (F64 on the reference, F32 elsewhere), or a fixed type.
-enum class Kind : uint8_t { Float, I32, F64 };
+// What a buffer holds: the backend's floating type (F64 on the reference, F32 elsewhere), its activation dtype
+// (Act: Ops::activation_dtype of that floating type, BF16 on the CUDA backend; its initial values are rounded to
+// bf16 on every backend, so that all start from the same numbers), or a fixed type.
+enum class Kind : uint8_t { Float, I32, F64, Act };
 
 // How a buffer's initial values are drawn (outputs that accumulate start from these values too).
 struct Gen {
@@ -61,7 +63,7 @@ struct OpCase {
   std::string params;             // printable: "linear N=17 I=33 O=64 bias"
   std::vector<Buf> bufs;
   double k = 1;                   // the longest sum behind one output element
-  bool gemm = false;              // the CUDA backend forms it with bf16 GEMM inputs
+  bool gemm = false;              // the CUDA backend forms it with bf16 GEMM inputs (or writes bf16 Act outputs)
   double loose = 1;               // factor for ops whose CPU and CUDA formulas differ by design (stated per case)
   // Calls the op on the tensors, in the order of bufs (views may be made from them); returns the op's scalar
   // results, if any (sum_squares), which are judged like one more output.

@@ -1,5 +1,6 @@
 #include "op_runner.h"
 #include <cmath>
+#include <cstring>
 #include "core/error.h"
 #include "core/philox.h"
 
@@ -10,8 +11,23 @@ namespace {
 constexpr int64_t kGuard = 64;          // guard elements on each side of every tensor
 constexpr double kSentinel = -7777.25;  // their value (exact in float and double; -7777 as an int)
 
-DType dtype_of_buf(const Buf& b, DType floats) {
-  return b.kind == Kind::I32 ? DType::I32 : b.kind == Kind::F64 ? DType::F64 : floats;
+DType dtype_of_buf(const Buf& b, const Ops& ops, DType floats) {
+  return b.kind == Kind::I32 ? DType::I32 : b.kind == Kind::F64 ? DType::F64
+                                          : b.kind == Kind::Act ? ops.activation_dtype(floats)
+                                                                : floats;
+}
+
+// bf16 on the host: round to nearest even (finite values only: the cases and the sentinel), and back.
+uint16_t to_bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+float from_bf16_bits(uint16_t h) {
+  const uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
 
 int64_t count(const std::vector<int64_t>& shape) {
@@ -34,6 +50,7 @@ std::vector<double> initial_values(const Buf& b, uint64_t seed) {
       case Gen::Zeros: v[i] = 0; break;
     }
     if (b.kind == Kind::Float) v[i] = (double)(float)v[i];
+    if (b.kind == Kind::Act) v[i] = (double)from_bf16_bits(to_bf16_bits((float)v[i]));
   }
   return v;
 }
@@ -59,6 +76,11 @@ struct CaseBuffers::Alloc {
       const std::vector<float> f(v.begin(), v.end());
       return ops.from_host(w, f.data());
     }
+    if (dt == DType::BF16) {
+      std::vector<uint16_t> h(v.size());
+      for (size_t k = 0; k < v.size(); ++k) h[k] = to_bf16_bits((float)v[k]);
+      return ops.from_host(w, h.data());
+    }
     std::vector<int32_t> ids(v.size());
     for (size_t k = 0; k < v.size(); ++k) ids[k] = (int32_t)v[k];
     ops.from_host(w, ids.data());
@@ -71,6 +93,10 @@ struct CaseBuffers::Alloc {
       std::vector<float> f(v.size());
       ops.to_host(f.data(), whole());
       std::copy(f.begin(), f.end(), v.begin());
+    } else if (dt == DType::BF16) {
+      std::vector<uint16_t> h(v.size());
+      ops.to_host(h.data(), whole());
+      for (size_t k = 0; k < v.size(); ++k) v[k] = from_bf16_bits(h[k]);
     } else {
       std::vector<int32_t> ids(v.size());
       ops.to_host(ids.data(), whole());
@@ -83,7 +109,7 @@ struct CaseBuffers::Alloc {
 CaseBuffers::CaseBuffers(const OpCase& c, Ops& ops, DType floats) : case_(c), ops_(ops) {
   for (size_t i = 0; i < c.bufs.size(); ++i) {
     const Buf& b = c.bufs[i];
-    auto a = std::make_unique<Alloc>(ops, dtype_of_buf(b, floats), count(b.shape));
+    auto a = std::make_unique<Alloc>(ops, dtype_of_buf(b, ops, floats), count(b.shape));
     std::vector<double> all((size_t)a->total(), kSentinel);
     const std::vector<double> init = initial_values(b, 1000 + i);
     std::copy(init.begin(), init.end(), all.begin() + kGuard);
@@ -104,7 +130,9 @@ std::vector<std::vector<double>> CaseBuffers::outputs(const char* backend) {
   for (size_t i = 0; i < allocs_.size(); ++i) {
     const Alloc& a = *allocs_[i];
     const std::vector<double> all = a.download();
-    const double sentinel = a.dt == DType::I32 ? (double)(int32_t)kSentinel : kSentinel;
+    const double sentinel = a.dt == DType::I32    ? (double)(int32_t)kSentinel
+                            : a.dt == DType::BF16 ? (double)from_bf16_bits(to_bf16_bits((float)kSentinel))
+                                                  : kSentinel;
     for (int64_t g = 0; g < kGuard; ++g)
       if (all[(size_t)g] != sentinel || all[(size_t)(kGuard + a.n + g)] != sentinel)
         fail(case_.params, str(backend, ": the op wrote outside ", case_.bufs[i].name), "a kernel overran its tensor");

@@ -109,6 +109,7 @@ void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partia
                 cudaStream_t s);
 // dst[d] += sum_n x[n, d] for x (N, D), both stages; partial: column_sum_chunks(N)·D floats of scratch.
 void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s);
+void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s);  // bf16 x
 
 // ---- reductions --------------------------------------------------------------------------------------------
 template <class T>

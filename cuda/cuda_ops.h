@@ -151,6 +151,8 @@ class CudaOps : public Ops {
   // bf16_slot_bytes(t) bytes of the workspace (linear.cu).
   const void* bf16_operand(const Tensor& t, void* slot);
   static size_t bf16_slot_bytes(const Tensor& t);
+  // The fp32 qkv the naive attention kernels read: qkv itself, or a bf16 qkv widened into slot (attention.cu).
+  const float* qkv_in_f32(const Tensor& qkv, void* slot);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
   void to_bf16(void* dst, const float* src, int64_t n);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).

@@ -161,6 +161,7 @@ BOOST_AUTO_TEST_CASE(gemm_ops) {
   check("linear, bf16 in", ops, [&] { ops.linear(out, in16, W, bias); });
   check("linear_gelu, bf16", ops, [&] { ops.linear_gelu(out16, pre16, in16, W, bias); });
   check("linear_backward, bf16 in", ops, [&] { ops.linear_backward(din, dW, db, dout, in16, W, false); });
+  check("linear_backward, bf16 in and dout", ops, [&] { ops.linear_backward(din, dW, db, out16, in16, W, false); });
   {  // O = 260: no GELU epilogue (O % 8 != 0): the GEMM into bf16 pre, then the bf16 GELU kernel
     const int64_t O2 = 260;
     Tensor W2 = dev.up(rand_f(O2 * I, 15), {O2, I}), b2 = dev.up(rand_f(O2, 16), {O2});
@@ -210,14 +211,22 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
     ops.silu_backward(dx, g, x);
     ops.gelu_backward(dx, g, x);
   });
+  Tensor dx16 = dev.zeros(DType::BF16, {B, L, D});
   check("gelu, bf16", ops, [&] {
     ops.gelu(out16, out16);
-    ops.gelu_backward(dx, g, out16);
+    ops.gelu_backward(dx16, g, out16);
   });
+  check("gated_residual_backward, bf16 dbranch", ops,
+        [&] { ops.gated_residual_backward(dx16, dgate, g, x, gate, 0.1f, drop); });
   Tensor qkv = dev.up(rand_f(N * 3 * D, 13), {B, L, 3 * D}), rot = dev.zeros(DType::F32, {B, L, 3 * D});
   check("rotary", ops, [&] {
     ops.rotary(rot, qkv, 4);
     ops.rotary_backward(rot, qkv, 4);
+  });
+  Tensor qkv16 = dev.zeros(DType::BF16, {B, L, 3 * D}), rot16 = dev.zeros(DType::BF16, {B, L, 3 * D});
+  check("rotary, bf16", ops, [&] {
+    ops.rotary(rot16, qkv16, 4);
+    ops.rotary_backward(rot16, qkv, 4);
   });
   Tensor sigma = dev.up(rand_f(1024, 14, 0.0f, 1.0f), {1024}), temb = dev.zeros(DType::F32, {1024, 256});
   check("timestep_embedding", ops, [&] { ops.timestep_embedding(temb, sigma); });
@@ -241,6 +250,14 @@ BOOST_AUTO_TEST_CASE(attention) {
   Tensor lse64 = dev.zeros(DType::F32, {B, 64, L});
   check("naive attention", ops, [&] { ops.attention(out, lse64, qkv, 64, false); });
   check("naive attention_backward", ops, [&] { ops.attention_backward(dqkv, dout, qkv, out, lse64, 64, false); });
+  // qkv in bf16 (the activation dtype): read as it is by the flash kernels, widened for the naive ones
+  Tensor qkv16 = dev.zeros(DType::BF16, {B, L, 3 * D});
+  check("flash attention, bf16 qkv", ops, [&] { ops.attention(out, lse, qkv16, int(H), false); });
+  check("flash attention_backward, bf16 qkv", ops,
+        [&] { ops.attention_backward(dqkv, dout, qkv16, out, lse, int(H), false); });
+  check("naive attention, bf16 qkv", ops, [&] { ops.attention(out, lse64, qkv16, 64, false); });
+  check("naive attention_backward, bf16 qkv", ops,
+        [&] { ops.attention_backward(dqkv, dout, qkv16, out, lse64, 64, false); });
 }
 
 BOOST_AUTO_TEST_CASE(embeddings) {

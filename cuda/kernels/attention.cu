@@ -147,6 +147,12 @@ AttnDims dims_of(const AttnShape& s, bool causal) {
   return {int(s.L), int(s.D), int(s.H), hd, 1.0f / sqrtf(float(hd)), causal};
 }
 
+// y[i] = x[i] widened: a bf16 qkv (the activation dtype) for the naive fp32 kernels                          (n)
+__global__ void bf16_to_f32_kernel(float* y, const __nv_bfloat16* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = __bfloat162float(x[i]);
+}
+
 // Raises the kernel's dynamic shared-memory limit when the rows of a long sequence need more than 48 KiB.
 template <class K>
 void allow_smem(const char* op, K kernel, size_t bytes) {
@@ -156,30 +162,42 @@ void allow_smem(const char* op, K kernel, size_t bytes) {
 
 }  // namespace
 
+// The naive kernels read fp32: a bf16 qkv is widened into `slot` (qkv.numel() floats of workspace) first.
+const float* CudaOps::qkv_in_f32(const Tensor& qkv, void* slot) {
+  if (!is_bf16(qkv)) return fptr(qkv);
+  const int64_t n = qkv.numel();
+  DUO_LAUNCH(bf16_to_f32_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<float*>(slot), hptr(qkv),
+                                                                                 n);
+  return static_cast<const float*>(slot);
+}
+
 void CudaOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
   const char* op = "attention";
-  check_f32(op, {&qkv, &out, &lse});
+  check_f32(op, {&out, &lse});
+  check_f32_or_bf16(op, {&qkv});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   DUO_CHECK(out.data != qkv.data, "CudaOps::attention", "out may not alias qkv", "");
   if (s.B * s.L == 0) return;
   if (flash_attention_ && flash_supported(s, {&out, &lse, &qkv})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_forward(fptr(out), fptr(lse), fptr(qkv), ws, int(s.B), int(s.L), int(s.H), hd, causal,
-                            as_stream(stream_));
+    flash_attention_forward(fptr(out), fptr(lse), qkv.data, is_bf16(qkv), ws, int(s.B), int(s.L), int(s.H), hd,
+                            causal, as_stream(stream_));
     return;
   }
+  const float* q32 = qkv_in_f32(qkv, is_bf16(qkv) ? workspace(size_t(qkv.numel()) * sizeof(float)) : nullptr);
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_forward_kernel, smem);
   DUO_LAUNCH(attention_forward_kernel, dim3(unsigned(s.L), unsigned(s.B * s.H)), kAttnThreads, smem,
-             as_stream(stream_))(fptr(out), fptr(lse), fptr(qkv), dims_of(s, causal));
+             as_stream(stream_))(fptr(out), fptr(lse), q32, dims_of(s, causal));
   DUO_CU_LAUNCHED(op);
 }
 
 void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                     const Tensor& lse, int n_heads, bool causal) {
   const char* op = "attention_backward";
-  check_f32(op, {&qkv, &dqkv, &dout, &out, &lse});
+  check_f32(op, {&dqkv, &dout, &out, &lse});
+  check_f32_or_bf16(op, {&qkv});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   check_matrix(op, "dout", dout, s.B * s.L, s.D);
   check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
@@ -187,23 +205,25 @@ void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tens
   if (flash_attention_ && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_backward(fptr(dqkv), fptr(dout), fptr(qkv), fptr(out), fptr(lse), ws, int(s.B), int(s.L),
-                             int(s.H), hd, causal, as_stream(stream_));
+    flash_attention_backward(fptr(dqkv), fptr(dout), qkv.data, is_bf16(qkv), fptr(out), fptr(lse), ws, int(s.B),
+                             int(s.L), int(s.H), hd, causal, as_stream(stream_));
     return;
   }
   const AttnDims a = dims_of(s, causal);
   cudaStream_t st = as_stream(stream_);
-  float* delta = static_cast<float*>(workspace(size_t(s.B * s.H * s.L) * sizeof(float)));  // (B, H, L)
+  const size_t delta_bytes = round_up(size_t(s.B * s.H * s.L) * sizeof(float));
+  char* ws = static_cast<char*>(workspace(delta_bytes + (is_bf16(qkv) ? size_t(qkv.numel()) * sizeof(float) : 0)));
+  float* delta = reinterpret_cast<float*>(ws);  // (B, H, L)
+  const float* q32 = qkv_in_f32(qkv, ws + delta_bytes);
   DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, fptr(dout), fptr(out),
                                                                                   s.B * s.L, a);
   const dim3 grid(unsigned(s.L), unsigned(s.B * s.H));
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_dq_kernel, smem);
   allow_smem(op, attention_dkv_kernel, 2 * smem);
-  DUO_LAUNCH(attention_dq_kernel, grid, kAttnThreads, smem, st)(fptr(dqkv), fptr(dout), fptr(qkv), fptr(lse), delta,
-                                                                a);
-  DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), fptr(dout), fptr(qkv), fptr(lse),
-                                                                     delta, a);
+  DUO_LAUNCH(attention_dq_kernel, grid, kAttnThreads, smem, st)(fptr(dqkv), fptr(dout), q32, fptr(lse), delta, a);
+  DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), fptr(dout), q32, fptr(lse), delta,
+                                                                     a);
   DUO_CU_LAUNCHED(op);
 }
 

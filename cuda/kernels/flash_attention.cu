@@ -427,8 +427,8 @@ void forward_impl(float* out, float* lse, const bf16* qkv, int B, int L, int H, 
 }
 
 template <int HD>
-void backward_impl(float* dqkv, const float* dout, const float* out, const float* lse, Workspace w, int B, int L, int H,
-                   bool causal, cudaStream_t stream) {
+void backward_impl(float* dqkv, const float* dout, const bf16* qkv, const float* out, const float* lse, Workspace w,
+                   int B, int L, int H, bool causal, cudaStream_t stream) {
   const size_t n4 = size_t(B) * L * H * HD / 4;
   auto* flash_delta = delta_kernel<HD>;
   DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout, dout, out, L, H, n4);
@@ -436,17 +436,21 @@ void backward_impl(float* dqkv, const float* dout, const float* out, const float
   const dim3 grid((L + kTile - 1) / kTile, H, B);
   const float scale_log2 = kLog2e / std::sqrt(float(HD));
   auto* flash_dkdv = backward_dkdv_kernel<HD>;
-  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, w.qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
   launched("flash_attention_backward (dK, dV)");
   auto* flash_dq = backward_dq_kernel<HD>;
-  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, w.qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
   launched("flash_attention_backward (dQ)");
 }
 
-void qkv_to_bf16(bf16* dst, const float* qkv, int B, int L, int H, int hd, cudaStream_t stream) {
+// The bf16 qkv the kernels read: qkv itself when already bf16, else its rounding into the workspace's first part.
+const bf16* qkv_in_bf16(const Workspace& w, const void* qkv, bool qkv_bf16, int B, int L, int H, int hd,
+                        cudaStream_t stream) {
+  if (qkv_bf16) return static_cast<const bf16*>(qkv);
   const size_t n4 = size_t(B) * L * 3 * H * hd / 4;
-  DUO_LAUNCH(to_bf16_kernel, prep_blocks(n4), kPrepThreads, 0, stream)(dst, qkv, n4);
+  DUO_LAUNCH(to_bf16_kernel, prep_blocks(n4), kPrepThreads, 0, stream)(w.qkv, static_cast<const float*>(qkv), n4);
   launched("flash_attention (qkv to bf16)");
+  return w.qkv;
 }
 
 }  // namespace
@@ -456,24 +460,25 @@ size_t flash_attention_workspace_bytes(int B, int L, int H, int hd) {
   return 4 * n * sizeof(bf16) + size_t(B) * H * L * sizeof(float);
 }
 
-void flash_attention_forward(float* out, float* lse, const float* qkv, void* workspace, int B, int L, int H, int hd,
-                             bool causal, cudaStream_t stream) {
+void flash_attention_forward(float* out, float* lse, const void* qkv, bool qkv_bf16, void* workspace, int B, int L,
+                             int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_forward", B, L, H, hd);
   check_aligned("flash_attention_forward", {qkv, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
-  qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
-  if (hd == 64) forward_impl<64>(out, lse, w.qkv, B, L, H, causal, stream);
-  else forward_impl<32>(out, lse, w.qkv, B, L, H, causal, stream);
+  const bf16* q16 = qkv_in_bf16(w, qkv, qkv_bf16, B, L, H, hd, stream);
+  if (hd == 64) forward_impl<64>(out, lse, q16, B, L, H, causal, stream);
+  else forward_impl<32>(out, lse, q16, B, L, H, causal, stream);
 }
 
-void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
-                              void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream) {
+void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, bool qkv_bf16, const float* out,
+                              const float* lse, void* workspace, int B, int L, int H, int hd, bool causal,
+                              cudaStream_t stream) {
   check_shape("flash_attention_backward", B, L, H, hd);
   check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
-  qkv_to_bf16(w.qkv, qkv, B, L, H, hd, stream);
-  if (hd == 64) backward_impl<64>(dqkv, dout, out, lse, w, B, L, H, causal, stream);
-  else backward_impl<32>(dqkv, dout, out, lse, w, B, L, H, causal, stream);
+  const bf16* q16 = qkv_in_bf16(w, qkv, qkv_bf16, B, L, H, hd, stream);
+  if (hd == 64) backward_impl<64>(dqkv, dout, q16, out, lse, w, B, L, H, causal, stream);
+  else backward_impl<32>(dqkv, dout, q16, out, lse, w, B, L, H, causal, stream);
 }
 
 }  // namespace duo::cuda

@@ -5,7 +5,8 @@
 //   lse  [B, H, L]   natural log-sum-exp of each row of scale·q·kᵀ (masked), saved for the backward
 //   dqkv [B, L, 3D]  written in full by the backward
 // scale = 1/sqrt(hd); causal = key j visible to query i iff j ≤ i. hd ∈ {32, 64}; any L ≥ 1.
-// The inputs are rounded to bf16 once (into the workspace) and all products run on tensor cores with fp32
+// The inputs are rounded to bf16 once (into the workspace; qkv not when it is given in bf16, the backend's activation
+// dtype) and all products run on tensor cores with fp32
 // accumulation; softmax statistics, lse, delta = rowsum(dO∘O) and every output stay fp32. No L×L matrix is
 // ever stored, and the backward is deterministic (no atomics: dK/dV and dQ come from separate kernels).
 #pragma once
@@ -20,11 +21,13 @@ namespace duo::cuda {
 size_t flash_attention_workspace_bytes(int B, int L, int H, int hd);
 
 // out, lse ← attention(qkv). workspace: flash_attention_workspace_bytes(B, L, H, hd) bytes of device memory.
-void flash_attention_forward(float* out, float* lse, const float* qkv, void* workspace, int B, int L, int H, int hd,
-                             bool causal, cudaStream_t stream);
+// qkv: fp32, or bf16 when qkv_bf16 (then read as it is).
+void flash_attention_forward(float* out, float* lse, const void* qkv, bool qkv_bf16, void* workspace, int B, int L,
+                             int H, int hd, bool causal, cudaStream_t stream);
 
 // dqkv ← d(attention)/d(qkv) applied to dout, from the forward's inputs, out and lse (P is recomputed).
-void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
-                              void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream);
+void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, bool qkv_bf16, const float* out,
+                              const float* lse, void* workspace, int B, int L, int H, int hd, bool causal,
+                              cudaStream_t stream);
 
 }  // namespace duo::cuda

@@ -144,17 +144,18 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
 void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                                  const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
-  check_f32(op, {&dout, &din, &dW, &dbias, &W});
+  check_f32(op, {&din, &dW, &dbias, &W});
   check_f32_or_bf16(op, {&in});
+  check_f32_or_bf16(op, {&dout});
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
   if (N > 0 && O > 0 && I > 0 && (!din.empty() || !dW.empty())) {
     // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in
-    // (in as the forward left it: already bf16 when it is the activation dtype).
-    const size_t d_bytes = round_up(size_t(N * O) * 2), w_bytes = din.empty() ? 0 : round_up(size_t(O * I) * 2),
+    // (in as the forward left it, dout as the op before wrote it: already bf16 when in the activation dtype).
+    const size_t d_bytes = bf16_slot_bytes(dout), w_bytes = din.empty() ? 0 : round_up(size_t(O * I) * 2),
                  i_bytes = dW.empty() ? 0 : bf16_slot_bytes(in);
     char* ws = static_cast<char*>(workspace(d_bytes + w_bytes + i_bytes + Gemm::kWorkspaceBytes));
-    char *dout16 = ws, *w16 = ws + d_bytes, *in16 = w16 + w_bytes, *gemm_ws = in16 + i_bytes;
-    to_bf16(dout16, fptr(dout), N * O);
+    char *w16 = ws + d_bytes, *in16 = w16 + w_bytes, *gemm_ws = in16 + i_bytes;
+    const void* dout16 = bf16_operand(dout, ws);
     if (!din.empty()) {
       to_bf16(w16, fptr(W), O * I);
       DUO_CU_LAUNCHED(op);
@@ -171,7 +172,8 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
   }
   if (!dbias.empty() && O) {  // dbias (O) += column sums of dout (N, O)
     float* partial = static_cast<float*>(workspace(size_t(column_sum_chunks(N) * O) * sizeof(float)));
-    add_column_sums(fptr(dbias), fptr(dout), N, int(O), partial, as_stream(stream_));
+    if (is_bf16(dout)) add_column_sums(fptr(dbias), hptr(dout), N, int(O), partial, as_stream(stream_));
+    else add_column_sums(fptr(dbias), fptr(dout), N, int(O), partial, as_stream(stream_));
     DUO_CU_LAUNCHED(op);
   }
 }

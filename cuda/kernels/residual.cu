@@ -23,12 +23,14 @@ __global__ void gated_residual_kernel(float* out, const float* h, const float* x
   }
 }
 
-// dbranch[i] = gate[b, d] f(i) dh[i]; one thread per element.
-__global__ void gated_residual_dbranch_kernel(float* dx, const float* dh, const float* gate, int64_t gs, Philox rng,
+// dbranch[i] = gate[b, d] f(i) dh[i]; one thread per element. dx: fp32, or bf16 (the activation dtype: the
+// branch's linear_backward reads it as its GEMM operand).
+template <class Out>
+__global__ void gated_residual_dbranch_kernel(Out* dx, const float* dh, const float* gate, int64_t gs, Philox rng,
                                               float p, float keep_scale, int64_t n, int64_t LD, int D) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float f = dropout_factor(rng, p, keep_scale, uint64_t(i));
-    dx[i] = (gate ? gate[(i / LD) * gs + i % D] : 1.0f) * f * dh[i];
+    dx[i] = act_store<Out>((gate ? gate[(i / LD) * gs + i % D] : 1.0f) * f * dh[i]);
   }
 }
 
@@ -77,17 +79,22 @@ void CudaOps::do_gated_residual(Tensor& out, const Tensor& h, const Tensor& bran
 void CudaOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                          const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual_backward";
-  check_f32(op, {&dh, &dbranch, &dgate, &branch, &gate});
+  check_f32(op, {&dh, &dgate, &branch, &gate});
+  check_f32_or_bf16(op, {&dbranch});
   const ResidualShape s = residual_shape(op, dh, gate, p);
   checks::gated_residual_grads(str("CudaOps::", op), s, dbranch, dgate, branch, gate);
   const int64_t n = s.B * s.L * s.D;
   if (n == 0) return;
   cudaStream_t st = as_stream(stream_);
   const float ks = keep_scale_of(p);
-  if (!dbranch.empty())
-    DUO_LAUNCH(gated_residual_dbranch_kernel, blocks_for(n), kThreads, 0, st)(
-        fptr(dbranch), fptr(dh), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p, ks,
-        n, s.L * s.D, int(s.D));
+  const float* g = gate.empty() ? nullptr : fptr(gate);
+  const int64_t gs = gate.empty() ? 0 : gate.stride[0];
+  if (!dbranch.empty() && is_bf16(dbranch))
+    DUO_LAUNCH(gated_residual_dbranch_kernel<__nv_bfloat16>, blocks_for(n), kThreads, 0, st)(
+        hptr(dbranch), fptr(dh), g, gs, rng, p, ks, n, s.L * s.D, int(s.D));
+  else if (!dbranch.empty())
+    DUO_LAUNCH(gated_residual_dbranch_kernel<float>, blocks_for(n), kThreads, 0, st)(
+        fptr(dbranch), fptr(dh), g, gs, rng, p, ks, n, s.L * s.D, int(s.D));
   if (!dgate.empty()) {
     const int64_t chunks = column_sum_chunks(s.L);
     float* partial = static_cast<float*>(workspace(size_t(s.B * chunks * s.D) * sizeof(float)));

@@ -24,34 +24,42 @@ __global__ void rotary_table_kernel(float2* table, int L, int hd) {
 }
 
 // One thread per (token n, pair p) with p < H_qk * half (the q and k heads), then per v feature.
-// in, out: (N, 3D); direction +1 (forward) or -1 (backward).
-__global__ void rotary_kernel(float* out, const float* in, const float2* table, int64_t N, int L, int D, int hd,
-                              float direction) {
+// in, out: (N, 3D), fp32 or bf16 (the activation dtype: the forward's qkv, the backward's dqkv, which the qkv layer's
+// GEMMs read), in fp32 arithmetic; direction +1 (forward) or -1 (backward).
+template <class In, class Out>
+__global__ void rotate(Out* out, const In* in, const float2* table, int64_t N, int L, int D, int hd, float direction) {
   const int half = hd / 2, pairs = (2 * D / hd) * half, W = 3 * D;
   const int64_t per_token = pairs + D;  // rotated pairs, then the copied v features
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < N * per_token;
        t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = t / per_token;
     const int p = int(t % per_token);
-    const float* x = in + n * W;
-    float* y = out + n * W;
+    const In* x = in + n * W;
+    Out* y = out + n * W;
     if (p >= pairs) {  // v passes through
-      y[2 * D + (p - pairs)] = x[2 * D + (p - pairs)];
+      y[2 * D + (p - pairs)] = act_store<Out>(act_load(x[2 * D + (p - pairs)]));
       continue;
     }
     const int head = p / half, j = p % half, l = int(n % L);
     const float2 cs = table[int64_t(l) * half + j];
     const float c = cs.x, sn = direction * cs.y;  // ±sin: a sign flip, exact
-    const float x1 = x[head * hd + j], x2 = x[head * hd + j + half];
-    y[head * hd + j] = x1 * c - x2 * sn;
-    y[head * hd + j + half] = x2 * c + x1 * sn;
+    const float x1 = act_load(x[head * hd + j]), x2 = act_load(x[head * hd + j + half]);
+    y[head * hd + j] = act_store<Out>(x1 * c - x2 * sn);
+    y[head * hd + j + half] = act_store<Out>(x2 * c + x1 * sn);
   }
 }
 
 using checks::RotaryShape;
 
-RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor& in, int n_heads) {
-  check_f32(op, {&out, &in});
+// The forward takes in and out in one dtype (the activation dtype); the backward an fp32 dout (the attention's
+// gradient) and a din of either.
+RotaryShape rotary_shape(const char* op, const Tensor& out, const Tensor& in, int n_heads, bool forward) {
+  if (forward) {
+    check_f32_or_bf16(op, {&out, &in});
+  } else {
+    check_f32(op, {&in});
+    check_f32_or_bf16(op, {&out});
+  }
   return checks::rotary(str("CudaOps::", op), out, in, n_heads);
 }
 
@@ -63,8 +71,18 @@ void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in
   auto* cs = static_cast<float2*>(table);
   DUO_LAUNCH(rotary_table_kernel, blocks_for(r.L * r.hd / 2), kThreads, 0, s)(cs, int(r.L), int(r.hd));
   DUO_CU_LAUNCHED(op);
-  DUO_LAUNCH(rotary_kernel, blocks_for(work), kThreads, 0, s)(fptr(out), fptr(in), cs, N, int(r.L), int(r.D),
-                                                              int(r.hd), dir);
+  const int L = int(r.L), D = int(r.D), hd = int(r.hd);
+  using bf16 = __nv_bfloat16;
+  if (is_bf16(in)) {  // (the emulator names a launch by its kernel variable)
+    auto* rotary_bf16_kernel = rotate<bf16, bf16>;
+    DUO_LAUNCH(rotary_bf16_kernel, blocks_for(work), kThreads, 0, s)(hptr(out), hptr(in), cs, N, L, D, hd, dir);
+  } else if (is_bf16(out)) {
+    auto* rotary_to_bf16_kernel = rotate<float, bf16>;
+    DUO_LAUNCH(rotary_to_bf16_kernel, blocks_for(work), kThreads, 0, s)(hptr(out), fptr(in), cs, N, L, D, hd, dir);
+  } else {
+    auto* rotary_kernel = rotate<float, float>;
+    DUO_LAUNCH(rotary_kernel, blocks_for(work), kThreads, 0, s)(fptr(out), fptr(in), cs, N, L, D, hd, dir);
+  }
   DUO_CU_LAUNCHED(op);
 }
 size_t rotary_table_bytes(const RotaryShape& r) { return size_t(r.L * (r.hd / 2)) * sizeof(float2); }
@@ -72,12 +90,12 @@ size_t rotary_table_bytes(const RotaryShape& r) { return size_t(r.L * (r.hd / 2)
 }  // namespace
 
 void CudaOps::do_rotary(Tensor& out, const Tensor& in, int n_heads) {
-  const RotaryShape r = rotary_shape("rotary", out, in, n_heads);
+  const RotaryShape r = rotary_shape("rotary", out, in, n_heads, true);
   launch_rotary("rotary", as_stream(stream_), out, in, r, +1.0f, workspace(rotary_table_bytes(r)));
 }
 
 void CudaOps::do_rotary_backward(Tensor& din, const Tensor& dout, int n_heads) {
-  const RotaryShape r = rotary_shape("rotary_backward", din, dout, n_heads);
+  const RotaryShape r = rotary_shape("rotary_backward", din, dout, n_heads, false);
   launch_rotary("rotary_backward", as_stream(stream_), din, dout, r, -1.0f, workspace(rotary_table_bytes(r)));
 }
 

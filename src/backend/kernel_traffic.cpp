@@ -96,12 +96,13 @@ class Plan {
     if (R <= 0 || D <= 0) return;
     k("sum_chunks_kernel", kF * double(R * chunks * D) + (accumulate ? kF * double(R * D) : 0), kF * double(R * D));
   }
-  // add_column_sums (column_sums.cu): dst (D) += column sums of x (N, D).
-  void column_sums(int64_t N, int64_t D) {
+  // add_column_sums (column_sums.cu): dst (D) += column sums of x (N, D), fp32 or bf16.
+  void column_sums(int64_t N, int64_t D, bool bf16 = false) {
     if (N == 0 || D == 0) return;
     const int64_t c = chunks_of(N, kColumnSumRows);
     ws(size_t(c * D) * 4);
-    k("column_chunk_sums_kernel", kF * double(N * D), kF * double(c * D));
+    k(bf16 ? "column_chunk_sums_bf16_kernel" : "column_chunk_sums_kernel", (bf16 ? kH : kF) * double(N * D),
+      kF * double(c * D));
     sum_chunks(1, c, D, true);
   }
 
@@ -121,18 +122,19 @@ class Plan {
   }
 
   // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; tiles of 64 query and key rows, 4 warps of 16 rows.
-  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal) {
+  // qkv16: qkv given in bf16 (no rounding pass)
+  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool qkv16) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L);
     ws(size_t(4 * n * kH + bhl * kF));
-    k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    if (!qkv16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     // per warp and tile pair: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd mma each... hd/2 + hd/2
     k("flash_forward", kH * 3 * n, kF * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
                                                           double(hd) * kMma);
   }
-  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal) {
+  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool qkv16) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), pairs = double(B * H) * tile_pairs(L, causal);
     ws(size_t(4 * n * kH + bhl * kF));
-    k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    if (!qkv16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     k("flash_delta", kF * 2 * n, kH * n + kF * bhl);
     // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
     k("flash_dkdv", kH * 4 * n + 2 * kF * bhl, kF * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
@@ -230,10 +232,11 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t N = rows(i0), O = last(i0), I = last(in(2));
       const bool din = has(out(0)), dW = has(out(1));
       if (N > 0 && O > 0 && I > 0 && (din || dW)) {  // dout rounded to bf16 once for both GEMMs
-        const bool in16 = in(1)->dtype == DType::BF16;  // the forward's bf16 activation: no rounding
-        p.ws(round256(kH * double(N * O)) + (din ? round256(kH * double(O * I)) : 0) +
+        // in and dout in the bf16 activation dtype (the forward's operand, the gradient as written): no rounding
+        const bool in16 = in(1)->dtype == DType::BF16, dout16 = i0->dtype == DType::BF16;
+        p.ws((dout16 ? 0 : round256(kH * double(N * O))) + (din ? round256(kH * double(O * I)) : 0) +
              (dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
-        p.to_bf16(double(N * O));
+        if (!dout16) p.to_bf16(double(N * O));
         if (din) {
           p.to_bf16(double(O * I));
           p.gemm_bf16(N, I, O, c.n_in == 4);
@@ -246,7 +249,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         if (din) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
         if (dW) p.matmul(O, I, N, true, nullptr, false);
       }
-      if (has(out(2)) && O) p.column_sums(N, O);
+      if (has(out(2)) && O) p.column_sums(N, O, i0->dtype == DType::BF16);
       break;
     }
     case OpKind::Silu: case OpKind::Gelu:  // activation.cu
@@ -314,7 +317,10 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (numel(o0) == 0) break;
       p.ws(size_t(table));
       p.k("rotary_table_kernel", 0, table);
-      p.k("rotary_kernel", bytes(i0) + table, bytes(o0));
+      p.k(i0->dtype == DType::BF16   ? "rotary_bf16_kernel"
+          : o0->dtype == DType::BF16 ? "rotary_to_bf16_kernel"
+                                     : "rotary_kernel",
+          bytes(i0) + table, bytes(o0));
       break;
     }
     case OpKind::Attention: case OpKind::AttentionBackward: {  // attention.cu, flash_attention.cu
@@ -327,14 +333,20 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       for (int i = 0; i < c.n_out; ++i) flash = flash && aligned16(out(i));
       for (int i = 0; i < c.n_in; ++i) flash = flash && aligned16(in(i));
       const double n = double(B * L * D), bhl = double(B * H * L);
+      const bool qkv16 = qkv->dtype == DType::BF16;  // the activation dtype: read as it is (flash) or widened (naive)
       if (flash && fwd) {
-        p.flash_forward(B, L, H, hd, c.causal);
+        p.flash_forward(B, L, H, hd, c.causal, qkv16);
       } else if (flash) {
-        p.flash_backward(B, L, H, hd, c.causal);
+        p.flash_backward(B, L, H, hd, c.causal, qkv16);
       } else if (fwd) {  // the naive fp32 kernels: one block per (query row, batch·head)
+        if (qkv16) {
+          p.ws(size_t(kF * 3 * n));
+          p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
+        }
         p.k("attention_forward_kernel", kF * 3 * n, kF * n + kF * bhl);
       } else {
-        p.ws(size_t(bhl * kF));
+        p.ws(round256(bhl * kF) + (qkv16 ? size_t(kF * 3 * n) : 0));
+        if (qkv16) p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
         p.k("attention_delta_kernel", 2 * kF * n, kF * bhl);
         p.k("attention_dq_kernel", kF * 4 * n + 2 * kF * bhl, kF * n);
         p.k("attention_dkv_kernel", kF * 4 * n + 2 * kF * bhl, 2 * kF * n);
@@ -354,7 +366,10 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t D = last(i0), B = has(dgate) ? rows(dgate) : has(gate) ? rows(gate) : 1,
                     L = B * D > 0 ? int64_t(n) / (B * D) : 0;
       if (n == 0) break;
-      if (has(dbranch)) p.k("gated_residual_dbranch_kernel", kF * n + bytes(gate), kF * n);
+      if (has(dbranch))
+        p.k(dbranch->dtype == DType::BF16 ? "gated_residual_dbranch_kernel<__nv_bfloat16>"
+                                          : "gated_residual_dbranch_kernel<float>",
+            kF * n + bytes(gate), bytes(dbranch));
       if (has(dgate)) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(B * ch * D) * 4);

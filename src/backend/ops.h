@@ -99,11 +99,11 @@ class Ops {
   // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty). in, out: act.
   void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias);
   // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
-  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty). in: act.
+  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty). in, dout: act.
   void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                        const Tensor& W, bool accumulate_din);
   // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
-  // gelu: in, out: act; gelu_backward: in: act.
+  // gelu: in, out: act; gelu_backward: in, din: act (one dtype).
   void silu(Tensor& out, const Tensor& in);
   void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
   void gelu(Tensor& out, const Tensor& in);
@@ -127,11 +127,13 @@ class Ops {
 
   // ---- attention ----------------------------------------------------------------------------------------
   // qkv: [B,L,3D] with feature order [q|k|v][head][dim]. Rotary (rotate-half, base 10000, position = l) is
-  // applied to q and k of every head; v is copied. out may not alias in.
+  // applied to q and k of every head; v is copied. out may not alias in. rotary: in, out: act (one dtype);
+  // rotary_backward: din: act.
   void rotary(Tensor& out, const Tensor& in, int n_heads);
   void rotary_backward(Tensor& din, const Tensor& dout, int n_heads);
   // Softmax attention with scale 1/sqrt(head_dim), no mask (bidirectional) or causal.
   // out: [B,L,D] (heads concatenated); lse: [B,H,L] log-sum-exp of each score row, saved for the backward.
+  // qkv: act (forward and backward).
   void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal);
   // dqkv: [B,L,3D] written.
   void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
@@ -147,7 +149,7 @@ class Ops {
   void gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                       const Philox& rng);
   // dbranch = gate * mask * dh / (1-p) (written); dgate[B,D] = sum_l dh * dropout(branch) (written; skipped
-  // when empty). dh itself passes through to the residual unchanged.
+  // when empty). dh itself passes through to the residual unchanged. dbranch: act.
   void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                const Tensor& gate, float p, const Philox& rng);
 

@@ -43,7 +43,7 @@ void DiT::plan_activations() {
     const std::string n = opt_.training ? "block " + std::to_string(i) + " " : "block ";
     a.mod = r(B * 6 * D, n + "adaLN");
     a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
-    a.qkv_r = r(N * 3 * D, n + "qkv");
+    a.qkv_r = ro(N * 3 * D, n + "qkv");
     a.att = r(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
     a.proj = r(N * D, n + "attention proj");
     a.x_mid = r(N * D, n + "residual mid");
@@ -64,12 +64,12 @@ void DiT::plan_activations() {
   modf_ = r(B * 2 * D, "final adaLN");
   y_ = r(N * D, "final ln"); meanf_ = r(N, "final ln mean"); rstdf_ = r(N, "final ln rstd");
   if (opt_.full_logits) logits_ = r(N * V, "logits");
-  qkv_ = r(N * 3 * D, "qkv before rotary");
+  qkv_ = ro(N * 3 * D, "qkv before rotary");
   if (opt_.training) {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = r(N * D, "grad ln");
-    dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = r(N * 3 * D, "grad qkv before rotary");
-    datt_ = r(N * D, "grad attention"); dproj_ = r(N * D, "grad proj");
-    df1_ = r(N * M, "grad mlp fc1"); dg_ = r(N * M, "grad mlp gelu"); df2_ = r(N * D, "grad mlp fc2");
+    dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = ro(N * 3 * D, "grad qkv before rotary");
+    datt_ = r(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
+    df1_ = ro(N * M, "grad mlp fc1"); dg_ = r(N * M, "grad mlp gelu"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
     dc1a_ = r(B * cd, "grad time silu"); dc1_ = r(B * cd, "grad time mlp 0");
   }
@@ -178,7 +178,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     }
     // attention branch
     Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
-    Tensor qkv = act(qkv_, {N, 3 * D}), qkv_r = act(a.qkv_r, {B, L, 3 * D});
+    Tensor qkv = operand(qkv_, {N, 3 * D}), qkv_r = operand(a.qkv_r, {B, L, 3 * D});
     Tensor att = act(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
     o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
@@ -251,9 +251,9 @@ void DiT::backward_features(const Tensor& dy_in) {
                                 P_.final_norm, shift, scale);
   if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
 
-  Tensor dln = act(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = act(dqkv_, {B, L, 3 * D});
-  Tensor datt = act(datt_, {B, L, D}), dproj = act(dproj_, {B, L, D});
-  Tensor df1 = act(df1_, {N, M}), dg = act(dg_, {N, M}), df2 = act(df2_, {B, L, D});
+  Tensor dln = act(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = operand(dqkv_, {B, L, 3 * D});
+  Tensor datt = act(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
+  Tensor df1 = operand(df1_, {N, M}), dg = act(dg_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
     const DiTBlockTensors& w = P_.blocks[i];
     DiTBlockTensors& gw = G_.blocks[i];
@@ -276,7 +276,7 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.gated_residual_backward(dproj, dm.gate_msa, dh, act(a.proj, {B, L, D}), m.gate_msa, p,
                               block_dropout(rng_, i, DropoutSite::Attention));
     o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), act(a.att, {N, D}), w.attn_out, false);
-    o.attention_backward(dqkv_r, datt, act(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
+    o.attention_backward(dqkv_r, datt, operand(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
                          act(a.lse, {B, H, L}), H, cfg_.causal);
     o.rotary_backward(dqkv, dqkv_r, H);
     o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), operand(a.ln1, {N, D}), w.attn_qkv, false);

@@ -131,13 +131,14 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
                      o.linear_gelu(t[3], t[4], t[0], t[1], t[2]);
                      return Scalars{};
                    }});
-    out.push_back({OpKind::LinearBackward, "linear_backward" + s,
-                   {{"dout", {N, O}}, in, {"W", {O, I}}, {"din", {N, I}, Role::InOut}, {"dW", {O, I}, Role::InOut},
-                    {"dbias", {O}, Role::InOut}},
-                   (double)std::max(N, O), true, 1, [](Ops& o, Tensors& t) {
-                     o.linear_backward(t[3], t[4], t[5], t[0], t[1], t[2], false);
-                     return Scalars{};
-                   }});
+    for (Kind dout_kind : {Kind::Float, Kind::Act})  // dout as given, or as the op before wrote it (act)
+      out.push_back({OpKind::LinearBackward, "linear_backward" + s + (dout_kind == Kind::Act ? " in and dout" : " in"),
+                     {{"dout", {N, O}, Role::In, dout_kind}, in, {"W", {O, I}}, {"din", {N, I}, Role::InOut},
+                      {"dW", {O, I}, Role::InOut}, {"dbias", {O}, Role::InOut}},
+                     (double)std::max(N, O), true, 1, [](Ops& o, Tensors& t) {
+                       o.linear_backward(t[3], t[4], t[5], t[0], t[1], t[2], false);
+                       return Scalars{};
+                     }});
   }
   for (int64_t n0 : {1, 31, 256, 257}) {
     const int64_t n = n0 * m;
@@ -146,7 +147,8 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
                      {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"out", {n}, Role::Out, Kind::Act}}, 4, false,
                      1, [](Ops& o, Tensors& t) { o.gelu(t[1], t[0]); return Scalars{}; }});
       out.push_back({OpKind::GeluBackward, fmt("gelu_backward n=", n, " act"),
-                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"dout", {n}}, {"din", {n}, Role::Out}}, 4,
+                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"dout", {n}},
+                      {"din", {n}, Role::Out, Kind::Act}}, 4,
                      false, 1, [](Ops& o, Tensors& t) { o.gelu_backward(t[2], t[1], t[0]); return Scalars{}; }});
     }
     const std::vector<Buf> two = {{"in", {n}, Role::In, Kind::Float, uniform(-4, 4)}, {"out", {n}, Role::Out}};
@@ -221,25 +223,33 @@ void attention_cases(std::vector<OpCase>& out, int64_t m) {
     out.push_back({OpKind::RotaryBackward, "rotary_backward" + shape,
                    {{"dout", {B, L, 3 * D}}, {"din", {B, L, 3 * D}, Role::Out}}, 4, false, 1,
                    [h](Ops& o, Tensors& t) { o.rotary_backward(t[1], t[0], h); return Scalars{}; }});
-    for (bool causal : {false, true}) {
-      const std::string c = causal ? " causal" : "";
-      // Q·Kᵀ and P·V through bf16 tensor-core tiles on the GPU (the flash kernel), fp32 on the CPU.
-      out.push_back({OpKind::Attention, "attention" + shape + c,
-                     {{"qkv", {B, L, 3 * D}, Role::In, Kind::Float, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
-                      {"lse", {B, H, L}, Role::Out}},
-                     (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
-                       o.attention(t[1], t[2], t[0], h, causal);
-                       return Scalars{};
-                     }});
-      out.push_back({OpKind::AttentionBackward, "attention_backward" + shape + c,
-                     {{"qkv", {B, L, 3 * D}, Role::In, Kind::Float, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
-                      {"lse", {B, H, L}, Role::Out}, {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out}},
-                     (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
-                       o.attention(t[1], t[2], t[0], h, causal);
-                       o.attention_backward(t[4], t[3], t[0], t[1], t[2], h, causal);
-                       return Scalars{};
-                     }});
-    }
+    // in the activation dtype: the forward's qkv in and out, the backward's din (the qkv layer's GEMM operand)
+    out.push_back({OpKind::Rotary, "rotary" + shape + " act",
+                   {{"in", {B, L, 3 * D}, Role::In, Kind::Act}, {"out", {B, L, 3 * D}, Role::Out, Kind::Act}}, 4,
+                   false, 1, [h](Ops& o, Tensors& t) { o.rotary(t[1], t[0], h); return Scalars{}; }});
+    out.push_back({OpKind::RotaryBackward, "rotary_backward" + shape + " act",
+                   {{"dout", {B, L, 3 * D}}, {"din", {B, L, 3 * D}, Role::Out, Kind::Act}}, 4, false, 1,
+                   [h](Ops& o, Tensors& t) { o.rotary_backward(t[1], t[0], h); return Scalars{}; }});
+    for (bool causal : {false, true})
+      for (Kind q : {Kind::Float, Kind::Act}) {  // qkv as given, or in the activation dtype (as the DiT keeps it)
+        const std::string c = std::string(causal ? " causal" : "") + (q == Kind::Act ? " act" : "");
+        // Q·Kᵀ and P·V through bf16 tensor-core tiles on the GPU (the flash kernel), fp32 on the CPU.
+        out.push_back({OpKind::Attention, "attention" + shape + c,
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                        {"lse", {B, H, L}, Role::Out}},
+                       (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                         o.attention(t[1], t[2], t[0], h, causal);
+                         return Scalars{};
+                       }});
+        out.push_back({OpKind::AttentionBackward, "attention_backward" + shape + c,
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                        {"lse", {B, H, L}, Role::Out}, {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out}},
+                       (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                         o.attention(t[1], t[2], t[0], h, causal);
+                         o.attention_backward(t[4], t[3], t[0], t[1], t[2], h, causal);
+                         return Scalars{};
+                       }});
+      }
   }
 }
 
@@ -263,6 +273,15 @@ void residual_cases(std::vector<OpCase>& out, int64_t m) {
                        o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
                        return Scalars{};
                      }});
+      if (D > 8)  // dbranch in the activation dtype (the branch's linear_backward reads it as its GEMM operand)
+        out.push_back({OpKind::GatedResidualBackward, "gated_residual_backward" + s + " act",
+                       {{"branch", {B, L, D}}, {"mod", {B, 3 * D}}, {"dh", {B, L, D}},
+                        {"dbranch", {B, L, D}, Role::Out, Kind::Act}, {"dmod", {B, 3 * D}, Role::Out}},
+                       (double)L, false, 1, [p, D](Ops& o, Tensors& t) {
+                         Tensor dgate = t[4].cols(D, D);
+                         o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                         return Scalars{};
+                       }});
     }
   }
 }

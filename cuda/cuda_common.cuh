@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 
 #include "backend/shape_checks.h"
 #include "core/error.h"
@@ -80,6 +81,13 @@ inline void check_row_view(const char* op, const char* name, const Tensor& t, in
 using checks::rows_of;
 inline float* fptr(const Tensor& t) { return static_cast<float*>(t.data); }
 inline __nv_bfloat16* hptr(const Tensor& t) { return static_cast<__nv_bfloat16*>(t.data); }
+
+// The emulator's name of a launch of a kernel template over the element type T (DUO_LAUNCH_NAMED, runtime.cuh):
+//   DUO_LAUNCH_NAMED(k<T>, named<T>("k<float>", "k<__nv_bfloat16>"), grid, block, 0, stream)(...)
+template <class T>
+constexpr const char* named(const char* if_float, const char* if_bf16) {
+  return std::is_same_v<T, float> ? if_float : if_bf16;
+}
 
 // Reading and writing an activation of either dtype in fp32 arithmetic (one kernel template serves both).
 __device__ inline float act_load(float x) { return x; }

@@ -151,6 +151,12 @@ class CudaOps : public Ops {
   // bf16_slot_bytes(t) bytes of the workspace (linear.cu).
   const void* bf16_operand(const Tensor& t, void* slot);
   static size_t bf16_slot_bytes(const Tensor& t);
+  // layernorm_modulate_backward's kernels for a dout of element type G: float, or the bf16 activation dtype
+  // (layernorm.cu).
+  template <class G>
+  void layernorm_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const G* g, const Tensor& x,
+                          const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& shift,
+                          const Tensor& scale);
   // The fp32 qkv the naive attention kernels read: qkv itself, or a bf16 qkv widened into slot (attention.cu).
   const float* qkv_in_f32(const Tensor& qkv, void* slot);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).

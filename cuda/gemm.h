@@ -1,6 +1,6 @@
 // The GEMM engine of the CUDA backend: row-major C[M,N] = op(A) op(B) (+ bias[N]) + beta C, or C = gelu(that) with
-// the pre-activation kept, with bf16 A and B,
-// fp32 accumulation, fp32 C (or bf16 C: the backend's activation dtype, rounded once from the fp32 result). Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
+// the pre-activation kept, with bf16 A and B, fp32 accumulation, fp32 C (or bf16 C: the backend's activation dtype,
+// rounded once from the fp32 result). Under nvcc it is cuBLASLt (gemm_cublaslt.cu: one handle, descriptors and the
 // chosen algorithm cached per shape); under the SIMT emulator a host GEMM with the same rounding
 // (gemm_emu.cpp: bf16 inputs, products exact in fp32, fp32 sums in k order).
 #pragma once

@@ -12,6 +12,8 @@
 //
 // A kernel template with several arguments is launched through a pointer (commas break macro arguments):
 //   auto* k = my_kernel<64, 4>;  DUO_LAUNCH(k, grid, block, 0, stream)(args...);
+// The emulator names a launch (traffic counts, errors) by the macro's first argument; inside a template, where that
+// would read "my_kernel<T>", DUO_LAUNCH_NAMED(k, "my_kernel<float>", ...) names it (a string of static lifetime).
 #pragma once
 #include "core/error.h"
 
@@ -33,6 +35,7 @@ using duo_smem_array = T[N];
   extern __shared__ __align__(16) unsigned char duo_dyn_smem[]; \
   T* name = reinterpret_cast<T*>(duo_dyn_smem)
 #define DUO_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#define DUO_LAUNCH_NAMED(kernel, name, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 
 #else  // the SIMT emulator
 #include <source_location>
@@ -76,6 +79,8 @@ Launch<P...> make_launch(void (*kernel)(P...), const char* name, dim3 grid, dim3
 }  // namespace duo::emu
 #define DUO_LAUNCH(kernel, grid, block, smem, stream) \
   ::duo::emu::make_launch(kernel, #kernel, (grid), (block), (smem), (stream), std::source_location::current())
+#define DUO_LAUNCH_NAMED(kernel, name, grid, block, smem, stream) \
+  ::duo::emu::make_launch(kernel, (name), (grid), (block), (smem), (stream), std::source_location::current())
 #endif
 
 // Host-side check of a runtime call: DUO_CUDA_CHECK(cudaMalloc(&p, bytes));

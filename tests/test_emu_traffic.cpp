@@ -162,6 +162,9 @@ BOOST_AUTO_TEST_CASE(gemm_ops) {
   check("linear_gelu, bf16", ops, [&] { ops.linear_gelu(out16, pre16, in16, W, bias); });
   check("linear_backward, bf16 in", ops, [&] { ops.linear_backward(din, dW, db, dout, in16, W, false); });
   check("linear_backward, bf16 in and dout", ops, [&] { ops.linear_backward(din, dW, db, out16, in16, W, false); });
+  Tensor din16 = dev.zeros(DType::BF16, {N, I});
+  check("linear_backward, bf16 in, dout and din", ops,
+        [&] { ops.linear_backward(din16, dW, db, out16, in16, W, false); });
   {  // O = 260: no GELU epilogue (O % 8 != 0): the GEMM into bf16 pre, then the bf16 GELU kernel
     const int64_t O2 = 260;
     Tensor W2 = dev.up(rand_f(O2 * I, 15), {O2, I}), b2 = dev.up(rand_f(O2, 16), {O2});
@@ -195,6 +198,10 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
     check("layernorm_modulate_backward (L = 128: one pass)", ops, [&] {
       ops.layernorm_modulate_backward(dx2, dw, dshift, dscale, g2, x2, m2, r2, w, shift, scale);
     });
+    Tensor g16 = dev.zeros(DType::BF16, {B, L2, D});
+    check("layernorm_modulate_backward, bf16 dout (one pass)", ops, [&] {
+      ops.layernorm_modulate_backward(dx2, dw, dshift, dscale, g16, x2, m2, r2, w, shift, scale);
+    });
     Tensor x1 = x2.view({1, N2, D}), g1 = g2.view({1, N2, D}), dx1 = dx2.view({1, N2, D});
     Tensor none;
     check("layernorm backward, plain (one pass)", ops, [&] {
@@ -211,10 +218,13 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
     ops.silu_backward(dx, g, x);
     ops.gelu_backward(dx, g, x);
   });
-  Tensor dx16 = dev.zeros(DType::BF16, {B, L, D});
+  Tensor dx16 = dev.zeros(DType::BF16, {B, L, D}), g16b = dev.zeros(DType::BF16, {B, L, D});
   check("gelu, bf16", ops, [&] {
     ops.gelu(out16, out16);
-    ops.gelu_backward(dx16, g, out16);
+    ops.gelu_backward(dx16, g16b, out16);
+  });
+  check("layernorm_modulate_backward, bf16 dout (L = 160: three passes)", ops, [&] {
+    ops.layernorm_modulate_backward(dx, dw, dshift, dscale, out16, x, mean, rstd, w, shift, scale);
   });
   check("gated_residual_backward, bf16 dbranch", ops,
         [&] { ops.gated_residual_backward(dx16, dgate, g, x, gate, 0.1f, drop); });

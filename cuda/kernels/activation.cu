@@ -26,12 +26,12 @@ __device__ void map_forward(T* y, const T* x, int64_t n) {
 }
 // dx[i] = dy[i] f'(x[i])                                                           (n)
 template <class F, class T>
-__device__ void map_backward(T* dx, const float* dy, const T* x, int64_t n) {
+__device__ void map_backward(T* dx, const T* dy, const T* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = act_store<T>(dy[i] * F::df(act_load(x[i])));
+    dx[i] = act_store<T>(act_load(dy[i]) * F::df(act_load(x[i])));
 }
-// fp32 activations, and bf16 ones (the activation dtype: GELU's input and output in the MLP, the gradient of its
-// input, which the first layer's backward GEMMs read)
+// fp32 activations, and bf16 ones (the activation dtype: GELU's input and output in the MLP, and in the backward
+// the gradients of both, which the MLP's backward GEMMs write and read)
 template <class F>
 __global__ void map_forward_kernel(float* y, const float* x, int64_t n) { map_forward<F>(y, x, n); }
 template <class F>
@@ -43,7 +43,8 @@ __global__ void map_forward_bf16_kernel(__nv_bfloat16* y, const __nv_bfloat16* x
   map_forward<F>(y, x, n);
 }
 template <class F>
-__global__ void map_backward_bf16_kernel(__nv_bfloat16* dx, const float* dy, const __nv_bfloat16* x, int64_t n) {
+__global__ void map_backward_bf16_kernel(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x,
+                                         int64_t n) {
   map_backward<F>(dx, dy, x, n);
 }
 
@@ -81,12 +82,11 @@ void CudaOps::do_gelu(Tensor& out, const Tensor& in) {
 }
 
 void CudaOps::do_gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
-  check_f32("gelu_backward", {&dout});
-  check_f32_or_bf16("gelu_backward", {&in, &din});
+  check_f32_or_bf16("gelu_backward", {&in, &din, &dout});
   const int64_t n = in.numel();
   cudaStream_t st = as_stream(stream_);
   if (n && is_bf16(in))
-    DUO_LAUNCH(map_backward_bf16_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(hptr(din), fptr(dout), hptr(in), n);
+    DUO_LAUNCH(map_backward_bf16_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(hptr(din), hptr(dout), hptr(in), n);
   else if (n)
     DUO_LAUNCH(map_backward_kernel<Gelu>, blocks_for(n), kThreads, 0, st)(fptr(din), fptr(dout), fptr(in), n);
   DUO_CU_LAUNCHED("gelu_backward");

@@ -51,11 +51,12 @@ __global__ void layernorm_forward_kernel(Out* out, float* mean, float* rstd, con
 
 // The row means of dxhat = g w (1 + scale) and of dxhat·xhat for row n (a warp per row; every lane gets them), in
 // the one summation order both backward paths share, so they give the same bits.
-__device__ inline void dxhat_row_means(const float* gr, const float* xr, const float* w, const float* sc, float m,
+template <class G>
+__device__ inline void dxhat_row_means(const G* gr, const float* xr, const float* w, const float* sc, float m,
                                        float r, int D, int lane, float& mean_dxhat, float& mean_dxhat_xhat) {
   float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
   for (int d = lane; d < D; d += 32) {
-    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+    const float dxhat = act_load(gr[d]) * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
     sum_dxhat += dxhat;
     sum_dxhat_xhat += dxhat * ((xr[d] - m) * r);
   }
@@ -64,12 +65,13 @@ __device__ inline void dxhat_row_means(const float* gr, const float* xr, const f
 }
 
 // dx[n] += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),  dxhat = g w (1 + scale[b]). Warp per row.
-__global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, const float* mean, const float* rstd,
+template <class G>
+__global__ void layernorm_dx_kernel(float* dx, const G* g, const float* x, const float* mean, const float* rstd,
                                     const float* w, const float* scale, int64_t ss, int64_t N, int L, int D) {
   const int lane = int(threadIdx.x) % 32;
   const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   if (n >= N) return;
-  const float* gr = g + n * D;
+  const G* gr = g + n * D;
   const float* xr = x + n * D;
   const float* sc = scale ? scale + (n / L) * ss : nullptr;
   const float m = mean[n], r = rstd[n];
@@ -77,14 +79,15 @@ __global__ void layernorm_dx_kernel(float* dx, const float* g, const float* x, c
   dxhat_row_means(gr, xr, w, sc, m, r, D, lane, mean_dxhat, mean_dxhat_xhat);
   float* dxr = dx + n * D;
   for (int d = lane; d < D; d += 32) {
-    const float dxhat = gr[d] * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
+    const float dxhat = act_load(gr[d]) * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
     dxr[d] += r * (dxhat - mean_dxhat - ((xr[d] - m) * r) * mean_dxhat_xhat);
   }
 }
 
 // Stage 1 of dshift[b, d] = sum_l g and dscale[b, d] = sum_l g xhat w: partials over the chunks of each
 // sequence, psh/psc[(b·chunks + c)·D + d] for rows l of chunk c in order.    grid (B·chunks, column blocks)
-__global__ void layernorm_dmod_partial_kernel(float* psh, float* psc, const float* g, const float* x, const float* mean,
+template <class G>
+__global__ void layernorm_dmod_partial_kernel(float* psh, float* psc, const G* g, const float* x, const float* mean,
                                               const float* rstd, const float* w, int L, int64_t chunks, int D) {
   const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
@@ -93,8 +96,9 @@ __global__ void layernorm_dmod_partial_kernel(float* psh, float* psc, const floa
   float sh = 0.0f, sc = 0.0f;
   for (int64_t l = l0; l < l1; ++l) {
     const int64_t n = b * L + l;
-    sh += g[n * D + d];
-    sc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * w[d];
+    const float gv = act_load(g[n * D + d]);
+    sh += gv;
+    sc += gv * ((x[n * D + d] - mean[n]) * rstd[n]) * w[d];
   }
   psh[blockIdx.x * int64_t(D) + d] = sh;
   psc[blockIdx.x * int64_t(D) + d] = sc;
@@ -102,7 +106,8 @@ __global__ void layernorm_dmod_partial_kernel(float* psh, float* psc, const floa
 
 // Stage 1 of dweight: partial[c, d] = sum over rows n of chunk c (in order) of g xhat (1 + scale[b]).
 // grid (chunks, column blocks)                                                        partial: (chunks, D)
-__global__ void layernorm_dweight_partial_kernel(float* partial, const float* g, const float* x, const float* mean,
+template <class G>
+__global__ void layernorm_dweight_partial_kernel(float* partial, const G* g, const float* x, const float* mean,
                                                  const float* rstd, const float* scale, int64_t ss, int64_t N, int L,
                                                  int D) {
   const int64_t c = blockIdx.x;
@@ -112,7 +117,7 @@ __global__ void layernorm_dweight_partial_kernel(float* partial, const float* g,
   const int64_t n1 = (c + 1) * kColumnSumRows < N ? (c + 1) * kColumnSumRows : N;
   for (int64_t n = c * kColumnSumRows; n < n1; ++n) {
     const float a = scale ? 1.0f + scale[(n / L) * ss + d] : 1.0f;
-    acc += g[n * D + d] * ((x[n * D + d] - mean[n]) * rstd[n]) * a;
+    acc += act_load(g[n * D + d]) * ((x[n * D + d] - mean[n]) * rstd[n]) * a;
   }
   partial[c * D + d] = acc;
 }
@@ -121,7 +126,8 @@ __global__ void layernorm_dweight_partial_kernel(float* partial, const float* g,
 // phase 1, a warp per row, the row means of dxhat and dxhat·xhat (as layernorm_dx_kernel); phase 2, a thread per
 // column over the chunk's rows in order: dx += ... (when dx), and the partials of dshift, dscale (psh, psc,
 // when psh) and dweight (pdw, when pdw) at [blockIdx.x·D + d], as the three-pass kernels compute them.
-__global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, float* pdw, const float* g,
+template <class G>
+__global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, float* pdw, const G* g,
                                           const float* x, const float* mean, const float* rstd, const float* w,
                                           const float* scale, int64_t ss, int L, int64_t chunks, int D) {
   DUO_SHARED(float, row_mean_dxhat, kColumnSumRows);
@@ -133,7 +139,7 @@ __global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, flo
   if (dx) {
     for (int64_t l = l0 + warp; l < l1; l += warps) {  // whole warps take the same rows
       const int64_t n = b * L + l;
-      const float* gr = g + n * D;
+      const G* gr = g + n * D;
       const float* xr = x + n * D;
       float a, bx;
       dxhat_row_means(gr, xr, w, sc, mean[n], rstd[n], D, lane, a, bx);
@@ -149,7 +155,7 @@ __global__ void layernorm_backward_kernel(float* dx, float* psh, float* psc, flo
     float sh = 0.0f, scs = 0.0f, dw = 0.0f;
     for (int64_t l = l0; l < l1; ++l) {
       const int64_t n = b * L + l;
-      const float gv = g[n * D + d], m = mean[n], r = rstd[n], xhat = (x[n * D + d] - m) * r;
+      const float gv = act_load(g[n * D + d]), m = mean[n], r = rstd[n], xhat = (x[n * D + d] - m) * r;
       if (dx) {
         const float dxhat = gv * w[d] * (sc ? 1.0f + sc[d] : 1.0f);
         dx[n * D + d] += r * (dxhat - row_mean_dxhat[l - l0] - xhat * row_mean_dxhat_xhat[l - l0]);
@@ -211,14 +217,29 @@ void CudaOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor
                                              const Tensor& rstd,
                                              const Tensor& weight, const Tensor& shift, const Tensor& scale) {
   const char* op = "layernorm_modulate_backward";
-  check_f32(op, {&x, &dx, &dweight, &dshift, &dscale, &dout, &mean, &rstd, &weight, &shift, &scale});
+  check_f32(op, {&x, &dx, &dweight, &dshift, &dscale, &mean, &rstd, &weight, &shift, &scale});
+  check_f32_or_bf16(op, {&dout});
   const LnShape s = layernorm_shape(op, x, weight, shift, scale);
-  const int64_t N = s.B * s.L;
   checks::layernorm_backward(str("CudaOps::", op), s, dx, dweight, dshift, dscale, dout, mean, rstd, shift);
   DUO_CHECK(dshift.empty() || dscale.empty() || dshift.stride[0] == dscale.stride[0],
             "CudaOps::layernorm_modulate_backward", "dshift and dscale have different row strides",
             "pass column blocks of one gradient buffer");
-  if (N == 0 || s.D == 0) return;
+  if (s.B * s.L == 0 || s.D == 0) return;
+  if (is_bf16(dout))
+    layernorm_backward(dx, dweight, dshift, dscale, hptr(dout), x, mean, rstd, weight, shift, scale);
+  else
+    layernorm_backward(dx, dweight, dshift, dscale, fptr(dout), x, mean, rstd, weight, shift, scale);
+}
+
+// The backward's kernels for a dout of type G (fp32, or the bf16 activation dtype: the gradient a linear_backward
+// wrote), all arithmetic in fp32.
+template <class G>
+void CudaOps::layernorm_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const G* g,
+                                 const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                 const Tensor& shift, const Tensor& scale) {
+  const char* op = "layernorm_modulate_backward";
+  const LnShape s = checks::layernorm(str("CudaOps::", op), x, weight, shift, scale);
+  const int64_t N = s.B * s.L;
   cudaStream_t st = as_stream(stream_);
   const float* sc = shift.empty() ? nullptr : fptr(scale);
   const int64_t ss = shift.empty() ? 0 : scale.stride[0];
@@ -231,8 +252,10 @@ void CudaOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor
                                                sizeof(float)));
     float* psc = dmod ? psh + parts * D : nullptr;
     float* pdw = dweight.empty() ? nullptr : psh + (dmod ? 2 : 0) * parts * D;
-    DUO_LAUNCH(layernorm_backward_kernel, unsigned(parts), kThreads, 0, st)(
-        dx.empty() ? nullptr : fptr(dx), dmod ? psh : nullptr, psc, pdw, fptr(dout), fptr(x), fptr(mean), fptr(rstd),
+    DUO_LAUNCH_NAMED(layernorm_backward_kernel<G>,
+                     named<G>("layernorm_backward_kernel<float>", "layernorm_backward_kernel<__nv_bfloat16>"),
+                     unsigned(parts), kThreads, 0, st)(
+        dx.empty() ? nullptr : fptr(dx), dmod ? psh : nullptr, psc, pdw, g, fptr(x), fptr(mean), fptr(rstd),
         fptr(weight), sc, ss, L, chunks, D);
     DUO_CU_LAUNCHED(op);
     const int64_t ds = dshift.empty() ? (dscale.empty() ? 0 : dscale.stride[0]) : dshift.stride[0];
@@ -242,22 +265,32 @@ void CudaOps::do_layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor
     return;
   }
   if (!dx.empty())
-    DUO_LAUNCH(layernorm_dx_kernel, row_blocks(N), kThreads, 0, st)(fptr(dx), fptr(dout), fptr(x), fptr(mean),
-                                                                    fptr(rstd), fptr(weight), sc, ss, N, L, D);
+    DUO_LAUNCH_NAMED(layernorm_dx_kernel<G>,
+                     named<G>("layernorm_dx_kernel<float>", "layernorm_dx_kernel<__nv_bfloat16>"), row_blocks(N),
+                     kThreads, 0, st)(
+        fptr(dx), g, fptr(x), fptr(mean), fptr(rstd), fptr(weight), sc, ss, N, L, D);
   if (!dshift.empty() || !dscale.empty()) {
     const int64_t ds = dshift.empty() ? dscale.stride[0] : dshift.stride[0], chunks = column_sum_chunks(L);
     float* psh = static_cast<float*>(workspace(size_t(2 * s.B * chunks * D) * sizeof(float)));
     float* psc = psh + s.B * chunks * D;
-    DUO_LAUNCH(layernorm_dmod_partial_kernel, dim3(unsigned(s.B * chunks), blocks_for(D)), kThreads, 0, st)(
-        psh, psc, fptr(dout), fptr(x), fptr(mean), fptr(rstd), fptr(weight), L, chunks, D);
+    const dim3 grid(unsigned(s.B * chunks), blocks_for(D));
+    DUO_LAUNCH_NAMED(layernorm_dmod_partial_kernel<G>,
+                     named<G>("layernorm_dmod_partial_kernel<float>",
+                              "layernorm_dmod_partial_kernel<__nv_bfloat16>"),
+                     grid, kThreads, 0, st)(
+        psh, psc, g, fptr(x), fptr(mean), fptr(rstd), fptr(weight), L, chunks, D);
     if (!dshift.empty()) sum_chunks(fptr(dshift), ds, false, psh, s.B, chunks, D, st);
     if (!dscale.empty()) sum_chunks(fptr(dscale), ds, false, psc, s.B, chunks, D, st);
   }
   if (!dweight.empty()) {
     const int64_t chunks = column_sum_chunks(N);
     float* partial = static_cast<float*>(workspace(size_t(chunks * D) * sizeof(float)));
-    DUO_LAUNCH(layernorm_dweight_partial_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, st)(
-        partial, fptr(dout), fptr(x), fptr(mean), fptr(rstd), sc, ss, N, L, D);
+    const dim3 grid(unsigned(chunks), blocks_for(D));
+    DUO_LAUNCH_NAMED(layernorm_dweight_partial_kernel<G>,
+                     named<G>("layernorm_dweight_partial_kernel<float>",
+                              "layernorm_dweight_partial_kernel<__nv_bfloat16>"),
+                     grid, kThreads, 0, st)(
+        partial, g, fptr(x), fptr(mean), fptr(rstd), sc, ss, N, L, D);
     sum_chunks(fptr(dweight), 0, true, partial, 1, chunks, D, st);
   }
   DUO_CU_LAUNCHED(op);

@@ -144,10 +144,13 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
 void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                                  const Tensor& W, bool accumulate_din) {
   const char* op = "linear_backward";
-  check_f32(op, {&din, &dW, &dbias, &W});
+  check_f32(op, {&dW, &dbias, &W});
   check_f32_or_bf16(op, {&in});
   check_f32_or_bf16(op, {&dout});
+  check_f32_or_bf16(op, {&din});
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
+  DUO_CHECK(!(is_bf16(din) && accumulate_din), str("CudaOps::", op), "din in bf16 cannot accumulate",
+            "accumulate into an fp32 din (the residual stream's gradients are fp32)");
   if (N > 0 && O > 0 && I > 0 && (!din.empty() || !dW.empty())) {
     // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in
     // (in as the forward left it, dout as the op before wrote it: already bf16 when in the activation dtype).
@@ -159,15 +162,19 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
     if (!din.empty()) {
       to_bf16(w16, fptr(W), O * I);
       DUO_CU_LAUNCHED(op);
-      gemm_bf16(op, fptr(din), dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws);
+      gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws, 0, 0,
+                is_bf16(din));
     }
     if (!dW.empty()) {
       const void* x16 = bf16_operand(in, in16);
       DUO_CU_LAUNCHED(op);
       gemm_bf16(op, fptr(dW), dout16, true, x16, false, O, I, N, true, nullptr, nullptr, gemm_ws);
     }
-  } else {  // an empty dimension: matmul's K = 0 and empty-output rules
-    if (!din.empty()) matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
+  } else {  // an empty dimension: matmul's K = 0 and empty-output rules (a bf16 din of an empty sum: zeros)
+    if (!din.empty() && is_bf16(din) && N * I > 0)
+      DUO_CU(op, cudaMemsetAsync(din.data, 0, size_t(N * I) * 2, as_stream(stream_)));
+    else if (!din.empty())
+      matmul(op, fptr(din), fptr(dout), false, fptr(W), false, N, I, O, accumulate_din, nullptr);
     if (!dW.empty()) matmul(op, fptr(dW), fptr(dout), true, fptr(in), false, O, I, N, true, nullptr);
   }
   if (!dbias.empty() && O) {  // dbias (O) += column sums of dout (N, O)

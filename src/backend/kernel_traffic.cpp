@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 namespace duo {
 
@@ -28,7 +29,7 @@ size_t round256(double b) { return (size_t(b) + 255) / 256 * 256; }
 class Plan {
  public:
   OpTraffic r;
-  void k(const char* kernel, double read, double written, double tensor_flops = 0) {
+  void k(const std::string& kernel, double read, double written, double tensor_flops = 0) {
     r.kernels.push_back({kernel, read, written, tensor_flops, 0});
   }
   void ws(size_t b) { r.workspace = std::max(r.workspace, b); }
@@ -237,16 +238,20 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         p.ws((dout16 ? 0 : round256(kH * double(N * O))) + (din ? round256(kH * double(O * I)) : 0) +
              (dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
         if (!dout16) p.to_bf16(double(N * O));
-        if (din) {
+        if (din) {  // a bf16 din (the activation dtype) is written by the GEMM
           p.to_bf16(double(O * I));
-          p.gemm_bf16(N, I, O, c.n_in == 4);
+          p.gemm_bf16(N, I, O, c.n_in == 4, false, false, false, false, 0, 0, out(0)->dtype == DType::BF16);
         }
         if (dW) {
           if (!in16) p.to_bf16(double(N * I));
           p.gemm_bf16(O, I, N, true);
         }
       } else {
-        if (din) p.matmul(N, I, O, c.n_in == 4, nullptr, false);
+        if (din && out(0)->dtype == DType::BF16) {
+          if (N * I > 0) p.k("cudaMemset", 0, kH * double(N * I));
+        } else if (din) {
+          p.matmul(N, I, O, c.n_in == 4, nullptr, false);
+        }
         if (dW) p.matmul(O, I, N, true, nullptr, false);
       }
       if (has(out(2)) && O) p.column_sums(N, O, i0->dtype == DType::BF16);
@@ -279,6 +284,9 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
                    *scale = in(6);
       const int64_t N = rows(x), D = last(x), B = has(shift) ? rows(shift) : 1, L = B > 0 ? N / B : 0;
       const double nd = kF * double(N * D), stats = 2 * kF * double(N), w = kF * double(D);
+      const bool g16 = i0->dtype == DType::BF16;  // dout in the activation dtype
+      const double g = bytes(i0);
+      auto name = [&](const char* kernel) { return std::string(kernel) + (g16 ? "<__nv_bfloat16>" : "<float>"); };
       if (N == 0 || D == 0) break;
       const bool dmod = has(dshift) || has(dscale);
       if (L % kColumnSumRows == 0 || B == 1) {  // one pass: dout and x read once for dx and the three partials
@@ -286,26 +294,26 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         const int64_t ch = chunks_of(L, kColumnSumRows), parts = B * ch;
         const double part = kF * double(parts * D);
         p.ws(size_t(((dmod ? 2 : 0) + (has(dweight) ? 1 : 0)) * part));
-        p.k("layernorm_backward_kernel",
-            2 * nd + stats + w + (has(shift) ? bytes(scale) : 0) + (has(dx) ? nd : 0),
+        p.k(name("layernorm_backward_kernel"),
+            g + nd + stats + w + (has(shift) ? bytes(scale) : 0) + (has(dx) ? nd : 0),
             (has(dx) ? nd : 0) + (dmod ? 2 * part : 0) + (has(dweight) ? part : 0));
         if (has(dshift)) p.sum_chunks(B, ch, D, false);
         if (has(dscale)) p.sum_chunks(B, ch, D, false);
         if (has(dweight)) p.sum_chunks(1, parts, D, true);
         break;
       }
-      if (has(dx)) p.k("layernorm_dx_kernel", 3 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
+      if (has(dx)) p.k(name("layernorm_dx_kernel"), g + 2 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
       if (dmod) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(2 * B * ch * D) * 4);
-        p.k("layernorm_dmod_partial_kernel", 2 * nd + stats + w, 2 * kF * double(B * ch * D));
+        p.k(name("layernorm_dmod_partial_kernel"), g + nd + stats + w, 2 * kF * double(B * ch * D));
         if (has(dshift)) p.sum_chunks(B, ch, D, false);
         if (has(dscale)) p.sum_chunks(B, ch, D, false);
       }
       if (has(dweight)) {
         const int64_t ch = chunks_of(N, kColumnSumRows);
         p.ws(size_t(ch * D) * 4);
-        p.k("layernorm_dweight_partial_kernel", 2 * nd + stats + (has(shift) ? bytes(scale) : 0),
+        p.k(name("layernorm_dweight_partial_kernel"), g + nd + stats + (has(shift) ? bytes(scale) : 0),
             kF * double(ch * D));
         p.sum_chunks(1, ch, D, true);
       }

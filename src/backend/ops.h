@@ -99,11 +99,12 @@ class Ops {
   // out[N,O] = in[N,I] @ W[O,I]^T + bias[O] (bias may be empty). in, out: act.
   void linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias);
   // din[N,I] = dout @ W (written, or added when accumulate_din; skipped when din is empty);
-  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty). in, dout: act.
+  // dW[O,I] += dout^T @ in; dbias[O] += sum_n dout (skipped when empty). in, dout: act; din: act when written (an
+  // accumulated din is the floats' dtype).
   void linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                        const Tensor& W, bool accumulate_din);
   // Elementwise activations, out = f(in); backward din = dout * f'(in). GELU is the tanh approximation.
-  // gelu: in, out: act; gelu_backward: in, din: act (one dtype).
+  // gelu: in, out: act; gelu_backward: in, dout, din: act (one dtype).
   void silu(Tensor& out, const Tensor& in);
   void silu_backward(Tensor& din, const Tensor& dout, const Tensor& in);
   void gelu(Tensor& out, const Tensor& in);
@@ -117,6 +118,7 @@ class Ops {
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
   // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
   // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]                                              out: act
+  // (backward: dout: act)
   void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
                           const Tensor& shift, const Tensor& scale);
   // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).

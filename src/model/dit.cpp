@@ -66,10 +66,10 @@ void DiT::plan_activations() {
   if (opt_.full_logits) logits_ = r(N * V, "logits");
   qkv_ = ro(N * 3 * D, "qkv before rotary");
   if (opt_.training) {
-    dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = r(N * D, "grad ln");
+    dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = ro(N * D, "grad ln");
     dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = ro(N * 3 * D, "grad qkv before rotary");
     datt_ = r(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
-    df1_ = ro(N * M, "grad mlp fc1"); dg_ = r(N * M, "grad mlp gelu"); df2_ = ro(N * D, "grad mlp fc2");
+    df1_ = ro(N * M, "grad mlp fc1"); dg_ = ro(N * M, "grad mlp gelu"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
     dc1a_ = r(B * cd, "grad time silu"); dc1_ = r(B * cd, "grad time mlp 0");
   }
@@ -251,9 +251,9 @@ void DiT::backward_features(const Tensor& dy_in) {
                                 P_.final_norm, shift, scale);
   if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
 
-  Tensor dln = act(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = operand(dqkv_, {B, L, 3 * D});
+  Tensor dln = operand(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = operand(dqkv_, {B, L, 3 * D});
   Tensor datt = act(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
-  Tensor df1 = operand(df1_, {N, M}), dg = act(dg_, {N, M}), df2 = operand(df2_, {B, L, D});
+  Tensor df1 = operand(df1_, {N, M}), dg = operand(dg_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
     const DiTBlockTensors& w = P_.blocks[i];
     DiTBlockTensors& gw = G_.blocks[i];

@@ -84,8 +84,8 @@ class DiT {
   struct BlockActs {
     size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
     // ln1, qkv_r, ln2, f1 and g, which only GEMMs, GELU and attention read, are in the backend's activation dtype
-    // (operand()), as are the qkv before rotary and the gradients that only a linear_backward reads (dqkv before
-    // rotary, dproj, df1, df2).
+    // (operand()), as are the qkv before rotary and the gradients that only GEMMs, GELU and LayerNorm read (dqkv
+    // before rotary, dproj, df1, dg, df2, dln).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
     size_t qkv_r;                // (B, L, 3D) after rotary
     size_t att, lse;             // (B, L, D), (B, H, L)

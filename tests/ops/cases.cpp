@@ -131,9 +131,11 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
                      o.linear_gelu(t[3], t[4], t[0], t[1], t[2]);
                      return Scalars{};
                    }});
-    for (Kind dout_kind : {Kind::Float, Kind::Act})  // dout as given, or as the op before wrote it (act)
-      out.push_back({OpKind::LinearBackward, "linear_backward" + s + (dout_kind == Kind::Act ? " in and dout" : " in"),
-                     {{"dout", {N, O}, Role::In, dout_kind}, in, {"W", {O, I}}, {"din", {N, I}, Role::InOut},
+    // dout as given, or as the op before wrote it, and din as the op after reads it (act; din then written)
+    for (Kind dout_kind : {Kind::Float, Kind::Act})
+      out.push_back({OpKind::LinearBackward,
+                     "linear_backward" + s + (dout_kind == Kind::Act ? " in, dout and din" : " in"),
+                     {{"dout", {N, O}, Role::In, dout_kind}, in, {"W", {O, I}}, {"din", {N, I}, Role::InOut, dout_kind},
                       {"dW", {O, I}, Role::InOut}, {"dbias", {O}, Role::InOut}},
                      (double)std::max(N, O), true, 1, [](Ops& o, Tensors& t) {
                        o.linear_backward(t[3], t[4], t[5], t[0], t[1], t[2], false);
@@ -147,7 +149,7 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
                      {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"out", {n}, Role::Out, Kind::Act}}, 4, false,
                      1, [](Ops& o, Tensors& t) { o.gelu(t[1], t[0]); return Scalars{}; }});
       out.push_back({OpKind::GeluBackward, fmt("gelu_backward n=", n, " act"),
-                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"dout", {n}},
+                     {{"in", {n}, Role::In, Kind::Act, uniform(-4, 4)}, {"dout", {n}, Role::In, Kind::Act},
                       {"din", {n}, Role::Out, Kind::Act}}, 4,
                      false, 1, [](Ops& o, Tensors& t) { o.gelu_backward(t[2], t[1], t[0]); return Scalars{}; }});
     }
@@ -191,23 +193,29 @@ void layernorm_cases(std::vector<OpCase>& out, int64_t m) {
         out.push_back({OpKind::LayernormModulate, fmt("layernorm_modulate B=", B, " L=", L, " D=", D, m, " act"), fa,
                        (double)D, false, 1, forward});
       }
-      // The backward takes the statistics of its own backend's forward (computed first in the call).
-      std::vector<Buf> b = f;
-      b[3].role = Role::In;
-      b.push_back({"dout", {B, L, D}});
-      b.push_back({"dx", {B, L, D}, Role::InOut});
-      b.push_back({"dweight", {D}, Role::InOut});
-      b.push_back({"dmod", {B, 2 * D}, Role::Out});
-      out.push_back({OpKind::LayernormModulateBackward,
-                     fmt("layernorm_modulate_backward B=", B, " L=", L, " D=", D, m), b, (double)(L * D), false, 1,
-                     [mod, D](Ops& o, Tensors& t) {
-                       Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
-                       Tensor dshift = mod ? t[9].cols(0, D) : kNone, dscale = mod ? t[9].cols(D, D) : kNone;
-                       o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
-                       o.layernorm_modulate_backward(t[7], t[8], dshift, dscale, t[6], t[0], t[4], t[5], t[1], shift,
-                                                     scale);
-                       return Scalars{};
-                     }});
+      // The backward takes the statistics of its own backend's forward (computed first in the call); dout as given,
+      // or in the activation dtype (as the layer's linear_backward writes it).
+      for (Kind dout_kind : {Kind::Float, Kind::Act}) {
+        if (dout_kind == Kind::Act && D == 16) continue;
+        std::vector<Buf> b = f;
+        b[3].role = Role::In;
+        b.push_back({"dout", {B, L, D}, Role::In, dout_kind});
+        b.push_back({"dx", {B, L, D}, Role::InOut});
+        b.push_back({"dweight", {D}, Role::InOut});
+        b.push_back({"dmod", {B, 2 * D}, Role::Out});
+        out.push_back({OpKind::LayernormModulateBackward,
+                       fmt("layernorm_modulate_backward B=", B, " L=", L, " D=", D, m,
+                           dout_kind == Kind::Act ? " act" : ""),
+                       b, (double)(L * D), false, 1,
+                       [mod, D](Ops& o, Tensors& t) {
+                         Tensor shift = mod ? t[2].cols(0, D) : kNone, scale = mod ? t[2].cols(D, D) : kNone;
+                         Tensor dshift = mod ? t[9].cols(0, D) : kNone, dscale = mod ? t[9].cols(D, D) : kNone;
+                         o.layernorm_modulate(t[3], t[4], t[5], t[0], t[1], shift, scale);
+                         o.layernorm_modulate_backward(t[7], t[8], dshift, dscale, t[6], t[0], t[4], t[5], t[1], shift,
+                                                       scale);
+                         return Scalars{};
+                       }});
+      }
     }
   }
 }

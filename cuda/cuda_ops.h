@@ -157,8 +157,8 @@ class CudaOps : public Ops {
   void layernorm_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const G* g, const Tensor& x,
                           const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& shift,
                           const Tensor& scale);
-  // The fp32 qkv the naive attention kernels read: qkv itself, or a bf16 qkv widened into slot (attention.cu).
-  const float* qkv_in_f32(const Tensor& qkv, void* slot);
+  // The fp32 form the naive attention kernels read: t itself, or a bf16 t widened into slot (attention.cu).
+  const float* as_f32(const Tensor& t, void* slot);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
   void to_bf16(void* dst, const float* src, int64_t n);
   // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).

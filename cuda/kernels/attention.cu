@@ -162,61 +162,71 @@ void allow_smem(const char* op, K kernel, size_t bytes) {
 
 }  // namespace
 
-// The naive kernels read fp32: a bf16 qkv is widened into `slot` (qkv.numel() floats of workspace) first.
-const float* CudaOps::qkv_in_f32(const Tensor& qkv, void* slot) {
-  if (!is_bf16(qkv)) return fptr(qkv);
-  const int64_t n = qkv.numel();
-  DUO_LAUNCH(bf16_to_f32_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<float*>(slot), hptr(qkv),
-                                                                                 n);
+// The naive kernels read and write fp32: a bf16 tensor (the activation dtype) is widened into `slot` (t.numel() floats
+// of workspace) first.
+const float* CudaOps::as_f32(const Tensor& t, void* slot) {
+  if (!is_bf16(t)) return fptr(t);
+  const int64_t n = t.numel();
+  DUO_LAUNCH(bf16_to_f32_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<float*>(slot), hptr(t), n);
   return static_cast<const float*>(slot);
 }
 
 void CudaOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) {
   const char* op = "attention";
-  check_f32(op, {&out, &lse});
-  check_f32_or_bf16(op, {&qkv});
+  check_f32(op, {&lse});
+  check_f32_or_bf16(op, {&qkv, &out});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   DUO_CHECK(out.data != qkv.data, "CudaOps::attention", "out may not alias qkv", "");
   if (s.B * s.L == 0) return;
+  const bool act16 = is_bf16(qkv);
   if (flash_attention_ && flash_supported(s, {&out, &lse, &qkv})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_forward(fptr(out), fptr(lse), qkv.data, is_bf16(qkv), ws, int(s.B), int(s.L), int(s.H), hd,
-                            causal, as_stream(stream_));
+    flash_attention_forward(out.data, fptr(lse), qkv.data, act16, ws, int(s.B), int(s.L), int(s.H), hd, causal,
+                            as_stream(stream_));
     return;
   }
-  const float* q32 = qkv_in_f32(qkv, is_bf16(qkv) ? workspace(size_t(qkv.numel()) * sizeof(float)) : nullptr);
+  // bf16: qkv widened into the workspace, out written there in fp32 and rounded into out
+  const size_t q_bytes = act16 ? round_up(size_t(qkv.numel()) * 4) : 0, o_bytes = act16 ? size_t(out.numel()) * 4 : 0;
+  char* ws = act16 ? static_cast<char*>(workspace(q_bytes + o_bytes)) : nullptr;
+  const float* q32 = as_f32(qkv, ws);
+  float* o32 = act16 ? reinterpret_cast<float*>(ws + q_bytes) : fptr(out);
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_forward_kernel, smem);
   DUO_LAUNCH(attention_forward_kernel, dim3(unsigned(s.L), unsigned(s.B * s.H)), kAttnThreads, smem,
-             as_stream(stream_))(fptr(out), fptr(lse), q32, dims_of(s, causal));
+             as_stream(stream_))(o32, fptr(lse), q32, dims_of(s, causal));
+  if (act16) to_bf16(out.data, o32, out.numel());
   DUO_CU_LAUNCHED(op);
 }
 
 void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                     const Tensor& lse, int n_heads, bool causal) {
   const char* op = "attention_backward";
-  check_f32(op, {&dqkv, &dout, &out, &lse});
-  check_f32_or_bf16(op, {&qkv});
+  check_f32(op, {&dqkv, &dout, &lse});
+  check_f32_or_bf16(op, {&qkv, &out});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   check_matrix(op, "dout", dout, s.B * s.L, s.D);
   check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
   if (s.B * s.L == 0) return;
+  const bool act16 = is_bf16(qkv);
   if (flash_attention_ && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_backward(fptr(dqkv), fptr(dout), qkv.data, is_bf16(qkv), fptr(out), fptr(lse), ws, int(s.B),
-                             int(s.L), int(s.H), hd, causal, as_stream(stream_));
+    flash_attention_backward(fptr(dqkv), fptr(dout), qkv.data, out.data, act16, fptr(lse), ws, int(s.B), int(s.L),
+                             int(s.H), hd, causal, as_stream(stream_));
     return;
   }
   const AttnDims a = dims_of(s, causal);
   cudaStream_t st = as_stream(stream_);
-  const size_t delta_bytes = round_up(size_t(s.B * s.H * s.L) * sizeof(float));
-  char* ws = static_cast<char*>(workspace(delta_bytes + (is_bf16(qkv) ? size_t(qkv.numel()) * sizeof(float) : 0)));
+  // delta, then (bf16) qkv and out widened
+  const size_t delta_bytes = round_up(size_t(s.B * s.H * s.L) * sizeof(float)),
+               q_bytes = act16 ? round_up(size_t(qkv.numel()) * 4) : 0, o_bytes = act16 ? size_t(out.numel()) * 4 : 0;
+  char* ws = static_cast<char*>(workspace(delta_bytes + q_bytes + o_bytes));
   float* delta = reinterpret_cast<float*>(ws);  // (B, H, L)
-  const float* q32 = qkv_in_f32(qkv, ws + delta_bytes);
-  DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, fptr(dout), fptr(out),
-                                                                                  s.B * s.L, a);
+  const float* q32 = as_f32(qkv, ws + delta_bytes);
+  const float* o32 = as_f32(out, ws + delta_bytes + q_bytes);
+  DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, fptr(dout), o32, s.B * s.L,
+                                                                                  a);
   const dim3 grid(unsigned(s.L), unsigned(s.B * s.H));
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_dq_kernel, smem);

@@ -13,7 +13,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
+#include <type_traits>
 
 #include "ptx.cuh"
 
@@ -127,15 +129,27 @@ __global__ void to_bf16_kernel(bf16* dst, const float* src, size_t n4) {
   reinterpret_cast<uint2*>(dst)[i] = make_uint2(duo::ptx::pack_bf16x2(x.x, x.y), duo::ptx::pack_bf16x2(x.z, x.w));
 }
 
-// delta[b,h,l] = Σ_d dO·O over the head's features (fp32, from the fp32 tensors), and dO in bf16. One thread per
+// Four consecutive values i·4 .. i·4+3 of an fp32 or bf16 array (16 or 8 bytes, aligned), as floats.
+__device__ __forceinline__ float4 load4(const float* p, size_t i) { return reinterpret_cast<const float4*>(p)[i]; }
+__device__ __forceinline__ float4 load4(const bf16* p, size_t i) {
+  const uint2 raw = reinterpret_cast<const uint2*>(p)[i];
+  __nv_bfloat162 lo, hi;
+  memcpy(&lo, &raw.x, 4);
+  memcpy(&hi, &raw.y, 4);
+  const float2 a = __bfloat1622float2(lo), b = __bfloat1622float2(hi);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
+// delta[b,h,l] = Σ_d dO·O over the head's features (fp32 arithmetic; O fp32, or bf16 when the forward wrote it in
+// the activation dtype), and dO in bf16. One thread per
 // 4 features: the HD/4 threads of one (row, head) are aligned lanes of one warp and reduce by xor shuffles
 // that stay inside the group. Threads past the end still shuffle (full-warp mask) but write nothing.
-template <int HD>
-__global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, const float* out, int L, int H, size_t n4) {
+template <int HD, class Out>
+__global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, const Out* out, int L, int H, size_t n4) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const bool live = i < n4;
   const float4 d = live ? reinterpret_cast<const float4*>(dout)[i] : make_float4(0, 0, 0, 0);
-  const float4 o = live ? reinterpret_cast<const float4*>(out)[i] : make_float4(0, 0, 0, 0);
+  const float4 o = live ? load4(out, i) : make_float4(0, 0, 0, 0);
   float s = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
   for (int w = HD / 8; w >= 1; w /= 2) s += __shfl_xor_sync(0xffffffffu, s, w);
   if (!live) return;
@@ -147,9 +161,9 @@ __global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, cons
 
 // ---- forward: grid (query blocks, H, B) --------------------------------------------------------------------
 
-template <int HD>
+template <int HD, class Out>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(float* out, float* lse, const bf16* qkv, int L, int H, bool causal, float scale_log2) {
+    forward_kernel(Out* out, float* lse, const bf16* qkv, int L, int H, bool causal, float scale_log2) {
   DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
   DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -219,10 +233,14 @@ __global__ void __launch_bounds__(kThreads)
     const int row = row_g + r * 8;
     if (row >= L) continue;
     const float inv = 1.0f / l[r];
-    float* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
-    for (int n = 0; n < HD / 8; ++n)
-      *reinterpret_cast<float2*>(o_row + n * 8 + Mma::c_col(lane, 0)) =
-          make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    Out* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
+    for (int n = 0; n < HD / 8; ++n) {
+      const float a = o[n][2 * r] * inv, b = o[n][2 * r + 1] * inv;
+      if constexpr (std::is_same_v<Out, float>)
+        *reinterpret_cast<float2*>(o_row + n * 8 + Mma::c_col(lane, 0)) = make_float2(a, b);
+      else  // the activation dtype: a bf16 pair
+        *reinterpret_cast<uint32_t*>(o_row + n * 8 + Mma::c_col(lane, 0)) = duo::ptx::pack_bf16x2(a, b);
+    }
     if (lane % 4 == 0) lse[(size_t(blockIdx.z) * H + blockIdx.y) * L + row] = (m[r] + log2f(l[r])) / kLog2e;
   }
 }
@@ -418,19 +436,19 @@ void launched(const char* what) {
 constexpr int kPrepThreads = 256;
 unsigned prep_blocks(size_t n4) { return unsigned((n4 + kPrepThreads - 1) / kPrepThreads); }
 
-template <int HD>
-void forward_impl(float* out, float* lse, const bf16* qkv, int B, int L, int H, bool causal, cudaStream_t stream) {
+template <int HD, class Out>
+void forward_impl(Out* out, float* lse, const bf16* qkv, int B, int L, int H, bool causal, cudaStream_t stream) {
   const dim3 grid((L + kTile - 1) / kTile, H, B);
-  auto* flash_forward = forward_kernel<HD>;  // (the emulator names a launch by this variable)
+  auto* flash_forward = forward_kernel<HD, Out>;  // (the emulator names a launch by this variable)
   DUO_LAUNCH(flash_forward, grid, kThreads, 0, stream)(out, lse, qkv, L, H, causal, kLog2e / std::sqrt(float(HD)));
   launched("flash_attention_forward");
 }
 
-template <int HD>
-void backward_impl(float* dqkv, const float* dout, const bf16* qkv, const float* out, const float* lse, Workspace w,
+template <int HD, class Out>
+void backward_impl(float* dqkv, const float* dout, const bf16* qkv, const Out* out, const float* lse, Workspace w,
                    int B, int L, int H, bool causal, cudaStream_t stream) {
   const size_t n4 = size_t(B) * L * H * HD / 4;
-  auto* flash_delta = delta_kernel<HD>;
+  auto* flash_delta = delta_kernel<HD, Out>;
   DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout, dout, out, L, H, n4);
   launched("flash_attention_backward (delta)");
   const dim3 grid((L + kTile - 1) / kTile, H, B);
@@ -444,9 +462,9 @@ void backward_impl(float* dqkv, const float* dout, const bf16* qkv, const float*
 }
 
 // The bf16 qkv the kernels read: qkv itself when already bf16, else its rounding into the workspace's first part.
-const bf16* qkv_in_bf16(const Workspace& w, const void* qkv, bool qkv_bf16, int B, int L, int H, int hd,
+const bf16* qkv_in_bf16(const Workspace& w, const void* qkv, bool bf16_act, int B, int L, int H, int hd,
                         cudaStream_t stream) {
-  if (qkv_bf16) return static_cast<const bf16*>(qkv);
+  if (bf16_act) return static_cast<const bf16*>(qkv);
   const size_t n4 = size_t(B) * L * 3 * H * hd / 4;
   DUO_LAUNCH(to_bf16_kernel, prep_blocks(n4), kPrepThreads, 0, stream)(w.qkv, static_cast<const float*>(qkv), n4);
   launched("flash_attention (qkv to bf16)");
@@ -460,25 +478,31 @@ size_t flash_attention_workspace_bytes(int B, int L, int H, int hd) {
   return 4 * n * sizeof(bf16) + size_t(B) * H * L * sizeof(float);
 }
 
-void flash_attention_forward(float* out, float* lse, const void* qkv, bool qkv_bf16, void* workspace, int B, int L,
+void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_act, void* workspace, int B, int L,
                              int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_forward", B, L, H, hd);
   check_aligned("flash_attention_forward", {qkv, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
-  const bf16* q16 = qkv_in_bf16(w, qkv, qkv_bf16, B, L, H, hd, stream);
-  if (hd == 64) forward_impl<64>(out, lse, q16, B, L, H, causal, stream);
-  else forward_impl<32>(out, lse, q16, B, L, H, causal, stream);
+  const bf16* q16 = qkv_in_bf16(w, qkv, bf16_act, B, L, H, hd, stream);
+  if (bf16_act && hd == 64) forward_impl<64>(static_cast<bf16*>(out), lse, q16, B, L, H, causal, stream);
+  else if (bf16_act) forward_impl<32>(static_cast<bf16*>(out), lse, q16, B, L, H, causal, stream);
+  else if (hd == 64) forward_impl<64>(static_cast<float*>(out), lse, q16, B, L, H, causal, stream);
+  else forward_impl<32>(static_cast<float*>(out), lse, q16, B, L, H, causal, stream);
 }
 
-void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, bool qkv_bf16, const float* out,
+void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, const void* out, bool bf16_act,
                               const float* lse, void* workspace, int B, int L, int H, int hd, bool causal,
                               cudaStream_t stream) {
   check_shape("flash_attention_backward", B, L, H, hd);
   check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
-  const bf16* q16 = qkv_in_bf16(w, qkv, qkv_bf16, B, L, H, hd, stream);
-  if (hd == 64) backward_impl<64>(dqkv, dout, q16, out, lse, w, B, L, H, causal, stream);
-  else backward_impl<32>(dqkv, dout, q16, out, lse, w, B, L, H, causal, stream);
+  const bf16* q16 = qkv_in_bf16(w, qkv, bf16_act, B, L, H, hd, stream);
+  const auto* o16 = static_cast<const bf16*>(out);
+  const auto* o32 = static_cast<const float*>(out);
+  if (bf16_act && hd == 64) backward_impl<64>(dqkv, dout, q16, o16, lse, w, B, L, H, causal, stream);
+  else if (bf16_act) backward_impl<32>(dqkv, dout, q16, o16, lse, w, B, L, H, causal, stream);
+  else if (hd == 64) backward_impl<64>(dqkv, dout, q16, o32, lse, w, B, L, H, causal, stream);
+  else backward_impl<32>(dqkv, dout, q16, o32, lse, w, B, L, H, causal, stream);
 }
 
 }  // namespace duo::cuda

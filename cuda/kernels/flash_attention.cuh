@@ -1,7 +1,7 @@
 // FlashAttention-2 style softmax attention on tensor cores (mma.m16n8k16 bf16 → fp32), forward and backward,
 // behind the fp32 interface of Ops::attention / Ops::attention_backward (src/backend/ops.h):
 //   qkv  [B, L, 3D]  features [q|k|v][head][dim], D = H·hd, rotary already applied
-//   out  [B, L, D]   heads concatenated
+//   out  [B, L, D]   heads concatenated (fp32, or bf16 with qkv)
 //   lse  [B, H, L]   natural log-sum-exp of each row of scale·q·kᵀ (masked), saved for the backward
 //   dqkv [B, L, 3D]  written in full by the backward
 // scale = 1/sqrt(hd); causal = key j visible to query i iff j ≤ i. hd ∈ {32, 64}; any L ≥ 1.
@@ -21,12 +21,13 @@ namespace duo::cuda {
 size_t flash_attention_workspace_bytes(int B, int L, int H, int hd);
 
 // out, lse ← attention(qkv). workspace: flash_attention_workspace_bytes(B, L, H, hd) bytes of device memory.
-// qkv: fp32, or bf16 when qkv_bf16 (then read as it is).
-void flash_attention_forward(float* out, float* lse, const void* qkv, bool qkv_bf16, void* workspace, int B, int L,
+// qkv and out: fp32, or bf16 when bf16_act (the backend's activation dtype: qkv read as it is, out written in it).
+void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_act, void* workspace, int B, int L,
                              int H, int hd, bool causal, cudaStream_t stream);
 
-// dqkv ← d(attention)/d(qkv) applied to dout, from the forward's inputs, out and lse (P is recomputed).
-void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, bool qkv_bf16, const float* out,
+// dqkv ← d(attention)/d(qkv) applied to dout, from the forward's inputs, out and lse (P is recomputed); qkv and out
+// as the forward took and wrote them.
+void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, const void* out, bool bf16_act,
                               const float* lse, void* workspace, int B, int L, int H, int hd, bool causal,
                               cudaStream_t stream);
 

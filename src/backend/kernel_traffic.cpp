@@ -123,20 +123,20 @@ class Plan {
   }
 
   // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; tiles of 64 query and key rows, 4 warps of 16 rows.
-  // qkv16: qkv given in bf16 (no rounding pass)
-  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool qkv16) {
-    const double n = double(B * L * H * hd), bhl = double(B * H * L);
+  // act16: qkv and out in bf16 (no rounding pass for qkv; out written and read in bf16)
+  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16) {
+    const double n = double(B * L * H * hd), bhl = double(B * H * L), ko = act16 ? kH : kF;
     ws(size_t(4 * n * kH + bhl * kF));
-    if (!qkv16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     // per warp and tile pair: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd mma each... hd/2 + hd/2
-    k("flash_forward", kH * 3 * n, kF * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
+    k("flash_forward", kH * 3 * n, ko * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
                                                           double(hd) * kMma);
   }
-  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool qkv16) {
+  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), pairs = double(B * H) * tile_pairs(L, causal);
     ws(size_t(4 * n * kH + bhl * kF));
-    if (!qkv16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
-    k("flash_delta", kF * 2 * n, kH * n + kF * bhl);
+    if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
+    k("flash_delta", kF * n + (act16 ? kH : kF) * n, kH * n + kF * bhl);
     // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
     k("flash_dkdv", kH * 4 * n + 2 * kF * bhl, kF * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
     // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
@@ -341,20 +341,25 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       for (int i = 0; i < c.n_out; ++i) flash = flash && aligned16(out(i));
       for (int i = 0; i < c.n_in; ++i) flash = flash && aligned16(in(i));
       const double n = double(B * L * D), bhl = double(B * H * L);
-      const bool qkv16 = qkv->dtype == DType::BF16;  // the activation dtype: read as it is (flash) or widened (naive)
+      // qkv and out in the activation dtype: read and written as they are (flash), widened and rounded (naive)
+      const bool act16 = qkv->dtype == DType::BF16;
       if (flash && fwd) {
-        p.flash_forward(B, L, H, hd, c.causal, qkv16);
+        p.flash_forward(B, L, H, hd, c.causal, act16);
       } else if (flash) {
-        p.flash_backward(B, L, H, hd, c.causal, qkv16);
+        p.flash_backward(B, L, H, hd, c.causal, act16);
       } else if (fwd) {  // the naive fp32 kernels: one block per (query row, batch·head)
-        if (qkv16) {
-          p.ws(size_t(kF * 3 * n));
+        if (act16) {
+          p.ws(round256(kF * 3 * n) + size_t(kF * n));
           p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
         }
         p.k("attention_forward_kernel", kF * 3 * n, kF * n + kF * bhl);
+        if (act16) p.to_bf16(n);
       } else {
-        p.ws(round256(bhl * kF) + (qkv16 ? size_t(kF * 3 * n) : 0));
-        if (qkv16) p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
+        p.ws(round256(bhl * kF) + (act16 ? round256(kF * 3 * n) + size_t(kF * n) : 0));
+        if (act16) {
+          p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
+          p.k("bf16_to_f32_kernel", kH * n, kF * n);
+        }
         p.k("attention_delta_kernel", 2 * kF * n, kF * bhl);
         p.k("attention_dq_kernel", kF * 4 * n + 2 * kF * bhl, kF * n);
         p.k("attention_dkv_kernel", kF * 4 * n + 2 * kF * bhl, 2 * kF * n);

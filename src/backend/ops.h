@@ -135,7 +135,7 @@ class Ops {
   void rotary_backward(Tensor& din, const Tensor& dout, int n_heads);
   // Softmax attention with scale 1/sqrt(head_dim), no mask (bidirectional) or causal.
   // out: [B,L,D] (heads concatenated); lse: [B,H,L] log-sum-exp of each score row, saved for the backward.
-  // qkv: act (forward and backward).
+  // qkv, out: act (one dtype; forward and backward).
   void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal);
   // dqkv: [B,L,3D] written.
   void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,

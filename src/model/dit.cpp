@@ -44,7 +44,7 @@ void DiT::plan_activations() {
     a.mod = r(B * 6 * D, n + "adaLN");
     a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
     a.qkv_r = ro(N * 3 * D, n + "qkv");
-    a.att = r(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
+    a.att = ro(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
     a.proj = r(N * D, n + "attention proj");
     a.x_mid = r(N * D, n + "residual mid");
     a.ln2 = ro(N * D, n + "ln2"); a.mean2 = r(N, n + "ln2 mean"); a.rstd2 = r(N, n + "ln2 rstd");
@@ -179,7 +179,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     // attention branch
     Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
     Tensor qkv = operand(qkv_, {N, 3 * D}), qkv_r = operand(a.qkv_r, {B, L, 3 * D});
-    Tensor att = act(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
+    Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
     o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
     o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
@@ -275,8 +275,8 @@ void DiT::backward_features(const Tensor& dy_in) {
     // Attention branch: x_mid = x_in + gate_msa · drop(proj); dh now holds d x_mid.
     o.gated_residual_backward(dproj, dm.gate_msa, dh, act(a.proj, {B, L, D}), m.gate_msa, p,
                               block_dropout(rng_, i, DropoutSite::Attention));
-    o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), act(a.att, {N, D}), w.attn_out, false);
-    o.attention_backward(dqkv_r, datt, operand(a.qkv_r, {B, L, 3 * D}), act(a.att, {B, L, D}),
+    o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), operand(a.att, {N, D}), w.attn_out, false);
+    o.attention_backward(dqkv_r, datt, operand(a.qkv_r, {B, L, 3 * D}), operand(a.att, {B, L, D}),
                          act(a.lse, {B, H, L}), H, cfg_.causal);
     o.rotary_backward(dqkv, dqkv_r, H);
     o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), operand(a.ln1, {N, D}), w.attn_qkv, false);

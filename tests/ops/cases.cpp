@@ -239,18 +239,18 @@ void attention_cases(std::vector<OpCase>& out, int64_t m) {
                    {{"dout", {B, L, 3 * D}}, {"din", {B, L, 3 * D}, Role::Out, Kind::Act}}, 4, false, 1,
                    [h](Ops& o, Tensors& t) { o.rotary_backward(t[1], t[0], h); return Scalars{}; }});
     for (bool causal : {false, true})
-      for (Kind q : {Kind::Float, Kind::Act}) {  // qkv as given, or in the activation dtype (as the DiT keeps it)
+      for (Kind q : {Kind::Float, Kind::Act}) {  // qkv and out as given, or in the activation dtype (as the DiT's)
         const std::string c = std::string(causal ? " causal" : "") + (q == Kind::Act ? " act" : "");
         // Q·Kᵀ and P·V through bf16 tensor-core tiles on the GPU (the flash kernel), fp32 on the CPU.
         out.push_back({OpKind::Attention, "attention" + shape + c,
-                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out, q},
                         {"lse", {B, H, L}, Role::Out}},
                        (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
                          o.attention(t[1], t[2], t[0], h, causal);
                          return Scalars{};
                        }});
         out.push_back({OpKind::AttentionBackward, "attention_backward" + shape + c,
-                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out},
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out, q},
                         {"lse", {B, H, L}, Role::Out}, {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out}},
                        (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
                          o.attention(t[1], t[2], t[0], h, causal);

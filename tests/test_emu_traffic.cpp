@@ -226,8 +226,12 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
   check("layernorm_modulate_backward, bf16 dout (L = 160: three passes)", ops, [&] {
     ops.layernorm_modulate_backward(dx, dw, dshift, dscale, out16, x, mean, rstd, w, shift, scale);
   });
-  check("gated_residual_backward, bf16 dbranch", ops,
-        [&] { ops.gated_residual_backward(dx16, dgate, g, x, gate, 0.1f, drop); });
+  check("gated_residual_backward, bf16 branch and dbranch", ops,
+        [&] { ops.gated_residual_backward(dx16, dgate, g, g16b, gate, 0.1f, drop); });
+  check("gated_residual, bf16 branch", ops, [&] {
+    ops.gated_residual(out, g16b, gate, 0.1f, drop);
+    ops.gated_residual(out, x, g16b, gate, 0.1f, drop);
+  });
   Tensor qkv = dev.up(rand_f(N * 3 * D, 13), {B, L, 3 * D}), rot = dev.zeros(DType::F32, {B, L, 3 * D});
   check("rotary", ops, [&] {
     ops.rotary(rot, qkv, 4);

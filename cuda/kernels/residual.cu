@@ -14,11 +14,13 @@ __device__ __forceinline__ float dropout_factor(const Philox& rng, float p, floa
   return p <= 0.0f ? 1.0f : (rng.uniform(i) > p ? keep_scale : 0.0f);
 }
 
-// out[i] = h[i] + gate[b, d] x[i] f(i) (out may be h); one thread per element.
-__global__ void gated_residual_kernel(float* out, const float* h, const float* x, const float* gate, int64_t gs,
+// out[i] = h[i] + gate[b, d] x[i] f(i) (out may be h); one thread per element. The branch x: fp32, or bf16 (the
+// activation dtype, as its linear layer wrote it).
+template <class X>
+__global__ void gated_residual_kernel(float* out, const float* h, const X* x, const float* gate, int64_t gs,
                                       Philox rng, float p, float keep_scale, int64_t n, int64_t LD, int D) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float dropped = x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
+    const float dropped = act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
     out[i] = h[i] + (gate ? gate[(i / LD) * gs + i % D] * dropped : dropped);
   }
 }
@@ -36,7 +38,8 @@ __global__ void gated_residual_dbranch_kernel(Out* dx, const float* dh, const fl
 
 // Stage 1 of dgate[b, d] = sum_l dh x f: partial[(b·chunks + c)·D + d] over the rows l of chunk c in order
 // (stage 2: sum_chunks, column_sums.cu).                                     grid (B·chunks, column blocks)
-__global__ void gated_residual_dgate_partial_kernel(float* partial, const float* dh, const float* x, Philox rng,
+template <class X>
+__global__ void gated_residual_dgate_partial_kernel(float* partial, const float* dh, const X* x, Philox rng,
                                                     float p, float keep_scale, int L, int64_t chunks, int D) {
   const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
@@ -45,7 +48,7 @@ __global__ void gated_residual_dgate_partial_kernel(float* partial, const float*
   float acc = 0.0f;
   for (int64_t l = l0; l < l1; ++l) {
     const int64_t i = (b * L + l) * D + d;
-    acc += dh[i] * x[i] * dropout_factor(rng, p, keep_scale, uint64_t(i));
+    acc += dh[i] * act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
   }
   partial[blockIdx.x * int64_t(D) + d] = acc;
 }
@@ -64,23 +67,31 @@ float keep_scale_of(float p) { return p > 0 ? float(1.0 / (1.0 - p)) : 1.0f; }
 void CudaOps::do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                                 const Philox& rng) {
   const char* op = "gated_residual";
-  check_f32(op, {&out, &h, &branch, &gate});
+  check_f32(op, {&out, &h, &gate});
+  check_f32_or_bf16(op, {&branch});
   const ResidualShape s = residual_shape(op, out, gate, p);
   check_matrix(op, "branch", branch, s.B * s.L, s.D);
   check_matrix(op, "h", h, s.B * s.L, s.D);
   const int64_t n = s.B * s.L * s.D;
   if (n == 0) return;
-  DUO_LAUNCH(gated_residual_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(
-      fptr(out), fptr(h), fptr(branch), gate.empty() ? nullptr : fptr(gate), gate.empty() ? 0 : gate.stride[0], rng, p,
-      keep_scale_of(p), n, s.L * s.D, int(s.D));
+  const float* g = gate.empty() ? nullptr : fptr(gate);
+  const int64_t gs = gate.empty() ? 0 : gate.stride[0];
+  cudaStream_t st = as_stream(stream_);
+  if (is_bf16(branch))
+    DUO_LAUNCH(gated_residual_kernel<__nv_bfloat16>, blocks_for(n), kThreads, 0, st)(
+        fptr(out), fptr(h), hptr(branch), g, gs, rng, p, keep_scale_of(p), n, s.L * s.D, int(s.D));
+  else
+    DUO_LAUNCH(gated_residual_kernel<float>, blocks_for(n), kThreads, 0, st)(
+        fptr(out), fptr(h), fptr(branch), g, gs, rng, p, keep_scale_of(p), n, s.L * s.D, int(s.D));
   DUO_CU_LAUNCHED(op);
 }
 
 void CudaOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                          const Tensor& gate, float p, const Philox& rng) {
   const char* op = "gated_residual_backward";
-  check_f32(op, {&dh, &dgate, &branch, &gate});
+  check_f32(op, {&dh, &dgate, &gate});
   check_f32_or_bf16(op, {&dbranch});
+  check_f32_or_bf16(op, {&branch});
   const ResidualShape s = residual_shape(op, dh, gate, p);
   checks::gated_residual_grads(str("CudaOps::", op), s, dbranch, dgate, branch, gate);
   const int64_t n = s.B * s.L * s.D;
@@ -98,8 +109,13 @@ void CudaOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const T
   if (!dgate.empty()) {
     const int64_t chunks = column_sum_chunks(s.L);
     float* partial = static_cast<float*>(workspace(size_t(s.B * chunks * s.D) * sizeof(float)));
-    DUO_LAUNCH(gated_residual_dgate_partial_kernel, dim3(unsigned(s.B * chunks), blocks_for(s.D)), kThreads, 0, st)(
-        partial, fptr(dh), fptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
+    const dim3 grid(unsigned(s.B * chunks), blocks_for(s.D));
+    if (is_bf16(branch))
+      DUO_LAUNCH(gated_residual_dgate_partial_kernel<__nv_bfloat16>, grid, kThreads, 0, st)(
+          partial, fptr(dh), hptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
+    else
+      DUO_LAUNCH(gated_residual_dgate_partial_kernel<float>, grid, kThreads, 0, st)(
+          partial, fptr(dh), fptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
     sum_chunks(fptr(dgate), dgate.stride[0], false, partial, s.B, chunks, int(s.D), st);
   }
   DUO_CU_LAUNCHED(op);

@@ -368,9 +368,10 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     }
     case OpKind::GatedResidual: {  // residual.cu; in place: out h, in branch, gate; out of place: in h, branch, gate
       const bool in_place = c.n_in == 2;
-      const Tensor* gate = in_place ? in(1) : in(2);
+      const Tensor *branch = in_place ? in(0) : in(1), *gate = in_place ? in(1) : in(2);
       if (numel(o0) == 0) break;
-      p.k("gated_residual_kernel", 2 * bytes(o0) + bytes(gate), bytes(o0));  // reads h (or out) and branch
+      p.k(branch->dtype == DType::BF16 ? "gated_residual_kernel<__nv_bfloat16>" : "gated_residual_kernel<float>",
+          bytes(o0) + bytes(branch) + bytes(gate), bytes(o0));  // reads h (or out) and branch
       break;
     }
     case OpKind::GatedResidualBackward: {  // out: dbranch, dgate (B, D); in: dh (B·L, D), branch, gate
@@ -386,7 +387,10 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (has(dgate)) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(B * ch * D) * 4);
-        p.k("gated_residual_dgate_partial_kernel", 2 * kF * n, kF * double(B * ch * D));
+        const Tensor* branch = in(1);
+        p.k(branch->dtype == DType::BF16 ? "gated_residual_dgate_partial_kernel<__nv_bfloat16>"
+                                         : "gated_residual_dgate_partial_kernel<float>",
+            kF * n + bytes(branch), kF * double(B * ch * D));
         p.sum_chunks(B, ch, D, false);
       }
       break;

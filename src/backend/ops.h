@@ -144,7 +144,7 @@ class Ops {
   // ---- gated residual with dropout ----------------------------------------------------------------------
   // h[B,L,D] += gate[b] * dropout(branch), gate [B,D] (strided view allowed) or empty (= 1).
   // dropout keeps element i when rng.uniform(i) > p (i = flat index into [B,L,D]) and scales by 1/(1-p);
-  // p = 0 means no dropout (rng unused).
+  // p = 0 means no dropout (rng unused). branch: act (both forms and the backward).
   void gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng);
   // The same out of place, out = h + gate[b] * dropout(branch), so a forward reads one call per line of the
   // equation (x_mid = x_in + gate_msa · drop(attn)). out may not alias h, branch or gate.

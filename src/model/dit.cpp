@@ -45,10 +45,10 @@ void DiT::plan_activations() {
     a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
     a.qkv_r = ro(N * 3 * D, n + "qkv");
     a.att = ro(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
-    a.proj = r(N * D, n + "attention proj");
+    a.proj = ro(N * D, n + "attention proj");
     a.x_mid = r(N * D, n + "residual mid");
     a.ln2 = ro(N * D, n + "ln2"); a.mean2 = r(N, n + "ln2 mean"); a.rstd2 = r(N, n + "ln2 rstd");
-    a.f1 = ro(N * M, n + "mlp fc1"); a.g = ro(N * M, n + "mlp gelu"); a.f2 = r(N * D, n + "mlp fc2");
+    a.f1 = ro(N * M, n + "mlp fc1"); a.g = ro(N * M, n + "mlp gelu"); a.f2 = ro(N * D, n + "mlp fc2");
   }
   for (int64_t i = 0; i < cfg_.n_blocks; ++i) blocks_.push_back(sets[opt_.training ? i : 0]);
   // Residual stream entering each block: all kept for training; two alternating buffers for inference.
@@ -179,7 +179,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     // attention branch
     Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
     Tensor qkv = operand(qkv_, {N, 3 * D}), qkv_r = operand(a.qkv_r, {B, L, 3 * D});
-    Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = act(a.proj, {N, D});
+    Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = operand(a.proj, {N, D});
     o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
     o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
@@ -189,7 +189,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
                      block_dropout(rng_, i, DropoutSite::Attention));
     // MLP branch
     Tensor ln2 = operand(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
-    Tensor f1 = operand(a.f1, {N, M}), g = operand(a.g, {N, M}), f2 = act(a.f2, {N, D});
+    Tensor f1 = operand(a.f1, {N, M}), g = operand(a.g, {N, M}), f2 = operand(a.f2, {N, D});
     o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, m.shift_mlp, m.scale_mlp);
     o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
@@ -265,7 +265,7 @@ void DiT::backward_features(const Tensor& dy_in) {
       dm = Modulation::split(dmod, D);
     }
     // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.
-    o.gated_residual_backward(df2, dm.gate_mlp, dh, act(a.f2, {B, L, D}), m.gate_mlp, p,
+    o.gated_residual_backward(df2, dm.gate_mlp, dh, operand(a.f2, {B, L, D}), m.gate_mlp, p,
                               block_dropout(rng_, i, DropoutSite::Mlp));
     o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), operand(a.g, {N, M}), w.mlp2_w, false);
     o.gelu_backward(df1, dg, operand(a.f1, {N, M}));
@@ -273,7 +273,7 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.layernorm_modulate_backward(dh, gw.norm2, dm.shift_mlp, dm.scale_mlp, dln, act(a.x_mid, {B, L, D}),
                                   act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, m.shift_mlp, m.scale_mlp);
     // Attention branch: x_mid = x_in + gate_msa · drop(proj); dh now holds d x_mid.
-    o.gated_residual_backward(dproj, dm.gate_msa, dh, act(a.proj, {B, L, D}), m.gate_msa, p,
+    o.gated_residual_backward(dproj, dm.gate_msa, dh, operand(a.proj, {B, L, D}), m.gate_msa, p,
                               block_dropout(rng_, i, DropoutSite::Attention));
     o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), operand(a.att, {N, D}), w.attn_out, false);
     o.attention_backward(dqkv_r, datt, operand(a.qkv_r, {B, L, 3 * D}), operand(a.att, {B, L, D}),

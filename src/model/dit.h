@@ -83,8 +83,8 @@ class DiT {
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
   struct BlockActs {
     size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
-    // ln1, qkv_r, att, ln2, f1 and g, which only GEMMs, GELU and attention read, are in the backend's activation
-    // dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs, GELU and LayerNorm read (dqkv
+    // ln1, qkv_r, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
+    // the backend's activation dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs, GELU and LayerNorm read (dqkv
     // before rotary, dproj, df1, dg, df2, dln).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
     size_t qkv_r;                // (B, L, 3D) after rotary

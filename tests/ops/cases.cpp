@@ -281,15 +281,30 @@ void residual_cases(std::vector<OpCase>& out, int64_t m) {
                        o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
                        return Scalars{};
                      }});
-      if (D > 8)  // dbranch in the activation dtype (the branch's linear_backward reads it as its GEMM operand)
-        out.push_back({OpKind::GatedResidualBackward, "gated_residual_backward" + s + " act",
-                       {{"branch", {B, L, D}}, {"mod", {B, 3 * D}}, {"dh", {B, L, D}},
-                        {"dbranch", {B, L, D}, Role::Out, Kind::Act}, {"dmod", {B, 3 * D}, Role::Out}},
-                       (double)L, false, 1, [p, D](Ops& o, Tensors& t) {
-                         Tensor dgate = t[4].cols(D, D);
-                         o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
-                         return Scalars{};
-                       }});
+      if (D == 8) continue;
+      // branch (as its linear layer wrote it) and dbranch (the branch's linear_backward reads it) in the activation
+      // dtype
+      out.push_back({OpKind::GatedResidual, "gated_residual" + s + " act",
+                     {{"branch", {B, L, D}, Role::In, Kind::Act}, {"mod", {B, 3 * D}}, {"h", {B, L, D}, Role::InOut}},
+                     2, false, 1, [p, D](Ops& o, Tensors& t) {
+                       o.gated_residual(t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                       return Scalars{};
+                     }});
+      out.push_back({OpKind::GatedResidual, "gated_residual out of place" + s + " act",
+                     {{"branch", {B, L, D}, Role::In, Kind::Act}, {"mod", {B, 3 * D}}, {"h", {B, L, D}},
+                      {"out", {B, L, D}, Role::Out}},
+                     2, false, 1, [p, D](Ops& o, Tensors& t) {
+                       o.gated_residual(t[3], t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                       return Scalars{};
+                     }});
+      out.push_back({OpKind::GatedResidualBackward, "gated_residual_backward" + s + " act",
+                     {{"branch", {B, L, D}, Role::In, Kind::Act}, {"mod", {B, 3 * D}}, {"dh", {B, L, D}},
+                      {"dbranch", {B, L, D}, Role::Out, Kind::Act}, {"dmod", {B, 3 * D}, Role::Out}},
+                     (double)L, false, 1, [p, D](Ops& o, Tensors& t) {
+                       Tensor dgate = t[4].cols(D, D);
+                       o.gated_residual_backward(t[3], dgate, t[2], t[0], t[1].cols(D, D), p, Philox{11, 3});
+                       return Scalars{};
+                     }});
     }
   }
 }

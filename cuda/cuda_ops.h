@@ -67,6 +67,8 @@ class CudaOps : public Ops {
   void do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) override;
   void do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                           const Tensor& W, bool accumulate_din) override;
+  void do_gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                               const Tensor& W, const Tensor& pre) override;
 
   // kernels/layernorm.cu
   void do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
@@ -138,11 +140,16 @@ class CudaOps : public Ops {
               int64_t K, bool accumulate, const float* bias, float* gelu_pre = nullptr);
   // The same GEMM on operands already in bf16 (A, B: __nv_bfloat16 device arrays), with cuBLASLt's scratch given
   // (Gemm::kWorkspaceBytes, carved by the caller out of its workspace request); lda, ldc: padded rows of A and C
-  // (0: packed). C, bias and gelu_pre are fp32, or bf16 when c_bf16 (then C is written, never accumulated)
-  // (linear.cu).
+  // (0: packed). C, bias and gelu_pre are fp32, or bf16 when c_bf16 (then C is written, never accumulated). With
+  // dgelu_pre (C's type): the DGELU epilogue, C = product · gelu'(dgelu_pre); false (nothing written) when cuBLASLt
+  // has no algorithm with it (linear.cu).
   bool gemm_bf16(const char* op, void* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
                  int64_t K, bool accumulate, const void* bias, void* gelu_pre, void* gemm_workspace,
-                 int64_t lda = 0, int64_t ldc = 0, bool c_bf16 = false);
+                 int64_t lda = 0, int64_t ldc = 0, bool c_bf16 = false, const void* dgelu_pre = nullptr);
+  // linear_backward's GEMMs and bias sums; with dgelu_pre, din's GEMM with the DGELU epilogue where cuBLASLt has
+  // it (returns whether it did: else din is the plain product) (linear.cu).
+  bool linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout,
+                             const Tensor& in, const Tensor& W, bool accumulate_din, const Tensor* dgelu_pre);
   // The linear layer's GEMM (linear, linear_gelu): out (N, O) = in (N, I) W^T + bias, with the GELU epilogue into
   // pre when pre is given; in and out (and pre) F32 or BF16 (linear.cu). Returns false, writing nothing, only when
   // the GELU epilogue is not available for the shape.

@@ -28,6 +28,9 @@ struct GemmArgs {
   void* gelu_pre = nullptr;     // GELU epilogue: the result (bias included) goes here, C = gelu_tanh of it; null:
                                 // none. Needs N % 8 == 0 and 16-byte aligned pointers (cuBLASLt's aux buffer);
                                 // laid out as C (leading dimension ldc).
+  // DGELU epilogue: C = (op(A) op(B)) * gelu_tanh'(dgelu_pre), dgelu_pre laid out as C and of C's type (cuBLASLt's
+  // aux); no bias, beta = 0; null: none. The same conditions as gelu_pre.
+  const void* dgelu_pre = nullptr;
   int64_t a_ld() const { return lda ? lda : (ta ? M : K); }
   int64_t b_ld() const { return ldb ? ldb : (tb ? K : N); }
   int64_t c_ld() const { return ldc ? ldc : N; }
@@ -45,8 +48,8 @@ struct Gemm {
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
-  // Runs the GEMM. Returns false, without running it, only when the GELU epilogue was asked for and cuBLASLt
-  // has no algorithm with it for this shape (the caller then applies GELU itself); any other failure throws.
+  // Runs the GEMM. Returns false, without running it, only when the GELU or DGELU epilogue was asked for and
+  // cuBLASLt has no algorithm with it for this shape (the caller then applies it itself); any other failure throws.
   bool run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t stream);
 
  private:

@@ -41,8 +41,9 @@ struct Gemm::Impl {
     cublasLtMatmulAlgo_t algo{};
     bool found = false;  // false only for a GELU-epilogue shape cuBLASLt cannot do (kept so it is asked once)
   };
-  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment, leading dimensions of A, B, C, bf16 C)
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t, int64_t, int64_t, int64_t, bool>;
+  // (ta, tb, M, N, K, bias epilogue, GELU epilogue, C alignment, leading dimensions of A, B, C, bf16 C, DGELU)
+  using Key =
+      std::tuple<bool, bool, int64_t, int64_t, int64_t, bool, bool, uint32_t, int64_t, int64_t, int64_t, bool, bool>;
   cublasLtHandle_t handle = nullptr;
   std::map<Key, Plan> plans;
 
@@ -51,7 +52,7 @@ struct Gemm::Impl {
 
 Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c_align) {
   const Key key{g.ta, g.tb, g.M, g.N, g.K, g.bias != nullptr, g.gelu_pre != nullptr, c_align,
-                g.a_ld(), g.b_ld(), g.c_ld(), g.c_bf16};
+                g.a_ld(), g.b_ld(), g.c_ld(), g.c_bf16, g.dgelu_pre != nullptr};
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   Plan p;
@@ -61,10 +62,13 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
   // GELU_AUX*: D = gelu(AB + bias) and the pre-activation in the aux buffer, laid out as D (column-major, ld N).
-  const cublasLtEpilogue_t epi = g.gelu_pre ? (g.bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX)
-                                            : (g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+  // DGELU: D = AB · gelu'(aux), the aux (the forward's pre-activation) laid out as D.
+  const cublasLtEpilogue_t epi =
+      g.dgelu_pre ? CUBLASLT_EPILOGUE_DGELU
+      : g.gelu_pre ? (g.bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX)
+                   : (g.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-  if (g.gelu_pre) {
+  if (g.gelu_pre || g.dgelu_pre) {
     const int64_t aux_ld = g.c_ld();
     DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
   }
@@ -84,7 +88,7 @@ Gemm::Impl::Plan& Gemm::Impl::plan(const char* op, const GemmArgs& g, uint32_t c
   DUO_LT(op, cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &best, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   p.found = found > 0;
-  if (!p.found && g.gelu_pre) return plans.emplace(key, p).first->second;  // the caller falls back
+  if (!p.found && (g.gelu_pre || g.dgelu_pre)) return plans.emplace(key, p).first->second;  // the caller falls back
   DUO_CHECK(found > 0, str("CudaOps::", op),
             str("cuBLASLt has no algorithm for the bf16 GEMM M=", g.M, " N=", g.N, " K=", g.K),
             "sizes that are multiples of 8 are supported everywhere; check the model's hidden size");
@@ -113,6 +117,9 @@ bool Gemm::run(const char* op, const GemmArgs& g, void* workspace, cudaStream_t 
   if (g.gelu_pre)
     DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g.gelu_pre,
                                               sizeof(g.gelu_pre)));
+  if (g.dgelu_pre)
+    DUO_LT(op, cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g.dgelu_pre,
+                                              sizeof(g.dgelu_pre)));
   const float alpha = 1.0f, beta = g.beta;
   DUO_LT(op, cublasLtMatmul(impl_->handle, p.desc, &alpha, g.B, p.a, g.A, p.b, &beta, g.C, p.c, g.C, p.c, &p.algo,
                             workspace, kWorkspaceBytes, stream));

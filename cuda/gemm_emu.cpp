@@ -1,6 +1,7 @@
 // The emulator's stand-in for cuBLASLt (see gemm.h): the same bf16 inputs, every product exact in fp32 (two
 // 8-bit mantissas), sums in fp32 in k order, then beta C, the bias and GELU epilogues, as cuBLASLt applies them
-// (with a bf16 C: a bf16 bias added in fp32, then the pre-activation and C each rounded once).
+// (with a bf16 C: a bf16 bias added in fp32, then the pre-activation and C each rounded once), or the DGELU
+// epilogue (the product times GELU's derivative at the aux pre-activation).
 // Only the summation order differs from a GPU, which is why kernel tests compare GEMM ops with a tolerance.
 #include "gemm.h"
 #include "kernels/gelu.cuh"
@@ -24,6 +25,14 @@ bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
         acc += a * b;
       }
       const int64_t at = m * ldc + n;
+      if (g.dgelu_pre) {  // C = acc gelu'(aux), aux of C's type
+        const float pre = g.c_bf16 ? float(static_cast<const __nv_bfloat16*>(g.dgelu_pre)[at])
+                                   : static_cast<const float*>(g.dgelu_pre)[at];
+        const float r = acc * Gelu::df(pre);
+        if (g.c_bf16) static_cast<__nv_bfloat16*>(g.C)[at] = __float2bfloat16_rn(r);
+        else static_cast<float*>(g.C)[at] = r;
+        continue;
+      }
       if (g.c_bf16) {  // bf16 bias, aux and C; every value rounded once from its fp32 result
         float r = acc;
         if (g.bias) r += float(static_cast<const __nv_bfloat16*>(g.bias)[n]);

@@ -116,6 +116,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"linear", "cuda_ops_linear"},
     {"linear_backward", "cuda_ops_linear"},
     {"linear_gelu", "cuda_ops_linear_gelu"},
+    {"gelu_linear_backward", "cuda_ops_gelu_linear_backward"},
     {"silu", "cuda_ops_activations"},
     {"silu_backward", "cuda_ops_activations"},
     {"gelu", "cuda_ops_activations"},

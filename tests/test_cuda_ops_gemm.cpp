@@ -4,6 +4,7 @@
 // Attention is fp32 throughout (kAttnTol: the exp/log chain over a row in another summation order).
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -80,6 +81,34 @@ BOOST_AUTO_TEST_CASE(cuda_ops_linear_gelu) {
       BOOST_TEST_MESSAGE("linear_gelu N=" << N << " O=" << O << ": GELU epilogue vs the CPU's GELU, max rel err "
                                           << max_rel_err(got_out, gelu_of_got));
       DUO_CHECK_CLOSE("linear_gelu GELU alone", got_out, gelu_of_got, kGeluEpilogueTol);
+    }
+  }
+}
+
+// The MLP's second layer backward through the GELU before it: dpre = gelu'(pre) · (dout W), dW, dbias. I = 16 with
+// aligned buffers takes cuBLASLt's DGELU epilogue (on a GPU its GELU derivative is NVIDIA's: kGeluEpilogueTol, as
+// the forward's); I = 13 the plain GEMM and the GELU backward kernel in place. Against the CPU's linear_backward and
+// gelu_backward on the same bf16-rounded inputs.
+BOOST_AUTO_TEST_CASE(cuda_ops_gelu_linear_backward) {
+  for (auto [N, I, O] : {std::array<int64_t, 3>{19, 16, 24}, {7, 13, 5}}) {
+    Backends b;
+    std::vector<float> x = rand_f(N * I, 60), W = rand_f(O * I, 61), dy = rand_f(N * O, 62);
+    std::vector<float> pre = rand_f(N * I, 63, -3.0f, 3.0f), dW0 = rand_f(O * I, 64), db0 = rand_f(O, 65);
+    Tensor gdpre = b.dev.zeros(DType::F32, {N, I}), gdW = b.dev.up(dW0, {O, I}), gdb = b.dev.up(db0, {O});
+    b.gpu.gelu_linear_backward(gdpre, gdW, gdb, b.dev.up(dy, {N, O}), b.dev.up(x, {N, I}), b.dev.up(W, {O, I}),
+                               b.dev.up(pre, {N, I}));
+    std::vector<float> xr = bf16_round(x), Wr = bf16_round(W), dyr = bf16_round(dy), dpre(N * I), dW = dW0, db = db0;
+    Tensor none, cdb = tv(db, {O});
+    b.cpu.linear_backward(hv(dpre, {N, I}), hv(dW, {O, I}), cdb, hv(dyr, {N, O}), hv(xr, {N, I}), hv(Wr, {O, I}),
+                          false);
+    b.cpu.gelu_backward(hv(dpre, {N, I}), hv(dpre, {N, I}), hv(pre, {N, I}));
+    std::vector<float> db_f32 = db0;  // the bias gradient: an fp32 column sum of the unrounded dout
+    Tensor cdb32 = tv(db_f32, {O});
+    b.cpu.linear_backward(none, none, cdb32, hv(dy, {N, O}), hv(x, {N, I}), hv(W, {O, I}), false);
+    BOOST_TEST_CONTEXT("N=" << N << " I=" << I << " O=" << O) {
+      DUO_CHECK_CLOSE("dpre", b.dev.down<float>(gdpre), dpre, kBf16Same + kGeluEpilogueTol);
+      DUO_CHECK_CLOSE("dW", b.dev.down<float>(gdW), dW, kBf16Same);
+      DUO_CHECK_CLOSE("dbias", b.dev.down<float>(gdb), db_f32, kF32Tol);
     }
   }
 }

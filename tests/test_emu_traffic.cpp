@@ -165,6 +165,20 @@ BOOST_AUTO_TEST_CASE(gemm_ops) {
   Tensor din16 = dev.zeros(DType::BF16, {N, I});
   check("linear_backward, bf16 in, dout and din", ops,
         [&] { ops.linear_backward(din16, dW, db, out16, in16, W, false); });
+  // The MLP's second layer backward through GELU: I = 192, the DGELU epilogue reading pre; fp32 and bf16
+  Tensor pre32 = dev.up(rand_f(N * I, 17), {N, I}), pre_16 = dev.zeros(DType::BF16, {N, I});
+  check("gelu_linear_backward (DGELU epilogue)", ops,
+        [&] { ops.gelu_linear_backward(din, dW, db, dout, in, W, pre32); });
+  check("gelu_linear_backward, bf16 (DGELU epilogue)", ops,
+        [&] { ops.gelu_linear_backward(din16, dW, db, out16, in16, W, pre_16); });
+  {  // I = 196 (not a multiple of 8): the GEMM, then the GELU backward kernel on dpre in place
+    const int64_t I2 = 196;
+    Tensor W2 = dev.up(rand_f(O * I2, 18), {O, I2}), in2 = dev.up(rand_f(N * I2, 19), {N, I2});
+    Tensor p2 = dev.up(rand_f(N * I2, 20), {N, I2}), d2 = dev.zeros(DType::F32, {N, I2});
+    Tensor dW2 = dev.zeros(DType::F32, {O, I2});
+    check("gelu_linear_backward, no epilogue", ops,
+          [&] { ops.gelu_linear_backward(d2, dW2, db, dout, in2, W2, p2); });
+  }
   {  // O = 260: no GELU epilogue (O % 8 != 0): the GEMM into bf16 pre, then the bf16 GELU kernel
     const int64_t O2 = 260;
     Tensor W2 = dev.up(rand_f(O2 * I, 15), {O2, I}), b2 = dev.up(rand_f(O2, 16), {O2});

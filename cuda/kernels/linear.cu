@@ -66,7 +66,7 @@ bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const fl
 
 bool CudaOps::gemm_bf16(const char* op, void* C, const void* A, bool ta, const void* B, bool tb, int64_t M, int64_t N,
                         int64_t K, bool accumulate, const void* bias, void* gelu_pre, void* gemm_workspace,
-                        int64_t lda, int64_t ldc, bool c_bf16) {
+                        int64_t lda, int64_t ldc, bool c_bf16, const void* dgelu_pre) {
   cudaStream_t s = as_stream(stream_);
   const bool fused_bias = bias && reinterpret_cast<uintptr_t>(bias) % 16 == 0;
   GemmArgs g;
@@ -76,7 +76,10 @@ bool CudaOps::gemm_bf16(const char* op, void* C, const void* A, bool ta, const v
   g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = fused_bias ? bias : nullptr;
   g.gelu_pre = gelu_pre;
+  g.dgelu_pre = dgelu_pre;
   g.lda = lda, g.ldc = ldc;
+  DUO_CHECK(!dgelu_pre || (!bias && !accumulate && !gelu_pre), str("CudaOps::", op),
+            "the DGELU epilogue takes no bias, accumulation or GELU", "ask for it from gelu_linear_backward");
   DUO_CHECK(!gelu_pre || (fused_bias || !bias), str("CudaOps::", op), "the GELU epilogue needs its bias in the GEMM",
             "ask for it from linear_gelu, which checks the bias' alignment");
   DUO_CHECK(!c_bf16 || (!accumulate && (fused_bias || !bias)), str("CudaOps::", op),
@@ -143,7 +146,24 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
 
 void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                                  const Tensor& W, bool accumulate_din) {
-  const char* op = "linear_backward";
+  linear_backward_gemms("linear_backward", din, dW, dbias, dout, in, W, accumulate_din, nullptr);
+}
+
+// The DGELU epilogue when cuBLASLt takes it (I a multiple of 8, 16-byte aligned dpre and pre of one dtype: the aux
+// has the output's type); otherwise linear_backward's GEMMs and the GELU backward kernel on dpre in place, as the
+// default gelu_linear_backward.
+void CudaOps::do_gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                                      const Tensor& W, const Tensor& pre) {
+  const char* op = "gelu_linear_backward";
+  check_f32_or_bf16(op, {&dpre, &pre});
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const bool epilogue = W.dim(1) % 8 == 0 && aligned(dpre.data) && aligned(pre.data);
+  if (!linear_backward_gemms(op, dpre, dW, dbias, dout, in, W, false, epilogue ? &pre : nullptr))
+    do_gelu_backward(dpre, dpre, pre);
+}
+
+bool CudaOps::linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout,
+                                    const Tensor& in, const Tensor& W, bool accumulate_din, const Tensor* dgelu_pre) {
   check_f32(op, {&dW, &dbias, &W});
   check_f32_or_bf16(op, {&in});
   check_f32_or_bf16(op, {&dout});
@@ -151,6 +171,7 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
   const auto [N, O, I] = checks::linear_backward(str("CudaOps::", op), din, dW, dbias, dout, in, W);
   DUO_CHECK(!(is_bf16(din) && accumulate_din), str("CudaOps::", op), "din in bf16 cannot accumulate",
             "accumulate into an fp32 din (the residual stream's gradients are fp32)");
+  bool dgelu_done = false;
   if (N > 0 && O > 0 && I > 0 && (!din.empty() || !dW.empty())) {
     // dout is rounded to bf16 once for both GEMMs: din (N, I) = dout (N, O) @ W (O, I), dW (O, I) += dout^T @ in
     // (in as the forward left it, dout as the op before wrote it: already bf16 when in the activation dtype).
@@ -162,8 +183,13 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
     if (!din.empty()) {
       to_bf16(w16, fptr(W), O * I);
       DUO_CU_LAUNCHED(op);
-      gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws, 0, 0,
-                is_bf16(din));
+      // with the DGELU epilogue when asked and cuBLASLt has it for the shape, else the plain GEMM
+      if (dgelu_pre)
+        dgelu_done = gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, false, nullptr, nullptr, gemm_ws, 0,
+                               0, is_bf16(din), dgelu_pre->data);
+      if (!dgelu_done)
+        gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws, 0, 0,
+                  is_bf16(din));
     }
     if (!dW.empty()) {
       const void* x16 = bf16_operand(in, in16);
@@ -183,6 +209,7 @@ void CudaOps::do_linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const T
     else add_column_sums(fptr(dbias), fptr(dout), N, int(O), partial, as_stream(stream_));
     DUO_CU_LAUNCHED(op);
   }
+  return dgelu_done;
 }
 
 }  // namespace duo

@@ -92,6 +92,43 @@ class Plan {
     if (n > 0) k("to_bf16_kernel", kF * n, kH * n);
   }
 
+  // CudaOps::linear_backward_gemms (linear.cu): dout rounded to bf16 once for both GEMMs (unless bf16 already, as
+  // in: the activation dtype), din's GEMM writing bf16 when din is, with the DGELU epilogue reading dgelu_pre when
+  // given (returns whether it did), dW's, the bias' column sums.
+  bool linear_backward(const Tensor* din, const Tensor* dW, const Tensor* dbias, const Tensor* dout,
+                       const Tensor* in, const Tensor* W, bool accumulate, const Tensor* dgelu_pre) {
+    const int64_t N = rows(dout), O = last(dout), I = last(W);
+    const bool has_din = has(din), has_dW = has(dW), din16 = has_din && din->dtype == DType::BF16;
+    bool dgelu = false;
+    if (N > 0 && O > 0 && I > 0 && (has_din || has_dW)) {
+      const bool in16 = in->dtype == DType::BF16, dout16 = dout->dtype == DType::BF16;
+      ws((dout16 ? 0 : round256(kH * double(N * O))) + (has_din ? round256(kH * double(O * I)) : 0) +
+         (has_dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
+      if (!dout16) to_bf16(double(N * O));
+      if (has_din) {
+        to_bf16(double(O * I));
+        gemm_bf16(N, I, O, accumulate, false, false, false, false, 0, 0, din16);
+        if (dgelu_pre) {  // the epilogue reads the aux (under the emulator it is always available)
+          r.kernels.back().read += bytes(dgelu_pre);
+          dgelu = true;
+        }
+      }
+      if (has_dW) {
+        if (!in16) to_bf16(double(N * I));
+        gemm_bf16(O, I, N, true);
+      }
+    } else {
+      if (din16) {
+        if (N * I > 0) k("cudaMemset", 0, kH * double(N * I));
+      } else if (has_din) {
+        matmul(N, I, O, accumulate, nullptr, false);
+      }
+      if (has_dW) matmul(O, I, N, true, nullptr, false);
+    }
+    if (has(dbias) && O) column_sums(N, O, dout->dtype == DType::BF16);
+    return dgelu;
+  }
+
   // sum_chunks (column_sums.cu): rows outputs of D columns from rows·chunks partial rows.
   void sum_chunks(int64_t R, int64_t chunks, int64_t D, bool accumulate) {
     if (R <= 0 || D <= 0) return;
@@ -228,33 +265,17 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       }
       break;
     }
-    case OpKind::LinearBackward: {  // out: din (N, I), dW (O, I), dbias (O); in: dout (N, O), in (N, I), W (O, I)
+    case OpKind::LinearBackward:  // out: din (N, I), dW (O, I), dbias (O); in: dout (N, O), in (N, I), W (O, I)
       // and din again when it accumulates (Ops::linear_backward lists it as read then)
-      const int64_t N = rows(i0), O = last(i0), I = last(in(2));
-      const bool din = has(out(0)), dW = has(out(1));
-      if (N > 0 && O > 0 && I > 0 && (din || dW)) {  // dout rounded to bf16 once for both GEMMs
-        // in and dout in the bf16 activation dtype (the forward's operand, the gradient as written): no rounding
-        const bool in16 = in(1)->dtype == DType::BF16, dout16 = i0->dtype == DType::BF16;
-        p.ws((dout16 ? 0 : round256(kH * double(N * O))) + (din ? round256(kH * double(O * I)) : 0) +
-             (dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
-        if (!dout16) p.to_bf16(double(N * O));
-        if (din) {  // a bf16 din (the activation dtype) is written by the GEMM
-          p.to_bf16(double(O * I));
-          p.gemm_bf16(N, I, O, c.n_in == 4, false, false, false, false, 0, 0, out(0)->dtype == DType::BF16);
-        }
-        if (dW) {
-          if (!in16) p.to_bf16(double(N * I));
-          p.gemm_bf16(O, I, N, true);
-        }
-      } else {
-        if (din && out(0)->dtype == DType::BF16) {
-          if (N * I > 0) p.k("cudaMemset", 0, kH * double(N * I));
-        } else if (din) {
-          p.matmul(N, I, O, c.n_in == 4, nullptr, false);
-        }
-        if (dW) p.matmul(O, I, N, true, nullptr, false);
-      }
-      if (has(out(2)) && O) p.column_sums(N, O, i0->dtype == DType::BF16);
+      p.linear_backward(out(0), out(1), out(2), i0, in(1), in(2), c.n_in == 4, nullptr);
+      break;
+    case OpKind::GeluLinearBackward: {  // out: dpre (N, I), dW, dbias; in: dout (N, O), in (N, I), W (O, I), pre
+      const Tensor *dpre = o0, *pre = in(3);
+      const bool epilogue = last(in(2)) % 8 == 0 && aligned16(dpre) && aligned16(pre);
+      if (!p.linear_backward(dpre, out(1), out(2), i0, in(1), in(2), false, epilogue ? pre : nullptr) &&
+          numel(dpre) > 0)  // GELU's derivative on dpre in place (dout and din one buffer: read once)
+        p.k(pre->dtype == DType::BF16 ? "map_backward_bf16_kernel<Gelu>" : "map_backward_kernel<Gelu>",
+            bytes(dpre) + bytes(pre), bytes(dpre));
       break;
     }
     case OpKind::Silu: case OpKind::Gelu:  // activation.cu

@@ -20,6 +20,7 @@ const char* op_name(OpKind k) {
     case OpKind::Gelu: return "gelu";
     case OpKind::GeluBackward: return "gelu_backward";
     case OpKind::LinearGelu: return "linear_gelu";
+    case OpKind::GeluLinearBackward: return "gelu_linear_backward";
     case OpKind::LayernormModulate: return "layernorm_modulate";
     case OpKind::LayernormModulateBackward: return "layernorm_modulate_backward";
     case OpKind::Rotary: return "rotary";
@@ -77,6 +78,11 @@ OpCost op_cost(const OpCall& c) {
       break;
     }
     case OpKind::LinearGelu: k.flops = 2 * rows(i0) * last(i0) * last(o0) + 9 * numel(o0); break;
+    case OpKind::GeluLinearBackward: {  // linear_backward's GEMMs and bias sums, then GELU's derivative on dpre
+      const double N = rows(c.in[0]), O = last(c.in[0]), I = last(c.in[1]);
+      k.flops = 4 * N * I * O + (numel(c.out[2]) > 0 ? N * O : 0) + 16 * numel(o0);
+      break;
+    }
     case OpKind::Silu: k.flops = 4 * numel(o0); break;
     case OpKind::SiluBackward: k.flops = 7 * numel(o0); break;
     case OpKind::Gelu: k.flops = 8 * numel(o0); break;

@@ -11,7 +11,7 @@ enum class OpKind : uint8_t {
   Fill, Copy,
   EmbedIds, EmbedIdsBackward, EmbedSoft, EmbedSoftBackward, EmbedBag, EmbedBagBackward,
   TimestepEmbedding,
-  Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu,
+  Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu, GeluLinearBackward,
   LayernormModulate, LayernormModulateBackward,
   Rotary, RotaryBackward, Attention, AttentionBackward,
   GatedResidual, GatedResidualBackward,

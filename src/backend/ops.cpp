@@ -137,6 +137,17 @@ void Ops::gelu_backward(Tensor& din, const Tensor& dout, const Tensor& in) {
   if (observer_) notify(make_call(OpKind::GeluBackward, {&din}, {&dout, &in}));
 }
 
+void Ops::gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                               const Tensor& W, const Tensor& pre) {
+  const char* w = "gelu_linear_backward";
+  DUO_CHECK(!dpre.empty(), w, "dpre is absent", "the op exists to write the GELU input's gradient; give dpre");
+  checks::linear_backward(w, dpre, dW, dbias, dout, in, W);
+  checks::elementwise(w, dpre, "dpre", pre, "pre");
+  checks::elementwise(w, in, "in", pre, "pre");
+  do_gelu_linear_backward(dpre, dW, dbias, dout, in, W, pre);
+  if (observer_) notify(make_call(OpKind::GeluLinearBackward, {&dpre, &dW, &dbias}, {&dout, &in, &W, &pre}));
+}
+
 void Ops::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* w = "linear_gelu";
   checks::linear(w, pre, in, W, bias);

@@ -113,6 +113,12 @@ class Ops {
   // is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt's GELU_AUX_BIAS).
   // in, out, pre: act.
   void linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias);
+  // The backward of the MLP's second layer through the GELU before it, out = in W^T + bias with in = gelu(pre):
+  // dpre[N,I] = gelu'(pre) * (dout @ W) (written), dW += dout^T @ in, dbias += sum_n dout (skipped when empty).
+  // The default is linear_backward then gelu_backward; a backend with a GELU-backward GEMM epilogue overrides it
+  // (CUDA: cuBLASLt's DGELU). dpre, dout, in, pre: act (dpre and pre one dtype).
+  void gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                            const Tensor& W, const Tensor& pre);
 
   // ---- LayerNorm (no bias, eps 1e-5) fused with adaLN modulate ----------------------------------------
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
@@ -239,6 +245,13 @@ class Ops {
     // The default is the two ops; a backend with a fused GEMM epilogue overrides it (CUDA: cuBLASLt GELU_AUX_BIAS).
     do_linear(pre, in, W, bias);
     do_gelu(out, pre);
+  }
+  virtual void do_gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
+                                      const Tensor& W, const Tensor& pre) {
+    // The default is the two ops, GELU's derivative applied to dpre in place; a backend with a GELU-backward GEMM
+    // epilogue overrides it (CUDA: cuBLASLt's DGELU).
+    do_linear_backward(dpre, dW, dbias, dout, in, W, false);
+    do_gelu_backward(dpre, dpre, pre);
   }
   virtual void do_layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x,
                                      const Tensor& weight, const Tensor& shift, const Tensor& scale) = 0;

@@ -50,6 +50,8 @@ class PlanOps : public Ops {
   void do_gelu(Tensor&, const Tensor&) override {}
   void do_gelu_backward(Tensor&, const Tensor&, const Tensor&) override {}
   void do_linear_gelu(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
+  void do_gelu_linear_backward(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                               const Tensor&) override {}
   void do_layernorm_modulate(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
                              const Tensor&) override {}
   void do_layernorm_modulate_backward(Tensor&, Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&,

@@ -69,7 +69,7 @@ void DiT::plan_activations() {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = ro(N * D, "grad ln");
     dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = ro(N * 3 * D, "grad qkv before rotary");
     datt_ = r(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
-    df1_ = ro(N * M, "grad mlp fc1"); dg_ = ro(N * M, "grad mlp gelu"); df2_ = ro(N * D, "grad mlp fc2");
+    df1_ = ro(N * M, "grad mlp fc1"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
     dc1a_ = r(B * cd, "grad time silu"); dc1_ = r(B * cd, "grad time mlp 0");
   }
@@ -253,7 +253,7 @@ void DiT::backward_features(const Tensor& dy_in) {
 
   Tensor dln = operand(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = operand(dqkv_, {B, L, 3 * D});
   Tensor datt = act(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
-  Tensor df1 = operand(df1_, {N, M}), dg = operand(dg_, {N, M}), df2 = operand(df2_, {B, L, D});
+  Tensor df1 = operand(df1_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
     const DiTBlockTensors& w = P_.blocks[i];
     DiTBlockTensors& gw = G_.blocks[i];
@@ -267,8 +267,8 @@ void DiT::backward_features(const Tensor& dy_in) {
     // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.
     o.gated_residual_backward(df2, dm.gate_mlp, dh, operand(a.f2, {B, L, D}), m.gate_mlp, p,
                               block_dropout(rng_, i, DropoutSite::Mlp));
-    o.linear_backward(dg, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), operand(a.g, {N, M}), w.mlp2_w, false);
-    o.gelu_backward(df1, dg, operand(a.f1, {N, M}));
+    o.gelu_linear_backward(df1, gw.mlp2_w, gw.mlp2_b, df2.view({N, D}), operand(a.g, {N, M}), w.mlp2_w,
+                           operand(a.f1, {N, M}));
     o.linear_backward(dln, gw.mlp0_w, gw.mlp0_b, df1, operand(a.ln2, {N, D}), w.mlp0_w, false);
     o.layernorm_modulate_backward(dh, gw.norm2, dm.shift_mlp, dm.scale_mlp, dln, act(a.x_mid, {B, L, D}),
                                   act(a.mean2, {N}), act(a.rstd2, {N}), w.norm2, m.shift_mlp, m.scale_mlp);

@@ -84,8 +84,8 @@ class DiT {
   struct BlockActs {
     size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
     // ln1, qkv_r, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
-    // the backend's activation dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs, GELU and LayerNorm read (dqkv
-    // before rotary, dproj, df1, dg, df2, dln).
+    // the backend's activation dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs and
+    // LayerNorm read (dqkv before rotary, dproj, df1, df2, dln).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
     size_t qkv_r;                // (B, L, 3D) after rotary
     size_t att, lse;             // (B, L, D), (B, H, L)
@@ -120,7 +120,7 @@ class DiT {
   size_t soft_probs_ = 0;             // (B, L, V) softmax of the soft input
   size_t modf_, y_, meanf_, rstdf_, logits_, qkv_;
   // backward scratch
-  size_t dh_, dy_, dln_, dqkv_r_, dqkv_, datt_, dproj_, df1_, dg_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
+  size_t dh_, dy_, dln_, dqkv_r_, dqkv_, datt_, dproj_, df1_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
 };
 
 }  // namespace duo

@@ -142,6 +142,21 @@ void dense_cases(std::vector<OpCase>& out, int64_t m) {
                        return Scalars{};
                      }});
   }
+  // The MLP's second layer backward through its GELU (in = gelu(pre) in the model; any values do here): I = 16 and 64
+  // take cuBLASLt's DGELU epilogue on CUDA, I = 31 the GEMM and the GELU kernel; fp32, then the activation dtype.
+  for (auto [N, I, O] : {std::array<int64_t, 3>{16, 16, 16}, {17, 31, 37}, {63, 64, 65}}) {
+    N *= m;
+    for (Kind a : {Kind::Float, Kind::Act})
+      out.push_back({OpKind::GeluLinearBackward,
+                     fmt("gelu_linear_backward N=", N, " I=", I, " O=", O, " bias", a == Kind::Act ? " act" : ""),
+                     {{"dout", {N, O}, Role::In, a}, {"in", {N, I}, Role::In, a}, {"W", {O, I}},
+                      {"pre", {N, I}, Role::In, a, uniform(-3, 3)}, {"dpre", {N, I}, Role::Out, a},
+                      {"dW", {O, I}, Role::InOut}, {"dbias", {O}, Role::InOut}},
+                     (double)std::max(N, O), true, 1, [](Ops& o, Tensors& t) {
+                       o.gelu_linear_backward(t[4], t[5], t[6], t[0], t[1], t[2], t[3]);
+                       return Scalars{};
+                     }});
+  }
   for (int64_t n0 : {1, 31, 256, 257}) {
     const int64_t n = n0 * m;
     if (n0 == 31 || n0 == 257) {  // GELU on activations in the activation dtype (the MLP's)

@@ -12,8 +12,9 @@ namespace duo::cuda {
 namespace {
 
 // partial[c, d] = sum of x[n, d] over the rows n of chunk c, in order.        grid (chunks, column blocks)
+// x: fp32, or bf16 (a gradient kept in the activation dtype), summed in fp32.
 template <class T>
-__device__ void column_chunk_sums(float* partial, const T* x, int64_t N, int D) {
+__global__ void column_chunk_sums_kernel(float* partial, const T* x, int64_t N, int D) {
   const int64_t c = blockIdx.x;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
@@ -21,13 +22,6 @@ __device__ void column_chunk_sums(float* partial, const T* x, int64_t N, int D) 
   float acc = 0.0f;
   for (int64_t n = n0; n < n1; ++n) acc += act_load(x[n * D + d]);
   partial[c * D + d] = acc;
-}
-__global__ void column_chunk_sums_kernel(float* partial, const float* x, int64_t N, int D) {
-  column_chunk_sums(partial, x, N, D);
-}
-// x in bf16 (a gradient kept in the activation dtype), summed in fp32
-__global__ void column_chunk_sums_bf16_kernel(float* partial, const __nv_bfloat16* x, int64_t N, int D) {
-  column_chunk_sums(partial, x, N, D);
 }
 
 // dst[r·stride + d] = (or +=) sum_c partial[r, c, d], chunks in order.      grid (rows, column blocks)
@@ -53,20 +47,21 @@ void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partia
   DUO_CU_LAUNCHED("sum_chunks");  // checked here, not after the caller's next launch
 }
 
-void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
+template <class T>
+void add_column_sums_of(float* dst, const T* x, int64_t N, int D, float* partial, cudaStream_t s) {
   if (N == 0 || D == 0) return;
   const int64_t chunks = column_sum_chunks(N);
-  DUO_LAUNCH(column_chunk_sums_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
+  DUO_LAUNCH_NAMED(column_chunk_sums_kernel<T>, named<T>("column_chunk_sums_kernel", "column_chunk_sums_bf16_kernel"),
+                   dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
   DUO_CU_LAUNCHED("column_sums");
   sum_chunks(dst, 0, true, partial, 1, chunks, D, s);
 }
 
+void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
+  add_column_sums_of(dst, x, N, D, partial, s);
+}
 void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s) {
-  if (N == 0 || D == 0) return;
-  const int64_t chunks = column_sum_chunks(N);
-  DUO_LAUNCH(column_chunk_sums_bf16_kernel, dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
-  DUO_CU_LAUNCHED("column_sums");
-  sum_chunks(dst, 0, true, partial, 1, chunks, D, s);
+  add_column_sums_of(dst, x, N, D, partial, s);
 }
 
 }  // namespace duo::cuda

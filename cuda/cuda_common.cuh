@@ -115,9 +115,11 @@ inline int64_t column_sum_chunks(int64_t N) { return (N + kColumnSumRows - 1) / 
 // accumulate) sum_c partial[(r·chunks + c)·D + d], chunks c in order.
 void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partial, int64_t rows, int64_t chunks, int D,
                 cudaStream_t s);
-// dst[d] += sum_n x[n, d] for x (N, D), both stages; partial: column_sum_chunks(N)·D floats of scratch.
-void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s);
-void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s);  // bf16 x
+// dst[d] += sum_n x[n, d] for x (N, D) with rows ld apart (0: D), fp32 or bf16, both stages; partial:
+// column_sum_chunks(N)·D floats of scratch.
+void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s, int64_t ld = 0);
+void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s,
+                     int64_t ld = 0);
 
 // ---- reductions --------------------------------------------------------------------------------------------
 template <class T>

@@ -12,15 +12,15 @@ namespace duo::cuda {
 namespace {
 
 // partial[c, d] = sum of x[n, d] over the rows n of chunk c, in order.        grid (chunks, column blocks)
-// x: fp32, or bf16 (a gradient kept in the activation dtype), summed in fp32.
+// x: fp32, or bf16 (a gradient kept in the activation dtype), summed in fp32; rows ld elements apart.
 template <class T>
-__global__ void column_chunk_sums_kernel(float* partial, const T* x, int64_t N, int D) {
+__global__ void column_chunk_sums_kernel(float* partial, const T* x, int64_t N, int D, int64_t ld) {
   const int64_t c = blockIdx.x;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
   const int64_t n0 = c * kColumnSumRows, n1 = n0 + kColumnSumRows < N ? n0 + kColumnSumRows : N;
   float acc = 0.0f;
-  for (int64_t n = n0; n < n1; ++n) acc += act_load(x[n * D + d]);
+  for (int64_t n = n0; n < n1; ++n) acc += act_load(x[n * ld + d]);
   partial[c * D + d] = acc;
 }
 
@@ -48,20 +48,21 @@ void sum_chunks(float* dst, int64_t stride, bool accumulate, const float* partia
 }
 
 template <class T>
-void add_column_sums_of(float* dst, const T* x, int64_t N, int D, float* partial, cudaStream_t s) {
+void add_column_sums_of(float* dst, const T* x, int64_t N, int D, float* partial, cudaStream_t s, int64_t ld) {
   if (N == 0 || D == 0) return;
   const int64_t chunks = column_sum_chunks(N);
   DUO_LAUNCH_NAMED(column_chunk_sums_kernel<T>, named<T>("column_chunk_sums_kernel", "column_chunk_sums_bf16_kernel"),
-                   dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D);
+                   dim3(unsigned(chunks), blocks_for(D)), kThreads, 0, s)(partial, x, N, D, ld ? ld : D);
   DUO_CU_LAUNCHED("column_sums");
   sum_chunks(dst, 0, true, partial, 1, chunks, D, s);
 }
 
-void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s) {
-  add_column_sums_of(dst, x, N, D, partial, s);
+void add_column_sums(float* dst, const float* x, int64_t N, int D, float* partial, cudaStream_t s, int64_t ld) {
+  add_column_sums_of(dst, x, N, D, partial, s, ld);
 }
-void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s) {
-  add_column_sums_of(dst, x, N, D, partial, s);
+void add_column_sums(float* dst, const __nv_bfloat16* x, int64_t N, int D, float* partial, cudaStream_t s,
+                     int64_t ld) {
+  add_column_sums_of(dst, x, N, D, partial, s, ld);
 }
 
 }  // namespace duo::cuda

@@ -5,9 +5,9 @@
 //
 // linear_loss_head is the vocabulary head of a training step fused with its loss head, a chunk of rows at a time:
 // the output GEMM for the chunk (bf16 y and W, converted once per call), the loss kernel, which writes the scaled
-// gradient in fp32 (for the bias gradient's column sums, the CPU's order) and in bf16 (the backward GEMMs' input)
-// in the same pass, and the two backward GEMMs straight from the bf16 rows. The (N, V) fp32 logits, their
-// gradient and its conversions never exist (docs/architecture.md §5).
+// gradient in bf16 (the backward GEMMs' input, and the bias gradient's column sums', in the CPU's order) — its fp32
+// rows are the row function's scratch — and the two backward GEMMs straight from the bf16 rows. The (N, V) fp32
+// logits, their gradient and its conversions never exist (docs/architecture.md §5).
 #include "backend/kernel_traffic.h"
 #include "gemm.h"
 #include "kernels/block_row.cuh"
@@ -73,8 +73,8 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
   const int64_t C = std::min(N, vocab_chunk_rows(V, DType::F32)), ld = cuda_vocab_ld(V);
   const bool backward = !dy.empty();
   // One workspace request: y and W in bf16, a chunk's logits (rows padded to ld entries: aligned rows for the
-  // GEMMs' tensor-core paths), and for the backward its gradient in fp32 (packed, for the column sums) and in bf16
-  // (rows of ld) and the column sums' partial rows; then cuBLASLt's scratch.
+  // GEMMs' tensor-core paths), and for the backward its gradient in fp32 (packed: the loss rows' scratch) and in
+  // bf16 (rows of ld) and the column sums' partial rows; then cuBLASLt's scratch.
   const bool copy_bias = !bias.empty() && reinterpret_cast<uintptr_t>(bias.data) % 16 != 0;
   const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2) +
                                                                 (copy_bias ? round_up(size_t(V) * 4) : 0),
@@ -111,7 +111,7 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
     DUO_CU_LAUNCHED(op);
     if (!backward) continue;
     if (!dbias.empty()) {
-      add_column_sums(fptr(dbias), d32, n, int(V), partial, s);
+      add_column_sums(fptr(dbias), reinterpret_cast<const __nv_bfloat16*>(h16), n, int(V), partial, s, ld);
       DUO_CU_LAUNCHED(op);
     }
     // dy (n, D) = dlogits (n, V) W (V, D); dW (V, D) += dlogits^T (V, n) y (n, D)

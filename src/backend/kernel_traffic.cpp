@@ -134,13 +134,14 @@ class Plan {
     if (R <= 0 || D <= 0) return;
     k("sum_chunks_kernel", kF * double(R * chunks * D) + (accumulate ? kF * double(R * D) : 0), kF * double(R * D));
   }
-  // add_column_sums (column_sums.cu): dst (D) += column sums of x (N, D), fp32 or bf16.
-  void column_sums(int64_t N, int64_t D, bool bf16 = false) {
+  // add_column_sums (column_sums.cu): dst (D) += column sums of x (N, D), fp32 or bf16, rows ld apart (0: D; the
+  // footprint is the rows' full stride).
+  void column_sums(int64_t N, int64_t D, bool bf16 = false, int64_t ld = 0) {
     if (N == 0 || D == 0) return;
     const int64_t c = chunks_of(N, kColumnSumRows);
     ws(size_t(c * D) * 4);
-    k(bf16 ? "column_chunk_sums_bf16_kernel" : "column_chunk_sums_kernel", (bf16 ? kH : kF) * double(N * D),
-      kF * double(c * D));
+    k(bf16 ? "column_chunk_sums_bf16_kernel" : "column_chunk_sums_kernel",
+      (bf16 ? kH : kF) * double(N * (ld ? ld : D)), kF * double(c * D));
     sum_chunks(1, c, D, true);
   }
 
@@ -461,7 +462,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         p.k("loss_head_kernel", kF * nl + double(n) * (2 * kI + 3 * kD),
             kF * double(n) + (backward ? kF * nv + kH * nl : 0));
         if (!backward) continue;
-        if (dbias) p.column_sums(n, V);
+        if (dbias) p.column_sums(n, V, true, ld);  // from the bf16 gradient rows
         p.gemm_bf16(n, D, V, false, false, false, false, false, ld);
         p.gemm_bf16(V, D, n, true, false, false, false, true, ld);
       }

@@ -124,10 +124,9 @@ class Ops {
   // x, out: [B,L,D]; weight [D]; shift, scale: [B,D] (may be column views of the adaLN output, i.e. strided
   // rows), or both empty for plain LN (the causal model). mean, rstd: [B*L], saved for the backward.
   // out = (norm(x) * weight) * (1 + scale[b]) + shift[b]                                              out: act
-  // (backward: dout: act)
   void layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
                           const Tensor& shift, const Tensor& scale);
-  // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty).
+  // dx ACCUMULATES (residual stream); dweight +=; dshift, dscale [B,D] are written (skipped when empty). dout: act.
   void layernorm_modulate_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale,
                                    const Tensor& dout, const Tensor& x, const Tensor& mean,
                                    const Tensor& rstd, const Tensor& weight, const Tensor& shift,

@@ -120,6 +120,9 @@ class CudaOps : public Ops {
  public:
   // Bytes of the device workspace now held (grows on demand, never shrinks).
   size_t workspace_bytes() const { return workspace_bytes_; }
+  // GEMMs that asked for cuBLASLt's GELU or DGELU epilogue on an eligible shape and found no algorithm with it (they
+  // ran as the GEMM and the separate kernel instead): 0 under the emulator; on a GPU the tests log it.
+  int64_t epilogue_fallbacks() const { return epilogue_fallbacks_; }
 
   // Attention implementation: flash-style tensor-core kernels where supported (default), or the naive fp32
   // reference kernels everywhere (tests compare the two).
@@ -128,6 +131,7 @@ class CudaOps : public Ops {
  private:
   double peak_flops_ = 0;  // the device's dense bf16 peak (0 under the emulator)
   bool flash_attention_ = true;
+  int64_t epilogue_fallbacks_ = 0;
   // At least `bytes` of device scratch, valid until the next workspace() call (callers carve one call's
   // buffers out of a single request). Grows by reallocation; kernels on the one stream are ordered with it.
   void* workspace(size_t bytes);

@@ -106,6 +106,12 @@ BOOST_AUTO_TEST_CASE(cuda_ops_gelu_linear_backward) {
     Tensor cdb32 = tv(db_f32, {O});
     b.cpu.linear_backward(none, none, cdb32, hv(dy, {N, O}), hv(x, {N, I}), hv(W, {O, I}), false);
     BOOST_TEST_CONTEXT("N=" << N << " I=" << I << " O=" << O) {
+      // which path ran: the emulator always has the epilogue; on a GPU the log says whether cuBLASLt had it
+      BOOST_TEST_MESSAGE("gelu_linear_backward N=" << N << " I=" << I << ": epilogue fallbacks "
+                                                   << b.gpu.epilogue_fallbacks());
+#if defined(DUO_CUDA_EMU)
+      BOOST_TEST(b.gpu.epilogue_fallbacks() == 0);
+#endif
       DUO_CHECK_CLOSE("dpre", b.dev.down<float>(gdpre), dpre, kBf16Same + kGeluEpilogueTol);
       DUO_CHECK_CLOSE("dW", b.dev.down<float>(gdW), dW, kBf16Same);
       DUO_CHECK_CLOSE("dbias", b.dev.down<float>(gdb), db_f32, kF32Tol);

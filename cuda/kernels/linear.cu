@@ -138,7 +138,9 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
   check_matrix(op, "out", out, N, O);
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool epilogue = O % 8 == 0 && aligned(pre.data) && aligned(out.data) && (bias.empty() || aligned(bias.data));
-  if (!epilogue || !linear_gemm(op, out, in, W, bias, &pre)) {  // or cuBLASLt has no GELU algorithm for the shape
+  const bool fused = epilogue && linear_gemm(op, out, in, W, bias, &pre);
+  if (epilogue && !fused) ++epilogue_fallbacks_;  // cuBLASLt has no GELU algorithm for the shape
+  if (!fused) {
     do_linear(pre, in, W, bias);
     do_gelu(out, pre);
   }
@@ -157,9 +159,12 @@ void CudaOps::do_gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, c
   const char* op = "gelu_linear_backward";
   check_f32_or_bf16(op, {&dpre, &pre});
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  const bool epilogue = W.dim(1) % 8 == 0 && aligned(dpre.data) && aligned(pre.data);
-  if (!linear_backward_gemms(op, dpre, dW, dbias, dout, in, W, false, epilogue ? &pre : nullptr))
+  const int64_t N = checks::rows_of(dout), I = W.dim(1);
+  const bool epilogue = I % 8 == 0 && N > 0 && W.dim(0) > 0 && I > 0 && aligned(dpre.data) && aligned(pre.data);
+  if (!linear_backward_gemms(op, dpre, dW, dbias, dout, in, W, false, epilogue ? &pre : nullptr)) {
+    if (epilogue) ++epilogue_fallbacks_;  // cuBLASLt has no DGELU algorithm for the shape
     do_gelu_backward(dpre, dpre, pre);
+  }
 }
 
 bool CudaOps::linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout,

@@ -108,6 +108,9 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
 // Bytes rounded up to 256: the alignment of each buffer an op carves out of one workspace request.
 inline size_t round_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
+// LayerNorm's epsilon (PyTorch's default), for layernorm.cu and the fused residual + LayerNorm of residual.cu.
+constexpr float kLayerNormEps = 1e-5f;
+
 // ---- column sums over rows (kernels/column_sums.cu) ---------------------------------------------------------
 constexpr int64_t kColumnSumRows = 64;  // rows per partial sum
 inline int64_t column_sum_chunks(int64_t N) { return (N + kColumnSumRows - 1) / kColumnSumRows; }

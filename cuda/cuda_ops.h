@@ -85,11 +85,14 @@ class CudaOps : public Ops {
   void do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                              const Tensor& lse, int n_heads, bool causal) override;
 
-  // kernels/residual.cu
+  // kernels/residual.cu (and the gated residual fused with the next LayerNorm)
   void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                          const Philox& rng) override;
   void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
                                   const Tensor& gate, float p, const Philox& rng) override;
+  void do_gated_residual_layernorm(Tensor& out, Tensor& ln, Tensor& mean, Tensor& rstd, const Tensor& h,
+                                   const Tensor& branch, const Tensor& gate, float p, const Philox& rng,
+                                   const Tensor& weight, const Tensor& shift, const Tensor& scale) override;
 
   // kernels/softmax.cu (log-softmax, cross-entropy)
   void do_log_softmax(Tensor& out, const Tensor& logits) override;

@@ -235,6 +235,20 @@ BOOST_AUTO_TEST_CASE(cuda_ops_gated_residual) {
     b.gpu.gated_residual_backward(gdx, gdgate, b.dev.up(dh, {B, L, D}), gx, gmod.cols(2 * D, D), p, rng);
     DUO_CHECK_CLOSE("gated_residual dbranch p=" << p, b.dev.down<float>(gdx), dx, kF32Tol);
     DUO_CHECK_CLOSE("gated_residual dgate p=" << p << " L=" << L, b.dev.down<float>(gdmod), dmod, kF32Tol);
+    // fused with the next LayerNorm (shift, scale: mod's first two column blocks): the CPU's two ops
+    std::vector<float> w = rand_f(D, 23, 0.5f, 1.5f), out(N * D), ln(N * D), mean(N), rstd(N);
+    Tensor cmod = tv(mod, {B, 3 * D});
+    b.cpu.gated_residual(hv(out, {B, L, D}), hv(h0, {B, L, D}), hv(x, {N, D}), cgate, p, rng);
+    b.cpu.layernorm_modulate(hv(ln, {B, L, D}), hv(mean, {N}), hv(rstd, {N}), hv(out, {B, L, D}), tv(w, {D}),
+                             cmod.cols(0, D), cmod.cols(D, D));
+    Tensor gout = b.dev.zeros(DType::F32, {B, L, D}), gln = b.dev.zeros(DType::F32, {B, L, D});
+    Tensor gmean = b.dev.zeros(DType::F32, {N}), grstd = b.dev.zeros(DType::F32, {N});
+    b.gpu.gated_residual_layernorm(gout, gln, gmean, grstd, b.dev.up(h0, {B, L, D}), gx, gmod.cols(2 * D, D), p, rng,
+                                   b.dev.up(w, {D}), gmod.cols(0, D), gmod.cols(D, D));
+    DUO_CHECK_CLOSE("gated_residual_layernorm out p=" << p, b.dev.down<float>(gout), out, kF32Tol);
+    DUO_CHECK_CLOSE("gated_residual_layernorm ln p=" << p, b.dev.down<float>(gln), ln, kF32Tol);
+    DUO_CHECK_CLOSE("gated_residual_layernorm mean p=" << p, b.dev.down<float>(gmean), mean, kF32Tol);
+    DUO_CHECK_CLOSE("gated_residual_layernorm rstd p=" << p, b.dev.down<float>(grstd), rstd, kF32Tol);
   }
 }
 

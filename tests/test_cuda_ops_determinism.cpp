@@ -129,6 +129,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"attention_backward", "cuda_ops_attention"},
     {"gated_residual", "cuda_ops_gated_residual"},
     {"gated_residual_backward", "cuda_ops_gated_residual"},
+    {"gated_residual_layernorm", "cuda_ops_gated_residual"},
     {"log_softmax", "cuda_ops_softmax_and_cross_entropy"},
     {"log_softmax_backward", "cuda_ops_softmax_and_cross_entropy"},
     {"cross_entropy", "cuda_ops_softmax_and_cross_entropy"},

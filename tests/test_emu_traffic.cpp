@@ -240,6 +240,22 @@ BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
   check("layernorm_modulate_backward, bf16 dout (L = 160: three passes)", ops, [&] {
     ops.layernorm_modulate_backward(dx, dw, dshift, dscale, out16, x, mean, rstd, w, shift, scale);
   });
+  {  // fused with the next LayerNorm: fp32, bf16 branch and ln; D = 1100, the two kernels
+    Tensor o2 = dev.zeros(DType::F32, {B, L, D}), m2 = dev.zeros(DType::F32, {N}), r2 = dev.zeros(DType::F32, {N});
+    check("gated_residual_layernorm", ops, [&] {
+      ops.gated_residual_layernorm(o2, out, m2, r2, x, g, gate, 0.1f, drop, w, shift, scale);
+    });
+    check("gated_residual_layernorm, bf16", ops, [&] {
+      ops.gated_residual_layernorm(o2, out16, m2, r2, x, g16b, gate, 0.1f, drop, w, shift, scale);
+    });
+    const int64_t DW = 1100;
+    Tensor xw = dev.up(rand_f(N * DW, 42), {B, L, DW}), bw = dev.up(rand_f(N * DW, 43), {B, L, DW});
+    Tensor ow = dev.zeros(DType::F32, {B, L, DW}), lw = dev.zeros(DType::F32, {B, L, DW});
+    Tensor ww = dev.up(rand_f(DW, 44, 0.5f, 1.5f), {DW}), none;
+    check("gated_residual_layernorm, D = 1100", ops, [&] {
+      ops.gated_residual_layernorm(ow, lw, m2, r2, xw, bw, none, 0.1f, drop, ww, none, none);
+    });
+  }
   check("gated_residual_backward, bf16 branch and dbranch", ops,
         [&] { ops.gated_residual_backward(dx16, dgate, g, g16b, gate, 0.1f, drop); });
   check("gated_residual, bf16 branch", ops, [&] {

@@ -18,8 +18,6 @@ using namespace cuda;
 
 namespace {
 
-constexpr float kEps = 1e-5f;    // PyTorch's default
-
 // grid: ceil(N / warps per block); warp w of block b owns row b * warps + w. out: fp32, or bf16 (the activation
 // dtype: the next GEMM's operand, rounded once here).
 template <class Out>
@@ -34,7 +32,7 @@ __global__ void layernorm_forward_kernel(Out* out, float* mean, float* rstd, con
   const float m = warp_sum(s) / float(D);
   float v = 0.0f;
   for (int d = lane; d < D; d += 32) v += (xr[d] - m) * (xr[d] - m);
-  const float r = 1.0f / sqrtf(warp_sum(v) / float(D) + kEps);
+  const float r = 1.0f / sqrtf(warp_sum(v) / float(D) + kLayerNormEps);
   if (lane == 0) {
     mean[n] = m;
     rstd[n] = r;

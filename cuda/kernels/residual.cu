@@ -25,6 +25,66 @@ __global__ void gated_residual_kernel(float* out, const float* h, const X* x, co
   }
 }
 
+// out = h + gate[b] x f as gated_residual_kernel, then ln = LayerNorm + modulate of out as layernorm.cu's forward
+// (mean, rstd saved), one warp per row: the two kernels' arithmetic in their order, so the same bits, with the new
+// residual row held in registers (K per lane: D ≤ 32 K) instead of read back. x and ln: fp32, or bf16 (the
+// activation dtype).                        grid: ceil(N / warps per block); warp w of block b owns row b·warps + w
+template <int K, class T>
+__global__ void gated_residual_layernorm_kernel(float* out, T* ln, float* mean, float* rstd, const float* h,
+                                                const T* x, const float* gate, int64_t gs, Philox rng, float p,
+                                                float keep_scale, const float* w, const float* shift,
+                                                const float* scale, int64_t ss, int64_t N, int L, int D) {
+  const int lane = int(threadIdx.x) % 32;
+  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (n >= N) return;  // whole warps leave together
+  const float* g = gate ? gate + (n / L) * gs : nullptr;
+  float v[K];
+  float s = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const int d = lane + 32 * k;
+    if (d >= D) break;
+    const int64_t i = n * D + d;
+    const float dropped = act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
+    v[k] = h[i] + (g ? g[d] * dropped : dropped);
+    out[i] = v[k];
+    s += v[k];
+  }
+  const float m = warp_sum(s) / float(D);
+  float var = 0.0f;
+  for (int k = 0; k < K && lane + 32 * k < D; ++k) var += (v[k] - m) * (v[k] - m);
+  const float r = 1.0f / sqrtf(warp_sum(var) / float(D) + kLayerNormEps);
+  if (lane == 0) {
+    mean[n] = m;
+    rstd[n] = r;
+  }
+  T* y = ln + n * D;
+  const float* sh = shift ? shift + (n / L) * ss : nullptr;
+  const float* sc = shift ? scale + (n / L) * ss : nullptr;
+  for (int k = 0; k < K && lane + 32 * k < D; ++k) {
+    const int d = lane + 32 * k;
+    y[d] = act_store<T>(sh ? ((v[k] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d] : (v[k] - m) * r * w[d]);
+  }
+}
+
+// Rows up to this many features take the fused kernel (its registers per lane); wider ones the two kernels.
+constexpr int kFusedLnMaxD = 32 * 32;
+
+template <class T>
+void launch_gated_residual_layernorm(cudaStream_t st, int64_t N, int D, float* out, T* ln, float* mean, float* rstd,
+                                     const float* h, const T* x, const float* g, int64_t gs, const Philox& rng,
+                                     float p, float ks, const float* w, const float* sh, const float* sc, int64_t ss,
+                                     int L) {
+  const unsigned blocks = unsigned((N + kThreads / 32 - 1) / (kThreads / 32));  // a warp per row
+  auto* k8 = gated_residual_layernorm_kernel<8, T>;  // the registers per lane: D ≤ 256, 512, 768, 1024
+  auto* k16 = gated_residual_layernorm_kernel<16, T>;
+  auto* k24 = gated_residual_layernorm_kernel<24, T>;
+  auto* k32 = gated_residual_layernorm_kernel<32, T>;
+  auto* kernel = D <= 256 ? k8 : D <= 512 ? k16 : D <= 768 ? k24 : k32;
+  DUO_LAUNCH_NAMED(kernel, named<T>("gated_residual_layernorm_kernel<float>",
+                                    "gated_residual_layernorm_kernel<__nv_bfloat16>"),
+                   blocks, kThreads, 0, st)(out, ln, mean, rstd, h, x, g, gs, rng, p, ks, w, sh, sc, ss, N, L, D);
+}
+
 // dbranch[i] = gate[b, d] f(i) dh[i]; one thread per element. dx: fp32, or bf16 (the activation dtype: the
 // branch's linear_backward reads it as its GEMM operand).
 template <class Out>
@@ -83,6 +143,36 @@ void CudaOps::do_gated_residual(Tensor& out, const Tensor& h, const Tensor& bran
   else
     DUO_LAUNCH(gated_residual_kernel<float>, blocks_for(n), kThreads, 0, st)(
         fptr(out), fptr(h), fptr(branch), g, gs, rng, p, keep_scale_of(p), n, s.L * s.D, int(s.D));
+  DUO_CU_LAUNCHED(op);
+}
+
+void CudaOps::do_gated_residual_layernorm(Tensor& out, Tensor& ln, Tensor& mean, Tensor& rstd, const Tensor& h,
+                                          const Tensor& branch, const Tensor& gate, float p, const Philox& rng,
+                                          const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+  const char* op = "gated_residual_layernorm";
+  check_f32(op, {&out, &h, &gate, &mean, &rstd, &weight, &shift, &scale});
+  check_f32_or_bf16(op, {&branch, &ln});
+  const ResidualShape s = residual_shape(op, out, gate, p);
+  DUO_CHECK(shift.empty() || shift.stride[0] == scale.stride[0], str("CudaOps::", op),
+            "shift and scale have different row strides", "pass column blocks of one adaLN output");
+  const int64_t N = s.B * s.L;
+  if (N == 0 || s.D == 0) return;
+  if (s.D > kFusedLnMaxD) {  // wider rows than the fused kernel's registers hold: the two kernels
+    do_gated_residual(out, h, branch, gate, p, rng);
+    do_layernorm_modulate(ln, mean, rstd, out, weight, shift, scale);
+    return;
+  }
+  const bool mod = !shift.empty();
+  const float *g = gate.empty() ? nullptr : fptr(gate), *sh = mod ? fptr(shift) : nullptr,
+              *sc = mod ? fptr(scale) : nullptr;
+  const int64_t gs = gate.empty() ? 0 : gate.stride[0], ss = mod ? shift.stride[0] : 0;
+  cudaStream_t st = as_stream(stream_);
+  if (is_bf16(ln))
+    launch_gated_residual_layernorm(st, N, int(s.D), fptr(out), hptr(ln), fptr(mean), fptr(rstd), fptr(h),
+                                    hptr(branch), g, gs, rng, p, keep_scale_of(p), fptr(weight), sh, sc, ss, int(s.L));
+  else
+    launch_gated_residual_layernorm(st, N, int(s.D), fptr(out), fptr(ln), fptr(mean), fptr(rstd), fptr(h),
+                                    fptr(branch), g, gs, rng, p, keep_scale_of(p), fptr(weight), sh, sc, ss, int(s.L));
   DUO_CU_LAUNCHED(op);
 }
 

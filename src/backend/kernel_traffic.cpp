@@ -396,6 +396,24 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
           bytes(o0) + bytes(branch) + bytes(gate), bytes(o0));  // reads h (or out) and branch
       break;
     }
+    case OpKind::GatedResidualLayernorm: {  // residual.cu; out: out, ln, mean, rstd; in: h, branch, gate, weight,
+      // shift, scale: one warp per row up to 1024 features, else gated_residual_kernel and layernorm_forward_kernel
+      const Tensor *ln = out(1), *branch = in(1);
+      const double N = double(rows(o0)), D = double(last(o0));
+      if (N * D == 0) break;
+      const double params = bytes(in(2)) + bytes(in(3)) + bytes(in(4)) + bytes(in(5));
+      const bool bf16 = ln->dtype == DType::BF16;
+      if (last(o0) <= 1024) {
+        p.k(bf16 ? "gated_residual_layernorm_kernel<__nv_bfloat16>" : "gated_residual_layernorm_kernel<float>",
+            bytes(i0) + bytes(branch) + params, bytes(o0) + bytes(ln) + 2 * kF * N);
+      } else {
+        p.k(branch->dtype == DType::BF16 ? "gated_residual_kernel<__nv_bfloat16>" : "gated_residual_kernel<float>",
+            bytes(i0) + bytes(branch) + bytes(in(2)), bytes(o0));
+        p.k(bf16 ? "layernorm_forward_kernel<__nv_bfloat16>" : "layernorm_forward_kernel<float>",
+            kF * N * D + bytes(in(3)) + bytes(in(4)) + bytes(in(5)), bytes(ln) + 2 * kF * N);
+      }
+      break;
+    }
     case OpKind::GatedResidualBackward: {  // out: dbranch, dgate (B, D); in: dh (B·L, D), branch, gate
       const Tensor *dbranch = out(0), *dgate = out(1), *gate = in(2);
       const double n = numel(i0);

@@ -29,6 +29,7 @@ const char* op_name(OpKind k) {
     case OpKind::AttentionBackward: return "attention_backward";
     case OpKind::GatedResidual: return "gated_residual";
     case OpKind::GatedResidualBackward: return "gated_residual_backward";
+    case OpKind::GatedResidualLayernorm: return "gated_residual_layernorm";
     case OpKind::LogSoftmax: return "log_softmax";
     case OpKind::LogSoftmaxBackward: return "log_softmax_backward";
     case OpKind::CrossEntropy: return "cross_entropy";
@@ -101,6 +102,7 @@ OpCost op_cost(const OpCall& c) {
     }
     case OpKind::GatedResidual: k.flops = 3 * numel(o0); break;
     case OpKind::GatedResidualBackward: k.flops = 4 * numel(c.in[0]); break;
+    case OpKind::GatedResidualLayernorm: k.flops = 11 * numel(o0); break;  // the residual 3, LayerNorm 8
     case OpKind::LogSoftmax: k.flops = 4 * numel(o0); break;
     case OpKind::LogSoftmaxBackward: k.flops = 3 * numel(o0); break;
     case OpKind::CrossEntropy: k.flops = 5 * numel(i0); break;

@@ -14,7 +14,7 @@ enum class OpKind : uint8_t {
   Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu, GeluLinearBackward,
   LayernormModulate, LayernormModulateBackward,
   Rotary, RotaryBackward, Attention, AttentionBackward,
-  GatedResidual, GatedResidualBackward,
+  GatedResidual, GatedResidualBackward, GatedResidualLayernorm,
   LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, LinearLossHead, KlHead,
   GaussianRelaxation,
   SumSquares, Scale, Adamw, EmaUpdate,

@@ -236,9 +236,10 @@ void Ops::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, fl
   if (observer_) notify(make_call(OpKind::GatedResidual, {&h}, {&branch, &gate}));
 }
 
-void Ops::gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
-                         const Philox& rng) {
-  const char* w = "gated_residual";
+namespace {
+// The out-of-place gated residual's checks (gated_residual, gated_residual_layernorm).
+void check_gated_residual_out(const char* w, const Tensor& out, const Tensor& h, const Tensor& branch,
+                              const Tensor& gate, float p) {
   DUO_CHECK(out.dtype == h.dtype && out.numel() == h.numel() && out.is_contiguous() && h.is_contiguous(), w,
             str("out ", dtype_name(out.dtype), out.shape_str(), " and h ", dtype_name(h.dtype), h.shape_str(),
                 " must be contiguous with the same dtype and element count"), "");
@@ -246,8 +247,31 @@ void Ops::gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, con
             "out aliases an input", "use the in-place gated_residual(h, branch, gate, ...)");
   const checks::ResidualShape s = checks::gated_residual(w, out, gate, p);
   checks::matrix(w, "branch", branch, s.B * s.L, s.D);
+}
+}  // namespace
+
+void Ops::gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
+                         const Philox& rng) {
+  check_gated_residual_out("gated_residual", out, h, branch, gate, p);
   do_gated_residual(out, h, branch, gate, p, rng);
   if (observer_) notify(make_call(OpKind::GatedResidual, {&out}, {&h, &branch, &gate}));
+}
+
+void Ops::gated_residual_layernorm(Tensor& out, Tensor& ln, Tensor& mean, Tensor& rstd, const Tensor& h,
+                                   const Tensor& branch, const Tensor& gate, float p, const Philox& rng,
+                                   const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+  const char* w = "gated_residual_layernorm";
+  check_gated_residual_out(w, out, h, branch, gate, p);
+  const checks::LnShape s = checks::layernorm(w, out, weight, shift, scale);
+  checks::matrix(w, "ln", ln, s.B * s.L, s.D);
+  checks::numel(w, "mean", mean, s.B * s.L);
+  checks::numel(w, "rstd", rstd, s.B * s.L);
+  DUO_CHECK(ln.data != out.data && ln.data != h.data && ln.data != branch.data, w, "ln aliases the residual",
+            "give the LayerNorm its own output");
+  do_gated_residual_layernorm(out, ln, mean, rstd, h, branch, gate, p, rng, weight, shift, scale);
+  if (observer_)
+    notify(make_call(OpKind::GatedResidualLayernorm, {&out, &ln, &mean, &rstd},
+                     {&h, &branch, &gate, &weight, &shift, &scale}));
 }
 
 void Ops::gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,

@@ -155,6 +155,13 @@ class Ops {
   // equation (x_mid = x_in + gate_msa · drop(attn)). out may not alias h, branch or gate.
   void gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                       const Philox& rng);
+  // The out-of-place gated residual and the LayerNorm of its result as one op (the DiT's block boundaries: the
+  // residual stream after a branch, normalised for the next one): out = h + gate[b] * dropout(branch) as above, then
+  // layernorm_modulate(ln, mean, rstd, out, weight, shift, scale). The default is the two ops; a backend may fuse
+  // them (CUDA: one pass per row, the same bits). branch, ln: act (one dtype).
+  void gated_residual_layernorm(Tensor& out, Tensor& ln, Tensor& mean, Tensor& rstd, const Tensor& h,
+                                const Tensor& branch, const Tensor& gate, float p, const Philox& rng,
+                                const Tensor& weight, const Tensor& shift, const Tensor& scale);
   // dbranch = gate * mask * dh / (1-p) (written); dgate[B,D] = sum_l dh * dropout(branch) (written; skipped
   // when empty). dh itself passes through to the residual unchanged. dbranch: act.
   void gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh, const Tensor& branch,
@@ -266,6 +273,12 @@ class Ops {
   // out = h + gate · dropout(branch); out is h itself for the in-place call.
   virtual void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                                  const Philox& rng) = 0;
+  virtual void do_gated_residual_layernorm(Tensor& out, Tensor& ln, Tensor& mean, Tensor& rstd, const Tensor& h,
+                                           const Tensor& branch, const Tensor& gate, float p, const Philox& rng,
+                                           const Tensor& weight, const Tensor& shift, const Tensor& scale) {
+    do_gated_residual(out, h, branch, gate, p, rng);  // the default: the two ops
+    do_layernorm_modulate(ln, mean, rstd, out, weight, shift, scale);
+  }
   virtual void do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const Tensor& dh,
                                           const Tensor& branch, const Tensor& gate, float p, const Philox& rng) = 0;
   virtual void do_log_softmax(Tensor& out, const Tensor& logits) = 0;

@@ -65,6 +65,8 @@ class PlanOps : public Ops {
   void do_gated_residual(Tensor&, const Tensor&, const Tensor&, const Tensor&, float, const Philox&) override {}
   void do_gated_residual_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
                                   const Philox&) override {}
+  void do_gated_residual_layernorm(Tensor&, Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                   float, const Philox&, const Tensor&, const Tensor&, const Tensor&) override {}
   void do_log_softmax(Tensor&, const Tensor&) override {}
   void do_log_softmax_backward(Tensor&, const Tensor&, const Tensor&) override {}
   void do_cross_entropy(Tensor&, Tensor&, const Tensor&, const Tensor&, double) override {}

@@ -41,7 +41,6 @@ void DiT::plan_activations() {
   for (int64_t i = 0; i < n_sets; ++i) {
     BlockActs& a = sets[i];
     const std::string n = opt_.training ? "block " + std::to_string(i) + " " : "block ";
-    a.mod = r(B * 6 * D, n + "adaLN");
     a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
     a.qkv_r = ro(N * 3 * D, n + "qkv");
     a.att = ro(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
@@ -51,6 +50,8 @@ void DiT::plan_activations() {
     a.f1 = ro(N * M, n + "mlp fc1"); a.g = ro(N * M, n + "mlp gelu"); a.f2 = ro(N * D, n + "mlp fc2");
   }
   for (int64_t i = 0; i < cfg_.n_blocks; ++i) blocks_.push_back(sets[opt_.training ? i : 0]);
+  // adaLN outputs: one per block in inference too (all are computed before the first block)
+  for (int64_t i = 0; i < cfg_.n_blocks; ++i) mods_.push_back(r(B * 6 * D, "block " + std::to_string(i) + " adaLN"));
   // Residual stream entering each block: all kept for training; two alternating buffers for inference.
   if (opt_.training) {
     for (int64_t i = 0; i <= cfg_.n_blocks; ++i) xs_.push_back(r(N * D, "residual " + std::to_string(i)));
@@ -166,34 +167,53 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     o.silu(c, c2);
   }
 
+  // Every block's adaLN modulation first: a block's last residual is fused with the next block's first LayerNorm,
+  // which needs that block's shift and scale.
+  std::vector<Modulation> mods((size_t)cfg_.n_blocks);
+  if (!cfg_.causal)
+    for (int64_t i = 0; i < cfg_.n_blocks; ++i) {
+      Tensor mod = act(mods_[i], {B, 6 * D});
+      o.linear(mod, c, P_.blocks[i].ada_w, P_.blocks[i].ada_b);
+      mods[i] = Modulation::split(mod, D);
+    }
+  if (cfg_.n_blocks > 0) {  // block 0's first LayerNorm (the later ones come with the residual before them)
+    const BlockActs& a = blocks_[0];
+    Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
+    o.layernorm_modulate(ln1, mean1, rstd1, act(xs_[0], {B, L, D}), P_.blocks[0].norm1, mods[0].shift_msa,
+                         mods[0].scale_msa);
+  }
+
   for (int64_t i = 0; i < cfg_.n_blocks; ++i) {
     const DiTBlockTensors& w = P_.blocks[i];
     const BlockActs& a = blocks_[i];
+    const Modulation& m = mods[i];
     Tensor x_in = act(xs_[i], {B, L, D}), x_mid = act(a.x_mid, {B, L, D}), x_out = act(xs_[i + 1], {B, L, D});
-    Modulation m;
-    if (!cfg_.causal) {
-      Tensor mod = act(a.mod, {B, 6 * D});
-      o.linear(mod, c, w.ada_w, w.ada_b);
-      m = Modulation::split(mod, D);
-    }
-    // attention branch
-    Tensor ln1 = operand(a.ln1, {B, L, D}), mean1 = act(a.mean1, {N}), rstd1 = act(a.rstd1, {N});
+    // attention branch (ln1 is the LayerNorm of x_in, computed with the residual that made x_in)
+    Tensor ln1 = operand(a.ln1, {B, L, D});
     Tensor qkv = operand(qkv_, {N, 3 * D}), qkv_r = operand(a.qkv_r, {B, L, 3 * D});
     Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = operand(a.proj, {N, D});
-    o.layernorm_modulate(ln1, mean1, rstd1, x_in, w.norm1, m.shift_msa, m.scale_msa);
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
     o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
     o.attention(att, lse, qkv_r, H, cfg_.causal);
     o.linear(proj, att.view({N, D}), w.attn_out, none);
-    o.gated_residual(x_mid, x_in, proj.view({B, L, D}), m.gate_msa, p,
-                     block_dropout(rng_, i, DropoutSite::Attention));
-    // MLP branch
+    // x_mid = x_in + gate_msa · drop(attn), and ln2 = LayerNorm of x_mid
     Tensor ln2 = operand(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
+    o.gated_residual_layernorm(x_mid, ln2, mean2, rstd2, x_in, proj.view({B, L, D}), m.gate_msa, p,
+                               block_dropout(rng_, i, DropoutSite::Attention), w.norm2, m.shift_mlp, m.scale_mlp);
+    // MLP branch: x_out = x_mid + gate_mlp · drop(mlp), with the next block's ln1 of x_out
     Tensor f1 = operand(a.f1, {N, M}), g = operand(a.g, {N, M}), f2 = operand(a.f2, {N, D});
-    o.layernorm_modulate(ln2, mean2, rstd2, x_mid, w.norm2, m.shift_mlp, m.scale_mlp);
     o.linear_gelu(g, f1, ln2.view({N, D}), w.mlp0_w, w.mlp0_b);
     o.linear(f2, g, w.mlp2_w, w.mlp2_b);
-    o.gated_residual(x_out, x_mid, f2.view({B, L, D}), m.gate_mlp, p, block_dropout(rng_, i, DropoutSite::Mlp));
+    const Philox drop_mlp = block_dropout(rng_, i, DropoutSite::Mlp);
+    if (i + 1 < cfg_.n_blocks) {
+      const BlockActs& next = blocks_[i + 1];
+      const Modulation& mn = mods[i + 1];
+      Tensor ln1n = operand(next.ln1, {B, L, D}), mean1n = act(next.mean1, {N}), rstd1n = act(next.rstd1, {N});
+      o.gated_residual_layernorm(x_out, ln1n, mean1n, rstd1n, x_mid, f2.view({B, L, D}), m.gate_mlp, p, drop_mlp,
+                                 P_.blocks[i + 1].norm1, mn.shift_msa, mn.scale_msa);
+    } else {  // the final LayerNorm's output y stays fp32 (the vocabulary head's input): the two ops
+      o.gated_residual(x_out, x_mid, f2.view({B, L, D}), m.gate_mlp, p, drop_mlp);
+    }
   }
 
   // Final layer: LN, modulate with (shift, scale); the linear head is forward()'s (or the fused loss head's).
@@ -261,7 +281,7 @@ void DiT::backward_features(const Tensor& dy_in) {
     Tensor dmod = act(dmod_, {B, 6 * D});
     Modulation m, dm;  // the forward's modulation and its gradient
     if (!cfg_.causal) {
-      m = Modulation::split(act(a.mod, {B, 6 * D}), D);
+      m = Modulation::split(act(mods_[i], {B, 6 * D}), D);
       dm = Modulation::split(dmod, D);
     }
     // MLP branch: x_out = x_mid + gate_mlp · drop(f2); dh holds d x_out.

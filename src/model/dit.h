@@ -82,7 +82,6 @@ class DiT {
  private:
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
   struct BlockActs {
-    size_t mod;                  // (B, 6D) adaLN output: shift, scale, gate (attention), shift, scale, gate (MLP)
     // ln1, qkv_r, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
     // the backend's activation dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs and
     // LayerNorm read (dqkv before rotary, dproj, df1, df2, dln).
@@ -116,6 +115,7 @@ class DiT {
   // activation offsets
   std::vector<BlockActs> blocks_;
   std::vector<size_t> xs_;  // residual stream entering block i (xs_[n_blocks] enters the final layer)
+  std::vector<size_t> mods_;  // block i's (B, 6D) adaLN output: shift, scale, gate (attention), then (MLP)
   size_t tfreq_, c1_, c1a_, c2_, c_;  // time conditioning (B, F), (B, cond) x4
   size_t soft_probs_ = 0;             // (B, L, V) softmax of the soft input
   size_t modf_, y_, meanf_, rstdf_, logits_, qkv_;

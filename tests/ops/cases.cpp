@@ -324,6 +324,32 @@ void residual_cases(std::vector<OpCase>& out, int64_t m) {
   }
 }
 
+// The gated residual fused with the next LayerNorm (modulated, and plain), fp32 and in the activation dtype: D = 31
+// and 257 rows of the fused kernel (1 and 9 values per lane), 1100 one wider than its registers (the two kernels).
+void residual_layernorm_cases(std::vector<OpCase>& out, int64_t m) {
+  for (auto [B, L, D] : {std::array<int64_t, 3>{2, 7, 31}, {2, 3, 257}, {1, 3, 1100}}) {
+    L *= m;
+    for (Kind a : {Kind::Float, Kind::Act})
+      for (bool mod : {true, false}) {
+        const float p = mod ? 0.25f : 0.0f;
+        out.push_back({OpKind::GatedResidualLayernorm,
+                       fmt("gated_residual_layernorm B=", B, " L=", L, " D=", D, " p=", p, mod ? " modulated" : "",
+                           a == Kind::Act ? " act" : ""),
+                       {{"branch", {B, L, D}, Role::In, a}, {"mod", {B, 3 * D}}, {"h", {B, L, D}},
+                        {"weight", {D}, Role::In, Kind::Float, uniform(0.5, 1.5)}, {"out", {B, L, D}, Role::Out},
+                        {"ln", {B, L, D}, Role::Out, a}, {"mean", {B * L}, Role::Out}, {"rstd", {B * L}, Role::Out}},
+                       (double)D, false, 1, [p, D, mod](Ops& o, Tensors& t) {
+                         // mod's columns: gate, shift, scale
+                         Tensor gate = mod ? t[1].cols(0, D) : kNone, shift = mod ? t[1].cols(D, D) : kNone,
+                                scale = mod ? t[1].cols(2 * D, D) : kNone;
+                         o.gated_residual_layernorm(t[4], t[5], t[6], t[7], t[2], t[0], gate, p, Philox{11, 3}, t[3],
+                                                    shift, scale);
+                         return Scalars{};
+                       }});
+      }
+  }
+}
+
 void output_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [N, V] : {std::array<int64_t, 2>{4, 13}, {9, 257}, {3, 700}}) {
     N *= m;
@@ -473,6 +499,7 @@ std::vector<OpCase> all_cases(int64_t scale) {
   layernorm_cases(c, scale);
   attention_cases(c, scale);
   residual_cases(c, scale);
+  residual_layernorm_cases(c, scale);
   output_cases(c, scale);
   curriculum_and_optim_cases(c, scale);
   return c;

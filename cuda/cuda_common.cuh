@@ -105,6 +105,9 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
   return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
 }
 
+// 16-byte alignment: what cuBLASLt's epilogue pointers (bias, GELU aux) and the vectorised kernels need.
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 // Bytes rounded up to 256: the alignment of each buffer an op carves out of one workspace request.
 inline size_t round_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 

@@ -130,7 +130,7 @@ bool flash_supported(const AttnShape& s, std::initializer_list<const Tensor*> ts
   const int64_t hd = s.D / s.H;
   if (hd != 32 && hd != 64) return false;
   for (const Tensor* t : ts)
-    if (reinterpret_cast<uintptr_t>(t->data) % 16 != 0) return false;
+    if (!aligned16(t->data)) return false;
   return true;
 }
 

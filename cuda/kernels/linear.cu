@@ -68,7 +68,7 @@ bool CudaOps::gemm_bf16(const char* op, void* C, const void* A, bool ta, const v
                         int64_t K, bool accumulate, const void* bias, void* gelu_pre, void* gemm_workspace,
                         int64_t lda, int64_t ldc, bool c_bf16, const void* dgelu_pre) {
   cudaStream_t s = as_stream(stream_);
-  const bool fused_bias = bias && reinterpret_cast<uintptr_t>(bias) % 16 == 0;
+  const bool fused_bias = bias && aligned16(bias);
   GemmArgs g;
   g.ta = ta, g.tb = tb, g.M = M, g.N = N, g.K = K;
   g.A = static_cast<const __nv_bfloat16*>(A), g.B = static_cast<const __nv_bfloat16*>(B), g.C = C;
@@ -136,8 +136,8 @@ void CudaOps::do_linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const T
   check_f32_or_bf16(op, {&out, &pre});
   const auto [N, O, I] = checks::linear(str("CudaOps::", op), pre, in, W, bias);
   check_matrix(op, "out", out, N, O);
-  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  const bool epilogue = O % 8 == 0 && aligned(pre.data) && aligned(out.data) && (bias.empty() || aligned(bias.data));
+  const bool epilogue =
+      O % 8 == 0 && aligned16(pre.data) && aligned16(out.data) && (bias.empty() || aligned16(bias.data));
   const bool fused = epilogue && linear_gemm(op, out, in, W, bias, &pre);
   if (epilogue && !fused) ++epilogue_fallbacks_;  // cuBLASLt has no GELU algorithm for the shape
   if (!fused) {
@@ -158,13 +158,9 @@ void CudaOps::do_gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, c
                                       const Tensor& W, const Tensor& pre) {
   const char* op = "gelu_linear_backward";
   check_f32_or_bf16(op, {&dpre, &pre});
-  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  const int64_t N = checks::rows_of(dout), I = W.dim(1);
-  const bool epilogue = I % 8 == 0 && N > 0 && W.dim(0) > 0 && I > 0 && aligned(dpre.data) && aligned(pre.data);
-  if (!linear_backward_gemms(op, dpre, dW, dbias, dout, in, W, false, epilogue ? &pre : nullptr)) {
-    if (epilogue) ++epilogue_fallbacks_;  // cuBLASLt has no DGELU algorithm for the shape
+  const bool epilogue = W.dim(1) % 8 == 0 && aligned16(dpre.data) && aligned16(pre.data);
+  if (!linear_backward_gemms(op, dpre, dW, dbias, dout, in, W, false, epilogue ? &pre : nullptr))
     do_gelu_backward(dpre, dpre, pre);
-  }
 }
 
 bool CudaOps::linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout,
@@ -189,9 +185,11 @@ bool CudaOps::linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Ten
       to_bf16(w16, fptr(W), O * I);
       DUO_CU_LAUNCHED(op);
       // with the DGELU epilogue when asked and cuBLASLt has it for the shape, else the plain GEMM
-      if (dgelu_pre)
+      if (dgelu_pre) {
         dgelu_done = gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, false, nullptr, nullptr, gemm_ws, 0,
                                0, is_bf16(din), dgelu_pre->data);
+        if (!dgelu_done) ++epilogue_fallbacks_;  // cuBLASLt has no DGELU algorithm for the shape
+      }
       if (!dgelu_done)
         gemm_bf16(op, din.data, dout16, false, w16, false, N, I, O, accumulate_din, nullptr, nullptr, gemm_ws, 0, 0,
                   is_bf16(din));

@@ -75,7 +75,7 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
   // One workspace request: y and W in bf16, a chunk's logits (rows padded to ld entries: aligned rows for the
   // GEMMs' tensor-core paths), and for the backward its gradient in fp32 (packed: the loss rows' scratch) and in
   // bf16 (rows of ld) and the column sums' partial rows; then cuBLASLt's scratch.
-  const bool copy_bias = !bias.empty() && reinterpret_cast<uintptr_t>(bias.data) % 16 != 0;
+  const bool copy_bias = !bias.empty() && !aligned16(bias.data);
   const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2) +
                                                                 (copy_bias ? round_up(size_t(V) * 4) : 0),
                l_bytes = round_up(size_t(C * ld) * 4), d_bytes = backward ? round_up(size_t(C * V) * 4) : 0,

@@ -111,9 +111,6 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 // Bytes rounded up to 256: the alignment of each buffer an op carves out of one workspace request.
 inline size_t round_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-// LayerNorm's epsilon (PyTorch's default), for layernorm.cu and the fused residual + LayerNorm of residual.cu.
-constexpr float kLayerNormEps = 1e-5f;
-
 // ---- column sums over rows (kernels/column_sums.cu) ---------------------------------------------------------
 constexpr int64_t kColumnSumRows = 64;  // rows per partial sum
 inline int64_t column_sum_chunks(int64_t N) { return (N + kColumnSumRows - 1) / kColumnSumRows; }
@@ -160,6 +157,26 @@ __device__ inline float block_max(float v, float* scratch) {
   for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
   __syncthreads();
   return m;
+}
+
+// ---- LayerNorm rows (kernels/layernorm.cu and the fused residual + LayerNorm of kernels/residual.cu) -----------
+constexpr float kLayerNormEps = 1e-5f;  // PyTorch's default
+// A warp's row n of LayerNorm: 1/std from this lane's partial sum of squared deviations from the mean m (reduced
+// over the warp); lane 0 saves mean and rstd for the backward. Both LayerNorm kernels use it, so they agree bitwise.
+__device__ inline float layernorm_row_rstd(float var_partial, float m, int D, int lane, int64_t n, float* mean,
+                                           float* rstd) {
+  const float r = 1.0f / sqrtf(warp_sum(var_partial) / float(D) + kLayerNormEps);
+  if (lane == 0) {
+    mean[n] = m;
+    rstd[n] = r;
+  }
+  return r;
+}
+// One output of LayerNorm + adaLN modulate for the row value v (row mean m, 1/std r, weight wd), with the row's
+// (shift, scale) at column d when sh is given: the one expression both LayerNorm kernels use, so they agree bitwise.
+__device__ inline float layernorm_modulate_value(float v, float m, float r, float wd, const float* sh,
+                                                 const float* sc, int d) {
+  return sh ? ((v - m) * r * wd) * (1.0f + sc[d]) + sh[d] : (v - m) * r * wd;
 }
 
 }  // namespace duo::cuda

@@ -32,19 +32,11 @@ __global__ void layernorm_forward_kernel(Out* out, float* mean, float* rstd, con
   const float m = warp_sum(s) / float(D);
   float v = 0.0f;
   for (int d = lane; d < D; d += 32) v += (xr[d] - m) * (xr[d] - m);
-  const float r = 1.0f / sqrtf(warp_sum(v) / float(D) + kLayerNormEps);
-  if (lane == 0) {
-    mean[n] = m;
-    rstd[n] = r;
-  }
+  const float r = layernorm_row_rstd(v, m, D, lane, n, mean, rstd);
   Out* y = out + n * D;
-  if (shift) {
-    const float* sh = shift + (n / L) * ss;
-    const float* sc = scale + (n / L) * ss;
-    for (int d = lane; d < D; d += 32) y[d] = act_store<Out>(((xr[d] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d]);
-  } else {
-    for (int d = lane; d < D; d += 32) y[d] = act_store<Out>((xr[d] - m) * r * w[d]);
-  }
+  const float* sh = shift ? shift + (n / L) * ss : nullptr;
+  const float* sc = shift ? scale + (n / L) * ss : nullptr;
+  for (int d = lane; d < D; d += 32) y[d] = act_store<Out>(layernorm_modulate_value(xr[d], m, r, w[d], sh, sc, d));
 }
 
 // The row means of dxhat = g w (1 + scale) and of dxhat·xhat for row n (a warp per row; every lane gets them), in

@@ -14,15 +14,21 @@ __device__ __forceinline__ float dropout_factor(const Philox& rng, float p, floa
   return p <= 0.0f ? 1.0f : (rng.uniform(i) > p ? keep_scale : 0.0f);
 }
 
+// h[i] + g · x[i] f(i), g the element's gate (null: 1): the one expression both residual kernels use.
+template <class X>
+__device__ __forceinline__ float residual_value(const float* h, const X* x, const float* g, const Philox& rng, float p,
+                                                float keep_scale, int64_t i) {
+  const float dropped = act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
+  return h[i] + (g ? *g * dropped : dropped);
+}
+
 // out[i] = h[i] + gate[b, d] x[i] f(i) (out may be h); one thread per element. The branch x: fp32, or bf16 (the
 // activation dtype, as its linear layer wrote it).
 template <class X>
 __global__ void gated_residual_kernel(float* out, const float* h, const X* x, const float* gate, int64_t gs,
                                       Philox rng, float p, float keep_scale, int64_t n, int64_t LD, int D) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float dropped = act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
-    out[i] = h[i] + (gate ? gate[(i / LD) * gs + i % D] * dropped : dropped);
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = residual_value(h, x, gate ? gate + (i / LD) * gs + i % D : nullptr, rng, p, keep_scale, i);
 }
 
 // out = h + gate[b] x f as gated_residual_kernel, then ln = LayerNorm + modulate of out as layernorm.cu's forward
@@ -44,25 +50,20 @@ __global__ void gated_residual_layernorm_kernel(float* out, T* ln, float* mean, 
     const int d = lane + 32 * k;
     if (d >= D) break;
     const int64_t i = n * D + d;
-    const float dropped = act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
-    v[k] = h[i] + (g ? g[d] * dropped : dropped);
+    v[k] = residual_value(h, x, g ? g + d : nullptr, rng, p, keep_scale, i);
     out[i] = v[k];
     s += v[k];
   }
   const float m = warp_sum(s) / float(D);
   float var = 0.0f;
   for (int k = 0; k < K && lane + 32 * k < D; ++k) var += (v[k] - m) * (v[k] - m);
-  const float r = 1.0f / sqrtf(warp_sum(var) / float(D) + kLayerNormEps);
-  if (lane == 0) {
-    mean[n] = m;
-    rstd[n] = r;
-  }
+  const float r = layernorm_row_rstd(var, m, D, lane, n, mean, rstd);
   T* y = ln + n * D;
   const float* sh = shift ? shift + (n / L) * ss : nullptr;
   const float* sc = shift ? scale + (n / L) * ss : nullptr;
   for (int k = 0; k < K && lane + 32 * k < D; ++k) {
     const int d = lane + 32 * k;
-    y[d] = act_store<T>(sh ? ((v[k] - m) * r * w[d]) * (1.0f + sc[d]) + sh[d] : (v[k] - m) * r * w[d]);
+    y[d] = act_store<T>(layernorm_modulate_value(v[k], m, r, w[d], sh, sc, d));
   }
 }
 

@@ -23,6 +23,11 @@ double bytes(const Tensor* t) { return has(t) ? double(t->numel()) * double(dtyp
 int64_t last(const Tensor* t) { return has(t) ? t->dim(-1) : 0; }
 int64_t rows(const Tensor* t) { return has(t) && last(t) > 0 ? t->numel() / last(t) : 0; }
 bool aligned16(const Tensor* t) { return !has(t) || reinterpret_cast<uintptr_t>(t->data) % 16 == 0; }
+// A kernel template's launch by the element type of t (fp32 or the bf16 activation dtype), as cuda_common.cuh's
+// named<T>() spells it: "kernel<float>" or "kernel<__nv_bfloat16>".
+std::string typed(const char* kernel, const Tensor* t) {
+  return std::string(kernel) + (t->dtype == DType::BF16 ? "<__nv_bfloat16>" : "<float>");
+}
 int64_t chunks_of(int64_t n, int64_t per) { return (n + per - 1) / per; }
 size_t round256(double b) { return (size_t(b) + 255) / 256 * 256; }
 
@@ -296,8 +301,8 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     case OpKind::LayernormModulate: {  // layernorm.cu; out: out, mean, rstd; in: x (N, D), weight, shift, scale
       const double N = double(rows(i0)), D = double(last(i0));
       if (N == 0) break;
-      p.k(o0->dtype == DType::BF16 ? "layernorm_forward_kernel<__nv_bfloat16>" : "layernorm_forward_kernel<float>",
-          kF * N * D + bytes(in(1)) + bytes(in(2)) + bytes(in(3)), bytes(o0) + 2 * kF * N);
+      p.k(typed("layernorm_forward_kernel", o0), kF * N * D + bytes(in(1)) + bytes(in(2)) + bytes(in(3)),
+          bytes(o0) + 2 * kF * N);
       break;
     }
     case OpKind::LayernormModulateBackward: {
@@ -306,9 +311,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
                    *scale = in(6);
       const int64_t N = rows(x), D = last(x), B = has(shift) ? rows(shift) : 1, L = B > 0 ? N / B : 0;
       const double nd = kF * double(N * D), stats = 2 * kF * double(N), w = kF * double(D);
-      const bool g16 = i0->dtype == DType::BF16;  // dout in the activation dtype
-      const double g = bytes(i0);
-      auto name = [&](const char* kernel) { return std::string(kernel) + (g16 ? "<__nv_bfloat16>" : "<float>"); };
+      const double g = bytes(i0);  // dout: fp32, or the activation dtype
       if (N == 0 || D == 0) break;
       const bool dmod = has(dshift) || has(dscale);
       if (L % kColumnSumRows == 0 || B == 1) {  // one pass: dout and x read once for dx and the three partials
@@ -316,7 +319,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         const int64_t ch = chunks_of(L, kColumnSumRows), parts = B * ch;
         const double part = kF * double(parts * D);
         p.ws(size_t(((dmod ? 2 : 0) + (has(dweight) ? 1 : 0)) * part));
-        p.k(name("layernorm_backward_kernel"),
+        p.k(typed("layernorm_backward_kernel", i0),
             g + nd + stats + w + (has(shift) ? bytes(scale) : 0) + (has(dx) ? nd : 0),
             (has(dx) ? nd : 0) + (dmod ? 2 * part : 0) + (has(dweight) ? part : 0));
         if (has(dshift)) p.sum_chunks(B, ch, D, false);
@@ -324,18 +327,18 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         if (has(dweight)) p.sum_chunks(1, parts, D, true);
         break;
       }
-      if (has(dx)) p.k(name("layernorm_dx_kernel"), g + 2 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
+      if (has(dx)) p.k(typed("layernorm_dx_kernel", i0), g + 2 * nd + stats + w + (has(shift) ? bytes(scale) : 0), nd);
       if (dmod) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(2 * B * ch * D) * 4);
-        p.k(name("layernorm_dmod_partial_kernel"), g + nd + stats + w, 2 * kF * double(B * ch * D));
+        p.k(typed("layernorm_dmod_partial_kernel", i0), g + nd + stats + w, 2 * kF * double(B * ch * D));
         if (has(dshift)) p.sum_chunks(B, ch, D, false);
         if (has(dscale)) p.sum_chunks(B, ch, D, false);
       }
       if (has(dweight)) {
         const int64_t ch = chunks_of(N, kColumnSumRows);
         p.ws(size_t(ch * D) * 4);
-        p.k(name("layernorm_dweight_partial_kernel"), g + nd + stats + (has(shift) ? bytes(scale) : 0),
+        p.k(typed("layernorm_dweight_partial_kernel", i0), g + nd + stats + (has(shift) ? bytes(scale) : 0),
             kF * double(ch * D));
         p.sum_chunks(1, ch, D, true);
       }
@@ -392,8 +395,8 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const bool in_place = c.n_in == 2;
       const Tensor *branch = in_place ? in(0) : in(1), *gate = in_place ? in(1) : in(2);
       if (numel(o0) == 0) break;
-      p.k(branch->dtype == DType::BF16 ? "gated_residual_kernel<__nv_bfloat16>" : "gated_residual_kernel<float>",
-          bytes(o0) + bytes(branch) + bytes(gate), bytes(o0));  // reads h (or out) and branch
+      p.k(typed("gated_residual_kernel", branch), bytes(o0) + bytes(branch) + bytes(gate),
+          bytes(o0));  // reads h (or out) and branch
       break;
     }
     case OpKind::GatedResidualLayernorm: {  // residual.cu; out: out, ln, mean, rstd; in: h, branch, gate, weight,
@@ -402,15 +405,13 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const double N = double(rows(o0)), D = double(last(o0));
       if (N * D == 0) break;
       const double params = bytes(in(2)) + bytes(in(3)) + bytes(in(4)) + bytes(in(5));
-      const bool bf16 = ln->dtype == DType::BF16;
       if (last(o0) <= 1024) {
-        p.k(bf16 ? "gated_residual_layernorm_kernel<__nv_bfloat16>" : "gated_residual_layernorm_kernel<float>",
-            bytes(i0) + bytes(branch) + params, bytes(o0) + bytes(ln) + 2 * kF * N);
+        p.k(typed("gated_residual_layernorm_kernel", ln), bytes(i0) + bytes(branch) + params,
+            bytes(o0) + bytes(ln) + 2 * kF * N);
       } else {
-        p.k(branch->dtype == DType::BF16 ? "gated_residual_kernel<__nv_bfloat16>" : "gated_residual_kernel<float>",
-            bytes(i0) + bytes(branch) + bytes(in(2)), bytes(o0));
-        p.k(bf16 ? "layernorm_forward_kernel<__nv_bfloat16>" : "layernorm_forward_kernel<float>",
-            kF * N * D + bytes(in(3)) + bytes(in(4)) + bytes(in(5)), bytes(ln) + 2 * kF * N);
+        p.k(typed("gated_residual_kernel", branch), bytes(i0) + bytes(branch) + bytes(in(2)), bytes(o0));
+        p.k(typed("layernorm_forward_kernel", ln), kF * N * D + bytes(in(3)) + bytes(in(4)) + bytes(in(5)),
+            bytes(ln) + 2 * kF * N);
       }
       break;
     }
@@ -421,16 +422,12 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
                     L = B * D > 0 ? int64_t(n) / (B * D) : 0;
       if (n == 0) break;
       if (has(dbranch))
-        p.k(dbranch->dtype == DType::BF16 ? "gated_residual_dbranch_kernel<__nv_bfloat16>"
-                                          : "gated_residual_dbranch_kernel<float>",
-            kF * n + bytes(gate), bytes(dbranch));
+        p.k(typed("gated_residual_dbranch_kernel", dbranch), kF * n + bytes(gate), bytes(dbranch));
       if (has(dgate)) {
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(B * ch * D) * 4);
         const Tensor* branch = in(1);
-        p.k(branch->dtype == DType::BF16 ? "gated_residual_dgate_partial_kernel<__nv_bfloat16>"
-                                         : "gated_residual_dgate_partial_kernel<float>",
-            kF * n + bytes(branch), kF * double(B * ch * D));
+        p.k(typed("gated_residual_dgate_partial_kernel", branch), kF * n + bytes(branch), kF * double(B * ch * D));
         p.sum_chunks(B, ch, D, false);
       }
       break;

@@ -1,6 +1,7 @@
 // CudaOps: construction (stream, GEMM engine), device memory, fill/copy, and the one growing workspace.
 #include "cuda_ops.h"
 #include "backend/device_peak.h"
+#include "backend/weight_copies.h"
 
 #include "cuda_common.cuh"
 #include "gemm.h"
@@ -26,6 +27,7 @@ CudaOps::CudaOps() {
             "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
   stream_ = s;
   gemm_ = std::make_unique<cuda::Gemm>();
+  copies_ = std::make_unique<WeightCopies>([this](size_t n) { return alloc(n); }, [this](void* p) { release(p); });
 #if !defined(DUO_CUDA_EMU)
   int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
   cudaDeviceProp p{};
@@ -39,6 +41,7 @@ CudaOps::CudaOps() {
 }
 
 CudaOps::~CudaOps() {
+  copies_->clear();  // through release(), while the stream lives
   cudaStreamSynchronize(as_stream(stream_));
   if (workspace_) cudaFree(workspace_);
   cudaStreamDestroy(as_stream(stream_));
@@ -55,13 +58,23 @@ void* CudaOps::alloc(size_t bytes) {
             "the GPU is out of memory: use a smaller batch, model or sequence length (the start-up banner prints "
             "the memory plan)");
   DUO_CU("alloc", cudaMemsetAsync(p, 0, n, as_stream(stream_)));
+  copies_->written(p, n);  // memory that held frozen weights once
   return p;
 }
 
 void CudaOps::release(void* p) {
   DUO_CU("release", cudaStreamSynchronize(as_stream(stream_)));  // no kernel may still use it
   DUO_CU("release", cudaFree(p));
+  copies_->released(p);
 }
+
+void CudaOps::begin_frozen_weights(const void* weights, size_t bytes) {
+  if (weight_copies_on_) copies_->begin(weights, bytes);
+}
+void CudaOps::end_frozen_weights(const void* weights) {
+  if (weight_copies_on_) copies_->end(weights);
+}
+size_t CudaOps::weight_copy_bytes() const { return copies_->bytes(); }
 
 void CudaOps::to_host(void* dst, const Tensor& src) {
   check_on_device("to_host", src);
@@ -76,6 +89,7 @@ void CudaOps::from_host(Tensor& dst, const void* src) {
   DUO_CHECK(dst.is_contiguous(), "CudaOps::from_host", str("destination ", dst.shape_str(), " is not contiguous"),
             "");
   if (!dst.nbytes()) return;
+  copies_->written(dst.data, dst.nbytes());
   // Synchronous: the caller may free or reuse the host buffer as soon as this returns.
   DUO_CU("from_host", cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, as_stream(stream_)));
   DUO_CU("from_host", cudaStreamSynchronize(as_stream(stream_)));

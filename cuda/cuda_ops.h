@@ -40,8 +40,17 @@ class CudaOps : public Ops {
   size_t memory_in_use() const override;  // the GPU's used memory (all processes), cudaMemGetInfo
   // BF16 for F32 models: the GEMM-operand activations are kept in the form the GEMMs read.
   DType activation_dtype(DType floats) const override { return floats == DType::F32 ? DType::BF16 : floats; }
+  // Frozen weights get bf16 working copies (backend/weight_copies.h): each matrix rounded once a freeze, or not at all
+  // when AdamW wrote the copies with the weights.
+  void begin_frozen_weights(const void* weights, size_t bytes) override;
+  void end_frozen_weights(const void* weights) override;
+  // Bytes held by the working copies.
+  size_t weight_copy_bytes() const;
 
  protected:
+  WeightCopies* weight_copies() override { return weight_copies_on_ ? copies_.get() : nullptr; }
+  void round_weights(void* copy, const Tensor& W) override;  // linear.cu
+
   // the ops (backend/ops.h: the public calls check the arguments, then call these)
   void do_fill(Tensor& t, double value) override;
   void do_copy(Tensor& dst, const Tensor& src) override;
@@ -130,10 +139,14 @@ class CudaOps : public Ops {
   // Attention implementation: flash-style tensor-core kernels where supported (default), or the naive fp32
   // reference kernels everywhere (tests compare the two).
   void use_flash_attention(bool on) { flash_attention_ = on; }
+  // The bf16 working copies of frozen weights (default), or every weight rounded at every GEMM as without a freeze
+  // (tests compare the two: the same bits). Set before the first freeze.
+  void use_weight_copies(bool on) { weight_copies_on_ = on; }
 
  private:
   double peak_flops_ = 0;  // the device's dense bf16 peak (0 under the emulator)
   bool flash_attention_ = true;
+  bool weight_copies_on_ = true;
   int64_t epilogue_fallbacks_ = 0;
   // At least `bytes` of device scratch, valid until the next workspace() call (callers carve one call's
   // buffers out of a single request). Grows by reallocation; kernels on the one stream are ordered with it.
@@ -165,6 +178,9 @@ class CudaOps : public Ops {
   // bf16_slot_bytes(t) bytes of the workspace (linear.cu).
   const void* bf16_operand(const Tensor& t, void* slot);
   static size_t bf16_slot_bytes(const Tensor& t);
+  // The bf16 form of a weight matrix W (F32) for a GEMM: its working copy when current (the public call made it),
+  // else its rounding into slot, O·I bf16 of the workspace (linear.cu).
+  const void* bf16_weights(const Tensor& W, void* slot);
   // layernorm_modulate_backward's kernels for a dout of element type G: float, or the bf16 activation dtype
   // (layernorm.cu).
   template <class G>
@@ -182,6 +198,7 @@ class CudaOps : public Ops {
   std::unique_ptr<cuda::Gemm> gemm_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  std::unique_ptr<WeightCopies> copies_;
 };
 
 }  // namespace duo

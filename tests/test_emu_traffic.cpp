@@ -187,6 +187,53 @@ BOOST_AUTO_TEST_CASE(gemm_ops) {
   }
 }
 
+// The GEMM ops on frozen weights (backend/weight_copies.h): the first op that reads a matrix makes its bf16 working
+// copy (one rounding pass, before the op's own launches), the ops after it read the copy and round nothing of W.
+BOOST_AUTO_TEST_CASE(gemm_ops_on_frozen_weights) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  const int64_t N = 256, I = 192, O = 264;
+  Tensor block = dev.up(rand_f(2 * O * I, 40), {2 * O * I});  // two (O, I) matrices, as in a model's parameters
+  Tensor W(block.data, DType::F32, {O, I}, block.device);
+  Tensor W2(static_cast<float*>(block.data) + O * I, DType::F32, {O, I}, block.device);
+  Tensor in = dev.up(rand_f(N * I, 41), {N, I}), bias = dev.up(rand_f(O, 42), {O});
+  Tensor out = dev.zeros(DType::F32, {N, O}), pre = dev.zeros(DType::F32, {N, O});
+  Tensor dout = dev.up(rand_f(N * O, 43), {N, O}), din = dev.zeros(DType::F32, {N, I});
+  Tensor dW = dev.zeros(DType::F32, {O, I}), db = dev.zeros(DType::F32, {O});
+  Tensor pre_in = dev.up(rand_f(N * I, 44), {N, I});
+  Tensor in16 = dev.zeros(DType::BF16, {N, I}), out16 = dev.zeros(DType::BF16, {N, O});
+  check("linear makes W's copy; linear_gelu, linear_backward, gelu_linear_backward read it", ops, [&] {
+    FrozenWeights frozen(ops, block.data, block.nbytes());
+    ops.linear(out, in, W, bias);
+    ops.linear_gelu(out, pre, in, W, bias);
+    ops.linear_backward(din, dW, db, dout, in, W, false);
+    ops.gelu_linear_backward(din, dW, db, dout, in, W, pre_in);
+    ops.linear(out16, in16, W2, bias);  // the other matrix: its own copy
+    ops.linear_backward(din, dW, db, out16, in16, W2, false);
+  });
+  check("linear_backward without din reads no W: the next op makes the copy", ops, [&] {
+    FrozenWeights frozen(ops, block.data, block.nbytes());
+    Tensor no_din;
+    ops.linear_backward(no_din, dW, db, dout, in, W, false);
+    ops.linear(out, in, W, bias);
+  });
+  // AdamW over the whole block (not frozen) writes the copy with the weights; the next freeze rounds nothing.
+  Tensor g = dev.up(rand_f(2 * O * I, 45), {2 * O * I}), m = dev.zeros(DType::F32, {2 * O * I});
+  Tensor v = dev.zeros(DType::F32, {2 * O * I});
+  check("adamw writes the working copy; the next freeze reads it", ops, [&] {
+    ops.adamw(block, g, m, v, AdamWArgs{});
+    FrozenWeights frozen(ops, block.data, block.nbytes());
+    ops.linear(out, in, W, bias);
+    ops.linear_backward(din, dW, db, dout, in, W2, false);
+  });
+  Tensor half = block.rows(0, O * I), gh = g.rows(0, O * I), mh = m.rows(0, O * I), vh = v.rows(0, O * I);
+  check("adamw over part of the block (a ZeRO-1 shard) writes no copy: the next freeze makes them", ops, [&] {
+    ops.adamw(half, gh, mh, vh, AdamWArgs{});
+    FrozenWeights frozen(ops, block.data, block.nbytes());
+    ops.linear(out, in, W, bias);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(layernorm_residual_rotary_activations) {
   CudaOps ops;
   DeviceBuffers dev{ops};
@@ -322,6 +369,11 @@ BOOST_AUTO_TEST_CASE(embeddings) {
   Tensor dout4 = dev.up(rand_f(N * 256, 24), {N, 256}), dtable4 = dev.zeros(DType::F32, {4 * V, 256});
   check("embed_soft", ops, [&] { ops.embed_soft(out4, probs, logits, table4); });
   check("embed_soft_backward", ops, [&] { ops.embed_soft_backward(dtable4, probs, dout4); });
+  check("embed_soft, the table frozen: its working copy made, then read", ops, [&] {
+    FrozenWeights frozen(ops, table4.data, table4.nbytes());
+    ops.embed_soft(out4, probs, logits, table4);
+    ops.embed_soft(out4, probs, logits, table4);
+  });
 }
 
 BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
@@ -357,6 +409,11 @@ BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
         [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias, xh, zh, alpha, dalpha, weight); });
   check("linear_loss_head, misaligned bias", ops,
         [&] { ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias_odd, xh, zh, alpha, dalpha, weight); });
+  check("linear_loss_head, W frozen: its working copy made, then read", ops, [&] {
+    FrozenWeights frozen(ops, W.data, W.nbytes());
+    ops.linear_loss_head(a, losses, dy, dW, db, y, W, bias, xh, zh, alpha, dalpha, weight);
+    ops.linear_loss_head(a, losses, none, none, none, y, W, bias, xh, zh, alpha, dalpha, weight);
+  });
   ops.set_vocab_chunk_rows(0);
 
   Tensor scales = dev.up(std::vector<double>{0.7, 0.3, 0.5, 0.5}, {B, 2}), soft = dev.zeros(DType::F32, {B, L, V});

@@ -42,13 +42,14 @@ BOOST_AUTO_TEST_CASE(planned_step_names_the_emulated_launches) {
       PlanOps plan_ops;
       TrainingStepPlan planned(cfg, plan_ops);
       KernelLog log;
+      planned.run_step(0);  // as the real one: the second step, with AdamW's working copies of the weights
       plan_ops.set_observer(&log);
       planned.run_step(0);
       plan_ops.set_observer(nullptr);
 
       CudaOps cuda;
       TrainingStepPlan real(cfg, cuda);
-      real.run_step(0);  // sizes the workspace
+      real.run_step(0);  // sizes the workspace, leaves the working copies current
       std::vector<emu::ScopeTraffic> got;
       {
         emu::TrafficCounter counter;

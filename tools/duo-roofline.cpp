@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
     duo::PlanOps ops;
     duo::TrainingStepPlan plan(cfg, ops);
     duo::KernelLog log;
+    // A step in a run's steady state: the one before it left AdamW's bf16 working copy of the weights current.
+    plan.run_step(cfg.curriculum.start);
     ops.set_observer(&log);
     ops.reset_transfers();
     plan.run_step(cfg.curriculum.start);  // DUO: inside the curriculum
@@ -174,6 +176,7 @@ int main(int argc, char** argv) {
       std::vector<int32_t> z(size_t(cfg.batch_size * m.length), 0);
       std::vector<double> sigma(size_t(cfg.batch_size), 1.0);
       duo::KernelLog slog;
+      runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());  // the first call makes the working copies
       sops.set_observer(&slog);
       sops.reset_transfers();
       runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());

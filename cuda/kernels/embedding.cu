@@ -249,9 +249,9 @@ void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, co
   }
   const size_t t_bytes = round_up(size_t(V * D) * 2);
   char* ws = static_cast<char*>(workspace(t_bytes + Gemm::kWorkspaceBytes));
-  to_bf16(ws, fptr(table), V * D);
+  const void* t16 = bf16_weights(table, ws);  // the table's working copy, or rounded into the workspace
   DUO_CU_LAUNCHED(op);
-  gemm_bf16(op, fptr(out), p16, false, ws, false, N, D, V, false, nullptr, nullptr, ws + t_bytes);  // (N, V) (V, D)
+  gemm_bf16(op, fptr(out), p16, false, t16, false, N, D, V, false, nullptr, nullptr, ws + t_bytes);  // (N, V) (V, D)
 }
 
 // dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM, probs in bf16 as embed_soft saved them.

@@ -1,12 +1,14 @@
 // Dense layers out = in W^T + b (W is (O, I), PyTorch's layout), the MLP's linear + GELU (one GEMM with
-// cuBLASLt's GELU epilogue) and their backward, on the bf16 GEMM of
-// gemm.h: fp32 activations and weights are rounded to bf16 in the workspace, products accumulate in fp32 and
-// the outputs are fp32 (the fp32 master weights and residual stream never lose precision). Activations in the
-// backend's bf16 activation dtype (Ops::activation_dtype) are read as they are, and a bf16 output is written by the
-// GEMM itself, rounded once (with the bias rounded to bf16, the type cuBLASLt adds to a bf16 output). The bias is the
-// GEMM's epilogue when 16-byte aligned (cuBLASLt's requirement), otherwise a separate pass. The bias gradient
+// cuBLASLt's GELU epilogue) and their backward, on the bf16 GEMM of gemm.h: fp32 activations and weights are
+// rounded to bf16 in the workspace, products accumulate in fp32 and the outputs are fp32 (the fp32 master weights
+// and residual stream never lose precision). Frozen weights are read from their bf16 working copy instead
+// (backend/weight_copies.h: made by the public call, or by AdamW). Activations in the backend's bf16 activation
+// dtype (Ops::activation_dtype) are read as they are, and a bf16 output is written by the GEMM itself, rounded once
+// (with the bias rounded to bf16, the type cuBLASLt adds to a bf16 output). The bias is the GEMM's epilogue when
+// 16-byte aligned (cuBLASLt's requirement), otherwise a separate pass. The bias gradient
 // is a column sum over the rows in fixed chunks (column_sums.cu): deterministic, and the CPU's order exactly
 // up to 64 rows.
+#include "backend/weight_copies.h"
 #include "cuda_common.cuh"
 #include "gemm.h"
 
@@ -38,9 +40,21 @@ const void* CudaOps::bf16_operand(const Tensor& t, void* slot) {
   return slot;
 }
 
+void CudaOps::round_weights(void* copy, const Tensor& W) {
+  to_bf16(copy, fptr(W), W.numel());
+  DUO_CU_LAUNCHED("round_weights");
+}
+
+const void* CudaOps::bf16_weights(const Tensor& W, void* slot) {
+  if (const WeightCopies::Slot c = copies_->find(W); c.copy && c.current) return c.copy;
+  to_bf16(slot, fptr(W), W.numel());
+  return slot;
+}
+
 void CudaOps::to_bf16(void* dst, const float* src, int64_t n) {
   if (n > 0)
-    DUO_LAUNCH(to_bf16_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<__nv_bfloat16*>(dst), src, n);
+    DUO_LAUNCH(to_bf16_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(static_cast<__nv_bfloat16*>(dst), src,
+                                                                              n);
 }
 
 bool CudaOps::matmul(const char* op, float* C, const float* A, bool ta, const float* B, bool tb, int64_t M,
@@ -107,14 +121,14 @@ bool CudaOps::linear_gemm(const char* op, Tensor& out, const Tensor& in, const T
                b_bytes = out16 && !bias.empty() ? round_up(size_t(O) * 2) : 0;
   char* ws = static_cast<char*>(workspace(a_bytes + w_bytes + b_bytes + Gemm::kWorkspaceBytes));
   const void* a16 = bf16_operand(in, ws);
-  to_bf16(ws + a_bytes, fptr(W), O * I);
+  const void* w16 = bf16_weights(W, ws + a_bytes);
   const void* b = bias.empty() ? nullptr : bias.data;
   if (b_bytes) {
     to_bf16(ws + a_bytes + w_bytes, fptr(bias), O);
     b = ws + a_bytes + w_bytes;
   }
   DUO_CU_LAUNCHED(op);
-  return gemm_bf16(op, out.data, a16, false, ws + a_bytes, true, N, O, I, false, b, pre ? pre->data : nullptr,
+  return gemm_bf16(op, out.data, a16, false, w16, true, N, O, I, false, b, pre ? pre->data : nullptr,
                    ws + a_bytes + w_bytes + b_bytes, 0, 0, out16);
 }
 
@@ -179,10 +193,10 @@ bool CudaOps::linear_backward_gemms(const char* op, Tensor& din, Tensor& dW, Ten
     const size_t d_bytes = bf16_slot_bytes(dout), w_bytes = din.empty() ? 0 : round_up(size_t(O * I) * 2),
                  i_bytes = dW.empty() ? 0 : bf16_slot_bytes(in);
     char* ws = static_cast<char*>(workspace(d_bytes + w_bytes + i_bytes + Gemm::kWorkspaceBytes));
-    char *w16 = ws + d_bytes, *in16 = w16 + w_bytes, *gemm_ws = in16 + i_bytes;
+    char *w_slot = ws + d_bytes, *in16 = w_slot + w_bytes, *gemm_ws = in16 + i_bytes;
     const void* dout16 = bf16_operand(dout, ws);
     if (!din.empty()) {
-      to_bf16(w16, fptr(W), O * I);
+      const void* w16 = bf16_weights(W, w_slot);
       DUO_CU_LAUNCHED(op);
       // with the DGELU epilogue when asked and cuBLASLt has it for the shape, else the plain GEMM
       if (dgelu_pre) {

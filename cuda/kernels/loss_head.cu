@@ -83,19 +83,19 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
                p_bytes = backward && !dbias.empty() ? round_up(size_t(column_sum_chunks(C) * V) * 4) : 0;
   char* ws = static_cast<char*>(workspace(y_bytes + w_bytes + l_bytes + d_bytes + h_bytes + p_bytes +
                                           Gemm::kWorkspaceBytes));
-  char *y16 = ws, *w16 = y16 + y_bytes, *h16 = w16 + w_bytes + l_bytes + d_bytes;
-  float* logits = reinterpret_cast<float*>(w16 + w_bytes);
-  float* d32 = backward ? reinterpret_cast<float*>(w16 + w_bytes + l_bytes) : nullptr;
+  char *y16 = ws, *w_slot = y16 + y_bytes, *h16 = w_slot + w_bytes + l_bytes + d_bytes;
+  float* logits = reinterpret_cast<float*>(w_slot + w_bytes);
+  float* d32 = backward ? reinterpret_cast<float*>(w_slot + w_bytes + l_bytes) : nullptr;
   float* partial = reinterpret_cast<float*>(h16 + h_bytes);
   char* gemm_ws = h16 + h_bytes + p_bytes;
   cudaStream_t s = as_stream(stream_);
   to_bf16(y16, fptr(y), N * D);
-  to_bf16(w16, fptr(W), V * D);
+  const void* w16 = bf16_weights(W, w_slot);  // W's working copy, or rounded into its slot
   DUO_CU_LAUNCHED(op);
   // The bias goes through the GEMM's epilogue, which needs it 16-byte aligned: else an aligned copy of it.
   const float* b = bias.empty() ? nullptr : fptr(bias);
   if (copy_bias) {
-    float* aligned = reinterpret_cast<float*>(w16 + round_up(size_t(V * D) * 2));
+    float* aligned = reinterpret_cast<float*>(w_slot + round_up(size_t(V * D) * 2));
     DUO_CU(op, cudaMemcpyAsync(aligned, b, size_t(V) * 4, cudaMemcpyDeviceToDevice, s));
     b = aligned;
   }

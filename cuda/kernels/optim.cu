@@ -5,6 +5,7 @@
 // sum_squares is a two-stage reduction in double with a fixed shape: stage 1, block c sums chunk c
 // (kSumChunk elements, strided over its threads, then a fixed tree); stage 2, one block sums the partials the
 // same way. Nothing depends on scheduling or atomics, so the norm is bit-reproducible on any GPU run.
+#include "backend/weight_copies.h"
 #include "cuda_common.cuh"
 
 namespace duo {
@@ -44,7 +45,9 @@ __global__ void scale_kernel(float* x, float s, int64_t n) {
 struct AdamWConsts {
   float decay, b1, b2, eps, step_size, bc2_sqrt;
 };
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, AdamWConsts c, int64_t n) {
+// With p16: the weights' bf16 working copy, written as they are updated (backend/weight_copies.h).
+__global__ void adamw_kernel(float* p, __nv_bfloat16* p16, const float* g, float* m, float* v, AdamWConsts c,
+                             int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i];
     const float pi = p[i] * c.decay;
@@ -52,7 +55,9 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, AdamW
     const float vi = c.b2 * v[i] + (1.0f - c.b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi - c.step_size * mi / (sqrtf(vi) / c.bc2_sqrt + c.eps);
+    const float updated = pi - c.step_size * mi / (sqrtf(vi) / c.bc2_sqrt + c.eps);
+    p[i] = updated;
+    if (p16) p16[i] = __float2bfloat16_rn(updated);
   }
 }
 
@@ -100,9 +105,10 @@ void CudaOps::do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v
                       float(a.eps),
                       float(a.lr / (1.0 - std::pow(a.beta1, double(a.step)))),
                       float(std::sqrt(1.0 - std::pow(a.beta2, double(a.step))))};
+  auto* p16 = static_cast<__nv_bfloat16*>(copies_->follows(params));  // the working copy, when params have one
   if (n)
-    DUO_LAUNCH(adamw_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(params), fptr(grads), fptr(m),
-                                                                            fptr(v), c, n);
+    DUO_LAUNCH(adamw_kernel, blocks_for(n), kThreads, 0, as_stream(stream_))(fptr(params), p16, fptr(grads),
+                                                                            fptr(m), fptr(v), c, n);
   DUO_CU_LAUNCHED(op);
 }
 

@@ -34,6 +34,7 @@ size_t round256(double b) { return (size_t(b) + 255) / 256 * 256; }
 class Plan {
  public:
   OpTraffic r;
+  WeightCopy weights = WeightCopy::None;  // the call's weight matrix: rounded into the workspace only when None
   void k(const std::string& kernel, double read, double written, double tensor_flops = 0) {
     r.kernels.push_back({kernel, read, written, tensor_flops, 0});
   }
@@ -88,7 +89,7 @@ class Plan {
     const size_t b_slot = out16 && has(bias) ? round256(kH * double(O)) : 0;
     ws((in16 ? 0 : round256(kH * double(N * I))) + round256(kH * double(O * I)) + b_slot + kCublasLtWorkspaceBytes);
     if (!in16) to_bf16(double(N * I));
-    to_bf16(double(O * I));
+    if (weights == WeightCopy::None) to_bf16(double(O * I));
     if (b_slot) to_bf16(double(O));
     gemm_bf16(N, O, I, false, has(bias), out16 || aligned16(bias), gelu, false, 0, 0, out16);
     return true;
@@ -111,7 +112,7 @@ class Plan {
          (has_dW && !in16 ? round256(kH * double(N * I)) : 0) + kCublasLtWorkspaceBytes);
       if (!dout16) to_bf16(double(N * O));
       if (has_din) {
-        to_bf16(double(O * I));
+        if (weights == WeightCopy::None) to_bf16(double(O * I));
         gemm_bf16(N, I, O, accumulate, false, false, false, false, 0, 0, din16);
         if (dgelu_pre) {  // the epilogue reads the aux (under the emulator it is always available)
           r.kernels.back().read += bytes(dgelu_pre);
@@ -199,6 +200,12 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
   const Tensor* i0 = c.n_in > 0 ? c.in[0] : nullptr;
   auto in = [&](int i) { return i < c.n_in ? c.in[i] : nullptr; };
   auto out = [&](int i) { return i < c.n_out ? c.out[i] : nullptr; };
+  // A stale working copy of the call's weight matrix is made first (Ops::prepare_weights), one rounding pass.
+  p.weights = c.weights;
+  if (c.weights == WeightCopy::Made && c.kind != OpKind::Adamw) {
+    const bool w_second = c.kind == OpKind::LinearBackward || c.kind == OpKind::GeluLinearBackward;
+    p.to_bf16(numel(in(w_second ? 2 : 1)));
+  }
   switch (c.kind) {
     case OpKind::Fill:  // cuda_ops.cu
       if (numel(o0) > 0)
@@ -228,7 +235,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         break;
       }
       p.ws(round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
-      p.to_bf16(double(V * D));
+      if (c.weights == WeightCopy::None) p.to_bf16(double(V * D));
       p.gemm_bf16(N, D, V, false);
       break;
     }
@@ -466,7 +473,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
            (backward ? round256(kF * double(C * V)) + round256(kH * double(C * ld)) : 0) +
            (backward && dbias ? round256(kF * double(chunks_of(C, kColumnSumRows) * V)) : 0) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(N * D));
-      p.to_bf16(double(V * D));
+      if (c.weights == WeightCopy::None) p.to_bf16(double(V * D));
       if (copy_bias) p.k("cudaMemcpy", kF * double(V), kF * double(V));  // to an aligned slot: the GEMM's epilogue
       for (int64_t r0 = 0; r0 < N; r0 += C) {
         const int64_t n = std::min(C, N - r0);
@@ -504,10 +511,12 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     case OpKind::Scale:
       if (numel(o0) > 0) p.k("scale_kernel", bytes(o0), bytes(o0));
       break;
-    case OpKind::Adamw:  // out: params, m, v; in: grads
+    case OpKind::Adamw: {  // out: params, m, v; in: grads; and the params' bf16 working copy written when Made
+      const double copy = c.weights == WeightCopy::Made ? kH * numel(o0) : 0;
       if (numel(o0) > 0) p.k("adamw_kernel", bytes(o0) + bytes(out(1)) + bytes(out(2)) + bytes(i0),
-                             bytes(o0) + bytes(out(1)) + bytes(out(2)));
+                             bytes(o0) + bytes(out(1)) + bytes(out(2)) + copy);
       break;
+    }
     case OpKind::EmaUpdate:
       if (numel(o0) > 0) p.k("ema_kernel", bytes(o0) + bytes(i0), bytes(o0));
       break;

@@ -24,6 +24,13 @@ enum class OpKind : uint8_t {
 // The op's name as the ops interface spells it ("linear_backward").
 const char* op_name(OpKind k);
 
+// The state of a weight matrix's bf16 working copy (backend/weight_copies.h) when an op that reads it began.
+enum class WeightCopy : uint8_t {
+  None,   // no copy (the weights are not frozen, or the backend keeps none): the op rounds W into its scratch
+  Made,   // the copy was stale: it was made (one rounding pass of W) before the op read it
+  Ready,  // the copy was current: nothing rounded
+};
+
 // One call of an op as the observer sees it, after it ran: the tensors it wrote (outputs, in argument order, empty
 // ones included) and the tensors it read, and the few scalars its cost depends on.
 struct OpCall {
@@ -36,6 +43,10 @@ struct OpCall {
   int n_heads = 0;      // attention, rotary
   bool causal = false;  // attention
   int64_t chunk_rows = 0;  // linear_loss_head: the most rows of one chunk (CUDA: every chunk but the last)
+  // The ops that read a weight matrix through a GEMM (linear, linear_gelu, linear_backward with din,
+  // gelu_linear_backward, linear_loss_head: W; embed_soft: the table): its working copy. adamw: Made when it wrote
+  // its params' working copy along with them.
+  WeightCopy weights = WeightCopy::None;
 };
 
 struct OpCost {

@@ -3,6 +3,7 @@
 #include "backend/ops.h"
 #include <algorithm>
 #include "backend/shape_checks.h"
+#include "backend/weight_copies.h"
 #include "core/error.h"
 
 namespace duo {
@@ -17,12 +18,33 @@ OpCall make_call(OpKind kind, std::initializer_list<const Tensor*> out, std::ini
   return c;
 }
 
+OpCall with_weights(OpCall c, WeightCopy w) {
+  c.weights = w;
+  return c;
+}
+
 }  // namespace
+
+WeightCopy Ops::prepare_weights(const Tensor& W) {
+  WeightCopies* copies = weight_copies();
+  if (!copies) return WeightCopy::None;
+  const WeightCopies::Slot slot = copies->find(W);
+  if (!slot.copy) return WeightCopy::None;
+  if (slot.current) return WeightCopy::Ready;
+  round_weights(slot.copy, W);
+  copies->made(W);
+  return WeightCopy::Made;
+}
+
+void Ops::weights_written(const Tensor& t) {
+  if (WeightCopies* copies = weight_copies(); copies && !t.empty()) copies->written(t.data, t.nbytes());
+}
 
 void Ops::fill(Tensor& t, double value) {
   const char* w = "fill";
   checks::present(w, "t", t);
   do_fill(t, value);
+  weights_written(t);
   if (observer_) notify(make_call(OpKind::Fill, {&t}, {}));
 }
 
@@ -34,6 +56,7 @@ void Ops::copy(Tensor& dst, const Tensor& src) {
             "source and destination need the same dtype and element count");
   DUO_CHECK(dst.is_contiguous() && src.is_contiguous(), w, "tensors must be contiguous", "");
   do_copy(dst, src);
+  weights_written(dst);
   if (observer_) notify(make_call(OpKind::Copy, {&dst}, {&src}));
 }
 
@@ -55,8 +78,9 @@ void Ops::embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Ten
   const char* w = "embed_soft";
   const checks::EmbedShape s = checks::embed_soft(w, out, "out", logits, "logits", table, "table");
   checks::matrix(w, "probs", probs, s.N, s.V);
+  const WeightCopy wc = prepare_weights(table);
   do_embed_soft(out, probs, logits, table);
-  if (observer_) notify(make_call(OpKind::EmbedSoft, {&out, &probs}, {&logits, &table}));
+  if (observer_) notify(with_weights(make_call(OpKind::EmbedSoft, {&out, &probs}, {&logits, &table}), wc));
 }
 
 void Ops::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) {
@@ -93,18 +117,22 @@ void Ops::timestep_embedding(Tensor& out, const Tensor& sigma) {
 void Ops::linear(Tensor& out, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* w = "linear";
   checks::linear(w, out, in, W, bias);
+  const WeightCopy wc = prepare_weights(W);
   do_linear(out, in, W, bias);
-  if (observer_) notify(make_call(OpKind::Linear, {&out}, {&in, &W, &bias}));
+  if (observer_) notify(with_weights(make_call(OpKind::Linear, {&out}, {&in, &W, &bias}), wc));
 }
 
 void Ops::linear_backward(Tensor& din, Tensor& dW, Tensor& dbias, const Tensor& dout, const Tensor& in,
                           const Tensor& W, bool accumulate_din) {
   const char* w = "linear_backward";
   checks::linear_backward(w, din, dW, dbias, dout, in, W);
+  const WeightCopy wc = din.empty() ? WeightCopy::None : prepare_weights(W);  // only din's GEMM reads W
   do_linear_backward(din, dW, dbias, dout, in, W, accumulate_din);
   if (observer_)  // an accumulating din is read too
-    notify(accumulate_din ? make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W, &din})
-                          : make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W}));
+    notify(with_weights(accumulate_din
+                            ? make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W, &din})
+                            : make_call(OpKind::LinearBackward, {&din, &dW, &dbias}, {&dout, &in, &W}),
+                        wc));
 }
 
 void Ops::silu(Tensor& out, const Tensor& in) {
@@ -144,16 +172,19 @@ void Ops::gelu_linear_backward(Tensor& dpre, Tensor& dW, Tensor& dbias, const Te
   checks::linear_backward(w, dpre, dW, dbias, dout, in, W);
   checks::elementwise(w, dpre, "dpre", pre, "pre");
   checks::elementwise(w, in, "in", pre, "pre");
+  const WeightCopy wc = prepare_weights(W);
   do_gelu_linear_backward(dpre, dW, dbias, dout, in, W, pre);
-  if (observer_) notify(make_call(OpKind::GeluLinearBackward, {&dpre, &dW, &dbias}, {&dout, &in, &W, &pre}));
+  if (observer_)
+    notify(with_weights(make_call(OpKind::GeluLinearBackward, {&dpre, &dW, &dbias}, {&dout, &in, &W, &pre}), wc));
 }
 
 void Ops::linear_gelu(Tensor& out, Tensor& pre, const Tensor& in, const Tensor& W, const Tensor& bias) {
   const char* w = "linear_gelu";
   checks::linear(w, pre, in, W, bias);
   checks::elementwise(w, out, "out", pre, "pre");
+  const WeightCopy wc = prepare_weights(W);
   do_linear_gelu(out, pre, in, W, bias);
-  if (observer_) notify(make_call(OpKind::LinearGelu, {&out, &pre}, {&in, &W, &bias}));
+  if (observer_) notify(with_weights(make_call(OpKind::LinearGelu, {&out, &pre}, {&in, &W, &bias}), wc));
 }
 
 void Ops::layernorm_modulate(Tensor& out, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
@@ -318,6 +349,7 @@ void Ops::linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Te
                            const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) {
   const char* w = "linear_loss_head";
   const auto [N, D, V] = checks::linear_loss_head(w, losses, dy, dW, dbias, y, W, bias, x, z, alpha, dalpha, weight);
+  const WeightCopy wc = prepare_weights(W);
   do_linear_loss_head(a, losses, dy, dW, dbias, y, W, bias, x, z, alpha, dalpha, weight);
   if (observer_) {
     // dW and dbias accumulate: read and written.
@@ -326,6 +358,7 @@ void Ops::linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor& dy, Te
                           : make_call(OpKind::LinearLossHead, {&losses, &dy, &dW, &dbias},
                                       {&y, &W, &bias, &x, &z, &alpha, &dalpha, &weight, &dW, &dbias});
     c.chunk_rows = std::min<int64_t>(N, vocab_chunk_rows(V, y.dtype));
+    c.weights = wc;
     notify(c);
   }
 }
@@ -394,14 +427,21 @@ void Ops::scale(Tensor& x, double s) {
   const char* w = "scale";
   checks::numel(w, "x", x, x.numel());
   do_scale(x, s);
+  weights_written(x);
   if (observer_) notify(make_call(OpKind::Scale, {&x}, {}));
 }
 
 void Ops::adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) {
   const char* w = "adamw";
   checks::adamw(w, params, grads, m, v, a.step);
+  // The working copy of the params goes along (the backend's do_adamw asks WeightCopies::follows the same).
+  WeightCopies* copies = weight_copies();
+  const bool copy = copies && copies->follows(params) != nullptr;
   do_adamw(params, grads, m, v, a);
-  if (observer_) notify(make_call(OpKind::Adamw, {&params, &m, &v}, {&grads}));
+  if (copies) copies->updated(params, copy);
+  if (observer_)
+    notify(with_weights(make_call(OpKind::Adamw, {&params, &m, &v}, {&grads}),
+                        copy ? WeightCopy::Made : WeightCopy::None));
 }
 
 void Ops::ema_update(Tensor& shadow, const Tensor& params, double decay) {
@@ -409,6 +449,7 @@ void Ops::ema_update(Tensor& shadow, const Tensor& params, double decay) {
   checks::numel(w, "shadow", shadow, shadow.numel());
   checks::numel(w, "params", params, shadow.numel());
   do_ema_update(shadow, params, decay);
+  weights_written(shadow);
   if (observer_) notify(make_call(OpKind::EmaUpdate, {&shadow}, {&params}));
 }
 

@@ -28,6 +28,8 @@
 
 namespace duo {
 
+class WeightCopies;
+
 struct AdamWArgs {
   double lr = 3e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   int64_t step = 1;  // 1-based step number, for bias correction
@@ -230,6 +232,13 @@ class Ops {
 
   // ---- what each backend implements: the ops above without the shared checks and the observer ---------------
  protected:
+  // The backend's bf16 working copies of frozen weights (backend/weight_copies.h), or nullptr (the CPU, which keeps
+  // its own rounded weights for `--compute bf16`). With copies, the public calls keep the books: before an op that
+  // reads a weight matrix through a GEMM, a stale copy is made (round_weights); fill, copy, scale and the EMA update
+  // make the copies of what they write stale; AdamW writes its params' copy where WeightCopies::follows gives one.
+  virtual WeightCopies* weight_copies() { return nullptr; }
+  // copy (W.numel() bf16) = W (F32) rounded to nearest even: a working copy made before the op that reads it.
+  virtual void round_weights(void* /*copy*/, const Tensor& /*W*/) {}
   virtual void do_fill(Tensor& t, double value) = 0;
   virtual void do_copy(Tensor& dst, const Tensor& src) = 0;
   virtual void do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) = 0;
@@ -307,6 +316,10 @@ class Ops {
 
  private:
   void notify(const OpCall& call) { if (observer_) observer_->after(call); }
+  // Before an op reads W through a GEMM: its working copy's state, the copy made first when it is stale.
+  WeightCopy prepare_weights(const Tensor& W);
+  // After an op wrote t (not AdamW's own update): the working copies of what it overlaps are stale.
+  void weights_written(const Tensor& t);
   OpObserver* observer_ = nullptr;
   int64_t vocab_chunk_rows_ = 0;
   std::vector<double> head_scratch_;  // the default linear_loss_head's chunk buffers (doubles: aligned for F64)

@@ -6,6 +6,11 @@
 
 namespace duo {
 
+PlanOps::PlanOps()
+    : copies_([this](size_t n) { return alloc(n); }, [this](void* p) { release(p); }) {}
+
+PlanOps::~PlanOps() { copies_.clear(); }
+
 void* PlanOps::alloc(size_t bytes) {
   const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
   const uintptr_t p = next_;
@@ -21,6 +26,7 @@ void PlanOps::release(void* p) {
   DUO_CHECK(it != sizes_.end(), "PlanOps::release", "not an address this backend handed out", "");
   live_ -= it->second;
   sizes_.erase(it);
+  copies_.released(p);
 }
 
 void PlanOps::to_host(void* dst, const Tensor& src) {
@@ -28,6 +34,9 @@ void PlanOps::to_host(void* dst, const Tensor& src) {
   to_host_ += double(src.nbytes());
 }
 
-void PlanOps::from_host(Tensor& dst, const void*) { from_host_ += double(dst.nbytes()); }
+void PlanOps::from_host(Tensor& dst, const void*) {
+  from_host_ += double(dst.nbytes());
+  copies_.written(dst.data, dst.nbytes());
+}
 
 }  // namespace duo

@@ -10,11 +10,16 @@
 
 #include "backend/kernel_traffic.h"
 #include "backend/ops.h"
+#include "backend/weight_copies.h"
 
 namespace duo {
 
 class PlanOps : public Ops {
  public:
+  PlanOps();
+  ~PlanOps() override;
+  PlanOps(const PlanOps&) = delete;
+  PlanOps& operator=(const PlanOps&) = delete;
   const char* name() const override { return "plan"; }
   Device device() const override { return Device::CUDA; }  // it plans the CUDA backend's tensors
 
@@ -26,6 +31,10 @@ class PlanOps : public Ops {
   DType activation_dtype(DType floats) const override {  // CudaOps's
     return floats == DType::F32 ? DType::BF16 : floats;
   }
+  // CudaOps's bf16 working copies of frozen weights: planned as address ranges, kept by the same books.
+  void begin_frozen_weights(const void* weights, size_t bytes) override { copies_.begin(weights, bytes); }
+  void end_frozen_weights(const void* weights) override { copies_.end(weights); }
+  size_t weight_copy_bytes() const { return copies_.bytes(); }
 
   size_t peak_bytes() const { return peak_; }
   size_t allocations() const { return sizes_.size(); }
@@ -34,6 +43,7 @@ class PlanOps : public Ops {
   void reset_transfers() { to_host_ = from_host_ = 0; }
 
  protected:
+  WeightCopies* weight_copies() override { return &copies_; }
   void do_fill(Tensor&, double) override {}
   void do_copy(Tensor&, const Tensor&) override {}
   void do_embed_ids(Tensor&, const Tensor&, const Tensor&) override {}
@@ -88,6 +98,7 @@ class PlanOps : public Ops {
   std::map<uintptr_t, size_t> sizes_;     // live allocations
   size_t live_ = 0, peak_ = 0;
   double to_host_ = 0, from_host_ = 0;
+  WeightCopies copies_;  // after the books above: its destructor releases through them
 };
 
 }  // namespace duo

@@ -39,6 +39,8 @@ void TrainingStepPlan::run_step(int64_t step) {
   TimeSampler sampler;
   state_->step = step;
   state_->zero_grads();
+  // As the trainer holds them: the weights frozen over the forwards and backwards (their bf16 working copies kept).
+  ops_.begin_frozen_weights(state_->params(), model_->param_bytes());
   for (int64_t micro = 0; micro < accum; ++micro) {
     MicroBatch mb;
     mb.ids = ids.data();
@@ -53,6 +55,7 @@ void TrainingStepPlan::run_step(int64_t step) {
     const double w = algo_->counted_weight(mb);
     algo_->run(mb, /*train=*/true, /*backward=*/true, w > 0 ? 1.0 / (w * double(accum)) : 0.0);
   }
+  ops_.end_frozen_weights(state_->params());
   (void)ops_.sum_squares(state_->flat(state_->grads()));  // the training loop's finiteness check
   state_->optimizer_step(cfg_.optim);
 }
@@ -71,7 +74,8 @@ MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const T
     // ZeRO-1's gathered EMA while validating (and each gathered group while saving): one full fp32 copy.
     const size_t gathered = zero1 ? (size_t)ParamTable(cfg.model).total() * sizeof(float) : 0;
     p.activations = plan.activation_bytes();
-    p.other = ops.peak_bytes() - p.state - p.activations + gathered;
+    p.weight_copies = ops.weight_copy_bytes();
+    p.other = ops.peak_bytes() - p.state - p.weight_copies - p.activations + gathered;
     p.scratch = log.max_workspace();
     const ModelConfig& m = cfg.model;
     p.report = str("planned device memory of ", hooks.program, " (CUDA backend; nothing allocated): ", cfg.algo,
@@ -84,6 +88,7 @@ MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const T
                       with_commas(ParamTable(cfg.model).total() / ranks), " parameters; the gathered EMA at validation ",
                       human_bytes(double(gathered)), " (in the algorithm's line)\n");
     line("parameters, gradients, Adam moments, EMA (fp32)", p.state);
+    line("the weights' bf16 working copy (written by AdamW, read by the GEMMs)", p.weight_copies);
     line("DiT activations", p.activations);
     p.report += plan.activation_plan();
     line(hooks.algorithm ? "the algorithm's buffers (the teacher's weights and input, the KL head's gradient)"

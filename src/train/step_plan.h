@@ -45,7 +45,8 @@ class TrainingStepPlan {
 // (nothing allocated, no GPU or data needed): the report of duo-train --dry_run, lines of text ending in the total.
 struct MemoryPlan {
   size_t state = 0, activations = 0, other = 0, scratch = 0;  // other: the algorithm's and the loop's buffers
-  size_t total() const { return state + activations + other + scratch; }
+  size_t weight_copies = 0;  // the bf16 working copy of the weights (backend/weight_copies.h)
+  size_t total() const { return state + weight_copies + activations + other + scratch; }
   std::string report;
 };
 // ranks > 1 with cfg.zero1: one rank's share of ZeRO-1's sharded state, plus the full-size buffer that the gathered

@@ -97,6 +97,10 @@ template <> __device__ inline float act_store<float>(float x) { return x; }
 template <> __device__ inline __nv_bfloat16 act_store<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 inline const int32_t* iptr(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
 
+// A token id as a kernel uses it: an id outside [0, V) reads as 0. CudaOps::check_ids has recorded it, and the op
+// fails at the next synchronisation (CudaOps::check_id_errors); until then no kernel reads outside its table.
+__device__ __forceinline__ int32_t valid_id(int32_t id, int64_t V) { return id >= 0 && id < V ? id : 0; }
+
 // ---- launch sizing -----------------------------------------------------------------------------------------
 constexpr int kThreads = 256;  // elementwise and per-row kernels
 // Blocks for a grid-stride loop over n items: enough to fill a GPU, bounded so tiny tensors stay cheap.

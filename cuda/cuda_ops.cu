@@ -27,6 +27,8 @@ CudaOps::CudaOps() {
             "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
   stream_ = s;
   gemm_ = std::make_unique<cuda::Gemm>();
+  DUO_CU("CudaOps", cudaMalloc(&id_slots_, kIdSlots * sizeof(unsigned long long)));
+  DUO_CU("CudaOps", cudaMemsetAsync(id_slots_, 0xff, kIdSlots * sizeof(unsigned long long), s));
   copies_ = std::make_unique<WeightCopies>([this](size_t n) { return alloc(n); }, [this](void* p) { release(p); });
 #if !defined(DUO_CUDA_EMU)
   int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
@@ -44,6 +46,7 @@ CudaOps::~CudaOps() {
   copies_->clear();  // through release(), while the stream lives
   cudaStreamSynchronize(as_stream(stream_));
   if (workspace_) cudaFree(workspace_);
+  cudaFree(id_slots_);
   cudaStreamDestroy(as_stream(stream_));
 }
 
@@ -82,6 +85,7 @@ void CudaOps::to_host(void* dst, const Tensor& src) {
   if (!src.nbytes()) return;
   DUO_CU("to_host", cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, as_stream(stream_)));
   DUO_CU("to_host", cudaStreamSynchronize(as_stream(stream_)));
+  check_id_errors();
 }
 
 void CudaOps::from_host(Tensor& dst, const void* src) {
@@ -137,7 +141,10 @@ size_t CudaOps::memory_in_use() const {
 #endif
 }
 
-void CudaOps::sync() { DUO_CU("sync", cudaStreamSynchronize(as_stream(stream_))); }
+void CudaOps::sync() {
+  DUO_CU("sync", cudaStreamSynchronize(as_stream(stream_)));
+  check_id_errors();
+}
 
 void* CudaOps::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backend/ops.h"
 
@@ -191,8 +192,20 @@ class CudaOps : public Ops {
   const float* as_f32(const Tensor& t, void* slot);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).
   void to_bf16(void* dst, const float* src, int64_t n);
-  // Fails naming op and the first position when an id of ids (n, I32, device) is outside [0, V) (embedding.cu).
+  // Id checks without a host round trip (embedding.cu): check_ids launches a kernel that leaves the first position of
+  // ids (n, I32, device) outside [0, V), and its id, in the call's slot of id_slots_ (device); the kernels that read
+  // ids take a bad one as 0 meanwhile (valid_id). check_id_errors reads the slots in use at the next synchronisation
+  // (sync, to_host, sum_squares; or when all kIdSlots are used) and fails naming the first call's op, the position
+  // and the id.
   void check_ids(const char* op, const Tensor& ids, int64_t V);
+  void check_id_errors();
+  static constexpr size_t kIdSlots = 64;
+  struct IdCheck {
+    const char* op;
+    int64_t V;
+  };
+  void* id_slots_ = nullptr;  // kIdSlots unsigned long long, all ones when unused
+  std::vector<IdCheck> id_checks_;
 
   void* stream_ = nullptr;  // cudaStream_t, kept opaque so that this header needs no CUDA include
   std::unique_ptr<cuda::Gemm> gemm_;

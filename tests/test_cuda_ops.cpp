@@ -142,12 +142,35 @@ BOOST_AUTO_TEST_CASE(cuda_ops_embedding_ids_and_bag) {
   b.gpu.embed_bag_backward(gdt, gbag, gw, gdout);
   BOOST_TEST(b.dev.down<float>(gdt) == dt);
 
+  // An id outside the vocabulary: the op runs (the kernels read it as id 0, never outside the table) and the next
+  // synchronisation fails naming the op, the first bad position and its id; the ids of a second call stay queued
+  // behind it and are dropped with it, so the calls after the failure start clean.
   std::vector<int32_t> bad = ids;
   bad[123] = (int32_t)V;
+  bad[200] = -5;
   Tensor gbad = b.dev.up(bad, {N});
-  BOOST_CHECK_EXCEPTION(b.gpu.embed_ids(gout, gbad, gt), Error, [](const Error& e) {
-    return std::string(e.what()).find("position 123") != std::string::npos;
+  b.gpu.embed_ids(gout, gbad, gt);
+  b.gpu.embed_bag_backward(gdt, gbag, gw, gdout);  // good ids, checked after the bad ones
+  BOOST_CHECK_EXCEPTION(b.gpu.sync(), Error, [&](const Error& e) {
+    const std::string m = e.what();
+    return m.find("embed_ids") != std::string::npos && m.find("token id " + std::to_string(V) + " at position 123") !=
+                                                            std::string::npos;
   });
+  b.gpu.embed_ids(gout, gids, gt);
+  BOOST_CHECK_NO_THROW(b.gpu.sync());
+  b.gpu.embed_ids_backward(gdt, gbad, gdout);  // to_host synchronises too
+  BOOST_CHECK_EXCEPTION(b.dev.down<float>(gout), Error, [](const Error& e) {
+    return std::string(e.what()).find("embed_ids_backward") != std::string::npos &&
+           std::string(e.what()).find("position 123") != std::string::npos;
+  });
+  // More checks than slots between two synchronisations: the slots are read when they run out.
+  for (size_t i = 0; i < 70; ++i) b.gpu.embed_ids(gout, gids, gt);
+  BOOST_CHECK_NO_THROW(b.gpu.sync());
+  auto seventy_with_a_bad_fourth = [&] {  // fails at the 65th call, when the slots are read
+    for (size_t i = 0; i < 70; ++i) b.gpu.embed_ids(gout, i == 3 ? gbad : gids, gt);
+  };
+  BOOST_CHECK_THROW(seventy_with_a_bad_fourth(), Error);
+  BOOST_CHECK_NO_THROW(b.gpu.sync());
 }
 
 // LayerNorm + adaLN with shift/scale as strided column views of a (B, 6D) buffer, and plain LN with one row

@@ -182,8 +182,9 @@ BOOST_AUTO_TEST_CASE(cuda_ops_gaussian_relaxation) {
   std::vector<int32_t> bad = {0, 67};
   std::vector<double> scales = {0.6, 0.8};
   Tensor gy = b.dev.zeros(DType::F32, {1, 2, 67}), gz = b.dev.zeros(DType::I32, {2});
-  BOOST_CHECK_THROW(b.gpu.gaussian_relaxation(gy, gz, b.dev.up(bad, {1, 2}), b.dev.up(scales, {1, 2}), 1.0, Philox{}),
-                    Error);  // an id outside the vocabulary
+  // an id outside the vocabulary: reported at the next synchronisation (CudaOps::check_ids)
+  BOOST_CHECK_THROW(b.gpu.gaussian_relaxation(gy, gz, b.dev.up(bad, {1, 2}), b.dev.up(scales, {1, 2}), 1.0, Philox{});
+                    b.gpu.sync(), Error);
 }
 
 // One model on one backend, with its own state and inputs. The parameters are random (the reference's init

@@ -17,22 +17,24 @@ namespace {
 
 constexpr int kScanThreads = 256;
 
-// first_bad = min over e of (e if ids[e] is outside [0, V)); starts at E (none).         ids: (E)
-__global__ void find_bad_id_kernel(const int32_t* ids, int64_t E, int64_t V, unsigned long long* first_bad) {
+// slot = min over the e with ids[e] outside [0, V) of (e << 32 | the id's 32 bits): the first bad position and its
+// id (the slot starts at all ones: none).                                                              ids: (E)
+__global__ void find_bad_id_kernel(const int32_t* ids, int64_t E, int64_t V, unsigned long long* slot) {
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < E; e += int64_t(gridDim.x) * blockDim.x)
-    if (ids[e] < 0 || ids[e] >= V) atomicMin(first_bad, (unsigned long long)e);
+    if (ids[e] < 0 || ids[e] >= V)
+      atomicMin(slot, (static_cast<unsigned long long>(e) << 32) | static_cast<uint32_t>(ids[e]));
 }
 
 // out[n, :] = table[ids[n], :]                           out: (N, D), table: (V, D); grid (N, column blocks)
-__global__ void embed_ids_kernel(float* out, const int32_t* ids, const float* table, int D) {
+__global__ void embed_ids_kernel(float* out, const int32_t* ids, const float* table, int64_t V, int D) {
   const int64_t n = blockIdx.x;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
-  if (d < D) out[n * D + d] = table[int64_t(ids[n]) * D + d];
+  if (d < D) out[n * D + d] = table[int64_t(valid_id(ids[n], V)) * D + d];
 }
 
 // out[n, :] = sum_j weights[n, j] table[ids[n, j], :], j in order       ids, weights: (N, K); grid as above
-__global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* weights, const float* table, int K,
-                                 int D) {
+__global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* weights, const float* table, int64_t V,
+                                 int K, int D) {
   const int64_t n = blockIdx.x;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
@@ -40,7 +42,7 @@ __global__ void embed_bag_kernel(float* out, const int32_t* ids, const float* we
   // CPU's on a GPU too (nvcc would otherwise contract acc + w·t into one FMA).
   float acc = 0.0f;
   for (int j = 0; j < K; ++j)
-    acc = __fadd_rn(acc, __fmul_rn(weights[n * K + j], table[int64_t(ids[n * K + j]) * D + d]));
+    acc = __fadd_rn(acc, __fmul_rn(weights[n * K + j], table[int64_t(valid_id(ids[n * K + j], V)) * D + d]));
   out[n * D + d] = acc;
 }
 
@@ -59,9 +61,9 @@ __global__ void softmax_rows_kernel(__nv_bfloat16* p16, const float* logits, int
 }
 
 // ---- the stable counting sort of entries by id (see the top of the file) ----------------------------------
-__global__ void count_ids_kernel(int* counts, const int32_t* ids, int64_t E) {
+__global__ void count_ids_kernel(int* counts, const int32_t* ids, int64_t E, int64_t V) {
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < E; e += int64_t(gridDim.x) * blockDim.x)
-    atomicAdd(&counts[ids[e]], 1);
+    atomicAdd(&counts[valid_id(ids[e], V)], 1);
 }
 
 // start[v] = sum_{u < v} counts[u] for v ≤ V; cursor = start[0..V). One block: each thread scans a contiguous
@@ -94,12 +96,12 @@ __global__ void __launch_bounds__(kScanThreads) scan_counts_kernel(int* start, i
 // pos[cursor[id] + rank] = e for chunks of kScanThreads entries in order, rank = number of equal ids earlier
 // in the chunk; the last of each id in the chunk then advances cursor[id]. One block.
 __global__ void __launch_bounds__(kScanThreads)
-    place_stable_kernel(int* pos, int* cursor, const int32_t* ids, int64_t E) {
+    place_stable_kernel(int* pos, int* cursor, const int32_t* ids, int64_t E, int64_t V) {
   DUO_SHARED(int, chunk, kScanThreads);
   const int t = int(threadIdx.x);
   for (int64_t base = 0; base < E; base += kScanThreads) {
     const int64_t e = base + t;
-    const int id = e < E ? ids[e] : -1;
+    const int id = e < E ? valid_id(ids[e], V) : -1;
     chunk[t] = id;
     __syncthreads();
     int rank = 0, at = 0;
@@ -144,20 +146,31 @@ void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
   check_dtype(op, "ids", ids, DType::I32);
   const int64_t E = ids.numel();
   if (E == 0) return;
-  auto* first_bad = static_cast<unsigned long long*>(workspace(sizeof(unsigned long long)));
-  unsigned long long host = (unsigned long long)E;
-  cudaStream_t s = as_stream(stream_);
-  DUO_CU(op, cudaMemcpyAsync(first_bad, &host, sizeof(host), cudaMemcpyHostToDevice, s));
-  DUO_LAUNCH(find_bad_id_kernel, blocks_for(E), kThreads, 0, s)(iptr(ids), E, V, first_bad);
+  DUO_CHECK(E <= (int64_t(1) << 32), str("CudaOps::", op), str(E, " ids in one call"),
+            "at most 2^32 ids a call (a position is recorded in 32 bits)");
+  if (id_checks_.size() == kIdSlots) check_id_errors();  // every slot in use: read them now
+  id_checks_.push_back({op, V});
+  DUO_LAUNCH(find_bad_id_kernel, blocks_for(E), kThreads, 0, as_stream(stream_))(
+      iptr(ids), E, V, static_cast<unsigned long long*>(id_slots_) + id_checks_.size() - 1);
   DUO_CU_LAUNCHED(op);
-  DUO_CU(op, cudaMemcpyAsync(&host, first_bad, sizeof(host), cudaMemcpyDeviceToHost, s));
-  DUO_CU(op, cudaStreamSynchronize(s));
-  if (host < (unsigned long long)E) {
-    int32_t id = 0;
-    DUO_CU(op, cudaMemcpy(&id, iptr(ids) + host, sizeof(id), cudaMemcpyDeviceToHost));
-    fail(str("CudaOps::", op), str("token id ", id, " at position ", host, " is outside the vocabulary [0, ", V, ")"),
-         "check the tokenizer's vocabulary size against the model's");
-  }
+}
+
+void CudaOps::check_id_errors() {
+  if (id_checks_.empty()) return;
+  const size_t n = id_checks_.size();
+  std::vector<unsigned long long> found(n), none(n, ~0ull);
+  cudaStream_t s = as_stream(stream_);
+  DUO_CU("check_ids", cudaMemcpyAsync(found.data(), id_slots_, n * sizeof(found[0]), cudaMemcpyDeviceToHost, s));
+  DUO_CU("check_ids", cudaMemcpyAsync(id_slots_, none.data(), n * sizeof(none[0]), cudaMemcpyHostToDevice, s));
+  DUO_CU("check_ids", cudaStreamSynchronize(s));
+  const std::vector<IdCheck> checks = std::move(id_checks_);
+  id_checks_.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (found[i] != ~0ull)
+      fail(str("CudaOps::", checks[i].op),
+           str("token id ", int32_t(uint32_t(found[i] & 0xffffffffu)), " at position ", found[i] >> 32,
+               " is outside the vocabulary [0, ", checks[i].V, ")"),
+           "check the tokenizer's vocabulary size against the model's");
 }
 
 void CudaOps::do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) {
@@ -168,7 +181,7 @@ void CudaOps::do_embed_ids(Tensor& out, const Tensor& ids, const Tensor& table) 
   check_ids(op, ids, V);
   if (N && D)
     DUO_LAUNCH(embed_ids_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(fptr(out), iptr(ids),
-                                                                                  fptr(table), int(D));
+                                                                                  fptr(table), V, int(D));
   DUO_CU_LAUNCHED(op);
 }
 
@@ -180,7 +193,7 @@ void CudaOps::do_embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights
   check_ids(op, ids, V);
   if (N && D)
     DUO_LAUNCH(embed_bag_kernel, row_grid(N, D), kThreads, 0, as_stream(stream_))(
-        fptr(out), iptr(ids), fptr(weights), fptr(table), int(K), int(D));
+        fptr(out), iptr(ids), fptr(weights), fptr(table), V, int(K), int(D));
   DUO_CU_LAUNCHED(op);
 }
 
@@ -202,9 +215,9 @@ static void scatter_backward(const char* op, void* ws, cudaStream_t s, Tensor& d
   int* cursor = start + V + 1;          // (V)
   int* pos = cursor + V;                // (E)
   DUO_CU(op, cudaMemsetAsync(counts, 0, size_t(V) * sizeof(int), s));
-  DUO_LAUNCH(count_ids_kernel, blocks_for(E), kThreads, 0, s)(counts, iptr(ids), E);
+  DUO_LAUNCH(count_ids_kernel, blocks_for(E), kThreads, 0, s)(counts, iptr(ids), E, V);
   DUO_LAUNCH(scan_counts_kernel, 1, kScanThreads, 0, s)(start, cursor, counts, int(V));
-  DUO_LAUNCH(place_stable_kernel, 1, kScanThreads, 0, s)(pos, cursor, iptr(ids), E);
+  DUO_LAUNCH(place_stable_kernel, 1, kScanThreads, 0, s)(pos, cursor, iptr(ids), E, V);
   DUO_LAUNCH(scatter_rows_kernel, row_grid(V, D), kThreads, 0, s)(fptr(dtable), start, pos, weights, fptr(dout),
                                                                   int(K), int(D));
   DUO_CU_LAUNCHED(op);

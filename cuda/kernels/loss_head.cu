@@ -28,7 +28,8 @@ __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, 
   const BlockRow walk{scratch};
   const int64_t n = blockIdx.x;
   float* d = dlogits ? dlogits + n * V : nullptr;
-  const float loss = loss_row<float>(a, logits + n * ld, V, x[n], z[n], alpha[n], dalpha[n], d, walk);
+  const float loss =
+      loss_row<float>(a, logits + n * ld, V, valid_id(x[n], V), valid_id(z[n], V), alpha[n], dalpha[n], d, walk);
   if (threadIdx.x == 0) losses[n] = loss;
   if (d)
     for (int j = walk.first(); j < V; j += walk.step()) {

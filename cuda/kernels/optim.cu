@@ -83,6 +83,7 @@ double CudaOps::do_sum_squares(const Tensor& x) {
   double total = 0.0;
   DUO_CU(op, cudaMemcpyAsync(&total, partial + chunks, sizeof(double), cudaMemcpyDeviceToHost, s));
   DUO_CU(op, cudaStreamSynchronize(s));
+  check_id_errors();  // a synchronisation: the id checks of the step so far
   return total;
 }
 

@@ -26,7 +26,7 @@ __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* 
   DUO_SHARED(float, warp_v, 32);
   DUO_SHARED(int, warp_j, 32);
   const int64_t n = blockIdx.x;
-  const int xn = x[n];
+  const int xn = valid_id(x[n], V);
   const float at = float(scales[2 * (n / L)]), st = float(scales[2 * (n / L) + 1]);
   const uint64_t first = uint64_t(n) * uint64_t(V), last = first + uint64_t(V);  // the row's normals [first, last)
   float best = -INFINITY;

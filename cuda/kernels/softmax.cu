@@ -38,7 +38,7 @@ __global__ void cross_entropy_kernel(float* losses, float* dlogits, const float*
   DUO_SHARED(float, scratch, 32);
   const int64_t n = blockIdx.x;
   const float* x = logits + n * V;
-  const int t = targets[n];
+  const int t = valid_id(targets[n], V);
   const float lse = block_logsumexp(x, V, scratch);
   if (threadIdx.x == 0) losses[n] = lse - x[t];
   if (!dlogits) return;

@@ -40,13 +40,10 @@ class Plan {
   }
   void ws(size_t b) { r.workspace = std::max(r.workspace, b); }
 
-  // CudaOps::check_ids (embedding.cu): the first bad position through one 8-byte word of the workspace.
+  // CudaOps::check_ids (embedding.cu): the first bad position into the call's slot, read at the next
+  // synchronisation (not in the op).
   void check_ids(double E) {
-    if (E == 0) return;
-    ws(8);
-    k("cudaMemcpy", 0, 8);
-    k("find_bad_id_kernel", kI * E, 0);
-    k("cudaMemcpy", 8, 0);
+    if (E > 0) k("find_bad_id_kernel", kI * E, 0);
   }
 
   // CudaOps::matmul (linear.cu): C (M, N) = A (M, K) B (K, N) [+ C] [+ bias], both inputs rounded to bf16 first.

@@ -103,9 +103,12 @@ int main(int argc, char** argv) {
 
   bool ok = true;
   for (bool causal : {false, true}) {
-    auto forward = [&] { duo::cuda::flash_attention_forward(d.out, d.lse, d.qkv, false, d.ws, B, L, H, hd, causal, 0); };
+    auto forward = [&] {
+      duo::cuda::flash_attention_forward(d.out, d.lse, d.qkv, false, nullptr, d.ws, B, L, H, hd, causal, 0);
+    };
     auto backward = [&] {
-      duo::cuda::flash_attention_backward(d.dqkv, d.dout, d.qkv, d.out, false, d.lse, d.ws, B, L, H, hd, causal, 0);
+      duo::cuda::flash_attention_backward(d.dqkv, false, d.dout, d.qkv, d.out, false, nullptr, d.lse, d.ws, B, L, H,
+                                          hd, causal, 0);
     };
 
     forward();

@@ -94,6 +94,12 @@ class CudaOps : public Ops {
   void do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) override;
   void do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                              const Tensor& lse, int n_heads, bool causal) override;
+  // rotary fused into the flash kernels (q and k rotated as they load, dQ and dK turned back as they store)
+  void do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads,
+                           bool causal) override;
+  void do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
+                                    const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads,
+                                    bool causal) override;
 
   // kernels/residual.cu (and the gated residual fused with the next LayerNorm)
   void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,

@@ -69,6 +69,35 @@ class DeviceBuffers {
     ops_.to_host(v.data(), t);
     return v;
   }
+  // Floats in F32, or rounded to BF16 (to nearest, ties to even: the GPU's __float2bfloat16_rn) on the way up.
+  Tensor up_as(DType dt, const std::vector<float>& v, std::initializer_list<int64_t> dims) {
+    if (dt == DType::F32) return up(v, dims);
+    BOOST_REQUIRE(dt == DType::BF16);
+    std::vector<uint16_t> bits(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint32_t w;
+      std::memcpy(&w, &v[i], 4);
+      bits[i] = uint16_t((w + 0x7fffu + ((w >> 16) & 1u)) >> 16);
+    }
+    Tensor t(ops_.alloc(bits.size() * 2), DType::BF16, dims, ops_.device());
+    held_.push_back(t.data);
+    BOOST_REQUIRE_EQUAL(t.numel(), (int64_t)bits.size());
+    ops_.from_host(t, bits.data());
+    return t;
+  }
+  // An F32 or BF16 tensor's values as floats (bf16 widened exactly).
+  std::vector<float> down_as_float(const Tensor& t) {
+    if (t.dtype == DType::F32) return down<float>(t);
+    BOOST_REQUIRE(t.dtype == DType::BF16);
+    std::vector<uint16_t> h((size_t)t.numel());
+    ops_.to_host(h.data(), t);
+    std::vector<float> v(h.size());
+    for (size_t i = 0; i < h.size(); ++i) {
+      const uint32_t w = uint32_t(h[i]) << 16;
+      std::memcpy(&v[i], &w, 4);
+    }
+    return v;
+  }
 
  private:
   Ops& ops_;

@@ -224,6 +224,42 @@ BOOST_AUTO_TEST_CASE(cuda_ops_rotary) {
   DUO_CHECK_CLOSE("rotary_backward", b.dev.down<float>(gout), back, kF32Tol);
 }
 
+// rotary_attention (and its backward) against the rotary ops around the attention, on the same backend: where the
+// flash kernels run on a bf16 qkv (head dims 32 and 64, the activation dtype) they rotate q and k in shared memory and
+// turn dQ and dK back as they store them, with the rotary kernels' arithmetic and roundings, so the results are the
+// same bits; elsewhere (hd 16, or an fp32 qkv) the op is the ops themselves. A tail tile (L = 70), causal or not.
+BOOST_AUTO_TEST_CASE(cuda_ops_rotary_attention) {
+  struct Shape { int64_t B, L, H, hd; };
+  for (Shape s : {Shape{2, 70, 2, 32}, Shape{1, 65, 1, 64}, Shape{2, 9, 2, 16}})
+    for (bool causal : {false, true})
+      for (DType act : {DType::BF16, DType::F32}) {
+        Backends b;
+        const int64_t B = s.B, L = s.L, H = s.H, D = H * s.hd, N = B * L;
+        const int h = int(H);
+        auto zeros = [&](DType dt, std::initializer_list<int64_t> dims) { return b.dev.zeros(dt, dims); };
+        Tensor qkv = b.dev.up_as(act, rand_f(size_t(N * 3 * D), 41, -2.0f, 2.0f), {B, L, 3 * D});
+        Tensor dout = b.dev.up(rand_f(size_t(N * D), 42), {B, L, D});
+        // the fused op
+        Tensor out = zeros(act, {B, L, D}), lse = zeros(DType::F32, {B, H, L}), rotated = zeros(act, {B, L, 3 * D});
+        Tensor dqkv = zeros(act, {B, L, 3 * D}), drot = zeros(DType::F32, {B, L, 3 * D});
+        b.gpu.rotary_attention(out, lse, rotated, qkv, h, causal);
+        b.gpu.rotary_attention_backward(dqkv, drot, rotated, dout, qkv, out, lse, h, causal);
+        // the ops
+        Tensor r2 = zeros(act, {B, L, 3 * D}), out2 = zeros(act, {B, L, D}), lse2 = zeros(DType::F32, {B, H, L});
+        Tensor drot2 = zeros(DType::F32, {B, L, 3 * D}), dqkv2 = zeros(act, {B, L, 3 * D});
+        b.gpu.rotary(r2, qkv, h);
+        b.gpu.attention(out2, lse2, r2, h, causal);
+        b.gpu.attention_backward(drot2, dout, r2, out2, lse2, h, causal);
+        b.gpu.rotary_backward(dqkv2, drot2, h);
+        BOOST_TEST_CONTEXT("B=" << B << " L=" << L << " H=" << H << " hd=" << s.hd << (causal ? " causal" : "")
+                                << (act == DType::BF16 ? " bf16" : " fp32")) {
+          BOOST_TEST(b.dev.down_as_float(out) == b.dev.down_as_float(out2), boost::test_tools::per_element());
+          BOOST_TEST(b.dev.down<float>(lse) == b.dev.down<float>(lse2), boost::test_tools::per_element());
+          BOOST_TEST(b.dev.down_as_float(dqkv) == b.dev.down_as_float(dqkv2), boost::test_tools::per_element());
+        }
+      }
+}
+
 // The dropout keep mask is a pure function of (seed, subsequence, index) on both backends: with branch = 1,
 // no gate and h = 0 the output IS the mask times 1/(1-p), and must match the CPU bit for bit.
 BOOST_AUTO_TEST_CASE(cuda_ops_gated_residual) {

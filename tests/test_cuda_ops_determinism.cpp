@@ -127,6 +127,8 @@ const std::map<std::string, std::string> kCoverage = {
     {"rotary_backward", "cuda_ops_rotary"},
     {"attention", "cuda_ops_attention"},
     {"attention_backward", "cuda_ops_attention"},
+    {"rotary_attention", "cuda_ops_rotary_attention"},
+    {"rotary_attention_backward", "cuda_ops_rotary_attention"},
     {"gated_residual", "cuda_ops_gated_residual"},
     {"gated_residual_backward", "cuda_ops_gated_residual"},
     {"gated_residual_layernorm", "cuda_ops_gated_residual"},

@@ -350,6 +350,28 @@ BOOST_AUTO_TEST_CASE(attention) {
   check("naive attention, bf16", ops, [&] { ops.attention(out16, lse64, qkv16, 64, false); });
   check("naive attention_backward, bf16", ops,
         [&] { ops.attention_backward(dqkv, dout, qkv16, out16, lse64, 64, false); });
+  // rotary in the flash kernels (bf16 qkv: the table, then q and k rotated as they load, dqkv written in bf16; D =
+  // 2048 so that each of a row's q, k and v parts is whole pages in bf16), and the default's ops through the scratch
+  // (an fp32 qkv; the naive kernels at head_dim 16)
+  {
+    const int64_t H2 = 32, D2 = 2048;
+    Tensor q2 = dev.zeros(DType::BF16, {B, L, 3 * D2}), o2 = dev.zeros(DType::BF16, {B, L, D2});
+    Tensor lse2 = dev.zeros(DType::F32, {B, H2, L}), r2 = dev.zeros(DType::BF16, {B, L, 3 * D2});
+    Tensor dq2 = dev.zeros(DType::BF16, {B, L, 3 * D2}), dr2 = dev.zeros(DType::F32, {B, L, 3 * D2});
+    Tensor do2 = dev.up(rand_f(B * L * D2, 17), {B, L, D2});
+    for (bool causal : {false, true})
+      BOOST_TEST_CONTEXT("causal " << causal) {
+        check("rotary_attention, bf16", ops, [&] { ops.rotary_attention(o2, lse2, r2, q2, int(H2), causal); });
+        check("rotary_attention_backward, bf16", ops,
+              [&] { ops.rotary_attention_backward(dq2, dr2, r2, do2, q2, o2, lse2, int(H2), causal); });
+      }
+  }
+  Tensor rot16 = dev.zeros(DType::BF16, {B, L, 3 * D});
+  Tensor rot = dev.zeros(DType::F32, {B, L, 3 * D}), drot = dev.zeros(DType::F32, {B, L, 3 * D});
+  check("rotary_attention, fp32 (the ops)", ops, [&] { ops.rotary_attention(out, lse, rot, qkv, int(H), false); });
+  check("rotary_attention_backward, fp32 (the ops)", ops,
+        [&] { ops.rotary_attention_backward(dqkv, drot, rot, dout, qkv, out, lse, int(H), false); });
+  check("rotary_attention, naive", ops, [&] { ops.rotary_attention(out16, lse64, rot16, qkv16, 64, false); });
 }
 
 BOOST_AUTO_TEST_CASE(embeddings) {

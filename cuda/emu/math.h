@@ -25,6 +25,7 @@ inline float __saturatef(float x) { return std::isnan(x) ? 0.0f : std::min(1.0f,
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
 
 inline int __float_as_int(float f) { return std::bit_cast<int>(f); }
 inline unsigned __float_as_uint(float f) { return std::bit_cast<unsigned>(f); }

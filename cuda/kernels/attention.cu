@@ -10,6 +10,7 @@
 //   dk_j = scale Σ_i dS_ij q_i,             dv_j = Σ_i P_ij dO_i
 #include "cuda_common.cuh"
 #include "kernels/flash_attention.cuh"
+#include "kernels/rotary.cuh"
 
 namespace duo {
 using namespace cuda;
@@ -182,8 +183,8 @@ void CudaOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_he
   if (flash_attention_ && flash_supported(s, {&out, &lse, &qkv})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_forward(out.data, fptr(lse), qkv.data, act16, ws, int(s.B), int(s.L), int(s.H), hd, causal,
-                            as_stream(stream_));
+    flash_attention_forward(out.data, fptr(lse), qkv.data, act16, nullptr, ws, int(s.B), int(s.L), int(s.H), hd,
+                            causal, as_stream(stream_));
     return;
   }
   // bf16: qkv widened into the workspace, out written there in fp32 and rounded into out
@@ -212,8 +213,8 @@ void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tens
   if (flash_attention_ && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_backward(fptr(dqkv), fptr(dout), qkv.data, out.data, act16, fptr(lse), ws, int(s.B), int(s.L),
-                             int(s.H), hd, causal, as_stream(stream_));
+    flash_attention_backward(dqkv.data, false, fptr(dout), qkv.data, out.data, act16, nullptr, fptr(lse), ws,
+                             int(s.B), int(s.L), int(s.H), hd, causal, as_stream(stream_));
     return;
   }
   const AttnDims a = dims_of(s, causal);
@@ -235,6 +236,66 @@ void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tens
   DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), fptr(dout), q32, fptr(lse), delta,
                                                                      a);
   DUO_CU_LAUNCHED(op);
+}
+
+// Rotary fused into the flash kernels where they run on a bf16 qkv (the activation dtype): q and k rotated as they are
+// loaded, dQ and dK turned back as they are stored, the same bits as the rotary ops around the attention without
+// their passes over (B, L, 3D). Otherwise the default, the ops one after the other through the scratch (an fp32 qkv
+// is rotated before its rounding to bf16 there, so the kernels' rotation of the rounded values would differ).
+namespace {
+
+// One workspace request of a fused call: the flash kernels' scratch, then the rotary table (L, hd/2) of float2.
+struct FlashRotary {
+  int hd;
+  size_t table_at, bytes;
+};
+FlashRotary flash_rotary_layout(const AttnShape& s) {
+  const int hd = int(s.D / s.H);
+  const size_t at = round_up(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
+  return {hd, at, at + size_t(s.L) * size_t(hd / 2) * sizeof(float2)};
+}
+
+}  // namespace
+
+void CudaOps::do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads,
+                                  bool causal) {
+  const char* op = "rotary_attention";
+  check_f32(op, {&lse});
+  check_f32_or_bf16(op, {&qkv, &out, &rotated});
+  const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  if (!(flash_attention_ && is_bf16(qkv) && flash_supported(s, {&out, &lse, &qkv}))) {
+    Ops::do_rotary_attention(out, lse, rotated, qkv, n_heads, causal);
+    return;
+  }
+  if (s.B * s.L == 0) return;
+  const FlashRotary f = flash_rotary_layout(s);
+  char* ws = static_cast<char*>(workspace(f.bytes));
+  auto* rope = reinterpret_cast<float2*>(ws + f.table_at);
+  rotary_table(rope, int(s.L), f.hd, as_stream(stream_));
+  DUO_CU_LAUNCHED(op);
+  flash_attention_forward(out.data, fptr(lse), qkv.data, is_bf16(qkv), rope, ws, int(s.B), int(s.L), int(s.H), f.hd,
+                          causal, as_stream(stream_));
+}
+
+void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
+                                           const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads,
+                                           bool causal) {
+  const char* op = "rotary_attention_backward";
+  check_f32(op, {&dout, &lse, &drotated});
+  check_f32_or_bf16(op, {&qkv, &out, &rotated, &dqkv});
+  const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
+  if (!(flash_attention_ && is_bf16(qkv) && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse}))) {
+    Ops::do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);
+    return;
+  }
+  if (s.B * s.L == 0) return;
+  const FlashRotary f = flash_rotary_layout(s);
+  char* ws = static_cast<char*>(workspace(f.bytes));
+  auto* rope = reinterpret_cast<float2*>(ws + f.table_at);
+  rotary_table(rope, int(s.L), f.hd, as_stream(stream_));
+  DUO_CU_LAUNCHED(op);
+  flash_attention_backward(dqkv.data, is_bf16(dqkv), fptr(dout), qkv.data, out.data, is_bf16(qkv), rope, fptr(lse),
+                           ws, int(s.B), int(s.L), int(s.H), f.hd, causal, as_stream(stream_));
 }
 
 }  // namespace duo

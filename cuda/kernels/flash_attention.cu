@@ -9,7 +9,12 @@
 //   dQ        per query block:  S = Q·Kᵀ, P = exp(S − lse), dP = dO·Vᵀ, dS = P∘(dP − delta), dQ += dS·K
 // Scores are kept in log2 units (s·scale·log2 e) so that the exponentials are exp2. Causal blocks stop at
 // the diagonal tile (forward, dQ) or start at it (dK/dV); only diagonal and tail tiles pay for a mask.
+// With a rotary table (Rot), q and k are the qkv layer's output before rotary: every Q and K tile is rotated in
+// shared memory once it has landed (rotate_tile, the rotary kernel's arithmetic and rounding), and the backward
+// turns dQ and dK back by the negative angle as it stores them (unrotate_store), so the rotary op and its backward
+// never run and their (B, L, 3D) tensors are never written.
 #include "kernels/flash_attention.cuh"
+#include "kernels/rotary.cuh"
 
 #include <cmath>
 #include <cstdint>
@@ -98,6 +103,55 @@ __device__ __forceinline__ void acc_to_a(uint32_t (&a)[4][4], const float (&c)[8
   }
 }
 
+// Rotary on a landed tile: the pairs (j, j + HD/2) of rows row0..row0+63 (positions; rows past L stay zero) turned by
+// the angles of rope (L, HD/2) as (cos, sin), each rounded to bf16 once, as the rotary kernel rounds them. The caller
+// synchronises before and after (the tile is read by other warps' ldmatrix).
+template <int HD>
+__device__ __forceinline__ void rotate_tile(Row<HD>* tile, int row0, int L, const float2* rope) {
+  constexpr int kHalf = HD / 2;
+  for (int t = threadIdx.x; t < kTile * kHalf; t += kThreads) {
+    const int r = t / kHalf, j = t % kHalf;
+    if (row0 + r >= L) continue;
+    const float2 cs = rope[size_t(row0 + r) * kHalf + j];
+    float y1, y2;
+    rotate_pair(__bfloat162float(tile[r][j]), __bfloat162float(tile[r][j + kHalf]), cs.x, cs.y, y1, y2);
+    tile[r][j] = __float2bfloat16_rn(y1);
+    tile[r][j + kHalf] = __float2bfloat16_rn(y2);
+  }
+}
+
+// A pair of adjacent fp32 values stored as fp32 or as bf16 (the activation dtype).
+template <class T>
+__device__ __forceinline__ void store2(T* p, float a, float b) {
+  if constexpr (std::is_same_v<T, float>) *reinterpret_cast<float2*>(p) = make_float2(a, b);
+  else *reinterpret_cast<uint32_t*>(p) = duo::ptx::pack_bf16x2(a, b);
+}
+
+// Stores a 16×HD accumulator's row r (this lane's two rows: r = 0, 1) of one head into dst (the row's HD features),
+// times scale: as it is, or (rope given) turned back by the negative angle of position pos, the rotary backward of a
+// gradient at rotated features (each value scaled first, as the rotary backward reads the stored fp32 gradient).
+template <int HD, class T>
+__device__ __forceinline__ void store_row(T* dst, const float (&acc)[HD / 8][4], int r, float scale,
+                                          const float2* rope, int pos) {
+  const int lane = threadIdx.x % 32;
+  if (!rope) {
+    for (int n = 0; n < HD / 8; ++n)
+      store2(dst + n * 8 + Mma::c_col(lane, 0), acc[n][2 * r] * scale, acc[n][2 * r + 1] * scale);
+    return;
+  }
+  constexpr int kHalf = HD / 2, kPartner = kHalf / 8;  // the n-tile holding column c + HD/2: n + HD/16
+  for (int n = 0; n < kPartner; ++n) {
+    const int c = n * 8 + Mma::c_col(lane, 0);
+    float lo[2], hi[2];
+    for (int e = 0; e < 2; ++e) {
+      const float2 cs = rope[size_t(pos) * kHalf + c + e];
+      rotate_pair(acc[n][2 * r + e] * scale, acc[n + kPartner][2 * r + e] * scale, cs.x, -cs.y, lo[e], hi[e]);
+    }
+    store2(dst + c, lo[0], lo[1]);
+    store2(dst + c + kHalf, hi[0], hi[1]);
+  }
+}
+
 // Number of 64-key tiles the 64 queries from q0 on attend to: all of them, or up to the diagonal.
 __device__ __forceinline__ int key_tiles(int q0, int L, bool causal) {
   return ((causal ? min(L, q0 + kTile) : L) + kTile - 1) / kTile;
@@ -161,9 +215,10 @@ __global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, cons
 
 // ---- forward: grid (query blocks, H, B) --------------------------------------------------------------------
 
-template <int HD, class Out>
+template <int HD, class Out, bool Rot>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(Out* out, float* lse, const bf16* qkv, int L, int H, bool causal, float scale_log2) {
+    forward_kernel(Out* out, float* lse, const bf16* qkv, const float2* rope, int L, int H, bool causal,
+                   float scale_log2) {
   DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
   DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -177,6 +232,11 @@ __global__ void __launch_bounds__(kThreads)
   duo::ptx::cp_async_commit();
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
+  if constexpr (Rot) {  // Q and the first K tile
+    rotate_tile<HD>(sK + kTile, q0, L, rope);
+    rotate_tile<HD>(sK, 0, L, rope);
+    __syncthreads();
+  }
   uint32_t qf[HD / 16][4];  // Q (16×HD) of this warp, resident for the whole loop
   load_a_frags<HD>(qf, sK + kTile, warp * 16);
 
@@ -190,6 +250,10 @@ __global__ void __launch_bounds__(kThreads)
       load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
       load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
       duo::ptx::cp_async_commit();
+    }
+    if (Rot && j > 0) {  // K tile j (tile 0 was rotated with Q)
+      rotate_tile<HD>(sK + st * kTile, k0, L, rope);
+      __syncthreads();
     }
     float s[8][4];  // S (16×64)
     mma_a_bt<HD>(s, qf, sK + st * kTile);
@@ -247,10 +311,10 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- backward, dK and dV: grid (key blocks, H, B) ----------------------------------------------------------
 
-template <int HD>
+template <int HD, class DOut, bool Rot>
 __global__ void __launch_bounds__(kThreads)
-    backward_dkdv_kernel(float* dqkv, const bf16* qkv, const bf16* dout, const float* lse, const float* delta, int L,
-                         int H, bool causal, float scale_log2) {
+    backward_dkdv_kernel(DOut* dqkv, const bf16* qkv, const float2* rope, const bf16* dout, const float* lse,
+                         const float* delta, int L, int H, bool causal, float scale_log2) {
   DUO_SHARED(Row<HD>, sQ, 2 * kTile);   // Q tiles, two stages; stage 1 first carries this block's K
   DUO_SHARED(Row<HD>, sdO, 2 * kTile);  // dO tiles, two stages; stage 1 first carries this block's V
   DUO_SHARED(float[kTile], sLse, 2);    // lse·log2 e of each tile query (0 past L, where P is masked)
@@ -278,6 +342,11 @@ __global__ void __launch_bounds__(kThreads)
   load_query_tile(first, 0);
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
+  if constexpr (Rot) {  // this block's K and the first Q tile
+    rotate_tile<HD>(sQ + kTile, key0, L, rope);
+    rotate_tile<HD>(sQ, first * kTile, L, rope);
+    __syncthreads();
+  }
   uint32_t kf[HD / 16][4], vf[HD / 16][4];  // K and V (16×HD) of this warp's keys, resident
   load_a_frags<HD>(kf, sQ + kTile, warp * 16);
   load_a_frags<HD>(vf, sdO + kTile, warp * 16);
@@ -288,6 +357,10 @@ __global__ void __launch_bounds__(kThreads)
     duo::ptx::cp_async_wait<0>();
     __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or K and V)
     if (j + 1 < n_tiles) load_query_tile(j + 1, st ^ 1);
+    if (Rot && j > first) {  // Q tile j
+      rotate_tile<HD>(sQ + st * kTile, q0, L, rope);
+      __syncthreads();
+    }
     const Row<HD>* q_tile = sQ + st * kTile;
     const Row<HD>* do_tile = sdO + st * kTile;
 
@@ -316,22 +389,18 @@ __global__ void __launch_bounds__(kThreads)
   for (int r = 0; r < 2; ++r) {
     const int key = key0 + warp * 16 + lane / 4 + r * 8;
     if (key >= L) continue;
-    float* dk_row = dqkv + (size_t(blockIdx.z) * L + key) * 3 * D + D + blockIdx.y * HD;
-    float* dv_row = dk_row + D;
-    for (int n = 0; n < HD / 8; ++n) {
-      const int c = n * 8 + Mma::c_col(lane, 0);
-      *reinterpret_cast<float2*>(dk_row + c) = make_float2(dk[n][2 * r] * scale, dk[n][2 * r + 1] * scale);
-      *reinterpret_cast<float2*>(dv_row + c) = make_float2(dv[n][2 * r], dv[n][2 * r + 1]);
-    }
+    DOut* dk_row = dqkv + (size_t(blockIdx.z) * L + key) * 3 * D + D + blockIdx.y * HD;
+    store_row<HD>(dk_row, dk, r, scale, Rot ? rope : nullptr, key);
+    store_row<HD>(dk_row + D, dv, r, 1.0f, nullptr, key);
   }
 }
 
 // ---- backward, dQ: grid (query blocks, H, B) ---------------------------------------------------------------
 
-template <int HD>
+template <int HD, class DOut, bool Rot>
 __global__ void __launch_bounds__(kThreads)
-    backward_dq_kernel(float* dqkv, const bf16* qkv, const bf16* dout, const float* lse, const float* delta, int L,
-                       int H, bool causal, float scale_log2) {
+    backward_dq_kernel(DOut* dqkv, const bf16* qkv, const float2* rope, const bf16* dout, const float* lse,
+                       const float* delta, int L, int H, bool causal, float scale_log2) {
   DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
   DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages; stage 1 first carries this block's dO
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -348,6 +417,11 @@ __global__ void __launch_bounds__(kThreads)
   duo::ptx::cp_async_commit();
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
+  if constexpr (Rot) {  // this block's Q and the first K tile
+    rotate_tile<HD>(sK + kTile, q0, L, rope);
+    rotate_tile<HD>(sK, 0, L, rope);
+    __syncthreads();
+  }
   uint32_t qf[HD / 16][4], df[HD / 16][4];  // Q and dO (16×HD) of this warp's rows, resident
   load_a_frags<HD>(qf, sK + kTile, warp * 16);
   load_a_frags<HD>(df, sV + kTile, warp * 16);
@@ -367,6 +441,10 @@ __global__ void __launch_bounds__(kThreads)
       load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
       load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
       duo::ptx::cp_async_commit();
+    }
+    if (Rot && j > 0) {  // K tile j
+      rotate_tile<HD>(sK + st * kTile, k0, L, rope);
+      __syncthreads();
     }
     const Row<HD>* k_tile = sK + st * kTile;
 
@@ -392,10 +470,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int r = 0; r < 2; ++r) {
     const int row = row_g + r * 8;
     if (row >= L) continue;
-    float* dq_row = dqkv + (size_t(blockIdx.z) * L + row) * 3 * D + blockIdx.y * HD;
-    for (int n = 0; n < HD / 8; ++n)
-      *reinterpret_cast<float2*>(dq_row + n * 8 + Mma::c_col(lane, 0)) =
-          make_float2(dq[n][2 * r] * scale, dq[n][2 * r + 1] * scale);
+    store_row<HD>(dqkv + (size_t(blockIdx.z) * L + row) * 3 * D + blockIdx.y * HD, dq, r, scale,
+                  Rot ? rope : nullptr, row);
   }
 }
 
@@ -436,29 +512,47 @@ void launched(const char* what) {
 constexpr int kPrepThreads = 256;
 unsigned prep_blocks(size_t n4) { return unsigned((n4 + kPrepThreads - 1) / kPrepThreads); }
 
-template <int HD, class Out>
-void forward_impl(Out* out, float* lse, const bf16* qkv, int B, int L, int H, bool causal, cudaStream_t stream) {
+template <int HD, class Out, bool Rot>
+void forward_impl(Out* out, float* lse, const bf16* qkv, const float2* rope, int B, int L, int H, bool causal,
+                  cudaStream_t stream) {
   const dim3 grid((L + kTile - 1) / kTile, H, B);
-  auto* flash_forward = forward_kernel<HD, Out>;  // (the emulator names a launch by this variable)
-  DUO_LAUNCH(flash_forward, grid, kThreads, 0, stream)(out, lse, qkv, L, H, causal, kLog2e / std::sqrt(float(HD)));
+  auto* flash_forward = forward_kernel<HD, Out, Rot>;  // (the emulator names a launch by this variable)
+  DUO_LAUNCH(flash_forward, grid, kThreads, 0, stream)(out, lse, qkv, rope, L, H, causal,
+                                                       kLog2e / std::sqrt(float(HD)));
   launched("flash_attention_forward");
 }
 
-template <int HD, class Out>
-void backward_impl(float* dqkv, const float* dout, const bf16* qkv, const Out* out, const float* lse, Workspace w,
-                   int B, int L, int H, bool causal, cudaStream_t stream) {
+template <int HD, class Out, class DOut, bool Rot>
+void backward_impl(DOut* dqkv, const float* dout, const bf16* qkv, const float2* rope, const Out* out,
+                   const float* lse, Workspace w, int B, int L, int H, bool causal, cudaStream_t stream) {
   const size_t n4 = size_t(B) * L * H * HD / 4;
   auto* flash_delta = delta_kernel<HD, Out>;
   DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout, dout, out, L, H, n4);
   launched("flash_attention_backward (delta)");
   const dim3 grid((L + kTile - 1) / kTile, H, B);
   const float scale_log2 = kLog2e / std::sqrt(float(HD));
-  auto* flash_dkdv = backward_dkdv_kernel<HD>;
-  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  auto* flash_dkdv = backward_dkdv_kernel<HD, DOut, Rot>;
+  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, qkv, rope, w.dout, lse, w.delta, L, H, causal,
+                                                    scale_log2);
   launched("flash_attention_backward (dK, dV)");
-  auto* flash_dq = backward_dq_kernel<HD>;
-  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, qkv, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  auto* flash_dq = backward_dq_kernel<HD, DOut, Rot>;
+  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, qkv, rope, w.dout, lse, w.delta, L, H, causal, scale_log2);
   launched("flash_attention_backward (dQ)");
+}
+
+// The instance for the call's head dim and dtypes: f(HD, Out-is-bf16, Rot) with compile-time tags.
+template <class F>
+void dispatch(int hd, bool bf16_act, bool rot, F&& f) {
+  auto on_rot = [&](auto hd_tag, auto out_tag) {
+    if (rot) f(hd_tag, out_tag, std::true_type{});
+    else f(hd_tag, out_tag, std::false_type{});
+  };
+  auto on_out = [&](auto hd_tag) {
+    if (bf16_act) on_rot(hd_tag, bf16{});
+    else on_rot(hd_tag, float{});
+  };
+  if (hd == 64) on_out(std::integral_constant<int, 64>{});
+  else on_out(std::integral_constant<int, 32>{});
 }
 
 // The bf16 qkv the kernels read: qkv itself when already bf16, else its rounding into the workspace's first part.
@@ -478,31 +572,42 @@ size_t flash_attention_workspace_bytes(int B, int L, int H, int hd) {
   return 4 * n * sizeof(bf16) + size_t(B) * H * L * sizeof(float);
 }
 
-void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_act, void* workspace, int B, int L,
-                             int H, int hd, bool causal, cudaStream_t stream) {
+void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_act, const float2* rope,
+                             void* workspace, int B, int L, int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_forward", B, L, H, hd);
   check_aligned("flash_attention_forward", {qkv, workspace});
   const Workspace w = carve(workspace, B, L, H, hd);
   const bf16* q16 = qkv_in_bf16(w, qkv, bf16_act, B, L, H, hd, stream);
-  if (bf16_act && hd == 64) forward_impl<64>(static_cast<bf16*>(out), lse, q16, B, L, H, causal, stream);
-  else if (bf16_act) forward_impl<32>(static_cast<bf16*>(out), lse, q16, B, L, H, causal, stream);
-  else if (hd == 64) forward_impl<64>(static_cast<float*>(out), lse, q16, B, L, H, causal, stream);
-  else forward_impl<32>(static_cast<float*>(out), lse, q16, B, L, H, causal, stream);
+  dispatch(hd, bf16_act, rope != nullptr, [&](auto hd_tag, auto out_tag, auto rot_tag) {
+    using Out = decltype(out_tag);
+    forward_impl<decltype(hd_tag)::value, Out, decltype(rot_tag)::value>(static_cast<Out*>(out), lse, q16, rope, B,
+                                                                         L, H, causal, stream);
+  });
 }
 
-void flash_attention_backward(float* dqkv, const float* dout, const void* qkv, const void* out, bool bf16_act,
-                              const float* lse, void* workspace, int B, int L, int H, int hd, bool causal,
-                              cudaStream_t stream) {
+void flash_attention_backward(void* dqkv, bool dqkv_bf16, const float* dout, const void* qkv, const void* out,
+                              bool bf16_act, const float2* rope, const float* lse, void* workspace, int B, int L,
+                              int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_backward", B, L, H, hd);
   check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
+  DUO_CHECK(!dqkv_bf16 || rope, "flash_attention_backward", "a bf16 dqkv comes with the rotary table",
+            "the unrotated gradient is fp32 (the rotary backward reads it)");
   const Workspace w = carve(workspace, B, L, H, hd);
   const bf16* q16 = qkv_in_bf16(w, qkv, bf16_act, B, L, H, hd, stream);
-  const auto* o16 = static_cast<const bf16*>(out);
-  const auto* o32 = static_cast<const float*>(out);
-  if (bf16_act && hd == 64) backward_impl<64>(dqkv, dout, q16, o16, lse, w, B, L, H, causal, stream);
-  else if (bf16_act) backward_impl<32>(dqkv, dout, q16, o16, lse, w, B, L, H, causal, stream);
-  else if (hd == 64) backward_impl<64>(dqkv, dout, q16, o32, lse, w, B, L, H, causal, stream);
-  else backward_impl<32>(dqkv, dout, q16, o32, lse, w, B, L, H, causal, stream);
+  dispatch(hd, bf16_act, rope != nullptr, [&](auto hd_tag, auto out_tag, auto rot_tag) {
+    using Out = decltype(out_tag);
+    constexpr int HD = decltype(hd_tag)::value;
+    constexpr bool Rot = decltype(rot_tag)::value;
+    const Out* o = static_cast<const Out*>(out);
+    if constexpr (Rot) {
+      if (dqkv_bf16) {
+        backward_impl<HD, Out, bf16, true>(static_cast<bf16*>(dqkv), dout, q16, rope, o, lse, w, B, L, H, causal,
+                                           stream);
+        return;
+      }
+    }
+    backward_impl<HD, Out, float, Rot>(static_cast<float*>(dqkv), dout, q16, rope, o, lse, w, B, L, H, causal, stream);
+  });
 }
 
 }  // namespace duo::cuda

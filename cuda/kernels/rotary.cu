@@ -6,6 +6,7 @@
 // rounded to fp32, so both backends multiply by the same numbers: once per (position, pair) into a table in the
 // workspace (L·hd/2 evaluations instead of one pow, sin and cos per element), which the rotation then reads.
 #include "cuda_common.cuh"
+#include "kernels/rotary.cuh"
 
 namespace duo {
 using namespace cuda;
@@ -43,9 +44,10 @@ __global__ void rotate(Out* out, const In* in, const float2* table, int64_t N, i
     const int head = p / half, j = p % half, l = int(n % L);
     const float2 cs = table[int64_t(l) * half + j];
     const float c = cs.x, sn = direction * cs.y;  // ±sin: a sign flip, exact
-    const float x1 = act_load(x[head * hd + j]), x2 = act_load(x[head * hd + j + half]);
-    y[head * hd + j] = act_store<Out>(x1 * c - x2 * sn);
-    y[head * hd + j + half] = act_store<Out>(x2 * c + x1 * sn);
+    float y1, y2;
+    rotate_pair(act_load(x[head * hd + j]), act_load(x[head * hd + j + half]), c, sn, y1, y2);
+    y[head * hd + j] = act_store<Out>(y1);
+    y[head * hd + j + half] = act_store<Out>(y2);
   }
 }
 
@@ -69,7 +71,7 @@ void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in
   const int64_t N = r.B * r.L, work = N * (r.D + r.D);  // pairs = D (q and k: 2D features), plus D v features
   if (N == 0) return;
   auto* cs = static_cast<float2*>(table);
-  DUO_LAUNCH(rotary_table_kernel, blocks_for(r.L * r.hd / 2), kThreads, 0, s)(cs, int(r.L), int(r.hd));
+  rotary_table(cs, int(r.L), int(r.hd), s);
   DUO_CU_LAUNCHED(op);
   const int L = int(r.L), D = int(r.D), hd = int(r.hd);
   using bf16 = __nv_bfloat16;
@@ -88,6 +90,11 @@ void launch_rotary(const char* op, cudaStream_t s, Tensor& out, const Tensor& in
 size_t rotary_table_bytes(const RotaryShape& r) { return size_t(r.L * (r.hd / 2)) * sizeof(float2); }
 
 }  // namespace
+
+void cuda::rotary_table(float2* table, int L, int hd, cudaStream_t stream) {
+  if (L > 0 && hd > 0)
+    DUO_LAUNCH(rotary_table_kernel, blocks_for(int64_t(L) * (hd / 2)), kThreads, 0, stream)(table, L, hd);
+}
 
 void CudaOps::do_rotary(Tensor& out, const Tensor& in, int n_heads) {
   const RotaryShape r = rotary_shape("rotary", out, in, n_heads, true);

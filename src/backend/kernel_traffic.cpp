@@ -164,24 +164,26 @@ class Plan {
   }
 
   // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; tiles of 64 query and key rows, 4 warps of 16 rows.
-  // act16: qkv and out in bf16 (no rounding pass for qkv; out written and read in bf16)
-  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16) {
+  // act16: qkv and out in bf16 (no rounding pass for qkv; out written and read in bf16). rope: bytes of the rotary
+  // table each kernel reads when it rotates q and k itself (0: qkv already rotated); kdq: bytes of a dqkv element.
+  void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, double rope = 0) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), ko = act16 ? kH : kF;
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     // per warp and tile pair: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd mma each... hd/2 + hd/2
-    k("flash_forward", kH * 3 * n, ko * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
-                                                          double(hd) * kMma);
+    k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
+                                                                 double(hd) * kMma);
   }
-  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16) {
+  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, double rope = 0,
+                      double kdq = kF) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), pairs = double(B * H) * tile_pairs(L, causal);
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     k("flash_delta", kF * n + (act16 ? kH : kF) * n, kH * n + kF * bhl);
     // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
-    k("flash_dkdv", kH * 4 * n + 2 * kF * bhl, kF * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
+    k("flash_dkdv", kH * 4 * n + 2 * kF * bhl + rope, kdq * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
     // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
-    k("flash_dq", kH * 4 * n + 2 * kF * bhl, kF * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma);
+    k("flash_dq", kH * 4 * n + 2 * kF * bhl + rope, kdq * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma);
   }
   static double tile_pairs(int64_t L, bool causal) {
     const double t = double(chunks_of(L, kFlashTile));
@@ -393,6 +395,49 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         p.k("attention_dq_kernel", kF * 4 * n + 2 * kF * bhl, kF * n);
         p.k("attention_dkv_kernel", kF * 4 * n + 2 * kF * bhl, 2 * kF * n);
       }
+      break;
+    }
+    case OpKind::RotaryAttention: case OpKind::RotaryAttentionBackward: {  // attention.cu: rotary in the flash kernels
+      const bool fwd = c.kind == OpKind::RotaryAttention;
+      const Tensor* qkv = fwd ? in(0) : in(1);
+      const int64_t L = has(qkv) && qkv->ndim >= 2 ? qkv->dim(-2) : 0, B = L > 0 ? rows(qkv) / L : 0,
+                    D = last(qkv) / 3, H = c.n_heads, hd = H > 0 ? D / H : 0;
+      bool flash = (hd == 32 || hd == 64) && has(qkv) && qkv->dtype == DType::BF16;  // fused on a bf16 qkv only
+      for (int i = 0; i < c.n_out; ++i) flash = flash && aligned16(out(i));
+      for (int i = 0; i < c.n_in; ++i) flash = flash && aligned16(in(i));
+      if (!flash) {  // the default: the rotary op, the attention, (the rotary backward) through the scratch, whose
+        // dtypes are qkv's (rotated) and fp32 (its gradient)
+        const Tensor rotated(qkv->data, qkv->dtype, {B, L, 3 * D}, qkv->device), drot(qkv->data, DType::F32,
+                                                                                       {B, L, 3 * D}, qkv->device);
+        auto add = [&](OpCall sub) {
+          sub.n_heads = c.n_heads;
+          sub.causal = c.causal;
+          const OpTraffic t = cuda_op_traffic(sub);
+          p.r.kernels.insert(p.r.kernels.end(), t.kernels.begin(), t.kernels.end());
+          p.ws(t.workspace);
+        };
+        auto call = [](OpKind kind, std::initializer_list<const Tensor*> o, std::initializer_list<const Tensor*> i) {
+          OpCall sub;
+          sub.kind = kind;
+          for (const Tensor* t : o) sub.out[sub.n_out++] = t;
+          for (const Tensor* t : i) sub.in[sub.n_in++] = t;
+          return sub;
+        };
+        add(call(OpKind::Rotary, {&rotated}, {qkv}));
+        if (fwd) {
+          add(call(OpKind::Attention, {out(0), out(1)}, {&rotated}));
+        } else {
+          add(call(OpKind::AttentionBackward, {&drot}, {in(0), &rotated, in(2), in(3)}));
+          add(call(OpKind::RotaryBackward, {o0}, {&drot}));
+        }
+        break;
+      }
+      if (B * L == 0) break;
+      const double table = double(L * (hd / 2)) * 2 * kF, n = double(B * L * D), bhl = double(B * H * L);
+      p.ws(round256(4 * n * kH + bhl * kF) + size_t(table));
+      p.k("rotary_table_kernel", 0, table);
+      if (fwd) p.flash_forward(B, L, H, hd, c.causal, true, table);
+      else p.flash_backward(B, L, H, hd, c.causal, true, table, double(dtype_size(o0->dtype)));
       break;
     }
     case OpKind::GatedResidual: {  // residual.cu; in place: out h, in branch, gate; out of place: in h, branch, gate

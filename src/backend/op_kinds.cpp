@@ -27,6 +27,8 @@ const char* op_name(OpKind k) {
     case OpKind::RotaryBackward: return "rotary_backward";
     case OpKind::Attention: return "attention";
     case OpKind::AttentionBackward: return "attention_backward";
+    case OpKind::RotaryAttention: return "rotary_attention";
+    case OpKind::RotaryAttentionBackward: return "rotary_attention_backward";
     case OpKind::GatedResidual: return "gated_residual";
     case OpKind::GatedResidualBackward: return "gated_residual_backward";
     case OpKind::GatedResidualLayernorm: return "gated_residual_layernorm";
@@ -91,13 +93,17 @@ OpCost op_cost(const OpCall& c) {
     case OpKind::LayernormModulate: k.flops = 8 * numel(o0); break;
     case OpKind::LayernormModulateBackward: k.flops = 16 * numel(c.in[0]); break;
     case OpKind::Rotary: case OpKind::RotaryBackward: k.flops = 2 * numel(o0); break;
-    case OpKind::Attention: case OpKind::AttentionBackward: {
+    case OpKind::Attention: case OpKind::AttentionBackward:
+    case OpKind::RotaryAttention: case OpKind::RotaryAttentionBackward: {
       // qkv (B, L, 3D): QKᵀ and PV are 2·L²·D multiply-adds each per sequence (half of it when causal); the
       // backward recomputes the scores and forms dQ, dK, dV, dP: 2.5× the forward, as FlashAttention counts.
-      const Tensor* qkv = c.kind == OpKind::Attention ? c.in[0] : c.in[1];
+      // The rotary forms add the rotation of q and k (2 per feature of qkv), and the backward's of dq and dk.
+      const bool forward = c.kind == OpKind::Attention || c.kind == OpKind::RotaryAttention;
+      const bool rot = c.kind == OpKind::RotaryAttention || c.kind == OpKind::RotaryAttentionBackward;
+      const Tensor* qkv = forward ? c.in[0] : c.in[1];
       const double L = qkv && qkv->ndim >= 2 ? (double)qkv->dim(-2) : 0.0;
       const double fwd = 4 * rows(qkv) * L * (last(qkv) / 3) * (c.causal ? 0.5 : 1.0);
-      k.flops = c.kind == OpKind::Attention ? fwd : 2.5 * fwd;
+      k.flops = (forward ? fwd : 2.5 * fwd) + (rot ? (forward ? 2 : 4) * rows(qkv) * last(qkv) : 0.0);
       break;
     }
     case OpKind::GatedResidual: k.flops = 3 * numel(o0); break;

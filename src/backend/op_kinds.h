@@ -13,7 +13,7 @@ enum class OpKind : uint8_t {
   TimestepEmbedding,
   Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu, GeluLinearBackward,
   LayernormModulate, LayernormModulateBackward,
-  Rotary, RotaryBackward, Attention, AttentionBackward,
+  Rotary, RotaryBackward, Attention, AttentionBackward, RotaryAttention, RotaryAttentionBackward,
   GatedResidual, GatedResidualBackward, GatedResidualLayernorm,
   LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, LinearLossHead, KlHead,
   GaussianRelaxation,

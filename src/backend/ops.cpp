@@ -259,6 +259,38 @@ void Ops::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv
   }
 }
 
+void Ops::rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal) {
+  const char* w = "rotary_attention";
+  checks::rotary(w, rotated, qkv, n_heads);
+  checks::attention(w, qkv, out, lse, n_heads);
+  DUO_CHECK(rotated.dtype == qkv.dtype, w, "rotated must have qkv's dtype", "give scratch of qkv's shape and dtype");
+  do_rotary_attention(out, lse, rotated, qkv, n_heads, causal);
+  if (observer_) {
+    OpCall c = make_call(OpKind::RotaryAttention, {&out, &lse}, {&qkv});
+    c.n_heads = n_heads;
+    c.causal = causal;
+    notify(c);
+  }
+}
+
+void Ops::rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
+                                    const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads, bool causal) {
+  const char* w = "rotary_attention_backward";
+  checks::rotary(w, rotated, qkv, n_heads);
+  checks::rotary(w, dqkv, drotated, n_heads);
+  const checks::AttnShape s = checks::attention(w, qkv, out, lse, n_heads);
+  checks::matrix(w, "dout", dout, s.B * s.L, s.D);
+  checks::matrix(w, "dqkv", dqkv, s.B * s.L, 3 * s.D);
+  DUO_CHECK(rotated.dtype == qkv.dtype, w, "rotated must have qkv's dtype", "give scratch of qkv's shape and dtype");
+  do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);
+  if (observer_) {
+    OpCall c = make_call(OpKind::RotaryAttentionBackward, {&dqkv}, {&dout, &qkv, &out, &lse});
+    c.n_heads = n_heads;
+    c.causal = causal;
+    notify(c);
+  }
+}
+
 void Ops::gated_residual(Tensor& h, const Tensor& branch, const Tensor& gate, float p, const Philox& rng) {
   const char* w = "gated_residual";
   const checks::ResidualShape s = checks::gated_residual(w, h, gate, p);

@@ -147,6 +147,16 @@ class Ops {
   // dqkv: [B,L,3D] written.
   void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, int n_heads, bool causal);
+  // The DiT's attention: rotary, then attention, as one op: out, lse = attention(rotary(qkv)), qkv the qkv layer's
+  // output. rotated: scratch of qkv's shape and dtype where a backend may put rotary(qkv) (the default: the two ops;
+  // the CUDA backend's flash kernels rotate q and k as they load them and leave it alone). qkv, rotated, out: act
+  // (one dtype).
+  void rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal);
+  // Its backward, dqkv = rotary_backward(attention_backward(dout, rotary(qkv), out, lse)), written; rotated as in the
+  // forward (rotary(qkv) recomputed there by the default), drotated: (B, L, 3D) scratch in the floats' dtype for the
+  // gradient at rotary(qkv) (the default's). qkv, rotated, out, dqkv: act.
+  void rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
+                                 const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads, bool causal);
 
   // ---- gated residual with dropout ----------------------------------------------------------------------
   // h[B,L,D] += gate[b] * dropout(branch), gate [B,D] (strided view allowed) or empty (= 1).
@@ -279,6 +289,18 @@ class Ops {
   virtual void do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal) = 0;
   virtual void do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                      const Tensor& lse, int n_heads, bool causal) = 0;
+  virtual void do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads,
+                                   bool causal) {
+    do_rotary(rotated, qkv, n_heads);  // the default: the two ops
+    do_attention(out, lse, rotated, n_heads, causal);
+  }
+  virtual void do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
+                                            const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads,
+                                            bool causal) {
+    do_rotary(rotated, qkv, n_heads);  // the default: the three ops, the rotation recomputed
+    do_attention_backward(drotated, dout, rotated, out, lse, n_heads, causal);
+    do_rotary_backward(dqkv, drotated, n_heads);
+  }
   // out = h + gate · dropout(branch); out is h itself for the in-place call.
   virtual void do_gated_residual(Tensor& out, const Tensor& h, const Tensor& branch, const Tensor& gate, float p,
                                  const Philox& rng) = 0;

@@ -72,6 +72,9 @@ class PlanOps : public Ops {
   void do_attention(Tensor&, Tensor&, const Tensor&, int, bool) override {}
   void do_attention_backward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int,
                              bool) override {}
+  void do_rotary_attention(Tensor&, Tensor&, Tensor&, const Tensor&, int, bool) override {}
+  void do_rotary_attention_backward(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                    const Tensor&, int, bool) override {}
   void do_gated_residual(Tensor&, const Tensor&, const Tensor&, const Tensor&, float, const Philox&) override {}
   void do_gated_residual_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
                                   const Philox&) override {}

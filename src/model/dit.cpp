@@ -42,7 +42,7 @@ void DiT::plan_activations() {
     BlockActs& a = sets[i];
     const std::string n = opt_.training ? "block " + std::to_string(i) + " " : "block ";
     a.ln1 = ro(N * D, n + "ln1"); a.mean1 = r(N, n + "ln1 mean"); a.rstd1 = r(N, n + "ln1 rstd");
-    a.qkv_r = ro(N * 3 * D, n + "qkv");
+    a.qkv = ro(N * 3 * D, n + "qkv");
     a.att = ro(N * D, n + "attention"); a.lse = r(B * H * L, n + "attention lse");
     a.proj = ro(N * D, n + "attention proj");
     a.x_mid = r(N * D, n + "residual mid");
@@ -65,10 +65,10 @@ void DiT::plan_activations() {
   modf_ = r(B * 2 * D, "final adaLN");
   y_ = r(N * D, "final ln"); meanf_ = r(N, "final ln mean"); rstdf_ = r(N, "final ln rstd");
   if (opt_.full_logits) logits_ = r(N * V, "logits");
-  qkv_ = ro(N * 3 * D, "qkv before rotary");
+  rotated_ = ro(N * 3 * D, "qkv after rotary (scratch)");
   if (opt_.training) {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = ro(N * D, "grad ln");
-    dqkv_r_ = r(N * 3 * D, "grad qkv"); dqkv_ = ro(N * 3 * D, "grad qkv before rotary");
+    drotated_ = r(N * 3 * D, "grad qkv after rotary (scratch)"); dqkv_ = ro(N * 3 * D, "grad qkv");
     datt_ = r(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
     df1_ = ro(N * M, "grad mlp fc1"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
@@ -190,11 +190,10 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     Tensor x_in = act(xs_[i], {B, L, D}), x_mid = act(a.x_mid, {B, L, D}), x_out = act(xs_[i + 1], {B, L, D});
     // attention branch (ln1 is the LayerNorm of x_in, computed with the residual that made x_in)
     Tensor ln1 = operand(a.ln1, {B, L, D});
-    Tensor qkv = operand(qkv_, {N, 3 * D}), qkv_r = operand(a.qkv_r, {B, L, 3 * D});
+    Tensor qkv = operand(a.qkv, {N, 3 * D}), rotated = operand(rotated_, {B, L, 3 * D});
     Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = operand(a.proj, {N, D});
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
-    o.rotary(qkv_r, qkv.view({B, L, 3 * D}), H);
-    o.attention(att, lse, qkv_r, H, cfg_.causal);
+    o.rotary_attention(att, lse, rotated, qkv.view({B, L, 3 * D}), H, cfg_.causal);
     o.linear(proj, att.view({N, D}), w.attn_out, none);
     // x_mid = x_in + gate_msa · drop(attn), and ln2 = LayerNorm of x_mid
     Tensor ln2 = operand(a.ln2, {B, L, D}), mean2 = act(a.mean2, {N}), rstd2 = act(a.rstd2, {N});
@@ -271,7 +270,8 @@ void DiT::backward_features(const Tensor& dy_in) {
                                 P_.final_norm, shift, scale);
   if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
 
-  Tensor dln = operand(dln_, {B, L, D}), dqkv_r = act(dqkv_r_, {B, L, 3 * D}), dqkv = operand(dqkv_, {B, L, 3 * D});
+  Tensor dln = operand(dln_, {B, L, D}), dqkv = operand(dqkv_, {B, L, 3 * D});
+  Tensor rotated = operand(rotated_, {B, L, 3 * D}), drotated = act(drotated_, {B, L, 3 * D});
   Tensor datt = act(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
   Tensor df1 = operand(df1_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
@@ -296,9 +296,8 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.gated_residual_backward(dproj, dm.gate_msa, dh, operand(a.proj, {B, L, D}), m.gate_msa, p,
                               block_dropout(rng_, i, DropoutSite::Attention));
     o.linear_backward(datt, gw.attn_out, none, dproj.view({N, D}), operand(a.att, {N, D}), w.attn_out, false);
-    o.attention_backward(dqkv_r, datt, operand(a.qkv_r, {B, L, 3 * D}), operand(a.att, {B, L, D}),
-                         act(a.lse, {B, H, L}), H, cfg_.causal);
-    o.rotary_backward(dqkv, dqkv_r, H);
+    o.rotary_attention_backward(dqkv, drotated, rotated, datt, operand(a.qkv, {B, L, 3 * D}),
+                                operand(a.att, {B, L, D}), act(a.lse, {B, H, L}), H, cfg_.causal);
     o.linear_backward(dln, gw.attn_qkv, none, dqkv.view({N, 3 * D}), operand(a.ln1, {N, D}), w.attn_qkv, false);
     o.layernorm_modulate_backward(dh, gw.norm1, dm.shift_msa, dm.scale_msa, dln, act(xs_[i], {B, L, D}),
                                   act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, m.shift_msa, m.scale_msa);

@@ -82,11 +82,11 @@ class DiT {
  private:
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
   struct BlockActs {
-    // ln1, qkv_r, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
-    // the backend's activation dtype (operand()), as are the qkv before rotary and the gradients that only GEMMs and
-    // LayerNorm read (dqkv before rotary, dproj, df1, df2, dln).
+    // ln1, qkv, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
+    // the backend's activation dtype (operand()), as are the rotary scratch and the gradients that only GEMMs and
+    // LayerNorm read (dqkv, dproj, df1, df2, dln).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
-    size_t qkv_r;                // (B, L, 3D) after rotary
+    size_t qkv;                  // (B, L, 3D) the qkv layer's output (rotary_attention rotates q and k itself)
     size_t att, lse;             // (B, L, D), (B, H, L)
     size_t proj;                 // (B, L, D) attention branch before gate and dropout
     size_t x_mid;                // (B, L, D) residual stream between the two branches
@@ -118,9 +118,10 @@ class DiT {
   std::vector<size_t> mods_;  // block i's (B, 6D) adaLN output: shift, scale, gate (attention), then (MLP)
   size_t tfreq_, c1_, c1a_, c2_, c_;  // time conditioning (B, F), (B, cond) x4
   size_t soft_probs_ = 0;             // (B, L, V) softmax of the soft input
-  size_t modf_, y_, meanf_, rstdf_, logits_, qkv_;
-  // backward scratch
-  size_t dh_, dy_, dln_, dqkv_r_, dqkv_, datt_, dproj_, df1_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
+  size_t modf_, y_, meanf_, rstdf_, logits_;
+  size_t rotated_;  // (B, L, 3D) rotary_attention's scratch for rotary(qkv) (a backend that fuses it leaves it alone)
+  // backward scratch (drotated_: rotary_attention_backward's, the gradient at rotary(qkv), in the floats' dtype)
+  size_t dh_, dy_, dln_, drotated_, dqkv_, datt_, dproj_, df1_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
 };
 
 }  // namespace duo

@@ -272,6 +272,25 @@ void attention_cases(std::vector<OpCase>& out, int64_t m) {
                          o.attention_backward(t[4], t[3], t[0], t[1], t[2], h, causal);
                          return Scalars{};
                        }});
+        // rotary and attention as one op (the DiT's; the CUDA backend's flash kernels rotate q and k themselves on a
+        // bf16 qkv): the rotated qkv and its gradient are the default's scratch
+        out.push_back({OpKind::RotaryAttention, "rotary_attention" + shape + c,
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out, q},
+                        {"lse", {B, H, L}, Role::Out}, {"rotated", {B, L, 3 * D}, Role::Scratch, q}},
+                       (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                         o.rotary_attention(t[1], t[2], t[3], t[0], h, causal);
+                         return Scalars{};
+                       }});
+        out.push_back({OpKind::RotaryAttentionBackward, "rotary_attention_backward" + shape + c,
+                       {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out, q},
+                        {"lse", {B, H, L}, Role::Out}, {"rotated", {B, L, 3 * D}, Role::Scratch, q},
+                        {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out, q},
+                        {"drotated", {B, L, 3 * D}, Role::Scratch}},
+                       (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
+                         o.rotary_attention(t[1], t[2], t[3], t[0], h, causal);
+                         o.rotary_attention_backward(t[5], t[6], t[3], t[4], t[0], t[1], t[2], h, causal);
+                         return Scalars{};
+                       }});
       }
   }
 }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "backend/ops.h"
@@ -194,6 +195,9 @@ class CudaOps : public Ops {
   void layernorm_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const G* g, const Tensor& x,
                           const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& shift,
                           const Tensor& scale);
+  // One workspace request of a fused rotary_attention call: the flash kernels' scratch for (B, L, H heads of hd) and,
+  // after it, the rotary table (L, hd/2) of (cos, sin), written on the stream: (the scratch, the table) (attention.cu).
+  std::pair<void*, const void*> flash_rotary_workspace(const char* op, int64_t B, int64_t L, int64_t H, int hd);
   // The fp32 form the naive attention kernels read: t itself, or a bf16 t widened into slot (attention.cu).
   const float* as_f32(const Tensor& t, void* slot);
   // dst (n bf16) = src (n fp32) rounded to nearest even, on the stream (linear.cu).

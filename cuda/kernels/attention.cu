@@ -242,20 +242,16 @@ void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tens
 // loaded, dQ and dK turned back as they are stored, the same bits as the rotary ops around the attention without
 // their passes over (B, L, 3D). Otherwise the default, the ops one after the other through the scratch (an fp32 qkv
 // is rotated before its rounding to bf16 there, so the kernels' rotation of the rounded values would differ).
-namespace {
-
-// One workspace request of a fused call: the flash kernels' scratch, then the rotary table (L, hd/2) of float2.
-struct FlashRotary {
-  int hd;
-  size_t table_at, bytes;
-};
-FlashRotary flash_rotary_layout(const AttnShape& s) {
-  const int hd = int(s.D / s.H);
-  const size_t at = round_up(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-  return {hd, at, at + size_t(s.L) * size_t(hd / 2) * sizeof(float2)};
+// One workspace request of a fused call: the flash kernels' scratch, then the rotary table (L, hd/2) of float2,
+// written on the stream.
+std::pair<void*, const void*> CudaOps::flash_rotary_workspace(const char* op, int64_t B, int64_t L, int64_t H, int hd) {
+  const size_t at = round_up(flash_attention_workspace_bytes(int(B), int(L), int(H), hd));
+  char* ws = static_cast<char*>(workspace(at + size_t(L) * size_t(hd / 2) * sizeof(float2)));
+  auto* rope = reinterpret_cast<float2*>(ws + at);
+  rotary_table(rope, int(L), hd, as_stream(stream_));
+  DUO_CU_LAUNCHED(op);
+  return {ws, rope};
 }
-
-}  // namespace
 
 void CudaOps::do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads,
                                   bool causal) {
@@ -268,13 +264,10 @@ void CudaOps::do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, con
     return;
   }
   if (s.B * s.L == 0) return;
-  const FlashRotary f = flash_rotary_layout(s);
-  char* ws = static_cast<char*>(workspace(f.bytes));
-  auto* rope = reinterpret_cast<float2*>(ws + f.table_at);
-  rotary_table(rope, int(s.L), f.hd, as_stream(stream_));
-  DUO_CU_LAUNCHED(op);
-  flash_attention_forward(out.data, fptr(lse), qkv.data, is_bf16(qkv), rope, ws, int(s.B), int(s.L), int(s.H), f.hd,
-                          causal, as_stream(stream_));
+  const int hd = int(s.D / s.H);
+  const auto [ws, rope] = flash_rotary_workspace(op, s.B, s.L, s.H, hd);
+  flash_attention_forward(out.data, fptr(lse), qkv.data, true, static_cast<const float2*>(rope), ws, int(s.B),
+                          int(s.L), int(s.H), hd, causal, as_stream(stream_));
 }
 
 void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
@@ -289,13 +282,11 @@ void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tenso
     return;
   }
   if (s.B * s.L == 0) return;
-  const FlashRotary f = flash_rotary_layout(s);
-  char* ws = static_cast<char*>(workspace(f.bytes));
-  auto* rope = reinterpret_cast<float2*>(ws + f.table_at);
-  rotary_table(rope, int(s.L), f.hd, as_stream(stream_));
-  DUO_CU_LAUNCHED(op);
-  flash_attention_backward(dqkv.data, is_bf16(dqkv), fptr(dout), qkv.data, out.data, is_bf16(qkv), rope, fptr(lse),
-                           ws, int(s.B), int(s.L), int(s.H), f.hd, causal, as_stream(stream_));
+  const int hd = int(s.D / s.H);
+  const auto [ws, rope] = flash_rotary_workspace(op, s.B, s.L, s.H, hd);
+  flash_attention_backward(dqkv.data, is_bf16(dqkv), fptr(dout), qkv.data, out.data, true,
+                           static_cast<const float2*>(rope), fptr(lse), ws, int(s.B), int(s.L), int(s.H), hd, causal,
+                           as_stream(stream_));
 }
 
 }  // namespace duo

@@ -97,21 +97,36 @@ __global__ void gated_residual_dbranch_kernel(Out* dx, const float* dh, const fl
   }
 }
 
-// Stage 1 of dgate[b, d] = sum_l dh x f: partial[(b·chunks + c)·D + d] over the rows l of chunk c in order
-// (stage 2: sum_chunks, column_sums.cu).                                     grid (B·chunks, column blocks)
-template <class X>
-__global__ void gated_residual_dgate_partial_kernel(float* partial, const float* dh, const X* x, Philox rng,
-                                                    float p, float keep_scale, int L, int64_t chunks, int D) {
+// With dgate wanted (the DiT's gated branches): dbranch as above (when dx is given) and stage 1 of
+// dgate[b, d] = sum_l dh x f, partial[(b·chunks + c)·D + d] over the rows l of chunk c in order (stage 2: sum_chunks,
+// column_sums.cu), in one pass: each thread walks the rows of its chunk in one column, so dh and the dropout mask are
+// read and drawn once for both.                                                 grid (B·chunks, column blocks)
+template <class X, class Out>
+__global__ void gated_residual_backward_kernel(Out* dx, float* partial, const float* dh, const X* x,
+                                               const float* gate, int64_t gs, Philox rng, float p, float keep_scale,
+                                               int L, int64_t chunks, int D) {
   const int64_t b = blockIdx.x / chunks, c = blockIdx.x % chunks;
   const int d = int(blockIdx.y * blockDim.x + threadIdx.x);
   if (d >= D) return;
   const int64_t l0 = c * kColumnSumRows, l1 = l0 + kColumnSumRows < L ? l0 + kColumnSumRows : L;
+  const float g = gate ? gate[b * gs + d] : 1.0f;
   float acc = 0.0f;
   for (int64_t l = l0; l < l1; ++l) {
     const int64_t i = (b * L + l) * D + d;
-    acc += dh[i] * act_load(x[i]) * dropout_factor(rng, p, keep_scale, uint64_t(i));
+    const float f = dropout_factor(rng, p, keep_scale, uint64_t(i));
+    if (dx) dx[i] = act_store<Out>(g * f * dh[i]);
+    acc += dh[i] * act_load(x[i]) * f;
   }
   partial[blockIdx.x * int64_t(D) + d] = acc;
+}
+
+template <class X, class Out>
+void launch_gated_residual_backward(cudaStream_t st, Out* dx, float* partial, const float* dh, const X* x,
+                                    const float* gate, int64_t gs, const Philox& rng, float p, float ks, int64_t B,
+                                    int L, int64_t chunks, int D) {
+  auto* kernel = gated_residual_backward_kernel<X, Out>;  // one name in the emulator for every dtype pair
+  DUO_LAUNCH_NAMED(kernel, "gated_residual_backward_kernel", dim3(unsigned(B * chunks), blocks_for(D)), kThreads, 0,
+                   st)(dx, partial, dh, x, gate, gs, rng, p, ks, L, chunks, D);
 }
 
 using checks::ResidualShape;
@@ -191,24 +206,34 @@ void CudaOps::do_gated_residual_backward(Tensor& dbranch, Tensor& dgate, const T
   const float ks = keep_scale_of(p);
   const float* g = gate.empty() ? nullptr : fptr(gate);
   const int64_t gs = gate.empty() ? 0 : gate.stride[0];
+  if (!dgate.empty()) {  // both in one pass (dbranch when wanted), then the chunks' sums
+    const int64_t chunks = column_sum_chunks(s.L);
+    float* partial = static_cast<float*>(workspace(size_t(s.B * chunks * s.D) * sizeof(float)));
+    const bool x16 = is_bf16(branch), d16 = !dbranch.empty() && is_bf16(dbranch);
+    using bf16 = __nv_bfloat16;
+    void* dx = dbranch.empty() ? nullptr : dbranch.data;
+    if (x16 && d16)
+      launch_gated_residual_backward(st, static_cast<bf16*>(dx), partial, fptr(dh), hptr(branch), g, gs, rng, p, ks,
+                                     s.B, int(s.L), chunks, int(s.D));
+    else if (x16)
+      launch_gated_residual_backward(st, static_cast<float*>(dx), partial, fptr(dh), hptr(branch), g, gs, rng, p, ks,
+                                     s.B, int(s.L), chunks, int(s.D));
+    else if (d16)
+      launch_gated_residual_backward(st, static_cast<bf16*>(dx), partial, fptr(dh), fptr(branch), g, gs, rng, p, ks,
+                                     s.B, int(s.L), chunks, int(s.D));
+    else
+      launch_gated_residual_backward(st, static_cast<float*>(dx), partial, fptr(dh), fptr(branch), g, gs, rng, p, ks,
+                                     s.B, int(s.L), chunks, int(s.D));
+    sum_chunks(fptr(dgate), dgate.stride[0], false, partial, s.B, chunks, int(s.D), st);
+    DUO_CU_LAUNCHED(op);
+    return;
+  }
   if (!dbranch.empty() && is_bf16(dbranch))
     DUO_LAUNCH(gated_residual_dbranch_kernel<__nv_bfloat16>, blocks_for(n), kThreads, 0, st)(
         hptr(dbranch), fptr(dh), g, gs, rng, p, ks, n, s.L * s.D, int(s.D));
   else if (!dbranch.empty())
     DUO_LAUNCH(gated_residual_dbranch_kernel<float>, blocks_for(n), kThreads, 0, st)(
         fptr(dbranch), fptr(dh), g, gs, rng, p, ks, n, s.L * s.D, int(s.D));
-  if (!dgate.empty()) {
-    const int64_t chunks = column_sum_chunks(s.L);
-    float* partial = static_cast<float*>(workspace(size_t(s.B * chunks * s.D) * sizeof(float)));
-    const dim3 grid(unsigned(s.B * chunks), blocks_for(s.D));
-    if (is_bf16(branch))
-      DUO_LAUNCH(gated_residual_dgate_partial_kernel<__nv_bfloat16>, grid, kThreads, 0, st)(
-          partial, fptr(dh), hptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
-    else
-      DUO_LAUNCH(gated_residual_dgate_partial_kernel<float>, grid, kThreads, 0, st)(
-          partial, fptr(dh), fptr(branch), rng, p, ks, int(s.L), chunks, int(s.D));
-    sum_chunks(fptr(dgate), dgate.stride[0], false, partial, s.B, chunks, int(s.D), st);
-  }
   DUO_CU_LAUNCHED(op);
 }
 

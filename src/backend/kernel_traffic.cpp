@@ -470,14 +470,14 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t D = last(i0), B = has(dgate) ? rows(dgate) : has(gate) ? rows(gate) : 1,
                     L = B * D > 0 ? int64_t(n) / (B * D) : 0;
       if (n == 0) break;
-      if (has(dbranch))
-        p.k(typed("gated_residual_dbranch_kernel", dbranch), kF * n + bytes(gate), bytes(dbranch));
-      if (has(dgate)) {
+      if (has(dgate)) {  // dbranch (when wanted) and dgate's chunk sums in one pass, then the chunks' sums
         const int64_t ch = chunks_of(L, kColumnSumRows);
         p.ws(size_t(B * ch * D) * 4);
-        const Tensor* branch = in(1);
-        p.k(typed("gated_residual_dgate_partial_kernel", branch), kF * n + bytes(branch), kF * double(B * ch * D));
+        p.k("gated_residual_backward_kernel", kF * n + bytes(in(1)) + bytes(gate),
+            bytes(dbranch) + kF * double(B * ch * D));
         p.sum_chunks(B, ch, D, false);
+      } else if (has(dbranch)) {
+        p.k(typed("gated_residual_dbranch_kernel", dbranch), kF * n + bytes(gate), bytes(dbranch));
       }
       break;
     }

@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
       duo::cuda::flash_attention_forward(d.out, d.lse, d.qkv, false, nullptr, d.ws, B, L, H, hd, causal, 0);
     };
     auto backward = [&] {
-      duo::cuda::flash_attention_backward(d.dqkv, false, d.dout, d.qkv, d.out, false, nullptr, d.lse, d.ws, B, L, H,
-                                          hd, causal, 0);
+      duo::cuda::flash_attention_backward(d.dqkv, false, d.dout, false, d.qkv, d.out, false, nullptr, d.lse, d.ws, B, L,
+                                          H, hd, causal, 0);
     };
 
     forward();

@@ -69,7 +69,7 @@ Outputs run_flash(const Case& c, const Inputs& in) {
   DUO_CUDA_CHECK(cudaMalloc(&dqkv, in.qkv.size() * sizeof(float)));
   DUO_CUDA_CHECK(cudaMalloc(&ws, duo::cuda::flash_attention_workspace_bytes(c.B, c.L, c.H, c.hd)));
   duo::cuda::flash_attention_forward(out, lse, qkv, false, nullptr, ws, c.B, c.L, c.H, c.hd, c.causal, nullptr);
-  duo::cuda::flash_attention_backward(dqkv, false, dout, qkv, out, false, nullptr, lse, ws, c.B, c.L, c.H, c.hd,
+  duo::cuda::flash_attention_backward(dqkv, false, dout, false, qkv, out, false, nullptr, lse, ws, c.B, c.L, c.H, c.hd,
                                       c.causal, nullptr);
   Outputs o{from_device(out, n_out), from_device(lse, n_lse), from_device(dqkv, in.qkv.size())};
   for (void* p : {(void*)qkv, (void*)dout, (void*)out, (void*)lse, (void*)dqkv, ws}) DUO_CUDA_CHECK(cudaFree(p));
@@ -283,7 +283,7 @@ BOOST_AUTO_TEST_CASE(flash_attention_rejects_unsupported_shapes) {
   BOOST_CHECK_THROW(
       flash_attention_forward(nullptr, nullptr, nullptr, false, nullptr, nullptr, 1, 8, 2, 48, false, nullptr),
       duo::Error);
-  BOOST_CHECK_THROW(flash_attention_backward(nullptr, false, nullptr, nullptr, nullptr, false, nullptr, nullptr,
+  BOOST_CHECK_THROW(flash_attention_backward(nullptr, false, nullptr, false, nullptr, nullptr, false, nullptr, nullptr,
                                              nullptr, 1, 8, 2, 16, true, nullptr),
                     duo::Error);
   std::vector<float> buf(512);  // malloc: 16-byte aligned; one float further cannot be read as float4

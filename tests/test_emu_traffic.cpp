@@ -350,6 +350,11 @@ BOOST_AUTO_TEST_CASE(attention) {
   check("naive attention, bf16", ops, [&] { ops.attention(out16, lse64, qkv16, 64, false); });
   check("naive attention_backward, bf16", ops,
         [&] { ops.attention_backward(dqkv, dout, qkv16, out16, lse64, 64, false); });
+  Tensor dout16 = dev.zeros(DType::BF16, {B, L, D});
+  check("flash attention_backward, bf16 dout", ops,
+        [&] { ops.attention_backward(dqkv, dout16, qkv16, out16, lse, int(H), false); });
+  check("naive attention_backward, bf16 dout", ops,
+        [&] { ops.attention_backward(dqkv, dout16, qkv16, out16, lse64, 64, false); });
   // rotary in the flash kernels (bf16 qkv: the table, then q and k rotated as they load, dqkv written in bf16; D =
   // 2048 so that each of a row's q, k and v parts is whole pages in bf16), and the default's ops through the scratch
   // (an fp32 qkv; the naive kernels at head_dim 16)
@@ -365,6 +370,9 @@ BOOST_AUTO_TEST_CASE(attention) {
         check("rotary_attention_backward, bf16", ops,
               [&] { ops.rotary_attention_backward(dq2, dr2, r2, do2, q2, o2, lse2, int(H2), causal); });
       }
+    Tensor do16 = dev.zeros(DType::BF16, {B, L, D2});  // the DiT's: the gradient at the output in bf16 too
+    check("rotary_attention_backward, bf16 dout", ops,
+          [&] { ops.rotary_attention_backward(dq2, dr2, r2, do16, q2, o2, lse2, int(H2), false); });
   }
   Tensor rot16 = dev.zeros(DType::BF16, {B, L, 3 * D});
   Tensor rot = dev.zeros(DType::F32, {B, L, 3 * D}), drot = dev.zeros(DType::F32, {B, L, 3 * D});

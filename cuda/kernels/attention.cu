@@ -203,8 +203,9 @@ void CudaOps::do_attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_he
 void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                     const Tensor& lse, int n_heads, bool causal) {
   const char* op = "attention_backward";
-  check_f32(op, {&dqkv, &dout, &lse});
+  check_f32(op, {&dqkv, &lse});
   check_f32_or_bf16(op, {&qkv, &out});
+  check_f32_or_bf16(op, {&dout});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   check_matrix(op, "dout", dout, s.B * s.L, s.D);
   check_matrix(op, "dqkv", dqkv, s.B * s.L, 3 * s.D);
@@ -213,28 +214,29 @@ void CudaOps::do_attention_backward(Tensor& dqkv, const Tensor& dout, const Tens
   if (flash_attention_ && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse})) {
     const int hd = int(s.D / s.H);
     void* ws = workspace(flash_attention_workspace_bytes(int(s.B), int(s.L), int(s.H), hd));
-    flash_attention_backward(dqkv.data, false, fptr(dout), qkv.data, out.data, act16, nullptr, fptr(lse), ws,
-                             int(s.B), int(s.L), int(s.H), hd, causal, as_stream(stream_));
+    flash_attention_backward(dqkv.data, false, dout.data, is_bf16(dout), qkv.data, out.data, act16, nullptr, fptr(lse),
+                             ws, int(s.B), int(s.L), int(s.H), hd, causal, as_stream(stream_));
     return;
   }
   const AttnDims a = dims_of(s, causal);
   cudaStream_t st = as_stream(stream_);
-  // delta, then (bf16) qkv and out widened
+  // delta, then (bf16) qkv, out and dout widened
   const size_t delta_bytes = round_up(size_t(s.B * s.H * s.L) * sizeof(float)),
-               q_bytes = act16 ? round_up(size_t(qkv.numel()) * 4) : 0, o_bytes = act16 ? size_t(out.numel()) * 4 : 0;
-  char* ws = static_cast<char*>(workspace(delta_bytes + q_bytes + o_bytes));
+               q_bytes = act16 ? round_up(size_t(qkv.numel()) * 4) : 0,
+               o_bytes = act16 ? round_up(size_t(out.numel()) * 4) : 0,
+               d_bytes = is_bf16(dout) ? size_t(dout.numel()) * 4 : 0;
+  char* ws = static_cast<char*>(workspace(delta_bytes + q_bytes + o_bytes + d_bytes));
   float* delta = reinterpret_cast<float*>(ws);  // (B, H, L)
   const float* q32 = as_f32(qkv, ws + delta_bytes);
   const float* o32 = as_f32(out, ws + delta_bytes + q_bytes);
-  DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, fptr(dout), o32, s.B * s.L,
-                                                                                  a);
+  const float* d32 = as_f32(dout, ws + delta_bytes + q_bytes + o_bytes);
+  DUO_LAUNCH(attention_delta_kernel, blocks_for(s.B * s.L * s.H), kThreads, 0, st)(delta, d32, o32, s.B * s.L, a);
   const dim3 grid(unsigned(s.L), unsigned(s.B * s.H));
   const size_t smem = size_t(s.L) * sizeof(float);
   allow_smem(op, attention_dq_kernel, smem);
   allow_smem(op, attention_dkv_kernel, 2 * smem);
-  DUO_LAUNCH(attention_dq_kernel, grid, kAttnThreads, smem, st)(fptr(dqkv), fptr(dout), q32, fptr(lse), delta, a);
-  DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), fptr(dout), q32, fptr(lse), delta,
-                                                                     a);
+  DUO_LAUNCH(attention_dq_kernel, grid, kAttnThreads, smem, st)(fptr(dqkv), d32, q32, fptr(lse), delta, a);
+  DUO_LAUNCH(attention_dkv_kernel, grid, kAttnThreads, 2 * smem, st)(fptr(dqkv), d32, q32, fptr(lse), delta, a);
   DUO_CU_LAUNCHED(op);
 }
 
@@ -274,8 +276,9 @@ void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tenso
                                            const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads,
                                            bool causal) {
   const char* op = "rotary_attention_backward";
-  check_f32(op, {&dout, &lse, &drotated});
+  check_f32(op, {&lse, &drotated});
   check_f32_or_bf16(op, {&qkv, &out, &rotated, &dqkv});
+  check_f32_or_bf16(op, {&dout});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   if (!(flash_attention_ && is_bf16(qkv) && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse}))) {
     Ops::do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);
@@ -284,7 +287,7 @@ void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tenso
   if (s.B * s.L == 0) return;
   const int hd = int(s.D / s.H);
   const auto [ws, rope] = flash_rotary_workspace(op, s.B, s.L, s.H, hd);
-  flash_attention_backward(dqkv.data, is_bf16(dqkv), fptr(dout), qkv.data, out.data, true,
+  flash_attention_backward(dqkv.data, is_bf16(dqkv), dout.data, is_bf16(dout), qkv.data, out.data, true,
                            static_cast<const float2*>(rope), fptr(lse), ws, int(s.B), int(s.L), int(s.H), hd, causal,
                            as_stream(stream_));
 }

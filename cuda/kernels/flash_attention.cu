@@ -194,20 +194,22 @@ __device__ __forceinline__ float4 load4(const bf16* p, size_t i) {
   return make_float4(a.x, a.y, b.x, b.y);
 }
 
-// delta[b,h,l] = Σ_d dO·O over the head's features (fp32 arithmetic; O fp32, or bf16 when the forward wrote it in
-// the activation dtype), and dO in bf16. One thread per
+// delta[b,h,l] = Σ_d dO·O over the head's features (fp32 arithmetic; O and dO fp32, or bf16 when in the activation
+// dtype), and an fp32 dO rounded to bf16 (a bf16 dO is the kernels' operand as it is). One thread per
 // 4 features: the HD/4 threads of one (row, head) are aligned lanes of one warp and reduce by xor shuffles
 // that stay inside the group. Threads past the end still shuffle (full-warp mask) but write nothing.
-template <int HD, class Out>
-__global__ void delta_kernel(float* delta, bf16* dout16, const float* dout, const Out* out, int L, int H, size_t n4) {
+template <int HD, class Out, class DIn>
+__global__ void delta_kernel(float* delta, bf16* dout16, const DIn* dout, const Out* out, int L, int H, size_t n4) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const bool live = i < n4;
-  const float4 d = live ? reinterpret_cast<const float4*>(dout)[i] : make_float4(0, 0, 0, 0);
+  const float4 d = live ? load4(dout, i) : make_float4(0, 0, 0, 0);
   const float4 o = live ? load4(out, i) : make_float4(0, 0, 0, 0);
   float s = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
   for (int w = HD / 8; w >= 1; w /= 2) s += __shfl_xor_sync(0xffffffffu, s, w);
   if (!live) return;
-  reinterpret_cast<uint2*>(dout16)[i] = make_uint2(duo::ptx::pack_bf16x2(d.x, d.y), duo::ptx::pack_bf16x2(d.z, d.w));
+  if constexpr (std::is_same_v<DIn, float>)
+    reinterpret_cast<uint2*>(dout16)[i] =
+        make_uint2(duo::ptx::pack_bf16x2(d.x, d.y), duo::ptx::pack_bf16x2(d.z, d.w));
   const size_t D = size_t(H) * HD, row = i * 4 / D;  // row = b·L + l
   const int h = int(i * 4 % D) / HD;
   if (i % (HD / 4) == 0) delta[(row / L * H + h) * L + row % L] = s;
@@ -523,20 +525,29 @@ void forward_impl(Out* out, float* lse, const bf16* qkv, const float2* rope, int
 }
 
 template <int HD, class Out, class DOut, bool Rot>
-void backward_impl(DOut* dqkv, const float* dout, const bf16* qkv, const float2* rope, const Out* out,
+void backward_impl(DOut* dqkv, const void* dout, bool dout_bf16, const bf16* qkv, const float2* rope, const Out* out,
                    const float* lse, Workspace w, int B, int L, int H, bool causal, cudaStream_t stream) {
   const size_t n4 = size_t(B) * L * H * HD / 4;
-  auto* flash_delta = delta_kernel<HD, Out>;
-  DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout, dout, out, L, H, n4);
+  const bf16* d16 = w.dout;  // the bf16 dO the kernels read
+  if (dout_bf16) {  // dO is the kernels' operand as it is
+    auto* flash_delta = delta_kernel<HD, Out, bf16>;
+    DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, nullptr, static_cast<const bf16*>(dout),
+                                                                      out, L, H, n4);
+    d16 = static_cast<const bf16*>(dout);
+  } else {
+    auto* flash_delta = delta_kernel<HD, Out, float>;
+    DUO_LAUNCH(flash_delta, prep_blocks(n4), kPrepThreads, 0, stream)(w.delta, w.dout,
+                                                                      static_cast<const float*>(dout), out, L, H, n4);
+  }
   launched("flash_attention_backward (delta)");
   const dim3 grid((L + kTile - 1) / kTile, H, B);
   const float scale_log2 = kLog2e / std::sqrt(float(HD));
   auto* flash_dkdv = backward_dkdv_kernel<HD, DOut, Rot>;
-  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, qkv, rope, w.dout, lse, w.delta, L, H, causal,
+  DUO_LAUNCH(flash_dkdv, grid, kThreads, 0, stream)(dqkv, qkv, rope, d16, lse, w.delta, L, H, causal,
                                                     scale_log2);
   launched("flash_attention_backward (dK, dV)");
   auto* flash_dq = backward_dq_kernel<HD, DOut, Rot>;
-  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, qkv, rope, w.dout, lse, w.delta, L, H, causal, scale_log2);
+  DUO_LAUNCH(flash_dq, grid, kThreads, 0, stream)(dqkv, qkv, rope, d16, lse, w.delta, L, H, causal, scale_log2);
   launched("flash_attention_backward (dQ)");
 }
 
@@ -585,9 +596,9 @@ void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_a
   });
 }
 
-void flash_attention_backward(void* dqkv, bool dqkv_bf16, const float* dout, const void* qkv, const void* out,
-                              bool bf16_act, const float2* rope, const float* lse, void* workspace, int B, int L,
-                              int H, int hd, bool causal, cudaStream_t stream) {
+void flash_attention_backward(void* dqkv, bool dqkv_bf16, const void* dout, bool dout_bf16, const void* qkv,
+                              const void* out, bool bf16_act, const float2* rope, const float* lse, void* workspace,
+                              int B, int L, int H, int hd, bool causal, cudaStream_t stream) {
   check_shape("flash_attention_backward", B, L, H, hd);
   check_aligned("flash_attention_backward", {dout, qkv, out, workspace});
   DUO_CHECK(!dqkv_bf16 || rope, "flash_attention_backward", "a bf16 dqkv comes with the rotary table",
@@ -601,12 +612,13 @@ void flash_attention_backward(void* dqkv, bool dqkv_bf16, const float* dout, con
     const Out* o = static_cast<const Out*>(out);
     if constexpr (Rot) {
       if (dqkv_bf16) {
-        backward_impl<HD, Out, bf16, true>(static_cast<bf16*>(dqkv), dout, q16, rope, o, lse, w, B, L, H, causal,
-                                           stream);
+        backward_impl<HD, Out, bf16, true>(static_cast<bf16*>(dqkv), dout, dout_bf16, q16, rope, o, lse, w, B, L, H,
+                                           causal, stream);
         return;
       }
     }
-    backward_impl<HD, Out, float, Rot>(static_cast<float*>(dqkv), dout, q16, rope, o, lse, w, B, L, H, causal, stream);
+    backward_impl<HD, Out, float, Rot>(static_cast<float*>(dqkv), dout, dout_bf16, q16, rope, o, lse, w, B, L, H,
+                                       causal, stream);
   });
 }
 

@@ -30,8 +30,9 @@ void flash_attention_forward(void* out, float* lse, const void* qkv, bool bf16_a
 // dqkv ← d(attention)/d(qkv) applied to dout, from the forward's inputs, out and lse (P is recomputed); qkv, out and
 // rope as the forward took them. With rope, dqkv is the gradient at the unrotated qkv (dQ and dK turned back as
 // they are stored: the rotary backward's bits), fp32 or bf16 (dqkv_bf16); without, the fp32 gradient at qkv.
-void flash_attention_backward(void* dqkv, bool dqkv_bf16, const float* dout, const void* qkv, const void* out,
-                              bool bf16_act, const float2* rope, const float* lse, void* workspace, int B, int L,
-                              int H, int hd, bool causal, cudaStream_t stream);
+// dout: fp32, or bf16 when dout_bf16 (the activation dtype: the kernels' operand as it is).
+void flash_attention_backward(void* dqkv, bool dqkv_bf16, const void* dout, bool dout_bf16, const void* qkv,
+                              const void* out, bool bf16_act, const float2* rope, const float* lse, void* workspace,
+                              int B, int L, int H, int hd, bool causal, cudaStream_t stream);
 
 }  // namespace duo::cuda

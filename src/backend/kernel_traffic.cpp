@@ -174,12 +174,13 @@ class Plan {
     k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
                                                                  double(hd) * kMma);
   }
-  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, double rope = 0,
-                      double kdq = kF) {
+  // dout16: the incoming gradient in bf16 (read as it is: no bf16 copy of it written)
+  void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, bool dout16,
+                      double rope = 0, double kdq = kF) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), pairs = double(B * H) * tile_pairs(L, causal);
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
-    k("flash_delta", kF * n + (act16 ? kH : kF) * n, kH * n + kF * bhl);
+    k("flash_delta", (dout16 ? kH : kF) * n + (act16 ? kH : kF) * n, (dout16 ? 0 : kH * n) + kF * bhl);
     // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
     k("flash_dkdv", kH * 4 * n + 2 * kF * bhl + rope, kdq * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
     // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
@@ -377,7 +378,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (flash && fwd) {
         p.flash_forward(B, L, H, hd, c.causal, act16);
       } else if (flash) {
-        p.flash_backward(B, L, H, hd, c.causal, act16);
+        p.flash_backward(B, L, H, hd, c.causal, act16, in(0)->dtype == DType::BF16);
       } else if (fwd) {  // the naive fp32 kernels: one block per (query row, batch·head)
         if (act16) {
           p.ws(round256(kF * 3 * n) + size_t(kF * n));
@@ -386,11 +387,13 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
         p.k("attention_forward_kernel", kF * 3 * n, kF * n + kF * bhl);
         if (act16) p.to_bf16(n);
       } else {
-        p.ws(round256(bhl * kF) + (act16 ? round256(kF * 3 * n) + size_t(kF * n) : 0));
+        const bool dout16 = in(0)->dtype == DType::BF16;
+        p.ws(round256(bhl * kF) + (act16 ? round256(kF * 3 * n) + round256(kF * n) : 0) + (dout16 ? size_t(kF * n) : 0));
         if (act16) {
           p.k("bf16_to_f32_kernel", kH * 3 * n, kF * 3 * n);
           p.k("bf16_to_f32_kernel", kH * n, kF * n);
         }
+        if (dout16) p.k("bf16_to_f32_kernel", kH * n, kF * n);
         p.k("attention_delta_kernel", 2 * kF * n, kF * bhl);
         p.k("attention_dq_kernel", kF * 4 * n + 2 * kF * bhl, kF * n);
         p.k("attention_dkv_kernel", kF * 4 * n + 2 * kF * bhl, 2 * kF * n);
@@ -437,7 +440,8 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       p.ws(round256(4 * n * kH + bhl * kF) + size_t(table));
       p.k("rotary_table_kernel", 0, table);
       if (fwd) p.flash_forward(B, L, H, hd, c.causal, true, table);
-      else p.flash_backward(B, L, H, hd, c.causal, true, table, double(dtype_size(o0->dtype)));
+      else p.flash_backward(B, L, H, hd, c.causal, true, in(0)->dtype == DType::BF16, table,
+                            double(dtype_size(o0->dtype)));
       break;
     }
     case OpKind::GatedResidual: {  // residual.cu; in place: out h, in branch, gate; out of place: in h, branch, gate

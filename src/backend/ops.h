@@ -144,7 +144,7 @@ class Ops {
   // out: [B,L,D] (heads concatenated); lse: [B,H,L] log-sum-exp of each score row, saved for the backward.
   // qkv, out: act (one dtype; forward and backward).
   void attention(Tensor& out, Tensor& lse, const Tensor& qkv, int n_heads, bool causal);
-  // dqkv: [B,L,3D] written.
+  // dqkv: [B,L,3D] written; dout: act.
   void attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, int n_heads, bool causal);
   // The DiT's attention: rotary, then attention, as one op: out, lse = attention(rotary(qkv)), qkv the qkv layer's
@@ -154,7 +154,7 @@ class Ops {
   void rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal);
   // Its backward, dqkv = rotary_backward(attention_backward(dout, rotary(qkv), out, lse)), written; rotated as in the
   // forward (rotary(qkv) recomputed there by the default), drotated: (B, L, 3D) scratch in the floats' dtype for the
-  // gradient at rotary(qkv) (the default's). qkv, rotated, out, dqkv: act.
+  // gradient at rotary(qkv) (the default's). qkv, rotated, out, dqkv, dout: act.
   void rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
                                  const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads, bool causal);
 

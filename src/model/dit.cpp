@@ -69,7 +69,7 @@ void DiT::plan_activations() {
   if (opt_.training) {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = ro(N * D, "grad ln");
     drotated_ = r(N * 3 * D, "grad qkv after rotary (scratch)"); dqkv_ = ro(N * 3 * D, "grad qkv");
-    datt_ = r(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
+    datt_ = ro(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
     df1_ = ro(N * M, "grad mlp fc1"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
     dc1a_ = r(B * cd, "grad time silu"); dc1_ = r(B * cd, "grad time mlp 0");
@@ -272,7 +272,7 @@ void DiT::backward_features(const Tensor& dy_in) {
 
   Tensor dln = operand(dln_, {B, L, D}), dqkv = operand(dqkv_, {B, L, 3 * D});
   Tensor rotated = operand(rotated_, {B, L, 3 * D}), drotated = act(drotated_, {B, L, 3 * D});
-  Tensor datt = act(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
+  Tensor datt = operand(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
   Tensor df1 = operand(df1_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {
     const DiTBlockTensors& w = P_.blocks[i];

@@ -83,8 +83,8 @@ class DiT {
   // Offsets (into arena_) of one block's saved activations; with training == false all blocks share one set.
   struct BlockActs {
     // ln1, qkv, att, proj, ln2, f1, g and f2, which only GEMMs, GELU, attention and the gated residual read, are in
-    // the backend's activation dtype (operand()), as are the rotary scratch and the gradients that only GEMMs and
-    // LayerNorm read (dqkv, dproj, df1, df2, dln).
+    // the backend's activation dtype (operand()), as are the rotary scratch and the gradients that only GEMMs,
+    // LayerNorm and the attention's backward read (dqkv, datt, dproj, df1, df2, dln).
     size_t ln1, mean1, rstd1;    // (B, L, D), (B*L), (B*L)
     size_t qkv;                  // (B, L, 3D) the qkv layer's output (rotary_attention rotates q and k itself)
     size_t att, lse;             // (B, L, D), (B, H, L)

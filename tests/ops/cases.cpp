@@ -284,7 +284,7 @@ void attention_cases(std::vector<OpCase>& out, int64_t m) {
         out.push_back({OpKind::RotaryAttentionBackward, "rotary_attention_backward" + shape + c,
                        {{"qkv", {B, L, 3 * D}, Role::In, q, uniform(-2, 2)}, {"out", {B, L, D}, Role::Out, q},
                         {"lse", {B, H, L}, Role::Out}, {"rotated", {B, L, 3 * D}, Role::Scratch, q},
-                        {"dout", {B, L, D}}, {"dqkv", {B, L, 3 * D}, Role::Out, q},
+                        {"dout", {B, L, D}, Role::In, q}, {"dqkv", {B, L, 3 * D}, Role::Out, q},
                         {"drotated", {B, L, 3 * D}, Role::Scratch}},
                        (double)std::max(L, hd), true, 1, [h, causal](Ops& o, Tensors& t) {
                          o.rotary_attention(t[1], t[2], t[3], t[0], h, causal);

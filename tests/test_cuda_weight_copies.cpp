@@ -92,6 +92,14 @@ BOOST_AUTO_TEST_CASE(cuda_weight_copies_made_once_a_freeze) {
     BOOST_TEST(int(b.linear(b.W2).second) == int(WeightCopy::Made));  // its own copy
     BOOST_TEST(ops.weight_copy_bytes() == b.bytes() / 2);
   }
+  {  // a view of W's first rows from the same address: its copy does not cover the whole of W
+    FrozenWeights f(ops, b.all.data, b.bytes());
+    Tensor top = b.W.rows(0, Block::O / 2), out_top = b.dev.zeros(DType::F32, {Block::N, Block::O / 2});
+    ops.linear(out_top, b.in, top, b.bias.rows(0, Block::O / 2));
+    const auto [whole, made] = b.linear(b.W);
+    BOOST_TEST(int(made) == int(WeightCopy::Made));
+    BOOST_TEST(whole == want, boost::test_tools::per_element());
+  }
   {  // a new freeze after the last ended: the weights may have changed meanwhile, so the copy is made again
     FrozenWeights f(ops, b.all.data, b.bytes());
     BOOST_TEST(int(b.linear(b.W).second) == int(WeightCopy::Made));

@@ -1,5 +1,6 @@
 #include "backend/weight_copies.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/error.h"
@@ -68,14 +69,16 @@ WeightCopies::Slot WeightCopies::find(const Tensor& W) const {
   if (!b || b->holders == 0) return {};
   char* copy = static_cast<char*>(b->copy) + (p - begin) / 2;
   if (reinterpret_cast<uintptr_t>(copy) % 16 != 0) return {};
-  return {copy, b->all_current || b->current.count(p) != 0};
+  const auto made = b->current.find(p);
+  return {copy, b->all_current || (made != b->current.end() && made->second >= W.numel())};
 }
 
 void WeightCopies::made(const Tensor& W) {
   if (!find(W).copy) return;
   const char* begin = nullptr;
   block_of(static_cast<const char*>(W.data), W.nbytes(), &begin);
-  blocks_.at(begin).current.insert(static_cast<const char*>(W.data));
+  int64_t& n = blocks_.at(begin).current[static_cast<const char*>(W.data)];
+  n = std::max(n, W.numel());
 }
 
 void* WeightCopies::follows(const Tensor& params) const {

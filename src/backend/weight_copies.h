@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "core/tensor.h"
 
@@ -66,7 +66,9 @@ class WeightCopies {
     int holders = 0;       // begin() calls not yet ended
     bool all_current = false;  // while frozen: AdamW wrote the whole copy before this freeze began
     bool adamw_wrote = false;  // while not frozen: AdamW wrote the whole copy and nothing has written the block since
-    std::unordered_set<const char*> current;  // while frozen: the matrices (by address) whose copies were made
+    // while frozen: the copies made, by first byte, with their element counts (a view of the same start and fewer
+    // elements is covered by a longer one's copy, not the other way round)
+    std::unordered_map<const char*, int64_t> current;
   };
   const Block* block_of(const char* p, size_t bytes, const char** begin) const;
   Alloc alloc_;

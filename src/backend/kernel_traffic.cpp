@@ -419,19 +419,12 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
           p.r.kernels.insert(p.r.kernels.end(), t.kernels.begin(), t.kernels.end());
           p.ws(t.workspace);
         };
-        auto call = [](OpKind kind, std::initializer_list<const Tensor*> o, std::initializer_list<const Tensor*> i) {
-          OpCall sub;
-          sub.kind = kind;
-          for (const Tensor* t : o) sub.out[sub.n_out++] = t;
-          for (const Tensor* t : i) sub.in[sub.n_in++] = t;
-          return sub;
-        };
-        add(call(OpKind::Rotary, {&rotated}, {qkv}));
+        add(make_call(OpKind::Rotary, {&rotated}, {qkv}));
         if (fwd) {
-          add(call(OpKind::Attention, {out(0), out(1)}, {&rotated}));
+          add(make_call(OpKind::Attention, {out(0), out(1)}, {&rotated}));
         } else {
-          add(call(OpKind::AttentionBackward, {&drot}, {in(0), &rotated, in(2), in(3)}));
-          add(call(OpKind::RotaryBackward, {o0}, {&drot}));
+          add(make_call(OpKind::AttentionBackward, {&drot}, {in(0), &rotated, in(2), in(3)}));
+          add(make_call(OpKind::RotaryBackward, {o0}, {&drot}));
         }
         break;
       }

@@ -3,6 +3,7 @@
 // roofline (time ≥ max(flops / peak, bytes / bandwidth)) and the op observer (Ops::set_observer) use it.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include "core/tensor.h"
 
 namespace duo {
@@ -48,6 +49,16 @@ struct OpCall {
   // its params' working copy along with them.
   WeightCopy weights = WeightCopy::None;
 };
+
+// The call of kind `kind` that wrote `out` and read `in` (in argument order).
+inline OpCall make_call(OpKind kind, std::initializer_list<const Tensor*> out,
+                        std::initializer_list<const Tensor*> in) {
+  OpCall c;
+  c.kind = kind;
+  for (const Tensor* t : out) c.out[c.n_out++] = t;
+  for (const Tensor* t : in) c.in[c.n_in++] = t;
+  return c;
+}
 
 struct OpCost {
   double flops = 0;  // floating-point operations (a multiply-add counts 2)

@@ -10,14 +10,6 @@ namespace duo {
 
 namespace {
 
-OpCall make_call(OpKind kind, std::initializer_list<const Tensor*> out, std::initializer_list<const Tensor*> in) {
-  OpCall c;
-  c.kind = kind;
-  for (const Tensor* t : out) c.out[c.n_out++] = t;
-  for (const Tensor* t : in) c.in[c.n_in++] = t;
-  return c;
-}
-
 OpCall with_weights(OpCall c, WeightCopy w) {
   c.weights = w;
   return c;
@@ -261,9 +253,7 @@ void Ops::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv
 
 void Ops::rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal) {
   const char* w = "rotary_attention";
-  checks::rotary(w, rotated, qkv, n_heads);
-  checks::attention(w, qkv, out, lse, n_heads);
-  DUO_CHECK(rotated.dtype == qkv.dtype, w, "rotated must have qkv's dtype", "give scratch of qkv's shape and dtype");
+  checks::rotary_attention(w, qkv, rotated, out, lse, n_heads);
   do_rotary_attention(out, lse, rotated, qkv, n_heads, causal);
   if (observer_) {
     OpCall c = make_call(OpKind::RotaryAttention, {&out, &lse}, {&qkv});
@@ -276,12 +266,10 @@ void Ops::rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tens
 void Ops::rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
                                     const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads, bool causal) {
   const char* w = "rotary_attention_backward";
-  checks::rotary(w, rotated, qkv, n_heads);
+  const checks::AttnShape s = checks::rotary_attention(w, qkv, rotated, out, lse, n_heads);
   checks::rotary(w, dqkv, drotated, n_heads);
-  const checks::AttnShape s = checks::attention(w, qkv, out, lse, n_heads);
   checks::matrix(w, "dout", dout, s.B * s.L, s.D);
   checks::matrix(w, "dqkv", dqkv, s.B * s.L, 3 * s.D);
-  DUO_CHECK(rotated.dtype == qkv.dtype, w, "rotated must have qkv's dtype", "give scratch of qkv's shape and dtype");
   do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);
   if (observer_) {
     OpCall c = make_call(OpKind::RotaryAttentionBackward, {&dqkv}, {&dout, &qkv, &out, &lse});

@@ -259,6 +259,16 @@ inline RotaryShape rotary(const std::string& where, const Tensor& out, const Ten
   return {B, L, D, n_heads, D / n_heads};
 }
 
+// Ops::rotary_attention and its backward: qkv as the attention takes it, out and lse as it writes them, and the
+// rotary scratch `rotated` of qkv's shape and dtype.
+inline AttnShape rotary_attention(const std::string& where, const Tensor& qkv, const Tensor& rotated, const Tensor& out,
+                                  const Tensor& lse, int n_heads) {
+  rotary(where, rotated, qkv, n_heads);
+  DUO_CHECK(rotated.dtype == qkv.dtype, where, "rotated must have qkv's dtype",
+            "give scratch of qkv's shape and dtype");
+  return attention(where, qkv, out, lse, n_heads);
+}
+
 // ---- output heads -------------------------------------------------------------------------------------------
 
 struct RowsShape { int64_t N, V; };

@@ -163,6 +163,32 @@ __device__ inline float block_max(float v, float* scratch) {
   return m;
 }
 
+// (key, j) ← the larger of (key, j) and (ok, oj); equal keys keep the smaller index: a total order, so a reduction
+// tree gives the pair a sequential scan in index order gives, whatever the schedule (the relaxation's argmax, the
+// samplers' race).
+template <class T>
+__device__ __forceinline__ void keep_first_max(T& key, int& j, T ok, int oj) {
+  if (ok > key || (ok == key && oj < j)) key = ok, j = oj;
+}
+
+// The block's first maximum of (key, j); every thread gets it. kv, kj: 32 entries of shared memory.
+template <class T>
+__device__ int block_first_argmax(T key, int j, T* kv, int* kj) {
+  for (int off = 16; off > 0; off /= 2) {
+    const T ok = __shfl_xor_sync(0xffffffffu, key, off);
+    const int oj = __shfl_xor_sync(0xffffffffu, j, off);
+    keep_first_max(key, j, ok, oj);
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  if (lane == 0) kv[warp] = key, kj[warp] = j;
+  __syncthreads();
+  T best = kv[0];
+  int best_j = kj[0];
+  for (int w = 1; w < int(blockDim.x) / 32; ++w) keep_first_max(best, best_j, kv[w], kj[w]);
+  __syncthreads();
+  return best_j;
+}
+
 // ---- LayerNorm rows (kernels/layernorm.cu and the fused residual + LayerNorm of kernels/residual.cu) -----------
 constexpr float kLayerNormEps = 1e-5f;  // PyTorch's default
 // A warp's row n of LayerNorm: 1/std from this lane's partial sum of squared deviations from the mean m (reduced

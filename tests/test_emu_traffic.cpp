@@ -452,6 +452,18 @@ BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
   Tensor no_soft(nullptr, DType::F32, {B, L, V}, soft.device);
   check("gaussian_relaxation z only", ops, [&] { ops.gaussian_relaxation(no_soft, z, x, scales, 2.0, Philox{5, 6}); },
         true);
+
+  // The samplers' step: the logits read once (statistics, then the race from cache), the ids updated in place.
+  Tensor status = dev.zeros(DType::I32, {2}), sigma = dev.up(std::vector<double>{0.5, 2.0}, {B});
+  Tensor keep = dev.up(std::vector<uint8_t>(size_t(N), 0), {N}), logits3 = logits.view({B, L, V});
+  DiffusionStepArgs step;
+  step.alpha_t = 0.2;
+  step.alpha_s = 0.9;
+  check("diffusion_step, DUO", ops, [&] { ops.diffusion_step(z, status, logits3, keep, sigma, step); });
+  DiffusionStepArgs sedd = step;
+  sedd.family = DiffusionFamily::sedd;
+  sedd.mask_id = int32_t(V) - 1;
+  check("diffusion_step, SEDD", ops, [&] { ops.diffusion_step(x, status, logits3, Tensor(), sigma, sedd); });
 }
 
 BOOST_AUTO_TEST_CASE(optimizer) {

@@ -16,6 +16,8 @@
 #include "io_test_util.h"
 #include "train/model_state.h"
 #include "sample/dit_denoiser.h"
+#include "sample/diffusion_sampler.h"
+#include "math/sampling_step.h"
 #include "jobs/sample_output.h"
 
 using namespace duo;
@@ -261,6 +263,11 @@ BOOST_AUTO_TEST_CASE(non_finite_network_output_is_an_error) {
       DiTDenoiser den(m.dit, m.ops, DiffusionFamily::uniform, -1);
       const std::vector<double> sigma = {0.5, 1.0};
       BOOST_CHECK_EXCEPTION(den.log_probs(z.data(), B, L, sigma.data(), out.data()), Error, check);
+      DiffusionStepArgs a;  // the in-place step (Ops::diffusion_step) as well
+      a.alpha_t = 0.3;
+      a.alpha_s = 0.5;
+      std::vector<int32_t> zz = z;
+      BOOST_CHECK_EXCEPTION(den.evaluate_and_update(zz.data(), B, L, sigma.data(), a, nullptr, false), Error, check);
     }
   }
 }
@@ -662,6 +669,94 @@ BOOST_AUTO_TEST_CASE(bad_inputs_give_errors) {
   std::filesystem::create_directories(dir / "gpt2");
   testing::write_bytes(dir / "gpt2/config.json", R"({"model_type": "gpt2", "n_embd": 8})");
   BOOST_CHECK_THROW(load_gen_ppl_evaluator(dir / "gpt2", ops, {}), Error);  // an incomplete GPT-2 config
+}
+
+// The denoiser's in-place step (Ops::diffusion_step, what the sampling loop uses) draws what the host path draws
+// from log_probs' rows: the same functions on the CPU backend, so the same ids bit for bit. Every family, the
+// ancestral, Ψ, final and greedy steps, top-k / top-p, fp32 draws, kept positions, and a batch of 3 on a model
+// planned for 2 (two chunks: the second chunk's Philox counters continue the first's).
+BOOST_AUTO_TEST_CASE(in_place_step_draws_the_host_rows_draws) {
+  TinyModel m(false, 2);
+  const int64_t B = 3, L = 8, N = B * L, V = m.cfg.vocab_size;
+  const int32_t mask = (int32_t)V - 1;
+  std::vector<uint8_t> keep((size_t)N, 0);
+  keep[1] = keep[10] = keep[17] = 1;
+  const std::vector<double> sigma = {0.3, 1.5, 4.0};
+  int64_t total_changed = 0;
+  for (DiffusionFamily fam : {DiffusionFamily::uniform, DiffusionFamily::mdlm, DiffusionFamily::d3pm,
+                              DiffusionFamily::sedd})
+  for (int variant = 0; variant < 7; ++variant) {
+    const bool sedd = fam == DiffusionFamily::sedd;
+    DiffusionStepArgs a;
+    a.family = fam;
+    a.mask_id = fam == DiffusionFamily::uniform ? -1 : mask;
+    a.alpha_t = 0.35;
+    a.alpha_s = 0.6;
+    a.seed = 77;
+    a.step = (uint64_t)variant;
+    if (variant == 1) a.psi = true, a.kappa = 0.4;
+    if (variant == 2) a.final_step = true;
+    if (variant == 3) a.greedy = true;
+    if (variant == 4 && !sedd) a.top_k = 3;
+    if (variant == 5 && !sedd) a.p_nucleus = 0.8;
+    if (variant == 6 && (fam == DiffusionFamily::uniform || sedd)) a.precision = SamplePrecision::f32;
+    DiTDenoiser den(m.dit, m.ops, fam, a.mask_id);
+    std::vector<int32_t> z = some_ids(N, fam == DiffusionFamily::uniform ? V : V - 1, 9 + (uint64_t)variant);
+    if (fam != DiffusionFamily::uniform)
+      for (int64_t i = 0; i < N; i += 2) z[(size_t)i] = mask;
+    std::vector<int32_t> host = z, dev = z;
+    std::vector<float> out((size_t)(N * V));
+    den.log_probs(host.data(), B, L, sigma.data(), out.data());
+    const int64_t want = diffusion_update_rows(a, out.data(), N, V, keep.data(), host.data());
+    const int64_t got = den.evaluate_and_update(dev.data(), B, L, sigma.data(), a, keep.data(), false);
+    BOOST_TEST_CONTEXT("family " << int(fam) << " variant " << variant) {
+      BOOST_TEST(dev == host);
+      BOOST_TEST(got == want);
+      for (int64_t i : {1, 10, 17}) BOOST_TEST(dev[(size_t)i] == z[(size_t)i]);
+    }
+    total_changed += got;
+  }
+  BOOST_TEST(total_changed > 50);  // the steps do change tokens (the comparison is not of unchanged ids)
+}
+
+// A denoiser that offers only log_probs: the sampling loop's host path.
+struct HostRowsOnly final : Denoiser {
+  Denoiser& inner;
+  explicit HostRowsOnly(Denoiser& d) : inner(d) {}
+  int64_t vocab_size() const override { return inner.vocab_size(); }
+  bool time_conditioned() const override { return inner.time_conditioned(); }
+  void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) override {
+    inner.log_probs(z, B, L, sigma, out);
+  }
+};
+
+// The whole loop: in place and on host rows, the same samples and network calls, including MDLM's ancestral_cache
+// (reuse of the last output, within one chunk and across two).
+BOOST_AUTO_TEST_CASE(sampling_loop_in_place_equals_host_rows) {
+  TinyModel m(false, 2);
+  const int64_t L = 8, V = m.cfg.vocab_size;
+  AlphaSchedule sched;
+  sched.alpha = [](double t) { return 1.0 - (1.0 - 1e-3) * t; };
+  for (int64_t B : {2, 3})
+  for (DiffusionFamily fam : {DiffusionFamily::uniform, DiffusionFamily::mdlm}) {
+    DiffusionSamplerConfig c;
+    c.family = fam;
+    c.mask_id = fam == DiffusionFamily::uniform ? -1 : (int32_t)V - 1;
+    c.predictor = fam == DiffusionFamily::mdlm ? Predictor::ancestral_cache : Predictor::ancestral;
+    c.noise_removal = fam == DiffusionFamily::mdlm ? NoiseRemoval::greedy : NoiseRemoval::ancestral;
+    c.steps = 12;
+    c.seed = 31;
+    DiTDenoiser den(m.dit, m.ops, fam, c.mask_id);
+    HostRowsOnly host(den);
+    std::vector<int32_t> a((size_t)(B * L)), b((size_t)(B * L));
+    const SamplerStats sa = sample_diffusion(den, sched, c, B, L, Prompt{}, a.data());
+    const SamplerStats sb = sample_diffusion(host, sched, c, B, L, Prompt{}, b.data());
+    BOOST_TEST_CONTEXT("B " << B << " family " << int(fam)) {
+      BOOST_TEST(a == b);
+      BOOST_TEST(sa.nfe == sb.nfe);
+      if (fam == DiffusionFamily::mdlm) BOOST_TEST(sa.nfe < c.steps + 1);  // the cache was used
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

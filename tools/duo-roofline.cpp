@@ -37,7 +37,7 @@ std::string category(const LaunchRecord& r, int64_t V) {
   if (r.k.kernel.rfind("flash_", 0) == 0 || r.k.kernel.rfind("attention_", 0) == 0) return "attention";
   switch (r.op) {
     case OpKind::LossHead: case OpKind::LinearLossHead: case OpKind::GaussianRelaxation: case OpKind::EmbedSoft:
-    case OpKind::LogSoftmax:
+    case OpKind::LogSoftmax: case OpKind::DiffusionStep:
     case OpKind::CrossEntropy: case OpKind::KlHead:
       return str("(B*L, V = ", V, ") row kernels");
     default: break;
@@ -179,15 +179,24 @@ int main(int argc, char** argv) {
       runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());  // the first call makes the working copies
       sops.set_observer(&slog);
       sops.reset_transfers();
-      runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());
+      duo::Tensor logits = runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());
+      // The sampler's update where the logits are (Ops::diffusion_step): DUO's ancestral step in float64.
+      duo::Tensor ids = runner.ids(cfg.batch_size, m.length);
+      duo::Tensor status(sops.alloc(8), duo::DType::I32, {2}, sops.device());
+      duo::Tensor sig(sops.alloc(size_t(cfg.batch_size) * 8), duo::DType::F64, {cfg.batch_size}, sops.device());
+      duo::DiffusionStepArgs step;
+      step.alpha_t = 0.5;
+      step.alpha_s = 0.6;
+      sops.diffusion_step(ids, status, logits, duo::Tensor(), sig, step);
+      sops.to_host(z.data(), ids);
       sops.set_observer(nullptr);
-      const double out_bytes = double(cfg.batch_size * m.length * m.vocab_size) * 4;
-      const double s = print_table("sampling step (one denoiser call: the DiT forward in inference mode):",
+      const double s = print_table("sampling step (one denoiser call: the DiT forward in inference mode, then the "
+                                   "sampler's update on the device):",
                                    slog.launches(), dev, per_launch, m.vocab_size);
-      const double copy = (sops.bytes_from_host() + out_bytes) / dev.host_link;
-      std::printf("sampling step: %.2f ms on the device + %.2f ms copying the (B, L, V) logits (%.2f GB) to the host, "
-                  "where the samplers work (their host time not included)\n",
-                  s * 1e3, copy * 1e3, out_bytes / 1e9);
+      const double copy = (sops.bytes_from_host() + sops.bytes_to_host()) / dev.host_link;
+      std::printf("sampling step: %.2f ms on the device + %.3f ms moving the ids and time inputs over the host link "
+                  "(%.3f MB)\n",
+                  s * 1e3, copy * 1e3, (sops.bytes_from_host() + sops.bytes_to_host()) / 1e6);
     }
     return 0;
   });

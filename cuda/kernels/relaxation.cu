@@ -14,12 +14,6 @@ using namespace cuda;
 
 namespace {
 
-// (v, j) ← the larger of (v, j) and (ov, oj); equal values keep the smaller index. A total order, so the
-// reduction tree gives the same pair whatever the schedule.
-__device__ __forceinline__ void keep_first_max(float& v, int& j, float ov, int oj) {
-  if (ov > v || (ov == v && oj < j)) v = ov, j = oj;
-}
-
 // grid (B·L), block kThreads. y (B·L, V) or null (only z), z (B·L), x (B·L), scales (B, 2) as (α̃, σ̃).
 __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* x, const double* scales, int L, int V,
                                            float beta, Philox noise) {
@@ -43,18 +37,8 @@ __global__ void gaussian_relaxation_kernel(float* y, int32_t* z, const int32_t* 
       keep_first_max(best, best_j, w, j);
     }
   }
-  for (int off = 16; off > 0; off /= 2) {
-    const float ov = __shfl_xor_sync(0xffffffffu, best, off);
-    const int oj = __shfl_xor_sync(0xffffffffu, best_j, off);
-    keep_first_max(best, best_j, ov, oj);
-  }
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  if (lane == 0) warp_v[warp] = best, warp_j[warp] = best_j;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < int(blockDim.x) / 32; ++w) keep_first_max(best, best_j, warp_v[w], warp_j[w]);
-    z[n] = best_j;
-  }
+  const int j = block_first_argmax(best, best_j, warp_v, warp_j);
+  if (threadIdx.x == 0) z[n] = j;
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ const char* op_name(OpKind k) {
     case OpKind::LinearLossHead: return "linear_loss_head";
     case OpKind::KlHead: return "kl_head";
     case OpKind::GaussianRelaxation: return "gaussian_relaxation";
+    case OpKind::DiffusionStep: return "diffusion_step";
     case OpKind::SumSquares: return "sum_squares";
     case OpKind::Scale: return "scale";
     case OpKind::Adamw: return "adamw";
@@ -122,6 +123,10 @@ OpCost op_cost(const OpCall& c) {
     }
     case OpKind::GaussianRelaxation:  // Philox, Box–Muller, scale, argmax over V per row (soft logits or not)
       k.flops = 20 * numel(c.out[1]) * (o0 && o0->ndim == 3 ? (double)o0->dim(-1) : 0.0);
+      break;
+    case OpKind::DiffusionStep:  // in: logits (B, L, V), ...: the post-processing (max, sum of exponentials), then per
+      // entry x̂ = exp, the posterior and the race key (a Philox draw and a logarithm), all in float64 by default
+      k.flops = 40 * numel(i0);
       break;
     case OpKind::SumSquares: k.flops = 2 * numel(i0); break;
     case OpKind::Scale: k.flops = numel(o0); break;

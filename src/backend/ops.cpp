@@ -435,6 +435,18 @@ void Ops::gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, c
   if (observer_) notify(make_call(OpKind::GaussianRelaxation, {&soft_logits, &z}, {&x, &scales}));
 }
 
+void Ops::diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const Tensor& keep, const Tensor& sigma,
+                         const DiffusionStepArgs& a) {
+  const char* w = "diffusion_step";
+  checks::diffusion_step(w, z, status, logits, keep, sigma, a);
+  do_diffusion_step(z, status, logits, keep, sigma, a);
+  if (observer_) {
+    OpCall c = make_call(OpKind::DiffusionStep, {&z, &status}, {&logits, &keep, &sigma});
+    c.filtered = a.filtered();
+    notify(c);
+  }
+}
+
 double Ops::sum_squares(const Tensor& x) {
   const char* w = "sum_squares";
   checks::numel(w, "x", x, x.numel());

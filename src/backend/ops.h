@@ -25,6 +25,7 @@
 #include "core/tensor.h"
 #include "backend/op_kinds.h"
 #include "math/loss_kinds.h"
+#include "math/sampling_step.h"
 
 namespace duo {
 
@@ -231,6 +232,18 @@ class Ops {
   void gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
                            double inverse_tau, const Philox& noise);
 
+  // ---- sampling -------------------------------------------------------------------------------------------
+  // One step of the diffusion sampling loop where the network's output lives, so that only token ids travel
+  // (docs/sampling.md §1; the maths in math/sampling_step.h): every row n of logits (B, L, V), the network's raw
+  // output, is post-processed as the family's denoiser does (log-softmax for DUO and D3PM, SUBS for MDLM, SEDD's
+  // log-score with the time input sigma[b]), then z[n] is updated in place by the step `a` (the posterior and its
+  // draw, or the greedy tail's argmax); positions with keep[n] != 0 are left alone. z: I32 (B·L); keep: U8 (B·L) or
+  // empty; sigma: F64 (B) (read by SEDD only, may be empty otherwise); status: I32 (2), written: [the tokens
+  // changed, the first row whose logits are not finite or B·L if none] (a row that is not finite is not updated).
+  // The draws are the host sampler's (same Philox counters); on the CPU backend the same bits.
+  void diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const Tensor& keep, const Tensor& sigma,
+                      const DiffusionStepArgs& a);
+
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).
   double sum_squares(const Tensor& x);
@@ -331,6 +344,8 @@ class Ops {
                           const Tensor& teacher, const Tensor& weight) = 0;
   virtual void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales,
                                       double inverse_tau, const Philox& noise) = 0;
+  virtual void do_diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const Tensor& keep,
+                                 const Tensor& sigma, const DiffusionStepArgs& a) = 0;
   virtual double do_sum_squares(const Tensor& x) = 0;
   virtual void do_scale(Tensor& x, double s) = 0;
   virtual void do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;

@@ -91,6 +91,8 @@ class PlanOps : public Ops {
                            const Tensor&) override {}
   int64_t default_vocab_chunk_rows(int64_t V, DType) const override { return cuda_vocab_chunk_rows(V); }
   void do_gaussian_relaxation(Tensor&, Tensor&, const Tensor&, const Tensor&, double, const Philox&) override {}
+  void do_diffusion_step(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const DiffusionStepArgs&) override {}
   double do_sum_squares(const Tensor&) override { return 0.0; }
   void do_scale(Tensor&, double) override {}
   void do_adamw(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWArgs&) override {}

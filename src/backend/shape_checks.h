@@ -7,6 +7,7 @@
 #include <utility>
 #include "core/error.h"
 #include "core/tensor.h"
+#include "math/sampling_step.h"
 
 namespace duo::checks {
 
@@ -73,6 +74,43 @@ inline RelaxationShape gaussian_relaxation(const std::string& where, const Tenso
   dtype(where, "scales", scales, DType::F64);
   DUO_CHECK(inverse_tau > 0 && inverse_tau < INFINITY, where, str("1/τ = ", inverse_tau, " must be positive and finite"),
             "use inverse_temperature(settings, step)");
+  return s;
+}
+
+struct SamplingShape { int64_t B, L, V; };
+
+// Ops::diffusion_step: logits (B, L, V) F32 (or F64, which the CPU backend reads as float) with V >= 2, z (B·L) I32, status (2) I32, keep (B·L) U8 or empty,
+// sigma (B) F64 (SEDD; may be empty for the others); the step's settings as the sampler checks them.
+inline SamplingShape diffusion_step(const std::string& where, const Tensor& z, const Tensor& status,
+                                    const Tensor& logits, const Tensor& keep, const Tensor& sigma,
+                                    const DiffusionStepArgs& a) {
+  DUO_CHECK(logits.ndim == 3 && logits.is_contiguous() && !logits.empty(), where,
+            str("logits ", logits.shape_str(), " must be a contiguous (B, L, V) tensor"), "");
+  const SamplingShape s{logits.shape[0], logits.shape[1], logits.shape[2]};
+  DUO_CHECK(s.V >= 2, where, str("rows of ", s.V, " categories"), "the model output needs V >= 2");
+  DUO_CHECK(logits.dtype == DType::F32 || logits.dtype == DType::F64, where,
+            str("logits have dtype ", dtype_name(logits.dtype), ", expected F32"), "");
+  numel(where, "z", z, s.B * s.L);
+  dtype(where, "z", z, DType::I32);
+  numel(where, "status", status, 2);
+  dtype(where, "status", status, DType::I32);
+  if (!keep.empty()) {
+    numel(where, "keep", keep, s.B * s.L);
+    dtype(where, "keep", keep, DType::U8);
+  }
+  if (a.family == DiffusionFamily::sedd || !sigma.empty()) {
+    numel(where, "sigma", sigma, s.B);
+    dtype(where, "sigma", sigma, DType::F64);
+  }
+  if (a.family != DiffusionFamily::uniform)
+    DUO_CHECK(a.mask_id >= 0 && a.mask_id < s.V, where, str("mask id ", a.mask_id, " is not in [0, ", s.V, ")"),
+              "set the tokenizer's [MASK] id");
+  DUO_CHECK(!(a.family == DiffusionFamily::sedd && a.filtered()), where,
+            "SEDD's model output is a score, not log-probs: no top-k or top-p", "");
+  DUO_CHECK(a.p_nucleus > 0 && a.p_nucleus <= 1 && a.top_k >= 0, where,
+            str("p_nucleus ", a.p_nucleus, " / top_k ", a.top_k), "use p in (0, 1] and k >= 0");
+  DUO_CHECK(a.first_position >= 0, where, str("first position ", a.first_position), "");
+  DUO_CHECK(s.B * s.L < INT32_MAX, where, str(s.B * s.L, " positions"), "the status counts in 32 bits");
   return s;
 }
 

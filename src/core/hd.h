@@ -6,3 +6,11 @@
 #else
 #define DUO_HD inline
 #endif
+
+// DUO_HD, forced inline: the row helpers that a DUO_SIMD_CLONES caller must inline to vectorise at its width
+// (core/simd.h's DUO_INLINE_INTO_CLONES) and that kernels call as well.
+#if defined(__CUDACC__)
+#define DUO_HD_INLINE __host__ __device__ __forceinline__
+#else
+#define DUO_HD_INLINE __attribute__((always_inline)) inline
+#endif

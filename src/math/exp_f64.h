@@ -9,12 +9,13 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
-#include "core/simd.h"
+#include "core/hd.h"
 
 namespace duo {
 
-// Inlined into its callers' loops (the samplers' rows are DUO_SIMD_CLONES functions), where it vectorises.
-DUO_INLINE_INTO_CLONES double exp_f64(double x) {
+// Inlined into its callers' loops (the samplers' rows are DUO_SIMD_CLONES functions), where it vectorises; the CUDA
+// sampling kernel calls it too.
+DUO_HD_INLINE double exp_f64(double x) {
   x = x < -746.0 ? -746.0 : x;  // below: exp underflows to 0 either way (a NaN passes both tests unchanged)
   x = x > 710.0 ? 710.0 : x;    // above: inf
   constexpr double kShift = 0x1.8p52;  // x / ln2 + kShift has k in its low mantissa bits, rounded to nearest

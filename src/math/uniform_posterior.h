@@ -29,7 +29,7 @@ DUO_HD T duo_posterior_entry(T xhat_j, T xhat_i, bool same, int64_t V, T alpha_t
 struct DuoMixture {
   double stay = 0, uniform = 0, predict = 0;
 };
-inline DuoMixture duo_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s) {
+DUO_HD DuoMixture duo_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s) {
   const double alpha_ts = alpha_t / alpha_s;
   DuoMixture m;
   m.stay = (double)V * alpha_t * xhat_i + (alpha_ts - alpha_t);
@@ -41,7 +41,7 @@ inline DuoMixture duo_posterior_mixture(double xhat_i, int64_t V, double alpha_t
 // The Ψ-posterior kappa P + (1 - kappa) F_{alpha_s}(C) below as the same kind of mixture: P is the mixture above,
 // C (alpha_s = 1) has no uniform part, and re-noising C to alpha_s moves 1 - alpha_s of its mass to the uniform
 // part. Masses normalised (they sum to 1 for x̂ in the simplex).
-inline DuoMixture duo_psi_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s, double kappa) {
+DUO_HD DuoMixture duo_psi_posterior_mixture(double xhat_i, int64_t V, double alpha_t, double alpha_s, double kappa) {
   const DuoMixture p = duo_posterior_mixture(xhat_i, V, alpha_t, alpha_s);
   const DuoMixture c = duo_posterior_mixture(xhat_i, V, alpha_t, 1.0);
   const double den = p.stay + p.uniform + p.predict;  // = V a_t x̂_i + 1 - a_t, the same for C

@@ -23,6 +23,9 @@ class DiTRunner {
   // logits (B, L, V) on the device, valid until the next call. B <= max_batch(), L <= max_length(); sigma (B)
   // is the time input (ignored by the causal model; null = zeros).
   Tensor forward(const int32_t* ids, int64_t B, int64_t L, const double* sigma);
+  // The (B, L) ids of the last forward, where it uploaded them (on the backend): a sampler's step may update them in
+  // place (Ops::diffusion_step) before they are copied back.
+  Tensor ids(int64_t B, int64_t L) const { return Tensor(ws_.at(ids_), DType::I32, {B, L}, ops_.device()); }
   // All of logits copied to the host as float.
   void to_host(const Tensor& logits, float* out);
   // Row r of the (B * L, V) rows of logits copied to the host as float.

@@ -12,6 +12,7 @@
 // `use_float64`) before any posterior arithmetic.
 #pragma once
 #include <cstdint>
+#include "math/sampling_step.h"
 
 namespace duo {
 
@@ -27,6 +28,16 @@ class Denoiser {
   // z: (B, L) token ids; sigma: (B) the time input s_t = -log alpha_t; out: (B, L, V) the post-processed
   // output (see above), row-major.
   virtual void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) = 0;
+
+  // Optional, for a network whose output lives on a device: the sampling loop's update done there
+  // (Ops::diffusion_step), so that only token ids travel. When updates_in_place() is true, the loop calls
+  // evaluate_and_update instead of log_probs and its own update: evaluate the network at z (sigma as above) --
+  // or, with reuse, take the output of the previous evaluation, made at this same z -- post-process it, and
+  // update z in place by `step` (the posterior and its draw, or the greedy tail). Returns the tokens changed.
+  // The draws must be the ones diffusion_update_rows (math/sampling_step.h) makes from log_probs' rows.
+  virtual bool updates_in_place() const { return false; }
+  virtual int64_t evaluate_and_update(int32_t* z, int64_t B, int64_t L, const double* sigma,
+                                      const DiffusionStepArgs& step, const uint8_t* keep, bool reuse);
 };
 
 // A causal language model (the AR baseline): the distribution of the next token given a prefix.

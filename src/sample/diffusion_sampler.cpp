@@ -1,5 +1,5 @@
-// The diffusion sampling loop: see diffusion_sampler.h. Per-token math lives in uniform_posterior.h and
-// absorbing_posterior.h (shared with the CUDA kernels); this file owns the loop, the cache and validation.
+// The diffusion sampling loop: see diffusion_sampler.h. The rows' update lives in math/sampling_step.h (shared with
+// the backends' Ops::diffusion_step); this file owns the loop, the cache and validation.
 #include "sample/diffusion_sampler.h"
 
 #include <cmath>
@@ -7,16 +7,10 @@
 #include "core/error.h"
 #include "core/philox.h"
 #include "core/rng_streams.h"
-#include "core/simd.h"
-#include "math/absorbing_posterior.h"
-#include "math/categorical.h"
-#include "math/exp_f64.h"
-#include "math/uniform_posterior.h"
 
 namespace duo {
 
 namespace {
-
 
 bool absorbing(DiffusionFamily f) { return f != DiffusionFamily::uniform; }
 
@@ -48,81 +42,35 @@ void validate(const DiffusionSamplerConfig& cfg, int64_t V, bool time_conditione
   DUO_CHECK(cfg.steps >= 1, "sampling.steps", str("got ", cfg.steps), "use at least one step");
 }
 
-// One step's update of every position. Its loops run over rows of V (50k) entries: the clones let them vectorise
-// at the CPU's width (core/simd.h), which is most of the sampler's speed.
-template <class T>
-DUO_SIMD_CLONES bool update_impl(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
-                 const StepArgs& args, const uint8_t* keep, int32_t* z) {
-  const Philox rng{cfg.seed, stream_id(streams::kSamplerStep, args.step)};
-  const Philox mixture_rng{cfg.seed, stream_id(streams::kSamplerMixture, args.step)};
-  const bool psi = cfg.predictor == Predictor::psi && !args.final_step;
-  const int32_t m = cfg.mask_id;
-  const T a_t = (T)args.alpha_t, a_s = args.final_step ? T(1) : (T)args.alpha_s, kappa = (T)args.kappa;
-  const int64_t N = B * L;
-  int64_t changed = 0;
-#pragma omp parallel reduction(+ : changed)
-  {
-    std::vector<T> row((size_t)V), w((size_t)V), u((size_t)V);
-    std::vector<int32_t> order;
-#pragma omp for schedule(static)
-    for (int64_t pos = 0; pos < N; ++pos) {
-      if (keep && keep[pos]) continue;
-      const int32_t zt = z[pos];
-      // An unmasked token of an absorbing chain cannot change (carry-over), except under Ψ's re-masking.
-      if (absorbing(cfg.family) && zt != m && !psi) continue;
-      const float* o = out + pos * V;
-      const bool filtered = cfg.top_k > 0 || cfg.p_nucleus < 1;
-      int32_t next = zt;
-      if (cfg.family == DiffusionFamily::uniform && !filtered) {
-        // DUO's step (ancestral or Ψ) as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or
-        // a draw from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the others cost O(1).
-        const double xi = exp_f64((double)(T)o[zt]);
-        const DuoMixture mix = psi ? duo_psi_posterior_mixture(xi, V, (double)a_t, (double)a_s, (double)kappa)
-                                   : duo_posterior_mixture(xi, V, (double)a_t, (double)a_s);
-        const double r = mixture_rng.uniform_double(2 * (uint64_t)pos) * (mix.stay + mix.uniform + mix.predict);
-        if (r >= mix.stay && r < mix.stay + mix.uniform) {
-          next = (int32_t)std::min<int64_t>(V - 1, (int64_t)(mixture_rng.uniform_double(2 * (uint64_t)pos + 1) * (double)V));
-        } else if (r >= mix.stay + mix.uniform) {
-          for (int64_t v = 0; v < V; ++v) w[(size_t)v] = (T)exp_f64((double)(T)o[v]);
-          next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
-        }
-      } else {  // the posterior's V weights, then the race
-        if (cfg.family == DiffusionFamily::sedd) {
-          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
-          // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.
-          const T dsigma = std::log(a_s) - std::log(a_t);
-          sedd_analytic_weights(row.data(), V, zt, m, dsigma, args.final_step, w.data());
-        } else {
-          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
-          // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
-          if (cfg.top_k > 0) top_k_filter(row.data(), V, cfg.top_k, absorbing(cfg.family) ? m : -1, order);
-          if (cfg.p_nucleus < 1) nucleus_filter(row.data(), V, cfg.p_nucleus, order);
-          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)exp_f64((double)row[(size_t)v]);  // x̂
-          if (cfg.family == DiffusionFamily::uniform) {  // filtered x̂
-            if (psi) duo_psi_posterior(row.data(), V, zt, a_t, a_s, kappa, w.data());
-            else duo_posterior(row.data(), V, zt, a_t, a_s, w.data());
-          } else {
-            if (psi) absorbing_psi_posterior(row.data(), V, zt, m, a_t, a_s, kappa, w.data());
-            else absorbing_posterior(row.data(), V, zt, m, a_t, a_s, w.data());
-          }
-        }
-        next = sample_categorical(w.data(), V, rng, (uint64_t)pos, u);
-      }
-      if (next != zt) {
-        z[pos] = next;
-        ++changed;
-      }
-    }
-  }
-  return changed > 0;
+// The step's settings from the sampler's configuration and the step's times.
+DiffusionStepArgs step_args(const DiffusionSamplerConfig& cfg, const StepArgs& s) {
+  DiffusionStepArgs a;
+  a.family = cfg.family;
+  a.precision = cfg.precision;
+  a.mask_id = cfg.mask_id;
+  a.psi = cfg.predictor == Predictor::psi;
+  a.top_k = cfg.top_k;
+  a.p_nucleus = cfg.p_nucleus;
+  a.seed = cfg.seed;
+  a.alpha_t = s.alpha_t;
+  a.alpha_s = s.alpha_s;
+  a.kappa = s.kappa;
+  a.final_step = s.final_step;
+  a.step = s.step;
+  return a;
 }
 
 }  // namespace
 
 bool diffusion_update(const DiffusionSamplerConfig& cfg, const float* out, int64_t B, int64_t L, int64_t V,
                       const StepArgs& args, const uint8_t* keep, int32_t* z) {
-  if (cfg.precision == SamplePrecision::f32) return update_impl<float>(cfg, out, B, L, V, args, keep, z);
-  return update_impl<double>(cfg, out, B, L, V, args, keep, z);
+  return diffusion_update_rows(step_args(cfg, args), out, B * L, V, keep, z) > 0;
+}
+
+int64_t Denoiser::evaluate_and_update(int32_t*, int64_t, int64_t, const double*, const DiffusionStepArgs&,
+                                      const uint8_t*, bool) {
+  fail("sampling", "this denoiser does not update in place (updates_in_place() is false)",
+       "call log_probs and diffusion_update");
 }
 
 SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, const DiffusionSamplerConfig& cfg,
@@ -153,12 +101,22 @@ SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, cons
   }
 
   SamplerStats stats;
-  std::vector<float> out((size_t)(N * V));
+  // The network's output post-processed on the host (log_probs), or where it lives (evaluate_and_update): then only
+  // ids travel.
+  const bool in_place = net.updates_in_place();
+  std::vector<float> out(in_place ? 0 : (size_t)(N * V));
   std::vector<double> sigma((size_t)B);
-  auto evaluate = [&](double alpha_t) {
-    for (auto& s : sigma) s = -std::log(alpha_t);  // the network's time input s_t = -log alpha_t
-    net.log_probs(z, B, L, sigma.data(), out.data());
-    ++stats.nfe;
+  // One update from the network's output at z: a new evaluation at alpha_t, or (reuse) the last one's.
+  auto update = [&](const StepArgs& s, bool greedy, bool reuse) {
+    DiffusionStepArgs a = step_args(cfg, s);
+    a.greedy = greedy;
+    if (!reuse) {
+      for (auto& v : sigma) v = -std::log(s.alpha_t);  // the network's time input s_t = -log alpha_t
+      ++stats.nfe;
+    }
+    if (in_place) return net.evaluate_and_update(z, B, L, sigma.data(), a, prompt.keep, reuse) > 0;
+    if (!reuse) net.log_probs(z, B, L, sigma.data(), out.data());
+    return diffusion_update_rows(a, out.data(), N, V, prompt.keep, z) > 0;
   };
 
   // ancestral_cache: when no token changed, the (time-independent) prediction at z is still valid.
@@ -169,24 +127,19 @@ SamplerStats sample_diffusion(Denoiser& net, const AlphaSchedule& schedule, cons
     args.alpha_s = schedule.alpha(grid[(size_t)i + 1]);
     args.kappa = psi ? kappa[(size_t)i] : 1.0;
     args.step = (uint64_t)i;
-    if (!cached) evaluate(args.alpha_t);
-    const bool changed = diffusion_update(cfg, out.data(), B, L, V, args, prompt.keep, z);
+    const bool changed = update(args, /*greedy=*/false, /*reuse=*/cached);
     cached = cfg.predictor == Predictor::ancestral_cache && !changed;
   }
 
-  const double alpha_last = schedule.alpha(grid.back());
+  StepArgs last;
+  last.alpha_t = schedule.alpha(grid.back());
+  last.final_step = true;
+  last.step = (uint64_t)cfg.steps;
   if (cfg.noise_removal == NoiseRemoval::ancestral) {
-    StepArgs args;
-    args.alpha_t = alpha_last;
-    args.final_step = true;
-    args.step = (uint64_t)cfg.steps;
-    if (!cached) evaluate(alpha_last);
-    diffusion_update(cfg, out.data(), B, L, V, args, prompt.keep, z);
+    update(last, /*greedy=*/false, /*reuse=*/cached);
   } else if (cfg.noise_removal == NoiseRemoval::greedy) {
     // Greedy tail: z <- argmax of the model output at t_S (the reference always calls the network here).
-    evaluate(alpha_last);
-    for (int64_t p = 0; p < N; ++p)
-      if (!(prompt.keep && prompt.keep[p])) z[p] = argmax_row(out.data() + p * V, V);
+    update(last, /*greedy=*/true, /*reuse=*/false);
   }
   return stats;
 }

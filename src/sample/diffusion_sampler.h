@@ -12,13 +12,13 @@
 // hold the given id throughout -- set in the prior, fed to the model at every call, never resampled.
 #pragma once
 #include <cstdint>
+#include "math/sampling_step.h"  // DiffusionFamily
 #include "sample/denoiser.h"
 #include "sample/psi_schedule.h"
 #include "sample/sampling_types.h"
 
 namespace duo {
 
-enum class DiffusionFamily { uniform /* DUO */, mdlm, d3pm, sedd };
 enum class Predictor { ancestral, ancestral_cache, psi, analytic };
 enum class NoiseRemoval { ancestral, greedy, none };
 

@@ -4,22 +4,18 @@
 #include <algorithm>
 #include <cmath>
 #include "core/finite.h"
-#include "core/simd.h"
-#include "math/log_softmax_row.h"
-#include "math/loss_sedd.h"
 
 namespace duo {
 
 namespace {
 
-constexpr float kNegInf = -1e6f;  // the reference's `neg_infinity` (a large finite number, not -inf)
-
 // The network's raw output must be finite: the weights were checked at load time (io/weights.h), so a NaN or
 // inf here comes from inside the network, and sampling on from it would give garbage that looks like text.
-void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0) {
+// o: rows r0, r0 + 1, ... of the (B·L, V) rows of sequences b0, b0 + 1, ...
+void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0, int64_t r0 = 0) {
   const int64_t i = first_non_finite(o, rows * V);
   if (i < 0) return;
-  const int64_t r = i / V;
+  const int64_t r = r0 + i / V;
   fail("sampling", str("the network's output is not finite (", o[i], " at sequence ", b0 + r / L, ", position ",
                        r % L, ", token id ", i % V, ")"),
        "the loaded weights are finite, so the model overflows inside; check that the checkpoint matches the "
@@ -32,60 +28,21 @@ void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0
 
 namespace {
 
-// Turns the network output rows (rows = nb * L, V each) into the sampler's input o: log-softmax, MDLM's
-// carry-over, or SEDD's score shift. src: the rows where the backend left them when it can be read here (the
-// CPU backend), copied a row at a time so that the post-processing finds each in cache; null when o already
-// holds them. z: the rows' current tokens; sigma: the nb sequences' time inputs. Returns the first row that is
-// not finite (then left as the network gave it), or rows. Cloned (core/simd.h) so that its loops over V
-// vectorise at the CPU's width.
-DUO_SIMD_CLONES int64_t postprocess_rows(const float* src, float* o, int64_t rows, int64_t V, int64_t L,
-                                         const int32_t* z, const double* sigma, DiffusionFamily family,
-                                         int32_t mask_id) {
-  int64_t first_bad = rows;
-#pragma omp parallel for schedule(static) reduction(min : first_bad)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = o + r * V;
-    if (src) std::copy(src + r * V, src + (r + 1) * V, row);
-    if (!all_finite(row, V)) {
-      first_bad = std::min(first_bad, r);
-      continue;
-    }
-    switch (family) {
-      case DiffusionFamily::uniform:
-      case DiffusionFamily::d3pm: log_softmax_row_inplace(row, V); break;
-      case DiffusionFamily::mdlm: subs_row(row, V, mask_id, z[r]); break;
-      case DiffusionFamily::sedd: sedd_log_score_row(row, V, sigma[r / L], z[r]); break;
-    }
-  }
-  return first_bad;
-}
-
 }  // namespace
 
-void subs_row(float* o, int64_t V, int32_t mask_id, int32_t z) {
-  if (z != mask_id) {  // carry-over: an unmasked token is kept with probability 1
-    std::fill(o, o + V, kNegInf);
-    o[z] = 0.0f;
-    return;
-  }
-  o[mask_id] += kNegInf;
-  log_softmax_row_inplace(o, V);
-}
-
-void sedd_log_score_row(float* o, int64_t V, double sigma, int32_t z) {
-  const float shift = (float)(sedd_log_expm1(sigma) + std::log((double)(V - 1)));
-  for (int64_t v = 0; v < V; ++v) o[v] -= shift;
-  o[z] = 0.0f;
-}
-
 DiTDenoiser::DiTDenoiser(DiT& model, Ops& ops, DiffusionFamily family, int32_t mask_id)
-    : runner_(model, ops), family_(family), mask_id_(mask_id) {
+    : runner_(model, ops), ops_(ops), family_(family), mask_id_(mask_id) {
   const int64_t V = model.config().vocab_size;
   DUO_CHECK(!model.config().causal, "sampling", "a causal (AR) model cannot be a diffusion denoiser",
             "sample an AR checkpoint with --algo ar");
   if (family != DiffusionFamily::uniform)
     DUO_CHECK(mask_id >= 0 && mask_id < V, "sampling", str("mask id ", mask_id, " is outside the vocabulary of ", V),
               "absorbing models need the tokenizer's [MASK] id (checkpoint metadata mask_id)");
+  keep_ = ws_.reserve((size_t)(runner_.max_batch() * runner_.max_length()), "sampling: kept positions");
+  sigma_ = ws_.reserve((size_t)runner_.max_batch() * 8, "sampling: time inputs");
+  status_ = ws_.reserve(8, "sampling: the step's status");
+  Ops* p = &ops;
+  ws_.allocate([p](size_t n) { return p->alloc(n); }, [p](void* q) { p->release(q); });
 }
 
 void DiTDenoiser::log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) {
@@ -99,10 +56,51 @@ void DiTDenoiser::log_probs(const int32_t* z, int64_t B, int64_t L, const double
     const bool readable = logits.device == Device::CPU && logits.dtype == DType::F32;
     if (!readable) runner_.to_host(logits, o);
     const int64_t rows = nb * L;
-    const int64_t bad = postprocess_rows(readable ? logits.ptr<float>() : nullptr, o, rows, V, L, z + b0 * L,
-                                         sigma + b0, family_, mask_id_);
+    const int64_t bad = denoiser_output_rows(readable ? logits.ptr<float>() : nullptr, o, rows, V, L, z + b0 * L,
+                                             sigma + b0, family_, mask_id_);
     if (bad < rows) check_logits(o, rows, V, L, b0);  // post-processed rows are finite: it finds row `bad`
   });
+}
+
+int64_t DiTDenoiser::evaluate_and_update(int32_t* z, int64_t B, int64_t L, const double* sigma,
+                                         const DiffusionStepArgs& step, const uint8_t* keep, bool reuse) {
+  const int64_t V = vocab_size();
+  const bool one_chunk = B <= runner_.max_batch();
+  int64_t changed = 0;
+  for_each_chunk(B, runner_.max_batch(), [&](int64_t b0, int64_t nb) {
+    const int64_t rows = nb * L;
+    // The ids travel up with the forward (DiTRunner keeps them in its workspace) and the step updates them there.
+    // Reused output (ancestral_cache: z unchanged since) is only at hand when the batch was one chunk.
+    if (!(reuse && one_chunk && !logits_.empty())) {
+      const double* s = family_ == DiffusionFamily::mdlm ? nullptr : sigma + b0;
+      logits_ = runner_.forward(z + b0 * L, nb, L, s);
+    }
+    Tensor ids = runner_.ids(nb, L);
+    Tensor logits = logits_.view({nb, L, V});
+    Tensor keep_t(ws_.at(keep_), DType::U8, {rows}, ops_.device());
+    Tensor keep_arg;  // empty: nothing kept
+    if (keep) {
+      ops_.from_host(keep_t, keep + b0 * L);
+      keep_arg = keep_t;
+    }
+    Tensor sigma_t(ws_.at(sigma_), DType::F64, {nb}, ops_.device());
+    ops_.from_host(sigma_t, sigma + b0);
+    Tensor status(ws_.at(status_), DType::I32, {2}, ops_.device());
+    DiffusionStepArgs a = step;
+    a.first_position = step.first_position + b0 * L;
+    ops_.diffusion_step(ids, status, logits, keep_arg, sigma_t, a);
+    int32_t st[2];
+    ops_.to_host(st, status);
+    if (st[1] < rows) {  // the rows are not finite: name the first
+      std::vector<float> row((size_t)V);
+      runner_.row_to_host(logits_, st[1], row.data());
+      check_logits(row.data(), 1, V, L, b0, st[1]);
+    }
+    ops_.to_host(z + b0 * L, ids);
+    changed += st[0];
+  });
+  if (!one_chunk) logits_ = Tensor();  // a later chunk's output: no reuse
+  return changed;
 }
 
 // ---- DiTCausalLM ----

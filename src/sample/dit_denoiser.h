@@ -5,9 +5,9 @@
 //                  SEDD       log-score: logits - log(e^sigma - 1) - log(V - 1), 0 at the input token
 //   DiTCausalLM  causal (AR) DiT: the logits of token n from the prefix z[:, 0:n] (the sampler masks [MASK])
 // All run the model in inference mode (no dropout) and split a batch larger than the model's planned
-// max_batch into several forward passes. The network runs on the model's backend (Ops); rows come back to
-// the host, where the samplers work, and the post-processing happens there (it is one pass over rows the
-// sampler reads anyway, and a device copy of the (B, L, V) output would double the largest activation).
+// max_batch into several forward passes. The network runs on the model's backend (Ops). The diffusion samplers'
+// updates run there too (Ops::diffusion_step: the post-processing and the draw, in place on the ids), so only
+// token ids travel; log_probs, which copies the post-processed rows to the host, is for callers that want them.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -25,18 +25,19 @@ class DiTDenoiser final : public Denoiser {
   int64_t vocab_size() const override { return runner_.config().vocab_size; }
   bool time_conditioned() const override { return family_ != DiffusionFamily::mdlm; }
   void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) override;
+  bool updates_in_place() const override { return true; }
+  int64_t evaluate_and_update(int32_t* z, int64_t B, int64_t L, const double* sigma, const DiffusionStepArgs& step,
+                              const uint8_t* keep, bool reuse) override;
 
  private:
   DiTRunner runner_;
+  Ops& ops_;
   DiffusionFamily family_;
   int32_t mask_id_;
+  Arena ws_;                   // on the backend: keep (U8), sigma (F64), the step's status (I32 × 2)
+  size_t keep_, sigma_, status_;
+  Tensor logits_;              // the last evaluation's output (reuse), valid while it is the only chunk
 };
-
-// The SUBS parameterisation of one row in place (MDLM): o[mask] -= 1e6, log-normalise; then, when the input
-// z is not [MASK], -1e6 everywhere and 0 at z (carry-over).
-void subs_row(float* o, int64_t V, int32_t mask_id, int32_t z);
-// SEDD absorb's log-score of one row in place: o - log(e^sigma - 1) - log(V - 1), then o[z] := 0.
-void sedd_log_score_row(float* o, int64_t V, double sigma, int32_t z);
 
 class DiTCausalLM final : public CausalLM {
  public:

@@ -2,11 +2,9 @@
 #pragma once
 #include <cstdint>
 #include "core/error.h"
+#include "math/sampling_step.h"  // SamplePrecision
 
 namespace duo {
-
-// Probabilities and the categorical race in float64 (the reference's sampling.use_float64, default) or fp32.
-enum class SamplePrecision { f64, f32 };
 
 // Optional prompt (prefix / infill) conditioning: ids and keep are (B, L); keep[p] != 0 fixes position p to
 // ids[p] for the whole run: it is fed to the model at every call and never resampled.

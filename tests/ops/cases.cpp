@@ -486,6 +486,34 @@ void curriculum_and_optim_cases(std::vector<OpCase>& out, int64_t m) {
                      return Scalars{};
                    }});
   }
+  // The samplers' step: the ids drawn from the same rows by the same draws (the CPU reads an F64 reference's logits
+  // as float, so both CPU backends draw the same ids; the CUDA kernel's log-normaliser differs by rounding only).
+  for (auto [B, L, V] : {std::array<int64_t, 3>{1, 4, 13}, {2, 3, 67}, {2, 2, 257}}) {
+    L *= m;
+    struct Variant { const char* name; DiffusionFamily family; bool psi, greedy; };
+    for (Variant var : {Variant{"DUO", DiffusionFamily::uniform, false, false},
+                        Variant{"MDLM psi", DiffusionFamily::mdlm, true, false},
+                        Variant{"SEDD", DiffusionFamily::sedd, false, false},
+                        Variant{"D3PM greedy", DiffusionFamily::d3pm, false, true}}) {
+      DiffusionStepArgs a;
+      a.family = var.family;
+      a.mask_id = var.family == DiffusionFamily::uniform ? -1 : int32_t(V) - 1;
+      a.psi = var.psi;
+      a.greedy = var.greedy;
+      a.kappa = 0.5;
+      a.alpha_t = 0.25;
+      a.alpha_s = 0.7;
+      a.seed = 17;
+      out.push_back({OpKind::DiffusionStep, fmt("diffusion_step ", var.name, " B=", B, " L=", L, " V=", V),
+                     {{"logits", {B, L, V}, Role::In, Kind::Float, uniform(-4, 4)},
+                      {"sigma", {B}, Role::In, Kind::F64, positive(0.2, 3)},
+                      {"z", {B * L}, Role::InOut, Kind::I32, ids(V)}, {"status", {2}, Role::Out, Kind::I32}},
+                     (double)V, false, 1, [a](Ops& o, Tensors& t) {
+                       o.diffusion_step(t[2], t[3], t[0], Tensor(), t[1], a);
+                       return Scalars{};
+                     }});
+    }
+  }
   for (int64_t n0 : {1, 31, 4097}) {
     const int64_t n = n0 * m;
     out.push_back({OpKind::SumSquares, fmt("sum_squares n=", n), {{"x", {n}}}, (double)n, false, 1,

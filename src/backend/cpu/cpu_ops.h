@@ -93,6 +93,10 @@ class CpuOps : public Ops {
   void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
                               const Philox& noise) override;
 
+  // sampling.cpp
+  void do_diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const Tensor& keep, const Tensor& sigma,
+                         const DiffusionStepArgs& a) override;
+
   // optim.cpp
   double do_sum_squares(const Tensor& x) override;
   void do_scale(Tensor& x, double s) override;

@@ -1,13 +1,13 @@
 // The diffusion samplers' step on the device (CudaOps::diffusion_step, cuda/kernels/sampling.cu) against the CPU
 // backend's (the host sampler's functions), on the same raw logits: every family, the ancestral, Ψ, final and greedy
-// steps, fp32 and float64 draws, kept positions, top-k / top-p (drawn on the host by the CUDA backend), a row that is
+// steps, fp32 and float64 draws, kept positions, top-k / top-p (cuts inside runs of equal logits too), a row that is
 // not finite, and a chunk's first position.
 //
 // The verdict is equal ids. The draws, the mixture's choice and the posterior entries are the same code on both
-// sides; what differs is the log-normaliser (a block reduction against the CPU's 16 float64 lanes), by float
-// rounding, which moves x̂ by ~1e-7 relative. A draw changes only when two race keys lie that close, which the
-// random rows here (keys spread over orders of magnitude, 13–700 entries) do not have; on a GPU libm's last bits
-// may differ as well, with the same margin.
+// sides; what differs is the log-normalisers (block reductions against the CPU's 16 float64 lanes or sequential
+// sums), by rounding, which moves x̂ by ~1e-7 relative, and top-p's running mass (fixed-point against the host's
+// float64 running sum, ~1e-14). A draw changes only when two race keys lie that close, or a cumulative mass that
+// close to p, which the rows here do not have; on a GPU libm's last bits may differ as well, with the same margin.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -57,12 +57,27 @@ std::vector<StepCase> step_cases(DiffusionFamily fam, int32_t mask) {
     cases.push_back({"fp32", h});
   }
   if (fam != DiffusionFamily::sedd) {
-    DiffusionStepArgs k = a;
-    k.top_k = 4;
-    cases.push_back({"top-k (host)", k});
-    DiffusionStepArgs n = a;
-    n.p_nucleus = 0.7;
-    cases.push_back({"top-p (host)", n});
+    for (int64_t k : {1, 4, 12, 5000}) {  // 1: x̂ one-hot; 12 of 13 (the mask excluded: all); 5000 >= V: none cut
+      DiffusionStepArgs t = a;
+      t.top_k = k;
+      cases.push_back({"top-k", t});
+    }
+    for (double p : {0.02, 0.7, 0.999}) {
+      DiffusionStepArgs t = a;
+      t.p_nucleus = p;
+      cases.push_back({"top-p", t});
+    }
+    DiffusionStepArgs both = a;
+    both.top_k = 6;
+    both.p_nucleus = 0.8;
+    both.psi = true;
+    both.kappa = 0.6;
+    cases.push_back({"top-k, top-p, psi", both});
+    if (fam == DiffusionFamily::uniform) {
+      DiffusionStepArgs h = both;
+      h.precision = SamplePrecision::f32;
+      cases.push_back({"top-k, top-p, fp32", h});
+    }
   }
   return cases;
 }
@@ -75,11 +90,15 @@ BOOST_AUTO_TEST_CASE(cuda_diffusion_step_draws_the_cpu_draws) {
   const int64_t B = 3, L = 6, N = B * L;
   int64_t changed = 0, compared = 0;
   for (int64_t V : {13, 700})
+  for (bool ties : {false, true})
   for (DiffusionFamily fam : {DiffusionFamily::uniform, DiffusionFamily::mdlm, DiffusionFamily::d3pm,
                               DiffusionFamily::sedd}) {
     const int32_t mask = int32_t(V) - 1;
-    // Logits spread enough that x̂ is far from uniform; a late step so that DUO's mixture often predicts.
-    const std::vector<float> logits = rand_f(N * V, 300 + uint64_t(V), -4.0f, 4.0f);
+    // Logits spread enough that x̂ is far from uniform; with ties, on a grid of eight values, so that the cuts of
+    // top-k and top-p fall inside runs of equal entries (kept in id order).
+    std::vector<float> logits = rand_f(N * V, 300 + uint64_t(V), -4.0f, 4.0f);
+    if (ties)
+      for (float& x : logits) x = std::floor(x);
     std::vector<int32_t> z0 = rand_ids(N, 301, fam == DiffusionFamily::uniform ? int(V) : int(V) - 1);
     if (fam != DiffusionFamily::uniform)
       for (int64_t i = 0; i < N; i += 2) z0[size_t(i)] = mask;
@@ -97,7 +116,8 @@ BOOST_AUTO_TEST_CASE(cuda_diffusion_step_draws_the_cpu_draws) {
       cpu.diffusion_step(hv(z_cpu, {N}), hv(st_cpu, {2}), hv(lg, {B, L, V}), hv(kp, {N}), hv(sg, {B}), sc.a);
       Tensor gz = dev.up(z0, {N}), gst = dev.zeros(DType::I32, {2});
       gpu.diffusion_step(gz, gst, dev.up(logits, {B, L, V}), dev.up(keep, {N}), dev.up(sigma, {B}), sc.a);
-      BOOST_TEST_CONTEXT("V " << V << " family " << int(fam) << " " << sc.name) {
+      BOOST_TEST_CONTEXT("V " << V << (ties ? " ties" : "") << " family " << int(fam) << " " << sc.name
+                                << " k " << sc.a.top_k << " p " << sc.a.p_nucleus) {
         BOOST_TEST(dev.down<int32_t>(gz) == z_cpu);
         BOOST_TEST(dev.down<int32_t>(gst) == st_cpu);
         BOOST_TEST(st_cpu[1] == int32_t(N));  // every row finite

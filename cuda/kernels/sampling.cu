@@ -4,6 +4,7 @@
 // SEDD's sum of scores) are block reductions, then the update of math/sampling_step.cpp's update_impl from the same
 // entry functions (uniform_posterior.h, absorbing_posterior.h, categorical.h), its Philox streams and counters:
 //   DUO       the posterior as a mixture: thread 0 picks stay / uniform / predict; predict races over x̂
+//             (with top-k / top-p: the posterior's entries over the truncated x̂, then the race)
 //   MDLM/D3PM the absorbing posterior (or its Ψ form), then the race
 //   SEDD      the analytic weights, then the race
 //   greedy    the first argmax of the post-processed row
@@ -15,7 +16,8 @@
 // the log-normaliser is a block reduction (the host sums in 16 float64 lanes), so x̂ may differ from the host's in
 // its last bits, and a draw only where two race keys lie within that rounding (tests/test_cuda_sampling.cpp).
 //
-// top-k and top-p (a sort of each row) run on the host: the rows are copied there and drawn by the CPU's functions.
+// top-k and top-p: the cut of each row found without a sort (radix select, below), then x̂ renormalised as the host's
+// filters leave it.
 #include <cfloat>
 #include <climits>
 
@@ -56,6 +58,207 @@ struct RowOutput {
   }
 };
 
+// ---- top-k and top-p on the device ------------------------------------------------------------------------------
+// The host sorts each row (math/categorical.h: top_k_filter, nucleus_filter, equal values in id order). A block
+// finds the same cut without sorting: a radix select over the entries' order keys (four passes of 8 bits, integer
+// histograms: counts for top-k, fixed-point masses for top-p, exact in any order) gives the key of the last entry
+// kept, and a scan in id order finds how many of the entries with that key are kept (the first ones by id, as the
+// stable sort keeps them).
+
+// A float's order as an unsigned key: a larger float has a larger key; -0 is +0 (the host compares them equal).
+__device__ __forceinline__ uint32_t order_key(float x) {
+  uint32_t b = __float_as_uint(x);
+  if (b == 0x80000000u) b = 0;
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+__device__ __forceinline__ float key_float(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+constexpr double kMassScale = 70368744177664.0;  // 2^46: a row of up to 2^18 masses ≤ 1 sums below 2^64
+
+struct SelectShared {
+  unsigned long long bins[256];
+  int warp_counts[32];
+  unsigned long long above;
+  uint32_t prefix;
+  int found, cut;
+};
+
+// Among the entries j with in_set(j), the key K at which the running sum of weight(j), taken in descending key
+// order, first reaches target. Returns false when the whole set sums below target; else K and the sum over the
+// keys above K (`above`).
+template <class InSet, class Key, class Weight>
+__device__ bool radix_select(int V, InSet in_set, Key key_of, Weight weight, unsigned long long target,
+                             SelectShared& sh, uint32_t& K, unsigned long long& above) {
+  uint32_t prefix = 0;
+  unsigned long long acc = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    const uint32_t hi = shift == 24 ? 0u : ~0u << (shift + 8);  // the bits fixed by the passes before
+    for (int i = int(threadIdx.x); i < 256; i += int(blockDim.x)) sh.bins[i] = 0;
+    __syncthreads();
+    for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) {
+      if (!in_set(j)) continue;
+      const uint32_t k = key_of(j);
+      if ((k & hi) == (prefix & hi)) atomicAdd(&sh.bins[(k >> shift) & 255u], weight(j));
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      sh.found = 0;
+      for (int d = 255; d >= 0; --d) {
+        if (acc + sh.bins[d] >= target) {
+          prefix |= uint32_t(d) << shift;
+          sh.found = 1;
+          break;
+        }
+        acc += sh.bins[d];
+      }
+      sh.prefix = prefix;
+      sh.above = acc;
+    }
+    __syncthreads();
+    const bool found = sh.found != 0;
+    prefix = sh.prefix;
+    acc = sh.above;
+    __syncthreads();
+    if (!found) return false;
+  }
+  K = prefix;
+  above = acc;
+  return true;
+}
+
+// The id of the need-th entry (1-based) with pred(j), in id order; V when fewer have it. One block scan per
+// blockDim entries (warp ballots), stopping at the chunk that holds it.
+template <class Pred>
+__device__ int nth_in_id_order(int V, Pred pred, unsigned long long need, SelectShared& sh) {
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, warps = int(blockDim.x) / 32;
+  if (threadIdx.x == 0) sh.cut = V;
+  unsigned long long base = 0;
+  for (int c0 = 0; c0 < V; c0 += int(blockDim.x)) {
+    const int j = c0 + int(threadIdx.x);
+    const bool flag = j < V && pred(j);
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    if (lane == 0) sh.warp_counts[warp] = __popc(ballot);
+    __syncthreads();
+    unsigned long long before = base, total = 0;
+    for (int w = 0; w < warps; ++w) {
+      if (w < warp) before += unsigned(sh.warp_counts[w]);
+      total += unsigned(sh.warp_counts[w]);
+    }
+    if (flag && before + unsigned(__popc(ballot & ((1u << lane) - 1u))) + 1 == need) sh.cut = j;
+    __syncthreads();
+    base += total;
+    if (base >= need) break;
+  }
+  __syncthreads();
+  const int cut = sh.cut;
+  __syncthreads();
+  return cut;
+}
+
+template <class T>
+__device__ T block_max_of(T v, T* scratch) {
+  for (int off = 16; off > 0; off /= 2) {
+    const T o = __shfl_xor_sync(0xffffffffu, v, off);
+    v = o > v ? o : v;
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  T m = scratch[0];
+  for (int w = 1; w < int(blockDim.x) / 32; ++w) m = scratch[w] > m ? scratch[w] : m;
+  __syncthreads();
+  return m;
+}
+
+// The log-sum-exp over the entries with in_set(j) of val(j), in T: log_softmax_row's normaliser (categorical.h).
+template <class T, class InSet, class Val>
+__device__ T block_logsumexp_of(int V, InSet in_set, Val val, T* scratch) {
+  T mx = -INFINITY;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x))
+    if (in_set(j)) mx = val(j) > mx ? val(j) : mx;
+  mx = block_max_of(mx, scratch);
+  T s = 0;
+  for (int j = int(threadIdx.x); j < V; j += int(blockDim.x))
+    if (in_set(j)) s += std::exp(val(j) - mx);
+  return mx + std::log(block_sum(s, scratch));
+}
+
+// x̂ after top-k then top-p, as top_k_filter and nucleus_filter leave the row: entry j is kept when it passes
+// both cuts (key above the cut's key, or equal to it with an id up to the cut's id), and its log-probability is the
+// post-processed value less each filter's renormaliser.
+template <class T>
+struct Truncated {
+  int exclude = -1;                     // top-k's excluded id (the absorbing families' [MASK]) or -1
+  bool k_cut = false, p_cut = false;    // whether each filter removes anything
+  uint32_t k_key = 0, p_key = 0;
+  int k_id = 0, p_id = 0;
+  bool renorm_k = false, renorm_p = false;
+  T lse_k = 0, lse_p = 0;
+  __device__ bool kept_k(uint32_t key, int j) const {
+    return j != exclude && (!k_cut || key > k_key || (key == k_key && j <= k_id));
+  }
+  __device__ bool kept(uint32_t key, int j) const {
+    return kept_k(key, j) && (!p_cut || key > p_key || (key == p_key && j <= p_id));
+  }
+  __device__ T after_k(T t) const { return renorm_k ? t - lse_k : t; }
+  __device__ T xhat(float value, int j) const {
+    if (!kept(order_key(value), j)) return T(0);
+    const T l = after_k(T(value));
+    return T(exp_f64(double(renorm_p ? l - lse_p : l)));
+  }
+};
+
+// The two cuts of one row whose post-processed values are value(j).
+template <class T, class Value>
+__device__ Truncated<T> truncate_row(int V, const DiffusionStepArgs& a, Value value, SelectShared& sh, T* scratch) {
+  Truncated<T> tr;
+  auto key_of = [&](int j) { return order_key(value(j)); };
+  if (a.top_k > 0) {
+    tr.exclude = a.family != DiffusionFamily::uniform ? a.mask_id : -1;
+    tr.renorm_k = true;
+    if (a.top_k < V) {  // the k largest but the excluded id: the k-th's key, then how many of its ties
+      unsigned long long above = 0;
+      const int ex = tr.exclude;
+      tr.k_cut = radix_select(V, [&](int j) { return j != ex; }, key_of, [](int) { return 1ull; },
+                              (unsigned long long)a.top_k, sh, tr.k_key, above);
+      if (tr.k_cut) {
+        const uint32_t kk = tr.k_key;
+        tr.k_id = nth_in_id_order(V, [&](int j) { return j != ex && key_of(j) == kk; },
+                                  (unsigned long long)a.top_k - above, sh);
+      }
+    }
+    tr.lse_k = block_logsumexp_of<T>(V, [&](int j) { return tr.kept_k(key_of(j), j); },
+                                     [&](int j) { return T(value(j)); }, scratch);
+  }
+  if (a.p_nucleus < 1) {  // the smallest prefix of the order whose mass exceeds p, the entry that crosses p kept
+    tr.renorm_p = true;
+    auto in_k = [&](int j) { return tr.kept_k(key_of(j), j); };
+    auto l_of = [&](int j) { return tr.after_k(T(value(j))); };
+    T mx = -INFINITY;
+    for (int j = int(threadIdx.x); j < V; j += int(blockDim.x))
+      if (in_k(j)) mx = l_of(j) > mx ? l_of(j) : mx;
+    mx = block_max_of(mx, scratch);
+    auto mass = [&](int j) { return (unsigned long long)(double(std::exp(l_of(j) - mx)) * kMassScale); };
+    unsigned long long total = 0;
+    for (int j = int(threadIdx.x); j < V; j += int(blockDim.x))
+      if (in_k(j)) total += mass(j);
+    total = block_sum(total, reinterpret_cast<unsigned long long*>(sh.bins));
+    const unsigned long long P = (unsigned long long)(a.p_nucleus * double(total));
+    unsigned long long above = 0;
+    tr.p_cut = radix_select(V, in_k, key_of, mass, P + 1, sh, tr.p_key, above);
+    if (tr.p_cut) {  // the tie of rank i (0-based, id order) at the cut's key is kept while above + i·m ≤ P
+      const T l = tr.after_k(T(key_float(tr.p_key)));
+      const unsigned long long m1 = (unsigned long long)(double(std::exp(l - mx)) * kMassScale);
+      const uint32_t pk = tr.p_key;
+      tr.p_id = nth_in_id_order(V, [&](int j) { return in_k(j) && key_of(j) == pk; }, (P - above) / m1 + 1, sh);
+    }
+    tr.lse_p = block_logsumexp_of<T>(V, [&](int j) { return tr.kept(key_of(j), j); }, l_of, scratch);
+  }
+  return tr;
+}
+
 // status (2) = {0 tokens changed, no row not finite (N)}.
 __global__ void diffusion_step_status_kernel(int32_t* status, int N) {
   if (threadIdx.x != 0) return;
@@ -74,6 +277,7 @@ __global__ void diffusion_step_kernel(int32_t* z, int32_t* status, const float* 
   DUO_SHARED(T, kv, 32);
   DUO_SHARED(int, kj, 32);
   DUO_SHARED(int, choice, 1);
+  DUO_SHARED(SelectShared, select, 1);
   const int n = int(blockIdx.x);
   const float* o = logits + int64_t(n) * V;
   const int32_t zt = valid_id(z[n], V);  // an id outside [0, V) fails at the next synchronisation (check_ids)
@@ -115,7 +319,7 @@ __global__ void diffusion_step_kernel(int32_t* z, int32_t* status, const float* 
   } else {
     const uint64_t pos = uint64_t(a.first_position) + uint64_t(n);
     const T a_t = T(a.alpha_t), a_s = a.final_step ? T(1) : T(a.alpha_s), kappa = T(a.kappa);
-    if (a.family == DiffusionFamily::uniform) {
+    if (a.family == DiffusionFamily::uniform && !a.filtered()) {
       // The mixture (math/sampling_step.cpp): 0 stay, 1 a uniform id, 2 a draw from x̂.
       if (threadIdx.x == 0) {
         const double xi = exp_f64(double(T(out(o, zt))));
@@ -150,6 +354,10 @@ __global__ void diffusion_step_kernel(int32_t* z, int32_t* status, const float* 
       for (int j = int(threadIdx.x); j < V; j += int(blockDim.x)) s += std::exp(T(out(o, j)));
       sum_r = block_sum(s, kv);
     }
+    // top-k / top-p: x̂ truncated (not SEDD, whose output is a score).
+    Truncated<T> tr;
+    if (a.filtered()) tr = truncate_row<T>(V, a, [&](int j) { return out(o, j); }, select[0], kv);
+    const T xi = a.filtered() ? tr.xhat(out(o, zt), zt) : T(0);  // DUO: x̂ at the current token
     // The race over the posterior's weights: uniform counter pos·V + j of the step's stream.
     constexpr int per = sizeof(T) == sizeof(double) ? 2 : 4;  // uniforms per Philox block
     const uint64_t first = pos * uint64_t(V), last = first + uint64_t(V);
@@ -167,16 +375,20 @@ __global__ void diffusion_step_kernel(int32_t* z, int32_t* status, const float* 
         } else {
           u = T(Philox::to_uniform(bits.v[k]));
         }
-        const T lp = T(out(o, j));
+        const float v = out(o, j);
         T w;
-        if (a.family == DiffusionFamily::uniform) {
-          w = T(exp_f64(double(lp)));  // x̂_j
-        } else if (a.family == DiffusionFamily::sedd) {
-          w = sedd_analytic_entry(sedd, lp, j, zt, m, a.final_step, sum_r);
+        if (a.family == DiffusionFamily::sedd) {
+          w = sedd_analytic_entry(sedd, T(v), j, zt, m, a.final_step, sum_r);
         } else {
-          const T xhat = T(exp_f64(double(lp)));
-          w = psi ? absorbing_psi_posterior_entry(xhat, j, zt, m, a_t, a_s, kappa)
-                  : absorbing_posterior_entry(xhat, j, zt, m, a_t, a_s);
+          const T xhat = a.filtered() ? tr.xhat(v, j) : T(exp_f64(double(T(v))));
+          if (a.family != DiffusionFamily::uniform)
+            w = psi ? absorbing_psi_posterior_entry(xhat, j, zt, m, a_t, a_s, kappa)
+                    : absorbing_posterior_entry(xhat, j, zt, m, a_t, a_s);
+          else if (!a.filtered())
+            w = xhat;  // the mixture's predict component: x̂ itself
+          else
+            w = psi ? duo_psi_posterior_entry(xhat, xi, j == zt, V, a_t, a_s, kappa)
+                    : duo_posterior_entry(xhat, xi, j == zt, V, a_t, a_s);
         }
         keep_first_max(best, best_j, exp_race_key(w, u), j);
       }
@@ -205,26 +417,6 @@ void CudaOps::do_diffusion_step(Tensor& z, Tensor& status, const Tensor& logits,
             str(N, " rows of ", V, " entries exceed the kernel's int indices"), "sample fewer sequences per call");
   check_ids(op, z, V);
   if (N == 0) return;
-  if (a.filtered()) {
-    // top-k / top-p sort each row: on the host, by the CPU's functions (the rows copied there, the ids back).
-    std::vector<float> rows((size_t)(N * V));
-    std::vector<int32_t> ids((size_t)N);
-    std::vector<uint8_t> kept(keep.empty() ? 0 : (size_t)N);
-    std::vector<double> sig(sigma.empty() ? 0 : (size_t)B);
-    to_host(rows.data(), logits);
-    to_host(ids.data(), z);
-    if (!keep.empty()) to_host(kept.data(), keep);
-    if (!sigma.empty()) to_host(sig.data(), sigma);
-    const int64_t bad = denoiser_output_rows(nullptr, rows.data(), N, V, L, ids.data(), sig.empty() ? nullptr : sig.data(),
-                                             a.family, a.mask_id);
-    int32_t st[2] = {0, int32_t(bad)};
-    if (bad == N) {
-      st[0] = int32_t(diffusion_update_rows(a, rows.data(), N, V, kept.empty() ? nullptr : kept.data(), ids.data()));
-      from_host(z, ids.data());
-    }
-    from_host(status, st);
-    return;
-  }
   cudaStream_t st = as_stream(stream_);
   int32_t* zs = static_cast<int32_t*>(z.data);
   int32_t* ss = static_cast<int32_t*>(status.data);

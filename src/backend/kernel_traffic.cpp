@@ -541,13 +541,9 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
     case OpKind::DiffusionStep: {  // sampling.cu; out: z (B·L), status (2); in: logits (B, L, V), keep, sigma
       p.check_ids(numel(o0));
       if (numel(o0) == 0) break;
-      if (c.filtered) {  // top-k / top-p: the rows, ids, keep and sigma to the host, the ids and status back
-        p.k("cudaMemcpy", bytes(i0) + bytes(o0) + bytes(in(1)) + bytes(in(2)), 0);
-        p.k("cudaMemcpy", 0, bytes(o0) + bytes(out(1)));
-        break;
-      }
       p.k("diffusion_step_status_kernel", 0, bytes(out(1)));
-      // The row once (its statistics, then the entries again, from L2 or memory: the footprint counts it once)
+      // The row once (its statistics, then the entries again, from L2 or memory: the footprint counts it once; top-k
+      // and top-p read it a dozen times more)
       p.k("diffusion_step_kernel", bytes(i0) + bytes(in(1)) + bytes(in(2)) + bytes(o0), bytes(o0) + bytes(out(1)));
       break;
     }

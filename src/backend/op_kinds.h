@@ -45,7 +45,6 @@ struct OpCall {
   int n_heads = 0;      // attention, rotary
   bool causal = false;  // attention
   int64_t chunk_rows = 0;  // linear_loss_head: the most rows of one chunk (CUDA: every chunk but the last)
-  bool filtered = false;   // diffusion_step: top-k or top-p (the CUDA backend draws those rows on the host)
   // The ops that read a weight matrix through a GEMM (linear, linear_gelu, linear_backward with din,
   // gelu_linear_backward, linear_loss_head: W; embed_soft: the table): its working copy. adamw: Made when it wrote
   // its params' working copy along with them.

@@ -440,11 +440,7 @@ void Ops::diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const 
   const char* w = "diffusion_step";
   checks::diffusion_step(w, z, status, logits, keep, sigma, a);
   do_diffusion_step(z, status, logits, keep, sigma, a);
-  if (observer_) {
-    OpCall c = make_call(OpKind::DiffusionStep, {&z, &status}, {&logits, &keep, &sigma});
-    c.filtered = a.filtered();
-    notify(c);
-  }
+  if (observer_) notify(make_call(OpKind::DiffusionStep, {&z, &status}, {&logits, &keep, &sigma}));
 }
 
 double Ops::sum_squares(const Tensor& x) {

@@ -5,6 +5,7 @@
 // functions of uniform_posterior.h, absorbing_posterior.h and categorical.h) share one definition.
 #pragma once
 #include <cstdint>
+#include "core/hd.h"
 
 namespace duo {
 
@@ -28,7 +29,7 @@ struct DiffusionStepArgs {
   uint64_t seed = 0;            // the sampler's seed
   uint64_t step = 0;            // the step number: the random streams are (seed, step)
   int64_t first_position = 0;   // the position number of row 0 (a chunk of a larger batch): Philox counters
-  bool filtered() const { return top_k > 0 || p_nucleus < 1; }
+  DUO_HD bool filtered() const { return top_k > 0 || p_nucleus < 1; }
 };
 
 // The SUBS parameterisation of one row in place (MDLM): o[mask] -= 1e6, log-normalise; then, when the input

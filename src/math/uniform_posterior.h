@@ -70,14 +70,16 @@ DUO_HD T uniform_forward_entry(T p_j, int64_t V, T alpha) {
 // clean posterior C = q(z_0 | z_t, x̂) (alpha_s := 1, same x̂) and the corrector R = F_{alpha_s}(C).
 // kappa = 1 is the ancestral step, kappa = 0 pure predictor-corrector (re-noise the t = 0 prediction).
 template <class T>
+DUO_HD T duo_psi_posterior_entry(T xhat_j, T xhat_i, bool same, int64_t V, T alpha_t, T alpha_s, T kappa) {
+  const T P = duo_posterior_entry(xhat_j, xhat_i, same, V, alpha_t, alpha_s);
+  const T C = duo_posterior_entry(xhat_j, xhat_i, same, V, alpha_t, T(1));
+  const T R = uniform_forward_entry(C, V, alpha_s);
+  return kappa * P + (T(1) - kappa) * R;
+}
+template <class T>
 DUO_HD void duo_psi_posterior(const T* xhat, int64_t V, int32_t i, T alpha_t, T alpha_s, T kappa, T* q) {
   const T xi = xhat[i];
-  for (int64_t j = 0; j < V; ++j) {
-    const T P = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, alpha_s);
-    const T C = duo_posterior_entry(xhat[j], xi, j == i, V, alpha_t, T(1));
-    const T R = uniform_forward_entry(C, V, alpha_s);
-    q[j] = kappa * P + (T(1) - kappa) * R;
-  }
+  for (int64_t j = 0; j < V; ++j) q[j] = duo_psi_posterior_entry(xhat[j], xi, j == i, V, alpha_t, alpha_s, kappa);
 }
 
 }  // namespace duo

@@ -229,8 +229,14 @@ $(BUILD)/cuda/bench-ops: $(BUILD)/obj/bench/ops.o $(OPS_HARNESS_OBJS) $(BUILD)/n
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(LDLIBS)
 
+# The sampling benchmark on the GPU backend (--device cuda): one denoising step with the update on the device.
+$(BUILD)/cuda/bench-sample_throughput: $(BUILD)/obj/bench/sample_throughput.o $(BUILD)/nvcc/select_cuda.o \
+                                       $(BUILD)/libduo_cuda.a $(BUILD)/libduo.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(CUDA_LDLIBS) $(LDLIBS)
+
 cuda: $(BUILD)/libduo_cuda.a $(CUDA_CHECK_SRCS:%=$(BUILD)/nvcc/%.o) $(CUDA_APPS) $(BUILD)/cuda/duo-cuda-tests \
-      $(BUILD)/cuda/gpu-ops-bench $(BUILD)/cuda/bench-ops
+      $(BUILD)/cuda/gpu-ops-bench $(BUILD)/cuda/bench-ops $(BUILD)/cuda/bench-sample_throughput
 	@for f in $(CUDA_CHECK_SRCS); do $(CXX) $(CPPFLAGS) -std=c++20 -Wall -Wextra -x c++ -fsyntax-only $$f || exit 1; done
 	@echo "cuda: device code for $(GPU_ARCH) built into build/cuda/ (duo-train, duo-eval, ... with --device cuda, and duo-cuda-tests for make test-cuda); emulator path of $(CUDA_CHECK_SRCS) checked"
 

@@ -1,6 +1,9 @@
 // GPU check and benchmark of cuda/kernels/flash_attention.cu; needs a GPU, so it is not part of `make`:
 // bench/gpu_check.sh builds and runs it. Usage: gpu_attention_bench [B H L hd] (default: the small model's
-// attention, B=8 H=12 L=1024 hd=64). For causal and bidirectional attention it
+// attention, B=8 H=12 L=1024 hd=64), or gpu_attention_bench --sweep: head dims 32, 64 (128 has no kernel instance
+// yet: printed as such) and L 128 ... 4096 at 16k tokens and H·hd = 2048 (FlashAttention-3's benchmark shapes),
+// each row's TFLOP/s next to FlashAttention-2's published H100 figure where there is one. For causal and
+// bidirectional attention it
 //   1. checks the forward against a naive fp32 kernel (one thread per query row, online softmax): max |Δ| of
 //      out and lse, which must stay within bf16 tolerance (a wrong fragment layout on real tensor cores, which
 //      the emulator cannot reveal, shows here as an O(1) error);
@@ -14,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/flash_attention.cuh"
@@ -74,11 +78,36 @@ float mean_ms(F&& f, int warmup = 3, int iters = 20) {
   return ms / iters;
 }
 
-}  // namespace
+// FlashAttention-2 on an H100 80GB SXM5, TFLOP/s, as published in the FlashAttention-3 paper (Shah et al., 2024,
+// figures 5 and 6: 16k tokens, H·hd = 2048, bf16), for L = 512, 1k, 2k, 4k; 0 where none was published (head dim
+// 32, L below 512, the causal backward).
+struct Published {
+  int hd;
+  bool causal;
+  double fwd[4], bwd[4];
+};
+constexpr Published kFlashAttention2[] = {
+    {64, false, {282, 306, 318, 321}, {198, 238, 264, 279}},
+    {64, true, {180, 229, 262, 284}, {0, 0, 0, 0}},
+    {128, false, {309, 350, 362, 368}, {214, 260, 291, 310}},
+    {128, true, {191, 260, 298, 319}, {0, 0, 0, 0}},
+};
+double published(int hd, bool causal, int L, bool backward) {
+  const int i = L == 512 ? 0 : L == 1024 ? 1 : L == 2048 ? 2 : L == 4096 ? 3 : -1;
+  if (i < 0) return 0;
+  for (const Published& p : kFlashAttention2)
+    if (p.hd == hd && p.causal == causal) return backward ? p.bwd[i] : p.fwd[i];
+  return 0;
+}
+std::string versus(double ours, double theirs) {
+  if (theirs <= 0) return "  (FA2: -)";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "  (FA2 %3.0f: %4.2fx)", theirs, ours / theirs);
+  return buf;
+}
 
-int main(int argc, char** argv) {
-  const int B = argc > 4 ? atoi(argv[1]) : 8, H = argc > 4 ? atoi(argv[2]) : 12;
-  const int L = argc > 4 ? atoi(argv[3]) : 1024, hd = argc > 4 ? atoi(argv[4]) : 64;
+// Checks and times one shape, bidirectional and causal; false when a check failed.
+bool run(int B, int H, int L, int hd, bool sweep) {
   const size_t D = size_t(H) * hd, n_qkv = size_t(B) * L * 3 * D, n_out = size_t(B) * L * D;
   const size_t n_lse = size_t(B) * H * L;
   std::printf("flash attention: B=%d H=%d L=%d hd=%d\n", B, H, L, hd);
@@ -129,14 +158,35 @@ int main(int argc, char** argv) {
 
     const double flops_fwd = 4.0 * B * H * double(L) * L * hd * (causal ? 0.5 : 1.0), flops_bwd = 2.5 * flops_fwd;
     const float ms_fwd = mean_ms(forward), ms_bwd = mean_ms(backward);
-    std::printf("%-13s forward %7.3f ms %6.1f TFLOP/s | backward %7.3f ms %6.1f TFLOP/s | "
+    const double tf_fwd = flops_fwd / ms_fwd * 1e-9, tf_bwd = flops_bwd / ms_bwd * 1e-9;
+    std::printf("%-13s forward %7.3f ms %6.1f TFLOP/s%s | backward %7.3f ms %6.1f TFLOP/s%s | "
                 "max|out-ref| %.2e max|lse-ref| %.2e %s | backward %s\n",
-                causal ? "causal" : "bidirectional", ms_fwd, flops_fwd / ms_fwd * 1e-9, ms_bwd,
-                flops_bwd / ms_bwd * 1e-9, err_out, err_lse, fwd_ok ? "ok" : "FAIL",
-                bwd_ok ? "deterministic" : "NOT deterministic or not finite: FAIL");
+                causal ? "causal" : "bidirectional", ms_fwd, tf_fwd,
+                sweep ? versus(tf_fwd, published(hd, causal, L, false)).c_str() : "", ms_bwd, tf_bwd,
+                sweep ? versus(tf_bwd, published(hd, causal, L, true)).c_str() : "", err_out, err_lse,
+                fwd_ok ? "ok" : "FAIL", bwd_ok ? "deterministic" : "NOT deterministic or not finite: FAIL");
   }
   for (void* p : {(void*)d.qkv, (void*)d.dout, (void*)d.out, (void*)d.lse, (void*)d.dqkv, (void*)d.ref_out,
                   (void*)d.ref_lse, d.ws})
     DUO_CUDA_CHECK(cudaFree(p));
-  return ok ? 0 : 1;
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--sweep") == 0) {
+    bool ok = true;
+    for (int hd : {32, 64, 128}) {
+      if (hd == 128) {
+        std::printf("flash attention: hd=128 has no kernel instance (cuda/kernels/flash_attention.cu: 32 and 64)\n");
+        continue;
+      }
+      for (int L : {128, 256, 512, 1024, 2048, 4096}) ok = run(16384 / L, 2048 / hd, L, hd, true) && ok;
+    }
+    return ok ? 0 : 1;
+  }
+  const int B = argc > 4 ? atoi(argv[1]) : 8, H = argc > 4 ? atoi(argv[2]) : 12;
+  const int L = argc > 4 ? atoi(argv[3]) : 1024, hd = argc > 4 ? atoi(argv[4]) : 64;
+  return run(B, H, L, hd, false) ? 0 : 1;
 }

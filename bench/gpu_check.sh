@@ -43,7 +43,7 @@ budget=${GPU_CHECK_BUDGET:-540}
 # ---- build: only what the sections run (the native kernel tests, the GPU and CPU duo-train, duo-sample, the
 # benchmarks), not the CPU test suite or the other executables ---------------------------------------------------
 targets=(build/cuda/duo-cuda-tests build/cuda/duo-train build/cuda/duo-sample build/duo-train build/cuda/gpu-ops-bench
-         build/cuda/bench-ops)
+         build/cuda/bench-ops build/cuda/bench-sample_throughput)
 make -j"$jobs" "${targets[@]}" GPU_ARCH="$GPU_ARCH" "${make_vars[@]}" >"$OUT/build.log" 2>&1 ||
   { tail -40 "$OUT/build.log"; exit 1; }
 nvcc_build build/bench/gpu_attention_bench bench/gpu_attention_bench.cu cuda/kernels/flash_attention.cu
@@ -87,15 +87,21 @@ section "make test-cuda" 150 test_cuda
 
 # ---- attention (flash vs a naive fp32 kernel, determinism, TFLOP/s) and the row-wise heads (loss heads, KL,
 # curriculum relaxation against the copy bandwidth of the same run) --------------------------------------------
-# Attention shapes: the small model (B=8, H=12, L=1024, hd=64) and the tiny model's head dim (hd=32).
+# Attention shapes: the small model (B=8, H=12, L=1024, hd=64), the tiny model's head dim (hd=32), then the sweep
+# (hd 32 and 64, L 128 ... 4096 at 16k tokens) next to FlashAttention-2's published H100 figures.
 # Then every case of the op-test harness (tests/ops/) at 64 times its test size (build/cuda/bench-ops): achieved
 # GFLOP/s, GB/s and % of the dense bf16 peak per op, from the same cost model the CPU figures use.
+# Then sampling on the device (issue 15's goals): one batch-32 denoising step of the small model at L 1024 and
+# GPT-2's vocabulary (goal <= 19 ms), and an 8-step sample of one 1024-token sequence (goal <= 10 ms in all).
 bench() {
-  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 && build/cuda/gpu-ops-bench &&
-    build/cuda/bench-ops --device cuda --scale 64 --repeat 5
+  build/bench/gpu_attention_bench && build/bench/gpu_attention_bench 8 8 1024 32 &&
+    build/bench/gpu_attention_bench --sweep && build/cuda/gpu-ops-bench &&
+    build/cuda/bench-ops --device cuda --scale 64 --repeat 5 &&
+    build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 32 --steps 8 --torch none &&
+    build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 1 --steps 8 --torch none
 }
 export -f bench
-section "benchmarks" 90 bench >>"$OUT/bench.txt" 2>&1
+section "benchmarks" 150 bench >>"$OUT/bench.txt" 2>&1
 cat "$OUT/bench.txt"
 
 # ---- training: the same short DUO run on the GPU and on the CPU backend; the validation NLL must agree to

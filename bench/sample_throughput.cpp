@@ -1,12 +1,16 @@
 // Sampling throughput of DUO ancestral sampling on the CPU backend, next to the PyTorch reference's step.
 //   build/bench-sample_throughput [--models tiny,small] [--length 128] [--batch 1] [--steps 4]
 //                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none] [--compute bf16]
+//   build/cuda/bench-sample_throughput --device cuda ...   (bench/gpu_check.sh): the GPU backend, the sampler's
+//                                 update on the device (Ops::diffusion_step); no network / sampler split (the
+//                                 step is one stream of kernels), the step's time alone.
 // Per model (random weights, float32 DiT, after one untimed warm-up forward, float64 posterior as sampling.use_float64): one full
 // sample_diffusion run of S steps + the ancestral tail (S + 1 NFE), reporting tokens/s, latency per step, and
 // the split of a step into the network (forward + log_softmax to the host) and the sampler (posterior + draw).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
 // log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and
 // under CPU autocast to bf16; the ratio takes the faster of the two. One markdown row each.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -70,6 +74,7 @@ int main(int argc, char** argv) {
         ("steps", po::value<int64_t>()->default_value(4), "sampling steps S (NFE = S + 1)")
         ("vocab_size", po::value<int64_t>()->default_value(50258), "vocabulary (GPT-2 + [PAD])")
         ("compute", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (our GEMM inputs)")
+        ("device", po::value<std::string>()->default_value("cpu"), "cpu, or cuda (a build with the CUDA backend)")
         ("torch", po::value<std::string>()->default_value("/usr/bin/python3"),
          "pythons with torch for the reference step, comma-separated (each gets its cell), or none");
     po::variables_map vm;
@@ -99,7 +104,8 @@ int main(int argc, char** argv) {
       cfg.vocab_size = V;
       cfg.length = L;
       cfg.dropout = 0.0f;
-      std::unique_ptr<Ops> backend = make_backend("cpu", 0, vm["compute"].as<std::string>());
+      const std::string device = vm["device"].as<std::string>();
+      std::unique_ptr<Ops> backend = make_backend(device, 0, device == "cpu" ? vm["compute"].as<std::string>() : "auto");
       Ops& ops = *backend;
       ModelState state(cfg, ops, false);
       DiTOptions o;
@@ -108,9 +114,11 @@ int main(int argc, char** argv) {
       DiT dit(cfg, ops, o);
       dit.bind(state.params(), nullptr);
       // Random weights everywhere (a from-scratch init has a zero head, whose flat output is not representative).
-      float* w = static_cast<float*>(state.params());
+      std::vector<float> w((size_t)state.table().total());
       const Philox r{1, 2};
-      for (int64_t i = 0; i < state.table().total(); ++i) w[i] = (float)(0.04 * (2 * r.uniform_double(i) - 1));
+      for (int64_t i = 0; i < state.table().total(); ++i) w[(size_t)i] = (float)(0.04 * (2 * r.uniform_double(i) - 1));
+      Tensor params(state.params(), DType::F32, {state.table().total()}, ops.device());
+      ops.from_host(params, w.data());
 
       DiTDenoiser den(dit, ops, DiffusionFamily::uniform, -1);
       TimedDenoiser timed(den);
@@ -120,15 +128,26 @@ int main(int argc, char** argv) {
       c.steps = S;
       c.seed = 7;
       std::vector<int32_t> z((size_t)(B * L));
-      {  // warm-up: first-touch of the activation memory and OpenBLAS's buffers, not counted
+      // The CPU splits a step into the network (log_probs: forward and post-processing to host rows) and the
+      // sampler; on a device the step runs in place (the update where the logits are), timed whole.
+      const bool split = ops.device() == Device::CPU;
+      if (split) {  // warm-up: first-touch of the activation memory and OpenBLAS's buffers, not counted
         std::vector<float> out((size_t)(B * L * V));
         std::vector<double> sigma((size_t)B, 1.0);
         den.log_probs(z.data(), B, L, sigma.data(), out.data());
+      } else {  // warm-up of the in-place step (the kernels' first launches, the workspace)
+        std::vector<double> sigma((size_t)B, 1.0);
+        DiffusionStepArgs a;
+        a.alpha_t = 0.5;
+        a.alpha_s = 0.6;
+        den.evaluate_and_update(z.data(), B, L, sigma.data(), a, nullptr, false);
+        std::fill(z.begin(), z.end(), 0);
       }
       Timer t;
-      const SamplerStats st = sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data());
+      const SamplerStats st = split ? sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data())
+                                    : sample_diffusion(den, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();
-      const double per = total / (double)st.nfe, net = timed.seconds / (double)st.nfe;
+      const double per = total / (double)st.nfe, net = split ? timed.seconds / (double)st.nfe : NAN;
       std::string cells;
       for (const std::string& py : pythons) {  // PyTorch's forward in fp32 and under autocast; the faster counts
         double tms[2] = {NAN, NAN}, tfwd[2] = {NAN, NAN};
@@ -147,9 +166,11 @@ int main(int argc, char** argv) {
                        "), ", std::round(fastest / (per * 1e3) * 100) / 100, "x |");
         }
       }
-      std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.2f | %.1f | %.1f | %.1f | %.1f |%s\n", name.c_str(),
+      const std::string net_ms = split ? str(std::round(net * 1e4) / 10) : "-";
+      const std::string sampler_ms = split ? str(std::round((per - net) * 1e4) / 10) : "- (" + device + ", in place)";
+      std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.3f | %.1f | %.2f | %s | %s |%s\n", name.c_str(),
                   with_commas(state.table().total()).c_str(), (long)B, (long)L, (long)S, (long)st.nfe, total,
-                  (double)(B * L) / total, per * 1e3, net * 1e3, (per - net) * 1e3, cells.c_str());
+                  (double)(B * L) / total, per * 1e3, net_ms.c_str(), sampler_ms.c_str(), cells.c_str());
       std::fflush(stdout);
     }
     return 0;

@@ -127,7 +127,9 @@ class CudaOps : public Ops {
                            const Tensor& alpha, const Tensor& dalpha, const Tensor& weight) override;
   int64_t default_vocab_chunk_rows(int64_t V, DType dt) const override;
 
-  // kernels/relaxation.cu
+  // kernels/relaxation.cu (and embed_relaxed: the relaxation's softmax, then embed_soft's product)
+  void do_embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales,
+                        double inverse_tau, const Philox& noise, const Tensor& table) override;
   void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
                               const Philox& noise) override;
 
@@ -199,6 +201,10 @@ class CudaOps : public Ops {
   void layernorm_backward(Tensor& dx, Tensor& dweight, Tensor& dshift, Tensor& dscale, const G* g, const Tensor& x,
                           const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& shift,
                           const Tensor& scale);
+  // out (N, D) = probs (N, V, bf16 in its first N·V·2 bytes) @ table (V, D) on the bf16 GEMM: embed_soft's and
+  // embed_relaxed's product (embedding.cu).
+  void soft_embedding_product(const char* op, Tensor& out, const Tensor& probs, const Tensor& table, int64_t N, int64_t V,
+                              int64_t D);
   // One workspace request of a fused rotary_attention call: the flash kernels' scratch for (B, L, H heads of hd) and,
   // after it, the rotary table (L, hd/2) of (cos, sin), written on the stream: (the scratch, the table) (attention.cu).
   std::pair<void*, const void*> flash_rotary_workspace(const char* op, int64_t B, int64_t L, int64_t H, int hd);

@@ -139,6 +139,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"linear_loss_head", "cuda_ops_linear_loss_head"},
     {"kl_head", "cuda_ops_kl_head"},
     {"gaussian_relaxation", "cuda_ops_gaussian_relaxation"},
+    {"embed_relaxed", "cuda_ops_gaussian_relaxation"},
     {"diffusion_step", "cuda_diffusion_step_draws_the_cpu_draws"},
     {"sum_squares", "cuda_ops_optimiser"},
     {"scale", "cuda_ops_optimiser"},

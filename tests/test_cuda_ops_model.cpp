@@ -176,6 +176,21 @@ BOOST_AUTO_TEST_CASE(cuda_ops_gaussian_relaxation) {
       int clean = 0;
       for (int64_t n = 0; n < L; ++n) clean += z_cpu[n] == x[n];
       BOOST_TEST(clean == int(L));  // γ = −6: α̃ ≈ 0.998 dwarfs σ̃·ε ≈ 0.05·ε
+      // embed_relaxed: the relaxation drawn inside the soft embedding's softmax. z the same ids; out against the CPU's
+      // relaxation + embed_soft through the bf16 GEMM (K = V terms of bf16 probabilities times the bf16 table).
+      const int64_t D = 16;
+      const std::vector<float> table = rand_f(V * D, 74);
+      std::vector<float> out_cpu(N * D), probs_cpu(N * V);
+      std::vector<int32_t> zr_cpu(N);
+      b.cpu.embed_relaxed(hv(out_cpu, {N, D}), hv(probs_cpu, {N, V}), hv(zr_cpu, {N}), hv(x, {B, L}),
+                          hv(scales, {B, 2}), beta, noise, hv(const_cast<std::vector<float>&>(table), {V, D}));
+      BOOST_TEST(zr_cpu == z_cpu);
+      Tensor gout = b.dev.zeros(DType::F32, {N, D}), gprobs = b.dev.zeros(DType::F32, {N, V});
+      Tensor gzr = b.dev.zeros(DType::I32, {N});
+      b.gpu.embed_relaxed(gout, gprobs, gzr, b.dev.up(x, {B, L}), b.dev.up(scales, {B, 2}), beta, noise,
+                          b.dev.up(table, {V, D}));
+      BOOST_TEST(b.dev.down<int32_t>(gzr) == z_cpu);
+      DUO_CHECK_CLOSE("embed_relaxed out", b.dev.down<float>(gout), out_cpu, kBf16Tol);
     }
   }
   Backends b;

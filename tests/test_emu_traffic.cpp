@@ -453,6 +453,12 @@ BOOST_AUTO_TEST_CASE(row_heads_and_relaxation) {
   check("gaussian_relaxation z only", ops, [&] { ops.gaussian_relaxation(no_soft, z, x, scales, 2.0, Philox{5, 6}); },
         true);
 
+  // The soft input in one op: the probabilities written in bf16 and z, nothing else of (B, L, V); then the product.
+  Tensor table = dev.up(rand_f(V * 64, 34), {V, 64}), eout = dev.zeros(DType::F32, {N, 64});
+  Tensor probs = dev.zeros(DType::F32, {N, V});
+  Tensor x2 = x.view({B, L});
+  check("embed_relaxed", ops, [&] { ops.embed_relaxed(eout, probs, z, x2, scales, 2.0, Philox{5, 6}, table); });
+
   // The samplers' step: the logits read once (statistics, then the race from cache), the ids updated in place.
   Tensor status = dev.zeros(DType::I32, {2}), sigma = dev.up(std::vector<double>{0.5, 2.0}, {B});
   Tensor keep = dev.up(std::vector<uint8_t>(size_t(N), 0), {N}), logits3 = logits.view({B, L, V});

@@ -37,7 +37,7 @@ std::string category(const LaunchRecord& r, int64_t V) {
   if (r.k.kernel.rfind("flash_", 0) == 0 || r.k.kernel.rfind("attention_", 0) == 0) return "attention";
   switch (r.op) {
     case OpKind::LossHead: case OpKind::LinearLossHead: case OpKind::GaussianRelaxation: case OpKind::EmbedSoft:
-    case OpKind::LogSoftmax: case OpKind::DiffusionStep:
+    case OpKind::LogSoftmax: case OpKind::DiffusionStep: case OpKind::EmbedRelaxed:
     case OpKind::CrossEntropy: case OpKind::KlHead:
       return str("(B*L, V = ", V, ") row kernels");
     default: break;

@@ -256,6 +256,11 @@ void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, co
     DUO_LAUNCH(softmax_rows_kernel, unsigned(N), kThreads, 0, as_stream(stream_))(p16, fptr(logits), int(V));
     DUO_CU_LAUNCHED(op);
   }
+  soft_embedding_product(op, out, probs, table, N, V, D);
+}
+
+void CudaOps::soft_embedding_product(const char* op, Tensor& out, const Tensor& probs, const Tensor& table, int64_t N,
+                                     int64_t V, int64_t D) {
   if (V == 0 || D == 0) {  // no probabilities, or no output columns: matmul's empty-sum rules
     matmul(op, fptr(out), fptr(probs), false, fptr(table), false, N, D, V, false, nullptr);
     return;
@@ -264,7 +269,7 @@ void CudaOps::do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, co
   char* ws = static_cast<char*>(workspace(t_bytes + Gemm::kWorkspaceBytes));
   const void* t16 = bf16_weights(table, ws);  // the table's working copy, or rounded into the workspace
   DUO_CU_LAUNCHED(op);
-  gemm_bf16(op, fptr(out), p16, false, t16, false, N, D, V, false, nullptr, nullptr, ws + t_bytes);  // (N, V) (V, D)
+  gemm_bf16(op, fptr(out), probs.data, false, t16, false, N, D, V, false, nullptr, nullptr, ws + t_bytes);  // (N, V) (V, D)
 }
 
 // dtable (V, D) += probs^T (V, N) @ dout (N, D) on the bf16 GEMM, probs in bf16 as embed_soft saved them.

@@ -24,7 +24,6 @@ class Duo final : public NoisingAlgorithm {
     const int64_t N = o.max_batch * o.max_length, V = model.config().vocab_size;
     if (s.curriculum_mode == "simple") {
       DUO_CHECK(o.soft_input, "algorithm duo", "the model was not planned for soft input", "");
-      input_ = ws_.reserve((size_t)N * V * dtype_size(o.dtype), "curriculum soft input");
       clean_ids_ = ws_.reserve((size_t)N * 4, "curriculum clean ids");
       latents_ = ws_.reserve((size_t)N * 4, "curriculum latents");
       scales_ = ws_.reserve((size_t)o.max_batch * 2 * 8, "curriculum scales");
@@ -63,13 +62,14 @@ class Duo final : public NoisingAlgorithm {
       cb.validate();
       std::vector<double> scales((size_t)B * 2);
       for (int64_t b = 0; b < B; ++b) scales[2 * b] = seq[b].alpha_tilde, scales[2 * b + 1] = seq[b].sigma_tilde;
-      Tensor x = device(clean_ids_, DType::I32, {B, L}), z = device(latents_, DType::I32, {N});
-      Tensor sc = device(scales_, DType::F64, {B, 2});
-      ops().from_host(x, mb.ids);
-      ops().from_host(sc, scales.data());
-      in.soft_logits = device(input_, dt, {B, L, V});
-      ops().gaussian_relaxation(in.soft_logits, z, x, sc, cb.inverse_tau, cb.noise);
-      ops().to_host(nb.z.data(), z);  // the loss head's inputs are assembled on the host
+      RelaxedInput& r = in.relaxed;  // the embedding draws w, z_t = argmax w and softmax(w/τ) (Ops::embed_relaxed)
+      r.x = device(clean_ids_, DType::I32, {B, L});
+      r.z = device(latents_, DType::I32, {N});
+      r.scales = device(scales_, DType::F64, {B, 2});
+      r.inverse_tau = cb.inverse_tau;
+      r.noise = cb.noise;
+      ops().from_host(r.x, mb.ids);
+      ops().from_host(r.scales, scales.data());
     } else {
       const int k = s.top_k;
       std::vector<int32_t> ids((size_t)N * k);
@@ -81,6 +81,7 @@ class Duo final : public NoisingAlgorithm {
       upload(in.bag_weights, w);
     }
     Tensor y = model().forward_features(in, B, L, train, mb.dropout);
+    if (s.curriculum_mode == "simple") ops().to_host(nb.z.data(), in.relaxed.z);  // the loss head's inputs: host
     return head(LossKind::DUO, y, head_inputs(mb, nb), backward, grad_scale);
   }
 

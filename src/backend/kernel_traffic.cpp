@@ -35,6 +35,7 @@ class Plan {
  public:
   OpTraffic r;
   WeightCopy weights = WeightCopy::None;  // the call's weight matrix: rounded into the workspace only when None
+  int arithmetic = -1;  // the launch that does the op's CUDA-core arithmetic, when it is not the biggest one
   void k(const std::string& kernel, double read, double written, double tensor_flops = 0) {
     r.kernels.push_back({kernel, read, written, tensor_flops, 0});
   }
@@ -63,6 +64,16 @@ class Plan {
     to_bf16(kk * n);
     gemm_bf16(M, N, K, accumulate, has(bias), aligned16(bias), gelu);
     return true;
+  }
+  // CudaOps::soft_embedding_product (embedding.cu): out (N, D) = the bf16 probabilities (N, V) @ table (V, D).
+  void soft_embedding_product(int64_t N, int64_t V, int64_t D) {
+    if (V == 0 || D == 0) {
+      matmul(N, D, V, false, nullptr, false);
+      return;
+    }
+    ws(round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
+    if (weights == WeightCopy::None) to_bf16(double(V * D));
+    gemm_bf16(N, D, V, false);
   }
   // CudaOps::gemm_bf16 (linear.cu): the same on operands already in bf16, a bias (N) in the epilogue when it is
   // 16-byte aligned, else a separate pass; lda, ldc: padded rows of A (stored (M, K), or (K, M) when ta) and C (0:
@@ -230,13 +241,16 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       const int64_t N = rows(in(0)), V = last(in(0)), D = last(in(1));
       if (N == 0) break;
       if (V > 0) p.k("softmax_rows_kernel", kF * double(N * V), kH * double(N * V));
-      if (V == 0 || D == 0) {
-        p.matmul(N, D, V, false, nullptr, false);
-        break;
-      }
-      p.ws(round256(kH * double(V * D)) + kCublasLtWorkspaceBytes);
-      if (c.weights == WeightCopy::None) p.to_bf16(double(V * D));
-      p.gemm_bf16(N, D, V, false);
+      p.soft_embedding_product(N, V, D);
+      break;
+    }
+    case OpKind::EmbedRelaxed: {  // relaxation.cu; out: out (N, D), probs (N, V: bf16), z (N); in: x, scales, table
+      const int64_t N = int64_t(numel(in(0))), V = rows(in(2)), D = last(in(2));
+      p.check_ids(double(N));
+      if (N == 0) break;
+      p.arithmetic = int(p.r.kernels.size());  // the draws run here, not in the (bigger) GEMM
+      p.k("relaxed_softmax_kernel", bytes(in(0)) + bytes(in(1)), kH * double(N * V) + bytes(out(2)));
+      p.soft_embedding_product(N, V, D);
       break;
     }
     case OpKind::EmbedSoftBackward: {  // out: dtable (V, D); in: probs (N, V, in bf16), dout (N, D)
@@ -570,13 +584,15 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       break;
     case OpKind::Count: break;
   }
-  // The op's CUDA-core arithmetic (op_kinds.h's constants, GEMMs and mma excluded) on its biggest kernel.
+  // The op's CUDA-core arithmetic (op_kinds.h's constants, GEMMs and mma excluded) on the kernel its case named, or
+  // else on its biggest kernel.
   double tensor = 0;
   for (const KernelTraffic& k : p.r.kernels) tensor += k.tensor_flops;
   if (!p.r.kernels.empty()) {
-    auto big = std::max_element(p.r.kernels.begin(), p.r.kernels.end(), [](const auto& a, const auto& b) {
-      return a.read + a.written < b.read + b.written;
-    });
+    auto big = p.arithmetic >= 0 ? p.r.kernels.begin() + p.arithmetic
+                                 : std::max_element(p.r.kernels.begin(), p.r.kernels.end(), [](const auto& a, const auto& b) {
+                                     return a.read + a.written < b.read + b.written;
+                                   });
     big->flops = std::max(0.0, op_cost(c).flops - tensor);
   }
   return p.r;

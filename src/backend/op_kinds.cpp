@@ -10,6 +10,7 @@ const char* op_name(OpKind k) {
     case OpKind::EmbedIdsBackward: return "embed_ids_backward";
     case OpKind::EmbedSoft: return "embed_soft";
     case OpKind::EmbedSoftBackward: return "embed_soft_backward";
+    case OpKind::EmbedRelaxed: return "embed_relaxed";
     case OpKind::EmbedBag: return "embed_bag";
     case OpKind::EmbedBagBackward: return "embed_bag_backward";
     case OpKind::TimestepEmbedding: return "timestep_embedding";
@@ -70,6 +71,10 @@ OpCost op_cost(const OpCall& c) {
     case OpKind::EmbedIdsBackward: k.flops = numel(c.in[1]); break;                         // dtable += dout rows
     case OpKind::EmbedSoft: k.flops = 2 * numel(c.out[1]) * last(o0) + 5 * numel(c.out[1]); break;  // P·E, softmax
     case OpKind::EmbedSoftBackward: k.flops = 2 * numel(c.in[0]) * last(c.in[1]); break;    // Pᵀ·dout
+    case OpKind::EmbedRelaxed:  // out: out (N, D), probs (N, V), z; P·E, and per entry the relaxation's draw
+      // (Philox, Box–Muller) and w, made three times by the CUDA kernel (max and argmax, sum, probabilities): ~90
+      k.flops = 2 * numel(c.out[1]) * last(o0) + 90 * numel(c.out[1]);
+      break;
     case OpKind::EmbedBag: k.flops = 2 * numel(c.in[1]) * last(o0); break;                  // N·k rows of D
     case OpKind::EmbedBagBackward: k.flops = 2 * numel(c.in[1]) * last(c.in[2]); break;
     case OpKind::TimestepEmbedding: k.flops = 10 * numel(o0); break;

@@ -10,7 +10,7 @@ namespace duo {
 
 enum class OpKind : uint8_t {
   Fill, Copy,
-  EmbedIds, EmbedIdsBackward, EmbedSoft, EmbedSoftBackward, EmbedBag, EmbedBagBackward,
+  EmbedIds, EmbedIdsBackward, EmbedSoft, EmbedSoftBackward, EmbedRelaxed, EmbedBag, EmbedBagBackward,
   TimestepEmbedding,
   Linear, LinearBackward, Silu, SiluBackward, Gelu, GeluBackward, LinearGelu, GeluLinearBackward,
   LayernormModulate, LayernormModulateBackward,

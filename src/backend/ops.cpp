@@ -82,6 +82,16 @@ void Ops::embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor&
   if (observer_) notify(make_call(OpKind::EmbedSoftBackward, {&dtable}, {&probs, &dout}));
 }
 
+void Ops::embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales,
+                        double inverse_tau, const Philox& noise, const Tensor& table) {
+  const char* w = "embed_relaxed";
+  checks::embed_relaxed(w, out, probs, z, x, scales, inverse_tau, table);
+  const WeightCopy wc = prepare_weights(table);
+  do_embed_relaxed(out, probs, z, x, scales, inverse_tau, noise, table);
+  if (observer_)
+    notify(with_weights(make_call(OpKind::EmbedRelaxed, {&out, &probs, &z}, {&x, &scales, &table}), wc));
+}
+
 void Ops::embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) {
   const char* w = "embed_bag";
   checks::embed_bag(w, out, "out", ids, weights, table, "table");

@@ -89,6 +89,13 @@ class Ops {
   void embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table);
   // dtable[V,D] += probs^T @ dout, probs as embed_soft saved it. (The input logits are noise and need no gradient.)
   void embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout);
+  // The soft input of DUO's curriculum in one op: gaussian_relaxation (below) of the clean tokens x (B, L) with the
+  // sequences' scales (B, 2) and noise, z (B·L) = its argmax, then embed_soft of the soft logits w·inverse_tau:
+  // out (B·L, D) = softmax(w·inverse_tau) @ table, probs (B·L, V) as embed_soft saves them. The (B, L, V) soft logits
+  // are the backend's business: the CPU writes them to its own scratch and runs the two ops (the same bits); the
+  // CUDA backend draws ε inside the softmax kernel and writes only the probabilities.
+  void embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
+                     const Philox& noise, const Tensor& table);
   // Weighted bag (efficient curriculum): out[n,:] = sum_j weights[n,j] * table[ids[n,j], :]    ids/weights [N,k]
   void embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table);
   void embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights, const Tensor& dout);
@@ -268,6 +275,8 @@ class Ops {
   virtual void do_embed_ids_backward(Tensor& dtable, const Tensor& ids, const Tensor& dout) = 0;
   virtual void do_embed_soft(Tensor& out, Tensor& probs, const Tensor& logits, const Tensor& table) = 0;
   virtual void do_embed_soft_backward(Tensor& dtable, const Tensor& probs, const Tensor& dout) = 0;
+  virtual void do_embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales,
+                                double inverse_tau, const Philox& noise, const Tensor& table) = 0;
   virtual void do_embed_bag(Tensor& out, const Tensor& ids, const Tensor& weights, const Tensor& table) = 0;
   virtual void do_embed_bag_backward(Tensor& dtable, const Tensor& ids, const Tensor& weights,
                                      const Tensor& dout) = 0;

@@ -50,6 +50,8 @@ class PlanOps : public Ops {
   void do_embed_ids_backward(Tensor&, const Tensor&, const Tensor&) override {}
   void do_embed_soft(Tensor&, Tensor&, const Tensor&, const Tensor&) override {}
   void do_embed_soft_backward(Tensor&, const Tensor&, const Tensor&) override {}
+  void do_embed_relaxed(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, double, const Philox&,
+                        const Tensor&) override {}
   void do_embed_bag(Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
   void do_embed_bag_backward(Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
   void do_timestep_embedding(Tensor&, const Tensor&) override {}

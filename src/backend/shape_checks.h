@@ -114,6 +114,31 @@ inline SamplingShape diffusion_step(const std::string& where, const Tensor& z, c
   return s;
 }
 
+// Ops::embed_relaxed: x (B, L) I32, scales (B, 2) F64, z (B·L) I32, probs (B·L, V), table (V, D), out (B·L, D) (the
+// floats' dtype), 1/τ > 0. Returns (B, L, V, D).
+struct RelaxedEmbedShape { int64_t B, L, V, D; };
+inline RelaxedEmbedShape embed_relaxed(const std::string& where, const Tensor& out, const Tensor& probs, const Tensor& z,
+                                       const Tensor& x, const Tensor& scales, double inverse_tau, const Tensor& table) {
+  DUO_CHECK(x.ndim == 2 && x.is_contiguous(), where, str("x ", x.shape_str(), " must be a contiguous (B, L) tensor"), "");
+  dtype(where, "x", x, DType::I32);
+  DUO_CHECK(table.ndim == 2 && table.is_contiguous(), where,
+            str("table ", table.shape_str(), " must be a contiguous (V, D) matrix"), "");
+  const RelaxedEmbedShape s{x.shape[0], x.shape[1], table.shape[0], table.shape[1]};
+  numel(where, "z", z, s.B * s.L);
+  dtype(where, "z", z, DType::I32);
+  matrix(where, "scales", scales, s.B, 2);
+  dtype(where, "scales", scales, DType::F64);
+  matrix(where, "probs", probs, s.B * s.L, s.V);
+  matrix(where, "out", out, s.B * s.L, s.D);
+  DUO_CHECK(out.dtype == table.dtype && probs.dtype == table.dtype, where,
+            str("out, probs and table must share a dtype (got ", dtype_name(out.dtype), ", ", dtype_name(probs.dtype),
+                ", ", dtype_name(table.dtype), ")"), "");
+  DUO_CHECK(s.V >= 1, where, "an empty vocabulary", "");
+  DUO_CHECK(inverse_tau > 0 && inverse_tau < INFINITY, where, str("1/τ = ", inverse_tau, " must be positive and finite"),
+            "use inverse_temperature(settings, step)");
+  return s;
+}
+
 // A Linear weight: a contiguous (O, I) matrix.
 inline void weight_matrix(const std::string& where, const Tensor& W) {
   present(where, "W", W);

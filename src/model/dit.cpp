@@ -148,6 +148,12 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     DUO_CHECK(opt_.soft_input, "DiT forward", "soft input not planned", "construct the DiT with soft_input = true");
     Tensor probs = act(soft_probs_, {N, V});
     o.embed_soft(h0, probs, in.soft_logits.view({N, V}), P_.embedding);
+  } else if (!in.relaxed.x.empty()) {
+    DUO_CHECK(opt_.soft_input, "DiT forward", "soft input not planned", "construct the DiT with soft_input = true");
+    Tensor probs = act(soft_probs_, {N, V});
+    const RelaxedInput& r = in.relaxed;
+    Tensor z = r.z;
+    o.embed_relaxed(h0, probs, z, r.x, r.scales, r.inverse_tau, r.noise, P_.embedding);
   } else {
     DUO_CHECK(opt_.bag_k > 0 && !in.bag_ids.empty(), "DiT forward", "no input given (ids, soft or bag)", "");
     const int64_t k = in.bag_ids.dim(-1);
@@ -308,7 +314,7 @@ void DiT::backward_features(const Tensor& dy_in) {
   Tensor dh0 = dh.view({N, D});
   if (!in_.ids.empty()) {
     o.embed_ids_backward(G_.embedding, in_.ids.view({N}), dh0);
-  } else if (!in_.soft_logits.empty()) {
+  } else if (!in_.soft_logits.empty() || !in_.relaxed.x.empty()) {
     o.embed_soft_backward(G_.embedding, act(soft_probs_, {N, V}), dh0);
   } else {
     const int64_t k = in_.bag_ids.dim(-1);

@@ -36,10 +36,21 @@ struct OutputLayer {
   Tensor w, b, dw, db;
 };
 
-// One of three input kinds, plus σ. Tensors are views; they must stay alive until backward().
+// DUO's curriculum input drawn by the backend (Ops::embed_relaxed): the soft input softmax(w/τ) of the Gaussian
+// relaxation w of the clean ids x, whose (B, L, V) logits never exist outside the op.
+struct RelaxedInput {
+  Tensor x;                 // (B, L) I32 clean ids
+  Tensor scales;            // (B, 2) F64 (α̃, σ̃) of each sequence
+  Tensor z;                 // (B·L) I32, written: the latent z_t = argmax w
+  double inverse_tau = 1;   // 1/τ
+  Philox noise;             // ε's stream
+};
+
+// One of four input kinds, plus σ. Tensors are views; they must stay alive until backward().
 struct DiTInput {
   Tensor ids;          // (B, L) I32
   Tensor soft_logits;  // (B, L, V): the embedding takes softmax over V
+  RelaxedInput relaxed;  // present when relaxed.x is: the soft input drawn inside the embedding
   Tensor bag_ids;      // (B, L, k) I32
   Tensor bag_weights;  // (B, L, k)
   Tensor sigma;        // (B): conditioning σ = -log α_t; unused by the causal model

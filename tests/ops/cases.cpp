@@ -466,6 +466,18 @@ void output_cases(std::vector<OpCase>& out, int64_t m) {
 void curriculum_and_optim_cases(std::vector<OpCase>& out, int64_t m) {
   for (auto [B, L, V] : {std::array<int64_t, 3>{1, 4, 13}, {2, 3, 67}, {2, 2, 257}}) {
     L *= m;
+    // The relaxation and the soft embedding in one op: z the same ids everywhere (the relaxation's float32 w); out
+    // through the bf16 GEMM on CUDA (K = V), from probabilities the CUDA kernel forms in another summation order.
+    const int64_t D = 24;
+    out.push_back({OpKind::EmbedRelaxed, fmt("embed_relaxed B=", B, " L=", L, " V=", V, " D=", D),
+                   {{"x", {B, L}, Role::In, Kind::I32, ids(V)},
+                    {"scales", {B, 2}, Role::In, Kind::F64, positive(0.2, 0.9)}, {"table", {V, D}},
+                    {"out", {B * L, D}, Role::Out}, {"probs", {B * L, V}, Role::Scratch},
+                    {"z", {B * L}, Role::Out, Kind::I32}},
+                   (double)V, true, 1, [](Ops& o, Tensors& t) {
+                     o.embed_relaxed(t[3], t[4], t[5], t[0], t[1], 3.0, Philox{5, 9}, t[2]);
+                     return Scalars{};
+                   }});
     // w = α̃·e_x + σ̃·ε in float32 on every backend (math/relaxation.h), so z is the same id everywhere.
     out.push_back({OpKind::GaussianRelaxation, fmt("gaussian_relaxation B=", B, " L=", L, " V=", V),
                    {{"x", {B * L}, Role::In, Kind::I32, ids(V)},

@@ -90,6 +90,8 @@ class CpuOps : public Ops {
                   const Tensor& weight) override;
 
   // relaxation.cpp
+  void do_embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales,
+                        double inverse_tau, const Philox& noise, const Tensor& table) override;
   void do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor& x, const Tensor& scales, double inverse_tau,
                               const Philox& noise) override;
 
@@ -112,6 +114,7 @@ class CpuOps : public Ops {
     return reinterpret_cast<T*>(scratch_.data());
   }
   std::vector<double> scratch_;  // stored as doubles so that float and double views are aligned
+  std::vector<double> relaxed_;  // embed_relaxed's (B, L, V) soft logits (as doubles: aligned for either dtype)
 
   // --compute bf16 (linear.cpp): the GEMM, the rounded inputs of the current call, and the rounded weight
   // matrices that lie in a frozen block (begin_frozen_weights: block start -> its end and its matrices by address),

@@ -1,6 +1,6 @@
 // DUO's curriculum input on the CPU (Ops::gaussian_relaxation): relaxation_row of src/math/relaxation.h per
 // row, rows in parallel. A float64 output (the gradient checks' models) receives the float32 values widened; an
-// empty one asks for z alone.
+// empty one asks for z alone. Ops::embed_relaxed is the relaxation into this backend's scratch, then embed_soft.
 #include <type_traits>
 #include <vector>
 
@@ -46,6 +46,16 @@ void CpuOps::do_gaussian_relaxation(Tensor& soft_logits, Tensor& z, const Tensor
       }
     }
   });
+}
+
+void CpuOps::do_embed_relaxed(Tensor& out, Tensor& probs, Tensor& z, const Tensor& x, const Tensor& scales,
+                              double inverse_tau, const Philox& noise, const Tensor& table) {
+  const int64_t B = x.shape[0], L = x.shape[1], V = table.shape[0];
+  const size_t words = (size_t)(B * L * V) * dtype_size(table.dtype) / sizeof(double) + 1;
+  if (relaxed_.size() < words) relaxed_.resize(words);
+  Tensor soft(relaxed_.data(), table.dtype, {B, L, V});
+  do_gaussian_relaxation(soft, z, x, scales, inverse_tau, noise);
+  do_embed_soft(out, probs, soft.view({B * L, V}), table);
 }
 
 }  // namespace duo

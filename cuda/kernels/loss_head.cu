@@ -5,8 +5,8 @@
 //
 // linear_loss_head is the vocabulary head of a training step fused with its loss head, a chunk of rows at a time:
 // the output GEMM for the chunk (bf16 y and W, converted once per call), the loss kernel, which writes the scaled
-// gradient in bf16 (the backward GEMMs' input, and the bias gradient's column sums', in the CPU's order) — its fp32
-// rows are the row function's scratch — and the two backward GEMMs straight from the bf16 rows. The (N, V) fp32
+// gradient in bf16 straight from the row function (the backward GEMMs' input, and the bias gradient's column sums', in
+// the CPU's order; no fp32 gradient row) and the two backward GEMMs straight from the bf16 rows. The (N, V) fp32
 // logits, their gradient and its conversions never exist (docs/architecture.md §5).
 #include "backend/kernel_traffic.h"
 #include "gemm.h"
@@ -18,25 +18,33 @@ using namespace cuda;
 
 namespace {
 
+// Where the loss row writes its gradient (loss_common.h's sink): entry j times the row's weight, in fp32 (d32, when
+// given) and its bf16 rounding (d16, when given: the backward GEMMs' operand), each written once, straight from the
+// row function, so the fused head keeps no fp32 gradient row.
+struct WeightedGradient {
+  float* d32;
+  __nv_bfloat16* d16;
+  float weight;
+  __device__ explicit operator bool() const { return d32 != nullptr || d16 != nullptr; }
+  __device__ void set(int j, float v) const {
+    const float s = v * weight;
+    if (d32) d32[j] = s;
+    if (d16) d16[j] = __float2bfloat16_rn(s);
+  }
+};
+
 // Row n = blockIdx.x, a row of ld entries of logits (V of them used): losses[n] = ℓ(row), dlogits[n, :] = weight[n]
 // dℓ/dlogits (when dlogits is given: packed rows of V) and its bf16 rounding d16[n, :] (when given: rows of ld).
-// Each thread scales the gradient entries it wrote itself (same walk), so no barrier is needed before the scaling.
 __global__ void loss_head_kernel(LossHeadArgs a, float* losses, float* dlogits, __nv_bfloat16* d16,
                                  const float* logits, const int32_t* x, const int32_t* z, const double* alpha,
                                  const double* dalpha, const double* weight, int V, int64_t ld) {
   DUO_SHARED(float, scratch, 32);
   const BlockRow walk{scratch};
   const int64_t n = blockIdx.x;
-  float* d = dlogits ? dlogits + n * V : nullptr;
-  const float loss =
-      loss_row<float>(a, logits + n * ld, V, valid_id(x[n], V), valid_id(z[n], V), alpha[n], dalpha[n], d, walk);
+  const WeightedGradient d{dlogits ? dlogits + n * V : nullptr, d16 ? d16 + n * ld : nullptr, float(weight[n])};
+  const float loss = loss_row<float, BlockRow, WeightedGradient>(a, logits + n * ld, V, valid_id(x[n], V),
+                                                                 valid_id(z[n], V), alpha[n], dalpha[n], d, walk);
   if (threadIdx.x == 0) losses[n] = loss;
-  if (d)
-    for (int j = walk.first(); j < V; j += walk.step()) {
-      const float v = d[j] * float(weight[n]);
-      d[j] = v;
-      if (d16) d16[n * ld + j] = __float2bfloat16_rn(v);
-    }
 }
 
 }  // namespace
@@ -74,19 +82,16 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
   const int64_t C = std::min(N, vocab_chunk_rows(V, DType::F32)), ld = cuda_vocab_ld(V);
   const bool backward = !dy.empty();
   // One workspace request: y and W in bf16, a chunk's logits (rows padded to ld entries: aligned rows for the
-  // GEMMs' tensor-core paths), and for the backward its gradient in fp32 (packed: the loss rows' scratch) and in
-  // bf16 (rows of ld) and the column sums' partial rows; then cuBLASLt's scratch.
+  // GEMMs' tensor-core paths), and for the backward its gradient in bf16 (rows of ld; the loss kernel writes nothing
+  // else of it) and the column sums' partial rows; then cuBLASLt's scratch.
   const bool copy_bias = !bias.empty() && !aligned16(bias.data);
   const size_t y_bytes = round_up(size_t(N * D) * 2), w_bytes = round_up(size_t(V * D) * 2) +
                                                                 (copy_bias ? round_up(size_t(V) * 4) : 0),
-               l_bytes = round_up(size_t(C * ld) * 4), d_bytes = backward ? round_up(size_t(C * V) * 4) : 0,
-               h_bytes = backward ? round_up(size_t(C * ld) * 2) : 0,
+               l_bytes = round_up(size_t(C * ld) * 4), h_bytes = backward ? round_up(size_t(C * ld) * 2) : 0,
                p_bytes = backward && !dbias.empty() ? round_up(size_t(column_sum_chunks(C) * V) * 4) : 0;
-  char* ws = static_cast<char*>(workspace(y_bytes + w_bytes + l_bytes + d_bytes + h_bytes + p_bytes +
-                                          Gemm::kWorkspaceBytes));
-  char *y16 = ws, *w_slot = y16 + y_bytes, *h16 = w_slot + w_bytes + l_bytes + d_bytes;
+  char* ws = static_cast<char*>(workspace(y_bytes + w_bytes + l_bytes + h_bytes + p_bytes + Gemm::kWorkspaceBytes));
+  char *y16 = ws, *w_slot = y16 + y_bytes, *h16 = w_slot + w_bytes + l_bytes;
   float* logits = reinterpret_cast<float*>(w_slot + w_bytes);
-  float* d32 = backward ? reinterpret_cast<float*>(w_slot + w_bytes + l_bytes) : nullptr;
   float* partial = reinterpret_cast<float*>(h16 + h_bytes);
   char* gemm_ws = h16 + h_bytes + p_bytes;
   cudaStream_t s = as_stream(stream_);
@@ -106,7 +111,7 @@ void CudaOps::do_linear_loss_head(const LossHeadArgs& a, Tensor& losses, Tensor&
     // logits (n, V; rows of ld) = y (n, D) W^T + bias
     gemm_bf16(op, logits, yc, false, w16, true, n, V, D, false, b, nullptr, gemm_ws, 0, ld);
     DUO_LAUNCH(loss_head_kernel, unsigned(n), row_threads(V), 0, s)(
-        a, fptr(losses) + r0, d32, backward ? reinterpret_cast<__nv_bfloat16*>(h16) : nullptr, logits, iptr(x) + r0,
+        a, fptr(losses) + r0, nullptr, backward ? reinterpret_cast<__nv_bfloat16*>(h16) : nullptr, logits, iptr(x) + r0,
         iptr(z) + r0, static_cast<const double*>(alpha.data) + r0, static_cast<const double*>(dalpha.data) + r0,
         static_cast<const double*>(weight.data) + r0, int(V), ld);
     DUO_CU_LAUNCHED(op);

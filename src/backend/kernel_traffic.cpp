@@ -510,7 +510,7 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (rows(i0) == 0) break;
       double r = 0;
       for (int i = 0; i < c.n_in; ++i) r += bytes(in(i));
-      p.k("loss_head_kernel", r, bytes(o0) + bytes(out(1)));  // dlogits is written, then scaled in place
+      p.k("loss_head_kernel", r, bytes(o0) + bytes(out(1)));  // dlogits written once, scaled
       break;
     }
     case OpKind::LinearLossHead: {  // loss_head.cu; out: losses, dy, dW, dbias; in: y (N, D), W (V, D), bias, x, z,
@@ -522,20 +522,18 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       if (N == 0) break;
       const bool backward = has(out(1)), bias = has(in(2)), dbias = has(out(3)), copy_bias = bias && !aligned16(in(2));
       p.ws(round256(kH * double(N * D)) + round256(kH * double(V * D)) + (copy_bias ? round256(kF * double(V)) : 0) +
-           round256(kF * double(C * ld)) +
-           (backward ? round256(kF * double(C * V)) + round256(kH * double(C * ld)) : 0) +
+           round256(kF * double(C * ld)) + (backward ? round256(kH * double(C * ld)) : 0) +
            (backward && dbias ? round256(kF * double(chunks_of(C, kColumnSumRows) * V)) : 0) + kCublasLtWorkspaceBytes);
       p.to_bf16(double(N * D));
       if (c.weights == WeightCopy::None) p.to_bf16(double(V * D));
       if (copy_bias) p.k("cudaMemcpy", kF * double(V), kF * double(V));  // to an aligned slot: the GEMM's epilogue
       for (int64_t r0 = 0; r0 < N; r0 += C) {
         const int64_t n = std::min(C, N - r0);
-        const double nv = double(n * V), nl = double(n * ld);
+        const double nl = double(n * ld);
         // logits (rows of ld) = y W^T + bias (aligned, or its aligned copy: always the epilogue); the loss kernel;
         // then dy = dlogits W, dW += dlogits^T y
         p.gemm_bf16(n, V, D, false, bias, true, false, false, 0, ld);
-        p.k("loss_head_kernel", kF * nl + double(n) * (2 * kI + 3 * kD),
-            kF * double(n) + (backward ? kF * nv + kH * nl : 0));
+        p.k("loss_head_kernel", kF * nl + double(n) * (2 * kI + 3 * kD), kF * double(n) + (backward ? kH * nl : 0));
         if (!backward) continue;
         if (dbias) p.column_sums(n, V, true, ld);  // from the bf16 gradient rows
         p.gemm_bf16(n, D, V, false, false, false, false, false, ld);

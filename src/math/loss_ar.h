@@ -9,9 +9,9 @@ namespace duo {
 
 // ℓ = −log softmax(o')_target, o' = o with o'[mask_id] = −1e6 (mask_id < 0: no mask id).
 // d (nullable) receives dℓ/do = p' − e_target, and 0 at mask_id (the overwritten logit gets no gradient).
-template <class T, class R = SerialRow>
-DUO_HD T ar_loss_row(const T* o, int V, int mask_id, int target, T* d, const R& walk = R{}) {
-  return weighted_cross_entropy_row(o, V, target, T(1), mask_id, MaskLogit::Set, d, walk);
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T ar_loss_row(const T* o, int V, int mask_id, int target, std::type_identity_t<D> d, const R& walk = R{}) {
+  return weighted_cross_entropy_row<T, R, D>(o, V, target, T(1), mask_id, MaskLogit::Set, d, walk);
 }
 
 }  // namespace duo

@@ -6,14 +6,24 @@
 // and the summation order of every reference value. The CUDA loss heads pass a block walker (thread t visits
 // t, t + blockDim, …; sum/max are block reductions), so one block shares a row and the maths stays one piece
 // of code. Rules that keep the block form correct: every thread of the row calls sum/max (the branches
-// around them depend only on the row's scalars), an entry of d written in one pass is read back only by the
-// thread that wrote it (same walk), and a single-entry write after a pass goes through owns(j).
+// around them depend only on the row's scalars), an entry of d is never read back (a row function recomputes what
+// it needs), and a single-entry write after a pass goes through owns(j).
+//
+// The gradient goes to d, of type D: an array T* (nullable; the default), or a backend's sink: any type with an
+// explicit bool (whether to write at all) and set(j, v) (the CUDA loss head writes the weighted bf16 rounding the
+// backward GEMMs read, with no fp32 row). Row functions write through put(d, j, v).
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 #include "core/hd.h"
 
 namespace duo {
+
+template <class T>
+DUO_HD void put(T* d, int j, T v) { d[j] = v; }
+template <class S, class T>
+DUO_HD auto put(const S& d, int j, T v) -> decltype(d.set(j, v)) { d.set(j, v); }
 
 // One thread owns the whole row.
 struct SerialRow {
@@ -61,17 +71,17 @@ DUO_HD T row_logsumexp(const T* o, int V, int mask_id = -1, MaskLogit op = MaskL
 
 // Cross-entropy −log softmax(o')_x of the treated row, times `weight`; d(weight·CE)/do written to d when
 // d != nullptr: weight·(p_j − [j=x]) for ids whose logit reaches the softmax, 0 for an overwritten mask logit.
-template <class T, class R = SerialRow>
-DUO_HD T weighted_cross_entropy_row(const T* o, int V, int x, T weight, int mask_id, MaskLogit op, T* d,
-                                    const R& walk = R{}) {
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T weighted_cross_entropy_row(const T* o, int V, int x, T weight, int mask_id, MaskLogit op,
+                                    std::type_identity_t<D> d, const R& walk = R{}) {
   T lse = row_logsumexp(o, V, mask_id, op, walk);
   T ce = lse - treated_logit(o, x, mask_id, op);
   if (d) {
     for (int j = walk.first(); j < V; j += walk.step()) {
       T p = std::exp(treated_logit(o, j, mask_id, op) - lse);
-      d[j] = weight * (p - (j == x ? T(1) : T(0)));
+      put(d, j, weight * (p - (j == x ? T(1) : T(0))));
     }
-    if (op == MaskLogit::Set && mask_id >= 0 && walk.owns(mask_id)) d[mask_id] = 0;
+    if (op == MaskLogit::Set && mask_id >= 0 && walk.owns(mask_id)) put(d, mask_id, T(0));
   }
   return weight * ce;
 }
@@ -87,10 +97,10 @@ DUO_HD T log1p_minus_x(T r) {
 }
 
 // Zeroes a gradient row (positions whose loss is exactly 0, e.g. unmasked tokens under SUBS carry-over).
-template <class T, class R = SerialRow>
-DUO_HD void zero_row(T* d, int V, const R& walk = R{}) {
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD void zero_row(std::type_identity_t<D> d, int V, const R& walk = R{}) {
   if (d)
-    for (int j = walk.first(); j < V; j += walk.step()) d[j] = 0;
+    for (int j = walk.first(); j < V; j += walk.step()) put(d, j, T(0));
 }
 
 }  // namespace duo

@@ -23,11 +23,11 @@ namespace duo {
 
 // T · L_vb · [z_t = m] from the noisy-input logits. x = clean id, z = z_t, alpha = α_t at the discrete time,
 // num_steps = T. d (nullable) receives the exact gradient; all zeros on unmasked positions.
-template <class T, class R = SerialRow>
+template <class T, class R = SerialRow, class D = T*>
 DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha, int num_steps, bool reference_bug,
-                     T* d, const R& walk = R{}) {
+                     std::type_identity_t<D> d, const R& walk = R{}) {
   if (z != mask_id) {
-    zero_row(d, V, walk);
+    zero_row<T, R, D>(d, V, walk);
     return T(0);
   }
   const double dt = 1.0 / num_steps;
@@ -50,16 +50,16 @@ DUO_HD T d3pm_vb_row(const T* o, int V, int mask_id, int x, int z, double alpha,
     for (int j = walk.first(); j < V; j += walk.step()) {
       T p = std::exp(o[j] - lse);
       T g = g_m * p_m * ((j == mask_id ? T(1) : T(0)) - p) + T(w1) * (p - (j == x ? T(1) : T(0)));
-      d[j] = T(num_steps) * g;
+      put(d, j, T(num_steps) * g);
     }
   }
   return T(num_steps) * L_vb;
 }
 
 // Reconstruction term −log x̂(x | clean input, s = 0): cross-entropy of log-softmax over all V ids.
-template <class T, class R = SerialRow>
-DUO_HD T d3pm_recon_row(const T* o_clean, int V, int x, T* d, const R& walk = R{}) {
-  return weighted_cross_entropy_row(o_clean, V, x, T(1), -1, MaskLogit::Keep, d, walk);
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T d3pm_recon_row(const T* o_clean, int V, int x, std::type_identity_t<D> d, const R& walk = R{}) {
+  return weighted_cross_entropy_row<T, R, D>(o_clean, V, x, T(1), -1, MaskLogit::Keep, d, walk);
 }
 
 }  // namespace duo

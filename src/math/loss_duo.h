@@ -27,9 +27,11 @@ namespace duo {
 
 // Per-token DUO NELBO for one row of logits o[0..V); x = clean id, z = noisy id z_t, alpha = α_t, dalpha = α'_t.
 // Requires 0 < α < 1 (training times t ∈ [1e-3, 1] give α ∈ [ε, 1 − 1e-3(1 − ε)] for log-linear).
-// If d != nullptr it receives dℓ/do (exact; d also holds x̂ as scratch before that). Three reads of the row.
-template <class T, class R = SerialRow>
-DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dalpha, T* d, const R& walk = R{}) {
+// If d is given it receives dℓ/do (exact; written once, x̂ recomputed from the row). Three reads of the row, four
+// with d.
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dalpha, std::type_identity_t<D> d,
+                       const R& walk = R{}) {
   // Per-token scalars in double (a handful of flops): they carry the α-dependence with full accuracy.
   const double one_m_a = 1.0 - alpha;
   const double beta_d = V * alpha / one_m_a;
@@ -45,10 +47,7 @@ DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dal
     T r = beta * p;
     sum_L += small_beta ? log1p_minus_x(r) : std::log1p(r);
     if (j != x) rest_x += p;
-    if (d) {
-      sum_pw += p * r / (T(1) + r);
-      d[j] = p;
-    }
+    if (d) sum_pw += p * r / (T(1) + r);
   }
   sum_L = walk.sum(sum_L);
   rest_x = walk.sum(rest_x);
@@ -98,10 +97,10 @@ DUO_HD T duo_nelbo_row(const T* o, int V, int x, int z, double alpha, double dal
   }
   const T s_scaled = s / T(one_m_a);
   for (int k = walk.first(); k < V; k += walk.step()) {
-    T p = d[k], r = beta * p;
+    T p = std::exp(o[k] - lse), r = beta * p;  // pass 1's x̂_k, the same bits
     T g = a_i * ((k == z ? T(1) : T(0)) - p_i) + a_x * ((k == x ? T(1) : T(0)) - p_x) +
           s_scaled * (sum_pw - r / (T(1) + r));
-    d[k] = T(dalpha) * p * g;
+    put(d, k, T(dalpha) * p * g);
   }
   return loss;
 }

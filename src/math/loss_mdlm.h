@@ -13,15 +13,15 @@ namespace duo {
 
 // x = clean id, z = z_t, alpha = α_t < 1, dalpha = α'_t. d (nullable) receives dℓ/do:
 // (−α')/(1 − α) · (p'_j − [j=x]) on masked positions (p' the SUBS softmax), 0 on unmasked ones.
-template <class T, class R = SerialRow>
-DUO_HD T mdlm_loss_row(const T* o, int V, int mask_id, int x, int z, double alpha, double dalpha, T* d,
-                       const R& walk = R{}) {
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T mdlm_loss_row(const T* o, int V, int mask_id, int x, int z, double alpha, double dalpha,
+                       std::type_identity_t<D> d, const R& walk = R{}) {
   if (z != mask_id) {  // carry-over
-    zero_row(d, V, walk);
+    zero_row<T, R, D>(d, V, walk);
     return T(0);
   }
   const T weight = T(-dalpha / (1.0 - alpha));
-  return weighted_cross_entropy_row(o, V, x, weight, mask_id, MaskLogit::Add, d, walk);
+  return weighted_cross_entropy_row<T, R, D>(o, V, x, weight, mask_id, MaskLogit::Add, d, walk);
 }
 
 }  // namespace duo

@@ -32,11 +32,11 @@ DUO_HD T sedd_score_entropy(const T* log_score, int V, int mask_id, int x, doubl
 // Per-token SEDD loss from raw logits. x = clean id, z = z_t, alpha = α_t ∈ (0, 1), dalpha = α'_t; V ≥ 2.
 // d (nullable) receives dℓ/do_y = dσ̄ (r_y − ρ [y=x]) for y ∉ {m, z_t}, 0 at the entry overwritten by 0
 // (y = z_t = m), and all zeros on unmasked positions. One read of the row (two with d).
-template <class T, class R = SerialRow>
-DUO_HD T sedd_loss_row(const T* o, int V, int mask_id, int x, int z, double alpha, double dalpha, T* d,
-                       const R& walk = R{}) {
+template <class T, class R = SerialRow, class D = T*>
+DUO_HD T sedd_loss_row(const T* o, int V, int mask_id, int x, int z, double alpha, double dalpha,
+                       std::type_identity_t<D> d, const R& walk = R{}) {
   if (z != mask_id) {
-    zero_row(d, V, walk);
+    zero_row<T, R, D>(d, V, walk);
     return T(0);
   }
   const double sigma = -std::log(alpha);
@@ -49,10 +49,10 @@ DUO_HD T sedd_loss_row(const T* o, int V, int mask_id, int x, int z, double alph
     if (y == mask_id) continue;
     T ratio = std::exp(o[y] - shift);
     pos += ratio;
-    if (d) d[y] = T(dsigma) * (ratio - (y == x ? T(rho) : T(0)));
+    if (d) put(d, y, T(dsigma) * (ratio - (y == x ? T(rho) : T(0))));
   }
   pos = walk.sum(pos);
-  if (d && walk.owns(mask_id)) d[mask_id] = 0;
+  if (d && walk.owns(mask_id)) put(d, mask_id, T(0));
   const T log_r_x = (x == mask_id) ? T(0) : o[x] - shift;
   return T(dsigma) * (pos - T(rho) * log_r_x + T(rho * (std::log(rho) - 1.0)));
 }

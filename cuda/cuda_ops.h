@@ -153,6 +153,8 @@ class CudaOps : public Ops {
   // Attention implementation: flash-style tensor-core kernels where supported (default), or the naive fp32
   // reference kernels everywhere (tests compare the two).
   void use_flash_attention(bool on) { flash_attention_ = on; }
+  // The flash kernels rotate q and k themselves on a bf16 qkv of head dim 32 or 64: no scratch then (attention.cu).
+  bool rotary_attention_uses_scratch(const Tensor& qkv, int n_heads) const override;
   // The bf16 working copies of frozen weights (default), or every weight rounded at every GEMM as without a freeze
   // (tests compare the two: the same bits). Set before the first freeze.
   void use_weight_copies(bool on) { weight_copies_on_ = on; }

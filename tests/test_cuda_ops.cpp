@@ -256,6 +256,20 @@ BOOST_AUTO_TEST_CASE(cuda_ops_rotary_attention) {
           BOOST_TEST(b.dev.down_as_float(out) == b.dev.down_as_float(out2), boost::test_tools::per_element());
           BOOST_TEST(b.dev.down<float>(lse) == b.dev.down<float>(lse2), boost::test_tools::per_element());
           BOOST_TEST(b.dev.down_as_float(dqkv) == b.dev.down_as_float(dqkv2), boost::test_tools::per_element());
+          // Where the flash kernels rotate (bf16, hd 32 / 64) the op needs no scratch: empty ones, the same bits;
+          // elsewhere a call without scratch fails, naming the op.
+          const bool fused = act == DType::BF16 && s.hd != 16;
+          BOOST_TEST(b.gpu.rotary_attention_uses_scratch(qkv, h) == !fused);
+          Tensor no_rot(nullptr, act, {B, L, 3 * D}, qkv.device), no_drot(nullptr, DType::F32, {B, L, 3 * D}, qkv.device);
+          Tensor out3 = zeros(act, {B, L, D}), lse3 = zeros(DType::F32, {B, H, L}), dqkv3 = zeros(act, {B, L, 3 * D});
+          if (fused) {
+            b.gpu.rotary_attention(out3, lse3, no_rot, qkv, h, causal);
+            b.gpu.rotary_attention_backward(dqkv3, no_drot, no_rot, dout, qkv, out3, lse3, h, causal);
+            BOOST_TEST(b.dev.down_as_float(out3) == b.dev.down_as_float(out), boost::test_tools::per_element());
+            BOOST_TEST(b.dev.down_as_float(dqkv3) == b.dev.down_as_float(dqkv), boost::test_tools::per_element());
+          } else {
+            BOOST_CHECK_THROW(b.gpu.rotary_attention(out3, lse3, no_rot, qkv, h, causal), Error);
+          }
         }
       }
 }

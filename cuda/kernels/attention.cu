@@ -255,6 +255,22 @@ std::pair<void*, const void*> CudaOps::flash_rotary_workspace(const char* op, in
   return {ws, rope};
 }
 
+bool CudaOps::rotary_attention_uses_scratch(const Tensor& qkv, int n_heads) const {
+  if (!flash_attention_ || !is_bf16(qkv) || n_heads <= 0 || qkv.ndim == 0 || qkv.dim(-1) % (3 * n_heads) != 0)
+    return true;
+  const int64_t hd = qkv.dim(-1) / 3 / n_heads;
+  return hd != 32 && hd != 64;  // the flash kernels' head dims (flash_supported; planned tensors are aligned)
+}
+
+namespace {
+// The default path (rotary, then the naive kernels) needs the scratch a caller may have left out.
+void require_scratch(const char* op, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    DUO_CHECK(!t->empty(), str("CudaOps::", op), "the flash kernels cannot run this call (unaligned tensors?) and no "
+              "rotary scratch was given", "pass the scratch, or 16-byte aligned tensors");
+}
+}  // namespace
+
 void CudaOps::do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads,
                                   bool causal) {
   const char* op = "rotary_attention";
@@ -262,6 +278,7 @@ void CudaOps::do_rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, con
   check_f32_or_bf16(op, {&qkv, &out, &rotated});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   if (!(flash_attention_ && is_bf16(qkv) && flash_supported(s, {&out, &lse, &qkv}))) {
+    require_scratch(op, {&rotated});
     Ops::do_rotary_attention(out, lse, rotated, qkv, n_heads, causal);
     return;
   }
@@ -281,6 +298,7 @@ void CudaOps::do_rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tenso
   check_f32_or_bf16(op, {&dout});
   const AttnShape s = attention_shape(op, qkv, out, lse, n_heads);
   if (!(flash_attention_ && is_bf16(qkv) && flash_supported(s, {&dqkv, &dout, &qkv, &out, &lse}))) {
+    require_scratch(op, {&rotated, &drotated});
     Ops::do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);
     return;
   }

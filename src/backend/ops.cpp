@@ -261,8 +261,19 @@ void Ops::attention_backward(Tensor& dqkv, const Tensor& dout, const Tensor& qkv
   }
 }
 
+bool Ops::rotary_attention_uses_scratch(const Tensor&, int) const { return true; }
+
+// The scratch of rotary_attention(_backward): given, or empty where this backend says the call does not use it.
+void Ops::check_rotary_scratch(const char* where, const Tensor& qkv, int n_heads, const Tensor& rotated) const {
+  if (!rotated.empty()) return;
+  DUO_CHECK(!rotary_attention_uses_scratch(qkv, n_heads), where,
+            str("no scratch for rotary(qkv) given, and the ", name(), " backend needs it for this call"),
+            "plan scratch of qkv's shape when Ops::rotary_attention_uses_scratch says so");
+}
+
 void Ops::rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal) {
   const char* w = "rotary_attention";
+  check_rotary_scratch(w, qkv, n_heads, rotated);
   checks::rotary_attention(w, qkv, rotated, out, lse, n_heads);
   do_rotary_attention(out, lse, rotated, qkv, n_heads, causal);
   if (observer_) {
@@ -276,8 +287,10 @@ void Ops::rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tens
 void Ops::rotary_attention_backward(Tensor& dqkv, Tensor& drotated, Tensor& rotated, const Tensor& dout,
                                     const Tensor& qkv, const Tensor& out, const Tensor& lse, int n_heads, bool causal) {
   const char* w = "rotary_attention_backward";
+  check_rotary_scratch(w, qkv, n_heads, rotated);
+  check_rotary_scratch(w, qkv, n_heads, drotated);
   const checks::AttnShape s = checks::rotary_attention(w, qkv, rotated, out, lse, n_heads);
-  checks::rotary(w, dqkv, drotated, n_heads);
+  if (!drotated.empty()) checks::rotary(w, dqkv, drotated, n_heads);
   checks::matrix(w, "dout", dout, s.B * s.L, s.D);
   checks::matrix(w, "dqkv", dqkv, s.B * s.L, 3 * s.D);
   do_rotary_attention_backward(dqkv, drotated, rotated, dout, qkv, out, lse, n_heads, causal);

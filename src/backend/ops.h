@@ -160,6 +160,10 @@ class Ops {
   // the CUDA backend's flash kernels rotate q and k as they load them and leave it alone). qkv, rotated, out: act
   // (one dtype).
   void rotary_attention(Tensor& out, Tensor& lse, Tensor& rotated, const Tensor& qkv, int n_heads, bool causal);
+  // Whether rotary_attention and its backward on a qkv of this shape and dtype use the scratch `rotated` and
+  // `drotated`; where they do not (the CUDA flash kernels on bf16 qkv), a caller may pass both empty and plan no
+  // memory for them. qkv's data is not read (null is fine).
+  virtual bool rotary_attention_uses_scratch(const Tensor& qkv, int n_heads) const;
   // Its backward, dqkv = rotary_backward(attention_backward(dout, rotary(qkv), out, lse)), written; rotated as in the
   // forward (rotary(qkv) recomputed there by the default), drotated: (B, L, 3D) scratch in the floats' dtype for the
   // gradient at rotary(qkv) (the default's). qkv, rotated, out, dqkv, dout: act.
@@ -362,6 +366,7 @@ class Ops {
 
  private:
   void notify(const OpCall& call) { if (observer_) observer_->after(call); }
+  void check_rotary_scratch(const char* where, const Tensor& qkv, int n_heads, const Tensor& rotated) const;
   // Before an op reads W through a GEMM: its working copy's state, the copy made first when it is stale.
   WeightCopy prepare_weights(const Tensor& W);
   // After an op wrote t (not AdamW's own update): the working copies of what it overlaps are stale.

@@ -28,6 +28,11 @@ class PlanOps : public Ops {
   void to_host(void* dst, const Tensor& src) override;  // writes zeros (a computation's results are unknown)
   void from_host(Tensor& dst, const void* src) override;
   size_t memory_in_use() const override { return live_; }
+  bool rotary_attention_uses_scratch(const Tensor& qkv, int n_heads) const override {  // CudaOps's, flash on
+    if (qkv.dtype != DType::BF16 || n_heads <= 0 || qkv.ndim == 0 || qkv.dim(-1) % (3 * n_heads) != 0) return true;
+    const int64_t hd = qkv.dim(-1) / 3 / n_heads;
+    return hd != 32 && hd != 64;
+  }
   DType activation_dtype(DType floats) const override {  // CudaOps's
     return floats == DType::F32 ? DType::BF16 : floats;
   }

@@ -323,12 +323,14 @@ inline RotaryShape rotary(const std::string& where, const Tensor& out, const Ten
 }
 
 // Ops::rotary_attention and its backward: qkv as the attention takes it, out and lse as it writes them, and the
-// rotary scratch `rotated` of qkv's shape and dtype.
+// rotary scratch `rotated` of qkv's shape and dtype (or empty, where the backend uses none: Ops checks that).
 inline AttnShape rotary_attention(const std::string& where, const Tensor& qkv, const Tensor& rotated, const Tensor& out,
                                   const Tensor& lse, int n_heads) {
-  rotary(where, rotated, qkv, n_heads);
-  DUO_CHECK(rotated.dtype == qkv.dtype, where, "rotated must have qkv's dtype",
-            "give scratch of qkv's shape and dtype");
+  if (!rotated.empty()) {
+    rotary(where, rotated, qkv, n_heads);
+    DUO_CHECK(rotated.dtype == qkv.dtype, where, "rotated must have qkv's dtype",
+              "give scratch of qkv's shape and dtype");
+  }
   return attention(where, qkv, out, lse, n_heads);
 }
 

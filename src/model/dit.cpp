@@ -65,10 +65,14 @@ void DiT::plan_activations() {
   modf_ = r(B * 2 * D, "final adaLN");
   y_ = r(N * D, "final ln"); meanf_ = r(N, "final ln mean"); rstdf_ = r(N, "final ln rstd");
   if (opt_.full_logits) logits_ = r(N * V, "logits");
-  rotated_ = ro(N * 3 * D, "qkv after rotary (scratch)");
+  // The rotary scratch, where the backend's rotary_attention uses it (not the CUDA flash kernels).
+  rotary_scratch_ = ops_.rotary_attention_uses_scratch(
+      Tensor(nullptr, ops_.activation_dtype(opt_.dtype), {B, L, 3 * D}, ops_.device()), int(H));
+  if (rotary_scratch_) rotated_ = ro(N * 3 * D, "qkv after rotary (scratch)");
   if (opt_.training) {
     dh_ = r(N * D, "grad residual"); dy_ = r(N * D, "grad final ln"); dln_ = ro(N * D, "grad ln");
-    drotated_ = r(N * 3 * D, "grad qkv after rotary (scratch)"); dqkv_ = ro(N * 3 * D, "grad qkv");
+    if (rotary_scratch_) drotated_ = r(N * 3 * D, "grad qkv after rotary (scratch)");
+    dqkv_ = ro(N * 3 * D, "grad qkv");
     datt_ = ro(N * D, "grad attention"); dproj_ = ro(N * D, "grad proj");
     df1_ = ro(N * M, "grad mlp fc1"); df2_ = ro(N * D, "grad mlp fc2");
     dmod_ = r(B * 6 * D, "grad adaLN"); dc_ = r(B * cd, "grad c"); dc2_ = r(B * cd, "grad time mlp 2");
@@ -88,6 +92,12 @@ Tensor DiT::operand(size_t off, std::initializer_list<int64_t> dims) const {
   Tensor t = arena_.tensor(off, ops_.activation_dtype(opt_.dtype), dims);
   t.device = ops_.device();
   return t;
+}
+
+Tensor DiT::rotary_scratch(int64_t B, int64_t L) const {
+  const int64_t D3 = 3 * cfg_.hidden;
+  if (rotary_scratch_) return operand(rotated_, {B, L, D3});
+  return Tensor(nullptr, ops_.activation_dtype(opt_.dtype), {B, L, D3}, ops_.device());
 }
 
 void DiT::bind(void* params, void* grads) {
@@ -196,7 +206,7 @@ Tensor DiT::forward_features(const DiTInput& in, int64_t B, int64_t L, bool trai
     Tensor x_in = act(xs_[i], {B, L, D}), x_mid = act(a.x_mid, {B, L, D}), x_out = act(xs_[i + 1], {B, L, D});
     // attention branch (ln1 is the LayerNorm of x_in, computed with the residual that made x_in)
     Tensor ln1 = operand(a.ln1, {B, L, D});
-    Tensor qkv = operand(a.qkv, {N, 3 * D}), rotated = operand(rotated_, {B, L, 3 * D});
+    Tensor qkv = operand(a.qkv, {N, 3 * D}), rotated = rotary_scratch(B, L);
     Tensor att = operand(a.att, {B, L, D}), lse = act(a.lse, {B, H, L}), proj = operand(a.proj, {N, D});
     o.linear(qkv, ln1.view({N, D}), w.attn_qkv, none);
     o.rotary_attention(att, lse, rotated, qkv.view({B, L, 3 * D}), H, cfg_.causal);
@@ -277,7 +287,9 @@ void DiT::backward_features(const Tensor& dy_in) {
   if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
 
   Tensor dln = operand(dln_, {B, L, D}), dqkv = operand(dqkv_, {B, L, 3 * D});
-  Tensor rotated = operand(rotated_, {B, L, 3 * D}), drotated = act(drotated_, {B, L, 3 * D});
+  Tensor rotated = rotary_scratch(B, L), drotated;
+  if (rotary_scratch_) drotated = act(drotated_, {B, L, 3 * D});
+  else drotated = Tensor(nullptr, opt_.dtype, {B, L, 3 * D}, ops_.device());
   Tensor datt = operand(datt_, {B, L, D}), dproj = operand(dproj_, {B, L, D});
   Tensor df1 = operand(df1_, {N, M}), df2 = operand(df2_, {B, L, D});
   for (int64_t i = cfg_.n_blocks - 1; i >= 0; --i) {

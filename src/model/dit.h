@@ -130,7 +130,10 @@ class DiT {
   size_t tfreq_, c1_, c1a_, c2_, c_;  // time conditioning (B, F), (B, cond) x4
   size_t soft_probs_ = 0;             // (B, L, V) softmax of the soft input
   size_t modf_, y_, meanf_, rstdf_, logits_;
-  size_t rotated_;  // (B, L, 3D) rotary_attention's scratch for rotary(qkv) (a backend that fuses it leaves it alone)
+  size_t rotated_ = 0;  // (B, L, 3D) rotary_attention's scratch for rotary(qkv), planned when the backend uses it
+  bool rotary_scratch_ = true;
+  // The scratch as rotary_attention takes it for (B, L): the planned one, or empty (the backend uses none).
+  Tensor rotary_scratch(int64_t B, int64_t L) const;
   // backward scratch (drotated_: rotary_attention_backward's, the gradient at rotary(qkv), in the floats' dtype)
   size_t dh_, dy_, dln_, drotated_, dqkv_, datt_, dproj_, df1_, df2_, dmod_, dc_, dc2_, dc1a_, dc1_;
 };

@@ -26,10 +26,6 @@ void check_logits(const float* o, int64_t rows, int64_t V, int64_t L, int64_t b0
 
 // ---- DiTDenoiser ----
 
-namespace {
-
-}  // namespace
-
 DiTDenoiser::DiTDenoiser(DiT& model, Ops& ops, DiffusionFamily family, int32_t mask_id)
     : runner_(model, ops), ops_(ops), family_(family), mask_id_(mask_id) {
   const int64_t V = model.config().vocab_size;

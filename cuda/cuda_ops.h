@@ -49,6 +49,7 @@ class CudaOps : public Ops {
   // Bytes held by the working copies.
   size_t weight_copy_bytes() const;
 
+  int64_t sum_squares_chunk() const override;
  protected:
   WeightCopies* weight_copies() override { return weight_copies_on_ ? copies_.get() : nullptr; }
   void round_weights(void* copy, const Tensor& W) override;  // linear.cu
@@ -139,6 +140,7 @@ class CudaOps : public Ops {
 
   // kernels/optim.cu
   double do_sum_squares(const Tensor& x) override;
+  std::vector<double> do_sum_squares_chunks(const Tensor& x) override;
   void do_scale(Tensor& x, double s) override;
   void do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) override;
   void do_ema_update(Tensor& shadow, const Tensor& params, double decay) override;

@@ -364,6 +364,19 @@ BOOST_AUTO_TEST_CASE(cuda_ops_optimiser) {
   BOOST_TEST(std::abs(b.gpu.sum_squares(gg) - want) <= 1e-12 * want);
   std::vector<float> one = {3.0f};
   BOOST_TEST(b.gpu.sum_squares(b.dev.up(one, {1})) == 9.0);
+  {  // the chunk sums (ZeRO-1's norm): each within double rounding of the CPU's sum over the same elements
+    const int64_t c = b.gpu.sum_squares_chunk();
+    const std::vector<double> chunks = b.gpu.sum_squares_chunks(gg);
+    BOOST_TEST((int64_t)chunks.size() == (n + c - 1) / c);
+    double total = 0;
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      const int64_t begin = (int64_t)k * c, end = std::min(n, begin + c);
+      const double cpu = b.cpu.sum_squares(Tensor(g.data() + begin, DType::F32, {end - begin}, Device::CPU));
+      BOOST_TEST(std::abs(chunks[k] - cpu) <= 1e-12 * cpu);
+      total += chunks[k];
+    }
+    BOOST_TEST(std::abs(total - want) <= 1e-12 * want);
+  }
   b.cpu.scale(hv(g, {n}), 0.37);
   b.gpu.scale(gg, 0.37);
   DUO_CHECK_CLOSE("scale", b.dev.down<float>(gg), g, kF32Tol);

@@ -142,6 +142,7 @@ const std::map<std::string, std::string> kCoverage = {
     {"embed_relaxed", "cuda_ops_gaussian_relaxation"},
     {"diffusion_step", "cuda_diffusion_step_draws_the_cpu_draws"},
     {"sum_squares", "cuda_ops_optimiser"},
+    {"sum_squares_chunks", "cuda_ops_optimiser"},
     {"scale", "cuda_ops_optimiser"},
     {"adamw", "cuda_ops_optimiser"},
     {"ema_update", "cuda_ops_optimiser"},

@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(cuda_weight_copies_leave_training_unchanged) {
         FrozenWeights f(ops, state.params(), model.param_bytes());
         r.losses.push_back(algo->run(mb, true, true, 1.0 / double(B * L)).loss);
       }
-      state.optimizer_step(oc);
+      state.optimizer_step(oc, state.grad_norm(single_process()));
       ops.set_observer(nullptr);
     }
     r.params = state.download(state.params());

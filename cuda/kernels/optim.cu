@@ -5,6 +5,7 @@
 // sum_squares is a two-stage reduction in double with a fixed shape: stage 1, block c sums chunk c
 // (kSumChunk elements, strided over its threads, then a fixed tree); stage 2, one block sums the partials the
 // same way. Nothing depends on scheduling or atomics, so the norm is bit-reproducible on any GPU run.
+#include "backend/comm.h"
 #include "backend/weight_copies.h"
 #include "cuda_common.cuh"
 
@@ -15,6 +16,7 @@ namespace {
 
 constexpr int kSumThreads = 256;
 constexpr int64_t kSumChunk = 8192;  // elements per stage-1 block
+static_assert(kShardGrain % kSumChunk == 0, "ZeRO-1's shards start at whole chunks");
 
 __global__ void __launch_bounds__(kSumThreads)
     sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
@@ -85,6 +87,26 @@ double CudaOps::do_sum_squares(const Tensor& x) {
   DUO_CU(op, cudaStreamSynchronize(s));
   check_id_errors();  // a synchronisation: the id checks of the step so far
   return total;
+}
+
+int64_t CudaOps::sum_squares_chunk() const { return kSumChunk; }
+
+// Stage 1 alone; the chunk sums come back to the host.
+std::vector<double> CudaOps::do_sum_squares_chunks(const Tensor& x) {
+  const char* op = "sum_squares_chunks";
+  check_f32(op, {&x});
+  check_numel(op, "x", x, x.numel());
+  const int64_t n = x.numel(), chunks = (n + kSumChunk - 1) / kSumChunk;
+  std::vector<double> out((size_t)chunks);
+  if (n == 0) return out;
+  double* partial = static_cast<double*>(workspace(size_t(chunks) * sizeof(double)));
+  cudaStream_t s = as_stream(stream_);
+  DUO_LAUNCH(sum_squares_partial_kernel, unsigned(chunks), kSumThreads, 0, s)(partial, fptr(x), n);
+  DUO_CU_LAUNCHED(op);
+  DUO_CU(op, cudaMemcpyAsync(out.data(), partial, size_t(chunks) * sizeof(double), cudaMemcpyDeviceToHost, s));
+  DUO_CU(op, cudaStreamSynchronize(s));
+  check_id_errors();  // a synchronisation: the id checks of the step so far
+  return out;
 }
 
 void CudaOps::do_scale(Tensor& x, double s) {

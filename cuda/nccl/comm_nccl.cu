@@ -44,15 +44,34 @@ class NcclComm final : public Comm {
     check_nccl(ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
-  // Each rank's part broadcast from its owner, the size() broadcasts in one NCCL group (parts may differ by one).
+  void reduce_scatter_sum(double* data, size_t n) override { boot_.reduce_scatter_sum(data, n); }
+  // Each rank's part summed onto its owner, the size() reductions in one NCCL group (the parts of shard_range
+  // differ in size, which ncclReduceScatter's equal counts do not allow).
+  void reduce_scatter_sum(float* data, size_t n) override {
+    if (n == 0) return;
+    ops_.sync();
+    check_nccl(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < size(); ++r) {
+      const RankRange part = shard_range((long long)n, r, size());
+      float* at = data + part.begin;
+      if (part.end > part.begin)
+        check_nccl(ncclReduce(at, at, (size_t)(part.end - part.begin), ncclFloat32, ncclSum, r, comm_, stream_),
+                   "ncclReduce");
+    }
+    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+  // Each rank's part broadcast from its owner, the size() broadcasts in one NCCL group.
   void all_gather(float* data, size_t n) override {
     if (n == 0) return;  // a world of one runs NCCL too (DUO_NCCL_ALWAYS, bench/gpu_check.sh)
     ops_.sync();
     check_nccl(ncclGroupStart(), "ncclGroupStart");
     for (int r = 0; r < size(); ++r) {
-      const RankRange part = rank_range((long long)n, r, size());
+      const RankRange part = shard_range((long long)n, r, size());
       float* at = data + part.begin;
-      check_nccl(ncclBroadcast(at, at, (size_t)(part.end - part.begin), ncclFloat32, r, comm_, stream_), "ncclBroadcast");
+      if (part.end > part.begin)
+        check_nccl(ncclBroadcast(at, at, (size_t)(part.end - part.begin), ncclFloat32, r, comm_, stream_),
+                   "ncclBroadcast");
     }
     check_nccl(ncclGroupEnd(), "ncclGroupEnd");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");

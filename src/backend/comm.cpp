@@ -15,4 +15,12 @@ RankRange rank_range(long long n, int rank, int size) {
   return out;
 }
 
+RankRange shard_range(long long n, int rank, int size) {
+  const RankRange blocks = rank_range((n + kShardGrain - 1) / kShardGrain, rank, size);
+  RankRange out;
+  out.begin = blocks.begin * kShardGrain < n ? blocks.begin * kShardGrain : n;
+  out.end = blocks.end * kShardGrain < n ? blocks.end * kShardGrain : n;
+  return out;
+}
+
 }  // namespace duo

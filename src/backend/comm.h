@@ -25,8 +25,15 @@ class Comm {
   virtual void all_reduce_sum(double* data, size_t n) = 0;
   // A buffer of the run's backend (host memory on the CPU, GPU memory on CUDA): data[i] = Σ over ranks.
   virtual void all_reduce_sum(float* data, size_t n) = 0;
-  // A buffer of the run's backend: rank r's part, data[rank_range(n, r, size)), goes to every rank (ZeRO-1's
-  // weights after each rank updated its part). A copy: every rank ends with the same bits.
+  // ZeRO-1's collectives work on the parts shard_range(n, r, size) gives (below).
+  // Host memory: data[part of this rank] = Σ over ranks in rank order (the same bits all_reduce_sum gives there);
+  // the rest of data is left unspecified.
+  virtual void reduce_scatter_sum(double* data, size_t n) = 0;
+  // A buffer of the run's backend: data[part of this rank] = Σ over ranks (the gradient of the shard this rank
+  // updates); the rest of data is left unspecified. Half the traffic of all_reduce_sum.
+  virtual void reduce_scatter_sum(float* data, size_t n) = 0;
+  // A buffer of the run's backend: rank r's part goes to every rank (ZeRO-1's weights after each rank updated its
+  // part). A copy: every rank ends with the same bits.
   virtual void all_gather(float* data, size_t n) = 0;
   // Host memory: every rank receives root's bytes.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
@@ -41,6 +48,8 @@ class SingleComm final : public Comm {
   int size() const override { return 1; }
   void all_reduce_sum(double*, size_t) override {}
   void all_reduce_sum(float*, size_t) override {}
+  void reduce_scatter_sum(double*, size_t) override {}
+  void reduce_scatter_sum(float*, size_t) override {}
   void all_gather(float*, size_t) override {}
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}
@@ -54,5 +63,12 @@ struct RankRange {
   long long begin = 0, end = 0;
 };
 RankRange rank_range(long long n, int rank, int size);
+
+// ZeRO-1's shards of a flat vector of n: whole blocks of kShardGrain elements, the blocks split by rank_range (the
+// last rank's part may end in a partial block; a rank gets an empty part when there are fewer blocks than ranks).
+// The grain is a multiple of every backend's sum-of-squares chunk (Ops::sum_squares_chunk), so the chunks of a
+// shard are chunks of the whole vector (ModelState::grad_norm adds them in the order one process does).
+constexpr long long kShardGrain = 8192;
+RankRange shard_range(long long n, int rank, int size);
 
 }  // namespace duo

@@ -58,17 +58,20 @@ class MpiComm final : public Comm {
   // passes it on; the last rank holds the sum in rank order and broadcasts it.
   void all_reduce_sum(double* data, size_t n) override {
     if (size_ == 1 || n == 0) return;
-    std::vector<double> partial(std::min(n, kChunk));
-    for (size_t off = 0; off < n; off += kChunk) {
-      const int c = (int)std::min(kChunk, n - off);
-      double* x = data + off;
-      if (rank_ > 0) {
-        check(MPI_Recv(partial.data(), c, MPI_DOUBLE, rank_ - 1, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
-        for (int i = 0; i < c; ++i) x[i] = partial[(size_t)i] + x[i];
-      }
-      if (rank_ + 1 < size_) check(MPI_Send(x, c, MPI_DOUBLE, rank_ + 1, kTag, MPI_COMM_WORLD), "MPI_Send");
-    }
+    chain_sum(data, n);
     broadcast(data, n * sizeof(double), size_ - 1);
+  }
+
+  // The same chain; the last rank then sends each rank its part.
+  void reduce_scatter_sum(double* data, size_t n) override {
+    if (size_ == 1 || n == 0) return;
+    chain_sum(data, n);
+    const Parts parts = shard_parts(n);
+    const RankRange mine = shard_range((long long)n, rank_, size_);
+    check(MPI_Scatterv(data, parts.counts.data(), parts.offsets.data(), MPI_DOUBLE,
+                       rank_ == size_ - 1 ? MPI_IN_PLACE : data + mine.begin, (int)(mine.end - mine.begin), MPI_DOUBLE,
+                       size_ - 1, MPI_COMM_WORLD),
+          "MPI_Scatterv");
   }
 
   // Host float32 (the CPU backend's buffers): summed in float64 in rank order, rounded once.
@@ -79,17 +82,20 @@ class MpiComm final : public Comm {
     std::copy(wide.begin(), wide.end(), data);
   }
 
+  void reduce_scatter_sum(float* data, size_t n) override {
+    if (size_ == 1 || n == 0) return;
+    std::vector<double> wide(data, data + n);
+    reduce_scatter_sum(wide.data(), n);
+    const RankRange mine = shard_range((long long)n, rank_, size_);
+    std::copy(wide.begin() + mine.begin, wide.begin() + mine.end, data + mine.begin);
+  }
+
   void all_gather(float* data, size_t n) override {
     if (size_ == 1 || n == 0) return;
-    DUO_CHECK(n <= (size_t)INT_MAX, "MPI all_gather", str(n, " elements"), "more than MPI's int counts: shard a smaller model");
-    std::vector<int> counts((size_t)size_), offsets((size_t)size_);
-    for (int r = 0; r < size_; ++r) {
-      const RankRange part = rank_range((long long)n, r, size_);
-      counts[(size_t)r] = (int)(part.end - part.begin);
-      offsets[(size_t)r] = (int)part.begin;
-    }
-    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), offsets.data(), MPI_FLOAT,
-                         MPI_COMM_WORLD), "MPI_Allgatherv");
+    const Parts parts = shard_parts(n);
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, parts.counts.data(), parts.offsets.data(),
+                         MPI_FLOAT, MPI_COMM_WORLD),
+          "MPI_Allgatherv");
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
@@ -102,6 +108,36 @@ class MpiComm final : public Comm {
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
  private:
+  // Leaves Σ over ranks, in rank order, in the last rank's data (chunk by chunk, so the ranks work in a pipeline).
+  void chain_sum(double* data, size_t n) {
+    std::vector<double> partial(std::min(n, kChunk));
+    for (size_t off = 0; off < n; off += kChunk) {
+      const int c = (int)std::min(kChunk, n - off);
+      double* x = data + off;
+      if (rank_ > 0) {
+        check(MPI_Recv(partial.data(), c, MPI_DOUBLE, rank_ - 1, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+        for (int i = 0; i < c; ++i) x[i] = partial[(size_t)i] + x[i];
+      }
+      if (rank_ + 1 < size_) check(MPI_Send(x, c, MPI_DOUBLE, rank_ + 1, kTag, MPI_COMM_WORLD), "MPI_Send");
+    }
+  }
+
+  // The ranks' parts of n elements (shard_range) as MPI's int counts and offsets.
+  struct Parts {
+    std::vector<int> counts, offsets;
+  };
+  Parts shard_parts(size_t n) const {
+    DUO_CHECK(n <= (size_t)INT_MAX, "MPI ZeRO-1 collective", str(n, " elements"),
+              "more than MPI's int counts: shard a smaller model");
+    Parts p;
+    for (int r = 0; r < size_; ++r) {
+      const RankRange part = shard_range((long long)n, r, size_);
+      p.counts.push_back((int)(part.end - part.begin));
+      p.offsets.push_back((int)part.begin);
+    }
+    return p;
+  }
+
   static constexpr int kTag = 19;
   int rank_ = 0, size_ = 1;
 };

@@ -568,6 +568,14 @@ OpTraffic cuda_op_traffic(const OpCall& c) {
       p.k("cudaMemcpy", kD, 0);
       break;
     }
+    case OpKind::SumSquaresChunks: {  // optim.cu: stage 1 alone, the chunk sums read back
+      const int64_t n = int64_t(numel(i0)), ch = chunks_of(n, kSumChunk);
+      if (n == 0) break;
+      p.ws(size_t(ch) * 8);
+      p.k("sum_squares_partial_kernel", bytes(i0), kD * double(ch));
+      p.k("cudaMemcpy", kD * double(ch), 0);
+      break;
+    }
     case OpKind::Scale:
       if (numel(o0) > 0) p.k("scale_kernel", bytes(o0), bytes(o0));
       break;

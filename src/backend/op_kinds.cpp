@@ -42,6 +42,7 @@ const char* op_name(OpKind k) {
     case OpKind::GaussianRelaxation: return "gaussian_relaxation";
     case OpKind::DiffusionStep: return "diffusion_step";
     case OpKind::SumSquares: return "sum_squares";
+    case OpKind::SumSquaresChunks: return "sum_squares_chunks";
     case OpKind::Scale: return "scale";
     case OpKind::Adamw: return "adamw";
     case OpKind::EmaUpdate: return "ema_update";
@@ -133,7 +134,8 @@ OpCost op_cost(const OpCall& c) {
       // entry x̂ = exp, the posterior and the race key (a Philox draw and a logarithm), all in float64 by default
       k.flops = 40 * numel(i0);
       break;
-    case OpKind::SumSquares: k.flops = 2 * numel(i0); break;
+    case OpKind::SumSquares:
+    case OpKind::SumSquaresChunks: k.flops = 2 * numel(i0); break;
     case OpKind::Scale: k.flops = numel(o0); break;
     case OpKind::Adamw: k.flops = 12 * numel(o0); break;
     case OpKind::EmaUpdate: k.flops = 3 * numel(o0); break;

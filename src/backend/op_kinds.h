@@ -19,7 +19,7 @@ enum class OpKind : uint8_t {
   LogSoftmax, LogSoftmaxBackward, CrossEntropy, LossHead, LinearLossHead, KlHead,
   GaussianRelaxation,
   DiffusionStep,
-  SumSquares, Scale, Adamw, EmaUpdate,
+  SumSquares, SumSquaresChunks, Scale, Adamw, EmaUpdate,
   Count  // number of kinds
 };
 

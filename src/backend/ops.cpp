@@ -474,6 +474,15 @@ double Ops::sum_squares(const Tensor& x) {
   return result;
 }
 
+std::vector<double> Ops::sum_squares_chunks(const Tensor& x) {
+  const char* w = "sum_squares_chunks";
+  checks::numel(w, "x", x, x.numel());
+  std::vector<double> result = do_sum_squares_chunks(x);
+  DUO_ASSERT((int64_t)result.size() == (x.numel() + sum_squares_chunk() - 1) / sum_squares_chunk());
+  if (observer_) notify(make_call(OpKind::SumSquaresChunks, {}, {&x}));
+  return result;
+}
+
 void Ops::scale(Tensor& x, double s) {
   const char* w = "scale";
   checks::numel(w, "x", x, x.numel());

@@ -258,6 +258,11 @@ class Ops {
   // ---- optimisation -------------------------------------------------------------------------------------
   // Sum of squares of all elements, accumulated in double in a fixed order (deterministic global norm).
   double sum_squares(const Tensor& x);
+  // The sums of squares of x's chunks of sum_squares_chunk() elements (the last one may be shorter), each in
+  // double, in chunk order: a part of a sharded vector that starts at a whole chunk yields the whole vector's chunk
+  // sums there (ZeRO-1's gradient norm, train/model_state.h). On the CPU sum_squares adds them in chunk order.
+  std::vector<double> sum_squares_chunks(const Tensor& x);
+  virtual int64_t sum_squares_chunk() const = 0;
   void scale(Tensor& x, double s);
   // AdamW with decoupled weight decay and bias correction, over flat buffers of equal size (params fp32).
   void adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a);
@@ -360,6 +365,7 @@ class Ops {
   virtual void do_diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, const Tensor& keep,
                                  const Tensor& sigma, const DiffusionStepArgs& a) = 0;
   virtual double do_sum_squares(const Tensor& x) = 0;
+  virtual std::vector<double> do_sum_squares_chunks(const Tensor& x) = 0;
   virtual void do_scale(Tensor& x, double s) = 0;
   virtual void do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
   virtual void do_ema_update(Tensor& shadow, const Tensor& params, double decay) = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 
+#include "backend/comm.h"
 #include "backend/kernel_traffic.h"
 #include "backend/ops.h"
 #include "backend/weight_copies.h"
@@ -47,6 +48,7 @@ class PlanOps : public Ops {
   double bytes_from_host() const { return from_host_; }
   void reset_transfers() { to_host_ = from_host_ = 0; }
 
+  int64_t sum_squares_chunk() const override { return kShardGrain; }  // CUDA's
  protected:
   WeightCopies* weight_copies() override { return &copies_; }
   void do_fill(Tensor&, double) override {}
@@ -101,6 +103,9 @@ class PlanOps : public Ops {
   void do_diffusion_step(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&,
                          const DiffusionStepArgs&) override {}
   double do_sum_squares(const Tensor&) override { return 0.0; }
+  std::vector<double> do_sum_squares_chunks(const Tensor& x) override {
+    return std::vector<double>((size_t)((x.numel() + sum_squares_chunk() - 1) / sum_squares_chunk()), 0.0);
+  }
   void do_scale(Tensor&, double) override {}
   void do_adamw(Tensor&, const Tensor&, Tensor&, Tensor&, const AdamWArgs&) override {}
   void do_ema_update(Tensor&, const Tensor&, double) override {}

@@ -28,13 +28,19 @@ void GradientSum::end_micro() {
 }
 
 void GradientSum::end_step() {
+  // ZeRO-1: only the shard's sum is needed (the rest of the gradient buffer is left unspecified).
+  const bool sharded = state_.sharded();
+  const RankRange part = sharded ? state_.shard() : RankRange{0, state_.table().total()};
   if (wide_) {
-    comm_.all_reduce_sum(sum_.data(), sum_.size());
+    if (sharded) comm_.reduce_scatter_sum(sum_.data(), sum_.size());
+    else comm_.all_reduce_sum(sum_.data(), sum_.size());
     float* g = static_cast<float*>(state_.grads());
-    for (size_t i = 0; i < sum_.size(); ++i) g[i] = (float)sum_[i];
+    for (long long i = part.begin; i < part.end; ++i) g[i] = (float)sum_[(size_t)i];
     return;
   }
-  comm_.all_reduce_sum(static_cast<float*>(state_.grads()), (size_t)state_.table().total());
+  float* g = static_cast<float*>(state_.grads());
+  if (sharded) comm_.reduce_scatter_sum(g, (size_t)state_.table().total());
+  else comm_.all_reduce_sum(g, (size_t)state_.table().total());
 }
 
 }  // namespace duo

@@ -8,6 +8,8 @@
 // size: R ranks give one rank's bits (with A > 1 per rank the float64 sum is associated per rank, a difference of
 // order A·2⁻⁵³ relative before the float32 rounding). Cost: 12 bytes per parameter on the host.
 // CUDA backend: the micro-batches accumulate in the float32 buffer (the GEMMs' β = 1), then NCCL sums the ranks.
+// ZeRO-1 (a sharded state): the ranks' sum is formed only on the shard each rank updates (Comm::reduce_scatter_sum,
+// the same bits there as the all-reduce), and the rest of the gradient buffer is left unspecified.
 // One process with one micro-batch per step: the gradient stays where the backward wrote it.
 #pragma once
 #include <cstdint>
@@ -22,7 +24,7 @@ class GradientSum {
   GradientSum(ModelState& state, Comm& comm, int64_t micro_per_rank);
   void begin_step();              // zeroes the gradient
   void end_micro();               // after each micro-batch's backward
-  void end_step();                // the summed gradient is in state.grads(), the same on every rank
+  void end_step();                // the summed gradient is in state.grads() (its shard), the same on every rank
   bool float64() const { return wide_; }
 
  private:

@@ -1,8 +1,19 @@
 #include "train/model_state.h"
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
 namespace duo {
+
+RankRange zero1_shard(const ModelConfig& cfg, int rank, int ranks) {
+  const int64_t total = ParamTable(cfg).total();
+  const RankRange last = shard_range(total, ranks - 1, ranks);
+  DUO_CHECK(last.end > last.begin, "--training.zero1",
+            str("the model's ", total, " parameters make ", (total + kShardGrain - 1) / kShardGrain, " blocks of ",
+                kShardGrain, ", fewer than the ", ranks, " ranks to shard them over"),
+            "drop --training.zero1 for a model this small (its optimizer state is a few MB)");
+  return shard_range(total, rank, ranks);
+}
 
 ModelState::ModelState(const ModelConfig& cfg, Ops& ops, bool with_optimizer, DType dtype, RankRange shard)
     : table_(cfg), ops_(ops), dtype_(dtype), shard_(shard) {
@@ -53,9 +64,9 @@ void ModelState::upload(void* buffer, const std::vector<float>& host) {
 
 void* ModelState::gather(void* state_buffer, Comm& comm) {
   DUO_CHECK(dtype_ == DType::F32, "ModelState", "ZeRO-1 gathers float32 state", "");
-  const RankRange mine = rank_range(table_.total(), comm.rank(), comm.size());
+  const RankRange mine = shard_range(table_.total(), comm.rank(), comm.size());
   DUO_CHECK(mine.begin == shard_.begin && mine.end == shard_.end, "ModelState", "the shard is not this rank's part",
-            "build the state with rank_range(total, rank, size)");
+            "build the state with zero1_shard(config, rank, size)");
   void* full = ops_.alloc((size_t)table_.total() * dtype_size(dtype_));
   Tensor part = range_view(full, dtype_, shard_.begin, shard_.end, ops_.device());
   ops_.copy(part, flat(state_buffer));
@@ -75,14 +86,28 @@ void ModelState::zero_grads() {
   ops_.fill(g, 0.0);
 }
 
-double ModelState::optimizer_step(const OptimConfig& cfg) {
+double ModelState::grad_norm(Comm& comm) {
   DUO_ASSERT(has_optimizer());
-  Tensor g = flat(grads_), m = flat(m_), v = flat(v_), e = flat(ema_);
-  const double norm = std::sqrt(ops_.sum_squares(g));
+  if (!sharded()) return std::sqrt(ops_.sum_squares(flat(grads_)));
+  const int64_t chunk = ops_.sum_squares_chunk(), total = table_.total();
+  DUO_CHECK(shard_.begin % chunk == 0, "ModelState", str("the shard starts at ", shard_.begin),
+            str("not at a whole chunk of ", chunk, " (shard with zero1_shard)"));
+  std::vector<double> chunks((size_t)((total + chunk - 1) / chunk), 0.0);
+  const std::vector<double> mine = ops_.sum_squares_chunks(range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device()));
+  std::copy(mine.begin(), mine.end(), chunks.begin() + shard_.begin / chunk);
+  comm.all_reduce_sum(chunks.data(), chunks.size());  // one rank's value and zeros: exact in any order
+  double sum = 0;
+  for (double c : chunks) sum += c;
+  return std::sqrt(sum);
+}
+
+void ModelState::optimizer_step(const OptimConfig& cfg, double norm) {
+  DUO_ASSERT(has_optimizer());
+  Tensor m = flat(m_), v = flat(v_), e = flat(ema_);
   const double coef = clip_coefficient(norm, cfg.grad_clip);
   // The shard's parameters and gradients (all of them unless ZeRO-1 shards the state).
   Tensor p = range_view(params_, dtype_, shard_.begin, shard_.end, ops_.device());
-  g = range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device());
+  Tensor g = range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device());
   if (coef != 1.0) ops_.scale(g, coef);
   AdamWArgs a;
   a.lr = learning_rate(cfg, step);
@@ -94,7 +119,6 @@ double ModelState::optimizer_step(const OptimConfig& cfg) {
     ema_updates += 1;
     ops_.ema_update(e, p, ema_decay(cfg.ema, ema_updates));
   }
-  return norm;
 }
 
 void ModelState::reset_ema() {

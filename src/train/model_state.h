@@ -1,9 +1,10 @@
 // Everything a training run keeps per parameter, in one layout (the ParamTable's): the parameters, their
 // gradients, AdamW's two moments and the EMA shadow. Each is one device buffer, so zeroing the gradients,
 // the global norm, AdamW and the EMA update are one op each.
-// ZeRO-1 (docs/training.md §13): with a shard [begin, end) of the flat parameter vector, the moments and the EMA
-// hold that range only; the optimizer step updates the parameters of the shard, and the caller gathers the
-// rest from the other ranks (Comm::all_gather). Parameters and gradients stay whole.
+// ZeRO-1 (docs/training.md §13): with a shard [begin, end) of the flat parameter vector (zero1_shard), the moments
+// and the EMA hold that range only; the gradient is summed over the ranks only there (Comm::reduce_scatter_sum),
+// the optimizer step updates the parameters of the shard, and the caller gathers the rest from the other ranks
+// (Comm::all_gather). The parameter and gradient buffers stay whole.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,6 +14,10 @@
 #include "train/optimizer.h"
 
 namespace duo {
+
+// This rank's ZeRO-1 shard of the model's parameters (shard_range); fails naming --training.zero1 when the model
+// is too small to give every rank a part.
+RankRange zero1_shard(const ModelConfig& cfg, int rank, int ranks);
 
 class ModelState {
  public:
@@ -48,9 +53,12 @@ class ModelState {
   int64_t ema_updates = 0;  // EMA updates done (the n of the decay warm-up)
 
   void zero_grads();
-  // Global-norm clip, AdamW with the scheduled learning rate of update `step`, EMA update; step += 1.
-  // Returns the gradient norm before clipping.
-  double optimizer_step(const OptimConfig& cfg);
+  // The global gradient norm. Sharded: each rank's chunk sums of its shard (Ops::sum_squares_chunks), exchanged
+  // and added in chunk order, the same number on every rank (on the CPU, the bits of one process's sum_squares).
+  double grad_norm(Comm& comm);
+  // Global-norm clip by `norm` (grad_norm's), AdamW with the scheduled learning rate of update `step`, EMA update
+  // of the shard; step += 1.
+  void optimizer_step(const OptimConfig& cfg, double norm);
   // Copies the EMA shadow from the current parameters (start of training / fine-tuning).
   void reset_ema();
   // Swaps parameters and EMA shadow (evaluation uses the EMA weights, then swaps back). Not when sharded.

@@ -19,7 +19,7 @@ TrainingStepPlan::TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mas
   vocab.mask_id = mask_id >= 0 ? mask_id : int32_t(cfg_.model.vocab_size - 1);
   const bool zero1 = cfg_.zero1 && ranks > 1;
   state_ = std::make_unique<ModelState>(cfg_.model, ops_, true, DType::F32,
-                                        zero1 ? rank_range(ParamTable(cfg_.model).total(), 0, ranks) : RankRange{});
+                                        zero1 ? zero1_shard(cfg_.model, 0, ranks) : RankRange{});
   model_ = std::make_unique<DiT>(cfg_.model, ops_, training_dit_options(cfg_, hooks.full_logits));
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks.algorithm ? hooks.algorithm(*model_, *state_, vocab)
@@ -56,8 +56,7 @@ void TrainingStepPlan::run_step(int64_t step) {
     algo_->run(mb, /*train=*/true, /*backward=*/true, w > 0 ? 1.0 / (w * double(accum)) : 0.0);
   }
   ops_.end_frozen_weights(state_->params());
-  (void)ops_.sum_squares(state_->flat(state_->grads()));  // the training loop's finiteness check
-  state_->optimizer_step(cfg_.optim);
+  state_->optimizer_step(cfg_.optim, state_->grad_norm(single_process()));
 }
 
 MemoryPlan plan_training_memory(const TrainConfig& cfg, int32_t mask_id, const TrainerHooks& hooks, int ranks) {

@@ -112,7 +112,7 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
   DUO_CHECK(!zero1 || !hooks_.algorithm, "--training.zero1", hooks_.program + " reads the whole EMA and Adam state",
             "drop --training.zero1 (duo-train shards them)");
   state_ = std::make_unique<ModelState>(m, ops_, true, DType::F32,
-                                        zero1 ? rank_range(ParamTable(m).total(), comm_.rank(), (int)ranks) : RankRange{});
+                                        zero1 ? zero1_shard(m, comm_.rank(), (int)ranks) : RankRange{});
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());
   algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_)
@@ -381,12 +381,12 @@ EvalResult Trainer::run() {
     comm_.all_reduce_sum(sums, 2);
     total.loss = sums[0];
     total.weight = sums[1];
-    const double grad_norm = std::sqrt(ops_.sum_squares(state_->flat(state_->grads())));
+    const double grad_norm = state_->grad_norm(comm_);
     DUO_CHECK(std::isfinite(grad_norm), str("step ", step), "the gradient norm is not finite",
               "the weights loaded finite (checked at load time), so training diverged: lower --optim.lr or raise "
               "the warm-up; " + restart_hint());
     const double lr = learning_rate(cfg_.optim, step);
-    state_->optimizer_step(cfg_.optim);
+    state_->optimizer_step(cfg_.optim, grad_norm);
     if (state_->sharded())  // ZeRO-1: each rank updated its part of the weights
       comm_.all_gather(static_cast<float*>(state_->params()), (size_t)state_->table().total());
     interval_loss += total.loss;

@@ -530,6 +530,13 @@ void curriculum_and_optim_cases(std::vector<OpCase>& out, int64_t m) {
     const int64_t n = n0 * m;
     out.push_back({OpKind::SumSquares, fmt("sum_squares n=", n), {{"x", {n}}}, (double)n, false, 1,
                    [](Ops& o, Tensors& t) { return Scalars{o.sum_squares(t[0])}; }});
+    // The backends' chunks differ (4096 on the CPU, 8192 on CUDA): judged by their sum in chunk order.
+    out.push_back({OpKind::SumSquaresChunks, fmt("sum_squares_chunks n=", n), {{"x", {n}}}, (double)n, false, 1,
+                   [](Ops& o, Tensors& t) {
+                     double sum = 0;
+                     for (double c : o.sum_squares_chunks(t[0])) sum += c;
+                     return Scalars{sum};
+                   }});
     out.push_back({OpKind::Scale, fmt("scale n=", n), {{"x", {n}, Role::InOut}}, 1, false, 1,
                    [](Ops& o, Tensors& t) { o.scale(t[0], 0.3); return Scalars{}; }});
     out.push_back({OpKind::Adamw, fmt("adamw n=", n),

@@ -32,6 +32,7 @@ class CpuOps : public Ops {
   void begin_frozen_weights(const void* weights, size_t bytes) override;  // linear.cpp
   void end_frozen_weights(const void* weights) override;
 
+  int64_t sum_squares_chunk() const override;
  protected:
   // the ops (backend/ops.h: the public calls check the arguments, then call these)
   void do_fill(Tensor& t, double value) override;
@@ -101,6 +102,7 @@ class CpuOps : public Ops {
 
   // optim.cpp
   double do_sum_squares(const Tensor& x) override;
+  std::vector<double> do_sum_squares_chunks(const Tensor& x) override;
   void do_scale(Tensor& x, double s) override;
   void do_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const AdamWArgs& a) override;
   void do_ema_update(Tensor& shadow, const Tensor& params, double decay) override;

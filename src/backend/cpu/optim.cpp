@@ -1,17 +1,19 @@
 // Optimiser ops: deterministic sum of squares (global grad norm), scaling, AdamW and the EMA of weights.
 #include <cmath>
 #include "core/simd.h"
+#include "backend/comm.h"
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
 
 namespace duo {
 using namespace cpu;
 
-// Fixed chunks, each summed in double in index order, then the chunk sums added in chunk order: the result
+// Fixed chunks (sum_squares_chunks returns them), each summed in double in index order, then the chunk sums added in chunk order: the result
 // depends only on the data, never on the number of threads.
 constexpr int64_t kSumChunk = 4096;
+static_assert(kShardGrain % kSumChunk == 0, "ZeRO-1's shards start at whole chunks");
 
-template <class T> static double sum_squares_impl(const Tensor& x_t, double* partial) {
+template <class T> static void chunk_sums_impl(const Tensor& x_t, double* partial) {
   const T* x = x_t.ptr<T>();
   const int64_t n = x_t.numel(), chunks = (n + kSumChunk - 1) / kSumChunk;
 #pragma omp parallel for schedule(static) if (worth_threads(n))
@@ -21,17 +23,25 @@ template <class T> static double sum_squares_impl(const Tensor& x_t, double* par
     for (int64_t i = c * kSumChunk; i < end; ++i) s += (double)x[i] * (double)x[i];
     partial[c] = s;
   }
+}
+
+double CpuOps::do_sum_squares(const Tensor& x) {
+  check_numel("sum_squares", "x", x, x.numel());
+  const int64_t chunks = (x.numel() + kSumChunk - 1) / kSumChunk;
+  double* partial = scratch<double>((size_t)chunks + 1);
+  dispatch("sum_squares", x, [&](auto tag) { chunk_sums_impl<decltype(tag)>(x, partial); });
   double total = 0;
   for (int64_t c = 0; c < chunks; ++c) total += partial[c];
   return total;
 }
 
-double CpuOps::do_sum_squares(const Tensor& x) {
-  check_numel("sum_squares", "x", x, x.numel());
-  double* partial = scratch<double>((size_t)(x.numel() / kSumChunk + 1));
-  double result = 0;
-  dispatch("sum_squares", x, [&](auto tag) { result = sum_squares_impl<decltype(tag)>(x, partial); });
-  return result;
+int64_t CpuOps::sum_squares_chunk() const { return kSumChunk; }
+
+std::vector<double> CpuOps::do_sum_squares_chunks(const Tensor& x) {
+  check_numel("sum_squares_chunks", "x", x, x.numel());
+  std::vector<double> partial((size_t)((x.numel() + kSumChunk - 1) / kSumChunk));
+  dispatch("sum_squares_chunks", x, [&](auto tag) { chunk_sums_impl<decltype(tag)>(x, partial.data()); });
+  return partial;
 }
 
 template <class T> DUO_SIMD_CLONES static void scale_impl(Tensor& x_t, double s) {

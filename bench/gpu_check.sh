@@ -152,9 +152,24 @@ nccl_one() {
       <(grep -o '"train/loss":[-0-9.e+]*' "$runs/nccl/metrics.jsonl") ||
     { echo "gpu_check: the losses over NCCL differ from the plain run's"; return 1; }
   [ "$(val_nll cuda)" = "$(val_nll nccl)" ] || { echo "gpu_check: the validation NLLs differ"; return 1; }
+  # The same world of one launched as srun without MPI would start it: the ranks from slurm's variables, NCCL's id
+  # through a shared file (DUO_INIT_FILE), which rank 0 removes once every rank joined; NCCL carries the host
+  # collectives too
+  DUO_INIT_FILE="$runs/nccl.init" SLURM_JOB_ID=1 SLURM_STEP_ID=0 SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=1 \
+    SLURM_LOCALID=0 train cuda build/cuda/duo-train nccl_file >"$runs/nccl_file.log" 2>&1
+  rc=$?
+  cat "$runs/nccl_file.log"
+  [ "$rc" -eq 0 ] || return 1
+  grep -q "1 ranks (nccl)" "$runs/nccl_file.log" || { echo "gpu_check: the shared-file run does not use NCCL"; return 1; }
+  [ ! -e "$runs/nccl.init" ] || { echo "gpu_check: rank 0 left the launch file behind"; return 1; }
+  echo "validation NLL after 100 steps: cuda over NCCL joined through a shared file (one rank) $(val_nll nccl_file)"
+  cmp <(grep -o '"train/loss":[-0-9.e+]*' "$runs/cuda/metrics.jsonl") \
+      <(grep -o '"train/loss":[-0-9.e+]*' "$runs/nccl_file/metrics.jsonl") ||
+    { echo "gpu_check: the losses of the shared-file launch differ from the plain run's"; return 1; }
+  [ "$(val_nll cuda)" = "$(val_nll nccl_file)" ] || { echo "gpu_check: the shared-file run's validation NLL differs"; return 1; }
 }
 export -f nccl_one
-section "nccl world of one" 60 nccl_one >>"$OUT/train.txt" 2>&1
+section "nccl world of one" 90 nccl_one >>"$OUT/train.txt" 2>&1
 grep -E "NCCL|nccl" "$OUT/train.txt" | tee -a "$OUT/summary.txt" || true
 
 # ---- last, with what is left of the budget: compute-sanitizer over the kernel tests (not the end-to-end ones, for

@@ -2,6 +2,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <exception>
+#include <vector>
+#include "backend/shared_file_launch.h"
 #include "core/error.h"
 
 namespace duo {
@@ -17,26 +19,51 @@ void check_cuda(cudaError_t e, const char* call) {
   if (e != cudaSuccess) fail(str("CUDA ", call), cudaGetErrorString(e), "check the GPU with nvidia-smi");
 }
 
+// host: the communicator that carries the host collectives (MPI), or nullptr: NCCL carries them too (a
+// shared-file launch, which has no other).
 class NcclComm final : public Comm {
  public:
-  NcclComm(Comm& bootstrap, Ops& ops) : boot_(bootstrap), ops_(ops) {
-    ncclUniqueId id{};
-    if (boot_.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    boot_.broadcast(&id, sizeof id, 0);
-    check_nccl(ncclCommInitRank(&comm_, boot_.size(), id, boot_.rank()), "ncclCommInitRank");
+  NcclComm(Comm* host, int rank, int size, const ncclUniqueId& id, Ops& ops)
+      : host_(host), rank_(rank), size_(size), ops_(ops) {
+    check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   }
   // A failing rank aborts its NCCL communicator (the others may be inside a collective with it).
   ~NcclComm() override {
     if (std::uncaught_exceptions() == 0) ncclCommDestroy(comm_);
     else ncclCommAbort(comm_);
+    if (staging_) cudaFree(staging_);
     cudaStreamDestroy(stream_);
   }
 
   const char* name() const override { return "nccl"; }
-  int rank() const override { return boot_.rank(); }
-  int size() const override { return boot_.size(); }
-  void all_reduce_sum(double* data, size_t n) override { boot_.all_reduce_sum(data, n); }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  // Host float64 without MPI: every rank's values gathered through NCCL, then added on the host in rank order,
+  // ((x0 + x1) + x2) + ..., the chain's order (backend/comm_mpi.cpp), so every rank gets the same bits.
+  void all_reduce_sum(double* data, size_t n) override {
+    if (host_) return host_->all_reduce_sum(data, n);
+    if (n == 0) return;
+    auto* all = static_cast<double*>(stage(n * size_t(size_) * sizeof(double)));
+    check_cuda(cudaMemcpyAsync(all + size_t(rank_) * n, data, n * sizeof(double), cudaMemcpyHostToDevice, stream_),
+               "cudaMemcpyAsync");
+    check_nccl(ncclAllGather(all + size_t(rank_) * n, all, n, ncclFloat64, comm_, stream_), "ncclAllGather");
+    std::vector<double> host(n * size_t(size_));
+    check_cuda(cudaMemcpyAsync(host.data(), all, host.size() * sizeof(double), cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpyAsync");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    for (size_t i = 0; i < n; ++i) {
+      double sum = host[i];
+      for (int r = 1; r < size_; ++r) sum = sum + host[size_t(r) * n + i];
+      data[i] = sum;
+    }
+  }
+  // Every part holds the all-reduce's bits (the rest too).
+  void reduce_scatter_sum(double* data, size_t n) override {
+    if (host_) return host_->reduce_scatter_sum(data, n);
+    all_reduce_sum(data, n);
+  }
   // GPU memory: the backend's stream is drained first (it wrote the buffer), then NCCL sums on its own stream.
   void all_reduce_sum(float* data, size_t n) override {
     if (n == 0) return;  // a world of one runs NCCL too (DUO_NCCL_ALWAYS, bench/gpu_check.sh)
@@ -44,7 +71,6 @@ class NcclComm final : public Comm {
     check_nccl(ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
-  void reduce_scatter_sum(double* data, size_t n) override { boot_.reduce_scatter_sum(data, n); }
   // Each rank's part summed onto its owner, the size() reductions in one NCCL group (the parts of shard_range
   // differ in size, which ncclReduceScatter's equal counts do not allow).
   void reduce_scatter_sum(float* data, size_t n) override {
@@ -76,18 +102,67 @@ class NcclComm final : public Comm {
     check_nccl(ncclGroupEnd(), "ncclGroupEnd");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
-  void broadcast(void* data, size_t bytes, int root) override { boot_.broadcast(data, bytes, root); }
-  void barrier() override { boot_.barrier(); }
+  void broadcast(void* data, size_t bytes, int root) override {
+    if (host_) return host_->broadcast(data, bytes, root);
+    if (bytes == 0) return;
+    void* d = stage(bytes);
+    if (rank_ == root)
+      check_cuda(cudaMemcpyAsync(d, data, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    check_nccl(ncclBroadcast(d, d, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
+    check_cuda(cudaMemcpyAsync(data, d, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+  void barrier() override {
+    if (host_) return host_->barrier();
+    void* d = stage(sizeof(float));
+    check_nccl(ncclAllReduce(d, d, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
 
  private:
-  Comm& boot_;
+  // Device memory for the host collectives that NCCL carries: grows to the largest asked for, freed at the end.
+  void* stage(size_t bytes) {
+    if (bytes > staged_) {
+      check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+      if (staging_) check_cuda(cudaFree(staging_), "cudaFree");
+      staging_ = nullptr;
+      staged_ = 0;
+      check_cuda(cudaMalloc(&staging_, bytes), "cudaMalloc");
+      staged_ = bytes;
+    }
+    return staging_;
+  }
+
+  Comm* host_;
+  int rank_, size_;
   Ops& ops_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  void* staging_ = nullptr;
+  size_t staged_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Comm> make_nccl_comm(Comm& bootstrap, Ops& ops) { return std::make_unique<NcclComm>(bootstrap, ops); }
+std::unique_ptr<Comm> make_nccl_comm(Comm& bootstrap, Ops& ops) {
+  ncclUniqueId id{};
+  if (bootstrap.rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  bootstrap.broadcast(&id, sizeof id, 0);
+  return std::make_unique<NcclComm>(&bootstrap, bootstrap.rank(), bootstrap.size(), id, ops);
+}
+
+std::unique_ptr<Comm> make_nccl_comm_shared_file(const SharedFileLaunch& launch, Ops& ops) {
+  ncclUniqueId id{};
+  if (launch.rank == 0) {
+    check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    publish_launch_data(launch, &id, sizeof id);
+  } else {
+    wait_for_launch_data(launch, &id, sizeof id);
+  }
+  auto comm = std::make_unique<NcclComm>(nullptr, launch.rank, launch.size, id, ops);
+  // ncclCommInitRank returns once every rank has joined, so every rank has read the file.
+  if (launch.rank == 0) withdraw_launch_data(launch);
+  return comm;
+}
 
 }  // namespace duo

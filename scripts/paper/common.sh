@@ -9,6 +9,8 @@
 #   GLOBAL_BATCH    sequences per optimizer step (default: the paper's); must be a multiple of ranks x BATCH
 #   STEPS           optimizer steps (default: the paper's)
 #   MPIRUN_ARGS     extra mpirun options (e.g. "--allow-run-as-root --oversubscribe")
+#   INIT_FILE       under slurm without PMIx: a path on a filesystem every node shares; srun then starts the ranks
+#                   without MPI and NCCL joins them through that file (GPU runs only; docs/training.md §13)
 #   EXTRA           extra options for the executable (e.g. "--device cpu --threads 8")
 #   DRY_RUN=1       print the planned device memory of a training row and exit (no data, no GPU needed)
 set -euo pipefail
@@ -28,7 +30,9 @@ read -r -a extra_args <<<"${EXTRA:-}"
 launch() {
   local exe=$DUO_BIN/$1
   shift
-  if [ -n "${SLURM_JOB_ID:-}" ]; then
+  if [ -n "${SLURM_JOB_ID:-}" ] && [ -n "${INIT_FILE:-}" ]; then
+    DUO_INIT_FILE=$INIT_FILE srun --kill-on-bad-exit=1 "$exe" "$@" "${extra_args[@]}"
+  elif [ -n "${SLURM_JOB_ID:-}" ]; then
     srun --mpi=pmix "$exe" "$@" "${extra_args[@]}"
   elif [ "$RANKS" -gt 1 ]; then
     read -r -a mpirun_args <<<"${MPIRUN_ARGS:-}"

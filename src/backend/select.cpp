@@ -2,10 +2,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include "backend/comm_mpi.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/process_setup.h"
+#include "backend/shared_file_launch.h"
 #include "core/error.h"
 #if defined(DUO_WITH_CUDA)
 #include "device.h"            // cuda/device.h: only in the executables `make cuda` links against the CUDA backend
@@ -71,16 +73,26 @@ std::unique_ptr<Ops> make_backend(const std::string& device, int threads, const 
 
 Processes start_processes(const std::string& device, int threads, const std::string& compute) {
   Processes p;
+  // mpirun (or srun with PMIx) makes an MPI world; DUO_INIT_FILE without MPI is srun's plain launch, whose ranks
+  // NCCL joins through the shared file; anything else is one process.
+  const std::optional<SharedFileLaunch> file_launch =
+      launched_by_mpi() ? std::nullopt : shared_file_launch_from_env();
   if (launched_by_mpi()) p.launch = make_mpi_comm();
-  else p.launch = std::make_unique<SingleComm>();
-  if (p.launch->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
-    fail("rank " + std::to_string(p.launch->rank()), "cannot silence its standard output", "check /dev/null");
-  p.ops = make_backend(device, threads, compute, mpi_local_rank());
+  else if (!file_launch) p.launch = std::make_unique<SingleComm>();
+  const int rank = p.launch ? p.launch->rank() : file_launch->rank;
+  if (rank != 0 && !std::freopen("/dev/null", "w", stdout))
+    fail("rank " + std::to_string(rank), "cannot silence its standard output", "check /dev/null");
+  p.ops = make_backend(device, threads, compute, file_launch ? file_launch->local_rank : mpi_local_rank());
+  DUO_CHECK(!file_launch || p.ops->device() == Device::CUDA, "DUO_INIT_FILE",
+            "a launch without MPI joins its ranks through NCCL, which carries GPU buffers, and this run is on the CPU",
+            "launch the CPU backend's ranks with mpirun or srun --mpi=pmix (Open MPI), or unset DUO_INIT_FILE");
   const bool always = nccl_always(*p.ops);
 #if defined(DUO_WITH_CUDA)
-  if (p.ops->device() == Device::CUDA && (p.launch->size() > 1 || always)) p.gpu = make_nccl_comm(*p.launch, *p.ops);
+  if (file_launch) p.gpu = make_nccl_comm_shared_file(*file_launch, *p.ops);
+  else if (p.ops->device() == Device::CUDA && (p.launch->size() > 1 || always))
+    p.gpu = make_nccl_comm(*p.launch, *p.ops);
 #else
-  (void)always;  // a CPU run: nccl_always has refused it
+  (void)always;  // a CPU run: nccl_always has refused it, and the check above a shared-file launch
 #endif
   return p;
 }

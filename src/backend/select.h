@@ -24,13 +24,15 @@ inline const char* compute_option_help() {
 // The processes of a run and each one's backend. Launched by mpirun (or srun with PMIx), every process is a rank
 // of an MPI communicator and takes the GPU of its local rank; a CUDA backend in a world of more than one then
 // sums its buffers through NCCL, bootstrapped over MPI (DUO_NCCL_ALWAYS=1: through NCCL in a world of one as
-// well, to check that path on one GPU). Started any other way: one process, SingleComm.
+// well, to check that path on one GPU). Launched by srun without MPI and with DUO_INIT_FILE set (CUDA only), the
+// ranks come from slurm's environment and NCCL, joined through that file, carries every collective
+// (backend/shared_file_launch.h). Started any other way: one process, SingleComm.
 // Ranks other than 0 send their standard output to /dev/null (rank 0 alone logs; errors still reach stderr).
 struct Processes {
-  std::unique_ptr<Comm> launch;  // MPI or single: host collectives
+  std::unique_ptr<Comm> launch;  // MPI or single: host collectives (none in a shared-file launch)
   std::unique_ptr<Ops> ops;
-  std::unique_ptr<Comm> gpu;     // NCCL over `launch` when the backend is CUDA and there are several ranks (or
-                                 // DUO_NCCL_ALWAYS=1)
+  std::unique_ptr<Comm> gpu;     // NCCL when the backend is CUDA and there are several ranks (over `launch`, or
+                                 // joined through DUO_INIT_FILE), or DUO_NCCL_ALWAYS=1
   Comm& comm() { return gpu ? *gpu : *launch; }  // what the trainer, evaluation and sampling use
 };
 Processes start_processes(const std::string& device, int threads = 0, const std::string& compute = "auto");

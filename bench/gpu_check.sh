@@ -147,6 +147,8 @@ nccl_one() {
   cat "$runs/nccl.log"
   [ "$rc" -eq 0 ] || return 1
   grep -q "1 ranks (nccl)" "$runs/nccl.log" || { echo "gpu_check: the run does not say it used NCCL"; return 1; }
+  grep -q "buckets over nccl" "$runs/nccl.log" ||
+    { echo "gpu_check: the NCCL run does not sum its gradient in buckets during the backward"; return 1; }
   echo "validation NLL after 100 steps: cuda $(val_nll cuda), cuda over NCCL (one rank) $(val_nll nccl)"
   cmp <(grep -o '"train/loss":[-0-9.e+]*' "$runs/cuda/metrics.jsonl") \
       <(grep -o '"train/loss":[-0-9.e+]*' "$runs/nccl/metrics.jsonl") ||

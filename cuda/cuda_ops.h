@@ -50,6 +50,9 @@ class CudaOps : public Ops {
   size_t weight_copy_bytes() const;
 
   int64_t sum_squares_chunk() const override;
+  // The stream every op runs on (a cudaStream_t): NCCL orders its collectives after the ops with events on it.
+  void* stream() const { return stream_; }
+
  protected:
   WeightCopies* weight_copies() override { return weight_copies_on_ ? copies_.get() : nullptr; }
   void round_weights(void* copy, const Tensor& W) override;  // linear.cu

@@ -5,6 +5,7 @@
 #include <vector>
 #include "backend/shared_file_launch.h"
 #include "core/error.h"
+#include "cuda_ops.h"
 
 namespace duo {
 
@@ -25,14 +26,21 @@ class NcclComm final : public Comm {
  public:
   NcclComm(Comm* host, int rank, int size, const ncclUniqueId& id, Ops& ops)
       : host_(host), rank_(rank), size_(size), ops_(ops) {
+    auto* cuda = dynamic_cast<CudaOps*>(&ops);
+    DUO_CHECK(cuda != nullptr, "NCCL", str("carries GPU buffers, and the backend is ", ops.name()), "run with --device cuda");
+    ops_stream_ = static_cast<cudaStream_t>(cuda->stream());
     check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    check_cuda(cudaEventCreateWithFlags(&ops_reached_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    check_cuda(cudaEventCreateWithFlags(&sums_done_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
   }
   // A failing rank aborts its NCCL communicator (the others may be inside a collective with it).
   ~NcclComm() override {
     if (std::uncaught_exceptions() == 0) ncclCommDestroy(comm_);
     else ncclCommAbort(comm_);
     if (staging_) cudaFree(staging_);
+    cudaEventDestroy(ops_reached_);
+    cudaEventDestroy(sums_done_);
     cudaStreamDestroy(stream_);
   }
 
@@ -60,6 +68,19 @@ class NcclComm final : public Comm {
     }
   }
   // Every part holds the all-reduce's bits (the rest too).
+  // No host synchronisation: NCCL's stream waits for the backend's stream to reach this point (the backward has
+  // issued the ops that write data), sums there while the backend goes on, and finish_started_sums makes the
+  // backend's stream wait for the sums.
+  void start_all_reduce_sum(float* data, size_t n) override {
+    if (n == 0) return;
+    check_cuda(cudaEventRecord(ops_reached_, ops_stream_), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(stream_, ops_reached_, 0), "cudaStreamWaitEvent");
+    check_nccl(ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+  }
+  void finish_started_sums() override {
+    check_cuda(cudaEventRecord(sums_done_, stream_), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(ops_stream_, sums_done_, 0), "cudaStreamWaitEvent");
+  }
   void reduce_scatter_sum(double* data, size_t n) override {
     if (host_) return host_->reduce_scatter_sum(data, n);
     all_reduce_sum(data, n);
@@ -137,7 +158,8 @@ class NcclComm final : public Comm {
   int rank_, size_;
   Ops& ops_;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr, ops_stream_ = nullptr;
+  cudaEvent_t ops_reached_ = nullptr, sums_done_ = nullptr;  // recorded again for each start and each finish
   void* staging_ = nullptr;
   size_t staged_ = 0;
 };

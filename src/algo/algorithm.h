@@ -74,6 +74,9 @@ class Algorithm {
   // Σ mask over the positions whose loss counts (AR: all but the first of each row). The trainer divides by it
   // so a micro-batch's loss is a token mean, as in the reference.
   virtual double counted_weight(const MicroBatch& mb) const;
+  // The backward passes run() makes through the model per micro-batch (D3PM: 2, the noisy and the clean input). A
+  // gradient summed over the ranks bucket by bucket starts only in the last one (train/grad_sum.h).
+  virtual int backward_passes() const { return 1; }
   // State beyond the model's weights that a resumed run needs (distillation: the teacher's weights and the
   // step of its last refresh). The trainer calls save_state on every checkpoint it writes and load_state when
   // it resumes. Default: none.

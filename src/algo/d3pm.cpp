@@ -31,6 +31,7 @@ class D3PM final : public NoisingAlgorithm {
     vb.loss += rec.loss;
     return vb;
   }
+  int backward_passes() const override { return 2; }
 };
 
 }  // namespace

@@ -25,6 +25,12 @@ class Comm {
   virtual void all_reduce_sum(double* data, size_t n) = 0;
   // A buffer of the run's backend (host memory on the CPU, GPU memory on CUDA): data[i] = Σ over ranks.
   virtual void all_reduce_sum(float* data, size_t n) = 0;
+  // A buffer of the run's backend, summed like all_reduce_sum but possibly later: complete once
+  // finish_started_sums() returns (on CUDA: for the work the backend's stream issues after that call). The backend's
+  // work issued before the call has written data; nothing may write it until finished. NCCL runs it on its own
+  // stream, overlapping the backend's work (train/grad_buckets.h); the default is the blocking sum.
+  virtual void start_all_reduce_sum(float* data, size_t n) { all_reduce_sum(data, n); }
+  virtual void finish_started_sums() {}
   // ZeRO-1's collectives work on the parts shard_range(n, r, size) gives (below).
   // Host memory: data[part of this rank] = Σ over ranks in rank order (the same bits all_reduce_sum gives there);
   // the rest of data is left unspecified.

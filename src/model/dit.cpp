@@ -285,6 +285,7 @@ void DiT::backward_features(const Tensor& dy_in) {
                                 act(xs_[cfg_.n_blocks], {B, L, D}), act(meanf_, {N}), act(rstdf_, {N}),
                                 P_.final_norm, shift, scale);
   if (!cfg_.causal) o.linear_backward(dc, G_.final_ada_w, G_.final_ada_b, act(dmod_, {B, 2 * D}), c, P_.final_ada_w, true);
+  group_done(0);  // the output layer (its linear by the caller, before this)
 
   Tensor dln = operand(dln_, {B, L, D}), dqkv = operand(dqkv_, {B, L, 3 * D});
   Tensor rotated = rotary_scratch(B, L), drotated;
@@ -320,6 +321,7 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.layernorm_modulate_backward(dh, gw.norm1, dm.shift_msa, dm.scale_msa, dln, act(xs_[i], {B, L, D}),
                                   act(a.mean1, {N}), act(a.rstd1, {N}), w.norm1, m.shift_msa, m.scale_msa);
     if (!cfg_.causal) o.linear_backward(dc, gw.ada_w, gw.ada_b, dmod, c, w.ada_w, true);
+    group_done(size_t(cfg_.n_blocks - i));
   }
 
   // Input embedding; dh now holds d h0.
@@ -341,6 +343,16 @@ void DiT::backward_features(const Tensor& dy_in) {
     o.silu_backward(dc1, dc1a, act(c1_, {B, cd}));
     o.linear_backward(none, G_.sigma0_w, G_.sigma0_b, dc1, act(tfreq_, {B, cfg_.freq_dim}), P_.sigma0_w, false);
   }
+  group_done(size_t(cfg_.n_blocks + 1));  // the input: embedding and time conditioning
+}
+
+std::vector<ParamRange> DiT::gradient_groups() const {
+  const int64_t n = cfg_.n_blocks, out = table_.info("backbone.output_layer.norm_final.weight").offset;
+  auto block_start = [&](int64_t i) { return table_.info(str("backbone.blocks.", i, ".norm1.weight")).offset; };
+  std::vector<ParamRange> g{{out, table_.total()}};
+  for (int64_t i = n - 1; i >= 0; --i) g.push_back({block_start(i), i + 1 < n ? block_start(i + 1) : out});
+  g.push_back({0, n > 0 ? block_start(0) : out});
+  return g;
 }
 
 }  // namespace duo

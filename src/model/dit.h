@@ -12,6 +12,7 @@
 // params, grads, Adam moments and EMA in that one layout). Activations live in one allocation made at
 // construction for the largest batch and length.
 #pragma once
+#include <functional>
 #include <vector>
 #include "backend/ops.h"
 #include "core/arena.h"
@@ -86,6 +87,14 @@ class DiT {
   // gradients accumulate (+=); the output layer's own gradient is the fused head's business.
   Tensor features_grad() const;
   void backward_features(const Tensor& dy);
+  // The parameter ranges whose gradients a backward completes one after the other, in that order: the output layer,
+  // block n−1, …, block 0, then the input (the embedding and the time conditioning). Adjacent, in descending order,
+  // together [0, table().total()): a data-parallel run sums them over the ranks bucket by bucket while the backward
+  // goes on (train/grad_buckets.h).
+  std::vector<ParamRange> gradient_groups() const;
+  // Called on the host, with the group's index, as soon as a backward has issued the last op that writes that
+  // group's gradient (every group, in order, in each backward); empty (the default): nothing is called.
+  void on_gradient_group_done(std::function<void(size_t)> f) { group_done_ = std::move(f); }
   // Memory plan of the activations (printed at start-up by the executables).
   std::string memory_plan(size_t max_lines = 8) const { return arena_.plan(max_lines); }
   size_t activation_bytes() const { return arena_.bytes(); }
@@ -118,6 +127,10 @@ class DiT {
   void* params_ = nullptr;
   bool has_grads_ = false;
   Arena arena_;
+  std::function<void(size_t)> group_done_;
+  void group_done(size_t g) const {
+    if (group_done_) group_done_(g);
+  }
   // saved by forward for backward
   DiTInput in_;
   int64_t B_ = 0, L_ = 0;

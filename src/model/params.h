@@ -19,6 +19,11 @@ enum class Init : uint8_t {
   Ones,     // LayerNorm weights
 };
 
+// Elements [begin, end) of the flat parameter vector.
+struct ParamRange {
+  int64_t begin = 0, end = 0;
+};
+
 struct ParamInfo {
   std::string name;             // e.g. "backbone.blocks.3.attn_qkv.weight"
   std::vector<int64_t> shape;   // PyTorch layout, Linear weights are [out, in]

@@ -335,6 +335,10 @@ EvalResult Trainer::run() {
   const int64_t B = cfg_.batch_size, L = cfg_.model.length, accum = cfg_.global_batch_size / B;
   const int64_t ranks = comm_.size(), A = micro_per_rank_;
   GradientSum grads(*state_, comm_, A);
+  grads.overlap_with(*model_, algo_->backward_passes());  // NCCL: the ranks' sum in buckets during the backward
+  if (grads.bucketed())
+    std::printf("  gradient sum: %zu buckets over %s, each started as the backward completes it\n",
+                grads.bucket_count(), comm_.name());
   TimeSampler sampler;
   sampler.antithetic = cfg_.antithetic_sampling;
   sampler.sampling_eps = cfg_.sampling_eps;
@@ -365,6 +369,7 @@ EvalResult Trainer::run() {
       // The reference: each micro-batch's loss is its token mean; accumulation averages the micro-batches.
       const double w = algo_->counted_weight(mb);
       LossSums s;
+      grads.begin_micro();
       try {
         s = algo_->run(mb, /*train=*/true, /*backward=*/true, w > 0 ? 1.0 / (w * accum) : 0.0);
       } catch (const Error& e) {

@@ -90,14 +90,20 @@ BOOST_AUTO_TEST_CASE(ranks_come_from_slurm) {
     BOOST_TEST(l->file == "/shared/run.init");
     BOOST_TEST(l->key == "4242.0");
   }
-  {  // SLURM_NTASKS where the step's own count is missing
+  {
     auto vars = srun("/shared/run.init", 1, 2);
-    vars.erase("SLURM_STEP_NUM_TASKS");
-    vars["SLURM_NTASKS"] = "3";
     vars["DUO_INIT_TIMEOUT"] = "30";
     Env e(vars);
-    BOOST_TEST(shared_file_launch_from_env()->size == 3);
     BOOST_TEST(shared_file_launch_from_env()->timeout_s == 30.0);
+  }
+  {  // a batch script run directly (no srun step): SLURM_NTASKS counts ranks that were never started
+    auto vars = srun("/shared/run.init", 0, 4);
+    vars.erase("SLURM_STEP_NUM_TASKS");
+    vars.erase("SLURM_STEP_ID");
+    vars["SLURM_NTASKS"] = "4";
+    Env e(vars);
+    const std::string m = error_of([] { shared_file_launch_from_env(); });
+    BOOST_TEST(m.find("DUO_INIT_FILE: is set, and SLURM_STEP_NUM_TASKS is not") != std::string::npos, m);
   }
   {  // set outside srun: the ranks would not know who they are
     Env e(Vars{{"DUO_INIT_FILE", "/shared/run.init"}});

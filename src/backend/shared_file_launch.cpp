@@ -27,8 +27,9 @@ const char* env(const char* name) {
 long env_number(const char* name, long lo, long hi) {
   const char* v = env(name);
   DUO_CHECK(v != nullptr, kVariable, str("is set, and ", name, " is not"),
-            "a shared-file launch takes its ranks from srun (SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID, "
-            "SLURM_JOB_ID): start every rank with srun, or unset DUO_INIT_FILE and launch with mpirun");
+            "a shared-file launch takes its ranks from the variables srun sets for each task of a step (SLURM_PROCID, "
+            "SLURM_STEP_NUM_TASKS, SLURM_LOCALID, SLURM_JOB_ID, SLURM_STEP_ID): start every rank with srun, or unset "
+            "DUO_INIT_FILE and launch with mpirun");
   char* end = nullptr;
   errno = 0;
   const long n = std::strtol(v, &end, 10);
@@ -85,12 +86,12 @@ std::optional<SharedFileLaunch> shared_file_launch_from_env() {
   if (!file) return std::nullopt;
   SharedFileLaunch l;
   l.file = file;
-  const char* tasks = env("SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
-  l.size = (int)env_number(tasks, 1, 1 << 20);
+  // The step's own variables, which only srun sets: a batch script's SLURM_NTASKS counts ranks that were never
+  // started there, and rank 0 would wait for them.
+  l.size = (int)env_number("SLURM_STEP_NUM_TASKS", 1, 1 << 20);
   l.rank = (int)env_number("SLURM_PROCID", 0, l.size - 1);
   l.local_rank = (int)env_number("SLURM_LOCALID", 0, 1 << 16);
-  l.key = std::to_string(env_number("SLURM_JOB_ID", 0, 1L << 62));
-  if (env("SLURM_STEP_ID")) l.key += "." + std::to_string(env_number("SLURM_STEP_ID", 0, 1L << 62));
+  l.key = str(env_number("SLURM_JOB_ID", 0, 1L << 62), ".", env_number("SLURM_STEP_ID", 0, 1L << 62));
   if (env("DUO_INIT_TIMEOUT")) l.timeout_s = (double)env_number("DUO_INIT_TIMEOUT", 1, 1L << 30);
   return l;
 }

@@ -15,7 +15,7 @@
 namespace duo {
 
 struct SharedFileLaunch {
-  int rank = 0, size = 1;  // SLURM_PROCID, SLURM_STEP_NUM_TASKS (or SLURM_NTASKS)
+  int rank = 0, size = 1;  // SLURM_PROCID, SLURM_STEP_NUM_TASKS
   int local_rank = 0;      // SLURM_LOCALID: which GPU of its node the process takes
   std::string file;        // DUO_INIT_FILE
   std::string key;         // SLURM_JOB_ID.SLURM_STEP_ID

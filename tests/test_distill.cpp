@@ -145,8 +145,8 @@ BOOST_AUTO_TEST_CASE(teacher_refresh_and_first_step_kl) {
   ops.copy(ema, params);
   ops.scale(ema, 0.5);  // an EMA that differs from the live weights
   StudentWeights w;
-  w.params = [&] { return state.flat(state.params()); };
-  w.ema = [&] { return state.flat(state.ema()); };
+  w.params = [&](Tensor& dst) { ops.copy(dst, state.flat(state.params())); };
+  w.ema = [&](Tensor& dst) { ops.copy(dst, state.flat(state.ema())); };
   AlgoSettings as;
   as.name = "duo_base";
   DistillSettings ds = tiny_distill(dd, 12);

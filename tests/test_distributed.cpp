@@ -254,6 +254,23 @@ BOOST_AUTO_TEST_CASE(two_ranks_distill_as_one_bit_for_bit) {
   BOOST_TEST(a.train.size() == 4u);
   for (const auto& [step, v] : a.train) BOOST_TEST(b.train.at(step).first == v.first);
   same_checkpoint(c.file("distill1/last.safetensors"), c.file("distill2/last.safetensors"));
+  // ZeRO-1 with the teacher refreshed from the EMA weights (Algorithm 2), which each rank keeps a part of: the
+  // refresh gathers them, and the run is one process's bit for bit.
+  for (int ranks : {1, 2}) {
+    const std::string run = "ema" + std::to_string(ranks);
+    run_ok(ranks, "build/duo-distill" + c.model() + " --training.finetune_path " + c.file("teacher/last.safetensors") +
+                      " --algo.T 16 --algo.update_teacher_every 2 --training.ema 0.9 --algo.teacher_ema true"
+                      " --loader.batch_size 2 --loader.global_batch_size 4 --loader.eval_batch_size 4"
+                      " --trainer.max_steps 4 --trainer.log_every_n_steps 1 --trainer.val_check_interval 0"
+                      " --checkpointing.save_dir " + c.file(run) + (ranks == 2 ? " --training.zero1 true" : ""));
+  }
+  const Logged e1 = logged(c.file("ema1/metrics.jsonl")), e2 = logged(c.file("ema2/metrics.jsonl"));
+  BOOST_TEST(e1.train.size() == 4u);
+  for (const auto& [step, v] : e1.train) {
+    BOOST_TEST(e2.train.at(step).first == v.first);
+    BOOST_TEST(e2.train.at(step).second == v.second);
+  }
+  same_checkpoint(c.file("ema1/last.safetensors"), c.file("ema2/last.safetensors"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -112,9 +112,9 @@ Tensor Distillation::teacher_params() {
 }
 
 void Distillation::refresh_teacher(int64_t step) {
-  Tensor src = d_.teacher_ema ? student_.ema() : student_.params();
   Tensor dst = teacher_params();
-  ops().copy(dst, src);
+  if (d_.teacher_ema) student_.ema(dst);
+  else student_.params(dst);
   teacher_step_ = step;
 }
 

@@ -54,11 +54,12 @@ struct DistillTimes {
 };
 DistillTimes distill_times(double t, double delta);
 
-// Where the teacher is refreshed from: the run's live parameters and its EMA weights, flat buffers in the
-// ParamTable layout (the trainer's ModelState::flat). Functions, because the trainer swaps the two buffers
-// while it validates; ema may be empty when the run keeps no EMA.
+// Where the teacher is refreshed from: each writes the run's live parameters (its EMA weights) into dst, a full flat
+// buffer in the ParamTable layout. Functions, because the trainer swaps the two buffers while it validates, and
+// with ZeRO-1 every rank keeps only its part of the EMA (the function gathers it: every rank refreshes at the same
+// step); ema may be empty when the run keeps no EMA.
 struct StudentWeights {
-  std::function<Tensor()> params, ema;
+  std::function<void(Tensor& dst)> params, ema;
 };
 
 class Distillation final : public Algorithm {

@@ -60,13 +60,21 @@ TrainerHooks distill_hooks(const TrainConfig& cfg, const DistillSettings& d) {
   d.validate();
   TrainerHooks h;
   h.program = "duo-distill";
-  h.algorithm = [cfg, d](DiT& model, ModelState& state, const DataVocab& vocab) -> std::unique_ptr<Algorithm> {
+  h.algorithm = [cfg, d](DiT& model, ModelState& state, const DataVocab& vocab,
+                         Comm& comm) -> std::unique_ptr<Algorithm> {
     DistillSettings s = d;
     s.distilled_from = cfg.finetune_path;  // empty when resuming: the checkpoint's value is kept
     StudentWeights w;
     ModelState* st = &state;
-    w.params = [st] { return st->flat(st->params()); };
-    if (cfg.optim.ema > 0) w.ema = [st] { return st->flat(st->ema()); };
+    Comm* c = &comm;
+    w.params = [st](Tensor& dst) { st->ops().copy(dst, st->flat(st->params())); };
+    if (cfg.optim.ema > 0)
+      w.ema = [st, c](Tensor& dst) {
+        if (!st->sharded()) return st->ops().copy(dst, st->flat(st->ema()));
+        void* full = st->gather(st->ema(), *c);  // ZeRO-1: every rank's part of the EMA
+        st->ops().copy(dst, st->flat(full));
+        st->ops().release(full);
+      };
     return std::make_unique<Distillation>(algo_settings(cfg, vocab), s, model, std::move(w), state.ops());
   };
   h.extra_validation = {"duo_base"};

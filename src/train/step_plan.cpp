@@ -22,7 +22,7 @@ TrainingStepPlan::TrainingStepPlan(const TrainConfig& cfg, Ops& ops, int32_t mas
                                         zero1 ? zero1_shard(cfg_.model, 0, ranks) : RankRange{});
   model_ = std::make_unique<DiT>(cfg_.model, ops_, training_dit_options(cfg_, hooks.full_logits));
   model_->bind(state_->params(), state_->grads());
-  algo_ = hooks.algorithm ? hooks.algorithm(*model_, *state_, vocab)
+  algo_ = hooks.algorithm ? hooks.algorithm(*model_, *state_, vocab, single_process())
                           : make_algorithm(algo_settings(cfg_, vocab), *model_, ops_);
   for (const std::string& name : hooks.extra_validation) {
     AlgoSettings s = algo_settings(cfg_, vocab);

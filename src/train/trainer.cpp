@@ -109,13 +109,11 @@ Trainer::Trainer(const TrainConfig& cfg, Ops& ops, TrainerHooks hooks, Comm& com
   const DiTOptions o = training_dit_options(cfg_, hooks_.full_logits);
   // ZeRO-1: this rank keeps the optimizer state of its part of the flat parameter vector.
   const bool zero1 = cfg_.zero1 && ranks > 1;
-  DUO_CHECK(!zero1 || !hooks_.algorithm, "--training.zero1", hooks_.program + " reads the whole EMA and Adam state",
-            "drop --training.zero1 (duo-train shards them)");
   state_ = std::make_unique<ModelState>(m, ops_, true, DType::F32,
                                         zero1 ? zero1_shard(m, comm_.rank(), (int)ranks) : RankRange{});
   model_ = std::make_unique<DiT>(m, ops_, o);
   model_->bind(state_->params(), state_->grads());
-  algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_)
+  algo_ = hooks_.algorithm ? hooks_.algorithm(*model_, *state_, vocab_, comm_)
                            : make_algorithm(algo_settings(cfg_, vocab_), *model_, ops_);
   for (const std::string& name : hooks_.extra_validation) {
     AlgoSettings s = algo_settings(cfg_, vocab_);

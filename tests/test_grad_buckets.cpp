@@ -29,6 +29,7 @@ class RecordingComm final : public Comm {
     int64_t begin, n;
     std::vector<float> values;
     int phase;
+    bool scatter;  // start_reduce_scatter_sum (ZeRO-1), else start_all_reduce_sum
   };
   const float* base = nullptr;
   int phase = 0;  // set by the test: 0 during the backward, 1 after it
@@ -47,7 +48,10 @@ class RecordingComm final : public Comm {
   void broadcast(void*, size_t, int) override {}
   void barrier() override {}
   void start_all_reduce_sum(float* data, size_t n) override {
-    starts.push_back({data - base, (int64_t)n, std::vector<float>(data, data + n), phase});
+    starts.push_back({data - base, (int64_t)n, std::vector<float>(data, data + n), phase, false});
+  }
+  void start_reduce_scatter_sum(float* data, size_t, size_t begin, size_t end) override {
+    starts.push_back({(int64_t)begin, (int64_t)(end - begin), std::vector<float>(data + begin, data + end), phase, true});
   }
   void finish_started_sums() override {
     ++finishes;
@@ -82,8 +86,10 @@ struct Tiny {
   std::vector<float> mask;
   static constexpr int64_t B = 2, L = 8;
 
-  explicit Tiny(bool causal)
-      : cfg(tiny_config(causal)), state(cfg, ops, true), model(cfg, ops, options()) {
+  explicit Tiny(bool causal, bool sharded = false)
+      : cfg(tiny_config(causal)),
+        state(cfg, ops, true, DType::F32, sharded ? RankRange{0, ParamTable(cfg).total() / 2} : RankRange{}),
+        model(cfg, ops, options()) {
     model.bind(state.params(), state.grads());
     float* p = static_cast<float*>(state.params());
     Philox r{5, 1};
@@ -207,13 +213,15 @@ BOOST_AUTO_TEST_CASE(every_group_is_final_when_reported) {
 // each with the finished gradient of its range, together covering every parameter once; then one finish. An
 // algorithm that understates its passes is caught at the end of the step.
 BOOST_AUTO_TEST_CASE(a_micro_batch_starts_finished_buckets_during_its_backward) {
-  for (const std::string name : {"mdlm", "d3pm"}) {
+  for (const std::string name : {"mdlm", "d3pm", "mdlm ZeRO-1"}) {
     BOOST_TEST_CONTEXT(name) {
-      Tiny t(false);
+      const bool zero1 = name == "mdlm ZeRO-1";
+      Tiny t(false, zero1);
+      BOOST_REQUIRE(t.state.sharded() == zero1);
       RecordingComm comm;
       comm.base = static_cast<const float*>(t.state.grads());
       GradientSum sum(t.state, comm, 1);
-      auto algo = algorithm(name, t.model, t.ops);
+      auto algo = algorithm(zero1 ? "mdlm" : name, t.model, t.ops);
       const int64_t block_bytes = 4 * (t.model.gradient_groups()[1].end - t.model.gradient_groups()[1].begin);
       sum.overlap_with(t.model, algo->backward_passes(), block_bytes);  // about a bucket a block
       BOOST_REQUIRE(sum.bucketed());
@@ -230,6 +238,7 @@ BOOST_AUTO_TEST_CASE(a_micro_batch_starts_finished_buckets_during_its_backward) 
       int64_t covered = 0, at = t.state.table().total();
       for (const auto& s : comm.starts) {
         BOOST_TEST(s.phase == 0, "every bucket starts inside the backward");
+        BOOST_TEST(s.scatter == zero1, "ZeRO-1 reduce-scatters each bucket, else it is all-reduced");
         BOOST_TEST(s.begin + s.n == at);  // descending, adjacent
         at = s.begin;
         covered += s.n;

@@ -1,6 +1,7 @@
 #include "nccl/comm_nccl.h"
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <algorithm>
 #include <exception>
 #include <vector>
 #include "backend/shared_file_launch.h"
@@ -76,6 +77,21 @@ class NcclComm final : public Comm {
     check_cuda(cudaEventRecord(ops_reached_, ops_stream_), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(stream_, ops_reached_, 0), "cudaStreamWaitEvent");
     check_nccl(ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+  }
+  // Each rank's share of [begin, end) reduced onto it, one grouped ncclReduce per rank whose part meets the range.
+  void start_reduce_scatter_sum(float* data, size_t n, size_t begin, size_t end) override {
+    if (end <= begin) return;
+    check_cuda(cudaEventRecord(ops_reached_, ops_stream_), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(stream_, ops_reached_, 0), "cudaStreamWaitEvent");
+    check_nccl(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < size_; ++r) {
+      const RankRange part = shard_range((long long)n, r, size_);
+      const long long lo = std::max<long long>(part.begin, (long long)begin), hi = std::min<long long>(part.end, (long long)end);
+      if (hi > lo)
+        check_nccl(ncclReduce(data + lo, data + lo, size_t(hi - lo), ncclFloat32, ncclSum, r, comm_, stream_),
+                   "ncclReduce");
+    }
+    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
   }
   void finish_started_sums() override {
     check_cuda(cudaEventRecord(sums_done_, stream_), "cudaEventRecord");

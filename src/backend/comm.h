@@ -30,6 +30,12 @@ class Comm {
   // work issued before the call has written data; nothing may write it until finished. NCCL runs it on its own
   // stream, overlapping the backend's work (train/grad_buckets.h); the default is the blocking sum.
   virtual void start_all_reduce_sum(float* data, size_t n) { all_reduce_sum(data, n); }
+  // The same for ZeRO-1: of data's n elements (parts by shard_range), those in [begin, end) are summed onto the rank
+  // whose part holds them; the rest of data is left unspecified. Default: the blocking sum of [begin, end).
+  virtual void start_reduce_scatter_sum(float* data, size_t n, size_t begin, size_t end) {
+    (void)n;
+    all_reduce_sum(data + begin, end - begin);
+  }
   virtual void finish_started_sums() {}
   // ZeRO-1's collectives work on the parts shard_range(n, r, size) gives (below).
   // Host memory: data[part of this rank] = Σ over ranks in rank order (the same bits all_reduce_sum gives there);

@@ -18,12 +18,17 @@ GradientSum::~GradientSum() {
 }
 
 void GradientSum::overlap_with(DiT& model, int passes, int64_t bucket_bytes) {
-  if (wide_ || state_.sharded() || std::strcmp(comm_.name(), "single") == 0) return;
+  if (wide_ || std::strcmp(comm_.name(), "single") == 0) return;
   DUO_CHECK(model.table().total() == state_.table().total(), "GradientSum", "the model is not the state's", "");
   float* g = static_cast<float*>(state_.grads());
+  const size_t n = (size_t)state_.table().total();
+  const bool sharded = state_.sharded();  // ZeRO-1: each bucket reduce-scattered onto the parts' owners
   buckets_ = std::make_unique<GradientBuckets>(
       model.gradient_groups(), std::max<int64_t>(1, bucket_bytes / (int64_t)sizeof(float)),
-      [this, g](const ParamRange& r) { comm_.start_all_reduce_sum(g + r.begin, (size_t)(r.end - r.begin)); });
+      [this, g, n, sharded](const ParamRange& r) {
+        if (sharded) comm_.start_reduce_scatter_sum(g, n, (size_t)r.begin, (size_t)r.end);
+        else comm_.start_all_reduce_sum(g + r.begin, (size_t)(r.end - r.begin));
+      });
   model_ = &model;
   passes_ = passes;
   model.on_gradient_group_done([this](size_t group) { buckets_->group_done(group); });

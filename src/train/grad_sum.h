@@ -8,7 +8,8 @@
 // size: R ranks give one rank's bits (with A > 1 per rank the float64 sum is associated per rank, a difference of
 // order A·2⁻⁵³ relative before the float32 rounding). Cost: 12 bytes per parameter on the host.
 // CUDA backend: the micro-batches accumulate in the float32 buffer (the GEMMs' β = 1), then NCCL sums the ranks,
-// bucket by bucket while the last micro-batch's backward goes on (overlap_with, train/grad_buckets.h).
+// bucket by bucket while the last micro-batch's backward goes on (overlap_with, train/grad_buckets.h; with ZeRO-1
+// each bucket is reduce-scattered).
 // ZeRO-1 (a sharded state): the ranks' sum is formed only on the shard each rank updates (Comm::reduce_scatter_sum,
 // the same bits there as the all-reduce), and the rest of the gradient buffer is left unspecified.
 // One process with one micro-batch per step: the gradient stays where the backward wrote it.
@@ -34,7 +35,7 @@ class GradientSum {
   GradientSum& operator=(const GradientSum&) = delete;
 
   // Sums over the ranks in buckets while the backward of each step's last micro-batch runs, where the ranks' sum
-  // is the device's float32 all-reduce (NCCL: not the CPU's float64 sum, nor ZeRO-1's reduce-scatter; otherwise
+  // is the device's float32 all-reduce or ZeRO-1's reduce-scatter (NCCL; not the CPU's float64 sum: otherwise
   // nothing changes). `model` reports its completed gradient groups; `passes`: Algorithm::backward_passes.
   void overlap_with(DiT& model, int passes, int64_t bucket_bytes = kGradientBucketBytes);
   bool bucketed() const { return buckets_ != nullptr; }

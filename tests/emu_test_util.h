@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "error_util.h"
 #include "runtime.cuh"
 
 namespace duo::testing {
@@ -19,17 +20,6 @@ struct ScopedEmuConfig {
   ~ScopedEmuConfig() { duo::emu::device().config() = saved; }
   duo::emu::Config* operator->() { return &duo::emu::device().config(); }
 };
-
-// Runs f and returns the duo::Error message it throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const duo::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Test data in emulated device memory (kernels may not read host memory, as on a GPU): cudaMalloc'd and filled
 // from a host vector or one value, passed to DUO_LAUNCH as a T*, read back with host(), freed with the scope.

@@ -11,6 +11,7 @@
 #include "backend/comm.h"
 #include "backend/cpu/cpu_ops.h"
 #include "core/error.h"
+#include "error_util.h"
 #include "core/philox.h"
 #include "model/dit.h"
 #include "train/grad_buckets.h"
@@ -59,14 +60,7 @@ class RecordingComm final : public Comm {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 ModelConfig tiny_config(bool causal) {
   ModelConfig c;

@@ -16,6 +16,7 @@
 #include "backend/select.h"
 #include "backend/shared_file_launch.h"
 #include "core/error.h"
+#include "error_util.h"
 #include "io_test_util.h"
 
 using namespace duo;
@@ -52,14 +53,7 @@ std::map<std::string, std::string> srun(const std::string& file, int rank, int s
           {"SLURM_JOB_ID", "4242"},         {"SLURM_STEP_ID", "0"}};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 SharedFileLaunch launch(const std::string& file, int rank, int size, const std::string& key, double timeout) {
   SharedFileLaunch l;

@@ -83,15 +83,7 @@ class NcclComm final : public Comm {
     if (end <= begin) return;
     check_cuda(cudaEventRecord(ops_reached_, ops_stream_), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(stream_, ops_reached_, 0), "cudaStreamWaitEvent");
-    check_nccl(ncclGroupStart(), "ncclGroupStart");
-    for (int r = 0; r < size_; ++r) {
-      const RankRange part = shard_range((long long)n, r, size_);
-      const long long lo = std::max<long long>(part.begin, (long long)begin), hi = std::min<long long>(part.end, (long long)end);
-      if (hi > lo)
-        check_nccl(ncclReduce(data + lo, data + lo, size_t(hi - lo), ncclFloat32, ncclSum, r, comm_, stream_),
-                   "ncclReduce");
-    }
-    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    reduce_parts(data, n, begin, end);
   }
   void finish_started_sums() override {
     check_cuda(cudaEventRecord(sums_done_, stream_), "cudaEventRecord");
@@ -113,30 +105,16 @@ class NcclComm final : public Comm {
   void reduce_scatter_sum(float* data, size_t n) override {
     if (n == 0) return;
     ops_.sync();
-    check_nccl(ncclGroupStart(), "ncclGroupStart");
-    for (int r = 0; r < size(); ++r) {
-      const RankRange part = shard_range((long long)n, r, size());
-      float* at = data + part.begin;
-      if (part.end > part.begin)
-        check_nccl(ncclReduce(at, at, (size_t)(part.end - part.begin), ncclFloat32, ncclSum, r, comm_, stream_),
-                   "ncclReduce");
-    }
-    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    reduce_parts(data, n, 0, n);
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
   // Each rank's part broadcast from its owner, the size() broadcasts in one NCCL group.
   void all_gather(float* data, size_t n) override {
     if (n == 0) return;  // a world of one runs NCCL too (DUO_NCCL_ALWAYS, bench/gpu_check.sh)
     ops_.sync();
-    check_nccl(ncclGroupStart(), "ncclGroupStart");
-    for (int r = 0; r < size(); ++r) {
-      const RankRange part = shard_range((long long)n, r, size());
-      float* at = data + part.begin;
-      if (part.end > part.begin)
-        check_nccl(ncclBroadcast(at, at, (size_t)(part.end - part.begin), ncclFloat32, r, comm_, stream_),
-                   "ncclBroadcast");
-    }
-    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    for_each_part(n, 0, n, [&](int r, size_t lo, size_t count) {
+      check_nccl(ncclBroadcast(data + lo, data + lo, count, ncclFloat32, r, comm_, stream_), "ncclBroadcast");
+    });
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
   void broadcast(void* data, size_t bytes, int root) override {
@@ -157,6 +135,25 @@ class NcclComm final : public Comm {
   }
 
  private:
+  // f(owner, first, count) for each rank's part of n elements (shard_range) that meets [begin, end), inside one
+  // NCCL group.
+  template <class F>
+  void for_each_part(size_t n, size_t begin, size_t end, F&& f) {
+    check_nccl(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < size_; ++r) {
+      const RankRange part = shard_range((long long)n, r, size_);
+      const size_t lo = std::max((size_t)part.begin, begin), hi = std::min((size_t)part.end, end);
+      if (hi > lo) f(r, lo, hi - lo);
+    }
+    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+  }
+  // The parts of [begin, end) summed onto their owners, on NCCL's stream.
+  void reduce_parts(float* data, size_t n, size_t begin, size_t end) {
+    for_each_part(n, begin, end, [&](int r, size_t lo, size_t count) {
+      check_nccl(ncclReduce(data + lo, data + lo, count, ncclFloat32, ncclSum, r, comm_, stream_), "ncclReduce");
+    });
+  }
+
   // Device memory for the host collectives that NCCL carries: grows to the largest asked for, freed at the end.
   void* stage(size_t bytes) {
     if (bytes > staged_) {

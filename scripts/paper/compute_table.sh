@@ -45,3 +45,13 @@ DUO-LM1B duo --algo.curriculum.mode,simple 128 30522 64 512 1000000
 MDLM-LM1B mdlm - 128 30522 64 512 1000000
 D3PM-LM1B d3pm --algo.T,1000 128 30522 64 64 1000000
 ROWS
+# Distillation (duo-distill: the student's state plus the teacher's weights and activations): memory only, the
+# roofline models the training algorithms, not the teacher's extra forward.
+for B in 32 16; do
+  plan() {
+    "$DUO_BIN/duo-distill" --dry_run "$@" --model small --vocab_size 50258 --model.length 1024 --training.ema 0.999 \
+      --loader.batch_size "$B" --loader.global_batch_size "$B" --loader.eval_batch_size "$B" |
+      sed -n 's/^  total: \([0-9.]* [GM]iB\).*/\1/p'
+  }
+  echo "| DUO-OWT-distillation | $B | $(plan) | $(plan --dry_run.ranks 8 --training.zero1 true) | - | - | 128 x 50k | - |"
+done

@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
     desc.add_options()("help,h", "show this help")(
         "dry_run", duo::po::bool_switch(),
         "print the device memory this distillation would plan on a GPU (student, teacher, optimizer), without "
-        "allocating it or reading a checkpoint or data, and exit (the vocabulary from --vocab_size)");
+        "allocating it or reading a checkpoint or data, and exit (the vocabulary from --vocab_size)")(
+        "dry_run.ranks", duo::po::value<int>()->default_value(1),
+        "--dry_run: plan one rank of this many (with --training.zero1: its shard of the Adam moments and the EMA)");
     duo::add_model_options(desc);
     duo::add_train_options(desc, duo::distill_train_defaults());
     duo::add_distill_options(desc);
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
     if (dry_run) {
       DUO_CHECK(cfg.vocab_given, "--dry_run", "no vocabulary size", "pass --vocab_size (e.g. 50258 for GPT-2 + [PAD])");
       const duo::DistillSettings d = duo::distill_settings_from(vm, cfg);
-      std::printf("%s", duo::plan_training_memory(cfg, -1, duo::distill_hooks(cfg, d)).report.c_str());
+      const int ranks = vm["dry_run.ranks"].as<int>();
+      DUO_CHECK(ranks >= 1, "--dry_run.ranks", duo::str("got ", ranks), "give the number of ranks, 1 or more");
+      std::printf("%s", duo::plan_training_memory(cfg, -1, duo::distill_hooks(cfg, d), ranks).report.c_str());
       return 0;
     }
     // One checkpoint per round unless asked otherwise: step_<k·N> holds the weights the next round's teacher gets.

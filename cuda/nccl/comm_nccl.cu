@@ -68,7 +68,6 @@ class NcclComm final : public Comm {
       data[i] = sum;
     }
   }
-  // Every part holds the all-reduce's bits (the rest too).
   // No host synchronisation: NCCL's stream waits for the backend's stream to reach this point (the backward has
   // issued the ops that write data), sums there while the backend goes on, and finish_started_sums makes the
   // backend's stream wait for the sums.
@@ -89,6 +88,7 @@ class NcclComm final : public Comm {
     check_cuda(cudaEventRecord(sums_done_, stream_), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(ops_stream_, sums_done_, 0), "cudaStreamWaitEvent");
   }
+  // Without MPI every part holds the all-reduce's bits (the rest too).
   void reduce_scatter_sum(double* data, size_t n) override {
     if (host_) return host_->reduce_scatter_sum(data, n);
     all_reduce_sum(data, n);

@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "ptx.cuh"
+#include "tile.cuh"
 
 namespace duo::cuda {
 namespace {
@@ -32,76 +33,14 @@ using Mma = duo::ptx::MmaM16N8K16;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kTile = 64;  // rows per block and per streamed tile: 16 per warp
+constexpr int kTile = tile::kRows;  // rows per block and per streamed tile: 16 per warp
+static_assert(kThreads == tile::kBlockThreads, "the block loads its tiles together");
 constexpr float kLog2e = 1.4426950408889634f;
 
-// A 64-row tile in shared memory: row pitch hd + 8 bf16, so that the 8 16-byte rows one ldmatrix reads start
-// on distinct bank groups (pitch 144 B or 80 B), and every row start stays 16-byte aligned for cp.async.
 template <int HD>
-using Row = bf16[HD + 8];
-
-// Issues (does not wait for) the cp.async copies of rows row0..row0+63 of a (n_rows, HD) bf16 matrix with row
-// stride ld into a tile. Rows past n_rows are zero-filled: their scores are masked, and zero (not poison)
-// keeps 0·x finite in the products that still read them.
-template <int HD>
-__device__ __forceinline__ void load_tile_async(Row<HD>* tile, const bf16* src, int ld, int row0, int n_rows) {
-  constexpr int kChunks = HD / 8;  // 16-byte chunks per row
-  for (int c = threadIdx.x; c < kTile * kChunks; c += kThreads) {
-    const int r = c / kChunks, col = c % kChunks * 8;
-    const bool inside = row0 + r < n_rows;
-    duo::ptx::cp_async_cg(&tile[r][col], src + size_t(inside ? row0 + r : 0) * ld + col, inside ? 16 : 0);
-  }
-}
-
-// A fragments of this warp's 16 rows (row0..row0+15) × HD of a tile; a[k] covers columns 16k..16k+15.
-template <int HD>
-__device__ __forceinline__ void load_a_frags(uint32_t (&a)[HD / 16][4], const Row<HD>* tile, int row0) {
-  const int lane = threadIdx.x % 32;
-  for (int k = 0; k < HD / 16; ++k) duo::ptx::ldmatrix<4, false>(a[k], &tile[row0 + lane % 16][k * 16 + lane / 16 * 8]);
-}
-
-// c (16×64) = A (16×HD, fragments) · Bᵀ, B a 64×HD tile: B's rows are the product's columns, so B is the
-// "col" operand as stored and ldmatrix needs no transpose. One x4 load gives two n8-tiles of one k16 step.
-template <int HD>
-__device__ __forceinline__ void mma_a_bt(float (&c)[8][4], const uint32_t (&a)[HD / 16][4], const Row<HD>* b) {
-  const int lane = threadIdx.x % 32;
-  for (auto& ct : c)
-    for (float& x : ct) x = 0.0f;
-  for (int k = 0; k < HD / 16; ++k)
-    for (int n = 0; n < 8; n += 2) {
-      uint32_t f[4];  // (n-tile n, k lo), (n, k hi), (n+1, k lo), (n+1, k hi)
-      duo::ptx::ldmatrix<4, false>(f, &b[n * 8 + lane % 8 + lane / 16 * 8][k * 16 + lane / 8 % 2 * 8]);
-      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
-      duo::ptx::mma_m16n8k16_bf16(c[n], a[k], b0, c[n]);
-      duo::ptx::mma_m16n8k16_bf16(c[n + 1], a[k], b1, c[n + 1]);
-    }
-}
-
-// c (16×HD) += A (16×64, fragments) · B, B a 64×HD tile (k = tile row): B is row-major k×n, so ldmatrix.trans
-// turns its 8×8 blocks into "col" fragments.
-template <int HD>
-__device__ __forceinline__ void mma_a_b(float (&c)[HD / 8][4], const uint32_t (&a)[4][4], const Row<HD>* b) {
-  const int lane = threadIdx.x % 32;
-  for (int k = 0; k < 4; ++k)
-    for (int n = 0; n < HD / 8; n += 2) {
-      uint32_t f[4];  // (k lo, n-tile n), (k hi, n), (k lo, n+1), (k hi, n+1)
-      duo::ptx::ldmatrix<4, true>(f, &b[k * 16 + lane % 8 + lane / 8 % 2 * 8][n * 8 + lane / 16 * 8]);
-      const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
-      duo::ptx::mma_m16n8k16_bf16(c[n], a[k], b0, c[n]);
-      duo::ptx::mma_m16n8k16_bf16(c[n + 1], a[k], b1, c[n + 1]);
-    }
-}
-
-// A 16×64 fp32 accumulator as the bf16 A operand of the next product (its columns become k): the C layout of
-// n-tiles 2k and 2k+1 is exactly the A layout of k-step k, so no data leaves the lane.
-__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4][4], const float (&c)[8][4]) {
-  for (int k = 0; k < 4; ++k) {
-    a[k][0] = duo::ptx::pack_bf16x2(c[2 * k][0], c[2 * k][1]);          // row g,   cols 2t, 2t+1
-    a[k][1] = duo::ptx::pack_bf16x2(c[2 * k][2], c[2 * k][3]);          // row g+8
-    a[k][2] = duo::ptx::pack_bf16x2(c[2 * k + 1][0], c[2 * k + 1][1]);  // row g,   cols 8+2t, 8+2t+1
-    a[k][3] = duo::ptx::pack_bf16x2(c[2 * k + 1][2], c[2 * k + 1][3]);  // row g+8
-  }
-}
+using Row = tile::SmemTile<HD>;  // a tile is Row<HD>[kTile]
+using tile::Acc;
+using tile::Frags;
 
 // Rotary on a landed tile: the pairs (j, j + HD/2) of rows row0..row0+63 (positions; rows past L stay zero) turned by
 // the angles of rope (L, HD/2) as (cos, sin), each rounded to bf16 once, as the rotary kernel rounds them. The caller
@@ -131,12 +70,12 @@ __device__ __forceinline__ void store2(T* p, float a, float b) {
 // times scale: as it is, or (rope given) turned back by the negative angle of position pos, the rotary backward of a
 // gradient at rotated features (each value scaled first, as the rotary backward reads the stored fp32 gradient).
 template <int HD, class T>
-__device__ __forceinline__ void store_row(T* dst, const float (&acc)[HD / 8][4], int r, float scale,
-                                          const float2* rope, int pos) {
+__device__ __forceinline__ void store_row(T* dst, const Acc<HD>& acc, int r, float scale, const float2* rope,
+                                          int pos) {
   const int lane = threadIdx.x % 32;
   if (!rope) {
     for (int n = 0; n < HD / 8; ++n)
-      store2(dst + n * 8 + Mma::c_col(lane, 0), acc[n][2 * r] * scale, acc[n][2 * r + 1] * scale);
+      store2(dst + n * 8 + Mma::c_col(lane, 0), acc.c[n][2 * r] * scale, acc.c[n][2 * r + 1] * scale);
     return;
   }
   constexpr int kHalf = HD / 2, kPartner = kHalf / 8;  // the n-tile holding column c + HD/2: n + HD/16
@@ -145,7 +84,7 @@ __device__ __forceinline__ void store_row(T* dst, const float (&acc)[HD / 8][4],
     float lo[2], hi[2];
     for (int e = 0; e < 2; ++e) {
       const float2 cs = rope[size_t(pos) * kHalf + c + e];
-      rotate_pair(acc[n][2 * r + e] * scale, acc[n + kPartner][2 * r + e] * scale, cs.x, -cs.y, lo[e], hi[e]);
+      rotate_pair(acc.c[n][2 * r + e] * scale, acc.c[n + kPartner][2 * r + e] * scale, cs.x, -cs.y, lo[e], hi[e]);
     }
     store2(dst + c, lo[0], lo[1]);
     store2(dst + c + kHalf, hi[0], hi[1]);
@@ -217,6 +156,37 @@ __global__ void delta_kernel(float* delta, bf16* dout16, const DIn* dout, const 
 
 // ---- forward: grid (query blocks, H, B) --------------------------------------------------------------------
 
+// Scores in log2 units: s · scale_log2; with `masked` (a tail or diagonal tile), -inf where the key is past L or,
+// causal, after the query. row_g: this lane's first query row (the second is row_g + 8); k0: the tile's first key.
+__device__ __forceinline__ void scale_and_mask(Acc<kTile>& s, float scale_log2, int row_g, int k0, int L, bool causal,
+                                               bool masked) {
+  tile::for_each(s, [&](float& v, int r, int col) {
+    const int key = k0 + col, row = row_g + 8 * r;
+    v *= scale_log2;
+    if (masked && (key >= L || (causal && key > row))) v = -INFINITY;
+  });
+}
+
+// One tile of the online softmax, per row r: the new running max m (across the quad, which shares the row), the
+// old sum l and O rescaled to it, and s turned into P = exp2(s − m) added to l (this lane's part of the row). The
+// new max is finite: key 0 is visible to every row in tile 0, so m is finite from the first tile on and
+// exp2(m_old − m_new) never sees inf − inf.
+template <int HD>
+__device__ __forceinline__ void online_softmax(Acc<kTile>& s, float (&m)[2], float (&l)[2], Acc<HD>& o) {
+  for (int r = 0; r < 2; ++r) {
+    const float mx = tile::quad_max(tile::row_max(s, r, m[r]));
+    const float rescale = exp2f(m[r] - mx);
+    m[r] = mx;
+    l[r] *= rescale;
+    tile::scale_row(o, r, rescale);
+    for (int n = 0; n < kTile / 8; ++n)
+      for (int i = 2 * r; i < 2 * r + 2; ++i) {
+        s.c[n][i] = exp2f(s.c[n][i] - mx);  // P, unnormalised
+        l[r] += s.c[n][i];
+      }
+  }
+}
+
 template <int HD, class Out, bool Rot>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(Out* out, float* lse, const bf16* qkv, const float2* rope, int L, int H, bool causal,
@@ -228,9 +198,9 @@ __global__ void __launch_bounds__(kThreads)
   const HeadView hv = head_view(qkv, L, H, HD);
   const int n_tiles = key_tiles(q0, L, causal);
 
-  load_tile_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
-  load_tile_async<HD>(sK, hv.k, hv.ld, 0, L);
-  load_tile_async<HD>(sV, hv.v, hv.ld, 0, L);
+  tile::load_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
+  tile::load_async<HD>(sK, hv.k, hv.ld, 0, L);
+  tile::load_async<HD>(sV, hv.v, hv.ld, 0, L);
   duo::ptx::cp_async_commit();
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
@@ -239,69 +209,41 @@ __global__ void __launch_bounds__(kThreads)
     rotate_tile<HD>(sK, 0, L, rope);
     __syncthreads();
   }
-  uint32_t qf[HD / 16][4];  // Q (16×HD) of this warp, resident for the whole loop
-  load_a_frags<HD>(qf, sK + kTile, warp * 16);
+  Frags<HD> qf;  // Q (16×HD) of this warp, resident for the whole loop
+  tile::load_frags(qf, sK + kTile, warp * 16);
 
-  float o[HD / 8][4] = {};                       // unnormalised O (16×HD)
+  Acc<HD> o;                                       // unnormalised O (16×HD)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {};  // running max (log2 units) and this lane's partial row sums
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1, k0 = j * kTile;
     duo::ptx::cp_async_wait<0>();
     __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or Q)
     if (j + 1 < n_tiles) {
-      load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
-      load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
+      tile::load_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
+      tile::load_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
       duo::ptx::cp_async_commit();
     }
     if (Rot && j > 0) {  // K tile j (tile 0 was rotated with Q)
       rotate_tile<HD>(sK + st * kTile, k0, L, rope);
       __syncthreads();
     }
-    float s[8][4];  // S (16×64)
-    mma_a_bt<HD>(s, qf, sK + st * kTile);
-    const bool masked = needs_mask(q0, k0, L, causal);
-    for (int n = 0; n < 8; ++n)
-      for (int i = 0; i < 4; ++i) {
-        const int key = k0 + n * 8 + Mma::c_col(lane, i), row = q0 + warp * 16 + Mma::c_row(lane, i);
-        s[n][i] *= scale_log2;
-        if (masked && (key >= L || (causal && key > row))) s[n][i] = -INFINITY;
-      }
-    // Online softmax per row r (C elements i = 2r, 2r+1). The new max is finite: key 0 is visible to every
-    // row in tile 0, so m is finite from the first tile on and exp2(m_old - m_new) never sees inf - inf.
-    for (int r = 0; r < 2; ++r) {
-      float mx = m[r];
-      for (int n = 0; n < 8; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));  // the 4 lanes of a quad share the row
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float rescale = exp2f(m[r] - mx);
-      m[r] = mx;
-      l[r] *= rescale;
-      for (int n = 0; n < HD / 8; ++n) {
-        o[n][2 * r] *= rescale;
-        o[n][2 * r + 1] *= rescale;
-      }
-      for (int n = 0; n < 8; ++n)
-        for (int i = 2 * r; i < 2 * r + 2; ++i) {
-          s[n][i] = exp2f(s[n][i] - mx);  // P, unnormalised
-          l[r] += s[n][i];
-        }
-    }
-    uint32_t pf[4][4];
-    acc_to_a(pf, s);
-    mma_a_b<HD>(o, pf, sV + st * kTile);
+    Acc<kTile> s;
+    tile::mma_abt(s, qf, sK + st * kTile);  // S = Q·Kᵀ
+    scale_and_mask(s, scale_log2, row_g, k0, L, causal, needs_mask(q0, k0, L, causal));
+    online_softmax(s, m, l, o);  // P = exp2(S − m) with the new running max; O and l rescaled to it
+    tile::mma_ab(o, tile::to_frags(s), sV + st * kTile);  // O += P·V
   }
 
   // Epilogue: row sums across the quad, O / l, lse = ln 2 · (m + log2 l).
   const int D = H * HD;
   for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    l[r] = tile::quad_sum(l[r]);
     const int row = row_g + r * 8;
     if (row >= L) continue;
     const float inv = 1.0f / l[r];
     Out* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
     for (int n = 0; n < HD / 8; ++n) {
-      const float a = o[n][2 * r] * inv, b = o[n][2 * r + 1] * inv;
+      const float a = o.c[n][2 * r] * inv, b = o.c[n][2 * r + 1] * inv;
       if constexpr (std::is_same_v<Out, float>)
         *reinterpret_cast<float2*>(o_row + n * 8 + Mma::c_col(lane, 0)) = make_float2(a, b);
       else  // the activation dtype: a bf16 pair
@@ -330,8 +272,8 @@ __global__ void __launch_bounds__(kThreads)
 
   // The row statistics of a query tile go through plain stores: visible after the next barrier, like the copies.
   auto load_query_tile = [&](int j, int st) {
-    load_tile_async<HD>(sQ + st * kTile, hv.q, hv.ld, j * kTile, L);
-    load_tile_async<HD>(sdO + st * kTile, dO, D, j * kTile, L);
+    tile::load_async<HD>(sQ + st * kTile, hv.q, hv.ld, j * kTile, L);
+    tile::load_async<HD>(sdO + st * kTile, dO, D, j * kTile, L);
     duo::ptx::cp_async_commit();
     for (int t = threadIdx.x; t < 2 * kTile; t += kThreads) {
       const int q = j * kTile + t % kTile;
@@ -339,8 +281,8 @@ __global__ void __launch_bounds__(kThreads)
       else sDelta[st][t - kTile] = q < L ? delta[bh + q] : 0.0f;
     }
   };
-  load_tile_async<HD>(sQ + kTile, hv.k, hv.ld, key0, L);
-  load_tile_async<HD>(sdO + kTile, hv.v, hv.ld, key0, L);
+  tile::load_async<HD>(sQ + kTile, hv.k, hv.ld, key0, L);
+  tile::load_async<HD>(sdO + kTile, hv.v, hv.ld, key0, L);
   load_query_tile(first, 0);
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
@@ -349,11 +291,12 @@ __global__ void __launch_bounds__(kThreads)
     rotate_tile<HD>(sQ, first * kTile, L, rope);
     __syncthreads();
   }
-  uint32_t kf[HD / 16][4], vf[HD / 16][4];  // K and V (16×HD) of this warp's keys, resident
-  load_a_frags<HD>(kf, sQ + kTile, warp * 16);
-  load_a_frags<HD>(vf, sdO + kTile, warp * 16);
+  Frags<HD> kf, vf;  // K and V (16×HD) of this warp's keys, resident
+  tile::load_frags(kf, sQ + kTile, warp * 16);
+  tile::load_frags(vf, sdO + kTile, warp * 16);
 
-  float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
+  const int key_g = key0 + warp * 16 + lane / 4;  // this lane's keys: key_g, key_g + 8
+  Acc<HD> dk, dv;
   for (int j = first; j < n_tiles; ++j) {
     const int st = (j - first) & 1, q0 = j * kTile;
     duo::ptx::cp_async_wait<0>();
@@ -366,30 +309,25 @@ __global__ void __launch_bounds__(kThreads)
     const Row<HD>* q_tile = sQ + st * kTile;
     const Row<HD>* do_tile = sdO + st * kTile;
 
-    float p[8][4];  // Sᵀ (16 keys × 64 queries), then Pᵀ
-    mma_a_bt<HD>(p, kf, q_tile);
+    Acc<kTile> p;  // Sᵀ (16 keys × 64 queries), then Pᵀ = exp2(Sᵀ − lse), 0 where masked
+    tile::mma_abt(p, kf, q_tile);
     const bool masked = needs_mask(q0, key0, L, causal);
-    for (int n = 0; n < 8; ++n)
-      for (int i = 0; i < 4; ++i) {
-        const int col = n * 8 + Mma::c_col(lane, i), key = key0 + warp * 16 + Mma::c_row(lane, i);
-        p[n][i] = exp2f(p[n][i] * scale_log2 - sLse[st][col]);
-        if (masked && (q0 + col >= L || key >= L || (causal && q0 + col < key))) p[n][i] = 0.0f;
-      }
-    uint32_t af[4][4];  // Pᵀ, then dSᵀ, as A fragments
-    acc_to_a(af, p);
-    mma_a_b<HD>(dv, af, do_tile);  // dV += Pᵀ·dO
+    tile::for_each(p, [&](float& v, int r, int col) {
+      const int key = key_g + 8 * r, query = q0 + col;
+      v = exp2f(v * scale_log2 - sLse[st][col]);
+      if (masked && (query >= L || key >= L || (causal && query < key))) v = 0.0f;
+    });
+    tile::mma_ab(dv, tile::to_frags(p), do_tile);  // dV += Pᵀ·dO
 
-    float ds[8][4];  // dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − delta)
-    mma_a_bt<HD>(ds, vf, do_tile);
-    for (int n = 0; n < 8; ++n)
-      for (int i = 0; i < 4; ++i) ds[n][i] = p[n][i] * (ds[n][i] - sDelta[st][n * 8 + Mma::c_col(lane, i)]);
-    acc_to_a(af, ds);
-    mma_a_b<HD>(dk, af, q_tile);  // dK += dSᵀ·Q (times scale below)
+    Acc<kTile> ds;  // dPᵀ = V·dOᵀ, then dSᵀ = Pᵀ∘(dPᵀ − delta)
+    tile::mma_abt(ds, vf, do_tile);
+    tile::for_each_with(ds, p, [&](float& d, float pv, int, int col) { d = pv * (d - sDelta[st][col]); });
+    tile::mma_ab(dk, tile::to_frags(ds), q_tile);  // dK += dSᵀ·Q (times scale below)
   }
 
   const float scale = scale_log2 / kLog2e;
   for (int r = 0; r < 2; ++r) {
-    const int key = key0 + warp * 16 + lane / 4 + r * 8;
+    const int key = key_g + 8 * r;
     if (key >= L) continue;
     DOut* dk_row = dqkv + (size_t(blockIdx.z) * L + key) * 3 * D + D + blockIdx.y * HD;
     store_row<HD>(dk_row, dk, r, scale, Rot ? rope : nullptr, key);
@@ -412,10 +350,10 @@ __global__ void __launch_bounds__(kThreads)
   const size_t bh = (size_t(blockIdx.z) * H + blockIdx.y) * L;
   const int n_tiles = key_tiles(q0, L, causal);
 
-  load_tile_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
-  load_tile_async<HD>(sV + kTile, dO, D, q0, L);
-  load_tile_async<HD>(sK, hv.k, hv.ld, 0, L);
-  load_tile_async<HD>(sV, hv.v, hv.ld, 0, L);
+  tile::load_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
+  tile::load_async<HD>(sV + kTile, dO, D, q0, L);
+  tile::load_async<HD>(sK, hv.k, hv.ld, 0, L);
+  tile::load_async<HD>(sV, hv.v, hv.ld, 0, L);
   duo::ptx::cp_async_commit();
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
@@ -424,9 +362,9 @@ __global__ void __launch_bounds__(kThreads)
     rotate_tile<HD>(sK, 0, L, rope);
     __syncthreads();
   }
-  uint32_t qf[HD / 16][4], df[HD / 16][4];  // Q and dO (16×HD) of this warp's rows, resident
-  load_a_frags<HD>(qf, sK + kTile, warp * 16);
-  load_a_frags<HD>(df, sV + kTile, warp * 16);
+  Frags<HD> qf, df;  // Q and dO (16×HD) of this warp's rows, resident
+  tile::load_frags(qf, sK + kTile, warp * 16);
+  tile::load_frags(df, sV + kTile, warp * 16);
   float lse2[2], dlt[2];  // lse·log2 e and delta of rows row_g, row_g + 8 (0 past L: never written)
   for (int r = 0; r < 2; ++r) {
     const int row = row_g + r * 8;
@@ -434,14 +372,14 @@ __global__ void __launch_bounds__(kThreads)
     dlt[r] = row < L ? delta[bh + row] : 0.0f;
   }
 
-  float dq[HD / 8][4] = {};
+  Acc<HD> dq;
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1, k0 = j * kTile;
     duo::ptx::cp_async_wait<0>();
     __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or Q and dO)
     if (j + 1 < n_tiles) {
-      load_tile_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
-      load_tile_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
+      tile::load_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
+      tile::load_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
       duo::ptx::cp_async_commit();
     }
     if (Rot && j > 0) {  // K tile j
@@ -450,22 +388,18 @@ __global__ void __launch_bounds__(kThreads)
     }
     const Row<HD>* k_tile = sK + st * kTile;
 
-    float p[8][4];  // S (16×64), then P
-    mma_a_bt<HD>(p, qf, k_tile);
+    Acc<kTile> p;  // S (16×64), then P = exp2(S − lse), 0 where masked
+    tile::mma_abt(p, qf, k_tile);
     const bool masked = needs_mask(q0, k0, L, causal);
-    for (int n = 0; n < 8; ++n)
-      for (int i = 0; i < 4; ++i) {
-        const int key = k0 + n * 8 + Mma::c_col(lane, i), row = q0 + warp * 16 + Mma::c_row(lane, i);
-        p[n][i] = exp2f(p[n][i] * scale_log2 - lse2[i / 2]);
-        if (masked && (key >= L || (causal && key > row))) p[n][i] = 0.0f;
-      }
-    float ds[8][4];  // dP = dO·Vᵀ, then dS = P∘(dP − delta)
-    mma_a_bt<HD>(ds, df, sV + st * kTile);
-    for (int n = 0; n < 8; ++n)
-      for (int i = 0; i < 4; ++i) ds[n][i] = p[n][i] * (ds[n][i] - dlt[i / 2]);
-    uint32_t af[4][4];
-    acc_to_a(af, ds);
-    mma_a_b<HD>(dq, af, k_tile);  // dQ += dS·K (times scale below)
+    tile::for_each(p, [&](float& v, int r, int col) {
+      const int key = k0 + col, row = row_g + 8 * r;
+      v = exp2f(v * scale_log2 - lse2[r]);
+      if (masked && (key >= L || (causal && key > row))) v = 0.0f;
+    });
+    Acc<kTile> ds;  // dP = dO·Vᵀ, then dS = P∘(dP − delta)
+    tile::mma_abt(ds, df, sV + st * kTile);
+    tile::for_each_with(ds, p, [&](float& d, float pv, int r, int) { d = pv * (d - dlt[r]); });
+    tile::mma_ab(dq, tile::to_frags(ds), k_tile);  // dQ += dS·K (times scale below)
   }
 
   const float scale = scale_log2 / kLog2e;

@@ -28,7 +28,8 @@ class NcclComm final : public Comm {
   NcclComm(Comm* host, int rank, int size, const ncclUniqueId& id, Ops& ops)
       : host_(host), rank_(rank), size_(size), ops_(ops) {
     auto* cuda = dynamic_cast<CudaOps*>(&ops);
-    DUO_CHECK(cuda != nullptr, "NCCL", str("carries GPU buffers, and the backend is ", ops.name()), "run with --device cuda");
+    DUO_CHECK(cuda != nullptr, "NCCL", str("carries GPU buffers, and the backend is ", ops.name()),
+              "run with --device cuda");
     ops_stream_ = static_cast<cudaStream_t>(cuda->stream());
     check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");

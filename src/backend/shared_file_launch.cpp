@@ -134,8 +134,9 @@ void wait_for_launch_data(const SharedFileLaunch& l, void* data, size_t bytes) {
     if (f.present) other_key = f.key;
     if (Clock::now() >= deadline) {
       if (!other_key.empty())
-        fail(l.file, str("rank ", l.rank, " of ", l.size, " waited ", l.timeout_s, " s for rank 0's launch data of run ",
-                         l.key, " and found only a file of run ", other_key),
+        fail(l.file,
+             str("rank ", l.rank, " of ", l.size, " waited ", l.timeout_s, " s for rank 0's launch data of run ", l.key,
+                 " and found only a file of run ", other_key),
              "rank 0 of this run did not start or failed (see its error); a file an old run left is replaced when "
              "rank 0 starts, and never read by mistake");
       fail(l.file, str("rank ", l.rank, " of ", l.size, " waited ", l.timeout_s, " s for rank 0's launch data"),

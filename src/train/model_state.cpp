@@ -93,7 +93,8 @@ double ModelState::grad_norm(Comm& comm) {
   DUO_CHECK(shard_.begin % chunk == 0, "ModelState", str("the shard starts at ", shard_.begin),
             str("not at a whole chunk of ", chunk, " (shard with zero1_shard)"));
   std::vector<double> chunks((size_t)((total + chunk - 1) / chunk), 0.0);
-  const std::vector<double> mine = ops_.sum_squares_chunks(range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device()));
+  const Tensor part = range_view(grads_, dtype_, shard_.begin, shard_.end, ops_.device());
+  const std::vector<double> mine = ops_.sum_squares_chunks(part);
   std::copy(mine.begin(), mine.end(), chunks.begin() + shard_.begin / chunk);
   comm.all_reduce_sum(chunks.data(), chunks.size());  // one rank's value and zeros: exact in any order
   double sum = 0;

@@ -46,7 +46,8 @@ struct TrainerHooks {
   // Builds the training algorithm on the run's model and weights, instead of
   // make_algorithm(algo_settings(cfg, vocab)). Validation (val/nll) uses it too.
   // comm: the run's ranks (an algorithm that reads ZeRO-1's sharded state gathers it over them).
-  std::function<std::unique_ptr<Algorithm>(DiT& model, ModelState& state, const DataVocab& vocab, Comm& comm)> algorithm;
+  std::function<std::unique_ptr<Algorithm>(DiT& model, ModelState& state, const DataVocab& vocab, Comm& comm)>
+      algorithm;
   // Further algorithms (make_algorithm names, with the run's settings) evaluated at each validation next to
   // the training one, on the same weights, and logged as val/<name>/nll etc.: e.g. the DUO NELBO of a model
   // trained on another loss. They never decide which checkpoint is `best`.

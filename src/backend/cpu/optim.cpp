@@ -8,8 +8,8 @@
 namespace duo {
 using namespace cpu;
 
-// Fixed chunks (sum_squares_chunks returns them), each summed in double in index order, then the chunk sums added in chunk order: the result
-// depends only on the data, never on the number of threads.
+// Fixed chunks (sum_squares_chunks returns them), each summed in double in index order, then the chunk sums added
+// in chunk order: the result depends only on the data, never on the number of threads.
 constexpr int64_t kSumChunk = 4096;
 static_assert(kShardGrain % kSumChunk == 0, "ZeRO-1's shards start at whole chunks");
 

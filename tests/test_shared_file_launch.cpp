@@ -25,26 +25,27 @@ namespace {
 
 using Vars = std::map<std::string, std::string>;
 
+// The variables a shared-file launch reads.
+constexpr const char* kLaunchVariables[] = {"DUO_INIT_FILE", "DUO_INIT_TIMEOUT", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS",
+                                            "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_STEP_ID"};
+
 // Sets the variables for the scope of one check and restores the previous environment after it.
 class Env {
  public:
-  explicit Env(const std::map<std::string, std::string>& vars) {
-    for (const char* name : {"DUO_INIT_FILE", "DUO_INIT_TIMEOUT", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
-                             "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_STEP_ID"}) {
+  explicit Env(const Vars& vars) {
+    for (const char* name : kLaunchVariables) {
       if (const char* v = std::getenv(name)) saved_[name] = v;
       ::unsetenv(name);
     }
     for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 1);
   }
   ~Env() {
-    for (const char* name : {"DUO_INIT_FILE", "DUO_INIT_TIMEOUT", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
-                             "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_STEP_ID"})
-      ::unsetenv(name);
+    for (const char* name : kLaunchVariables) ::unsetenv(name);
     for (const auto& [k, v] : saved_) ::setenv(k.c_str(), v.c_str(), 1);
   }
 
  private:
-  std::map<std::string, std::string> saved_;
+  Vars saved_;
 };
 
 std::map<std::string, std::string> srun(const std::string& file, int rank, int size) {

@@ -1,5 +1,8 @@
 // CudaOps: construction (stream, GEMM engine), device memory, fill/copy, and the one growing workspace.
 #include "cuda_ops.h"
+
+#include <cstring>
+
 #include "backend/device_peak.h"
 #include "backend/weight_copies.h"
 
@@ -45,6 +48,9 @@ CudaOps::CudaOps() {
 CudaOps::~CudaOps() {
   copies_->clear();  // through release(), while the stream lives
   cudaStreamSynchronize(as_stream(stream_));
+  if (staging_)  // every copy has finished with the stream
+    for (StagingRing::Fence f : staging_->take_fences()) cudaEventDestroy(static_cast<cudaEvent_t>(f));
+  if (staging_host_) cudaFreeHost(staging_host_);
   if (workspace_) cudaFree(workspace_);
   cudaFree(id_slots_);
   cudaStreamDestroy(as_stream(stream_));
@@ -66,7 +72,7 @@ void* CudaOps::alloc(size_t bytes) {
 }
 
 void CudaOps::release(void* p) {
-  DUO_CU("release", cudaStreamSynchronize(as_stream(stream_)));  // no kernel may still use it
+  wait_for_stream("release", false);  // no kernel may still use it
   DUO_CU("release", cudaFree(p));
   copies_->released(p);
 }
@@ -84,8 +90,7 @@ void CudaOps::to_host(void* dst, const Tensor& src) {
   DUO_CHECK(src.is_contiguous(), "CudaOps::to_host", str("source ", src.shape_str(), " is not contiguous"), "");
   if (!src.nbytes()) return;
   DUO_CU("to_host", cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, as_stream(stream_)));
-  DUO_CU("to_host", cudaStreamSynchronize(as_stream(stream_)));
-  check_id_errors();
+  wait_for_stream("to_host");  // the id checks of the step so far come back with it
 }
 
 void CudaOps::from_host(Tensor& dst, const void* src) {
@@ -94,9 +99,49 @@ void CudaOps::from_host(Tensor& dst, const void* src) {
             "");
   if (!dst.nbytes()) return;
   copies_->written(dst.data, dst.nbytes());
-  // Synchronous: the caller may free or reuse the host buffer as soon as this returns.
-  DUO_CU("from_host", cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, as_stream(stream_)));
-  DUO_CU("from_host", cudaStreamSynchronize(as_stream(stream_)));
+  // The caller may free or reuse the host buffer as soon as this returns: the bytes go to the staging ring first
+  // (the device copies them from there in stream order, the host goes on), or, too large for it, are copied
+  // before this returns.
+  const size_t n = dst.nbytes();
+  cudaStream_t s = as_stream(stream_);
+  if (staging_ready() && staging_->takes(n)) {
+    cudaEvent_t done = static_cast<cudaEvent_t>(staging_->reusable_fence());
+    if (!done) DUO_CU("from_host", cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    char* staged = static_cast<char*>(staging_host_) + staging_->reserve(n);
+    std::memcpy(staged, src, n);
+    const cudaError_t copied = cudaMemcpyAsync(dst.data, staged, n, cudaMemcpyHostToDevice, s);
+    const cudaError_t recorded = copied == cudaSuccess ? cudaEventRecord(done, s) : copied;
+    staging_->issued(done);  // booked even on failure: the ring stays consistent for the error's unwinding
+    DUO_CU("from_host", copied);
+    DUO_CU("from_host", recorded);
+    return;
+  }
+  DUO_CU("from_host", cudaMemcpyAsync(dst.data, src, n, cudaMemcpyHostToDevice, s));
+  wait_for_stream("from_host");
+}
+
+bool CudaOps::staging_ready() {
+  if (staging_) return true;
+  if (staging_failed_) return false;
+  if (cudaMallocHost(&staging_host_, kStagingBytes) != cudaSuccess) {
+    cudaGetLastError();  // not an error of the run: uploads stay synchronous
+    staging_host_ = nullptr;
+    staging_failed_ = true;
+    return false;
+  }
+  staging_ = std::make_unique<StagingRing>(kStagingBytes, [this](StagingRing::Fence f) {
+    DUO_CU("from_host", cudaEventSynchronize(static_cast<cudaEvent_t>(f)));
+    ++host_waits_;
+  });
+  return true;
+}
+
+void CudaOps::wait_for_stream(const char* op, bool read_id_checks) {
+  const bool ids = read_id_checks && !id_checks_.empty();
+  if (ids) queue_id_readback();  // the same wait brings the id checks' slots back
+  DUO_CU(op, cudaStreamSynchronize(as_stream(stream_)));
+  ++host_waits_;
+  if (ids) report_id_readback();
 }
 
 void CudaOps::do_fill(Tensor& t, double value) {
@@ -142,14 +187,13 @@ size_t CudaOps::memory_in_use() const {
 }
 
 void CudaOps::sync() {
-  DUO_CU("sync", cudaStreamSynchronize(as_stream(stream_)));
-  check_id_errors();
+  wait_for_stream("sync");
 }
 
 void* CudaOps::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
   const size_t grown = bytes + bytes / 2;  // headroom: shapes grow a little between calls (the last batch)
-  DUO_CU("workspace", cudaStreamSynchronize(as_stream(stream_)));
+  wait_for_stream("workspace", false);
   if (workspace_) DUO_CU("workspace", cudaFree(workspace_));
   workspace_ = nullptr;
   workspace_bytes_ = 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/ops.h"
+#include "backend/staging_ring.h"
 
 namespace duo {
 
@@ -52,6 +53,10 @@ class CudaOps : public Ops {
   int64_t sum_squares_chunk() const override;
   // The stream every op runs on (a cudaStream_t): NCCL orders its collectives after the ops with events on it.
   void* stream() const { return stream_; }
+  // Times the host has waited for the stream (or for an upload's copy) so far: to_host, sync, the gradient norm,
+  // a release... Uploads (from_host) of up to 2 MiB wait for nothing: they go through a staging ring of page-locked
+  // memory (backend/staging_ring.h). The tests count the waits of a training step.
+  size_t host_waits() const { return host_waits_; }
 
  protected:
   WeightCopies* weight_copies() override { return weight_copies_on_ ? copies_.get() : nullptr; }
@@ -222,10 +227,13 @@ class CudaOps : public Ops {
   // Id checks without a host round trip (embedding.cu): check_ids launches a kernel that leaves the first position of
   // ids (n, I32, device) outside [0, V), and its id, in the call's slot of id_slots_ (device); the kernels that read
   // ids take a bad one as 0 meanwhile (valid_id). check_id_errors reads the slots in use at the next synchronisation
-  // (sync, to_host, sum_squares; or when all kIdSlots are used) and fails naming the first call's op, the position
+  // (in the same wait as sync, to_host, sum_squares; or when all kIdSlots are used) and fails naming the first call's op, the position
   // and the id.
   void check_ids(const char* op, const Tensor& ids, int64_t V);
-  void check_id_errors();
+  void check_id_errors();     // waits for the stream unless no check is pending
+  void queue_id_readback();   // the slots in use to id_found_ and reset, on the stream (before a wait)
+  void report_id_readback();  // after that wait: fails on the first bad id
+  std::vector<unsigned long long> id_found_;
   static constexpr size_t kIdSlots = 64;
   struct IdCheck {
     const char* op;
@@ -233,6 +241,18 @@ class CudaOps : public Ops {
   };
   void* id_slots_ = nullptr;  // kIdSlots unsigned long long, all ones when unused
   std::vector<IdCheck> id_checks_;
+
+  // cudaStreamSynchronize, counted (host_waits). With read_id_checks, the id checks' slots come back in the same
+  // wait and a bad id fails here (not from release(), which destructors call, nor from inside an op's workspace).
+  void wait_for_stream(const char* op, bool read_id_checks = true);
+  // from_host's ring of page-locked staging memory (made at the first upload it takes; nullptr when the host could
+  // not lock the memory, and every upload is then synchronous).
+  static constexpr size_t kStagingBytes = size_t(8) << 20;
+  bool staging_ready();
+  std::unique_ptr<StagingRing> staging_;
+  void* staging_host_ = nullptr;
+  bool staging_failed_ = false;
+  size_t host_waits_ = 0;
 
   void* stream_ = nullptr;  // cudaStream_t, kept opaque so that this header needs no CUDA include
   std::unique_ptr<cuda::Gemm> gemm_;

@@ -2,6 +2,7 @@
 // kernel launch. With these, one launcher source compiles with nvcc and with the emulator.
 #pragma once
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <source_location>
@@ -103,6 +104,32 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+// Page-locked host memory: ordinary host memory here (outside the device region, so copies check it as host).
+inline cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::malloc(bytes ? bytes : 1);
+  return duo_emu_result(*p ? cudaSuccess : cudaErrorMemoryAllocation);
+}
+inline cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+// Events: every copy and launch has finished when its call returns, so an event has always passed.
+struct CUevent_st {};
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaEventDisableTiming = 2;
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = nullptr) {
+  return duo_emu_result(e ? cudaSuccess : cudaErrorInvalidValue);
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t e) { return duo_emu_result(e ? cudaSuccess : cudaErrorInvalidValue); }
 
 template <class... P>
 cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {

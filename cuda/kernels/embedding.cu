@@ -156,19 +156,26 @@ void CudaOps::check_ids(const char* op, const Tensor& ids, int64_t V) {
 }
 
 void CudaOps::check_id_errors() {
-  if (id_checks_.empty()) return;
+  if (!id_checks_.empty()) wait_for_stream("check_ids");  // the wait reads the slots and reports
+}
+
+void CudaOps::queue_id_readback() {
   const size_t n = id_checks_.size();
-  std::vector<unsigned long long> found(n), none(n, ~0ull);
+  if (n == 0) return;
+  id_found_.resize(n);
   cudaStream_t s = as_stream(stream_);
-  DUO_CU("check_ids", cudaMemcpyAsync(found.data(), id_slots_, n * sizeof(found[0]), cudaMemcpyDeviceToHost, s));
-  DUO_CU("check_ids", cudaMemcpyAsync(id_slots_, none.data(), n * sizeof(none[0]), cudaMemcpyHostToDevice, s));
-  DUO_CU("check_ids", cudaStreamSynchronize(s));
+  DUO_CU("check_ids", cudaMemcpyAsync(id_found_.data(), id_slots_, n * sizeof(id_found_[0]), cudaMemcpyDeviceToHost, s));
+  static const std::vector<unsigned long long> unused(kIdSlots, ~0ull);  // constant: safe to copy from later
+  DUO_CU("check_ids", cudaMemcpyAsync(id_slots_, unused.data(), n * sizeof(id_found_[0]), cudaMemcpyHostToDevice, s));
+}
+
+void CudaOps::report_id_readback() {
   const std::vector<IdCheck> checks = std::move(id_checks_);
   id_checks_.clear();
-  for (size_t i = 0; i < n; ++i)
-    if (found[i] != ~0ull)
+  for (size_t i = 0; i < checks.size(); ++i)
+    if (id_found_[i] != ~0ull)
       fail(str("CudaOps::", checks[i].op),
-           str("token id ", int32_t(uint32_t(found[i] & 0xffffffffu)), " at position ", found[i] >> 32,
+           str("token id ", int32_t(uint32_t(id_found_[i] & 0xffffffffu)), " at position ", id_found_[i] >> 32,
                " is outside the vocabulary [0, ", checks[i].V, ")"),
            "check the tokenizer's vocabulary size against the model's");
 }

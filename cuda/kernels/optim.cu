@@ -84,8 +84,7 @@ double CudaOps::do_sum_squares(const Tensor& x) {
   DUO_CU_LAUNCHED(op);
   double total = 0.0;
   DUO_CU(op, cudaMemcpyAsync(&total, partial + chunks, sizeof(double), cudaMemcpyDeviceToHost, s));
-  DUO_CU(op, cudaStreamSynchronize(s));
-  check_id_errors();  // a synchronisation: the id checks of the step so far
+  wait_for_stream(op);
   return total;
 }
 
@@ -104,8 +103,7 @@ std::vector<double> CudaOps::do_sum_squares_chunks(const Tensor& x) {
   DUO_LAUNCH(sum_squares_partial_kernel, unsigned(chunks), kSumThreads, 0, s)(partial, fptr(x), n);
   DUO_CU_LAUNCHED(op);
   DUO_CU(op, cudaMemcpyAsync(out.data(), partial, size_t(chunks) * sizeof(double), cudaMemcpyDeviceToHost, s));
-  DUO_CU(op, cudaStreamSynchronize(s));
-  check_id_errors();  // a synchronisation: the id checks of the step so far
+  wait_for_stream(op);
   return out;
 }
 

@@ -81,12 +81,14 @@ LossSums Algorithm::head(LossKind kind, const Tensor& y, const HeadInputs& tok, 
   auto dev = [&](size_t off, DType t, std::initializer_list<int64_t> dims) {
     return Tensor(ws_.at(off), t, dims, ops_.device());
   };
-  Tensor x = dev(x_, DType::I32, {N}), z = dev(z_, DType::I32, {N});
+  const bool z_there = tok.z_on_device.data != nullptr;
+  DUO_ASSERT(!z_there || (tok.z_on_device.dtype == DType::I32 && tok.z_on_device.numel() == N));
+  Tensor x = dev(x_, DType::I32, {N}), z = z_there ? tok.z_on_device : dev(z_, DType::I32, {N});
   Tensor alpha = dev(alpha_, DType::F64, {N}), dalpha = dev(dalpha_, DType::F64, {N});
   Tensor losses = dev(losses_, dt, {N});
   Tensor weight = head_weights(tok.mask, grad_scale);
   ops_.from_host(x, tok.x.data());
-  ops_.from_host(z, tok.z.data());
+  if (!z_there) ops_.from_host(z, tok.z.data());
   ops_.from_host(alpha, tok.alpha.data());
   ops_.from_host(dalpha, tok.dalpha.data());
   LossHeadArgs a;

@@ -49,6 +49,7 @@ struct MicroBatch {
 // Per-token inputs of a loss head, on the host (Algorithm::head copies them to the device).
 struct HeadInputs {
   std::vector<int32_t> x, z;          // (N) clean / noisy (or target) ids
+  Tensor z_on_device;                 // (N) I32: z already in the backend's memory (then z is not read)
   std::vector<double> alpha, dalpha;  // (N) α_t, α'_t of each token's sequence
   std::vector<double> mask;           // (N) loss mask
   void resize(int64_t n);

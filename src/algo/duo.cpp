@@ -81,8 +81,9 @@ class Duo final : public NoisingAlgorithm {
       upload(in.bag_weights, w);
     }
     Tensor y = model().forward_features(in, B, L, train, mb.dropout);
-    if (s.curriculum_mode == "simple") ops().to_host(nb.z.data(), in.relaxed.z);  // the loss head's inputs: host
-    return head(LossKind::DUO, y, head_inputs(mb, nb), backward, grad_scale);
+    HeadInputs tok = head_inputs(mb, nb);
+    if (s.curriculum_mode == "simple") tok.z_on_device = in.relaxed.z;  // drawn on the device: the head reads it there
+    return head(LossKind::DUO, y, tok, backward, grad_scale);
   }
 
  private:

@@ -226,9 +226,9 @@ class CudaOps : public Ops {
   void to_bf16(void* dst, const float* src, int64_t n);
   // Id checks without a host round trip (embedding.cu): check_ids launches a kernel that leaves the first position of
   // ids (n, I32, device) outside [0, V), and its id, in the call's slot of id_slots_ (device); the kernels that read
-  // ids take a bad one as 0 meanwhile (valid_id). check_id_errors reads the slots in use at the next synchronisation
-  // (in the same wait as sync, to_host, sum_squares; or when all kIdSlots are used) and fails naming the first call's op, the position
-  // and the id.
+  // ids take a bad one as 0 meanwhile (valid_id). The slots in use come back at the next synchronisation, in the same
+  // wait (sync, to_host, sum_squares; check_id_errors when all kIdSlots are used), which fails naming the first
+  // call's op, the position and the id.
   void check_ids(const char* op, const Tensor& ids, int64_t V);
   void check_id_errors();     // waits for the stream unless no check is pending
   void queue_id_readback();   // the slots in use to id_found_ and reset, on the stream (before a wait)

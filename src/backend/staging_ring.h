@@ -5,8 +5,9 @@
 // (a CUDA event recorded after its copy), and reserve() waits on the newest fence whose bytes overlap the new ones
 // (the stream is in order, so every older fence has passed too); when it must wait at all, it waits for the newest
 // fence within a quarter of the ring ahead, so that the next uploads find their bytes free: at most about four
-// waits a lap, each for a copy issued most of a lap earlier (long finished unless the device is that far behind). This class keeps the books only: where the next
-// upload goes, which fences are pending, which are free for reuse. The backend owns the memory and the fences.
+// waits a lap, each for a copy issued most of a lap earlier (long finished unless the device is that far behind).
+// This class keeps the books only: where the next upload goes, which fences are pending, which are free for reuse.
+// The backend owns the memory and the fences.
 //
 //   size_t at = ring.reserve(n);          // may wait (through the callback) for old copies of these bytes
 //   std::memcpy(host + at, src, n);       // then the device copy from host + at, then a fence after it:

@@ -32,7 +32,8 @@ class Progress {
   double last_draw_ = -1e9;
 };
 
-// A Denoiser that ticks a Progress on every call.
+// A Denoiser that ticks a Progress on every network evaluation. It is the inner one in every other respect, the
+// in-place update included (the sampler's update on the backend: only ids travel).
 class ProgressDenoiser final : public Denoiser {
  public:
   ProgressDenoiser(Denoiser& inner, Progress& progress) : inner_(inner), progress_(progress) {}
@@ -41,6 +42,13 @@ class ProgressDenoiser final : public Denoiser {
   void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) override {
     inner_.log_probs(z, B, L, sigma, out);
     progress_.tick();
+  }
+  bool updates_in_place() const override { return inner_.updates_in_place(); }
+  int64_t evaluate_and_update(int32_t* z, int64_t B, int64_t L, const double* sigma, const DiffusionStepArgs& step,
+                              const uint8_t* keep, bool reuse) override {
+    const int64_t changed = inner_.evaluate_and_update(z, B, L, sigma, step, keep, reuse);
+    if (!reuse) progress_.tick();  // a reused evaluation is no network call
+    return changed;
   }
 
  private:

@@ -9,6 +9,8 @@
 //     ...
 //   }
 //   DUO_LAUNCH(scale, grid, block, smem_bytes, stream)(x, 2.0f, n);   // scale<<<grid, block, smem, stream>>>
+//   DUO_UNROLL for (int t = 0; t < 2; ++t) acc[t] ...   // #pragma unroll: a loop that indexes a register array
+//                                                        // (left rolled, nvcc puts the array on the stack)
 //
 // A kernel template with several arguments is launched through a pointer (commas break macro arguments):
 //   auto* k = my_kernel<64, 4>;  DUO_LAUNCH(k, grid, block, 0, stream)(args...);
@@ -36,6 +38,7 @@ using duo_smem_array = T[N];
   T* name = reinterpret_cast<T*>(duo_dyn_smem)
 #define DUO_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define DUO_LAUNCH_NAMED(kernel, name, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
+#define DUO_UNROLL _Pragma("unroll")
 
 #else  // the SIMT emulator
 #include <source_location>
@@ -53,6 +56,7 @@ using duo_smem_array = T[N];
 #define __noinline__
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
+#define DUO_UNROLL
 
 // The built-in index variables of the running emulated thread.
 #define threadIdx (::duo::emu::cur().thread_idx)

@@ -11,6 +11,8 @@
 //   load_frags(a, tile, row0)                 the A fragments of tile rows row0..row0+15
 //   mma_abt(c, a, tile)                       c = A · tileᵀ  (16 × 64: the tile's rows are the product's columns)
 //   mma_ab(c, a, tile)                        c += A · tile  (A 16 × 64 from an accumulator, the tile 64 × C)
+//                                             (both also for arrays c[M], a[M]: a warp's M row tiles against one
+//                                             tile, each B fragment loaded once for all M)
 //   to_frags(c)                               an accumulator as the next product's A operand (no data moves)
 //   row_max(c, r, init), quad_max(x), quad_sum(x), scale_row(c, r, s)
 //   for_each(c, f)                            f(value&, row r, column within the tile) for this lane's elements
@@ -67,36 +69,53 @@ __device__ __forceinline__ void load_frags(Frags<K>& a, const SmemTile<K>* tile,
     duo::ptx::ldmatrix<4, false>(a.f[k], &tile[row0 + lane % 16][k * 16 + lane / 16 * 8]);
 }
 
-// c (16 × 64) = A (16 × K) · Bᵀ, B a 64 × K tile: B's rows are the product's columns, so B is the "col" operand as
-// stored and ldmatrix needs no transpose. One x4 load gives two n8-tiles of one k-step.
-template <int K>
-__device__ __forceinline__ void mma_abt(Acc<kRows>& c, const Frags<K>& a, const SmemTile<K>* b) {
+// c[m] (16 × 64) = A[m] (16 × K) · Bᵀ for the warp's M row tiles, B a 64 × K tile: B's rows are the product's
+// columns, so B is the "col" operand as stored and ldmatrix needs no transpose. One x4 load gives two n8-tiles of one
+// k-step, and each load serves all M row tiles: a warp that owns 32 rows (M = 2) reads half the shared-memory bytes
+// per mma of one that owns 16.
+template <int K, int M>
+__device__ __forceinline__ void mma_abt(Acc<kRows> (&c)[M], const Frags<K> (&a)[M], const SmemTile<K>* b) {
   const int lane = threadIdx.x % 32;
-  for (auto& ct : c.c)
-    for (float& x : ct) x = 0.0f;
+  for (auto& cm : c)
+    for (auto& ct : cm.c)
+      for (float& x : ct) x = 0.0f;
   for (int k = 0; k < K / 16; ++k)
     for (int n = 0; n < kRows / 8; n += 2) {
       uint32_t f[4];  // (n-tile n, k lo), (n, k hi), (n+1, k lo), (n+1, k hi)
       duo::ptx::ldmatrix<4, false>(f, &b[n * 8 + lane % 8 + lane / 16 * 8][k * 16 + lane / 8 % 2 * 8]);
       const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
-      duo::ptx::mma_m16n8k16_bf16(c.c[n], a.f[k], b0, c.c[n]);
-      duo::ptx::mma_m16n8k16_bf16(c.c[n + 1], a.f[k], b1, c.c[n + 1]);
+      for (int m = 0; m < M; ++m) {
+        duo::ptx::mma_m16n8k16_bf16(c[m].c[n], a[m].f[k], b0, c[m].c[n]);
+        duo::ptx::mma_m16n8k16_bf16(c[m].c[n + 1], a[m].f[k], b1, c[m].c[n + 1]);
+      }
     }
 }
 
-// c (16 × N) += A (16 × 64) · B, B a 64 × N tile (k = tile row): B is row-major k × n, so ldmatrix.trans turns its
-// 8 × 8 blocks into "col" fragments.
-template <int N>
-__device__ __forceinline__ void mma_ab(Acc<N>& c, const Frags<kRows>& a, const SmemTile<N>* b) {
+// c[m] (16 × N) += A[m] (16 × 64) · B for M row tiles, B a 64 × N tile (k = tile row): B is row-major k × n, so
+// ldmatrix.trans turns its 8 × 8 blocks into "col" fragments; each load serves all M row tiles.
+template <int N, int M>
+__device__ __forceinline__ void mma_ab(Acc<N> (&c)[M], const Frags<kRows> (&a)[M], const SmemTile<N>* b) {
   const int lane = threadIdx.x % 32;
   for (int k = 0; k < kRows / 16; ++k)
     for (int n = 0; n < N / 8; n += 2) {
       uint32_t f[4];  // (k lo, n-tile n), (k hi, n), (k lo, n+1), (k hi, n+1)
       duo::ptx::ldmatrix<4, true>(f, &b[k * 16 + lane % 8 + lane / 8 % 2 * 8][n * 8 + lane / 16 * 8]);
       const uint32_t b0[2] = {f[0], f[1]}, b1[2] = {f[2], f[3]};
-      duo::ptx::mma_m16n8k16_bf16(c.c[n], a.f[k], b0, c.c[n]);
-      duo::ptx::mma_m16n8k16_bf16(c.c[n + 1], a.f[k], b1, c.c[n + 1]);
+      for (int m = 0; m < M; ++m) {
+        duo::ptx::mma_m16n8k16_bf16(c[m].c[n], a[m].f[k], b0, c[m].c[n]);
+        duo::ptx::mma_m16n8k16_bf16(c[m].c[n + 1], a[m].f[k], b1, c[m].c[n + 1]);
+      }
     }
+}
+
+// The same products for a warp's single row tile (M = 1).
+template <int K>
+__device__ __forceinline__ void mma_abt(Acc<kRows>& c, const Frags<K>& a, const SmemTile<K>* b) {
+  mma_abt(reinterpret_cast<Acc<kRows>(&)[1]>(c), reinterpret_cast<const Frags<K>(&)[1]>(a), b);
+}
+template <int N>
+__device__ __forceinline__ void mma_ab(Acc<N>& c, const Frags<kRows>& a, const SmemTile<N>* b) {
+  mma_ab(reinterpret_cast<Acc<N>(&)[1]>(c), reinterpret_cast<const Frags<kRows>(&)[1]>(a), b);
 }
 
 // A 16 × 64 accumulator as the bf16 A operand of the next product (its columns become k): the C layout of n-tiles

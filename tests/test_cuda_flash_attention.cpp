@@ -210,8 +210,9 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
 
 BOOST_AUTO_TEST_SUITE(DUO_CUDA_SUITE)
 
-// Tails (L not a multiple of the 64-row tile), one tile, two and three tiles (the double buffer's stages
-// wrap around), the diagonal tile of the causal mask, both head dims, B·H > 1.
+// Tails (L not a multiple of the 64-row tile or the forward's 128-row block, down to a row tile wholly past L), one
+// tile, two to four tiles (the double buffer's stages wrap around), the diagonal tile of the causal mask, both head
+// dims, B·H > 1.
 BOOST_AUTO_TEST_CASE(flash_attention_against_cpu_and_naive_bf16) {
   uint64_t seed = 100;
   for (int hd : {32, 64})
@@ -219,6 +220,8 @@ BOOST_AUTO_TEST_CASE(flash_attention_against_cpu_and_naive_bf16) {
       for (int L : {1, 17, 64, 70}) check_case({2, 2, L, hd, causal}, seed++);
   check_case({1, 3, 150, 64, true}, seed++);
   check_case({1, 2, 150, 32, false}, seed++);
+  check_case({1, 2, 200, 64, true}, seed++);   // the forward's second 128-row block: its second row tile partly past L
+  check_case({1, 2, 256, 32, false}, seed++);  // two whole forward blocks
 }
 
 // Near one-hot rows (score std ≈ 16): the running max of the online softmax jumps by many units from one key

@@ -56,6 +56,37 @@ __global__ void tile_products(const bf16* a, const bf16* b, const bf16* v, int b
   }
 }
 
+// The same two products for a warp that owns two row tiles (rows 16w.. and 64 + 16w.. of a 128-row A, in two
+// shared-memory tiles), each B and V fragment loaded once for both: s_out (128 × 64), o_out (128 × N).
+template <int K, int N>
+__global__ void two_row_tile_products(const bf16* a, const bf16* b, const bf16* v, float* s_out, float* o_out) {
+  DUO_SHARED(tile::SmemTile<K>, sA0, tile::kRows);
+  DUO_SHARED(tile::SmemTile<K>, sA1, tile::kRows);
+  DUO_SHARED(tile::SmemTile<K>, sB, tile::kRows);
+  DUO_SHARED(tile::SmemTile<N>, sV, tile::kRows);
+  tile::load_async<K>(sA0, a, K, 0, 2 * tile::kRows);
+  tile::load_async<K>(sA1, a, K, tile::kRows, 2 * tile::kRows);
+  tile::load_async<K>(sB, b, K, 0, tile::kRows);
+  tile::load_async<N>(sV, v, N, 0, tile::kRows);
+  duo::ptx::cp_async_commit();
+  duo::ptx::cp_async_wait<0>();
+  __syncthreads();
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  tile::Frags<K> fa[2];
+  tile::load_frags(fa[0], sA0, warp * 16);
+  tile::load_frags(fa[1], sA1, warp * 16);
+  tile::Acc<tile::kRows> s[2];
+  tile::mma_abt(s, fa, sB);
+  const tile::Frags<tile::kRows> p[2] = {tile::to_frags(s[0]), tile::to_frags(s[1])};
+  tile::Acc<N> o[2];
+  tile::mma_ab(o, p, sV);
+  for (int t = 0; t < 2; ++t) {
+    const int row_g = t * tile::kRows + warp * 16 + lane / 4;
+    tile::for_each(s[t], [&](float& x, int r, int col) { s_out[(row_g + 8 * r) * tile::kRows + col] = x; });
+    tile::for_each(o[t], [&](float& x, int r, int col) { o_out[(row_g + 8 * r) * N + col] = x; });
+  }
+}
+
 std::vector<bf16> small_ints(size_t n, uint64_t seed, int span) {
   duo::Philox r{seed, 0};
   std::vector<bf16> v(n);
@@ -98,6 +129,31 @@ void check_products(int b_rows) {
   BOOST_TEST(bad == 0, bad << " rows' max or sum differ");
 }
 
+template <int K, int N>
+void check_two_row_tiles() {
+  constexpr int R = tile::kRows, RA = 2 * R;
+  const std::vector<bf16> a = small_ints(RA * K, 4, 1), b = small_ints(R * K, 5, 1), v = small_ints(R * N, 6, 2);
+  DeviceVec<float> s_out(RA * R, 0.0f), o_out(RA * N, 0.0f);
+  DUO_LAUNCH((two_row_tile_products<K, N>), 1, tile::kBlockThreads, 0, nullptr)(DeviceVec(a), DeviceVec(b),
+                                                                                 DeviceVec(v), s_out, o_out);
+  const std::vector<float> S = s_out.host(), O = o_out.host();
+  int bad_s = 0, bad_o = 0;
+  for (int i = 0; i < RA; ++i) {
+    std::vector<float> row(R, 0.0f);
+    for (int j = 0; j < R; ++j) {
+      for (int k = 0; k < K; ++k) row[j] += float(a[i * K + k]) * float(b[j * K + k]);
+      bad_s += S[i * R + j] != row[j];
+    }
+    for (int n = 0; n < N; ++n) {
+      float want = 0;
+      for (int j = 0; j < R; ++j) want += row[j] * float(v[j * N + n]);
+      bad_o += O[i * N + n] != want;
+    }
+  }
+  BOOST_TEST(bad_s == 0, bad_s << " entries of A·Bᵀ differ with two row tiles a warp (K " << K << ")");
+  BOOST_TEST(bad_o == 0, bad_o << " entries of S·V differ with two row tiles a warp (N " << N << ")");
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(emu_tile)
@@ -106,6 +162,13 @@ BOOST_AUTO_TEST_CASE(products_and_row_reductions_match_the_host) {
   check_products<64, 64>(64);
   check_products<32, 32>(64);
   check_products<64, 32>(50);  // B's rows past 50 land as zeros
+}
+
+// A warp's two row tiles against one streamed tile (the forward attention's 32 rows a warp): both products as the
+// host forms them, so a fragment that served the wrong row tile, or only one of them, shows.
+BOOST_AUTO_TEST_CASE(two_row_tiles_share_each_fragment) {
+  check_two_row_tiles<64, 64>();
+  check_two_row_tiles<32, 32>();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

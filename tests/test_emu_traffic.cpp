@@ -382,6 +382,29 @@ BOOST_AUTO_TEST_CASE(attention) {
   check("rotary_attention, naive", ops, [&] { ops.rotary_attention(out16, lse64, rot16, qkv16, 64, false); });
 }
 
+// The forward's warps own two 16-row tiles each and feed both from every K and V fragment they load: per warp and
+// 64-key tile, hd/16 · 4 ldmatrix.x4 (512 bytes) for K and as many for V, against 2 · hd mma (hd per row tile); plus
+// the queries' fragments once. So 128 bytes of shared memory per mma in the loop, half of what a warp of one row
+// tile reads (256, as before 2026-12-07: 264 per mma on this shape).
+BOOST_AUTO_TEST_CASE(flash_forward_reads_each_fragment_once_for_two_row_tiles) {
+  CudaOps ops;
+  DeviceBuffers dev{ops};
+  for (int64_t hd : {32, 64}) {
+    const int64_t B = 1, L = 256, H = 2, D = H * hd, tiles = L / 64, warps = B * H * (L / 128) * 4;
+    Tensor qkv = dev.up(rand_f(B * L * 3 * D, 18), {B, L, 3 * D}), out = dev.zeros(DType::F32, {B, L, D});
+    Tensor lse = dev.zeros(DType::F32, {B, H, L});
+    const Counted c = count(ops, [&] { ops.attention(out, lse, qkv, int(H), false); });
+    const auto fwd = std::find_if(c.got.begin(), c.got.end(), [](const auto& s) { return s.what == "flash_forward"; });
+    BOOST_TEST_REQUIRE((fwd != c.got.end()));
+    const double mma = fwd->tensor_flops / (2.0 * 16 * 8 * 16);
+    BOOST_TEST(mma == double(warps * tiles * 2 * hd));
+    BOOST_TEST(fwd->fragment_bytes == uint64_t(warps * (tiles * 2 * (hd / 16) * 4 * 512 + 2 * (hd / 16) * 512)),
+               "head_dim " << hd << ": " << fwd->fragment_bytes << " bytes in fragments, " << fwd->fragment_bytes / mma
+                           << " a mma");
+    BOOST_TEST(double(fwd->fragment_bytes) / mma <= 136.0);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(embeddings) {
   CudaOps ops;
   DeviceBuffers dev{ops};

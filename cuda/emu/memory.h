@@ -26,11 +26,13 @@ namespace duo::emu {
 // The global-memory traffic of one device-side scope (a kernel launch, a cudaMemcpy/cudaMemset, the emulated
 // cuBLASLt GEMM), as a TrafficCounter (traffic.h) records it: the bytes of each allocation on the 4 KiB pages
 // the scope first read (read) and the pages it wrote (written; a page read and then written counts in both),
-// and the tensor-core FLOPs it ran.
+// the tensor-core FLOPs it ran, and the shared-memory bytes its ldmatrix instructions loaded into fragments
+// (128 per 8 × 8 matrix: the operand traffic between shared memory and the tensor cores).
 struct ScopeTraffic {
   std::string what;  // the kernel's name as launched, "cudaMemcpy", "cudaMemset", "gemm"
   uint64_t read = 0, written = 0;
   double tensor_flops = 0;
+  uint64_t fragment_bytes = 0;
 };
 
 class DeviceMemory {
@@ -65,6 +67,7 @@ class DeviceMemory {
   std::vector<ScopeTraffic> stop_counting();
   bool counting() const { return counting_; }
   void add_tensor_flops(double f);  // counted into the open scope (mma.sync, the emulated GEMM)
+  void add_fragment_bytes(uint64_t b);  // likewise (ldmatrix)
   // The fault handler's part (traffic.cpp): true when addr was a tracked page, now opened for the access.
   bool on_fault(const void* addr, bool write);
 
@@ -89,7 +92,7 @@ class DeviceMemory {
   std::unique_ptr<std::atomic<uint8_t>[]> page_bits_;
   std::vector<ScopeTraffic> scopes_;
   ScopeTraffic current_;
-  std::atomic<uint64_t> flops_{0};
+  std::atomic<uint64_t> flops_{0}, fragment_bytes_{0};
   void begin_scope_locked(const char* what);
   void end_scope_locked();
 };

@@ -34,6 +34,7 @@ template <int count, bool trans>
 void ldmatrix_op(void* const lanes[32], unsigned active) {
   if (active != ~0u)
     fail("", "ldmatrix needs all 32 lanes of the warp", "run it in full warps, outside divergent code");
+  device().memory().add_fragment_bytes(128u * count);  // for the traffic counter (traffic.h)
   for (int l = 0; l < 8 * count; ++l)  // the lanes that give row addresses: each a 16-byte row
     if (reinterpret_cast<uintptr_t>(static_cast<LdmatrixLane*>(lanes[l])->row) % 16 != 0)
       fail("", str("ldmatrix: lane ", l, "'s row address is not 16-byte aligned (misaligned address on a GPU)"),

@@ -66,10 +66,15 @@ void DeviceMemory::add_tensor_flops(double f) {
   if (counting_) flops_.fetch_add(uint64_t(f));
 }
 
+void DeviceMemory::add_fragment_bytes(uint64_t b) {
+  if (counting_) fragment_bytes_.fetch_add(b);
+}
+
 void DeviceMemory::begin_scope_locked(const char* what) {
   const size_t ps = page_size();
   current_ = ScopeTraffic{what ? what : "device access"};
   flops_ = 0;
+  fragment_bytes_ = 0;
   for (const auto& [user, s] : live_) {
     for (size_t p = s.slot / ps; p < (s.slot + s.pages) / ps; ++p) page_bits_[p] = kTracked;
     if (mprotect(base_ + s.slot, s.pages, PROT_NONE) != 0)
@@ -91,6 +96,7 @@ void DeviceMemory::end_scope_locked() {
     protect_locked(s, false);
   }
   current_.tensor_flops = double(flops_.load());
+  current_.fragment_bytes = fragment_bytes_.load();
   scopes_.push_back(std::move(current_));
 }
 

@@ -11,7 +11,8 @@
 // read and on the pages written. So a count is the scope's footprint: what a GPU moves from and to DRAM when
 // re-reads within a launch hit its caches, to a page's granularity at a buffer's ends (a buffer's bytes are
 // exact when the scope reads or writes all of it). Tensor-core FLOPs are 2·16·8·16 per mma.sync and 2·M·N·K
-// per emulated GEMM. x86-64 Linux only (the fault's read/write bit); one counter at a time.
+// per emulated GEMM; fragment bytes are 128 per 8 × 8 matrix an ldmatrix loads from shared memory. x86-64 Linux
+// only (the fault's read/write bit); one counter at a time.
 #pragma once
 #include <vector>
 

@@ -1,8 +1,12 @@
-// FlashAttention-2 style attention (see flash_attention.cuh for the interface). Tiling, for all three kernels:
-// a block of 4 warps owns 64 rows (16 per warp, one m16 mma row-tile) of the "resident" operand, held in
-// registers as bf16 A fragments, and streams 64-row tiles of the other operands through shared memory,
-// double-buffered with cp.async: tile j+1 is in flight while tile j is multiplied. Every product is a
-// 16×64 or 16×hd warp tile built from mma.m16n8k16 (bf16 in, fp32 accumulate):
+// FlashAttention-2 style attention (see flash_attention.cuh for the interface). Tiling: a block of 4 warps owns
+// rows of the "resident" operand, held in registers as bf16 A fragments, and streams 64-row tiles of the other
+// operands through shared memory, double-buffered with cp.async: tile j+1 is in flight while tile j is multiplied.
+// The forward's block owns 128 query rows, 32 per warp as two m16 row tiles (rows 16w.. and 64 + 16w..), and every
+// K or V fragment a warp loads from shared memory feeds both row tiles' mmas: half the shared-memory reads per mma,
+// and half the K/V tile loads per query, of 16 rows per warp (FlashAttention-2's 128-row blocks). The backward's
+// kernels own 64 rows, 16 per warp: they hold two resident operands and two accumulators, and twice that would not
+// fit the register file. Every product is a 16×64 or 16×hd warp tile built from mma.m16n8k16 (bf16 in, fp32
+// accumulate):
 //   forward   per query block:  S = Q·Kᵀ, online softmax (running max m, running sum l), O += P·V
 //   dK, dV    per key block:    Sᵀ = K·Qᵀ, Pᵀ = exp(Sᵀ − lse), dV += Pᵀ·dO, dPᵀ = V·dOᵀ,
 //                               dSᵀ = Pᵀ∘(dPᵀ − delta), dK += dSᵀ·Q
@@ -33,7 +37,9 @@ using Mma = duo::ptx::MmaM16N8K16;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kTile = tile::kRows;  // rows per block and per streamed tile: 16 per warp
+constexpr int kTile = tile::kRows;  // rows per streamed tile, and per block of the backward: 16 per warp
+constexpr int kRowTiles = 2;        // forward: 16-row tiles per warp, each streamed fragment used by both
+constexpr int kQueryRows = kRowTiles * kTile;  // forward: query rows per block (128)
 static_assert(kThreads == tile::kBlockThreads, "the block loads its tiles together");
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -91,14 +97,14 @@ __device__ __forceinline__ void store_row(T* dst, const Acc<HD>& acc, int r, flo
   }
 }
 
-// Number of 64-key tiles the 64 queries from q0 on attend to: all of them, or up to the diagonal.
-__device__ __forceinline__ int key_tiles(int q0, int L, bool causal) {
-  return ((causal ? min(L, q0 + kTile) : L) + kTile - 1) / kTile;
+// Number of 64-key tiles the `rows` queries from q0 on attend to: all of them, or up to the diagonal.
+__device__ __forceinline__ int key_tiles(int q0, int rows, int L, bool causal) {
+  return ((causal ? min(L, q0 + rows) : L) + kTile - 1) / kTile;
 }
 
-// Whether a (query tile q0, key tile k0) pair has any masked entry: a tail past L or the causal diagonal.
-__device__ __forceinline__ bool needs_mask(int q0, int k0, int L, bool causal) {
-  return k0 + kTile > L || q0 + kTile > L || (causal && k0 + kTile - 1 > q0);
+// Whether the queries q0..q0+rows-1 against key tile k0 have any masked entry: a tail past L or the causal diagonal.
+__device__ __forceinline__ bool needs_mask(int q0, int rows, int k0, int L, bool causal) {
+  return k0 + kTile > L || q0 + rows > L || (causal && k0 + kTile - 1 > q0);
 }
 
 // Per (batch, head): q, k, v of the bf16 copy as (L, HD) matrices with row stride 3D.
@@ -191,66 +197,72 @@ template <int HD, class Out, bool Rot>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(Out* out, float* lse, const bf16* qkv, const float2* rope, int L, int H, bool causal,
                    float scale_log2) {
-  DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's Q
-  DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages
+  DUO_SHARED(Row<HD>, sK, 2 * kTile);  // K tiles, two stages; stage 1 first carries this block's queries 0..63
+  DUO_SHARED(Row<HD>, sV, 2 * kTile);  // V tiles, two stages; stage 1 first carries its queries 64..127
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int q0 = blockIdx.x * kTile, row_g = q0 + warp * 16 + lane / 4;  // this lane's rows: row_g, row_g + 8
+  const int q0 = blockIdx.x * kQueryRows;
+  // This lane's rows in row tile t: row_g(t) and row_g(t) + 8 (tile t is the block's queries 64t .. 64t + 63, of
+  // which this warp owns 16).
+  auto row_g = [&](int t) { return q0 + t * kTile + warp * 16 + lane / 4; };
   const HeadView hv = head_view(qkv, L, H, HD);
-  const int n_tiles = key_tiles(q0, L, causal);
+  const int n_tiles = key_tiles(q0, kQueryRows, L, causal);
+  Row<HD>* const q_stage[kRowTiles] = {sK + kTile, sV + kTile};
 
-  tile::load_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
+  DUO_UNROLL for (int t = 0; t < kRowTiles; ++t) tile::load_async<HD>(q_stage[t], hv.q, hv.ld, q0 + t * kTile, L);
   tile::load_async<HD>(sK, hv.k, hv.ld, 0, L);
   tile::load_async<HD>(sV, hv.v, hv.ld, 0, L);
   duo::ptx::cp_async_commit();
   duo::ptx::cp_async_wait<0>();
   __syncthreads();
-  if constexpr (Rot) {  // Q and the first K tile
-    rotate_tile<HD>(sK + kTile, q0, L, rope);
+  if constexpr (Rot) {  // the queries and the first K tile
+    DUO_UNROLL for (int t = 0; t < kRowTiles; ++t) rotate_tile<HD>(q_stage[t], q0 + t * kTile, L, rope);
     rotate_tile<HD>(sK, 0, L, rope);
     __syncthreads();
   }
-  Frags<HD> qf;  // Q (16×HD) of this warp, resident for the whole loop
-  tile::load_frags(qf, sK + kTile, warp * 16);
+  Frags<HD> qf[kRowTiles];  // Q (16×HD) of this warp's row tiles, resident for the whole loop
+  DUO_UNROLL for (int t = 0; t < kRowTiles; ++t) tile::load_frags(qf[t], q_stage[t], warp * 16);
 
-  Acc<HD> o;                                       // unnormalised O (16×HD)
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {};  // running max (log2 units) and this lane's partial row sums
+  Acc<HD> o[kRowTiles];  // unnormalised O (16×HD) per row tile
+  float m[kRowTiles][2], l[kRowTiles][2] = {};  // running max (log2 units) and this lane's partial row sums
+  DUO_UNROLL for (auto& mt : m) mt[0] = mt[1] = -INFINITY;
   for (int j = 0; j < n_tiles; ++j) {
     const int st = j & 1, k0 = j * kTile;
     duo::ptx::cp_async_wait<0>();
-    __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or Q)
+    __syncthreads();  // tile j visible to all; every warp is done with stage st^1 (tile j-1, or the queries)
     if (j + 1 < n_tiles) {
       tile::load_async<HD>(sK + (st ^ 1) * kTile, hv.k, hv.ld, k0 + kTile, L);
       tile::load_async<HD>(sV + (st ^ 1) * kTile, hv.v, hv.ld, k0 + kTile, L);
       duo::ptx::cp_async_commit();
     }
-    if (Rot && j > 0) {  // K tile j (tile 0 was rotated with Q)
+    if (Rot && j > 0) {  // K tile j (tile 0 was rotated with the queries)
       rotate_tile<HD>(sK + st * kTile, k0, L, rope);
       __syncthreads();
     }
-    Acc<kTile> s;
+    Acc<kTile> s[kRowTiles];
     tile::mma_abt(s, qf, sK + st * kTile);  // S = Q·Kᵀ
-    scale_and_mask(s, scale_log2, row_g, k0, L, causal, needs_mask(q0, k0, L, causal));
-    online_softmax(s, m, l, o);  // P = exp2(S − m) with the new running max; O and l rescaled to it
-    tile::mma_ab(o, tile::to_frags(s), sV + st * kTile);  // O += P·V
+    const bool masked = needs_mask(q0, kQueryRows, k0, L, causal);
+    Frags<kTile> p[kRowTiles];
+    DUO_UNROLL for (int t = 0; t < kRowTiles; ++t) {
+      scale_and_mask(s[t], scale_log2, row_g(t), k0, L, causal, masked);
+      online_softmax(s[t], m[t], l[t], o[t]);  // P = exp2(S − m) with the new running max; O and l rescaled to it
+      p[t] = tile::to_frags(s[t]);
+    }
+    tile::mma_ab(o, p, sV + st * kTile);  // O += P·V
   }
 
   // Epilogue: row sums across the quad, O / l, lse = ln 2 · (m + log2 l).
   const int D = H * HD;
-  for (int r = 0; r < 2; ++r) {
-    l[r] = tile::quad_sum(l[r]);
-    const int row = row_g + r * 8;
-    if (row >= L) continue;
-    const float inv = 1.0f / l[r];
-    Out* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
-    for (int n = 0; n < HD / 8; ++n) {
-      const float a = o.c[n][2 * r] * inv, b = o.c[n][2 * r + 1] * inv;
-      if constexpr (std::is_same_v<Out, float>)
-        *reinterpret_cast<float2*>(o_row + n * 8 + Mma::c_col(lane, 0)) = make_float2(a, b);
-      else  // the activation dtype: a bf16 pair
-        *reinterpret_cast<uint32_t*>(o_row + n * 8 + Mma::c_col(lane, 0)) = duo::ptx::pack_bf16x2(a, b);
+  DUO_UNROLL for (int t = 0; t < kRowTiles; ++t)
+    for (int r = 0; r < 2; ++r) {
+      l[t][r] = tile::quad_sum(l[t][r]);
+      const int row = row_g(t) + r * 8;
+      if (row >= L) continue;
+      const float inv = 1.0f / l[t][r];
+      Out* o_row = out + (size_t(blockIdx.z) * L + row) * D + blockIdx.y * HD;
+      for (int n = 0; n < HD / 8; ++n)
+        store2(o_row + n * 8 + Mma::c_col(lane, 0), o[t].c[n][2 * r] * inv, o[t].c[n][2 * r + 1] * inv);
+      if (lane % 4 == 0) lse[(size_t(blockIdx.z) * H + blockIdx.y) * L + row] = (m[t][r] + log2f(l[t][r])) / kLog2e;
     }
-    if (lane % 4 == 0) lse[(size_t(blockIdx.z) * H + blockIdx.y) * L + row] = (m[r] + log2f(l[r])) / kLog2e;
-  }
 }
 
 // ---- backward, dK and dV: grid (key blocks, H, B) ----------------------------------------------------------
@@ -311,7 +323,7 @@ __global__ void __launch_bounds__(kThreads)
 
     Acc<kTile> p;  // Sᵀ (16 keys × 64 queries), then Pᵀ = exp2(Sᵀ − lse), 0 where masked
     tile::mma_abt(p, kf, q_tile);
-    const bool masked = needs_mask(q0, key0, L, causal);
+    const bool masked = needs_mask(q0, kTile, key0, L, causal);
     tile::for_each(p, [&](float& v, int r, int col) {
       const int key = key_g + 8 * r, query = q0 + col;
       v = exp2f(v * scale_log2 - sLse[st][col]);
@@ -348,7 +360,7 @@ __global__ void __launch_bounds__(kThreads)
   const HeadView hv = head_view(qkv, L, H, HD);
   const bf16* dO = dout + size_t(blockIdx.z) * L * D + blockIdx.y * HD;
   const size_t bh = (size_t(blockIdx.z) * H + blockIdx.y) * L;
-  const int n_tiles = key_tiles(q0, L, causal);
+  const int n_tiles = key_tiles(q0, kTile, L, causal);
 
   tile::load_async<HD>(sK + kTile, hv.q, hv.ld, q0, L);
   tile::load_async<HD>(sV + kTile, dO, D, q0, L);
@@ -390,7 +402,7 @@ __global__ void __launch_bounds__(kThreads)
 
     Acc<kTile> p;  // S (16×64), then P = exp2(S − lse), 0 where masked
     tile::mma_abt(p, qf, k_tile);
-    const bool masked = needs_mask(q0, k0, L, causal);
+    const bool masked = needs_mask(q0, kTile, k0, L, causal);
     tile::for_each(p, [&](float& v, int r, int col) {
       const int key = k0 + col, row = row_g + 8 * r;
       v = exp2f(v * scale_log2 - lse2[r]);
@@ -451,7 +463,7 @@ unsigned prep_blocks(size_t n4) { return unsigned((n4 + kPrepThreads - 1) / kPre
 template <int HD, class Out, bool Rot>
 void forward_impl(Out* out, float* lse, const bf16* qkv, const float2* rope, int B, int L, int H, bool causal,
                   cudaStream_t stream) {
-  const dim3 grid((L + kTile - 1) / kTile, H, B);
+  const dim3 grid((L + kQueryRows - 1) / kQueryRows, H, B);
   auto* flash_forward = forward_kernel<HD, Out, Rot>;  // (the emulator names a launch by this variable)
   DUO_LAUNCH(flash_forward, grid, kThreads, 0, stream)(out, lse, qkv, rope, L, H, causal,
                                                        kLog2e / std::sqrt(float(HD)));

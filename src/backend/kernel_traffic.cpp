@@ -14,8 +14,9 @@ constexpr double kF = 4, kI = 4, kD = 8, kH = 2;  // bytes of float, int32, doub
 constexpr double kMma = 2.0 * 16 * 8 * 16;         // FLOPs of one mma.m16n8k16
 constexpr int64_t kColumnSumRows = 64;             // cuda_common.cuh
 constexpr int64_t kSumChunk = 8192;                // optim.cu
-constexpr int64_t kFlashTile = 64;                 // flash_attention.cu: query/key rows per block and tile
+constexpr int64_t kFlashTile = 64;                 // flash_attention.cu: key rows per tile, rows per backward block
 constexpr int kFlashWarps = 4;
+constexpr int kFlashRowTiles = 2;                  // the forward: 16-row tiles per warp (128 query rows per block)
 
 bool has(const Tensor* t) { return t && !t->empty(); }
 double numel(const Tensor* t) { return has(t) ? double(t->numel()) : 0.0; }
@@ -174,16 +175,17 @@ class Plan {
       kF * distinct * double(D));
   }
 
-  // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; tiles of 64 query and key rows, 4 warps of 16 rows.
+  // flash_attention.cu: qkv (B, L, 3D) with H heads of hd; 4 warps, tiles of 64 key rows; the forward's blocks of
+  // 128 query rows (32 per warp), the backward's of 64 (16 per warp).
   // act16: qkv and out in bf16 (no rounding pass for qkv; out written and read in bf16). rope: bytes of the rotary
   // table each kernel reads when it rotates q and k itself (0: qkv already rotated); kdq: bytes of a dqkv element.
   void flash_forward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, double rope = 0) {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), ko = act16 ? kH : kF;
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
-    // per warp and tile pair: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd mma each... hd/2 + hd/2
-    k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl, double(B * H) * tile_pairs(L, causal) * kFlashWarps *
-                                                                 double(hd) * kMma);
+    // per warp row tile and key tile: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd/2 mma each
+    k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl,
+      double(B * H) * forward_tile_pairs(L, causal) * kFlashWarps * kFlashRowTiles * double(hd) * kMma);
   }
   // dout16: the incoming gradient in bf16 (read as it is: no bf16 copy of it written)
   void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, bool dout16,
@@ -197,6 +199,15 @@ class Plan {
     // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
     k("flash_dq", kH * 4 * n + 2 * kF * bhl + rope, kdq * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma);
   }
+  // (128-query block, 64-key tile) pairs of the forward: a causal block stops at the tile holding its last query.
+  static double forward_tile_pairs(int64_t L, bool causal) {
+    const int64_t rows = kFlashRowTiles * kFlashTile, key_tiles = chunks_of(L, kFlashTile);
+    double pairs = 0;
+    for (int64_t q0 = 0; q0 < L; q0 += rows)
+      pairs += double(causal ? chunks_of(std::min(L, q0 + rows), kFlashTile) : key_tiles);
+    return pairs;
+  }
+  // (64-row block, 64-row tile) pairs of the backward's kernels.
   static double tile_pairs(int64_t L, bool causal) {
     const double t = double(chunks_of(L, kFlashTile));
     return causal ? t * (t + 1) / 2 : t * t;

@@ -2,7 +2,8 @@
 // launches (cuda/emu/traffic.h): every op on shapes where each tensor spans many 4 KiB pages, run once to size the
 // workspace, then again counted. The kernels must be the model's, in order; each launch's bytes read and written
 // must match within the counter's page granularity (kPageSlack: up to 6 partly used pages at the ends of the
-// buffers a launch touches), and its tensor-core FLOPs exactly (2·M·N·K per GEMM, 4096 per mma.sync).
+// buffers a launch touches), and its tensor-core FLOPs exactly (2·M·N·K per GEMM, 4096 per mma.sync), and the bytes
+// its ldmatrix instructions load from shared memory exactly.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -46,6 +47,9 @@ std::string mismatch(const std::vector<emu::ScopeTraffic>& got, const std::vecto
     if (g.tensor_flops != w.tensor_flops)
       return str("launch ", i, " (", g.what, "): counted ", g.tensor_flops, " tensor FLOPs, modelled ",
                  w.tensor_flops);
+    if (double(g.fragment_bytes) != w.fragment_bytes)
+      return str("launch ", i, " (", g.what, "): counted ", g.fragment_bytes, " bytes of fragments, modelled ",
+                 w.fragment_bytes);
   }
   return "";
 }

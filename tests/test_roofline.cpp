@@ -96,6 +96,14 @@ BOOST_AUTO_TEST_CASE(roofline_arithmetic) {
   KernelTraffic copy{"cudaMemcpy", 3.35e9, 3.35e9, 0, 0};  // 2 ms of traffic
   BOOST_TEST(roofline_seconds(copy, h100, &bound) == 2e-3, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(std::string(bound) == "memory");
+  // An mma kernel that loads 256 bytes of fragments a mma (4096 FLOPs) from shared memory: 128 bytes a clock and
+  // SM feed one mma every two clocks, half the tensor cores' rate, so it runs at half the peak (the tolerance: the
+  // peak is 4096 FLOPs a clock and SM at 1.83 GHz to 4 digits).
+  KernelTraffic attn{"flash_dq", 1e6, 1e6, 989.4e9, 0, 989.4e9 / 4096 * 256};
+  BOOST_TEST(roofline_seconds(attn, h100, &bound) == 2e-3, boost::test_tools::tolerance(1e-4));
+  BOOST_TEST(std::string(bound) == "shared memory");
+  attn.fragment_bytes /= 2;  // 128 bytes a mma: level with the tensor cores
+  BOOST_TEST(roofline_seconds(attn, h100, &bound) == 1e-3, boost::test_tools::tolerance(1e-4));
   BOOST_CHECK_THROW(device_spec("v100"), Error);
 }
 

@@ -26,7 +26,7 @@ struct Row {
   std::string op, kernel;
   int64_t launches = 0;
   double tensor_flops = 0, read = 0, written = 0, seconds = 0;
-  int64_t memory_bound = 0;
+  std::map<std::string, int64_t> bounds = {};  // launches by what bounds them (roofline_seconds)
 };
 
 // What a part of the step's time belongs to, so the table shows what bf16 activations and a fused vocabulary
@@ -74,7 +74,7 @@ double print_table(const char* title, const std::vector<LaunchRecord>& launches,
     row.read += r.k.read;
     row.written += r.k.written;
     row.seconds += s;
-    row.memory_bound += std::string(bound) == "memory";
+    row.bounds[bound] += 1;
     by_category[category(r, V)] += s;
     total += s;
     tflops += r.k.tensor_flops;
@@ -87,7 +87,7 @@ double print_table(const char* title, const std::vector<LaunchRecord>& launches,
     std::printf("%-28s %-36s %8ld %10.3f %9.3f %9.3f %9.3f %5.1f%% %s\n", r.op.c_str(), r.kernel.c_str(),
                 (long)r.launches, r.tensor_flops / 1e12, r.read / 1e9, r.written / 1e9, r.seconds * 1e3,
                 100 * r.seconds / total,
-                r.memory_bound == r.launches ? "memory" : r.memory_bound == 0 ? "compute" : "mixed");
+                r.bounds.size() == 1 ? r.bounds.begin()->first.c_str() : "mixed");
   std::printf("%-28s %-36s %8ld %10.3f %9.3f %9s %9.3f\n", "total", "", (long)launches.size(), tflops / 1e12,
               bytes / 1e9, "(r+w)", total * 1e3);
   std::printf("by part:");
@@ -131,12 +131,14 @@ int main(int argc, char** argv) {
     const duo::DeviceSpec& dev = duo::device_spec(vm["device"].as<std::string>());
     const duo::ModelConfig& m = cfg.model;
     std::printf("duo-roofline: %s%s, %s, batch %ld x %ld tokens, on %s (%.0f TFLOP/s bf16 dense, %.0f TFLOP/s fp32, "
-                "%.2f TB/s, host link %.0f GB/s)\n",
+                "%.2f TB/s, shared memory %.1f TB/s, host link %.0f GB/s)\n",
                 cfg.algo.c_str(), cfg.algo == "duo" ? (" (" + cfg.curriculum.mode + " curriculum)").c_str() : "",
                 m.describe().c_str(), (long)cfg.batch_size, (long)m.length, dev.description.c_str(),
-                dev.bf16_flops / 1e12, dev.fp32_flops / 1e12, dev.bandwidth / 1e12, dev.host_link / 1e9);
-    std::printf("time per launch = max(tensor FLOPs / bf16 peak + other FLOPs / fp32 peak, bytes / bandwidth); bytes "
-                "are each launch's footprint (docs/architecture.md §5)\n");
+                dev.bf16_flops / 1e12, dev.fp32_flops / 1e12, dev.bandwidth / 1e12, dev.shared_bandwidth / 1e12,
+                dev.host_link / 1e9);
+    std::printf("time per launch = max(tensor FLOPs / bf16 peak + other FLOPs / fp32 peak, bytes / bandwidth, "
+                "fragment bytes / shared-memory bandwidth); bytes are each launch's footprint, fragment bytes what its "
+                "ldmatrix loads (docs/architecture.md §5)\n");
 
     duo::PlanOps ops;
     duo::TrainingStepPlan plan(cfg, ops);

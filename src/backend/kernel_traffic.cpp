@@ -37,8 +37,8 @@ class Plan {
   OpTraffic r;
   WeightCopy weights = WeightCopy::None;  // the call's weight matrix: rounded into the workspace only when None
   int arithmetic = -1;  // the launch that does the op's CUDA-core arithmetic, when it is not the biggest one
-  void k(const std::string& kernel, double read, double written, double tensor_flops = 0) {
-    r.kernels.push_back({kernel, read, written, tensor_flops, 0});
+  void k(const std::string& kernel, double read, double written, double tensor_flops = 0, double fragments = 0) {
+    r.kernels.push_back({kernel, read, written, tensor_flops, 0, fragments});
   }
   void ws(size_t b) { r.workspace = std::max(r.workspace, b); }
 
@@ -183,9 +183,12 @@ class Plan {
     const double n = double(B * L * H * hd), bhl = double(B * H * L), ko = act16 ? kH : kF;
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
-    // per warp row tile and key tile: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd/2 mma each
-    k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl,
-      double(B * H) * forward_tile_pairs(L, causal) * kFlashWarps * kFlashRowTiles * double(hd) * kMma);
+    // per warp row tile and key tile: S = Q Kᵀ (16 x 64 x hd) and O += P V (16 x hd x 64), hd/2 mma each. Fragments
+    // per warp and key tile: K and V once for both row tiles (hd/4 ldmatrix.x4 each); the queries once per block.
+    const double pairs = double(B * H) * forward_tile_pairs(L, causal);
+    const double blocks = double(B * H) * double(chunks_of(L, kFlashRowTiles * kFlashTile));
+    k("flash_forward", kH * 3 * n + rope, ko * n + kF * bhl, pairs * kFlashWarps * kFlashRowTiles * double(hd) * kMma,
+      kFlashWarps * (pairs * 2 * x4_bytes(hd) + blocks * kFlashRowTiles * x4_bytes(hd) / 4));
   }
   // dout16: the incoming gradient in bf16 (read as it is: no bf16 copy of it written)
   void flash_backward(int64_t B, int64_t L, int64_t H, int64_t hd, bool causal, bool act16, bool dout16,
@@ -194,11 +197,17 @@ class Plan {
     ws(size_t(4 * n * kH + bhl * kF));
     if (!act16) k("to_bf16_kernel", kF * 3 * n, kH * 3 * n);
     k("flash_delta", (dout16 ? kH : kF) * n + (act16 ? kH : kF) * n, (dout16 ? 0 : kH * n) + kF * bhl);
-    // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma each per warp and tile pair)
-    k("flash_dkdv", kH * 4 * n + 2 * kF * bhl + rope, kdq * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma);
-    // dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K
-    k("flash_dq", kH * 4 * n + 2 * kF * bhl + rope, kdq * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma);
+    // dK, dV: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q (hd/2 mma and hd/4 ldmatrix.x4 each per warp and tile
+    // pair), K and V resident (loaded once per block); dQ: S = Q Kᵀ, dP = dO Vᵀ, dQ += dS K, Q and dO resident
+    const double blocks = double(B * H) * double(chunks_of(L, kFlashTile));
+    k("flash_dkdv", kH * 4 * n + 2 * kF * bhl + rope, kdq * 2 * n, pairs * kFlashWarps * 2.0 * double(hd) * kMma,
+      kFlashWarps * (pairs * 4 + blocks / 2) * x4_bytes(hd));
+    k("flash_dq", kH * 4 * n + 2 * kF * bhl + rope, kdq * n, pairs * kFlashWarps * 1.5 * double(hd) * kMma,
+      kFlashWarps * (pairs * 3 + blocks / 2) * x4_bytes(hd));
   }
+  // Shared-memory bytes of one warp's B fragments for a product with a 64 × hd tile: hd/4 ldmatrix.x4 of 512 bytes
+  // (a resident 16 × hd A operand: a quarter of that).
+  static double x4_bytes(int64_t hd) { return double(hd) / 4 * 512; }
   // (128-query block, 64-key tile) pairs of the forward: a causal block stops at the tile holding its last query.
   static double forward_tile_pairs(int64_t L, bool causal) {
     const int64_t rows = kFlashRowTiles * kFlashTile, key_tiles = chunks_of(L, kFlashTile);

@@ -26,6 +26,7 @@ struct KernelTraffic {
   double written = 0;         // bytes written (footprint)
   double tensor_flops = 0;    // on tensor cores: the GEMMs and the flash-attention mma.sync
   double flops = 0;           // other arithmetic (CUDA cores), the op's cost constants (op_kinds.h)
+  double fragment_bytes = 0;  // shared memory loaded into tensor-core fragments (ldmatrix: the flash kernels)
 };
 
 struct OpTraffic {

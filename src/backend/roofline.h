@@ -1,7 +1,8 @@
 // The roofline of a sequence of ops on the CUDA backend (docs/architecture.md §5): a KernelLog observes the ops
 // a backend runs (PlanOps, or CudaOps itself), turns each into the kernels CudaOps launches for it
 // (kernel_traffic.h), and prices every launch on a device's data-sheet peaks:
-//   time = max(tensor FLOPs / bf16 dense peak + other FLOPs / fp32 peak, bytes / memory bandwidth)
+//   time = max(tensor FLOPs / bf16 dense peak + other FLOPs / fp32 peak, bytes / memory bandwidth,
+//              fragment bytes / shared-memory bandwidth)
 // with no launch overhead, no overlap between kernels and perfect caching inside a launch: a lower bound on a
 // real step that is reached only by kernels at their roofline.
 #pragma once
@@ -21,6 +22,7 @@ struct DeviceSpec {
   double bandwidth;         // HBM, bytes/s
   double host_link;         // host <-> device, bytes/s per direction (PCIe)
   double memory;            // bytes of device memory
+  double shared_bandwidth;  // shared memory to the SMs' registers, all SMs, bytes/s (ldmatrix's fragments)
 };
 // h100, h200, a100 (SXM parts); throws naming --device for another name.
 const DeviceSpec& device_spec(const std::string& name);

@@ -1,12 +1,13 @@
 // Sampling throughput of DUO ancestral sampling on the CPU backend, next to the PyTorch reference's step.
 //   build/bench-sample_throughput [--models tiny,small] [--length 128] [--batch 1] [--steps 4]
 //                                 [--vocab_size 50258] [--torch /usr/bin/python3 | --torch none] [--compute bf16]
-//   build/cuda/bench-sample_throughput --device cuda ...   (bench/gpu_check.sh): the GPU backend, the sampler's
-//                                 update on the device (Ops::diffusion_step); no network / sampler split (the
-//                                 step is one stream of kernels), the step's time alone.
-// Per model (random weights, float32 DiT, after one untimed warm-up forward, float64 posterior as sampling.use_float64): one full
-// sample_diffusion run of S steps + the ancestral tail (S + 1 NFE), reporting tokens/s, latency per step, and
-// the split of a step into the network (forward + log_softmax to the host) and the sampler (posterior + draw).
+//   build/cuda/bench-sample_throughput --device cuda ...   (bench/gpu_check.sh): the GPU backend; no network /
+//                                 sampler split (the step is one stream of kernels), the step's time alone.
+// Per model (random weights, float32 DiT, float64 posterior as sampling.use_float64): after one untimed warm-up
+// step, one full sample_diffusion run of S steps + the ancestral tail (S + 1 NFE) through the path duo-sample runs
+// (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update in the backend's scratch, only ids
+// back), reporting tokens/s and latency per step; on the CPU also the network's forward alone (timed on its own,
+// as the PyTorch script times its forward) and the rest of the step (post-processing, posterior, draw).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
 // log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and
 // under CPU autocast to bf16; the ratio takes the faster of the two. One markdown row each.
@@ -21,29 +22,13 @@
 #include "backend/select.h"
 #include "core/timer.h"
 #include "io/cli.h"
+#include "model/dit_runner.h"
 #include "sample/dit_denoiser.h"
 #include "train/model_state.h"
 
 namespace {
 
 using namespace duo;
-
-// Wraps a Denoiser and adds up the time spent in it (the network side of a step).
-class TimedDenoiser final : public Denoiser {
- public:
-  explicit TimedDenoiser(Denoiser& inner) : inner_(inner) {}
-  int64_t vocab_size() const override { return inner_.vocab_size(); }
-  bool time_conditioned() const override { return inner_.time_conditioned(); }
-  void log_probs(const int32_t* z, int64_t B, int64_t L, const double* sigma, float* out) override {
-    Timer t;
-    inner_.log_probs(z, B, L, sigma, out);
-    seconds += t.seconds();
-  }
-  double seconds = 0;
-
- private:
-  Denoiser& inner_;
-};
 
 // Runs the PyTorch step for the same configuration (its forward under CPU autocast to bf16 with bf16 = true);
 // returns its output line ("" when it could not run).
@@ -90,8 +75,8 @@ int main(int argc, char** argv) {
       std::stringstream list(python);
       for (std::string p; std::getline(list, p, ',');) pythons.push_back(p);
     }
-    std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network ms/step | "
-                 "sampler ms/step |";
+    std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network forward ms | "
+                 "rest of the step ms (log-softmax, posterior, draw) |";
     for (size_t i = 0; i < pythons.size(); ++i)
       std::cout << " torch ms/step (forward fp32 / autocast bf16), faster forward / our step |";
     std::cout << "\n|---|---|---|---|---|---|---|---|---|---|";
@@ -121,22 +106,16 @@ int main(int argc, char** argv) {
       ops.from_host(params, w.data());
 
       DiTDenoiser den(dit, ops, DiffusionFamily::uniform, -1);
-      TimedDenoiser timed(den);
       AlphaSchedule sched;
       sched.alpha = [](double t) { return 1.0 - (1.0 - 1e-3) * t; };
       DiffusionSamplerConfig c;
       c.steps = S;
       c.seed = 7;
       std::vector<int32_t> z((size_t)(B * L));
-      // The CPU splits a step into the network (log_probs: forward and post-processing to host rows) and the
-      // sampler; on a device the step runs in place (the update where the logits are), timed whole.
-      const bool split = ops.device() == Device::CPU;
-      if (split) {  // warm-up: first-touch of the activation memory and OpenBLAS's buffers, not counted
-        std::vector<float> out((size_t)(B * L * V));
-        std::vector<double> sigma((size_t)B, 1.0);
-        den.log_probs(z.data(), B, L, sigma.data(), out.data());
-      } else {  // warm-up of the in-place step (the kernels' first launches, the workspace)
-        std::vector<double> sigma((size_t)B, 1.0);
+      // Warm-up of the in-place step, not counted: the first touch of the activations and the step's scratch
+      // (a (B·L, V) float buffer on the CPU), OpenBLAS's buffers, a device's first launches.
+      std::vector<double> sigma((size_t)B, 1.0);
+      {
         DiffusionStepArgs a;
         a.alpha_t = 0.5;
         a.alpha_s = 0.6;
@@ -144,10 +123,19 @@ int main(int argc, char** argv) {
         std::fill(z.begin(), z.end(), 0);
       }
       Timer t;
-      const SamplerStats st = split ? sample_diffusion(timed, sched, c, B, L, Prompt{}, z.data())
-                                    : sample_diffusion(den, sched, c, B, L, Prompt{}, z.data());
+      const SamplerStats st = sample_diffusion(den, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();
-      const double per = total / (double)st.nfe, net = split ? timed.seconds / (double)st.nfe : NAN;
+      // The CPU's split: the forward alone, as many calls as the run made (after one untimed), on a runner of its own.
+      const bool split = ops.device() == Device::CPU;
+      double net = NAN;
+      if (split) {
+        DiTRunner runner(dit, ops);
+        runner.forward(z.data(), B, L, sigma.data());
+        Timer tf;
+        for (int64_t i = 0; i < st.nfe; ++i) runner.forward(z.data(), B, L, sigma.data());
+        net = tf.seconds() / (double)st.nfe;
+      }
+      const double per = total / (double)st.nfe;
       std::string cells;
       for (const std::string& py : pythons) {  // PyTorch's forward in fp32 and under autocast; the faster counts
         double tms[2] = {NAN, NAN}, tfwd[2] = {NAN, NAN};

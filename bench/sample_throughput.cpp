@@ -6,12 +6,13 @@
 // Per model (random weights, float32 DiT, float64 posterior as sampling.use_float64): after one untimed warm-up
 // step, one full sample_diffusion run of S steps + the ancestral tail (S + 1 NFE) through the path duo-sample runs
 // (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update in the backend's scratch, only ids
-// back), reporting tokens/s and latency per step; on the CPU also the network's forward alone (timed on its own,
-// as the PyTorch script times its forward) and the rest of the step (post-processing, posterior, draw).
+// back), reporting tokens/s and latency per step; on the CPU also its split into the diffusion_step op (the rows'
+// log-softmax, the posterior and the draw, timed inside the run) and the rest (the network: uploads and forward).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
 // log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and
 // under CPU autocast to bf16; the ratio takes the faster of the two. One markdown row each.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -19,16 +20,32 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include "backend/op_kinds.h"
 #include "backend/select.h"
 #include "core/timer.h"
 #include "io/cli.h"
-#include "model/dit_runner.h"
 #include "sample/dit_denoiser.h"
 #include "train/model_state.h"
 
 namespace {
 
 using namespace duo;
+
+// Times the run's diffusion_step ops (Ops::diffusion_step: the rows' post-processing, the posterior and the draw), each
+// from the end of the op before it (the network's last) to its own end. Ops are run where they are called on the
+// CPU, so these are their times.
+class StepOpTimer final : public OpObserver {
+ public:
+  void after(const OpCall& c) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (c.kind == OpKind::DiffusionStep) seconds += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+  double seconds = 0;
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 // Runs the PyTorch step for the same configuration (its forward under CPU autocast to bf16 with bf16 = true);
 // returns its output line ("" when it could not run).
@@ -75,8 +92,8 @@ int main(int argc, char** argv) {
       std::stringstream list(python);
       for (std::string p; std::getline(list, p, ',');) pythons.push_back(p);
     }
-    std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network forward ms | "
-                 "rest of the step ms (log-softmax, posterior, draw) |";
+    std::cout << "| model | params | B x L | steps | NFE | total s | tokens/s | ms/step | network ms/step | "
+                 "log-softmax + sampler ms/step |";
     for (size_t i = 0; i < pythons.size(); ++i)
       std::cout << " torch ms/step (forward fp32 / autocast bf16), faster forward / our step |";
     std::cout << "\n|---|---|---|---|---|---|---|---|---|---|";
@@ -122,20 +139,16 @@ int main(int argc, char** argv) {
         den.evaluate_and_update(z.data(), B, L, sigma.data(), a, nullptr, false);
         std::fill(z.begin(), z.end(), 0);
       }
+      StepOpTimer step_ops;
+      ops.set_observer(&step_ops);
       Timer t;
       const SamplerStats st = sample_diffusion(den, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();
-      // The CPU's split: the forward alone, as many calls as the run made (after one untimed), on a runner of its own.
+      ops.set_observer(nullptr);
+      // The CPU's split: the diffusion_step ops (the rest) and everything else (the network).
       const bool split = ops.device() == Device::CPU;
-      double net = NAN;
-      if (split) {
-        DiTRunner runner(dit, ops);
-        runner.forward(z.data(), B, L, sigma.data());
-        Timer tf;
-        for (int64_t i = 0; i < st.nfe; ++i) runner.forward(z.data(), B, L, sigma.data());
-        net = tf.seconds() / (double)st.nfe;
-      }
-      const double per = total / (double)st.nfe;
+      const double per = total / (double)st.nfe, rest = step_ops.seconds / (double)st.nfe;
+      const double net = split ? per - rest : NAN;
       std::string cells;
       for (const std::string& py : pythons) {  // PyTorch's forward in fp32 and under autocast; the faster counts
         double tms[2] = {NAN, NAN}, tfwd[2] = {NAN, NAN};
@@ -155,7 +168,7 @@ int main(int argc, char** argv) {
         }
       }
       const std::string net_ms = split ? str(std::round(net * 1e4) / 10) : "-";
-      const std::string sampler_ms = split ? str(std::round((per - net) * 1e4) / 10) : "- (" + device + ", in place)";
+      const std::string sampler_ms = split ? str(std::round(rest * 1e4) / 10) : "- (" + device + ", in place)";
       std::printf("| %s | %s | %ld x %ld | %ld | %ld | %.3f | %.1f | %.2f | %s | %s |%s\n", name.c_str(),
                   with_commas(state.table().total()).c_str(), (long)B, (long)L, (long)S, (long)st.nfe, total,
                   (double)(B * L) / total, per * 1e3, net_ms.c_str(), sampler_ms.c_str(), cells.c_str());

@@ -14,7 +14,8 @@ namespace duo {
 // summed in 16 interleaved float64 lanes added at the end (a fixed order on every CPU), so that the loop
 // vectorises in a DUO_SIMD_CLONES caller with enough independent chains; any order of 50k float64 terms is exact
 // far below float's rounding of the result.
-DUO_INLINE_INTO_CLONES void log_softmax_row_inplace(float* o, int64_t V) {
+// The row's log-normaliser: log_softmax_row_inplace(o) stores o[v] − log_softmax_lse(o, V) at v.
+DUO_INLINE_INTO_CLONES float log_softmax_lse(const float* o, int64_t V) {
   constexpr int kMaxLanes = 16;  // the maximum in independent lanes (an elementwise max, which vectorises)
   float lanes[kMaxLanes];
   for (int l = 0; l < kMaxLanes; ++l) lanes[l] = o[0];
@@ -32,8 +33,12 @@ DUO_INLINE_INTO_CLONES void log_softmax_row_inplace(float* o, int64_t V) {
   double sum = 0;
   for (; v < V; ++v) sum += (double)exp_f32(o[v] - mx);
   for (int l = 0; l < kLanes; ++l) sum += lane[l];
-  const float lse = mx + (float)std::log(sum);
-  for (v = 0; v < V; ++v) o[v] -= lse;
+  return mx + (float)std::log(sum);
+}
+
+DUO_INLINE_INTO_CLONES void log_softmax_row_inplace(float* o, int64_t V) {
+  const float lse = log_softmax_lse(o, V);
+  for (int64_t v = 0; v < V; ++v) o[v] -= lse;
 }
 
 }  // namespace duo

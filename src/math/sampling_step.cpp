@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <vector>
+#include "core/error.h"
 #include "core/finite.h"
 #include "core/philox.h"
 #include "core/rng_streams.h"
@@ -26,9 +27,11 @@ bool absorbing(DiffusionFamily f) { return f != DiffusionFamily::uniform; }
 
 // One step's update of every position. Its loops run over rows of V (50k) entries: the clones let them vectorise
 // at the CPU's width (core/simd.h), which is most of the sampler's speed.
+// lse: null (the rows are the post-processed ones), or the rows' log-normalisers: then every read of row n
+// subtracts lse[n] (ln below; 0 without lse, which leaves every float as it is, -0 included).
 template <class T>
 DUO_SIMD_CLONES int64_t update_impl(const DiffusionStepArgs& a, const float* out, int64_t N, int64_t V,
-                                    const uint8_t* keep, int32_t* z) {
+                                    const uint8_t* keep, int32_t* z, const float* lse) {
   const Philox rng{a.seed, stream_id(streams::kSamplerStep, a.step)};
   const Philox mixture_rng{a.seed, stream_id(streams::kSamplerMixture, a.step)};
   const bool psi = a.psi && !a.final_step;
@@ -47,28 +50,29 @@ DUO_SIMD_CLONES int64_t update_impl(const DiffusionStepArgs& a, const float* out
       // An unmasked token of an absorbing chain cannot change (carry-over), except under Ψ's re-masking.
       if (absorbing(a.family) && zt != m && !psi) continue;
       const float* o = out + n * V;
+      const float ln = lse ? lse[n] : 0.0f;
       int32_t next = zt;
       if (a.family == DiffusionFamily::uniform && !a.filtered()) {
         // DUO's step (ancestral or Ψ) as the mixture it is (docs/sampling.md §4.1): stay at z_t, a uniform id, or
         // a draw from x̂. Only the last needs the row (x̂_j = exp(log p_j), then the race); the others cost O(1).
-        const double xi = exp_f64((double)(T)o[zt]);
+        const double xi = exp_f64((double)(T)(o[zt] - ln));
         const DuoMixture mix = psi ? duo_psi_posterior_mixture(xi, V, (double)a_t, (double)a_s, (double)kappa)
                                    : duo_posterior_mixture(xi, V, (double)a_t, (double)a_s);
         const double r = mixture_rng.uniform_double(2 * pos) * (mix.stay + mix.uniform + mix.predict);
         if (r >= mix.stay && r < mix.stay + mix.uniform) {
           next = (int32_t)std::min<int64_t>(V - 1, (int64_t)(mixture_rng.uniform_double(2 * pos + 1) * (double)V));
         } else if (r >= mix.stay + mix.uniform) {
-          for (int64_t v = 0; v < V; ++v) w[(size_t)v] = (T)exp_f64((double)(T)o[v]);
+          for (int64_t v = 0; v < V; ++v) w[(size_t)v] = (T)exp_f64((double)(T)(o[v] - ln));
           next = sample_categorical(w.data(), V, rng, pos, u);
         }
       } else {  // the posterior's V weights, then the race
         if (a.family == DiffusionFamily::sedd) {
-          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
+          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)(o[v] - ln);
           // dsigma = sigma_t - sigma_s with sigma = -log alpha; the final step has alpha_s = 1.
           const T dsigma = std::log(a_s) - std::log(a_t);
           sedd_analytic_weights(row.data(), V, zt, m, dsigma, a.final_step, w.data());
         } else {
-          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)o[v];
+          for (int64_t v = 0; v < V; ++v) row[(size_t)v] = (T)(o[v] - ln);
           // Truncations act on the prediction x̂, before the posterior (docs/sampling.md §6): top-k, then top-p.
           if (a.top_k > 0) top_k_filter(row.data(), V, a.top_k, absorbing(a.family) ? m : -1, order);
           if (a.p_nucleus < 1) nucleus_filter(row.data(), V, a.p_nucleus, order);
@@ -115,7 +119,26 @@ DUO_SIMD_CLONES int64_t postprocess_rows(const float* src, float* o, int64_t row
   return first_bad;
 }
 
+// Cloned like the rows' other passes.
+DUO_SIMD_CLONES int64_t normalisers(const float* o, int64_t rows, int64_t V, float* lse) {
+  int64_t first_bad = rows;
+#pragma omp parallel for schedule(static) reduction(min : first_bad)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = o + r * V;
+    if (!all_finite(row, V)) {
+      first_bad = std::min(first_bad, r);
+      continue;
+    }
+    lse[r] = log_softmax_lse(row, V);
+  }
+  return first_bad;
+}
+
 }  // namespace
+
+int64_t log_softmax_normalisers(const float* o, int64_t rows, int64_t V, float* lse) {
+  return normalisers(o, rows, V, lse);
+}
 
 void subs_row(float* o, int64_t V, int32_t mask_id, int32_t z) {
   if (z != mask_id) {  // carry-over: an unmasked token is kept with probability 1
@@ -139,7 +162,10 @@ int64_t denoiser_output_rows(const float* src, float* o, int64_t rows, int64_t V
 }
 
 int64_t diffusion_update_rows(const DiffusionStepArgs& a, const float* o, int64_t N, int64_t V, const uint8_t* keep,
-                              int32_t* z) {
+                              int32_t* z, const float* lse) {
+  DUO_CHECK(!lse || (!a.greedy && (a.family == DiffusionFamily::uniform || a.family == DiffusionFamily::d3pm)),
+            "diffusion_update_rows", "rows given with their log-normalisers are DUO's or D3PM's, and not greedy",
+            "post-process the rows (denoiser_output_rows) for the other families and the greedy tail");
   if (a.greedy) {  // the greedy tail: no draw
     int64_t changed = 0;
 #pragma omp parallel for schedule(static) reduction(+ : changed)
@@ -151,8 +177,8 @@ int64_t diffusion_update_rows(const DiffusionStepArgs& a, const float* o, int64_
     }
     return changed;
   }
-  if (a.precision == SamplePrecision::f32) return update_impl<float>(a, o, N, V, keep, z);
-  return update_impl<double>(a, o, N, V, keep, z);
+  if (a.precision == SamplePrecision::f32) return update_impl<float>(a, o, N, V, keep, z, lse);
+  return update_impl<double>(a, o, N, V, keep, z, lse);
 }
 
 }  // namespace duo

@@ -50,7 +50,16 @@ int64_t denoiser_output_rows(const float* src, float* o, int64_t rows, int64_t V
 // on z; positions with keep[n] != 0 (keep may be null) are left alone. The random streams are
 // (a.seed, a.step); position n draws at counter a.first_position + n, so a chunk of a batch draws what the
 // whole batch would. With a.greedy, z[n] becomes the first argmax of row n instead. Returns the tokens changed.
+//
+// lse (N floats, or null): the rows are log-softmax rows given as the raw rows o and their log-normalisers
+// (log_softmax_normalisers), row n's value at v being o[n·V + v] − lse[n], the float log_softmax_row_inplace stores:
+// the same draws as from the stored rows, without writing them (DUO's and D3PM's post-processing, never greedy).
 int64_t diffusion_update_rows(const DiffusionStepArgs& a, const float* o, int64_t N, int64_t V, const uint8_t* keep,
-                              int32_t* z);
+                              int32_t* z, const float* lse = nullptr);
+
+// The log-softmax normaliser of each of the rows (log_softmax_lse) into lse, without changing them: DUO's and D3PM's
+// post-processing (denoiser_output_rows) for diffusion_update_rows' lse form. Returns the first row that is not
+// finite (its lse unset), or rows.
+int64_t log_softmax_normalisers(const float* o, int64_t rows, int64_t V, float* lse);
 
 }  // namespace duo

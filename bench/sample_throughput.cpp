@@ -139,14 +139,15 @@ int main(int argc, char** argv) {
         den.evaluate_and_update(z.data(), B, L, sigma.data(), a, nullptr, false);
         std::fill(z.begin(), z.end(), 0);
       }
+      // The CPU's split: the diffusion_step ops (the rest) and everything else (the network). A device's ops are
+      // issued, not run, when the observer sees them: no split there.
+      const bool split = ops.device() == Device::CPU;
       StepOpTimer step_ops;
-      ops.set_observer(&step_ops);
+      if (split) ops.set_observer(&step_ops);
       Timer t;
       const SamplerStats st = sample_diffusion(den, sched, c, B, L, Prompt{}, z.data());
       const double total = t.seconds();
       ops.set_observer(nullptr);
-      // The CPU's split: the diffusion_step ops (the rest) and everything else (the network).
-      const bool split = ops.device() == Device::CPU;
       const double per = total / (double)st.nfe, rest = step_ops.seconds / (double)st.nfe;
       const double net = split ? per - rest : NAN;
       std::string cells;

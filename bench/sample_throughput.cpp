@@ -5,8 +5,7 @@
 //                                 sampler split (the step is one stream of kernels), the step's time alone.
 // Per model (random weights, float32 DiT, float64 posterior as sampling.use_float64): after one untimed warm-up
 // step, one full sample_diffusion run of S steps + the ancestral tail (S + 1 NFE) through the path duo-sample runs
-// (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update in the backend's scratch, only ids
-// back), reporting tokens/s and latency per step; on the CPU also its split into the diffusion_step op (the rows'
+// (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update where the logits are, only ids back), reporting tokens/s and latency per step; on the CPU also its split into the diffusion_step op (the rows'
 // log-softmax, the posterior and the draw, timed inside the run) and the rest (the network: uploads and forward).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
 // log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and
@@ -129,8 +128,8 @@ int main(int argc, char** argv) {
       c.steps = S;
       c.seed = 7;
       std::vector<int32_t> z((size_t)(B * L));
-      // Warm-up of the in-place step, not counted: the first touch of the activations and the step's scratch
-      // (a (B·L, V) float buffer on the CPU), OpenBLAS's buffers, a device's first launches.
+      // Warm-up of the in-place step, not counted: the first touch of the activations and the step's scratch,
+      // OpenBLAS's buffers, a device's first launches.
       std::vector<double> sigma((size_t)B, 1.0);
       {
         DiffusionStepArgs a;

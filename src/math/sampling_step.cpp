@@ -136,6 +136,10 @@ DUO_SIMD_CLONES int64_t normalisers(const float* o, int64_t rows, int64_t V, flo
 
 }  // namespace
 
+bool updates_from_normalisers(const DiffusionStepArgs& a) {
+  return !a.greedy && (a.family == DiffusionFamily::uniform || a.family == DiffusionFamily::d3pm);
+}
+
 int64_t log_softmax_normalisers(const float* o, int64_t rows, int64_t V, float* lse) {
   return normalisers(o, rows, V, lse);
 }
@@ -163,7 +167,7 @@ int64_t denoiser_output_rows(const float* src, float* o, int64_t rows, int64_t V
 
 int64_t diffusion_update_rows(const DiffusionStepArgs& a, const float* o, int64_t N, int64_t V, const uint8_t* keep,
                               int32_t* z, const float* lse) {
-  DUO_CHECK(!lse || (!a.greedy && (a.family == DiffusionFamily::uniform || a.family == DiffusionFamily::d3pm)),
+  DUO_CHECK(!lse || updates_from_normalisers(a),
             "diffusion_update_rows", "rows given with their log-normalisers are DUO's or D3PM's, and not greedy",
             "post-process the rows (denoiser_output_rows) for the other families and the greedy tail");
   if (a.greedy) {  // the greedy tail: no draw

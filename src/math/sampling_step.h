@@ -57,6 +57,9 @@ int64_t denoiser_output_rows(const float* src, float* o, int64_t rows, int64_t V
 int64_t diffusion_update_rows(const DiffusionStepArgs& a, const float* o, int64_t N, int64_t V, const uint8_t* keep,
                               int32_t* z, const float* lse = nullptr);
 
+// Whether a step takes diffusion_update_rows' lse form: DUO's and D3PM's rows (log-softmax), not the greedy tail.
+bool updates_from_normalisers(const DiffusionStepArgs& a);
+
 // The log-softmax normaliser of each of the rows (log_softmax_lse) into lse, without changing them: DUO's and D3PM's
 // post-processing (denoiser_output_rows) for diffusion_update_rows' lse form. Returns the first row that is not
 // finite (its lse unset), or rows.

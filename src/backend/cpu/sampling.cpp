@@ -20,9 +20,8 @@ void CpuOps::do_diffusion_step(Tensor& z, Tensor& status, const Tensor& logits, 
     DUO_CHECK(zs[n] >= 0 && zs[n] < V, where, str("token ", zs[n], " at position ", n, " is outside [0, ", V, ")"),
               "the sampler's ids must be the model's");
   const uint8_t* kept = keep.empty() ? nullptr : keep.ptr<uint8_t>();
-  const bool log_softmax = a.family == DiffusionFamily::uniform || a.family == DiffusionFamily::d3pm;
   int64_t bad = N, changed = 0;
-  if (log_softmax && !a.greedy && logits.dtype == DType::F32) {
+  if (updates_from_normalisers(a) && logits.dtype == DType::F32) {
     float* lse = scratch<float>((size_t)N);
     bad = log_softmax_normalisers(logits.ptr<float>(), N, V, lse);
     if (bad == N) changed = diffusion_update_rows(a, logits.ptr<float>(), N, V, kept, zs, lse);

@@ -5,7 +5,8 @@
 //                                 sampler split (the step is one stream of kernels), the step's time alone.
 // Per model (random weights, float32 DiT, float64 posterior as sampling.use_float64): after one untimed warm-up
 // step, one full sample_diffusion run of S steps + the ancestral tail (S + 1 NFE) through the path duo-sample runs
-// (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update where the logits are, only ids back), reporting tokens/s and latency per step; on the CPU also its split into the diffusion_step op (the rows'
+// (the denoiser's in-place step, Ops::diffusion_step: log-softmax and update where the logits are, only ids back),
+// reporting tokens/s and latency per step; on the CPU also its split into the diffusion_step op (the rows'
 // log-softmax, the posterior and the draw, timed inside the run) and the rest (the network: uploads and forward).
 // With --torch, bench/torch_sample_step.py runs the same configuration and step in PyTorch (forward +
 // log_softmax + float64 posterior + categorical), so the two are compared in one run, its forward both in fp32 and

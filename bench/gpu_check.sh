@@ -98,7 +98,10 @@ bench() {
     build/bench/gpu_attention_bench --sweep && build/cuda/gpu-ops-bench &&
     build/cuda/bench-ops --device cuda --scale 64 --repeat 5 &&
     build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 32 --steps 8 --torch none &&
-    build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 1 --steps 8 --torch none
+    build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 1 --steps 8 --torch none &&
+    echo "the same without CUDA graphs (every kernel launched; docs/architecture.md §5.6):" &&
+    DUO_CUDA_GRAPHS=0 build/cuda/bench-sample_throughput --device cuda --models small --length 1024 --batch 1 \
+      --steps 8 --torch none
 }
 export -f bench
 section "benchmarks" 150 bench >>"$OUT/bench.txt" 2>&1

@@ -1,6 +1,7 @@
 // CudaOps: construction (stream, GEMM engine), device memory, fill/copy, and the one growing workspace.
 #include "cuda_ops.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/device_peak.h"
@@ -29,6 +30,12 @@ CudaOps::CudaOps() {
   DUO_CHECK(e == cudaSuccess, "CudaOps", str("cannot start the CUDA backend: ", cudaGetErrorString(e)),
             "no usable GPU: check nvidia-smi and the driver version, or run with --device cpu");
   stream_ = s;
+  if (const char* g = std::getenv("DUO_CUDA_GRAPHS")) {  // 0: launch every kernel (to compare, or to profile)
+    DUO_CHECK(std::strcmp(g, "0") == 0 || std::strcmp(g, "1") == 0, "DUO_CUDA_GRAPHS",
+              str("'", g, "' is neither 0 nor 1"), "set DUO_CUDA_GRAPHS=0 to launch every kernel, 1 (the default) to "
+              "replay recorded forwards as CUDA graphs");
+    graphs_on_ = g[0] == '1';
+  }
   gemm_ = std::make_unique<cuda::Gemm>();
   DUO_CU("CudaOps", cudaMalloc(&id_slots_, kIdSlots * sizeof(unsigned long long)));
   DUO_CU("CudaOps", cudaMemsetAsync(id_slots_, 0xff, kIdSlots * sizeof(unsigned long long), s));
@@ -57,6 +64,7 @@ CudaOps::~CudaOps() {
 }
 
 void* CudaOps::alloc(size_t bytes) {
+  refuse_while_recording("alloc");
   void* p = nullptr;
   const size_t n = bytes ? bytes : 1;  // a valid, unique pointer even for zero bytes
   const cudaError_t e = cudaMalloc(&p, n);
@@ -72,8 +80,10 @@ void* CudaOps::alloc(size_t bytes) {
 }
 
 void CudaOps::release(void* p) {
+  refuse_while_recording("release");
   wait_for_stream("release", false);  // no kernel may still use it
   DUO_CU("release", cudaFree(p));
+  ++epoch_;  // a recording may use it
   copies_->released(p);
 }
 
@@ -86,6 +96,7 @@ void CudaOps::end_frozen_weights(const void* weights) {
 size_t CudaOps::weight_copy_bytes() const { return copies_->bytes(); }
 
 void CudaOps::to_host(void* dst, const Tensor& src) {
+  refuse_while_recording("to_host");
   check_on_device("to_host", src);
   DUO_CHECK(src.is_contiguous(), "CudaOps::to_host", str("source ", src.shape_str(), " is not contiguous"), "");
   if (!src.nbytes()) return;
@@ -94,6 +105,7 @@ void CudaOps::to_host(void* dst, const Tensor& src) {
 }
 
 void CudaOps::from_host(Tensor& dst, const void* src) {
+  refuse_while_recording("from_host");
   check_on_device("from_host", dst);
   DUO_CHECK(dst.is_contiguous(), "CudaOps::from_host", str("destination ", dst.shape_str(), " is not contiguous"),
             "");
@@ -137,6 +149,7 @@ bool CudaOps::staging_ready() {
 }
 
 void CudaOps::wait_for_stream(const char* op, bool read_id_checks) {
+  refuse_while_recording(op);
   const bool ids = read_id_checks && !id_checks_.empty();
   if (ids) queue_id_readback();  // the same wait brings the id checks' slots back
   DUO_CU(op, cudaStreamSynchronize(as_stream(stream_)));
@@ -192,6 +205,8 @@ void CudaOps::sync() {
 
 void* CudaOps::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
+  refuse_while_recording("workspace");
+  ++epoch_;  // the recordings that use the old scratch are stale
   const size_t grown = bytes + bytes / 2;  // headroom: shapes grow a little between calls (the last batch)
   wait_for_stream("workspace", false);
   if (workspace_) DUO_CU("workspace", cudaFree(workspace_));

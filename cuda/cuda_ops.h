@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -49,6 +50,15 @@ class CudaOps : public Ops {
   void end_frozen_weights(const void* weights) override;
   // Bytes held by the working copies.
   size_t weight_copy_bytes() const;
+
+  // Recorded op sequences as CUDA graphs (stream capture, cuda_graphs.cu; Ops::record). Inside a recording the ops
+  // that would wait for the GPU, copy to or from the host, allocate, release or grow the scratch fail, naming the op.
+  std::unique_ptr<Recording> record(const std::function<void()>& fn) override;
+  bool replay(Recording& g) override;
+  // Off: record() runs the ops without recording and replay() declines (tests compare the two).
+  void use_graphs(bool on) { graphs_on_ = on; }
+  // Graph launches so far (a recording's first run and every replay).
+  int64_t graph_launches() const { return graph_launches_; }
 
   int64_t sum_squares_chunk() const override;
   // The stream every op runs on (a cudaStream_t): NCCL orders its collectives after the ops with events on it.
@@ -253,6 +263,15 @@ class CudaOps : public Ops {
   void* staging_host_ = nullptr;
   bool staging_failed_ = false;
   size_t host_waits_ = 0;
+
+  // Recordings (cuda_graphs.cu). epoch_ changes whenever a buffer a recording may use can move (the scratch is
+  // reallocated, memory is released): a recording of an older epoch is stale.
+  struct Graph;
+  bool graphs_on_ = true;
+  bool recording_ = false;
+  uint64_t epoch_ = 0;
+  int64_t graph_launches_ = 0;
+  void refuse_while_recording(const char* op) const;  // fails inside a recording
 
   void* stream_ = nullptr;  // cudaStream_t, kept opaque so that this header needs no CUDA include
   std::unique_ptr<cuda::Gemm> gemm_;

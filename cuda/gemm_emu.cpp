@@ -12,7 +12,10 @@ struct Gemm::Impl {};
 Gemm::Gemm() = default;
 Gemm::~Gemm() = default;
 
-bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
+namespace {
+
+// The GEMM itself, as the device would run it when its turn in the stream comes.
+void host_gemm(const GemmArgs& g) {
   emu::HostAccess access(emu::device().memory(), "gemm");  // this host loop stands for device code
   emu::device().memory().add_tensor_flops(2.0 * double(g.M) * double(g.N) * double(g.K));
   const int64_t lda = g.a_ld(), ldb = g.b_ld(), ldc = g.c_ld();
@@ -52,6 +55,15 @@ bool Gemm::run(const char*, const GemmArgs& g, void*, cudaStream_t) {
       }
       *c = r;
     }
+}
+
+}  // namespace
+
+// Runs now, or is recorded with its arguments when the stream captures (a cuBLASLt call is captured the same way).
+bool Gemm::run(const char* op, const GemmArgs& g, void*, cudaStream_t stream) {
+  if (emu::enqueue(stream, [g] { host_gemm(g); }) == emu::Enqueued::Implicit)
+    fail(op, "a GEMM on the legacy default stream while this thread captures a stream",
+         "issue every op of a recorded sequence on the backend's stream");
   return true;
 }
 

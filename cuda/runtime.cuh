@@ -76,9 +76,9 @@ using duo_smem_array = T[N];
 
 namespace duo::emu {
 template <class... P>
-Launch<P...> make_launch(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t,
-                         std::source_location at) {
-  return {kernel, name, grid, block, smem, at};
+Launch<P...> make_launch(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t smem,
+                         cudaStream_t stream, std::source_location at) {
+  return {kernel, name, grid, block, smem, stream, at};
 }
 }  // namespace duo::emu
 #define DUO_LAUNCH(kernel, grid, block, smem, stream) \

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -127,6 +128,10 @@ class Device {
   bool free(void* p) { return memory_.free(p); }  // false: p did not come from alloc
   DeviceMemory& memory() { return memory_; }
   void set_max_dyn_smem(const void* kernel, size_t bytes);
+  // Page-locked host allocations (cudaMallocHost), by first byte: the host memory a captured copy may use (capture.h).
+  void pin(const void* p, size_t bytes);
+  void unpin(const void* p);
+  bool pinned(const void* p, size_t bytes);
 
  private:
   Config cfg_;
@@ -134,6 +139,7 @@ class Device {
   std::mutex mu_;         // guards max_dyn_smem_ (host code may call the runtime from several threads)
   std::mutex launch_mu_;  // one launch at a time, as on a single stream; guards workers_
   std::unordered_map<const void*, size_t> max_dyn_smem_;
+  std::map<const char*, size_t> pinned_;  // guarded by mu_
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -19,6 +19,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 #include "core/philox.h"
@@ -77,6 +79,27 @@ class Ops {
   // until the last end). Use the FrozenWeights guard below.
   virtual void begin_frozen_weights(const void* /*weights*/, size_t /*bytes*/) {}
   virtual void end_frozen_weights(const void* /*weights*/) {}
+
+  // ---- recorded op sequences (CUDA graphs) ---------------------------------------------------------------
+  // A sequence of op calls that reads and writes only device buffers (no to_host, from_host, sync, alloc or release
+  // inside) can be recorded by a backend that launches work on a device, and replayed as one launch: the same kernels
+  // on the same buffers with the same arguments, without the host's cost per kernel (docs/architecture.md §5.6).
+  // record(fn) runs fn's ops (when it returns they have been issued, as if fn had been called) and returns the
+  // recording, or nullptr when the backend keeps none (the CPU, whose ops run as they are called; a backend with an
+  // observer, which must see every op). Run the sequence once unrecorded first: growing scratch or making weight
+  // copies inside a recording is an error. replay(g) issues g's work again and returns true, or returns false,
+  // issuing nothing, when g is stale (a buffer it uses may have moved since: scratch reallocated, memory released,
+  // weight copies remade or stale); record again then. Host-side values computed inside fn (a returned tensor) are
+  // the caller's to keep: replay does not call fn.
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+  };
+  virtual std::unique_ptr<Recording> record(const std::function<void()>& fn) {
+    fn();
+    return nullptr;
+  }
+  virtual bool replay(Recording& /*g*/) { return false; }
 
   // ---- embedding ----------------------------------------------------------------------------------------
   // out[N,D] = table[ids[n], :]                                                      ids: I32 [N]
@@ -372,6 +395,10 @@ class Ops {
 
  private:
   void notify(const OpCall& call) { if (observer_) observer_->after(call); }
+ protected:
+  bool observed() const { return observer_ != nullptr; }
+
+ private:
   void check_rotary_scratch(const char* where, const Tensor& qkv, int n_heads, const Tensor& rotated) const;
   // Before an op reads W through a GEMM: its working copy's state, the copy made first when it is stale.
   WeightCopy prepare_weights(const Tensor& W);

@@ -16,6 +16,7 @@ bool overlaps(const char* a0, const char* a1, const char* b0, const char* b1) { 
 void WeightCopies::begin(const void* weights, size_t bytes) {
   const char* p = static_cast<const char*>(weights);
   DUO_ASSERT(bytes % sizeof(float) == 0);
+  ++version_;
   auto it = blocks_.find(p);
   if (it == blocks_.end() || it->second.end != p + bytes) {
     // A new block. The blocks it overlaps were weights in memory since freed (or resized): their copies go.
@@ -45,6 +46,7 @@ void WeightCopies::begin(const void* weights, size_t bytes) {
 void WeightCopies::end(const void* weights) {
   auto it = blocks_.find(static_cast<const char*>(weights));
   DUO_ASSERT(it != blocks_.end() && it->second.holders > 0);
+  ++version_;
   Block& b = it->second;
   if (--b.holders == 0) {  // unfrozen: the weights may change from now on
     b.all_current = false;
@@ -79,6 +81,7 @@ void WeightCopies::made(const Tensor& W) {
   block_of(static_cast<const char*>(W.data), W.nbytes(), &begin);
   int64_t& n = blocks_.at(begin).current[static_cast<const char*>(W.data)];
   n = std::max(n, W.numel());
+  ++version_;
 }
 
 void* WeightCopies::follows(const Tensor& params) const {
@@ -96,12 +99,14 @@ void WeightCopies::updated(const Tensor& params, bool copy_written) {
     return;
   }
   blocks_.at(static_cast<const char*>(params.data)).adamw_wrote = true;
+  ++version_;
 }
 
 void WeightCopies::written(const void* p, size_t bytes) {
   const char* q = static_cast<const char*>(p);
   for (auto& [begin, b] : blocks_)
     if (overlaps(begin, b.end, q, q + bytes)) {
+      ++version_;
       b.adamw_wrote = false;
       b.all_current = false;
       b.current.clear();
@@ -111,6 +116,7 @@ void WeightCopies::written(const void* p, size_t bytes) {
 void WeightCopies::released(const void* p) {
   auto it = blocks_.find(static_cast<const char*>(p));
   if (it == blocks_.end()) return;
+  ++version_;
   void* copy = it->second.copy;
   blocks_.erase(it);  // first: releasing the copy may call back into released()
   release_(copy);

@@ -58,6 +58,9 @@ class WeightCopies {
   void clear();
 
   size_t bytes() const;  // held by the copies
+  // Changes whenever the books change (a block frozen or unfrozen, a copy made, remade or dropped, a block written): a
+  // recorded op sequence (Ops::record) that read copies at one version reads the same, current copies at the same.
+  uint64_t version() const { return version_; }
 
  private:
   struct Block {
@@ -74,6 +77,7 @@ class WeightCopies {
   Alloc alloc_;
   Release release_;
   std::map<const char*, Block> blocks_;  // by first byte; blocks never overlap
+  uint64_t version_ = 0;
 };
 
 }  // namespace duo

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 #include "core/arena.h"
@@ -21,7 +22,8 @@ class DiTRunner {
   int64_t max_batch() const { return model_.options().max_batch; }
   int64_t max_length() const { return model_.options().max_length; }
   // logits (B, L, V) on the device, valid until the next call. B <= max_batch(), L <= max_length(); sigma (B)
-  // is the time input (ignored by the causal model; null = zeros).
+  // is the time input (ignored by the causal model; null = zeros). From the second forward of the same shapes on, the
+  // network's ops are recorded once and replayed (Ops::record: a CUDA graph), uploads before them.
   Tensor forward(const int32_t* ids, int64_t B, int64_t L, const double* sigma);
   // The (B, L) ids of the last forward, where it uploaded them (on the backend): a sampler's step may update them in
   // place (Ops::diffusion_step) before they are copied back.
@@ -39,6 +41,11 @@ class DiTRunner {
   const void* frozen_params_ = nullptr;
   Arena ws_;
   size_t ids_, sigma_;
+  // The last forward's shapes, and the recorded forward (with its shapes and output) when there is one.
+  int64_t last_B_ = 0, last_L_ = 0;
+  std::unique_ptr<Ops::Recording> recording_;
+  int64_t recorded_B_ = 0, recorded_L_ = 0;
+  Tensor recorded_logits_;
   std::vector<double> staging_;  // float64 models: device values before the cast to float
 };
 

@@ -5,6 +5,9 @@
 // the next free ones (its checks are booked again at each replay, so that a bad id is reported as from the op).
 #include "cuda_ops.h"
 
+#include <iostream>
+#include <string>
+
 #include "backend/weight_copies.h"
 
 #include "cuda_common.cuh"
@@ -33,6 +36,14 @@ void CudaOps::refuse_while_recording(const char* op) const {
        "the scratch and the weight copies it needs exist");
 }
 
+// Where this CUDA setup cannot capture or run a graph (a debugger or profiler that does not support them, a call the
+// capture refused that no op checked): the run goes on launching every kernel, and says so once.
+void CudaOps::graphs_unavailable(const std::string& why) {
+  graphs_on_ = false;
+  std::cerr << "warning: CUDA graphs are off for the rest of this run (" << why
+            << "); every kernel is launched instead (DUO_CUDA_GRAPHS=0 does the same without this warning)\n";
+}
+
 std::unique_ptr<Ops::Recording> CudaOps::record(const std::function<void()>& fn) {
   if (!graphs_on_ || observed()) {  // an observer must see every op, which a replay would hide
     fn();
@@ -41,7 +52,12 @@ std::unique_ptr<Ops::Recording> CudaOps::record(const std::function<void()>& fn)
   DUO_CHECK(!recording_, "CudaOps::record", "a recording inside a recording", "record the outer sequence only");
   cudaStream_t s = as_stream(stream_);
   const size_t first_check = id_checks_.size();
-  DUO_CU("record", cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  if (const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal); e != cudaSuccess) {
+    cudaGetLastError();
+    graphs_unavailable(str("cudaStreamBeginCapture: ", cudaGetErrorString(e)));
+    fn();
+    return nullptr;
+  }
   recording_ = true;
   cudaGraph_t graph = nullptr;
   try {
@@ -55,11 +71,18 @@ std::unique_ptr<Ops::Recording> CudaOps::record(const std::function<void()>& fn)
     throw;
   }
   recording_ = false;
-  DUO_CU("record", cudaStreamEndCapture(s, &graph));
   auto g = std::make_unique<Graph>();
-  const cudaError_t made = cudaGraphInstantiate(&g->exec, graph, 0);
-  cudaGraphDestroy(graph);
-  DUO_CU("record", made);
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  const cudaError_t made = ended == cudaSuccess ? cudaGraphInstantiate(&g->exec, graph, 0) : ended;
+  if (graph) cudaGraphDestroy(graph);
+  if (made != cudaSuccess) {  // a call inside fn broke the capture, or the graph cannot run: none of fn's work ran
+    cudaGetLastError();
+    id_checks_.resize(first_check);
+    graphs_unavailable(str(ended != cudaSuccess ? "cudaStreamEndCapture: " : "cudaGraphInstantiate: ",
+                           cudaGetErrorString(made)));
+    fn();
+    return nullptr;
+  }
   g->epoch = epoch_;
   g->copies_version = copies_->version();
   g->first_check = first_check;

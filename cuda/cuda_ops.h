@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -272,6 +273,7 @@ class CudaOps : public Ops {
   uint64_t epoch_ = 0;
   int64_t graph_launches_ = 0;
   void refuse_while_recording(const char* op) const;  // fails inside a recording
+  void graphs_unavailable(const std::string& why);    // graphs off for the run, with one warning
 
   void* stream_ = nullptr;  // cudaStream_t, kept opaque so that this header needs no CUDA include
   std::unique_ptr<cuda::Gemm> gemm_;

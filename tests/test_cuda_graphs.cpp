@@ -103,6 +103,27 @@ BOOST_AUTO_TEST_CASE(a_host_copy_inside_a_recording_is_an_error) {
   BOOST_TEST(buf.down<float>(t) == std::vector<float>(3, 7.0f));
 }
 
+// A CUDA call inside the sequence that breaks the capture without an op noticing (here a raw wait whose error is
+// dropped) leaves nothing half-run: the sequence runs again unrecorded, and graphs stay off for the run.
+BOOST_AUTO_TEST_CASE(a_broken_capture_runs_the_ops_unrecorded_and_turns_graphs_off) {
+  CudaOps ops;
+  DeviceBuffers buf(ops);
+  Tensor t = buf.up(std::vector<float>{1, 2, 3}, {3});
+  int runs = 0;
+  std::unique_ptr<Ops::Recording> g = ops.record([&] {
+    ++runs;
+    ops.fill(t, 6.0);
+    cudaStreamSynchronize(static_cast<cudaStream_t>(ops.stream()));  // refused while capturing: the capture breaks
+    cudaGetLastError();
+  });
+  BOOST_TEST(g == nullptr);
+  BOOST_TEST(runs == 2, "the sequence ran " << runs << " times: recorded once, then unrecorded");
+  BOOST_TEST(buf.down<float>(t) == std::vector<float>(3, 6.0f));
+  BOOST_TEST(ops.record([&] { ops.fill(t, 8.0); }) == nullptr, "graphs are still on");
+  BOOST_TEST(buf.down<float>(t) == std::vector<float>(3, 8.0f));
+  BOOST_TEST(ops.graph_launches() == 0);
+}
+
 // Sampling from a trained checkpoint with the network's forwards recorded and replayed (the runner records the
 // second forward of each batch's shapes) draws the same ids, bit for bit, as with every kernel launched.
 BOOST_AUTO_TEST_CASE(sampling_with_replayed_forwards_draws_the_same_ids) {

@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
       sops.set_observer(&slog);
       sops.reset_transfers();
       duo::Tensor logits = runner.forward(z.data(), cfg.batch_size, m.length, sigma.data());
+      const size_t forward_launches = slog.launches().size();
       // The sampler's update where the logits are (Ops::diffusion_step): DUO's ancestral step in float64.
       duo::Tensor ids = runner.ids(cfg.batch_size, m.length);
       duo::Tensor status(sops.alloc(8), duo::DType::I32, {2}, sops.device());
@@ -199,6 +200,9 @@ int main(int argc, char** argv) {
       std::printf("sampling step: %.2f ms on the device + %.3f ms moving the ids and time inputs over the host link "
                   "(%.3f MB)\n",
                   s * 1e3, copy * 1e3, (sops.bytes_from_host() + sops.bytes_to_host()) / 1e6);
+      std::printf("host launches a call: %zu kernels and copies, of which the forward's %zu are one CUDA graph launch from "
+                  "a batch's second call on (docs/architecture.md §5.6): %zu launches\n",
+                  slog.launches().size(), forward_launches, slog.launches().size() - forward_launches + 1);
     }
     return 0;
   });

@@ -1,8 +1,6 @@
 // Stream capture under the emulator: see capture.h.
 #include "emu/capture.h"
 
-#include <algorithm>
-
 #include "emu/emu.h"
 
 namespace duo::emu {

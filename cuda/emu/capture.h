@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace duo::emu {
@@ -26,7 +27,7 @@ struct Recording {
 
 // A stream: null capture when it runs its work as it comes.
 struct Stream {
-  Recording* capture = nullptr;
+  std::unique_ptr<Recording> capture;
   bool invalidated = false;  // an unsafe call was made while it captured: ending the capture fails
 };
 

@@ -1,11 +1,12 @@
 // The CUDA runtime API subset that host-side launcher code uses, implemented on host memory, and the
 // kernel launch. With these, one launcher source compiles with nvcc and with the emulator.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <source_location>
 #include <tuple>
 #include <type_traits>
@@ -20,7 +21,6 @@ enum cudaError_t {
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
   cudaErrorStreamCaptureImplicit = 906,
-  cudaErrorStreamCaptureWrongThread = 908,
   cudaErrorIllegalState = 401
 };
 enum cudaMemcpyKind {
@@ -44,7 +44,6 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureImplicit:
       return "operation would make the legacy stream depend on a capturing blocking stream";
-    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
     case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
   }
   return "unknown error";
@@ -212,7 +211,7 @@ using cudaGraphExec_t = CUgraphExec_st*;
 inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
   if (!s) return duo_emu_result(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot capture
   if (s->capture) return duo_emu_result(cudaErrorIllegalState);
-  s->capture = new ::duo::emu::Recording;
+  s->capture = std::make_unique<::duo::emu::Recording>();
   s->invalidated = false;
   if (mode != cudaStreamCaptureModeRelaxed) ::duo::emu::thread_captures().push_back(s);
   return cudaSuccess;
@@ -224,15 +223,10 @@ inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   auto& mine = ::duo::emu::thread_captures();
   const auto at = std::find(mine.begin(), mine.end(), static_cast<::duo::emu::Stream*>(s));
   if (at != mine.end()) mine.erase(at);
-  ::duo::emu::Recording* r = s->capture;
-  s->capture = nullptr;
-  if (s->invalidated) {
-    delete r;
-    return duo_emu_result(cudaErrorStreamCaptureInvalidated);
-  }
+  const std::unique_ptr<::duo::emu::Recording> r = std::move(s->capture);
+  if (s->invalidated) return duo_emu_result(cudaErrorStreamCaptureInvalidated);
   *graph = new CUgraph_st;
   (*graph)->work = std::move(r->work);
-  delete r;
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {

@@ -42,7 +42,8 @@ Tensor DiTRunner::forward(const int32_t* ids, int64_t B, int64_t L, const double
   const bool seen = B == last_B_ && L == last_L_;
   last_B_ = B;
   last_L_ = L;
-  if (recording_ && B == recorded_B_ && L == recorded_L_ && ops_.replay(*recording_)) return recorded_logits_;
+  // A recording is of the last forward's shapes (it is dropped as soon as they change).
+  if (seen && recording_ && ops_.replay(*recording_)) return recorded_logits_;
   recording_.reset();
   Tensor logits;
   const auto run = [&] { logits = model_.forward(in, B, L, /*train=*/false, Philox{0, 0}); };
@@ -51,8 +52,6 @@ Tensor DiTRunner::forward(const int32_t* ids, int64_t B, int64_t L, const double
     return logits;
   }
   recording_ = ops_.record(run);
-  recorded_B_ = B;
-  recorded_L_ = L;
   recorded_logits_ = logits;
   return logits;
 }

@@ -41,10 +41,9 @@ class DiTRunner {
   const void* frozen_params_ = nullptr;
   Arena ws_;
   size_t ids_, sigma_;
-  // The last forward's shapes, and the recorded forward (with its shapes and output) when there is one.
+  // The last forward's shapes, and the recorded forward of those shapes (with its output) when there is one.
   int64_t last_B_ = 0, last_L_ = 0;
   std::unique_ptr<Ops::Recording> recording_;
-  int64_t recorded_B_ = 0, recorded_L_ = 0;
   Tensor recorded_logits_;
   std::vector<double> staging_;  // float64 models: device values before the cast to float
 };

@@ -86,11 +86,11 @@ class Ops {
   // on the same buffers with the same arguments, without the host's cost per kernel (docs/architecture.md §5.6).
   // record(fn) runs fn's ops (when it returns they have been issued, as if fn had been called) and returns the
   // recording, or nullptr when the backend keeps none (the CPU, whose ops run as they are called; a backend with an
-  // observer, which must see every op). Run the sequence once unrecorded first: growing scratch or making weight
-  // copies inside a recording is an error. replay(g) issues g's work again and returns true, or returns false,
-  // issuing nothing, when g is stale (a buffer it uses may have moved since: scratch reallocated, memory released,
-  // weight copies remade or stale); record again then. Host-side values computed inside fn (a returned tensor) are
-  // the caller's to keep: replay does not call fn.
+  // observer, which must see every op). Run the sequence once unrecorded first: growing the scratch inside a
+  // recording is an error, and weight copies rounded inside one would be rounded again at every replay. replay(g)
+  // issues g's work again and returns true, or returns false, issuing nothing, when g is stale (a buffer it uses may
+  // have moved since: scratch reallocated, memory released, weight copies remade or stale); record again then.
+  // Host-side values computed inside fn (a returned tensor) are the caller's to keep: replay does not call fn.
   class Recording {
    public:
     virtual ~Recording() = default;
